@@ -1,0 +1,174 @@
+//! The ingestion API: `POST /order` reserves in Redis and produces to Kafka; `POST /init`
+//! starts a sale; `GET /stock/{id}`, `/health`, `/ready`, `/metrics`.
+
+mod admin;
+mod order;
+pub mod publisher;
+pub mod relay;
+pub mod shed;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use sqlx::PgPool;
+
+use crate::config::ApiArgs;
+use crate::contract::{Answer, ProductId, Status, StockAnswer};
+use crate::http::{self, answer, unavailable};
+use crate::redis_link::RedisLink;
+use crate::reservation::Reserver;
+use crate::{db, kafka, sale};
+use publisher::Publisher;
+use relay::Relay;
+use shed::Shedder;
+
+/// How long librdkafka retries one order before reporting it failed (the outbox then has it).
+const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
+const RELAY_INTERVAL: Duration = Duration::from_millis(250);
+
+/// Everything a request handler needs; shared by all requests.
+pub struct Api {
+    pub redis: RedisLink,
+    pub reserver: Reserver,
+    pub publisher: Publisher,
+    pub db: PgPool,
+    pub admin_token: String,
+    pub waiting_room_url: String,
+    pub shedder: Option<Shedder>,
+    pub redis_timeout: Duration,
+    pub produce_timeout: Duration,
+}
+
+pub type Shared = Arc<Api>;
+
+pub fn router(api: Shared, metrics: metrics_exporter_prometheus::PrometheusHandle) -> Router {
+    let routes = Router::new()
+        .route("/order", post(order::order))
+        .route("/init", post(admin::init))
+        .route("/stock/{product}", get(stock))
+        .route("/ready", get(ready))
+        .with_state(api);
+    http::with_common_routes(routes, metrics)
+}
+
+/// Runs the API until SIGINT/SIGTERM.
+pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
+    if args.admin_token.trim().is_empty() {
+        anyhow::bail!(
+            "FG_ADMIN_TOKEN is empty: set it (or --admin-token) to a secret for POST /init"
+        );
+    }
+    let metrics = http::install_metrics().context("installing the metrics recorder")?;
+    let redis = RedisLink::new(&args.redis.redis_url)
+        .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
+    let producer =
+        kafka::producer(&args.kafka.kafka_brokers, MESSAGE_TIMEOUT).with_context(|| {
+            format!(
+                "creating a Kafka producer for {:?}",
+                args.kafka.kafka_brokers
+            )
+        })?;
+    let db = db::pool(&args.database.database_url, 4).with_context(|| {
+        format!(
+            "FG_DATABASE_URL {:?} is not a PostgreSQL URL",
+            args.database.database_url
+        )
+    })?;
+    let publisher = Publisher::new(producer, redis.clone());
+    let brokers = args.kafka.kafka_brokers.clone();
+    let partitions = args.kafka.kafka_partitions;
+    let warming = publisher.clone();
+    tokio::spawn(async move {
+        if let Err(e) = kafka::ensure_topics(&brokers, partitions).await {
+            tracing::warn!(error = %e, "could not ensure Kafka topics; orders wait in the outbox until Kafka has them");
+        }
+        if warming.warm_up(Duration::from_secs(10)).await {
+            tracing::info!("kafka producer ready");
+        } else {
+            tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox");
+        }
+    });
+    tokio::spawn(
+        Relay {
+            redis: redis.clone(),
+            publisher: publisher.clone(),
+            instance: format!("{}-{}", args.listen, std::process::id()),
+            interval: RELAY_INTERVAL,
+            min_age: args.produce_timeout() + Duration::from_millis(500),
+        }
+        .run(),
+    );
+    let api = Arc::new(Api {
+        redis,
+        reserver: Reserver::default(),
+        publisher,
+        db,
+        admin_token: args.admin_token.clone(),
+        waiting_room_url: args.waiting_room_url.clone(),
+        shedder: Shedder::new(args.rate_limit_rps),
+        redis_timeout: args.redis_timeout(),
+        produce_timeout: args.produce_timeout(),
+    });
+    http::serve(args.listen, router(api, metrics))
+        .await
+        .with_context(|| format!("serving on {}", args.listen))
+}
+
+async fn stock(State(api): State<Shared>, Path(product): Path<String>) -> Response {
+    let product = match ProductId::parse(&product) {
+        Ok(p) => p,
+        Err(e) => return answer(Answer::error(e.status(), e.to_string())),
+    };
+    let p = &product;
+    match api
+        .redis
+        .call(api.redis_timeout, |mut con| async move {
+            sale::stock(&mut con, p).await
+        })
+        .await
+    {
+        Ok(Some(stock)) => {
+            let body = StockAnswer {
+                status: Status::Ok,
+                product_id: product.into_string(),
+                stock,
+            };
+            (axum::http::StatusCode::OK, axum::Json(body)).into_response()
+        }
+        Ok(None) => answer(Answer::error(
+            Status::UnknownProduct,
+            format!("no sale for product {product}"),
+        )),
+        Err(e) => unavailable(e.to_string()),
+    }
+}
+
+/// Ready when Redis answers a PING and Kafka's last delivery succeeded.
+async fn ready(State(api): State<Shared>) -> Response {
+    let redis_ok = api
+        .redis
+        .call(api.redis_timeout, |mut con| async move {
+            redis::cmd("PING").query_async::<String>(&mut con).await
+        })
+        .await
+        .is_ok();
+    let kafka_ok = api.publisher.kafka_up();
+    if redis_ok && kafka_ok {
+        answer(Answer::bare(Status::Ok))
+    } else {
+        unavailable(format!("redis {} · kafka {}", up(redis_ok), up(kafka_ok)))
+    }
+}
+
+fn up(ok: bool) -> &'static str {
+    if ok {
+        "up"
+    } else {
+        "down"
+    }
+}

@@ -1,0 +1,194 @@
+//! Command line and environment configuration of every `flux-gate` subcommand.
+//!
+//! Each setting is a `--flag` and an `FG_*` environment variable (the harness starts services
+//! through the environment; the names are part of the contract). Defaults bind loopback only.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Environment variable names, shared with the harness that starts these services.
+pub mod env {
+    pub const LISTEN: &str = "FG_LISTEN";
+    pub const REDIS_URL: &str = "FG_REDIS_URL";
+    pub const KAFKA_BROKERS: &str = "FG_KAFKA_BROKERS";
+    pub const DATABASE_URL: &str = "FG_DATABASE_URL";
+    pub const ADMIN_TOKEN: &str = "FG_ADMIN_TOKEN";
+    pub const WAITING_ROOM_URL: &str = "FG_WAITING_ROOM_URL";
+    pub const RATE_LIMIT_RPS: &str = "FG_RATE_LIMIT_RPS";
+    pub const REDIS_TIMEOUT_MS: &str = "FG_REDIS_TIMEOUT_MS";
+    pub const PRODUCE_TIMEOUT_MS: &str = "FG_PRODUCE_TIMEOUT_MS";
+    pub const KAFKA_PARTITIONS: &str = "FG_KAFKA_PARTITIONS";
+    pub const LOG: &str = "FG_LOG";
+    pub const LOG_FORMAT: &str = "FG_LOG_FORMAT";
+}
+
+#[derive(Debug, Parser)]
+#[command(name = "flux-gate", version, about = "Flux-Gate flash-sale services", long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingestion API: reserves orders in Redis and produces them to Kafka.
+    Api(ApiArgs),
+    /// Inventory worker: persists orders from Kafka into PostgreSQL.
+    Worker(WorkerArgs),
+    /// Waiting-room page for buyers shed by the API.
+    WaitingRoom(WaitingRoomArgs),
+    /// Compare initial stock, Redis, the outbox and the database per product.
+    Reconcile(ReconcileArgs),
+    /// Create the database schema and the Kafka topics, then exit.
+    Migrate(MigrateArgs),
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RedisArgs {
+    /// Redis URL.
+    #[arg(long, env = env::REDIS_URL, default_value = "redis://127.0.0.1:6379")]
+    pub redis_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct KafkaArgs {
+    /// Comma-separated Kafka bootstrap brokers.
+    #[arg(long, env = env::KAFKA_BROKERS, default_value = "127.0.0.1:9092")]
+    pub kafka_brokers: String,
+    /// Partitions of the `orders` topic when this service has to create it.
+    #[arg(long, env = env::KAFKA_PARTITIONS, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    pub kafka_partitions: i32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseArgs {
+    /// PostgreSQL URL.
+    #[arg(long, env = env::DATABASE_URL, default_value = "postgres://postgres@127.0.0.1:5432/postgres")]
+    pub database_url: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ApiArgs {
+    /// Address to serve HTTP on.
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:3000")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Bearer token that `POST /init` requires.
+    #[arg(long, env = env::ADMIN_TOKEN, hide_env_values = true)]
+    pub admin_token: String,
+    /// Where shed buyers are redirected (302); `?product=<id>` is appended.
+    #[arg(long, env = env::WAITING_ROOM_URL, default_value = "http://127.0.0.1:3002/")]
+    pub waiting_room_url: String,
+    /// Order attempts per second this instance admits before shedding to the waiting room
+    /// (0 = never shed).
+    #[arg(long, env = env::RATE_LIMIT_RPS, default_value_t = 0)]
+    pub rate_limit_rps: u32,
+    /// How long an order waits for Redis before answering 503.
+    #[arg(long, env = env::REDIS_TIMEOUT_MS, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_timeout_ms: u64,
+    /// How long an order waits for Kafka's acknowledgement before answering 202 pending.
+    #[arg(long, env = env::PRODUCE_TIMEOUT_MS, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
+    pub produce_timeout_ms: u64,
+}
+
+impl ApiArgs {
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+    pub fn produce_timeout(&self) -> Duration {
+        Duration::from_millis(self.produce_timeout_ms)
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WorkerArgs {
+    /// Address to serve `/health` and `/metrics` on.
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:3001")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Kafka consumer group.
+    #[arg(long, env = "FG_CONSUMER_GROUP", default_value = "flux-gate-inventory")]
+    pub group: String,
+    /// Most orders persisted in one database transaction.
+    #[arg(long, env = "FG_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub batch_size: u64,
+    /// How long a batch waits to fill before it is persisted anyway.
+    #[arg(long, env = "FG_BATCH_LINGER_MS", default_value_t = 5)]
+    pub batch_linger_ms: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct WaitingRoomArgs {
+    /// Address to serve the page on.
+    #[arg(long, env = env::LISTEN, default_value = "127.0.0.1:3002")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    /// Seconds the page counts down before sending the buyer back.
+    #[arg(long, env = "FG_RETRY_AFTER_SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub retry_after_secs: u64,
+    /// Where the buyer is sent back to when no `return` path is given.
+    #[arg(long, env = "FG_SHOP_PATH", default_value = "/")]
+    pub shop_path: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ReconcileArgs {
+    #[command(flatten)]
+    pub redis: RedisArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Only this product (default: every product in the database).
+    #[arg(long)]
+    pub product: Option<String>,
+    /// Repair Redis (and `products.stock`) from the database's orders. Only when quiet.
+    #[arg(long)]
+    pub fix: bool,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MigrateArgs {
+    #[command(flatten)]
+    pub kafka: KafkaArgs,
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+    /// Only the database schema; leave Kafka alone.
+    #[arg(long)]
+    pub skip_kafka: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn api_requires_an_admin_token() {
+        let err = Cli::try_parse_from(["flux-gate", "api"]).unwrap_err();
+        assert!(err.to_string().contains("--admin-token"), "{err}");
+        let ok = Cli::try_parse_from(["flux-gate", "api", "--admin-token", "s"]).unwrap();
+        let Command::Api(a) = ok.command else {
+            panic!()
+        };
+        assert_eq!(a.listen.to_string(), "127.0.0.1:3000");
+        assert_eq!(a.redis_timeout(), Duration::from_millis(250));
+    }
+}

@@ -1,0 +1,60 @@
+//! `flux-gate`: one binary, one subcommand per service.
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Parser;
+use flux_gate_core::config::{Cli, Command};
+use flux_gate_core::{api, db, kafka, reconcile, telemetry, waiting_room, worker};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("flux-gate: cannot start the async runtime: {e}");
+            return ExitCode::from(3);
+        }
+    };
+    match runtime.block_on(run(cli.command)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("flux-gate: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Api(args) => api::run(args).await?,
+        Command::Worker(args) => worker::run(args).await?,
+        Command::WaitingRoom(args) => waiting_room::run(args).await?,
+        Command::Reconcile(args) => {
+            // Exit 1 when anything disagrees, so scripts can gate on it.
+            return Ok(if reconcile::run(args).await? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
+        }
+        Command::Migrate(args) => {
+            let pool = db::pool(&args.database.database_url, 1)
+                .context("FG_DATABASE_URL is not a PostgreSQL URL")?;
+            db::migrate(&pool)
+                .await
+                .context("migrating the database schema")?;
+            eprintln!("database schema is up to date");
+            if !args.skip_kafka {
+                kafka::ensure_topics(&args.kafka.kafka_brokers, args.kafka.kafka_partitions)
+                    .await
+                    .with_context(|| {
+                        format!("creating Kafka topics on {}", args.kafka.kafka_brokers)
+                    })?;
+                eprintln!("Kafka topics are in place");
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,102 @@
+//! The inventory worker: consumes `orders`, persists them into PostgreSQL in batches, and
+//! commits Kafka offsets only after the database has committed.
+//!
+//! Redelivery after a crash is harmless (inserts skip existing rows), so the worker gives
+//! at-least-once delivery and exactly-once effects. While PostgreSQL is down it holds its batch,
+//! pauses its partitions (so it keeps its group membership without fetching more), and retries
+//! with backoff until the batch lands.
+
+mod batch;
+mod context;
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use rdkafka::consumer::{Consumer, StreamConsumer};
+use rdkafka::producer::FutureProducer;
+
+use crate::config::WorkerArgs;
+use crate::message::ORDERS_TOPIC;
+use crate::{db, http, kafka};
+use batch::Batcher;
+use context::WorkerContext;
+
+pub type OrderConsumer = StreamConsumer<WorkerContext>;
+
+/// Runs the worker until SIGINT/SIGTERM.
+pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let metrics = http::install_metrics().context("installing the metrics recorder")?;
+    let pool = db::pool(&args.database.database_url, 4).with_context(|| {
+        format!(
+            "FG_DATABASE_URL {:?} is not a PostgreSQL URL",
+            args.database.database_url
+        )
+    })?;
+    let listen = args.listen;
+    tokio::spawn(async move {
+        let app = http::with_common_routes(Router::new(), metrics);
+        if let Err(e) = http::serve(listen, app).await {
+            tracing::error!(error = %e, %listen, "worker health server failed");
+        }
+    });
+    retry("migrating the database schema", || db::migrate(&pool)).await;
+    let brokers = args.kafka.kafka_brokers.clone();
+    retry("ensuring Kafka topics", || {
+        kafka::ensure_topics(&brokers, args.kafka.kafka_partitions)
+    })
+    .await;
+
+    let consumer = consumer(&args).context("creating the Kafka consumer")?;
+    consumer
+        .subscribe(&[ORDERS_TOPIC])
+        .context("subscribing to the orders topic")?;
+    let dlq: FutureProducer = kafka::producer(&brokers, Duration::from_secs(30))
+        .context("creating the dead-letter producer")?;
+    tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
+    let batcher = Batcher {
+        consumer,
+        pool,
+        dlq,
+        max: args.batch_size as usize,
+        linger: Duration::from_millis(args.batch_linger_ms),
+    };
+    batcher.run(http::shutdown_signal()).await;
+    Ok(())
+}
+
+fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaError> {
+    kafka::client_config(&args.kafka.kafka_brokers)
+        .set("group.id", &args.group)
+        .set("enable.auto.commit", "false")
+        .set("enable.auto.offset.store", "false")
+        .set("auto.offset.reset", "earliest")
+        // A killed worker's partitions move to its replacement within seconds.
+        .set("session.timeout.ms", "6000")
+        .set("heartbeat.interval.ms", "1000")
+        .set("fetch.wait.max.ms", "50")
+        .set("max.partition.fetch.bytes", "8388608")
+        .set("queued.min.messages", "200000")
+        .set("statistics.interval.ms", "1000")
+        .create_with_context(WorkerContext)
+}
+
+/// Repeats `op` with capped exponential backoff until it succeeds.
+pub(crate) async fn retry<T, E, F, Fut>(what: &str, mut op: F) -> T
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match op().await {
+            Ok(v) => return v,
+            Err(e) => {
+                tracing::warn!(error = %e, retry_in = ?delay, "{what} failed");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+        }
+    }
+}

@@ -1,0 +1,70 @@
+//! A private Redis 7 with AOF on (`appendfsync everysec`), so a killed Redis restarts with its
+//! stock and idempotency records.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::{binaries, io, ports, ready, Result, Spec, Supervised};
+
+pub struct Redis {
+    pub process: Supervised,
+    pub port: u16,
+}
+
+impl Redis {
+    /// Starts Redis with its data in `dir` (created if missing) and waits until it answers.
+    pub async fn start(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        let port = ports::free_port().map_err(io("finding a free port"))?;
+        let spec = Spec::new(
+            "redis",
+            binaries::find("redis-server", &[])?,
+            dir.join("redis.log"),
+        )
+        .args([
+            "--port".into(),
+            port.to_string(),
+            "--bind".into(),
+            "127.0.0.1".into(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--appendonly".into(),
+            "yes".into(),
+            "--appendfsync".into(),
+            "everysec".into(),
+            "--save".into(),
+            String::new(),
+            "--protected-mode".into(),
+            "no".into(),
+            "--daemonize".into(),
+            "no".into(),
+            "--logfile".into(),
+            String::new(),
+        ]);
+        let mut redis = Redis {
+            process: Supervised::new(spec),
+            port,
+        };
+        redis.start_again().await?;
+        Ok(redis)
+    }
+
+    /// (Re)starts the process and waits until it answers `PING` (its AOF replayed).
+    pub async fn start_again(&mut self) -> Result<()> {
+        self.process.start()?;
+        let addr = self.addr();
+        ready::wait_until(&mut self.process, Duration::from_secs(20), || {
+            ready::redis_pong(addr)
+        })
+        .await
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        (Ipv4Addr::LOCALHOST, self.port).into()
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+}

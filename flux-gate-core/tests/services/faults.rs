@@ -1,0 +1,176 @@
+//! The promises under faults: a killed worker, a stopped broker, a database outage, a Redis
+//! restart. Each test acknowledges orders while the fault is on and then proves every
+//! acknowledged order is in PostgreSQL exactly once, and Redis and the database agree.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use flux_gate_core::contract::Status;
+use flux_gate_core::db;
+use redis::AsyncCommands;
+use reqwest::StatusCode;
+use uuid::Uuid;
+
+use crate::flash_sale::herd;
+use crate::stack::Stack;
+
+/// Places `n` orders `from..from+n` and returns the ids of the acknowledged ones (200/202).
+async fn acknowledged(s: &Stack, product: &str, from: usize, n: usize) -> Vec<Uuid> {
+    let attempts = (from..from + n)
+        .map(|i| (format!("u{i}"), format!("{product}-{i}")))
+        .collect();
+    herd(s, product, attempts, 20)
+        .await
+        .into_iter()
+        .filter(|(_, a)| matches!(a.status, Status::Success | Status::Pending))
+        .map(|(_, a)| a.order_id.expect("orderId"))
+        .collect()
+}
+
+/// Waits until the database holds exactly `acked` for `product`, then checks conservation.
+async fn assert_all_persisted_once(s: &Stack, product: &str, acked: &[Uuid], initial: i64) {
+    let rows = s
+        .wait_for_orders(product, acked.len(), Duration::from_secs(60))
+        .await;
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let rows_after = db::orders_of(&s.db, product).await.unwrap();
+    assert_eq!(rows.len(), rows_after.len(), "orders kept arriving");
+    let persisted: HashSet<Uuid> = rows_after.iter().map(|r| r.order_id).collect();
+    let acked: HashSet<Uuid> = acked.iter().copied().collect();
+    let lost: Vec<_> = acked.difference(&persisted).collect();
+    assert!(
+        lost.is_empty(),
+        "acknowledged but not persisted: {lost:?}\nworker log:\n{}",
+        s.log("worker")
+    );
+    assert_eq!(rows_after.len(), persisted.len(), "duplicate rows");
+    let (consistent, lines) = s.reconcile(product, false).await;
+    assert!(consistent, "{lines:#}");
+    assert_eq!(lines[0]["initial"], initial);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_killed_mid_stream_loses_and_duplicates_nothing() {
+    let mut s = Stack::start().await;
+    s.init("wk", 400, None).await;
+    let mut acked = acknowledged(&s, "wk", 0, 150).await;
+    s.wait_for_orders("wk", 1, Duration::from_secs(20)).await;
+    s.worker.process.kill().await.unwrap();
+    acked.extend(acknowledged(&s, "wk", 150, 150).await);
+    // Nothing more lands while the worker is dead.
+    let during = db::orders_of(&s.db, "wk").await.unwrap().len();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(db::orders_of(&s.db, "wk").await.unwrap().len(), during);
+    s.worker.start().await;
+    acked.extend(acknowledged(&s, "wk", 300, 200).await);
+    assert_eq!(
+        acked.len(),
+        400,
+        "stock 400, 500 attempts: exactly 400 acknowledged"
+    );
+    assert_all_persisted_once(&s, "wk", &acked, 400).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_outage_answers_pending_and_delivers_everything_after() {
+    let mut s = Stack::start().await;
+    s.init("ko", 100, None).await;
+    let mut acked = acknowledged(&s, "ko", 0, 20).await;
+    s.kafka.process.kill().await.unwrap();
+    let during = herd(
+        &s,
+        "ko",
+        (20..60)
+            .map(|i| (format!("u{i}"), format!("ko-{i}")))
+            .collect(),
+        10,
+    )
+    .await;
+    assert!(
+        during
+            .iter()
+            .all(|(c, a)| *c == StatusCode::ACCEPTED && a.status == Status::Pending),
+        "{during:?}"
+    );
+    acked.extend(during.iter().map(|(_, a)| a.order_id.unwrap()));
+    let mut redis = s.redis().await;
+    let queued: u64 = redis.xlen("fg:{ko}:outbox").await.unwrap();
+    assert_eq!(queued, 40, "every pending order waits in the outbox");
+    s.kafka.start_again().await.unwrap();
+    acked.extend(acknowledged(&s, "ko", 60, 40).await);
+    assert_eq!(acked.len(), 100);
+    assert_all_persisted_once(&s, "ko", &acked, 100).await;
+    let left: u64 = redis.xlen("fg:{ko}:outbox").await.unwrap();
+    assert_eq!(left, 0, "the outbox drains once Kafka is back");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
+    let mut s = Stack::start().await;
+    s.init("dbo", 300, None).await;
+    let mut acked = acknowledged(&s, "dbo", 0, 100).await;
+    s.wait_for_orders("dbo", 100, Duration::from_secs(20)).await;
+    s.postgres.process.kill().await.unwrap();
+    let during = herd(
+        &s,
+        "dbo",
+        (100..200)
+            .map(|i| (format!("u{i}"), format!("dbo-{i}")))
+            .collect(),
+        20,
+    )
+    .await;
+    assert!(
+        during.iter().all(|(c, _)| *c == StatusCode::OK),
+        "the API does not need the database to sell"
+    );
+    acked.extend(during.iter().map(|(_, a)| a.order_id.unwrap()));
+    // Longer than the worker's connection-acquire timeout, so it must notice and hold on.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    s.postgres.start_again().await.unwrap();
+    acked.extend(acknowledged(&s, "dbo", 200, 100).await);
+    assert_eq!(acked.len(), 300);
+    assert_all_persisted_once(&s, "dbo", &acked, 300).await;
+    assert!(
+        s.log("worker")
+            .contains("database unavailable: holding the batch"),
+        "{}",
+        s.log("worker")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn redis_restart_keeps_stock_and_keys() {
+    let mut s = Stack::start().await;
+    s.init("rr", 100, None).await;
+    let first = acknowledged(&s, "rr", 0, 60).await;
+    assert_eq!(first.len(), 60);
+    s.redis.process.kill().await.unwrap();
+    s.redis.start_again().await.unwrap();
+    // Retries of earlier keys get their original orders back (the AOF kept the records) ...
+    let (_, replay) = s.order("rr", "u7", "rr-7").await;
+    assert!(first.contains(&replay.order_id.unwrap()), "{replay:?}");
+    // ... and the remaining 40 units sell exactly once more.
+    let answers = herd(
+        &s,
+        "rr",
+        (60..200)
+            .map(|i| (format!("u{i}"), format!("rr-{i}")))
+            .collect(),
+        20,
+    )
+    .await;
+    let second: Vec<Uuid> = answers
+        .iter()
+        .filter(|(_, a)| matches!(a.status, Status::Success | Status::Pending))
+        .map(|(_, a)| a.order_id.unwrap())
+        .collect();
+    let unavailable = answers
+        .iter()
+        .filter(|(c, _)| *c == StatusCode::SERVICE_UNAVAILABLE)
+        .count();
+    assert_eq!(unavailable, 0, "redis was back before these orders");
+    assert_eq!(second.len(), 40);
+    let all: Vec<Uuid> = first.into_iter().chain(second).collect();
+    assert_all_persisted_once(&s, "rr", &all, 100).await;
+}

@@ -1,0 +1,9 @@
+//! Integration tests of the Flux-Gate services against real Redis, PostgreSQL and tansu.
+//! One binary (so the heavy dependencies link once); one module per capability.
+
+mod faults;
+mod flash_sale;
+mod http_contract;
+mod stack;
+mod waiting_room;
+mod worker_and_reconcile;
