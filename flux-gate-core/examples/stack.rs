@@ -250,6 +250,7 @@ async fn drain_bench(n: usize) -> anyhow::Result<()> {
         .wait_for_orders(product, n, Duration::from_secs(120))
         .await;
     let took = started.elapsed();
+    let _ = std::fs::write("target/drain-bench-worker.log", s.log("worker"));
     if rows.len() != n {
         bail!("only {} of {n} orders persisted", rows.len());
     }

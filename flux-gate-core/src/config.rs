@@ -120,7 +120,7 @@ pub struct WorkerArgs {
     #[arg(long, env = "FG_CONSUMER_GROUP", default_value = "flux-gate-inventory")]
     pub group: String,
     /// Most orders persisted in one database transaction.
-    #[arg(long, env = "FG_BATCH_SIZE", default_value_t = 5000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    #[arg(long, env = "FG_BATCH_SIZE", default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub batch_size: u64,
     /// How long a batch waits to fill before it is persisted anyway.
     #[arg(long, env = "FG_BATCH_LINGER_MS", default_value_t = 5)]

@@ -114,9 +114,17 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         redis_timeout: args.redis_timeout(),
         produce_timeout: args.produce_timeout(),
     });
-    http::serve(args.listen, router(api, metrics))
+    let served = http::serve(args.listen, router(api.clone(), metrics))
         .await
-        .with_context(|| format!("serving on {}", args.listen))
+        .with_context(|| format!("serving on {}", args.listen));
+    // Give in-flight deliveries a moment; anything left is in the outbox for the relay.
+    let producer = api.publisher.producer().clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        use rdkafka::producer::Producer;
+        producer.flush(Duration::from_secs(3))
+    })
+    .await;
+    served
 }
 
 async fn stock(State(api): State<Shared>, Path(product): Path<String>) -> Response {

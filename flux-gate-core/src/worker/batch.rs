@@ -53,13 +53,19 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Runs until `shutdown` resolves; the batch in hand is finished and committed first.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) {
-        tokio::pin!(shutdown);
+    /// Runs until `shutdown` resolves. A batch that is being persisted is finished and
+    /// committed first — unless the database is down, in which case the worker leaves without
+    /// committing and the batch is redelivered to whoever consumes next (inserts are idempotent).
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
+        let (tell, mut stop) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            shutdown.await;
+            let _ = tell.send(true);
+        });
         loop {
             let first = tokio::select! {
                 biased;
-                _ = &mut shutdown => break,
+                _ = stop.changed() => break,
                 m = self.consumer.recv() => m,
             };
             let mut batch = Gathered::default();
@@ -78,13 +84,16 @@ impl Batcher {
                     Err(_) => break,
                 }
             }
-            self.apply(batch).await;
+            if !self.apply(batch, &stop).await {
+                break;
+            }
         }
         tracing::info!("worker stopping");
     }
 
     /// Persists the batch until it lands, dead-letters what cannot be applied, commits.
-    async fn apply(&self, mut batch: Gathered) {
+    /// Returns `false` if asked to stop while the batch could not land (nothing committed).
+    async fn apply(&self, mut batch: Gathered, stop: &tokio::sync::watch::Receiver<bool>) -> bool {
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
         let mut paused: Option<TopicPartitionList> = None;
@@ -93,6 +102,10 @@ impl Batcher {
                 Ok(outcome) => break outcome,
                 Err(e) => {
                     metrics::gauge!("fg_worker_db_up").set(0.0);
+                    if *stop.borrow() {
+                        tracing::warn!(orders = batch.orders.len(), "stopping with an unpersisted batch: not committing it, it will be redelivered");
+                        return false;
+                    }
                     if paused.is_none() {
                         tracing::warn!(error = %e, orders = batch.orders.len(), "database unavailable: holding the batch and pausing consumption");
                         paused = self.pause();
@@ -117,6 +130,7 @@ impl Batcher {
         self.dead_letter(&batch, &outcome).await;
         self.commit(&batch.next_offsets);
         record(&outcome, started.elapsed());
+        true
     }
 
     fn pause(&self) -> Option<TopicPartitionList> {

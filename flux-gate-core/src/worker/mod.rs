@@ -75,7 +75,7 @@ fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaErr
         .set("session.timeout.ms", "6000")
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", "50")
-        .set("max.partition.fetch.bytes", "8388608")
+        .set("max.partition.fetch.bytes", "1048576")
         .set("queued.min.messages", "200000")
         .set("statistics.interval.ms", "1000")
         .create_with_context(WorkerContext)

@@ -134,3 +134,44 @@ async fn reconcile_finds_drift_and_fixes_it_from_the_database() {
     let stock: i64 = redis.get("fg:{rc}:stock").await.unwrap();
     assert_eq!(stock, 13);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_database_refuses_to_oversell_even_if_redis_did() {
+    let s = Stack::start().await;
+    s.init("guard", 2, None).await;
+    // Three reserved orders for two units, as if Redis had lost writes: straight into Kafka.
+    let producer: FutureProducer =
+        flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(10)).unwrap();
+    for i in 0..3 {
+        let m = flux_gate_core::message::OrderMessage {
+            order_id: uuid::Uuid::now_v7(),
+            idempotency_key: format!("g{i}"),
+            product_id: "guard".into(),
+            user_id: format!("u{i}"),
+            reserved_at: time::OffsetDateTime::now_utc(),
+        };
+        let payload = m.to_json().unwrap();
+        producer
+            .send(
+                FutureRecord::to(ORDERS_TOPIC)
+                    .key("guard")
+                    .payload(&payload),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+    }
+    let letters = dead_letters(&s, 1).await;
+    assert_eq!(letters.len(), 1, "{letters:?}");
+    assert_eq!(letters[0].0, "oversell_refused");
+    let rows = flux_gate_core::db::orders_of(&s.db, "guard").await.unwrap();
+    assert_eq!(rows.len(), 2);
+    let stock: i32 = sqlx::query_scalar("SELECT stock FROM products WHERE id = 'guard'")
+        .fetch_one(&s.db)
+        .await
+        .unwrap();
+    assert_eq!(stock, 0);
+    assert!(s
+        .log("worker")
+        .contains("refused an order that would oversell"));
+}
