@@ -78,10 +78,14 @@ async fn demo() -> anyhow::Result<()> {
     eprintln!("▶ flash sale: {buyers} buyers for {stock} units of {product} (one per buyer), 256 at a time");
 
     let sale_started = Instant::now();
-    let first = drive(&s, product, 0..buyers / 2).await;
-    eprintln!("▶ chaos: killing the inventory worker (SIGKILL) mid-sale");
+    // Kill the worker while units are still selling, so acknowledged orders pile up in Kafka.
+    let kill_after = (stock as usize * 2 / 5).min(buyers);
+    let first = drive(&s, product, 0..kill_after).await;
+    eprintln!(
+        "▶ chaos: killing the inventory worker (SIGKILL) after {kill_after} attempts, mid-sale"
+    );
     s.worker.process.kill().await?;
-    let second = drive(&s, product, buyers / 2..buyers).await;
+    let second = drive(&s, product, kill_after..buyers).await;
     let sale_took = sale_started.elapsed();
     eprintln!("▶ restarting the worker; it drains what queued in Kafka");
     s.worker.start().await;

@@ -58,9 +58,8 @@ pub async fn ensure_topics(brokers: &str, partitions: i32) -> Result<(), KafkaEr
             Ok(name) => tracing::info!(topic = %name, "created Kafka topic"),
             Err((_, RDKafkaErrorCode::TopicAlreadyExists)) => {}
             Err((name, code)) => {
-                return Err(KafkaError::AdminOp(code)).inspect_err(
-                    |_| tracing::error!(topic = %name, ?code, "could not create Kafka topic"),
-                )
+                tracing::error!(topic = %name, ?code, "could not create Kafka topic");
+                return Err(KafkaError::AdminOp(code));
             }
         }
     }

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::flash_sale::herd;
-use crate::stack::Stack;
+use crate::stack::{ApiEnv, Stack};
 
 /// Places `n` orders `from..from+n` and returns the ids of the acknowledged ones (200/202).
 async fn acknowledged(s: &Stack, product: &str, from: usize, n: usize) -> Vec<Uuid> {
@@ -51,7 +51,7 @@ async fn assert_all_persisted_once(s: &Stack, product: &str, acked: &[Uuid], ini
 
 #[tokio::test(flavor = "multi_thread")]
 async fn worker_killed_mid_stream_loses_and_duplicates_nothing() {
-    let mut s = Stack::start().await;
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
     s.init("wk", 400, None).await;
     let mut acked = acknowledged(&s, "wk", 0, 150).await;
     s.wait_for_orders("wk", 1, Duration::from_secs(20)).await;
@@ -73,7 +73,7 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_outage_answers_pending_and_delivers_everything_after() {
-    let mut s = Stack::start().await;
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
     s.init("ko", 100, None).await;
     let mut acked = acknowledged(&s, "ko", 0, 20).await;
     s.kafka.process.kill().await.unwrap();
@@ -106,7 +106,7 @@ async fn kafka_outage_answers_pending_and_delivers_everything_after() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
-    let mut s = Stack::start().await;
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
     s.init("dbo", 300, None).await;
     let mut acked = acknowledged(&s, "dbo", 0, 100).await;
     s.wait_for_orders("dbo", 100, Duration::from_secs(20)).await;
@@ -141,7 +141,7 @@ async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn redis_restart_keeps_stock_and_keys() {
-    let mut s = Stack::start().await;
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
     s.init("rr", 100, None).await;
     let first = acknowledged(&s, "rr", 0, 60).await;
     assert_eq!(first.len(), 60);

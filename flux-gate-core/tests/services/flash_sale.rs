@@ -8,7 +8,7 @@ use flux_gate_core::contract::Status;
 use futures::future::join_all;
 use reqwest::StatusCode;
 
-use crate::stack::{order_at, Stack};
+use crate::stack::{order_at, ApiEnv, Stack};
 
 /// Sends every `(user, key)` concurrently (at most `in_flight` at once) and returns the answers.
 pub async fn herd(
@@ -40,7 +40,7 @@ pub async fn herd(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_thousand_buyers_for_one_hundred_units() {
-    let s = Stack::start().await;
+    let s = Stack::start_with(ApiEnv::patient()).await;
     s.init("herd", 100, Some(1)).await;
     let attempts = (0..2000)
         .map(|i| (format!("buyer-{i}"), format!("herd-{i}")))
@@ -88,27 +88,19 @@ async fn two_thousand_buyers_for_one_hundred_units() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_retries_of_one_key_make_one_order() {
-    let s = Stack::start().await;
+    let s = Stack::start_with(ApiEnv::patient()).await;
     s.init("storm", 50, None).await;
     let attempts = (0..10_000)
         .map(|_| ("same-buyer".to_owned(), "the-one-key".to_owned()))
         .collect();
     let answers = herd(&s, "storm", attempts, 1000).await;
-    // Under this overload some attempts may time out on Redis (503, "retry"): indeterminate
-    // answers are allowed; every definite one must name the same order.
     let (ok, other): (Vec<_>, Vec<_>) = answers.iter().partition(|(c, a)| {
         c.is_success() && matches!(a.status, Status::Success | Status::Pending)
     });
     assert!(
-        other
-            .iter()
-            .all(|(c, a)| *c == StatusCode::SERVICE_UNAVAILABLE && a.status == Status::Unavailable),
-        "{other:?}"
-    );
-    assert!(
-        ok.len() >= 9_000,
-        "only {} of 10000 answered: {:?}",
-        ok.len(),
+        other.is_empty(),
+        "{} of 10000 not answered with the order: {:?}",
+        other.len(),
         &other[..3.min(other.len())]
     );
     let ids: HashSet<_> = ok.iter().map(|(_, a)| a.order_id).collect();

@@ -76,6 +76,14 @@ pub struct Stack {
 #[derive(Default, Clone)]
 pub struct ApiEnv(pub Vec<(&'static str, String)>);
 
+impl ApiEnv {
+    /// For tests about correctness under concurrency or faults, not about timeouts: Redis
+    /// calls get room on a loaded 2-core machine (another test's stack may run beside this one).
+    pub fn patient() -> Self {
+        ApiEnv(vec![("FG_REDIS_TIMEOUT_MS", "5000".into())])
+    }
+}
+
 impl Stack {
     pub async fn start() -> Stack {
         Self::start_with(ApiEnv::default()).await
