@@ -12,17 +12,17 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{get, post};
 use axum::Router;
 use sqlx::PgPool;
 
 use crate::config::ApiArgs;
-use crate::contract::{Answer, ProductId, Status, StockAnswer};
+use crate::contract::{Answer, Status};
 use crate::http::{self, answer, unavailable};
 use crate::redis_link::RedisLink;
 use crate::reservation::Reserver;
-use crate::{db, kafka, sale};
+use crate::{db, kafka};
 use publisher::Publisher;
 use relay::Relay;
 use shed::Shedder;
@@ -128,32 +128,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
 }
 
 async fn stock(State(api): State<Shared>, Path(product): Path<String>) -> Response {
-    let product = match ProductId::parse(&product) {
-        Ok(p) => p,
-        Err(e) => return answer(Answer::error(e.status(), e.to_string())),
-    };
-    let p = &product;
-    match api
-        .redis
-        .call(api.redis_timeout, |mut con| async move {
-            sale::stock(&mut con, p).await
-        })
-        .await
-    {
-        Ok(Some(stock)) => {
-            let body = StockAnswer {
-                status: Status::Ok,
-                product_id: product.into_string(),
-                stock,
-            };
-            (axum::http::StatusCode::OK, axum::Json(body)).into_response()
-        }
-        Ok(None) => answer(Answer::error(
-            Status::UnknownProduct,
-            format!("no sale for product {product}"),
-        )),
-        Err(e) => unavailable(e.to_string()),
-    }
+    crate::stock_endpoint::stock_response(&api.redis, api.redis_timeout, &product).await
 }
 
 /// Ready when Redis answers a PING and Kafka's last delivery succeeded.

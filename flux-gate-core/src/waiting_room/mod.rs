@@ -12,12 +12,12 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
 use serde::Deserialize;
 
 use crate::config::WaitingRoomArgs;
-use crate::contract::{Answer, ProductId, Status, StockAnswer};
-use crate::http::{self, answer, unavailable};
+use crate::contract::ProductId;
+use crate::http;
 use crate::redis_link::RedisLink;
 use crate::sale;
 
@@ -98,30 +98,7 @@ async fn page(State(room): State<Room>, Query(q): Query<PageQuery>) -> Response 
 }
 
 async fn stock(State(room): State<Room>, Path(product): Path<String>) -> Response {
-    let product = match ProductId::parse(&product) {
-        Ok(p) => p,
-        Err(e) => return answer(Answer::error(e.status(), e.to_string())),
-    };
-    let p = &product;
-    match room
-        .redis
-        .call(REDIS_TIMEOUT, |mut con| async move {
-            sale::stock(&mut con, p).await
-        })
-        .await
-    {
-        Ok(Some(stock)) => Json(StockAnswer {
-            status: Status::Ok,
-            product_id: product.into_string(),
-            stock,
-        })
-        .into_response(),
-        Ok(None) => answer(Answer::error(
-            Status::UnknownProduct,
-            format!("no sale for product {product}"),
-        )),
-        Err(e) => unavailable(e.to_string()),
-    }
+    crate::stock_endpoint::stock_response(&room.redis, REDIS_TIMEOUT, &product).await
 }
 
 /// Renders the page. `stock` is `None` when unknown (no product, or Redis did not answer).

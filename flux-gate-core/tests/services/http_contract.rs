@@ -386,15 +386,7 @@ async fn sheds_to_the_waiting_room_and_reports_health() {
             .status(),
         StatusCode::OK
     );
-    let metrics = s
-        .http
-        .get(s.api.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.get_text(&s.api.url("/metrics")).await;
     assert!(
         metrics.contains(r#"fg_api_orders_total{status="waiting_room"}"#),
         "{metrics}"

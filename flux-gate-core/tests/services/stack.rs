@@ -198,6 +198,12 @@ impl Stack {
         (out.status.success(), json)
     }
 
+    /// `GET url` and its body as text.
+    pub async fn get_text(&self, url: &str) -> String {
+        let r = self.http.get(url).send().await.expect("GET request");
+        r.text().await.expect("GET body")
+    }
+
     pub async fn redis(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.redis.url())
             .expect("client")

@@ -76,15 +76,7 @@ async fn page_counts_down_polls_stock_and_shows_sold_out() {
 
     // The server-rendered page carries a meta refresh for browsers without JavaScript.
     let _: () = redis.set("fg:{wr}:stock", 3).await.unwrap();
-    let html = s
-        .http
-        .get(&page)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = s.get_text(&page).await;
     assert!(
         html.contains(r#"<noscript><meta http-equiv="refresh" content="30;url=/shop"></noscript>"#),
         "{html}"
@@ -92,14 +84,8 @@ async fn page_counts_down_polls_stock_and_shows_sold_out() {
     assert!(html.contains("3 left"), "{html}");
     // An open redirect is refused: the page falls back to the shop path.
     let html = s
-        .http
-        .get(wr.url("/?product=wr&return=//evil.example/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .get_text(&wr.url("/?product=wr&return=//evil.example/"))
+        .await;
     assert!(
         html.contains(r#"href="/""#) && !html.contains("evil.example"),
         "{html}"
@@ -108,15 +94,7 @@ async fn page_counts_down_polls_stock_and_shows_sold_out() {
 
 /// Page views the room has served, from its metrics.
 async fn views(s: &Stack, wr: &Service) -> u64 {
-    let m = s
-        .http
-        .get(wr.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = s.get_text(&wr.url("/metrics")).await;
     m.lines()
         .find_map(|l| l.strip_prefix("fg_waiting_room_views_total "))
         .and_then(|v| v.trim().parse().ok())

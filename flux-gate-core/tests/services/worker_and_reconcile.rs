@@ -75,15 +75,7 @@ async fn poison_messages_go_to_the_dead_letter_topic_without_blocking() {
     );
     assert!(letters[1].0.starts_with("unparseable"), "{letters:?}");
     assert_eq!(letters[1].1, "{not an order");
-    let metrics = s
-        .http
-        .get(s.worker.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = s.get_text(&s.worker.url("/metrics")).await;
     assert!(
         metrics.contains(r#"fg_worker_dead_letters_total{reason="unparseable"} 1"#),
         "{metrics}"
