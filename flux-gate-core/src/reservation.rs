@@ -10,7 +10,7 @@ use redis::aio::ConnectionLike;
 use redis::{RedisResult, Script};
 use uuid::Uuid;
 
-use crate::contract::{UserId, ValidOrder};
+use crate::contract::ValidOrder;
 use crate::keys::ProductKeys;
 
 /// How long an idempotency record lives: a retry within this window gets the original answer.
@@ -33,13 +33,6 @@ pub enum Outcome {
     SoldOut,
     UserLimit,
     UnknownProduct,
-}
-
-impl Outcome {
-    /// Whether a replayed key came with the same body as the original attempt.
-    pub fn replay_matches(user: &str, order_user: &UserId) -> bool {
-        user == order_user.as_str()
-    }
 }
 
 /// The loaded script; cheap to clone and share.

@@ -14,9 +14,10 @@ use redis::{AsyncCommands, Script};
 
 use crate::api::publisher::Publisher;
 use crate::contract::ProductId;
-use crate::keys::{self, ProductKeys};
+use crate::keys::ProductKeys;
 use crate::message::ORDERS_TOPIC;
 use crate::redis_link::RedisLink;
+use crate::sale;
 
 /// Entries relayed per product per round.
 const BATCH: usize = 1000;
@@ -52,7 +53,7 @@ impl Relay {
             let products = match self
                 .redis
                 .call(REDIS_TIMEOUT, |mut con| async move {
-                    con.smembers::<_, Vec<String>>(keys::PRODUCTS).await
+                    sale::products(&mut con).await
                 })
                 .await
             {

@@ -198,6 +198,22 @@ impl Stack {
         (out.status.success(), json)
     }
 
+    /// Produces one raw message to the `orders` topic, bypassing the API (as a buggy or
+    /// hostile producer, or a Redis that lost writes, would).
+    pub async fn produce_raw(&self, key: &str, payload: &str) {
+        use rdkafka::producer::{FutureProducer, FutureRecord};
+        let producer: FutureProducer =
+            flux_gate_core::kafka::producer(&self.kafka.brokers(), Duration::from_secs(10))
+                .expect("producer");
+        let record = FutureRecord::to(flux_gate_core::message::ORDERS_TOPIC)
+            .key(key)
+            .payload(payload);
+        producer
+            .send(record, Duration::from_secs(5))
+            .await
+            .expect("delivered");
+    }
+
     /// `GET url` and its body as text.
     pub async fn get_text(&self, url: &str) -> String {
         let r = self.http.get(url).send().await.expect("GET request");

@@ -3,10 +3,9 @@
 use std::time::Duration;
 
 use flux_gate_core::contract::Status;
-use flux_gate_core::message::{DLQ_TOPIC, ORDERS_TOPIC};
+use flux_gate_core::message::DLQ_TOPIC;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{FutureProducer, FutureRecord};
 use redis::AsyncCommands;
 
 use crate::stack::Stack;
@@ -44,17 +43,7 @@ async fn dead_letters(s: &Stack, want: usize) -> Vec<(String, String)> {
 async fn poison_messages_go_to_the_dead_letter_topic_without_blocking() {
     let s = Stack::start().await;
     s.init("dl", 10, None).await;
-    let producer: FutureProducer =
-        flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(10)).unwrap();
-    producer
-        .send(
-            FutureRecord::to(ORDERS_TOPIC)
-                .key("dl")
-                .payload("{not an order"),
-            Duration::from_secs(5),
-        )
-        .await
-        .unwrap();
+    s.produce_raw("dl", "{not an order").await;
     // An order for a product the database has no sale for (Redis-only, by hand).
     let mut redis = s.redis().await;
     let _: () = redis.set("fg:{ghost}:stock", 5).await.unwrap();
@@ -132,8 +121,6 @@ async fn the_database_refuses_to_oversell_even_if_redis_did() {
     let s = Stack::start().await;
     s.init("guard", 2, None).await;
     // Three reserved orders for two units, as if Redis had lost writes: straight into Kafka.
-    let producer: FutureProducer =
-        flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(10)).unwrap();
     for i in 0..3 {
         let m = flux_gate_core::message::OrderMessage {
             order_id: uuid::Uuid::now_v7(),
@@ -142,16 +129,7 @@ async fn the_database_refuses_to_oversell_even_if_redis_did() {
             user_id: format!("u{i}"),
             reserved_at: time::OffsetDateTime::now_utc(),
         };
-        let payload = m.to_json().unwrap();
-        producer
-            .send(
-                FutureRecord::to(ORDERS_TOPIC)
-                    .key("guard")
-                    .payload(&payload),
-                Duration::from_secs(5),
-            )
-            .await
-            .unwrap();
+        s.produce_raw("guard", &m.to_json().unwrap()).await;
     }
     let letters = dead_letters(&s, 1).await;
     assert_eq!(letters.len(), 1, "{letters:?}");
