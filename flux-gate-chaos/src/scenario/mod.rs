@@ -1,0 +1,394 @@
+//! Scenario files: one experiment each — the sale, the load, the faults and what must hold.
+//!
+//! Parsing is strict (unknown keys are errors, with a suggestion) and happens in two steps:
+//! [`load`] turns YAML into these types with `file:line:column` errors, then [`validate`]
+//! checks what types cannot (a `latency` fault needs a `latency:`; a service must exist in the
+//! stack) before anything starts. `docs/scenarios.md` documents every key; `fgchaos schema`
+//! prints the JSON Schema derived from these types.
+
+pub mod load;
+pub mod units;
+pub mod validate;
+
+use std::path::PathBuf;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+pub use load::{load_file, parse_str, ScenarioError};
+pub use units::{Cmp, Dur, DurThreshold, PercentThreshold, Rate};
+
+/// One chaos experiment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short identifier, used in report file names (`[a-z0-9-]`).
+    pub name: String,
+    /// One sentence: what breaks and what must still hold.
+    #[serde(default)]
+    pub description: String,
+    /// The sale the load buys from.
+    pub sale: Sale,
+    /// The traffic driven at the stack while faults happen.
+    pub load: Load,
+    /// Faults on a schedule relative to the start of the load.
+    #[serde(default)]
+    pub faults: Vec<Fault>,
+    /// Seeded random faults (Jepsen's nemesis), expanded into `faults` before the run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nemesis: Option<Nemesis>,
+    /// How long the system may take to converge once load and faults are over.
+    #[serde(default)]
+    pub settle: Settle,
+    /// What must hold for the run to pass.
+    #[serde(default)]
+    pub expect: Expect,
+    /// A stack file replacing the built-in Flux-Gate stack (relative to this file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stack: Option<PathBuf>,
+}
+
+/// The flash sale the run starts through `POST /init`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sale {
+    /// Product id; suffixed with the run id unless `exact` is true.
+    pub product: String,
+    /// Units on sale.
+    pub stock: u32,
+    /// Most units one user may buy (none = unlimited).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_user_limit: Option<u32>,
+    /// Use `product` as is (runs then see each other's orders).
+    #[serde(default)]
+    pub exact: bool,
+}
+
+/// How load arrives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoadModel {
+    /// Open model: `rate` new order attempts per second whatever the system does.
+    ArrivalRate,
+    /// Open model: the rate moves linearly through `stages`.
+    RampingArrivalRate,
+    /// Closed model: `vus` users each send, wait for the answer, and send again.
+    VirtualUsers,
+}
+
+/// One leg of a ramping arrival rate.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    /// Rate reached at the end of this stage.
+    pub to: Rate,
+    /// How long the stage lasts.
+    pub over: Dur,
+}
+
+/// The traffic of a run. Bounded by `duration` and, optionally, `max_requests`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Load {
+    pub model: LoadModel,
+    /// `arrival-rate`: order attempts per second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<Rate>,
+    /// `ramping-arrival-rate`: the legs, starting from `rate` (or 0).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub stages: Vec<Stage>,
+    /// `virtual-users`: concurrent users.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u32>,
+    /// How long load runs (ramping: the stages' total when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    /// Stop after this many order attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_requests: Option<u64>,
+    /// Distinct buyers; each attempt picks one at random.
+    #[serde(default = "default_users")]
+    pub users: u32,
+    /// Share (0–1) of attempts that resend an earlier idempotency key with its body.
+    #[serde(default)]
+    pub duplicate_ratio: f64,
+    /// A request without an answer by then is recorded as `info` (indeterminate).
+    #[serde(default = "default_timeout")]
+    pub timeout: Dur,
+    /// Most requests in flight (keep-alive connections).
+    #[serde(default = "default_connections")]
+    pub connections: u32,
+}
+
+fn default_users() -> u32 {
+    10_000
+}
+fn default_timeout() -> Dur {
+    Dur::secs(2)
+}
+fn default_connections() -> u32 {
+    64
+}
+
+/// What a fault does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// SIGKILL the service (all its processes).
+    Kill,
+    /// SIGTERM, then SIGKILL after `grace`.
+    Stop,
+    /// Start a stopped or killed service and wait until it is ready.
+    Start,
+    /// Stop, then start.
+    Restart,
+    /// SIGSTOP: the service keeps its sockets and answers nothing.
+    Pause,
+    /// SIGCONT after `pause`.
+    Resume,
+    /// Toxic: delay every chunk by `latency` ± `jitter`.
+    Latency,
+    /// Toxic: limit throughput to `rate_kb` KB/s.
+    Bandwidth,
+    /// Toxic: stop all data, close after `timeout` (0 = never).
+    Timeout,
+    /// Toxic: stop all data forever (a `timeout` of 0).
+    Blackhole,
+    /// Toxic: reset connections after `timeout` (real Toxiproxy only).
+    ResetPeer,
+    /// Toxic: cut data into `average_size`-byte pieces, `delay` apart.
+    Slicer,
+    /// Toxic: close the connection after `bytes` bytes.
+    LimitData,
+    /// Toxic: delay the close of a connection by `delay`.
+    SlowClose,
+    /// Disable the proxy: connections refused, open ones closed.
+    Down,
+    /// Disable every proxy in `links` together.
+    Partition,
+}
+
+impl Action {
+    /// Acts on a service's processes (or containers).
+    pub fn is_lifecycle(self) -> bool {
+        matches!(
+            self,
+            Action::Kill | Action::Stop | Action::Start | Action::Restart | Action::Pause | Action::Resume
+        )
+    }
+
+    /// The snake_case word of the scenario file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Kill => "kill",
+            Action::Stop => "stop",
+            Action::Start => "start",
+            Action::Restart => "restart",
+            Action::Pause => "pause",
+            Action::Resume => "resume",
+            Action::Latency => "latency",
+            Action::Bandwidth => "bandwidth",
+            Action::Timeout => "timeout",
+            Action::Blackhole => "blackhole",
+            Action::ResetPeer => "reset_peer",
+            Action::Slicer => "slicer",
+            Action::LimitData => "limit_data",
+            Action::SlowClose => "slow_close",
+            Action::Down => "down",
+            Action::Partition => "partition",
+        }
+    }
+}
+
+/// Which direction of a link a toxic slows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Client → server.
+    Upstream,
+    /// Server → client (Toxiproxy's default).
+    #[default]
+    Downstream,
+    /// Both directions (two toxics).
+    Both,
+}
+
+/// One fault. Which keys apply depends on `action`; the validator names any that do not.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fault {
+    /// When, from the start of the load (required in `faults`, absent in a nemesis pool).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<Dur>,
+    pub action: Action,
+    /// Lifecycle actions: the service (`ingestion-api` = one replica chosen by the seed,
+    /// `ingestion-api#2` = that replica).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    /// Network actions: the link (a Toxiproxy proxy name).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// `partition`: the links cut together.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<String>,
+    /// Instead of `service`/`link`: one of these, chosen with the run's seed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub random: Vec<String>,
+    /// Heal after this long (the opposite action, or the toxic removed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    /// `stop`/`restart`: how long SIGTERM may take before SIGKILL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grace: Option<Dur>,
+    /// `latency`: added delay.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<Dur>,
+    /// `latency`: ± variation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jitter: Option<Dur>,
+    /// `bandwidth`: KB/s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate_kb: Option<u64>,
+    /// `timeout`/`reset_peer`: when the connection is closed (0 = never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Dur>,
+    /// `slicer`: mean piece size in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub average_size: Option<u64>,
+    /// `slicer`: ± bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_variation: Option<u64>,
+    /// `slicer`: delay between pieces; `slow_close`: delay of the close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<Dur>,
+    /// `limit_data`: bytes before the close.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
+    /// Toxics: direction.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<Stream>,
+    /// Toxics: share of connections affected (0–1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub toxicity: Option<f32>,
+}
+
+/// Seeded random faults: every `every`, one entry of `pool` is applied for `duration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Nemesis {
+    /// First fault (from the start of the load).
+    pub start: Dur,
+    /// No fault starts after this.
+    pub end: Dur,
+    /// Time between the starts of two faults.
+    pub every: Dur,
+    /// How long each fault lasts (its heal follows).
+    pub duration: Dur,
+    /// Faults to choose from (without `at` or `duration`).
+    pub pool: Vec<Fault>,
+}
+
+/// The settle phase after load and faults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Settle {
+    /// Give up (verdict `inconclusive`) if not converged by then.
+    #[serde(default = "default_settle_timeout")]
+    pub timeout: Dur,
+    /// How long the DB order count must stay unchanged to count as converged.
+    #[serde(default = "default_quiet")]
+    pub quiet: Dur,
+}
+
+impl Default for Settle {
+    fn default() -> Self {
+        Settle {
+            timeout: default_settle_timeout(),
+            quiet: default_quiet(),
+        }
+    }
+}
+
+fn default_settle_timeout() -> Dur {
+    Dur::secs(60)
+}
+fn default_quiet() -> Dur {
+    Dur::secs(2)
+}
+
+/// The invariants the checkers prove.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Invariant {
+    NoOversell,
+    NoLostAcks,
+    NoPhantoms,
+    NoDuplicates,
+    StockConserved,
+    DbMatchesRedis,
+    PerUserLimit,
+}
+
+impl Invariant {
+    pub const ALL: [Invariant; 7] = [
+        Invariant::NoOversell,
+        Invariant::NoLostAcks,
+        Invariant::NoPhantoms,
+        Invariant::NoDuplicates,
+        Invariant::StockConserved,
+        Invariant::DbMatchesRedis,
+        Invariant::PerUserLimit,
+    ];
+}
+
+/// Latency bounds per percentile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LatencyExpect {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<DurThreshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p95: Option<DurThreshold>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<DurThreshold>,
+}
+
+/// What must hold for a pass.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    /// Checked invariants (default: all of them).
+    #[serde(default = "all_invariants")]
+    pub invariants: Vec<Invariant>,
+    /// Share of answers that are neither 5xx nor timeouts, overall and in each fault window.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<PercentThreshold>,
+    /// Time from the last heal until the system has converged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovery: Option<DurThreshold>,
+    /// Latency bounds for the baseline phase (before the first fault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<LatencyExpect>,
+    /// Fewest `ok` answers for the run to mean anything (else `inconclusive`).
+    #[serde(default = "default_min_ok")]
+    pub min_ok: u64,
+}
+
+impl Default for Expect {
+    fn default() -> Self {
+        Expect {
+            invariants: all_invariants(),
+            availability: None,
+            recovery: None,
+            latency: None,
+            min_ok: default_min_ok(),
+        }
+    }
+}
+
+fn all_invariants() -> Vec<Invariant> {
+    Invariant::ALL.to_vec()
+}
+fn default_min_ok() -> u64 {
+    1
+}

@@ -1,0 +1,368 @@
+//! Rules a parsed scenario must follow before anything starts: keys that belong to the fault's
+//! action, values in range, and every service and link named by a fault present in the stack.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use super::load::Problem;
+use super::{Action, Fault, LoadModel, Scenario};
+
+/// What the target's stack offers faults to name.
+#[derive(Debug, Clone, Default)]
+pub struct Names {
+    /// Services, replica groups (`ingestion-api`) and replicas (`ingestion-api#2`).
+    pub services: Vec<String>,
+    /// Links: Toxiproxy proxy names.
+    pub links: Vec<String>,
+    /// Whether the fault proxy has Toxiproxy's `reset_peer` toxic (the embedded one has not).
+    pub reset_peer: bool,
+}
+
+/// Longest load a scenario may ask for: loads are bounded.
+pub const MAX_LOAD: Duration = Duration::from_secs(3600);
+
+/// Every problem of `s` against `names`; empty when the scenario can run.
+pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
+    let mut v = Problems::default();
+    if s.name.is_empty()
+        || s.name.len() > 64
+        || !s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        v.push("name", "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)");
+    }
+    if flux_gate_core::contract::ProductId::parse(&s.sale.product).is_err() || s.sale.product.len() > 100 {
+        v.push("sale.product", "use 1–100 characters of A-Z, a-z, 0-9, `_` and `-`");
+    }
+    if s.sale.stock == 0 {
+        v.push("sale.stock", "a sale needs at least 1 unit");
+    }
+    if s.sale.per_user_limit == Some(0) {
+        v.push("sale.per_user_limit", "must be at least 1 (leave it out for no limit)");
+    }
+    load(s, &mut v);
+    let known_services: HashSet<&str> = names.services.iter().map(String::as_str).collect();
+    let known_links: HashSet<&str> = names.links.iter().map(String::as_str).collect();
+    let ctx = Ctx {
+        services: &known_services,
+        links: &known_links,
+        names,
+    };
+    for (i, f) in s.faults.iter().enumerate() {
+        let key = format!("faults[{i}]");
+        if f.at.is_none() {
+            v.push(format!("{key}.at"), "say when the fault happens, like `at: 5s`");
+        }
+        fault(f, &key, &ctx, &mut v);
+    }
+    if let Some(n) = &s.nemesis {
+        if n.end <= n.start {
+            v.push("nemesis.end", "must be after `nemesis.start`");
+        }
+        if n.every.get().is_zero() {
+            v.push("nemesis.every", "must be more than 0s");
+        }
+        if n.duration.get().is_zero() || n.duration >= n.every {
+            v.push("nemesis.duration", "must be more than 0s and less than `every`, so faults do not overlap");
+        }
+        if n.pool.is_empty() {
+            v.push("nemesis.pool", "list at least one fault to choose from");
+        }
+        for (i, f) in n.pool.iter().enumerate() {
+            let key = format!("nemesis.pool[{i}]");
+            if f.at.is_some() {
+                v.push(format!("{key}.at"), "pool entries get their time from the nemesis; remove `at`");
+            }
+            if f.duration.is_some() {
+                v.push(format!("{key}.duration"), "pool entries last `nemesis.duration`; remove `duration`");
+            }
+            if matches!(f.action, Action::Start | Action::Resume | Action::Restart) {
+                v.push(format!("{key}.action"), "pick faults that heal (kill, stop, pause or a network fault)");
+            }
+            fault(f, &key, &ctx, &mut v);
+        }
+    }
+    let mut seen = HashSet::new();
+    for (i, inv) in s.expect.invariants.iter().enumerate() {
+        if !seen.insert(inv) {
+            v.push(format!("expect.invariants[{i}]"), "listed twice");
+        }
+    }
+    v.0
+}
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            key: key.into(),
+            message: message.into(),
+        });
+    }
+}
+
+fn load(s: &Scenario, v: &mut Problems) {
+    let l = &s.load;
+    match l.model {
+        LoadModel::ArrivalRate => match l.rate {
+            None => v.push("load.rate", "`arrival-rate` needs a rate, like `rate: 2000/s`"),
+            Some(r) if r.per_second <= 0.0 => v.push("load.rate", "must be more than 0/s"),
+            Some(r) if r.per_second > 1_000_000.0 => v.push("load.rate", "at most 1000000/s"),
+            _ => {}
+        },
+        LoadModel::RampingArrivalRate => {
+            if l.stages.is_empty() {
+                v.push("load.stages", "`ramping-arrival-rate` needs stages, like `[{ to: 1000/s, over: 10s }]`");
+            }
+            for (i, st) in l.stages.iter().enumerate() {
+                if st.over.get().is_zero() {
+                    v.push(format!("load.stages[{i}].over"), "must be more than 0s");
+                }
+                if st.to.per_second > 1_000_000.0 {
+                    v.push(format!("load.stages[{i}].to"), "at most 1000000/s");
+                }
+            }
+        }
+        LoadModel::VirtualUsers => match l.vus {
+            None => v.push("load.vus", "`virtual-users` needs `vus`, like `vus: 50`"),
+            Some(n) if n == 0 || n > 10_000 => v.push("load.vus", "use 1–10000 virtual users"),
+            _ => {}
+        },
+    }
+    if l.vus.is_some() && l.model != LoadModel::VirtualUsers {
+        v.push("load.vus", "only `virtual-users` has `vus`; remove it or change `model`");
+    }
+    if !l.stages.is_empty() && l.model != LoadModel::RampingArrivalRate {
+        v.push("load.stages", "only `ramping-arrival-rate` has `stages`; remove them or change `model`");
+    }
+    if l.rate.is_some() && l.model == LoadModel::VirtualUsers {
+        v.push("load.rate", "`virtual-users` sends as fast as answers come; remove `rate` or change `model`");
+    }
+    let duration = load_duration(l);
+    match duration {
+        None => v.push("load.duration", "say how long load runs, like `duration: 25s`"),
+        Some(d) if d.is_zero() => v.push("load.duration", "must be more than 0s"),
+        Some(d) if d > MAX_LOAD => v.push("load.duration", "at most 1h: loads are bounded"),
+        _ => {}
+    }
+    if l.max_requests == Some(0) {
+        v.push("load.max_requests", "must be at least 1 (leave it out for no cap)");
+    }
+    if l.users == 0 {
+        v.push("load.users", "must be at least 1");
+    }
+    if !(0.0..=1.0).contains(&l.duplicate_ratio) {
+        v.push("load.duplicate_ratio", "a share between 0 and 1, like `0.05`");
+    }
+    if l.timeout.get().is_zero() || l.timeout.get() > Duration::from_secs(120) {
+        v.push("load.timeout", "between 1ms and 120s");
+    }
+    if l.connections == 0 || l.connections > 4096 {
+        v.push("load.connections", "use 1–4096 connections");
+    }
+}
+
+/// How long load runs: `duration`, or the ramping stages' total.
+pub fn load_duration(l: &super::Load) -> Option<Duration> {
+    l.duration.map(|d| d.get()).or_else(|| {
+        (l.model == LoadModel::RampingArrivalRate && !l.stages.is_empty())
+            .then(|| l.stages.iter().map(|s| s.over.get()).sum())
+    })
+}
+
+struct Ctx<'a> {
+    services: &'a HashSet<&'a str>,
+    links: &'a HashSet<&'a str>,
+    names: &'a Names,
+}
+
+fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
+    let a = f.action;
+    let word = a.as_str();
+    let not_for = |field: &str, present: bool, v: &mut Problems| {
+        if present {
+            v.push(format!("{key}.{field}"), format!("does not apply to `{word}`; remove it"));
+        }
+    };
+    // Keys that belong to other actions.
+    not_for("grace", f.grace.is_some() && !matches!(a, Action::Stop | Action::Restart), v);
+    not_for("latency", f.latency.is_some() && a != Action::Latency, v);
+    not_for("jitter", f.jitter.is_some() && a != Action::Latency, v);
+    not_for("rate_kb", f.rate_kb.is_some() && a != Action::Bandwidth, v);
+    not_for("timeout", f.timeout.is_some() && !matches!(a, Action::Timeout | Action::ResetPeer), v);
+    not_for("average_size", f.average_size.is_some() && a != Action::Slicer, v);
+    not_for("size_variation", f.size_variation.is_some() && a != Action::Slicer, v);
+    not_for("delay", f.delay.is_some() && !matches!(a, Action::Slicer | Action::SlowClose), v);
+    not_for("bytes", f.bytes.is_some() && a != Action::LimitData, v);
+    let toxic = !a.is_lifecycle() && !matches!(a, Action::Down | Action::Partition);
+    not_for("stream", f.stream.is_some() && !toxic, v);
+    not_for("toxicity", f.toxicity.is_some() && !toxic, v);
+    not_for("duration", f.duration.is_some() && matches!(a, Action::Start | Action::Resume | Action::Restart), v);
+    if let Some(d) = f.duration {
+        if d.get().is_zero() {
+            v.push(format!("{key}.duration"), "must be more than 0s (leave it out for a fault that stays)");
+        }
+    }
+    if let Some(t) = f.toxicity {
+        if !(0.0..=1.0).contains(&t) {
+            v.push(format!("{key}.toxicity"), "a share between 0 and 1");
+        }
+    }
+    // Required attributes.
+    let need = |field: &str, present: bool, example: &str, v: &mut Problems| {
+        if !present {
+            v.push(format!("{key}.{field}"), format!("`{word}` needs it, like `{field}: {example}`"));
+        }
+    };
+    match a {
+        Action::Latency => need("latency", f.latency.is_some(), "100ms", v),
+        Action::Bandwidth => need("rate_kb", f.rate_kb.is_some(), "64", v),
+        Action::Slicer => need("average_size", f.average_size.is_some(), "64", v),
+        Action::LimitData => need("bytes", f.bytes.is_some(), "1024", v),
+        Action::SlowClose => need("delay", f.delay.is_some(), "500ms", v),
+        Action::ResetPeer if !ctx.names.reset_peer => v.push(
+            format!("{key}.action"),
+            "the embedded fault proxy (noxious) has no `reset_peer` toxic; use `timeout` or `down` here, \
+             or real Toxiproxy (`--target docker`)",
+        ),
+        _ => {}
+    }
+    // Targets.
+    let has_random = !f.random.is_empty();
+    if a.is_lifecycle() {
+        not_for("link", f.link.is_some(), v);
+        not_for("links", !f.links.is_empty(), v);
+        match (&f.service, has_random) {
+            (Some(_), true) => v.push(format!("{key}.random"), "give `service` or `random`, not both"),
+            (None, false) => v.push(format!("{key}.service"), format!("`{word}` needs a service, like `service: inventory-worker`")),
+            _ => {}
+        }
+        for (k, name) in f.service.iter().map(|s| ("service".to_owned(), s)).chain(
+            f.random.iter().enumerate().map(|(i, s)| (format!("random[{i}]"), s)),
+        ) {
+            if !ctx.services.contains(name.as_str()) {
+                v.push(format!("{key}.{k}"), unknown("service", name, &ctx.names.services));
+            }
+        }
+    } else {
+        not_for("service", f.service.is_some(), v);
+        let targets: Vec<(String, &String)> = if a == Action::Partition {
+            not_for("link", f.link.is_some(), v);
+            if f.links.is_empty() && !has_random {
+                v.push(format!("{key}.links"), "`partition` needs the links it cuts, like `links: [api-redis, kafka]`");
+            }
+            f.links.iter().enumerate().map(|(i, s)| (format!("links[{i}]"), s)).collect()
+        } else {
+            not_for("links", !f.links.is_empty(), v);
+            match (&f.link, has_random) {
+                (Some(_), true) => v.push(format!("{key}.random"), "give `link` or `random`, not both"),
+                (None, false) => v.push(format!("{key}.link"), format!("`{word}` needs a link, like `link: api-redis`")),
+                _ => {}
+            }
+            f.link.iter().map(|s| ("link".to_owned(), s)).collect()
+        };
+        let randoms = f.random.iter().enumerate().map(|(i, s)| (format!("random[{i}]"), s));
+        for (k, name) in targets.into_iter().chain(randoms) {
+            if !ctx.links.contains(name.as_str()) {
+                v.push(format!("{key}.{k}"), unknown("link", name, &ctx.names.links));
+            }
+        }
+    }
+}
+
+fn unknown(what: &str, name: &str, known: &[String]) -> String {
+    let best = known
+        .iter()
+        .map(|k| (strsim::jaro_winkler(name, k), k))
+        .filter(|(s, _)| *s >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0));
+    let mut msg = format!("the stack has no {what} `{name}`");
+    if let Some((_, b)) = best {
+        msg.push_str(&format!(" — did you mean `{b}`?"));
+    }
+    msg.push_str(&format!(" (known: {})", known.join(", ")));
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::parse_str;
+
+    fn names() -> Names {
+        Names {
+            services: ["redis", "inventory-worker", "ingestion-api", "ingestion-api#1", "ingestion-api#2"]
+                .map(String::from)
+                .to_vec(),
+            links: ["api-redis", "kafka"].map(String::from).to_vec(),
+            reset_peer: false,
+        }
+    }
+
+    fn problems(faults_and_more: &str) -> Vec<String> {
+        let text = format!(
+            "name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 1s }}\n{faults_and_more}"
+        );
+        let s = parse_str(&text, "t.yaml").unwrap();
+        validate(&s, &names()).iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn a_clean_scenario_has_no_problems() {
+        assert_eq!(problems(""), Vec::<String>::new());
+        assert_eq!(
+            problems("faults:\n  - { at: 1s, action: latency, link: api-redis, latency: 50ms, duration: 2s }\n  - { at: 1s, action: kill, random: [ingestion-api#1, ingestion-api#2] }"),
+            Vec::<String>::new()
+        );
+    }
+
+    #[test]
+    fn unknown_service_is_named_with_a_suggestion() {
+        let p = problems("faults:\n  - { at: 1s, action: kill, service: inventory-wroker }");
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("`faults[0].service`: the stack has no service `inventory-wroker` — did you mean `inventory-worker`?"), "{p:?}");
+    }
+
+    #[test]
+    fn unknown_link_and_missing_attribute() {
+        let p = problems("faults:\n  - { at: 1s, action: latency, link: redis }");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p.iter().any(|m| m.contains("`faults[0].latency`: `latency` needs it, like `latency: 100ms`")), "{p:?}");
+        assert!(p.iter().any(|m| m.contains("no link `redis`")), "{p:?}");
+    }
+
+    #[test]
+    fn keys_of_other_actions_are_refused() {
+        let p = problems("faults:\n  - { at: 1s, action: kill, service: redis, latency: 5ms }");
+        assert_eq!(p, vec!["`faults[0].latency`: does not apply to `kill`; remove it"]);
+        let p = problems("faults:\n  - { at: 1s, action: start, service: redis, duration: 5s }");
+        assert_eq!(p, vec!["`faults[0].duration`: does not apply to `start`; remove it"]);
+    }
+
+    #[test]
+    fn missing_at_and_reset_peer_on_the_embedded_proxy() {
+        let p = problems("faults:\n  - { action: reset_peer, link: kafka }");
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(p[0].contains("faults[0].at"));
+        assert!(p[1].contains("no `reset_peer` toxic"));
+    }
+
+    #[test]
+    fn load_rules() {
+        let s = parse_str(
+            "name: Bad_Name\nsale: { product: p, stock: 0 }\nload: { model: virtual-users, rate: 5/s, duplicate_ratio: 2 }\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let p: Vec<String> = validate(&s, &names()).iter().map(|p| p.key.clone()).collect();
+        assert_eq!(p, ["name", "sale.stock", "load.vus", "load.rate", "load.duration", "load.duplicate_ratio"]);
+    }
+
+    #[test]
+    fn nemesis_rules() {
+        let p = problems("nemesis: { start: 5s, end: 2s, every: 1s, duration: 1s, pool: [{ at: 1s, action: start, service: redis }] }");
+        let keys: Vec<&str> = p.iter().map(|m| m.split('`').nth(1).unwrap_or("")).collect();
+        assert_eq!(keys, ["nemesis.end", "nemesis.duration", "nemesis.pool[0].at", "nemesis.pool[0].action"]);
+    }
+}

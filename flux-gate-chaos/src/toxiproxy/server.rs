@@ -1,0 +1,427 @@
+//! The embedded fault proxy: Toxiproxy's REST API served over the `noxious` proxy engine.
+//!
+//! noxious (a Rust port of Toxiproxy) provides the proxies and every toxic; this module is only
+//! the registry of named proxies and the HTTP API in front of it, with Toxiproxy's paths, field
+//! names and status codes, so the client and the scenarios work unchanged against real
+//! Toxiproxy. The registry is the source of truth for toxics: a disabled proxy keeps them and
+//! gets them back when it is enabled again, as in Toxiproxy.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use noxious::proxy::{ProxyConfig, ProxyRunner, Runner, Toxics};
+use noxious::signal::{Close, Stop, Stopper};
+use noxious::toxic::{StreamDirection, ToxicEvent, ToxicEventKind, ToxicEventResult};
+use tokio::sync::Mutex;
+
+use super::wire::{self, ApiError, Populated, ProxyRequest};
+
+/// The version `GET /version` reports: the Toxiproxy API level this server implements.
+pub const API_VERSION: &str = "2.9.0-fgchaos";
+
+/// A handle on the registry; clone it freely.
+#[derive(Clone, Default)]
+pub struct ProxyServer {
+    registry: Arc<Mutex<Registry>>,
+}
+
+#[derive(Default)]
+struct Registry {
+    proxies: BTreeMap<String, Entry>,
+}
+
+struct Entry {
+    listen: String,
+    upstream: String,
+    toxics: Vec<wire::Toxic>,
+    running: Option<Running>,
+}
+
+struct Running {
+    stopper: Stopper,
+    closed: Close,
+    events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
+}
+
+/// An API error: status and Toxiproxy's `{"error", "status"}` body.
+#[derive(Debug)]
+pub struct Failure(StatusCode, String);
+
+impl IntoResponse for Failure {
+    fn into_response(self) -> Response {
+        let body = ApiError {
+            error: self.1,
+            status: self.0.as_u16(),
+        };
+        (self.0, Json(body)).into_response()
+    }
+}
+
+fn not_found(what: &str) -> Failure {
+    Failure(StatusCode::NOT_FOUND, format!("{what} not found"))
+}
+
+fn bad(msg: impl Into<String>) -> Failure {
+    Failure(StatusCode::BAD_REQUEST, msg.into())
+}
+
+type ApiResult<T> = Result<T, Failure>;
+
+impl Entry {
+    fn view(&self, name: &str) -> wire::Proxy {
+        wire::Proxy {
+            name: name.to_owned(),
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            enabled: self.running.is_some(),
+            toxics: self.toxics.clone(),
+        }
+    }
+
+    async fn enable(&mut self, name: &str) -> ApiResult<()> {
+        if self.running.is_some() {
+            return Ok(());
+        }
+        let config = ProxyConfig {
+            name: name.to_owned(),
+            listen: self.listen.clone(),
+            upstream: self.upstream.clone(),
+            enabled: true,
+            rand_seed: None,
+        };
+        let mut toxics = Toxics::empty();
+        for t in &self.toxics {
+            let t = to_noxious(t)?;
+            match t.direction {
+                StreamDirection::Upstream => toxics.upstream.push(t),
+                StreamDirection::Downstream => toxics.downstream.push(t),
+            }
+        }
+        let (listener, info) =
+            ProxyRunner::initialize_proxy::<noxious::socket::TcpListener>(config, toxics)
+                .await
+                .map_err(|e| {
+                    Failure(
+                        StatusCode::CONFLICT,
+                        format!("listen {}: {e}", self.listen),
+                    )
+                })?;
+        let (stop, stopper) = Stop::new();
+        let (closed, closer) = Close::new();
+        let (events, receiver) = bmrng::channel(16);
+        let proxy = name.to_owned();
+        tokio::spawn(async move {
+            if let Err(e) = ProxyRunner::run_proxy(listener, info, receiver, stop, closer).await {
+                tracing::warn!(%proxy, error = %e, "proxy stopped with an error");
+            }
+        });
+        self.running = Some(Running {
+            stopper,
+            closed,
+            events,
+        });
+        Ok(())
+    }
+
+    /// Stops accepting and closes every open connection; returns once the port is free.
+    async fn disable(&mut self) {
+        if let Some(r) = self.running.take() {
+            r.stopper.stop();
+            let _ = r.closed.recv().await;
+        }
+    }
+
+    async fn send(&mut self, name: &str, kind: ToxicEventKind) -> ApiResult<()> {
+        let Some(r) = &mut self.running else {
+            return Ok(()); // applied when the proxy is enabled again
+        };
+        match r.events.send_receive(ToxicEvent::new(name.to_owned(), kind)).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("toxic update failed: {e}"))),
+            Err(_) => Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "proxy task is gone".into())),
+        }
+    }
+}
+
+/// Converts Toxiproxy's toxic JSON into noxious's toxic (same attribute names and units).
+fn to_noxious(t: &wire::Toxic) -> ApiResult<noxious::toxic::Toxic> {
+    if t.stream != "upstream" && t.stream != "downstream" {
+        return Err(bad(format!("stream must be `upstream` or `downstream`, not `{}`", t.stream)));
+    }
+    if !(0.0..=1.0).contains(&t.toxicity) {
+        return Err(bad("toxicity must be between 0 and 1"));
+    }
+    let json = serde_json::json!({
+        "type": t.kind,
+        "attributes": t.attributes,
+        "name": t.name,
+        "toxicity": t.toxicity,
+        "stream": t.stream,
+    });
+    serde_json::from_value(json).map_err(|e| {
+        bad(format!(
+            "invalid toxic `{}`: {e} (types: latency, bandwidth, timeout, slow_close, slicer, limit_data, noop)",
+            t.kind
+        ))
+    })
+}
+
+/// A free loopback port for `listen` addresses that end in `:0` (noxious cannot report the
+/// port the kernel picked, so one is picked here and handed to it).
+fn concrete_listen(listen: &str) -> ApiResult<String> {
+    let addr: SocketAddr = listen
+        .parse()
+        .map_err(|_| bad(format!("listen `{listen}` is not an ip:port address")))?;
+    if addr.port() != 0 {
+        return Ok(listen.to_owned());
+    }
+    let l = std::net::TcpListener::bind(addr)
+        .map_err(|e| Failure(StatusCode::CONFLICT, format!("listen {listen}: {e}")))?;
+    let port = l
+        .local_addr()
+        .map_err(|e| Failure(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .port();
+    Ok(SocketAddr::new(addr.ip(), port).to_string())
+}
+
+fn body<T>(r: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
+    r.map(|Json(v)| v).map_err(|e| bad(format!("bad request body: {}", e.body_text())))
+}
+
+impl ProxyServer {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The API as an axum router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/version", get(version))
+            .route("/reset", post(reset))
+            .route("/populate", post(populate))
+            .route("/proxies", get(list).post(create))
+            .route("/proxies/{proxy}", get(show).post(update).delete(remove))
+            .route("/proxies/{proxy}/toxics", get(toxics).post(add_toxic))
+            .route(
+                "/proxies/{proxy}/toxics/{toxic}",
+                get(show_toxic).post(update_toxic).delete(remove_toxic),
+            )
+            .with_state(self.clone())
+    }
+
+    /// Serves the API on `listener` until `shutdown` resolves, then stops every proxy.
+    pub async fn serve(
+        &self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(listener, self.router())
+            .with_graceful_shutdown(shutdown)
+            .await?;
+        self.stop_all().await;
+        Ok(())
+    }
+
+    /// Disables every proxy (connections closed, ports freed).
+    pub async fn stop_all(&self) {
+        let mut reg = self.registry.lock().await;
+        for e in reg.proxies.values_mut() {
+            e.disable().await;
+        }
+    }
+
+    async fn create_one(&self, req: ProxyRequest, replace: bool) -> ApiResult<wire::Proxy> {
+        let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| bad("missing required field: name"))?;
+        let upstream = req.upstream.filter(|u| !u.is_empty()).ok_or_else(|| bad("missing required field: upstream"))?;
+        let listen = concrete_listen(req.listen.as_deref().unwrap_or("127.0.0.1:0"))?;
+        let mut reg = self.registry.lock().await;
+        if let Some(existing) = reg.proxies.get_mut(&name) {
+            if !replace {
+                return Err(Failure(StatusCode::CONFLICT, "proxy already exists".into()));
+            }
+            if existing.listen == listen && existing.upstream == upstream {
+                if req.enabled.unwrap_or(true) {
+                    existing.enable(&name).await?;
+                } else {
+                    existing.disable().await;
+                }
+                return Ok(existing.view(&name));
+            }
+            existing.disable().await;
+            reg.proxies.remove(&name);
+        }
+        let mut entry = Entry {
+            listen,
+            upstream,
+            toxics: Vec::new(),
+            running: None,
+        };
+        if req.enabled.unwrap_or(true) {
+            entry.enable(&name).await?;
+        }
+        let view = entry.view(&name);
+        reg.proxies.insert(name, entry);
+        Ok(view)
+    }
+}
+
+async fn version() -> Json<wire::Version> {
+    Json(wire::Version {
+        version: API_VERSION.into(),
+    })
+}
+
+async fn reset(State(s): State<ProxyServer>) -> ApiResult<StatusCode> {
+    let mut reg = s.registry.lock().await;
+    for (name, e) in reg.proxies.iter_mut() {
+        e.send(name, ToxicEventKind::RemoveAllToxics).await?;
+        e.toxics.clear();
+        e.enable(name).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn populate(
+    State(s): State<ProxyServer>,
+    req: Result<Json<Vec<ProxyRequest>>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<Populated>)> {
+    let reqs = body(req)?;
+    let mut proxies = Vec::with_capacity(reqs.len());
+    for r in reqs {
+        proxies.push(s.create_one(r, true).await?);
+    }
+    Ok((StatusCode::CREATED, Json(Populated { proxies })))
+}
+
+async fn list(State(s): State<ProxyServer>) -> Json<BTreeMap<String, wire::Proxy>> {
+    let reg = s.registry.lock().await;
+    Json(reg.proxies.iter().map(|(n, e)| (n.clone(), e.view(n))).collect())
+}
+
+async fn create(
+    State(s): State<ProxyServer>,
+    req: Result<Json<ProxyRequest>, JsonRejection>,
+) -> ApiResult<(StatusCode, Json<wire::Proxy>)> {
+    let p = s.create_one(body(req)?, false).await?;
+    Ok((StatusCode::CREATED, Json(p)))
+}
+
+async fn show(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<Json<wire::Proxy>> {
+    let reg = s.registry.lock().await;
+    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
+    Ok(Json(e.view(&name)))
+}
+
+async fn update(
+    State(s): State<ProxyServer>,
+    Path(name): Path<String>,
+    req: Result<Json<ProxyRequest>, JsonRejection>,
+) -> ApiResult<Json<wire::Proxy>> {
+    let req = body(req)?;
+    let mut reg = s.registry.lock().await;
+    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    let listen = match req.listen {
+        Some(l) => concrete_listen(&l)?,
+        None => e.listen.clone(),
+    };
+    let upstream = req.upstream.unwrap_or_else(|| e.upstream.clone());
+    let was_enabled = e.running.is_some();
+    if listen != e.listen || upstream != e.upstream {
+        e.disable().await;
+        e.listen = listen;
+        e.upstream = upstream;
+    }
+    if req.enabled.unwrap_or(was_enabled) {
+        e.enable(&name).await?;
+    } else {
+        e.disable().await;
+    }
+    Ok(Json(e.view(&name)))
+}
+
+async fn remove(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let mut reg = s.registry.lock().await;
+    let mut e = reg.proxies.remove(&name).ok_or_else(|| not_found("proxy"))?;
+    e.disable().await;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn toxics(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<Json<Vec<wire::Toxic>>> {
+    let reg = s.registry.lock().await;
+    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
+    Ok(Json(e.toxics.clone()))
+}
+
+async fn add_toxic(
+    State(s): State<ProxyServer>,
+    Path(name): Path<String>,
+    req: Result<Json<wire::Toxic>, JsonRejection>,
+) -> ApiResult<Json<wire::Toxic>> {
+    let mut toxic = body(req)?;
+    if toxic.name.is_empty() {
+        toxic.name = format!("{}_{}", toxic.kind, toxic.stream);
+    }
+    let parsed = to_noxious(&toxic)?;
+    let mut reg = s.registry.lock().await;
+    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    if e.toxics.iter().any(|t| t.name == toxic.name) {
+        return Err(Failure(StatusCode::CONFLICT, "toxic already exists".into()));
+    }
+    e.send(&name, ToxicEventKind::AddToxic(parsed)).await?;
+    e.toxics.push(toxic.clone());
+    Ok(Json(toxic))
+}
+
+async fn show_toxic(
+    State(s): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<Json<wire::Toxic>> {
+    let reg = s.registry.lock().await;
+    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
+    let t = e.toxics.iter().find(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    Ok(Json(t.clone()))
+}
+
+/// Toxiproxy semantics: the body may change `toxicity` and any `attributes`; the rest stays.
+async fn update_toxic(
+    State(s): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+    req: Result<Json<serde_json::Value>, JsonRejection>,
+) -> ApiResult<Json<wire::Toxic>> {
+    let patch = body(req)?;
+    let mut reg = s.registry.lock().await;
+    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    let i = e.toxics.iter().position(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    let mut updated = e.toxics[i].clone();
+    if let Some(t) = patch.get("toxicity").and_then(serde_json::Value::as_f64) {
+        updated.toxicity = t as f32;
+    }
+    if let Some(serde_json::Value::Object(attrs)) = patch.get("attributes") {
+        for (k, v) in attrs {
+            updated.attributes.insert(k.clone(), v.clone());
+        }
+    }
+    let parsed = to_noxious(&updated)?;
+    e.send(&name, ToxicEventKind::UpdateToxic(parsed)).await?;
+    e.toxics[i] = updated.clone();
+    Ok(Json(updated))
+}
+
+async fn remove_toxic(
+    State(s): State<ProxyServer>,
+    Path((name, toxic)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let mut reg = s.registry.lock().await;
+    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    let i = e.toxics.iter().position(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    e.send(&name, ToxicEventKind::RemoveToxic(toxic)).await?;
+    e.toxics.remove(i);
+    Ok(StatusCode::NO_CONTENT)
+}
