@@ -7,3 +7,10 @@
 
 pub mod scenario;
 pub mod toxiproxy;
+pub mod stack;
+pub mod target;
+pub mod load;
+pub mod fault;
+pub mod journal;
+pub mod run;
+pub mod cli;

@@ -1,1 +1,299 @@
-fn main() {}
+//! `fgchaos`: the command-line edge. Parses arguments, wires Ctrl-C, maps outcomes to exit
+//! codes (0 pass · 1 a promise broken · 2 inconclusive · 3 the harness failed · 130
+//! interrupted); everything else lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use clap::{CommandFactory, Parser};
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use fgchaos::cli::{Cli, Command, TargetKind};
+use fgchaos::run::{self, RunError, RunOptions};
+use fgchaos::scenario::{self, validate};
+use fgchaos::stack::{local, LocalStack, StackSpec};
+use fgchaos::target::Target;
+use fgchaos::toxiproxy;
+use tokio::sync::watch;
+
+const EXIT_HARNESS: u8 = 3;
+const EXIT_INTERRUPTED: u8 = 130;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    match dispatch(cli.command).await {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            eprintln!("fgchaos: {e:#}");
+            ExitCode::from(EXIT_HARNESS)
+        }
+    }
+}
+
+/// First SIGINT/SIGTERM: ask the run to stop (faults undone, stack torn down). Second: kill
+/// every service process group at once and exit.
+fn interrupts() -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("fgchaos: interrupted — undoing faults and tearing down (again to kill at once)");
+                let _ = tx.send(true);
+            } else {
+                local::kill_everything_now();
+                std::process::exit(i32::from(EXIT_INTERRUPTED));
+            }
+        }
+    });
+    rx
+}
+
+async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
+    match cmd {
+        Command::Run { scenarios, target, seed, report_dir, work_dir, keep, stack, json } => {
+            if target == TargetKind::Docker {
+                bail!("the docker target is not available yet; use `--target local`");
+            }
+            // Validate every file before running any.
+            for s in &scenarios {
+                run::prepare(s, stack.as_deref())?;
+            }
+            let interrupt = interrupts();
+            let opts = RunOptions {
+                seed,
+                report_dir,
+                work_dir,
+                keep,
+                stack,
+                progress: true,
+            };
+            let mut worst = 0u8;
+            let mut journals = Vec::new();
+            for s in &scenarios {
+                if *interrupt.borrow() {
+                    break;
+                }
+                match run::run_local(s, &opts, interrupt.clone()).await {
+                    Ok(outcome) => {
+                        let j = &outcome.journal;
+                        let code = if j.interrupted {
+                            EXIT_INTERRUPTED
+                        } else if j.harness_error.is_some() {
+                            EXIT_HARNESS
+                        } else {
+                            0
+                        };
+                        print_summary(j, &outcome.journal_path);
+                        worst = worst.max(code);
+                        journals.push(outcome.journal);
+                    }
+                    Err(e @ (RunError::Scenario(_) | RunError::Stack(_) | RunError::Harness(_))) => {
+                        eprintln!("fgchaos: {}: {e}", s.display());
+                        worst = worst.max(EXIT_HARNESS);
+                    }
+                }
+            }
+            if let Some(path) = json {
+                let text = serde_json::to_vec_pretty(&journals)?;
+                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            }
+            Ok(worst)
+        }
+        Command::Validate { scenarios, stack } => {
+            let mut bad = 0;
+            for s in &scenarios {
+                match run::prepare(s, stack.as_deref()) {
+                    Ok((sc, _, _)) => println!("{}: ok ({})", s.display(), sc.name),
+                    Err(e) => {
+                        bad += 1;
+                        eprintln!("{e}");
+                    }
+                }
+            }
+            Ok(if bad > 0 { EXIT_HARNESS } else { 0 })
+        }
+        Command::List { dir } => list(&dir),
+        Command::Schema => {
+            let schema = schemars::schema_for!(scenario::Scenario);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(0)
+        }
+        Command::Up { stack, work_dir } => up(stack, &work_dir).await,
+        Command::Down { work_dir } => down(&work_dir).await,
+        Command::Proxy { listen } => {
+            let listener = tokio::net::TcpListener::bind(listen)
+                .await
+                .with_context(|| format!("listening on {listen} (is another proxy running there?)"))?;
+            println!("fault proxy (Toxiproxy API {}) on http://{listen}", toxiproxy::server::API_VERSION);
+            let mut interrupt = interrupts();
+            let shutdown = async move {
+                let _ = interrupt.wait_for(|v| *v).await;
+            };
+            toxiproxy::ProxyServer::new().serve(listener, shutdown).await?;
+            Ok(0)
+        }
+        Command::Cleanup { work_dir, toxiproxy } => cleanup(&work_dir, toxiproxy.as_deref()).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(shell, &mut Cli::command(), "fgchaos", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+fn print_summary(j: &fgchaos::journal::Journal, path: &Path) {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(["scenario", "ops", "ok", "fail", "info", "faults applied", "journal"]);
+    let (ops, ok, fail, info) = j.load.as_ref().map_or((0, 0, 0, 0), |l| (l.totals.ops, l.totals.ok, l.totals.fail, l.totals.info));
+    let applied = j.timeline.iter().filter(|e| e.phase == "apply" && e.ok).count();
+    t.add_row([
+        j.scenario.name.clone(),
+        ops.to_string(),
+        ok.to_string(),
+        fail.to_string(),
+        info.to_string(),
+        format!("{applied}/{}", j.faults.len()),
+        path.display().to_string(),
+    ]);
+    println!("{t}");
+    if let Some(e) = &j.harness_error {
+        println!("harness error: {e}");
+    }
+}
+
+fn list(dir: &Path) -> anyhow::Result<u8> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(["file", "name", "description", "faults", "load"]);
+    let mut bad = 0;
+    for f in files {
+        match scenario::load_file(&f) {
+            Ok(s) => {
+                let faults: Vec<String> = s
+                    .faults
+                    .iter()
+                    .map(|x| format!("{} @{}", x.action.as_str(), x.at.unwrap_or_default()))
+                    .chain(s.nemesis.iter().map(|n| format!("nemesis every {}", n.every)))
+                    .collect();
+                let dur = validate::load_duration(&s.load).map(|d| humantime::format_duration(d).to_string()).unwrap_or_default();
+                t.add_row([f.display().to_string(), s.name, s.description, faults.join(", "), dur]);
+            }
+            Err(e) => {
+                bad += 1;
+                eprintln!("{e}");
+            }
+        }
+    }
+    println!("{t}");
+    Ok(if bad > 0 { EXIT_HARNESS } else { 0 })
+}
+
+/// State of a running `fgchaos up`, for `fgchaos down`.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct UpState {
+    pid: u32,
+    endpoints: fgchaos::target::Endpoints,
+}
+
+async fn up(stack: Option<PathBuf>, work_dir: &Path) -> anyhow::Result<u8> {
+    let spec = match stack {
+        Some(p) => StackSpec::load(&p)?,
+        None => StackSpec::built_in()?,
+    };
+    let dir = work_dir.join(run::run_id("up"));
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let mut st = LocalStack::start(spec, &dir, &token).await?;
+    let ep = st.endpoints().clone();
+    let state_file = work_dir.join("up.json");
+    std::fs::write(&state_file, serde_json::to_vec_pretty(&UpState { pid: std::process::id(), endpoints: ep.clone() })?)?;
+    println!("stack up (Ctrl-C or `fgchaos down` stops it)");
+    println!("  load balancer   {}", ep.entry);
+    println!("  fault proxy API {}", ep.toxiproxy);
+    println!("  admin token     {}", ep.admin_token);
+    for (name, addr) in &ep.services {
+        println!("  {name:<18} {addr}");
+    }
+    for (name, l) in &ep.links {
+        println!("  link {name:<14} {} → {}", l.listen, l.upstream);
+    }
+    let mut interrupt = interrupts();
+    let _ = interrupt.wait_for(|v| *v).await;
+    st.teardown(false).await?;
+    let _ = std::fs::remove_file(&state_file);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(0)
+}
+
+async fn down(work_dir: &Path) -> anyhow::Result<u8> {
+    let state_file = work_dir.join("up.json");
+    let text = std::fs::read(&state_file).with_context(|| format!("no stack is up ({} not found)", state_file.display()))?;
+    let state: UpState = serde_json::from_slice(&text)?;
+    let pid = nix::unistd::Pid::from_raw(state.pid as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).with_context(|| format!("stopping fgchaos up (pid {})", state.pid))?;
+    for _ in 0..300 {
+        if nix::sys::signal::kill(pid, None).is_err() {
+            println!("stack down");
+            return Ok(0);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("fgchaos up (pid {}) did not stop within 30 s; `fgchaos cleanup` kills what it left", state.pid)
+}
+
+/// Kills every process whose working directory is inside `work_dir` (each service runs in its
+/// own directory there), and optionally resets fgchaos's toxics on a Toxiproxy.
+async fn cleanup(work_dir: &Path, toxiproxy_url: Option<&str>) -> anyhow::Result<u8> {
+    let mut killed = 0;
+    if let Ok(root) = work_dir.canonicalize() {
+        for entry in std::fs::read_dir("/proc")?.flatten() {
+            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            if pid as u32 == std::process::id() {
+                continue;
+            }
+            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+            if cwd.starts_with(&root) {
+                let p = nix::unistd::Pid::from_raw(pid);
+                let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGCONT);
+                if nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGKILL).is_ok() {
+                    killed += 1;
+                }
+            }
+        }
+    }
+    println!("killed {killed} stray service process(es) under {}", work_dir.display());
+    if let Some(url) = toxiproxy_url {
+        let c = toxiproxy::Client::new(url);
+        let mut removed = 0;
+        for (name, p) in c.proxies().await? {
+            for t in p.toxics.iter().filter(|t| t.name.starts_with(fgchaos::fault::plan::TOXIC_PREFIX)) {
+                c.remove_toxic(&name, &t.name).await?;
+                removed += 1;
+            }
+            if !p.enabled {
+                c.set_enabled(&name, true).await?;
+            }
+        }
+        println!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
+    }
+    Ok(0)
+}

@@ -16,7 +16,7 @@ pub enum ScenarioError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{0}")]
+    #[error(transparent)]
     Syntax(SyntaxError),
     #[error("{file}: {count} problem(s):\n{list}", count = problems.len(), list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
     Invalid { file: String, problems: Vec<Problem> },
@@ -33,6 +33,8 @@ pub struct SyntaxError {
     pub message: String,
     pub suggestion: Option<String>,
 }
+
+impl std::error::Error for SyntaxError {}
 
 impl fmt::Display for SyntaxError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -92,7 +94,7 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let key = e.path().to_string();
         let inner = e.into_inner();
         let location = inner.location();
-        let message = strip_location(&inner.to_string());
+        let message = clean_message(&inner.to_string(), &key);
         let suggestion = suggest(&message);
         ScenarioError::Syntax(SyntaxError {
             file: file.to_owned(),
@@ -105,12 +107,14 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
     })
 }
 
-/// serde_yaml appends ` at line L column C`; the location is printed up front instead.
-fn strip_location(message: &str) -> String {
-    match message.rfind(" at line ") {
-        Some(i) => message[..i].to_owned(),
-        None => message.to_owned(),
-    }
+/// serde_yaml prefixes the key path and appends ` at line L column C`; both are printed in
+/// their own places instead.
+pub fn clean_message(message: &str, key: &str) -> String {
+    let m = match message.rfind(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    m.strip_prefix(&format!("{key}: ")).unwrap_or(m).to_owned()
 }
 
 /// For "unknown field `rat`, expected one of `rate`, …" (and unknown variants): the expected

@@ -12,6 +12,7 @@ pub mod process;
 pub mod ready;
 pub mod redis;
 pub mod tansu;
+pub mod user;
 
 pub use postgres::Postgres;
 pub use process::{Spec, Supervised};

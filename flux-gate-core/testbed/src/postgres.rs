@@ -8,7 +8,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use nix::unistd::{chown, Gid, Uid, User};
 
 use crate::{binaries, io, ports, ready, Error, Result, Spec, Supervised};
 
@@ -25,11 +24,11 @@ impl Postgres {
         let initdb = binaries::find("initdb", &bins)?;
         let postgres = binaries::find("postgres", &bins)?;
         let pg_isready = binaries::find("pg_isready", &bins)?;
-        let user = run_as()?;
+        let user = crate::user::run_as("postgres")?;
         let data = dir.join("data");
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         if let Some((uid, gid)) = user {
-            make_reachable(dir, uid, gid)?;
+            crate::user::make_reachable(dir, uid, gid)?;
         }
         let mut cmd = tokio::process::Command::new(&initdb);
         cmd.args([
@@ -107,37 +106,3 @@ impl Postgres {
     }
 }
 
-/// `Some(postgres user)` when running as root, `None` otherwise (run as ourselves).
-fn run_as() -> Result<Option<(Uid, Gid)>> {
-    if !Uid::effective().is_root() {
-        return Ok(None);
-    }
-    match User::from_name("postgres") {
-        Ok(Some(u)) => Ok(Some((u.uid, u.gid))),
-        _ => Err(Error::Setup(
-            "running as root but there is no `postgres` user to run PostgreSQL as: run scripts/bootstrap".into(),
-        )),
-    }
-}
-
-/// Gives the `postgres` user the directory, and lets it traverse the parents (a temp dir is
-/// 0700 root by default).
-fn make_reachable(dir: &Path, uid: Uid, gid: Gid) -> Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    chown(dir, Some(uid), Some(gid))
-        .map_err(|e| Error::Setup(format!("chown {}: {e}", dir.display())))?;
-    for parent in dir.ancestors().skip(1) {
-        let Ok(meta) = parent.metadata() else {
-            continue;
-        };
-        let mode = meta.permissions().mode();
-        if mode & 0o001 == 0 {
-            std::fs::set_permissions(parent, std::fs::Permissions::from_mode(mode | 0o711))
-                .map_err(io(format!(
-                    "letting postgres traverse {}",
-                    parent.display()
-                )))?;
-        }
-    }
-    Ok(())
-}

@@ -1,0 +1,98 @@
+//! The command line of `fgchaos`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "fgchaos", version, about = "Chaos-engineering harness: proves a Flux-Gate stack keeps its promises while things break")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+    /// Log filter (tracing syntax), e.g. `info` or `fgchaos=debug`.
+    #[arg(long, global = true, env = "FGCHAOS_LOG", default_value = "warn")]
+    pub log: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TargetKind {
+    /// Docker when an engine answers and a compose project is up, else local.
+    Auto,
+    /// The whole stack as processes on loopback.
+    Local,
+    /// The user's Docker Compose project.
+    Docker,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run scenarios: bring the stack up, drive load, inject faults, record everything.
+    Run {
+        /// Scenario files.
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
+        target: TargetKind,
+        /// Seed for every random choice (same seed, same schedule and load).
+        #[arg(long)]
+        seed: Option<u64>,
+        /// Where journals, histories and logs go.
+        #[arg(long, default_value = "reports")]
+        report_dir: PathBuf,
+        /// Where run directories (service data) go.
+        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+        work_dir: PathBuf,
+        /// Keep the run directory (data of every service) after a successful run.
+        #[arg(long)]
+        keep: bool,
+        /// Replace the built-in stack with this stack file.
+        #[arg(long)]
+        stack: Option<PathBuf>,
+        /// Also write the journals as one JSON array to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
+    /// Check scenario files without running anything.
+    Validate {
+        #[arg(required = true)]
+        scenarios: Vec<PathBuf>,
+        /// Validate against this stack file instead of the built-in one.
+        #[arg(long)]
+        stack: Option<PathBuf>,
+    },
+    /// List the scenarios of a directory: name, description, faults, duration.
+    List {
+        #[arg(default_value = "scenarios")]
+        dir: PathBuf,
+    },
+    /// Print the JSON Schema of scenario files (for editor completion).
+    Schema,
+    /// Start the local stack and keep it running until Ctrl-C (or `fgchaos down`).
+    Up {
+        #[arg(long)]
+        stack: Option<PathBuf>,
+        /// Where the stack's directory goes.
+        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+        work_dir: PathBuf,
+    },
+    /// Stop a stack started with `fgchaos up`.
+    Down {
+        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+        work_dir: PathBuf,
+    },
+    /// Serve Toxiproxy's REST API (the embedded fault proxy).
+    Proxy {
+        #[arg(long, default_value = "127.0.0.1:8474")]
+        listen: std::net::SocketAddr,
+    },
+    /// Heal what a crashed run left behind: stray service processes, fgchaos toxics.
+    Cleanup {
+        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+        work_dir: PathBuf,
+        /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
+        #[arg(long)]
+        toxiproxy: Option<String>,
+    },
+    /// Print shell completions.
+    Completions { shell: clap_complete::Shell },
+}

@@ -1,0 +1,200 @@
+//! Applies a fault plan on schedule and heals it, recording when each change really happened
+//! and whether it landed. Whatever happens to the run, [`Executor::undo_all`] puts back
+//! everything still broken (Chaos Toolkit's rollbacks that always run).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+
+use super::plan::{Change, PlannedFault};
+use crate::target::{Lifecycle, Target};
+use crate::toxiproxy::Client;
+
+/// One apply, heal or undo as it happened. Times are ms from the start of the load.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimelineEvent {
+    pub fault: usize,
+    /// `apply`, `heal` (its own `duration` ran out) or `undo` (end-of-run cleanup).
+    pub phase: String,
+    pub label: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduled_ms: Option<u64>,
+    pub started_ms: u64,
+    pub finished_ms: u64,
+    pub ok: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// Labels of the faults in effect now (for the progress bar).
+pub type Active = Arc<Mutex<Vec<String>>>;
+
+pub struct Executor<'a> {
+    target: &'a mut dyn Target,
+    proxy: Client,
+    start: Instant,
+    pub timeline: Vec<TimelineEvent>,
+    /// Fault id → the change that undoes it, for faults applied and not yet healed.
+    outstanding: BTreeMap<usize, (String, Change)>,
+    active: Active,
+}
+
+/// A short human label: `kill inventory-worker`, `latency api-redis`.
+pub fn label(f: &PlannedFault) -> String {
+    format!("{} {}", f.action.as_str(), f.target)
+}
+
+impl<'a> Executor<'a> {
+    pub fn new(target: &'a mut dyn Target, proxy: Client, start: Instant, active: Active) -> Self {
+        Executor {
+            target,
+            proxy,
+            start,
+            timeline: Vec::new(),
+            outstanding: BTreeMap::new(),
+            active,
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    /// Runs every apply and heal at its time; stops early when `cancel` turns true.
+    pub async fn run(&mut self, faults: &[PlannedFault], mut cancel: watch::Receiver<bool>) {
+        let mut steps: Vec<(u64, usize, bool)> = Vec::new();
+        for (i, f) in faults.iter().enumerate() {
+            steps.push((f.at_ms, i, true));
+            if let Some(h) = f.heal_at_ms {
+                steps.push((h, i, false));
+            }
+        }
+        steps.sort_by_key(|&(t, i, apply)| (t, !apply, i));
+        for (t, i, apply) in steps {
+            if *cancel.borrow() {
+                return;
+            }
+            let due = self.start + std::time::Duration::from_millis(t);
+            tokio::select! {
+                _ = tokio::time::sleep_until(due.into()) => {}
+                _ = cancel.changed() => return,
+            }
+            let f = &faults[i];
+            let l = label(f);
+            if apply {
+                let ok = self.step(f.id, "apply", &l, Some(t), &f.apply).await;
+                if ok {
+                    self.after_success(&f.apply);
+                    if let Some(u) = &f.undo {
+                        self.outstanding.insert(f.id, (l.clone(), u.clone()));
+                        self.set_active(&l, true);
+                    }
+                }
+            } else if let Some(h) = &f.heal {
+                if self.outstanding.contains_key(&f.id) {
+                    let ok = self.step(f.id, "heal", &l, Some(t), h).await;
+                    if ok {
+                        self.outstanding.remove(&f.id);
+                        self.set_active(&l, false);
+                        self.after_success(h);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Undoes every fault still in effect, latest first. Returns false if any undo failed.
+    pub async fn undo_all(&mut self) -> bool {
+        let mut all_ok = true;
+        let pending: Vec<(usize, (String, Change))> = std::mem::take(&mut self.outstanding).into_iter().rev().collect();
+        for (id, (l, change)) in pending {
+            let ok = self.step(id, "undo", &l, None, &change).await;
+            self.set_active(&l, false);
+            all_ok &= ok;
+        }
+        all_ok
+    }
+
+    /// Whether every apply and heal so far landed.
+    pub fn all_landed(&self) -> bool {
+        self.timeline.iter().all(|e| e.ok)
+    }
+
+    /// A start/resume/enable that succeeded also heals earlier faults it reverses (an explicit
+    /// `start` after a `kill` without `duration`).
+    fn after_success(&mut self, change: &Change) {
+        let healed: Vec<usize> = self
+            .outstanding
+            .iter()
+            .filter(|(_, (_, undo))| match (change, undo) {
+                (Change::Lifecycle { instance: a, op: Lifecycle::Start | Lifecycle::Restart { .. } }, Change::Lifecycle { instance: b, op: Lifecycle::Start }) => a == b,
+                (Change::Lifecycle { instance: a, op: Lifecycle::Resume }, Change::Lifecycle { instance: b, op: Lifecycle::Resume }) => a == b,
+                _ => false,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in healed {
+            if let Some((l, _)) = self.outstanding.remove(&id) {
+                self.set_active(&l, false);
+            }
+        }
+    }
+
+    fn set_active(&self, l: &str, on: bool) {
+        if let Ok(mut a) = self.active.lock() {
+            if on {
+                a.push(l.to_owned());
+            } else if let Some(i) = a.iter().position(|x| x == l) {
+                a.remove(i);
+            }
+        }
+    }
+
+    async fn step(&mut self, fault: usize, phase: &str, l: &str, scheduled_ms: Option<u64>, change: &Change) -> bool {
+        let started_ms = self.now_ms();
+        let result = self.apply(change).await;
+        let finished_ms = self.now_ms();
+        match &result {
+            Ok(()) => tracing::info!(fault, phase, label = l, started_ms, "fault step done"),
+            Err(e) => tracing::error!(fault, phase, label = l, error = %e, "fault step failed"),
+        }
+        self.timeline.push(TimelineEvent {
+            fault,
+            phase: phase.to_owned(),
+            label: l.to_owned(),
+            scheduled_ms,
+            started_ms,
+            finished_ms,
+            ok: result.is_ok(),
+            error: result.as_ref().err().cloned(),
+        });
+        result.is_ok()
+    }
+
+    async fn apply(&mut self, change: &Change) -> Result<(), String> {
+        match change {
+            Change::Lifecycle { instance, op } => self.target.lifecycle(instance, *op).await.map_err(|e| e.to_string()),
+            Change::AddToxics { link, toxics } => {
+                for t in toxics {
+                    self.proxy.add_toxic(link, t).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Change::RemoveToxics { link, names } => {
+                for n in names {
+                    self.proxy.remove_toxic(link, n).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+            Change::SetLinks { links, enabled } => {
+                for l in links {
+                    self.proxy.set_enabled(l, *enabled).await.map_err(|e| e.to_string())?;
+                }
+                Ok(())
+            }
+        }
+    }
+}

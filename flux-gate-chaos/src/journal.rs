@@ -1,0 +1,69 @@
+//! The run journal: everything a run did, in one JSON file next to its history. The checkers
+//! and reports read only this and the live stack's final state.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::fault::{PlannedFault, TimelineEvent};
+use crate::load::LoadSummary;
+use crate::scenario::Scenario;
+use crate::target::Endpoints;
+
+/// Journal format version; bump on incompatible change.
+pub const FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Journal {
+    pub format: u32,
+    pub run_id: String,
+    pub fgchaos_version: String,
+    pub scenario_file: String,
+    /// SHA-256-free fingerprint of the scenario text (FNV-1a 64, hex): same text, same value.
+    pub scenario_hash: String,
+    pub scenario: Scenario,
+    pub seed: u64,
+    pub target: String,
+    /// The sale as started: the product id includes the run suffix.
+    pub product: String,
+    pub stock: u32,
+    pub per_user_limit: Option<u32>,
+    /// UTC, RFC 3339.
+    pub started_at: String,
+    /// Unix ms of the load's time zero (every `*_ms`/`*_us` offset counts from it).
+    pub load_zero_unix_ms: u64,
+    pub endpoints: Endpoints,
+    pub faults: Vec<PlannedFault>,
+    pub timeline: Vec<TimelineEvent>,
+    /// Relative to the journal's directory.
+    pub history: PathBuf,
+    pub load: Option<LoadSummary>,
+    /// Directory with one log file per service, if kept.
+    pub logs: Option<PathBuf>,
+    /// Set when the harness itself failed (a fault did not land, the stack would not start).
+    pub harness_error: Option<String>,
+    /// Set when the run was interrupted (Ctrl-C).
+    pub interrupted: bool,
+}
+
+impl Journal {
+    pub fn write(&self, path: &Path) -> std::io::Result<()> {
+        let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+        std::fs::write(path, text)
+    }
+
+    pub fn read(path: &Path) -> std::io::Result<Self> {
+        let text = std::fs::read(path)?;
+        serde_json::from_slice(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+    }
+}
+
+/// FNV-1a, 64 bit: a stable fingerprint (not a security hash) of the scenario text.
+pub fn fingerprint(text: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}

@@ -1,0 +1,8 @@
+//! The generator side of a run: arrival schedules, the HTTP load itself and its history.
+
+pub mod generator;
+pub mod history;
+pub mod schedule;
+
+pub use generator::{run, Live, LoadPlan, LoadSummary};
+pub use history::{Op, Outcome};

@@ -1,0 +1,447 @@
+//! The local target: the whole stack as supervised processes on loopback.
+//!
+//! One directory per run holds each instance's files, data and log. Every instance runs in its
+//! own process group (faults signal the group; teardown leaves no orphans), every link is a
+//! proxy of the embedded Toxiproxy-API server, and ports are picked free at start.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use flux_gate_testbed::{binaries, ports, ready, Spec, Supervised};
+use tokio::task::JoinHandle;
+
+use super::spec::{instance_names, Ready, StackSpec};
+use super::template::Vars;
+use crate::scenario::validate::Names;
+use crate::target::{Endpoints, Lifecycle, LinkEnds, Target, TargetError};
+use crate::toxiproxy::{self, wire::ProxyRequest, ProxyServer};
+
+/// Process groups of every instance any stack in this process started: the last resort of a
+/// second Ctrl-C, which cannot wait for an orderly teardown.
+static LIVE_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+
+/// SIGKILLs every process group still registered (second Ctrl-C).
+pub fn kill_everything_now() {
+    let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
+    for pid in groups {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pid as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+}
+
+fn register(pid: Option<u32>) {
+    if let (Some(pid), Ok(mut g)) = (pid, LIVE_GROUPS.lock()) {
+        if !g.contains(&pid) {
+            g.push(pid);
+        }
+    }
+}
+
+fn unregister(pid: Option<u32>) {
+    if let (Some(pid), Ok(mut g)) = (pid, LIVE_GROUPS.lock()) {
+        g.retain(|p| *p != pid);
+    }
+}
+
+struct Instance {
+    process: Supervised,
+    port: u16,
+    ready: Ready,
+    vars: Vars,
+    ready_timeout: Duration,
+}
+
+/// A running local stack.
+pub struct LocalStack {
+    spec: StackSpec,
+    dir: PathBuf,
+    order: Vec<String>,
+    instances: BTreeMap<String, Instance>,
+    endpoints: Endpoints,
+    proxy: ProxyServer,
+    proxy_task: Option<JoinHandle<()>>,
+    proxy_stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+fn setup(msg: impl Into<String>) -> TargetError {
+    TargetError::Setup(msg.into())
+}
+
+/// Where program names are looked up besides `$PATH`: next to fgchaos (the workspace's own
+/// `flux-gate`), cargo's bin directory (tansu) and PostgreSQL's (initdb, postgres).
+fn search_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+        // Test binaries live in target/<profile>/deps; the workspace binaries one level up.
+        if let Some(p) = d.parent().filter(|_| d.ends_with("deps")) {
+            dirs.push(p.to_path_buf());
+        }
+        dirs.push(d);
+    }
+    dirs.extend(binaries::cargo_bin_dir());
+    dirs.extend(binaries::postgres_bin_dir());
+    dirs
+}
+
+fn resolve(program: &str) -> Result<PathBuf, TargetError> {
+    if program.contains('/') {
+        return Ok(PathBuf::from(program));
+    }
+    Ok(binaries::find(program, &search_dirs())?)
+}
+
+async fn run_once(cmd: &[String], vars: &Vars, dir: &Path, user: Option<(nix::unistd::Uid, nix::unistd::Gid)>, what: &str) -> Result<(), TargetError> {
+    let expanded: Vec<String> = cmd.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(setup)?;
+    let (program, args) = expanded.split_first().ok_or_else(|| setup(format!("{what}: empty command")))?;
+    let mut c = tokio::process::Command::new(resolve(program)?);
+    c.args(args).current_dir(dir).stdin(std::process::Stdio::null());
+    if let Some((uid, gid)) = user {
+        c.uid(uid.as_raw()).gid(gid.as_raw());
+    }
+    let out = c.output().await.map_err(|e| setup(format!("{what}: running {program}: {e}")))?;
+    if !out.status.success() {
+        return Err(setup(format!(
+            "{what}: `{}` failed ({}): {}",
+            expanded.join(" "),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+impl LocalStack {
+    /// Starts every service of `spec` under `dir` (created) and every link's proxy.
+    pub async fn start(spec: StackSpec, dir: &Path, admin_token: &str) -> Result<Self, TargetError> {
+        std::fs::create_dir_all(dir).map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+        let dir = dir.canonicalize().map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+        let free = || ports::free_port().map_err(|e| setup(format!("finding a free port: {e}")));
+
+        // Ports first: placeholders of one service name the addresses of others.
+        let mut globals = Vars::default();
+        globals.set("admin_token", admin_token).set("run_dir", dir.display().to_string());
+        let mut instance_ports = BTreeMap::new();
+        for (name, s) in &spec.services {
+            for inst in instance_names(name, s.replicas) {
+                let port = free()?;
+                globals.set(format!("addr.{inst}"), format!("127.0.0.1:{port}"));
+                instance_ports.insert(inst, port);
+            }
+        }
+        let mut link_ports = BTreeMap::new();
+        for name in spec.links.keys() {
+            let port = free()?;
+            globals.set(format!("link.{name}"), format!("127.0.0.1:{port}"));
+            link_ports.insert(name.clone(), port);
+        }
+
+        // The fault proxy, and every link through it.
+        let proxy = ProxyServer::new();
+        let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .map_err(|e| setup(format!("binding the fault proxy API: {e}")))?;
+        let api_addr = api_listener.local_addr().map_err(|e| setup(e.to_string()))?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = proxy.clone();
+        let proxy_task = tokio::spawn(async move {
+            let shutdown = async {
+                let _ = stop_rx.await;
+            };
+            if let Err(e) = server.serve(api_listener, shutdown).await {
+                tracing::error!(error = %e, "fault proxy API stopped");
+            }
+        });
+        let client = toxiproxy::Client::new(format!("http://{api_addr}"));
+        let mut links = BTreeMap::new();
+        let mut requests = Vec::new();
+        for (name, l) in &spec.links {
+            let target = instance_ports
+                .get(&l.to)
+                .ok_or_else(|| setup(format!("link {name}: no instance {}", l.to)))?;
+            let listen = format!("127.0.0.1:{}", link_ports[name]);
+            let upstream = format!("127.0.0.1:{target}");
+            requests.push(ProxyRequest {
+                name: Some(name.clone()),
+                listen: Some(listen.clone()),
+                upstream: Some(upstream.clone()),
+                enabled: Some(true),
+            });
+            links.insert(
+                name.clone(),
+                LinkEnds {
+                    listen,
+                    upstream,
+                    description: l.description.clone(),
+                },
+            );
+        }
+        client.populate(&requests).await?;
+
+        let order = spec.start_order().map_err(setup)?;
+        let mut stack = LocalStack {
+            endpoints: Endpoints {
+                entry: String::new(),
+                toxiproxy: client.base().to_owned(),
+                admin_token: admin_token.to_owned(),
+                redis: globals.expand(&spec.state.redis).map_err(setup)?,
+                database: globals.expand(&spec.state.database).map_err(setup)?,
+                kafka: globals.expand(&spec.state.kafka).map_err(setup)?,
+                workers: Vec::new(),
+                services: instance_ports.iter().map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}"))).collect(),
+                links,
+            },
+            spec,
+            dir,
+            order,
+            instances: BTreeMap::new(),
+            proxy,
+            proxy_task: Some(proxy_task),
+            proxy_stop: Some(stop_tx),
+        };
+        let entry = stack.spec.instances().into_iter().find(|i| i == &stack.spec.entry || i.starts_with(&format!("{}#", stack.spec.entry)));
+        let entry = entry.ok_or_else(|| setup("entry service has no instance"))?;
+        stack.endpoints.entry = format!("http://127.0.0.1:{}", instance_ports[&entry]);
+        stack.endpoints.workers = stack
+            .spec
+            .workers
+            .iter()
+            .flat_map(|w| stack.instances_of(w))
+            .filter_map(|i| instance_ports.get(&i).map(|p| format!("http://127.0.0.1:{p}")))
+            .collect();
+
+        // Services in dependency order; a failure tears down what started.
+        let order = stack.order.clone();
+        for name in order {
+            if let Err(e) = stack.start_service(&name, &globals, &instance_ports).await {
+                let _ = stack.teardown(true).await;
+                return Err(e);
+            }
+        }
+        Ok(stack)
+    }
+
+    async fn start_service(&mut self, name: &str, globals: &Vars, ports: &BTreeMap<String, u16>) -> Result<(), TargetError> {
+        let s = self.spec.services[name].clone();
+        let user = match &s.user {
+            Some(u) => flux_gate_testbed::user::run_as(u)?,
+            None => None,
+        };
+        for (replica, inst) in instance_names(name, s.replicas).into_iter().enumerate() {
+            let port = ports[&inst];
+            let dir = self.dir.join("services").join(inst.replace('#', "-"));
+            std::fs::create_dir_all(&dir).map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+            let mut vars = globals.clone();
+            vars.set("port", port.to_string())
+                .set("dir", dir.display().to_string())
+                .set("replica", (replica + 1).to_string())
+                .set("instance", inst.clone());
+            for (file, content) in &s.files {
+                let text = vars.expand(content).map_err(|e| setup(format!("{inst}: file {file}: {e}")))?;
+                std::fs::write(dir.join(file), text).map_err(|e| setup(format!("writing {file}: {e}")))?;
+            }
+            if let Some((uid, gid)) = user {
+                flux_gate_testbed::user::make_reachable(&dir, uid, gid)?;
+            }
+            for cmd in &s.setup {
+                run_once(cmd, &vars, &dir, user, &format!("{inst} setup")).await?;
+            }
+            let args: Vec<String> = s.args.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(|e| setup(format!("{inst}: {e}")))?;
+            let mut spec = Spec::new(inst.clone(), resolve(&s.command)?, self.dir.join("logs").join(format!("{}.log", inst.replace('#', "-"))))
+                .args(args);
+            std::fs::create_dir_all(self.dir.join("logs")).map_err(|e| setup(format!("creating logs: {e}")))?;
+            for (k, v) in &s.env {
+                spec = spec.env(k.clone(), vars.expand(v).map_err(|e| setup(format!("{inst}: env {k}: {e}")))?);
+            }
+            spec.cwd = Some(dir.clone());
+            spec.user = user;
+            let ready = match &s.ready {
+                Ready::Command(c) => Ready::Command(c.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(setup)?),
+                other => other.clone(),
+            };
+            let mut instance = Instance {
+                process: Supervised::new(spec),
+                port,
+                ready,
+                vars: vars.clone(),
+                ready_timeout: Duration::from_secs(s.ready_timeout_secs),
+            };
+            start_and_wait(&mut instance).await?;
+            self.instances.insert(inst.clone(), instance);
+            for cmd in &s.after_ready {
+                run_once(cmd, &vars, &dir, user, &format!("{inst} after_ready")).await?;
+            }
+            tracing::info!(instance = %inst, port, "ready");
+        }
+        Ok(())
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn spec(&self) -> &StackSpec {
+        &self.spec
+    }
+
+    /// The pid (process group) of a running instance.
+    pub fn pid(&self, instance: &str) -> Option<u32> {
+        self.instances.get(instance).and_then(|i| i.process.pid())
+    }
+
+    pub fn is_running(&mut self, instance: &str) -> bool {
+        self.instances.get_mut(instance).is_some_and(|i| i.process.is_running())
+    }
+}
+
+async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
+    i.process.start()?;
+    register(i.process.pid());
+    let addr: SocketAddr = ([127, 0, 0, 1], i.port).into();
+    let limit = i.ready_timeout;
+    let dir = i.vars.values.get("dir").cloned().unwrap_or_default();
+    match i.ready.clone() {
+        Ready::Tcp => ready::wait_until(&mut i.process, limit, || ready::tcp(addr)).await?,
+        Ready::Redis => ready::wait_until(&mut i.process, limit, || ready::redis_pong(addr)).await?,
+        Ready::Http(path) => {
+            ready::wait_until(&mut i.process, limit, || {
+                let path = path.clone();
+                async move { ready::http_ok(addr, &path).await }
+            })
+            .await?
+        }
+        Ready::Command(cmd) => {
+            let (program, args) = cmd.split_first().ok_or_else(|| setup("empty ready command"))?;
+            let program = resolve(program)?;
+            ready::wait_until(&mut i.process, limit, || {
+                let program = program.clone();
+                let args = args.to_vec();
+                let dir = dir.clone();
+                async move {
+                    tokio::process::Command::new(program)
+                        .args(args)
+                        .current_dir(dir)
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status()
+                        .await
+                        .is_ok_and(|s| s.success())
+                }
+            })
+            .await?
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl Target for LocalStack {
+    fn kind(&self) -> &'static str {
+        "local"
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn names(&self) -> Names {
+        self.spec.names(false)
+    }
+
+    fn instances_of(&self, service: &str) -> Vec<String> {
+        match self.spec.services.get(service) {
+            Some(s) => instance_names(service, s.replicas),
+            None if self.instances.contains_key(service) => vec![service.to_owned()],
+            None => Vec::new(),
+        }
+    }
+
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
+        let i = self
+            .instances
+            .get_mut(instance)
+            .ok_or_else(|| TargetError::NoSuchInstance(instance.to_owned()))?;
+        match op {
+            Lifecycle::Kill => {
+                let pid = i.process.pid();
+                i.process.kill().await?;
+                unregister(pid);
+            }
+            Lifecycle::Stop { grace_ms } => {
+                let pid = i.process.pid();
+                i.process.stop(Duration::from_millis(grace_ms)).await?;
+                unregister(pid);
+            }
+            Lifecycle::Start => start_and_wait(i).await?,
+            Lifecycle::Restart { grace_ms } => {
+                let pid = i.process.pid();
+                i.process.stop(Duration::from_millis(grace_ms)).await?;
+                unregister(pid);
+                start_and_wait(i).await?;
+            }
+            Lifecycle::Pause => i.process.pause()?,
+            Lifecycle::Resume => i.process.resume()?,
+        }
+        Ok(())
+    }
+
+    async fn restore(&mut self) -> Result<(), TargetError> {
+        let order = self.order.clone();
+        for name in order {
+            for inst in self.instances_of(&name) {
+                if let Some(i) = self.instances.get_mut(&inst) {
+                    i.process.resume()?;
+                    if !i.process.is_running() {
+                        start_and_wait(i).await?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn teardown(&mut self, keep: bool) -> Result<(), TargetError> {
+        // Reverse start order: clients go before the servers they would otherwise retry.
+        let order: Vec<String> = self.order.iter().rev().cloned().collect();
+        for name in order {
+            for inst in self.instances_of(&name) {
+                if let Some(mut i) = self.instances.remove(&inst) {
+                    let pid = i.process.pid();
+                    if let Err(e) = i.process.stop(Duration::from_secs(5)).await {
+                        tracing::warn!(instance = %inst, error = %e, "stopping");
+                    }
+                    unregister(pid);
+                }
+            }
+        }
+        self.proxy.stop_all().await;
+        if let Some(tx) = self.proxy_stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.proxy_task.take() {
+            let _ = t.await;
+        }
+        if !keep {
+            // Keep the logs next to the report; data directories go.
+            let _ = std::fs::remove_dir_all(self.dir.join("services"));
+        }
+        Ok(())
+    }
+
+    fn logs(&self) -> Option<PathBuf> {
+        Some(self.dir.join("logs"))
+    }
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        for i in self.instances.values() {
+            unregister(i.process.pid());
+        }
+        // Supervised's own Drop SIGKILLs each group.
+    }
+}

@@ -1,0 +1,314 @@
+//! The stack as data: which services run, how each starts and is known to be ready, and which
+//! links between them pass through a named fault proxy.
+//!
+//! The built-in Flux-Gate stack is `stacks/flux-gate.yaml` (compiled in); `--stack FILE` or a
+//! scenario's `stack:` replaces it, so a user can point fgchaos at their own build of a
+//! service. Values may use placeholders, expanded per service instance (see [`super::template`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::load::SyntaxError;
+
+/// The built-in Flux-Gate stack.
+pub const BUILT_IN: &str = include_str!("../../stacks/flux-gate.yaml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSpec {
+    /// Services by name, started in `depends_on` order.
+    pub services: BTreeMap<String, ServiceSpec>,
+    /// Links by proxy name: the proxy listens on a free port and forwards to `to`.
+    #[serde(default)]
+    pub links: BTreeMap<String, LinkSpec>,
+    /// The service whose port takes the load (`POST /order`, `POST /init`).
+    pub entry: String,
+    /// Services whose `/metrics` report consumer lag (the settle phase reads them).
+    #[serde(default)]
+    pub workers: Vec<String>,
+    /// Direct (unproxied) addresses the checkers read the final state from.
+    pub state: StateSpec,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// Redis URL, e.g. `redis://{addr.redis}`.
+    pub redis: String,
+    /// PostgreSQL URL.
+    pub database: String,
+    /// Kafka bootstrap brokers.
+    pub kafka: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceSpec {
+    /// Program name (searched in `$PATH`, next to `fgchaos`, `~/.cargo/bin`, PostgreSQL's bin
+    /// directory) or a path.
+    pub command: String,
+    #[serde(default)]
+    pub args: Vec<String>,
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Instances `name#1` … `name#N`; a fault on `name` picks one with the run's seed.
+    #[serde(default = "one")]
+    pub replicas: u32,
+    /// Run as this system user when fgchaos runs as root (PostgreSQL refuses root).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// Files written into the service's directory before the first start.
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
+    /// Commands run once, before the first start (as `user`).
+    #[serde(default)]
+    pub setup: Vec<Vec<String>>,
+    /// Commands run once, after the first time the service is ready.
+    #[serde(default)]
+    pub after_ready: Vec<Vec<String>>,
+    #[serde(default)]
+    pub ready: Ready,
+    /// How long the service may take to become ready.
+    #[serde(default = "ready_timeout_secs")]
+    pub ready_timeout_secs: u64,
+    #[serde(default)]
+    pub depends_on: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+fn ready_timeout_secs() -> u64 {
+    30
+}
+
+/// How to know a service is up: `tcp` (its port accepts connections), `redis` (PING answers),
+/// `{ http: /path }` (2xx on 127.0.0.1:port) or `{ command: [prog, args…] }` (exits 0).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum Ready {
+    #[default]
+    Tcp,
+    Http(String),
+    Redis,
+    Command(Vec<String>),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum ReadyRepr {
+    Word(String),
+    Map(ReadyMap),
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReadyMap {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    http: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    command: Option<Vec<String>>,
+}
+
+impl Serialize for Ready {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Ready::Tcp => ReadyRepr::Word("tcp".into()),
+            Ready::Redis => ReadyRepr::Word("redis".into()),
+            Ready::Http(p) => ReadyRepr::Map(ReadyMap { http: Some(p.clone()), command: None }),
+            Ready::Command(c) => ReadyRepr::Map(ReadyMap { http: None, command: Some(c.clone()) }),
+        }
+        .serialize(s)
+    }
+}
+
+impl<'de> Deserialize<'de> for Ready {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let hint = "write `tcp`, `redis`, `{ http: /health }` or `{ command: [prog, args] }`";
+        match ReadyRepr::deserialize(d).map_err(|_| D::Error::custom(format!("not a ready check; {hint}")))? {
+            ReadyRepr::Word(w) if w == "tcp" => Ok(Ready::Tcp),
+            ReadyRepr::Word(w) if w == "redis" => Ok(Ready::Redis),
+            ReadyRepr::Word(w) => Err(D::Error::custom(format!("unknown ready check `{w}`; {hint}"))),
+            ReadyRepr::Map(ReadyMap { http: Some(p), command: None }) => Ok(Ready::Http(p)),
+            ReadyRepr::Map(ReadyMap { http: None, command: Some(c) }) if !c.is_empty() => Ok(Ready::Command(c)),
+            ReadyRepr::Map(_) => Err(D::Error::custom(format!("give exactly one ready check; {hint}"))),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LinkSpec {
+    /// The service (instance) the proxy forwards to: `redis`, `ingestion-api#2`.
+    pub to: String,
+    /// Human description for the report.
+    #[serde(default)]
+    pub description: String,
+}
+
+impl StackSpec {
+    pub fn built_in() -> Result<Self, SyntaxError> {
+        Self::parse(BUILT_IN, "built-in stack")
+    }
+
+    pub fn load(path: &Path) -> Result<Self, SyntaxError> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| SyntaxError {
+            file: file.clone(),
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!("cannot read it: {e}"),
+            suggestion: None,
+        })?;
+        Self::parse(&text, &file)
+    }
+
+    pub fn parse(text: &str, file: &str) -> Result<Self, SyntaxError> {
+        let de = serde_yaml::Deserializer::from_str(text);
+        let spec: StackSpec = serde_path_to_error::deserialize(de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            let loc = inner.location();
+            let message = inner.to_string();
+            let message = crate::scenario::load::clean_message(&message, &key);
+            SyntaxError {
+                file: file.to_owned(),
+                line: loc.as_ref().map(|l| l.line()),
+                column: loc.as_ref().map(|l| l.column()),
+                key,
+                suggestion: crate::scenario::load::suggest(&message),
+                message,
+            }
+        })?;
+        spec.check(file)?;
+        Ok(spec)
+    }
+
+    fn check(&self, file: &str) -> Result<(), SyntaxError> {
+        let err = |key: String, message: String| SyntaxError {
+            file: file.to_owned(),
+            line: None,
+            column: None,
+            key,
+            message,
+            suggestion: None,
+        };
+        let instances = self.instances();
+        if !self.services.contains_key(&self.entry) && !instances.contains(&self.entry) {
+            return Err(err("entry".into(), format!("no service `{}`", self.entry)));
+        }
+        for (name, s) in &self.services {
+            if name.contains('#') || name.is_empty() {
+                return Err(err(format!("services.{name}"), "service names may not contain `#`".into()));
+            }
+            if s.replicas == 0 || s.replicas > 16 {
+                return Err(err(format!("services.{name}.replicas"), "use 1–16 replicas".into()));
+            }
+            for d in &s.depends_on {
+                if !self.services.contains_key(d) {
+                    return Err(err(format!("services.{name}.depends_on"), format!("no service `{d}`")));
+                }
+            }
+        }
+        for (name, l) in &self.links {
+            if !instances.contains(&l.to) && !self.services.get(&l.to).is_some_and(|s| s.replicas == 1) {
+                return Err(err(format!("links.{name}.to"), format!("no service instance `{}`", l.to)));
+            }
+        }
+        self.start_order().map_err(|m| err("services".into(), m))?;
+        Ok(())
+    }
+
+    /// What faults may name: services, replica groups, instances and links.
+    pub fn names(&self, reset_peer: bool) -> crate::scenario::validate::Names {
+        let mut services: Vec<String> = self.services.keys().cloned().collect();
+        for i in self.instances() {
+            if !services.contains(&i) {
+                services.push(i);
+            }
+        }
+        crate::scenario::validate::Names {
+            services,
+            links: self.links.keys().cloned().collect(),
+            reset_peer,
+        }
+    }
+
+    /// Every instance name: `redis` for a single replica, `ingestion-api#1`… for several.
+    pub fn instances(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .flat_map(|(name, s)| instance_names(name, s.replicas))
+            .collect()
+    }
+
+    /// Service names in an order where each comes after what it depends on.
+    pub fn start_order(&self) -> Result<Vec<String>, String> {
+        let mut order: Vec<String> = Vec::new();
+        let mut visiting = Vec::new();
+        fn visit(
+            spec: &StackSpec,
+            name: &str,
+            order: &mut Vec<String>,
+            visiting: &mut Vec<String>,
+        ) -> Result<(), String> {
+            if order.iter().any(|o| o == name) {
+                return Ok(());
+            }
+            if visiting.iter().any(|v| v == name) {
+                return Err(format!("depends_on has a cycle through `{name}`"));
+            }
+            visiting.push(name.to_owned());
+            if let Some(s) = spec.services.get(name) {
+                for d in &s.depends_on {
+                    visit(spec, d, order, visiting)?;
+                }
+            }
+            visiting.pop();
+            order.push(name.to_owned());
+            Ok(())
+        }
+        for name in self.services.keys() {
+            visit(self, name, &mut order, &mut visiting)?;
+        }
+        Ok(order)
+    }
+}
+
+/// `name` when there is one replica, else `name#1` … `name#n`.
+pub fn instance_names(name: &str, replicas: u32) -> Vec<String> {
+    if replicas <= 1 {
+        vec![name.to_owned()]
+    } else {
+        (1..=replicas).map(|i| format!("{name}#{i}")).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_stack_parses_and_orders() {
+        let s = StackSpec::built_in().unwrap();
+        let order = s.start_order().unwrap();
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap();
+        assert!(pos("redis") < pos("ingestion-api"));
+        assert!(pos("ingestion-api") < pos("nginx"));
+        assert!(s.instances().contains(&"ingestion-api#2".to_owned()));
+        assert_eq!(s.links["lb-api-2"].to, "ingestion-api#2");
+    }
+
+    #[test]
+    fn cycles_and_dangling_names_are_errors() {
+        let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { command: x, depends_on: [b] }\n  b: { command: x, depends_on: [a] }\n";
+        assert!(StackSpec::parse(text, "s.yaml").unwrap_err().message.contains("cycle"));
+        let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { command: x }\nlinks:\n  l: { to: nope }\n";
+        assert_eq!(StackSpec::parse(text, "s.yaml").unwrap_err().key, "links.l.to");
+        let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { comand: x }\n";
+        assert_eq!(StackSpec::parse(text, "s.yaml").unwrap_err().suggestion.as_deref(), Some("command"));
+    }
+}

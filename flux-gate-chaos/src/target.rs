@@ -1,0 +1,83 @@
+//! Where the stack runs. A [`Target`] starts or finds the stack, says where everything is
+//! ([`Endpoints`]), and applies lifecycle faults to service instances. Network faults do not
+//! go through the target: both targets expose Toxiproxy's API, driven by one client.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::validate::Names;
+
+/// Where a running stack can be reached (recorded in the journal).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Endpoints {
+    /// Base URL load goes to (`POST /order`, `POST /init`).
+    pub entry: String,
+    /// Toxiproxy API base URL.
+    pub toxiproxy: String,
+    /// Bearer token for `POST /init`.
+    pub admin_token: String,
+    /// Direct Redis URL for reading the final state.
+    pub redis: String,
+    /// Direct PostgreSQL URL for reading the final state.
+    pub database: String,
+    /// Kafka bootstrap brokers.
+    pub kafka: String,
+    /// Base URLs of the workers' `/metrics`.
+    pub workers: Vec<String>,
+    /// Instance name → `host:port`.
+    pub services: BTreeMap<String, String>,
+    /// Link (proxy) name → its ends.
+    pub links: BTreeMap<String, LinkEnds>,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LinkEnds {
+    pub listen: String,
+    pub upstream: String,
+    pub description: String,
+}
+
+/// A lifecycle fault on one service instance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lifecycle {
+    Kill,
+    Stop { grace_ms: u64 },
+    Start,
+    Restart { grace_ms: u64 },
+    Pause,
+    Resume,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error("no service instance `{0}` in this stack")]
+    NoSuchInstance(String),
+    #[error("{0}")]
+    Component(#[from] flux_gate_testbed::Error),
+    #[error("fault proxy: {0}")]
+    Proxy(#[from] crate::toxiproxy::ClientError),
+    #[error("{0}")]
+    Setup(String),
+}
+
+/// A running stack that faults can be applied to.
+#[async_trait::async_trait]
+pub trait Target: Send {
+    /// `local` or `docker`.
+    fn kind(&self) -> &'static str;
+    fn endpoints(&self) -> &Endpoints;
+    /// Services, replica groups and links faults may name.
+    fn names(&self) -> Names;
+    /// The instances of a service or replica group (`ingestion-api` → `#1`, `#2`).
+    fn instances_of(&self, service: &str) -> Vec<String>;
+    /// Applies `op` to one instance; returns once it took effect (started = ready again).
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError>;
+    /// Resumes paused and starts stopped instances: the state the run began in.
+    async fn restore(&mut self) -> Result<(), TargetError>;
+    /// Stops what this target started; `keep` leaves the run directory on disk.
+    async fn teardown(&mut self, keep: bool) -> Result<(), TargetError>;
+    /// Directory holding one log file per service, if any.
+    fn logs(&self) -> Option<std::path::PathBuf>;
+}
