@@ -5,7 +5,11 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "fgchaos", version, about = "Chaos-engineering harness: proves a Flux-Gate stack keeps its promises while things break")]
+#[command(
+    name = "fgchaos",
+    version,
+    about = "Chaos-engineering harness: proves a Flux-Gate stack keeps its promises while things break"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

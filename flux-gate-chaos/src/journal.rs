@@ -54,7 +54,12 @@ impl Journal {
 
     pub fn read(path: &Path) -> std::io::Result<Self> {
         let text = std::fs::read(path)?;
-        serde_json::from_slice(&text).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}: {e}", path.display())))
+        serde_json::from_slice(&text).map_err(|e| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!("{}: {e}", path.display()),
+            )
+        })
     }
 }
 

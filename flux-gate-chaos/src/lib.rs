@@ -5,12 +5,12 @@
 //! faults to a [`target`] (processes on loopback, or containers) and to its links through
 //! Toxiproxy's API ([`toxiproxy`]); the run ([`run`]) writes a journal that checkers read.
 
-pub mod scenario;
-pub mod toxiproxy;
-pub mod stack;
-pub mod target;
-pub mod load;
+pub mod cli;
 pub mod fault;
 pub mod journal;
+pub mod load;
 pub mod run;
-pub mod cli;
+pub mod scenario;
+pub mod stack;
+pub mod target;
+pub mod toxiproxy;

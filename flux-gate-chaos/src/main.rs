@@ -23,8 +23,12 @@ const EXIT_INTERRUPTED: u8 = 130;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
     match dispatch(cli.command).await {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -39,7 +43,9 @@ async fn main() -> ExitCode {
 fn interrupts() -> watch::Receiver<bool> {
     let (tx, rx) = watch::channel(false);
     tokio::spawn(async move {
-        let Ok(mut term) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
             return;
         };
         let mut seen = 0;
@@ -63,7 +69,16 @@ fn interrupts() -> watch::Receiver<bool> {
 
 async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
     match cmd {
-        Command::Run { scenarios, target, seed, report_dir, work_dir, keep, stack, json } => {
+        Command::Run {
+            scenarios,
+            target,
+            seed,
+            report_dir,
+            work_dir,
+            keep,
+            stack,
+            json,
+        } => {
             if target == TargetKind::Docker {
                 bail!("the docker target is not available yet; use `--target local`");
             }
@@ -100,7 +115,9 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                         worst = worst.max(code);
                         journals.push(outcome.journal);
                     }
-                    Err(e @ (RunError::Scenario(_) | RunError::Stack(_) | RunError::Harness(_))) => {
+                    Err(
+                        e @ (RunError::Scenario(_) | RunError::Stack(_) | RunError::Harness(_)),
+                    ) => {
                         eprintln!("fgchaos: {}: {e}", s.display());
                         worst = worst.max(EXIT_HARNESS);
                     }
@@ -108,7 +125,8 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             }
             if let Some(path) = json {
                 let text = serde_json::to_vec_pretty(&journals)?;
-                std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
             }
             Ok(worst)
         }
@@ -136,18 +154,33 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Proxy { listen } => {
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
-                .with_context(|| format!("listening on {listen} (is another proxy running there?)"))?;
-            println!("fault proxy (Toxiproxy API {}) on http://{listen}", toxiproxy::server::API_VERSION);
+                .with_context(|| {
+                    format!("listening on {listen} (is another proxy running there?)")
+                })?;
+            println!(
+                "fault proxy (Toxiproxy API {}) on http://{listen}",
+                toxiproxy::server::API_VERSION
+            );
             let mut interrupt = interrupts();
             let shutdown = async move {
                 let _ = interrupt.wait_for(|v| *v).await;
             };
-            toxiproxy::ProxyServer::new().serve(listener, shutdown).await?;
+            toxiproxy::ProxyServer::new()
+                .serve(listener, shutdown)
+                .await?;
             Ok(0)
         }
-        Command::Cleanup { work_dir, toxiproxy } => cleanup(&work_dir, toxiproxy.as_deref()).await,
+        Command::Cleanup {
+            work_dir,
+            toxiproxy,
+        } => cleanup(&work_dir, toxiproxy.as_deref()).await,
         Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "fgchaos", &mut std::io::stdout());
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fgchaos",
+                &mut std::io::stdout(),
+            );
             Ok(0)
         }
     }
@@ -156,9 +189,23 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
 fn print_summary(j: &fgchaos::journal::Journal, path: &Path) {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header(["scenario", "ops", "ok", "fail", "info", "faults applied", "journal"]);
-    let (ops, ok, fail, info) = j.load.as_ref().map_or((0, 0, 0, 0), |l| (l.totals.ops, l.totals.ok, l.totals.fail, l.totals.info));
-    let applied = j.timeline.iter().filter(|e| e.phase == "apply" && e.ok).count();
+    t.set_header([
+        "scenario",
+        "ops",
+        "ok",
+        "fail",
+        "info",
+        "faults applied",
+        "journal",
+    ]);
+    let (ops, ok, fail, info) = j.load.as_ref().map_or((0, 0, 0, 0), |l| {
+        (l.totals.ops, l.totals.ok, l.totals.fail, l.totals.info)
+    });
+    let applied = j
+        .timeline
+        .iter()
+        .filter(|e| e.phase == "apply" && e.ok)
+        .count();
     t.add_row([
         j.scenario.name.clone(),
         ops.to_string(),
@@ -193,10 +240,22 @@ fn list(dir: &Path) -> anyhow::Result<u8> {
                     .faults
                     .iter()
                     .map(|x| format!("{} @{}", x.action.as_str(), x.at.unwrap_or_default()))
-                    .chain(s.nemesis.iter().map(|n| format!("nemesis every {}", n.every)))
+                    .chain(
+                        s.nemesis
+                            .iter()
+                            .map(|n| format!("nemesis every {}", n.every)),
+                    )
                     .collect();
-                let dur = validate::load_duration(&s.load).map(|d| humantime::format_duration(d).to_string()).unwrap_or_default();
-                t.add_row([f.display().to_string(), s.name, s.description, faults.join(", "), dur]);
+                let dur = validate::load_duration(&s.load)
+                    .map(|d| humantime::format_duration(d).to_string())
+                    .unwrap_or_default();
+                t.add_row([
+                    f.display().to_string(),
+                    s.name,
+                    s.description,
+                    faults.join(", "),
+                    dur,
+                ]);
             }
             Err(e) => {
                 bad += 1;
@@ -225,7 +284,13 @@ async fn up(stack: Option<PathBuf>, work_dir: &Path) -> anyhow::Result<u8> {
     let mut st = LocalStack::start(spec, &dir, &token).await?;
     let ep = st.endpoints().clone();
     let state_file = work_dir.join("up.json");
-    std::fs::write(&state_file, serde_json::to_vec_pretty(&UpState { pid: std::process::id(), endpoints: ep.clone() })?)?;
+    std::fs::write(
+        &state_file,
+        serde_json::to_vec_pretty(&UpState {
+            pid: std::process::id(),
+            endpoints: ep.clone(),
+        })?,
+    )?;
     println!("stack up (Ctrl-C or `fgchaos down` stops it)");
     println!("  load balancer   {}", ep.entry);
     println!("  fault proxy API {}", ep.toxiproxy);
@@ -246,10 +311,12 @@ async fn up(stack: Option<PathBuf>, work_dir: &Path) -> anyhow::Result<u8> {
 
 async fn down(work_dir: &Path) -> anyhow::Result<u8> {
     let state_file = work_dir.join("up.json");
-    let text = std::fs::read(&state_file).with_context(|| format!("no stack is up ({} not found)", state_file.display()))?;
+    let text = std::fs::read(&state_file)
+        .with_context(|| format!("no stack is up ({} not found)", state_file.display()))?;
     let state: UpState = serde_json::from_slice(&text)?;
     let pid = nix::unistd::Pid::from_raw(state.pid as i32);
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).with_context(|| format!("stopping fgchaos up (pid {})", state.pid))?;
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
+        .with_context(|| format!("stopping fgchaos up (pid {})", state.pid))?;
     for _ in 0..300 {
         if nix::sys::signal::kill(pid, None).is_err() {
             println!("stack down");
@@ -257,7 +324,10 @@ async fn down(work_dir: &Path) -> anyhow::Result<u8> {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    bail!("fgchaos up (pid {}) did not stop within 30 s; `fgchaos cleanup` kills what it left", state.pid)
+    bail!(
+        "fgchaos up (pid {}) did not stop within 30 s; `fgchaos cleanup` kills what it left",
+        state.pid
+    )
 }
 
 /// Kills every process whose working directory is inside `work_dir` (each service runs in its
@@ -266,11 +336,19 @@ async fn cleanup(work_dir: &Path, toxiproxy_url: Option<&str>) -> anyhow::Result
     let mut killed = 0;
     if let Ok(root) = work_dir.canonicalize() {
         for entry in std::fs::read_dir("/proc")?.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<i32>().ok())
+            else {
+                continue;
+            };
             if pid as u32 == std::process::id() {
                 continue;
             }
-            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else { continue };
+            let Ok(cwd) = std::fs::read_link(entry.path().join("cwd")) else {
+                continue;
+            };
             if cwd.starts_with(&root) {
                 let p = nix::unistd::Pid::from_raw(pid);
                 let _ = nix::sys::signal::kill(p, nix::sys::signal::Signal::SIGCONT);
@@ -280,12 +358,19 @@ async fn cleanup(work_dir: &Path, toxiproxy_url: Option<&str>) -> anyhow::Result
             }
         }
     }
-    println!("killed {killed} stray service process(es) under {}", work_dir.display());
+    println!(
+        "killed {killed} stray service process(es) under {}",
+        work_dir.display()
+    );
     if let Some(url) = toxiproxy_url {
         let c = toxiproxy::Client::new(url);
         let mut removed = 0;
         for (name, p) in c.proxies().await? {
-            for t in p.toxics.iter().filter(|t| t.name.starts_with(fgchaos::fault::plan::TOXIC_PREFIX)) {
+            for t in p
+                .toxics
+                .iter()
+                .filter(|t| t.name.starts_with(fgchaos::fault::plan::TOXIC_PREFIX))
+            {
                 c.remove_toxic(&name, &t.name).await?;
                 removed += 1;
             }

@@ -38,7 +38,7 @@ pub enum RunError {
     #[error(transparent)]
     Scenario(#[from] ScenarioError),
     #[error(transparent)]
-    Stack(#[from] scenario::load::SyntaxError),
+    Stack(#[from] Box<scenario::load::SyntaxError>),
     #[error("{0}")]
     Harness(String),
 }
@@ -51,7 +51,10 @@ pub struct RunOutcome {
 }
 
 /// Loads and validates a scenario and the stack it runs on, before anything starts.
-pub fn prepare(path: &Path, stack_override: Option<&Path>) -> Result<(Scenario, String, StackSpec), RunError> {
+pub fn prepare(
+    path: &Path,
+    stack_override: Option<&Path>,
+) -> Result<(Scenario, String, StackSpec), RunError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         file: path.display().to_string(),
         source,
@@ -93,15 +96,24 @@ pub fn run_id(name: &str) -> String {
 }
 
 /// Runs one scenario file on the local target.
-pub async fn run_local(path: &Path, opts: &RunOptions, interrupt: watch::Receiver<bool>) -> Result<RunOutcome, RunError> {
+pub async fn run_local(
+    path: &Path,
+    opts: &RunOptions,
+    interrupt: watch::Receiver<bool>,
+) -> Result<RunOutcome, RunError> {
     let (s, text, spec) = prepare(path, opts.stack.as_deref())?;
     let id = run_id(&s.name);
     let seed = opts.seed.unwrap_or_else(rand::random);
     let out_dir = opts.report_dir.join(&id);
-    std::fs::create_dir_all(&out_dir).map_err(|e| RunError::Harness(format!("creating {}: {e}", out_dir.display())))?;
+    std::fs::create_dir_all(&out_dir)
+        .map_err(|e| RunError::Harness(format!("creating {}: {e}", out_dir.display())))?;
     let run_dir = opts.work_dir.join(&id);
     let admin_token = uuid::Uuid::new_v4().simple().to_string();
-    let product = if s.sale.exact { s.sale.product.clone() } else { format!("{}-{}", s.sale.product, &id[id.len() - 4..]) };
+    let product = if s.sale.exact {
+        s.sale.product.clone()
+    } else {
+        format!("{}-{}", s.sale.product, &id[id.len() - 4..])
+    };
 
     let mut journal = Journal {
         format: journal::FORMAT,
@@ -115,7 +127,9 @@ pub async fn run_local(path: &Path, opts: &RunOptions, interrupt: watch::Receive
         product: product.clone(),
         stock: s.sale.stock,
         per_user_limit: s.sale.per_user_limit,
-        started_at: now_utc().format(&time::format_description::well_known::Rfc3339).unwrap_or_default(),
+        started_at: now_utc()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap_or_default(),
         load_zero_unix_ms: 0,
         endpoints: Default::default(),
         faults: Vec::new(),
@@ -134,11 +148,24 @@ pub async fn run_local(path: &Path, opts: &RunOptions, interrupt: watch::Receive
         Err(e) => {
             journal.harness_error = Some(format!("the stack did not start: {e}"));
             let _ = journal.write(&journal_path);
-            return Err(RunError::Harness(format!("the stack did not start: {e} (logs in {})", run_dir.join("logs").display())));
+            return Err(RunError::Harness(format!(
+                "the stack did not start: {e} (logs in {})",
+                run_dir.join("logs").display()
+            )));
         }
     };
     journal.endpoints = stack.endpoints().clone();
-    let result = drive(&s, seed, &product, &out_dir, &mut stack, &mut journal, opts, interrupt).await;
+    let result = drive(
+        &s,
+        seed,
+        &product,
+        &out_dir,
+        &mut stack,
+        &mut journal,
+        opts,
+        interrupt,
+    )
+    .await;
     if let Err(e) = &result {
         journal.harness_error.get_or_insert_with(|| e.clone());
     }
@@ -159,7 +186,10 @@ pub async fn run_local(path: &Path, opts: &RunOptions, interrupt: watch::Receive
     journal
         .write(&journal_path)
         .map_err(|e| RunError::Harness(format!("writing {}: {e}", journal_path.display())))?;
-    Ok(RunOutcome { journal_path, journal })
+    Ok(RunOutcome {
+        journal_path,
+        journal,
+    })
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -199,7 +229,9 @@ async fn drive(
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let start = Instant::now();
     journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
-    let bar = opts.progress.then(|| progress(duration, live.clone(), active.clone(), start));
+    let bar = opts
+        .progress
+        .then(|| progress(duration, live.clone(), active.clone(), start));
 
     let mut executor = Executor::new(target, proxy, start, active.clone());
     let history = out_dir.join("history.jsonl");
@@ -217,7 +249,10 @@ async fn drive(
     }
     let summary = load_result.map_err(|e| e.to_string())?;
     journal.load = Some(summary);
-    target.restore().await.map_err(|e| format!("restoring the stack after the faults: {e}"))?;
+    target
+        .restore()
+        .await
+        .map_err(|e| format!("restoring the stack after the faults: {e}"))?;
     if let Some(bad) = journal.timeline.iter().find(|e| !e.ok) {
         return Err(format!(
             "fault {} `{}` ({}) did not land: {}",
@@ -234,7 +269,12 @@ async fn drive(
 }
 
 /// `POST /init` through the entry: (re)starts the sale the load buys from.
-pub async fn start_sale(entry: &str, token: &str, product: &str, s: &Scenario) -> Result<(), String> {
+pub async fn start_sale(
+    entry: &str,
+    token: &str,
+    product: &str,
+    s: &Scenario,
+) -> Result<(), String> {
     let body = flux_gate_core::contract::InitRequest {
         product_id: product.to_owned(),
         quantity: i64::from(s.sale.stock),
@@ -260,7 +300,12 @@ pub async fn start_sale(entry: &str, token: &str, product: &str, s: &Scenario) -
     Ok(())
 }
 
-fn progress(duration: Duration, live: Arc<Live>, active: Arc<Mutex<Vec<String>>>, start: Instant) -> (ProgressBar, tokio::task::JoinHandle<()>) {
+fn progress(
+    duration: Duration,
+    live: Arc<Live>,
+    active: Arc<Mutex<Vec<String>>>,
+    start: Instant,
+) -> (ProgressBar, tokio::task::JoinHandle<()>) {
     let bar = ProgressBar::new(duration.as_secs().max(1));
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len}s {msg}")
@@ -281,7 +326,11 @@ fn progress(duration: Duration, live: Arc<Live>, active: Arc<Mutex<Vec<String>>>
                 live.ok.load(Ordering::Relaxed),
                 live.fail.load(Ordering::Relaxed),
                 live.info.load(Ordering::Relaxed),
-                if faults.is_empty() { "none".into() } else { faults }
+                if faults.is_empty() {
+                    "none".into()
+                } else {
+                    faults
+                }
             ));
         }
     });

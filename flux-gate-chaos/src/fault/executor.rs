@@ -109,7 +109,10 @@ impl<'a> Executor<'a> {
     /// Undoes every fault still in effect, latest first. Returns false if any undo failed.
     pub async fn undo_all(&mut self) -> bool {
         let mut all_ok = true;
-        let pending: Vec<(usize, (String, Change))> = std::mem::take(&mut self.outstanding).into_iter().rev().collect();
+        let pending: Vec<(usize, (String, Change))> = std::mem::take(&mut self.outstanding)
+            .into_iter()
+            .rev()
+            .collect();
         for (id, (l, change)) in pending {
             let ok = self.step(id, "undo", &l, None, &change).await;
             self.set_active(&l, false);
@@ -130,8 +133,26 @@ impl<'a> Executor<'a> {
             .outstanding
             .iter()
             .filter(|(_, (_, undo))| match (change, undo) {
-                (Change::Lifecycle { instance: a, op: Lifecycle::Start | Lifecycle::Restart { .. } }, Change::Lifecycle { instance: b, op: Lifecycle::Start }) => a == b,
-                (Change::Lifecycle { instance: a, op: Lifecycle::Resume }, Change::Lifecycle { instance: b, op: Lifecycle::Resume }) => a == b,
+                (
+                    Change::Lifecycle {
+                        instance: a,
+                        op: Lifecycle::Start | Lifecycle::Restart { .. },
+                    },
+                    Change::Lifecycle {
+                        instance: b,
+                        op: Lifecycle::Start,
+                    },
+                ) => a == b,
+                (
+                    Change::Lifecycle {
+                        instance: a,
+                        op: Lifecycle::Resume,
+                    },
+                    Change::Lifecycle {
+                        instance: b,
+                        op: Lifecycle::Resume,
+                    },
+                ) => a == b,
                 _ => false,
             })
             .map(|(id, _)| *id)
@@ -153,7 +174,14 @@ impl<'a> Executor<'a> {
         }
     }
 
-    async fn step(&mut self, fault: usize, phase: &str, l: &str, scheduled_ms: Option<u64>, change: &Change) -> bool {
+    async fn step(
+        &mut self,
+        fault: usize,
+        phase: &str,
+        l: &str,
+        scheduled_ms: Option<u64>,
+        change: &Change,
+    ) -> bool {
         let started_ms = self.now_ms();
         let result = self.apply(change).await;
         let finished_ms = self.now_ms();
@@ -176,22 +204,35 @@ impl<'a> Executor<'a> {
 
     async fn apply(&mut self, change: &Change) -> Result<(), String> {
         match change {
-            Change::Lifecycle { instance, op } => self.target.lifecycle(instance, *op).await.map_err(|e| e.to_string()),
+            Change::Lifecycle { instance, op } => self
+                .target
+                .lifecycle(instance, *op)
+                .await
+                .map_err(|e| e.to_string()),
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
-                    self.proxy.add_toxic(link, t).await.map_err(|e| e.to_string())?;
+                    self.proxy
+                        .add_toxic(link, t)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }
             Change::RemoveToxics { link, names } => {
                 for n in names {
-                    self.proxy.remove_toxic(link, n).await.map_err(|e| e.to_string())?;
+                    self.proxy
+                        .remove_toxic(link, n)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }
             Change::SetLinks { links, enabled } => {
                 for l in links {
-                    self.proxy.set_enabled(l, *enabled).await.map_err(|e| e.to_string())?;
+                    self.proxy
+                        .set_enabled(l, *enabled)
+                        .await
+                        .map_err(|e| e.to_string())?;
                 }
                 Ok(())
             }

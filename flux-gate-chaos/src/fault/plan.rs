@@ -46,18 +46,36 @@ pub struct PlannedFault {
 
 /// Expands `s` into planned faults, ordered by time. `instances_of` maps a service or replica
 /// group to its instances.
-pub fn plan(s: &Scenario, seed: u64, instances_of: &dyn Fn(&str) -> Vec<String>) -> Result<Vec<PlannedFault>, String> {
+pub fn plan(
+    s: &Scenario,
+    seed: u64,
+    instances_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Vec<PlannedFault>, String> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for f in &s.faults {
         let at = f.at.map(|d| d.get()).unwrap_or_default();
-        out.push(expand(f, at, f.duration.map(|d| d.get()), out.len(), &mut rng, instances_of)?);
+        out.push(expand(
+            f,
+            at,
+            f.duration.map(|d| d.get()),
+            out.len(),
+            &mut rng,
+            instances_of,
+        )?);
     }
     if let Some(n) = &s.nemesis {
         let mut t = n.start.get();
         while t < n.end.get() && !n.pool.is_empty() {
             let pick = &n.pool[rng.random_range(0..n.pool.len())];
-            out.push(expand(pick, t, Some(n.duration.get()), out.len(), &mut rng, instances_of)?);
+            out.push(expand(
+                pick,
+                t,
+                Some(n.duration.get()),
+                out.len(),
+                &mut rng,
+                instances_of,
+            )?);
             t += n.every.get();
         }
     }
@@ -84,7 +102,9 @@ fn expand(
     };
     let a = f.action;
     let (target, apply, undo) = if a.is_lifecycle() {
-        let service = chosen.or_else(|| f.service.clone()).ok_or("a lifecycle fault without a service")?;
+        let service = chosen
+            .or_else(|| f.service.clone())
+            .ok_or("a lifecycle fault without a service")?;
         let instances = instances_of(&service);
         if instances.is_empty() {
             return Err(format!("the stack has no service `{service}`"));
@@ -99,7 +119,10 @@ fn expand(
             Action::Pause => (Lifecycle::Pause, Some(Lifecycle::Resume)),
             _ => (Lifecycle::Resume, None),
         };
-        let undo = undo.map(|op| Change::Lifecycle { instance: instance.clone(), op });
+        let undo = undo.map(|op| Change::Lifecycle {
+            instance: instance.clone(),
+            op,
+        });
         (instance.clone(), Change::Lifecycle { instance, op }, undo)
     } else if matches!(a, Action::Down | Action::Partition) {
         let links: Vec<String> = match (a, chosen) {
@@ -109,16 +132,27 @@ fn expand(
         };
         (
             links.join("+"),
-            Change::SetLinks { links: links.clone(), enabled: false },
-            Some(Change::SetLinks { links, enabled: true }),
+            Change::SetLinks {
+                links: links.clone(),
+                enabled: false,
+            },
+            Some(Change::SetLinks {
+                links,
+                enabled: true,
+            }),
         )
     } else {
-        let link = chosen.or_else(|| f.link.clone()).ok_or("a network fault without a link")?;
+        let link = chosen
+            .or_else(|| f.link.clone())
+            .ok_or("a network fault without a link")?;
         let toxics = toxics(f, id);
         let names = toxics.iter().map(|t| t.name.clone()).collect();
         (
             link.clone(),
-            Change::AddToxics { link: link.clone(), toxics },
+            Change::AddToxics {
+                link: link.clone(),
+                toxics,
+            },
             Some(Change::RemoveToxics { link, names }),
         )
     };
@@ -143,7 +177,10 @@ fn toxics(f: &Fault, id: usize) -> Vec<Toxic> {
     use serde_json::json;
     let ms_of = |d: Option<crate::scenario::Dur>| d.map(|d| ms(d.get())).unwrap_or(0);
     let (kind, attrs) = match f.action {
-        Action::Latency => ("latency", json!({ "latency": ms_of(f.latency), "jitter": ms_of(f.jitter) })),
+        Action::Latency => (
+            "latency",
+            json!({ "latency": ms_of(f.latency), "jitter": ms_of(f.jitter) }),
+        ),
         Action::Bandwidth => ("bandwidth", json!({ "rate": f.rate_kb.unwrap_or(0) })),
         Action::Timeout => ("timeout", json!({ "timeout": ms_of(f.timeout) })),
         Action::Blackhole => ("timeout", json!({ "timeout": 0 })),
@@ -160,7 +197,11 @@ fn toxics(f: &Fault, id: usize) -> Vec<Toxic> {
         _ => ("slow_close", json!({ "delay": ms_of(f.delay) })),
     };
     // Blackholes and timeouts must stop both directions to cut a request/response protocol.
-    let default_stream = if matches!(f.action, Action::Blackhole | Action::Timeout) { Stream::Both } else { Stream::Downstream };
+    let default_stream = if matches!(f.action, Action::Blackhole | Action::Timeout) {
+        Stream::Both
+    } else {
+        Stream::Downstream
+    };
     let streams: &[&str] = match f.stream.unwrap_or(default_stream) {
         Stream::Upstream => &["upstream"],
         Stream::Downstream => &["downstream"],
@@ -200,26 +241,55 @@ mod tests {
 
     #[test]
     fn kill_with_duration_heals_by_starting() {
-        let p = plan(&scenario("faults: [{ at: 5s, action: kill, service: inventory-worker, duration: 10s }]"), 1, &instances).unwrap();
+        let p = plan(
+            &scenario(
+                "faults: [{ at: 5s, action: kill, service: inventory-worker, duration: 10s }]",
+            ),
+            1,
+            &instances,
+        )
+        .unwrap();
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].at_ms, 5000);
         assert_eq!(p[0].heal_at_ms, Some(15_000));
-        assert_eq!(p[0].apply, Change::Lifecycle { instance: "inventory-worker".into(), op: Lifecycle::Kill });
-        assert_eq!(p[0].heal, Some(Change::Lifecycle { instance: "inventory-worker".into(), op: Lifecycle::Start }));
+        assert_eq!(
+            p[0].apply,
+            Change::Lifecycle {
+                instance: "inventory-worker".into(),
+                op: Lifecycle::Kill
+            }
+        );
+        assert_eq!(
+            p[0].heal,
+            Some(Change::Lifecycle {
+                instance: "inventory-worker".into(),
+                op: Lifecycle::Start
+            })
+        );
     }
 
     #[test]
     fn toxics_carry_toxiproxy_attributes_and_a_removable_name() {
         let p = plan(&scenario("faults: [{ at: 1s, action: latency, link: api-redis, latency: 100ms, jitter: 5ms }, { at: 2s, action: blackhole, link: api-redis, duration: 3s }]"), 1, &instances).unwrap();
-        let Change::AddToxics { toxics, .. } = &p[0].apply else { panic!() };
+        let Change::AddToxics { toxics, .. } = &p[0].apply else {
+            panic!()
+        };
         assert_eq!(toxics.len(), 1);
         assert_eq!(toxics[0].name, "fgchaos-0-latency-downstream");
         assert_eq!(toxics[0].attributes["latency"], 100);
         assert_eq!(toxics[0].attributes["jitter"], 5);
-        assert_eq!(p[0].heal, None, "no duration: stays until the end of the run");
+        assert_eq!(
+            p[0].heal, None,
+            "no duration: stays until the end of the run"
+        );
         assert!(p[0].undo.is_some());
-        let Change::AddToxics { toxics, .. } = &p[1].apply else { panic!() };
-        assert_eq!(toxics.iter().map(|t| t.stream.as_str()).collect::<Vec<_>>(), ["upstream", "downstream"]);
+        let Change::AddToxics { toxics, .. } = &p[1].apply else {
+            panic!()
+        };
+        assert_eq!(
+            toxics.iter().map(|t| t.stream.as_str()).collect::<Vec<_>>(),
+            ["upstream", "downstream"]
+        );
         assert_eq!(toxics[0].attributes["timeout"], 0);
     }
 
@@ -233,7 +303,14 @@ mod tests {
         assert_ne!(a, c);
         assert_eq!(a.len(), 8); // 2, 8, …, 44
         assert!(a.iter().all(|f| f.heal_at_ms == Some(f.at_ms + 3000)));
-        let kills: Vec<&str> = a.iter().filter(|f| f.action == Action::Kill).map(|f| f.target.as_str()).collect();
-        assert!(kills.iter().all(|k| k.starts_with("ingestion-api#")), "{kills:?}");
+        let kills: Vec<&str> = a
+            .iter()
+            .filter(|f| f.action == Action::Kill)
+            .map(|f| f.target.as_str())
+            .collect();
+        assert!(
+            kills.iter().all(|k| k.starts_with("ingestion-api#")),
+            "{kills:?}"
+        );
     }
 }

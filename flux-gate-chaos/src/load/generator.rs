@@ -76,7 +76,12 @@ fn mix(mut x: u64) -> u64 {
 
 /// The attempt a sequence number stands for: its own key and user, or — for a duplicate —
 /// those of an earlier attempt (followed back to the original). Pure: same seed, same load.
-pub fn attempt(plan_seed: u64, seq: u64, users: u32, duplicate_ratio: f64) -> (u64, Option<u64>, u64) {
+pub fn attempt(
+    plan_seed: u64,
+    seq: u64,
+    users: u32,
+    duplicate_ratio: f64,
+) -> (u64, Option<u64>, u64) {
     let mut origin = seq;
     let mut dup_of = None;
     // Each step goes strictly back, so this ends; bounded anyway.
@@ -218,7 +223,9 @@ pub async fn run(
 type Conn = SendRequest<Full<Bytes>>;
 
 async fn connect(addr: SocketAddr) -> Result<Conn, String> {
-    let stream = tokio::net::TcpStream::connect(addr).await.map_err(|e| format!("connect: {e}"))?;
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let _ = stream.set_nodelay(true);
     let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
@@ -239,7 +246,8 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
     let sent_at = s.start.elapsed();
     s.live.sent.fetch_add(1, Ordering::Relaxed);
     let deadline = s.start + due + p.load.timeout.get();
-    let result = tokio::time::timeout_at(deadline.into(), exchange(p.entry, conn, &key, body)).await;
+    let result =
+        tokio::time::timeout_at(deadline.into(), exchange(p.entry, conn, &key, body)).await;
     let done = s.start.elapsed();
     let (http, answer, order_id, error) = match result {
         Ok(Ok((code, bytes))) => {
@@ -258,7 +266,12 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
         Err(_) => {
             // The connection may still deliver the late answer; never reuse it.
             *conn = None;
-            (None, None, None, Some(format!("timeout after {:?}", p.load.timeout.get())))
+            (
+                None,
+                None,
+                None,
+                Some(format!("timeout after {:?}", p.load.timeout.get())),
+            )
         }
     };
     let outcome = match http {
@@ -288,21 +301,32 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
     let _ = s.ops.send(op);
 }
 
-async fn exchange(entry: SocketAddr, conn: &mut Option<Conn>, key: &str, body: String) -> Result<(u16, Bytes), String> {
+async fn exchange(
+    entry: SocketAddr,
+    conn: &mut Option<Conn>,
+    key: &str,
+    body: String,
+) -> Result<(u16, Bytes), String> {
     if conn.as_ref().is_none_or(|c| c.is_closed()) {
         *conn = Some(connect(entry).await?);
     }
     let Some(sender) = conn.as_mut() else {
         return Err("no connection".into());
     };
-    sender.ready().await.map_err(|e| format!("connection: {e}"))?;
+    sender
+        .ready()
+        .await
+        .map_err(|e| format!("connection: {e}"))?;
     let req = Request::post("/order")
         .header(hyper::header::HOST, entry.to_string())
         .header(hyper::header::CONTENT_TYPE, "application/json")
         .header(IDEMPOTENCY_HEADER, key)
         .body(Full::new(Bytes::from(body)))
         .map_err(|e| format!("request: {e}"))?;
-    let resp = sender.send_request(req).await.map_err(|e| format!("send: {e}"))?;
+    let resp = sender
+        .send_request(req)
+        .await
+        .map_err(|e| format!("send: {e}"))?;
     let code = resp.status().as_u16();
     let bytes = resp
         .into_body()
@@ -323,7 +347,10 @@ mod tests {
         let b: Vec<_> = (0..2000).map(|i| attempt(7, i, 100, 0.2)).collect();
         assert_eq!(a, b);
         let dups = a.iter().filter(|(_, d, _)| d.is_some()).count();
-        assert!((300..500).contains(&dups), "about 20% duplicates, got {dups}");
+        assert!(
+            (300..500).contains(&dups),
+            "about 20% duplicates, got {dups}"
+        );
         for (seq, (origin, dup_of, user)) in a.iter().enumerate() {
             match dup_of {
                 None => assert_eq!(*origin, seq as u64),

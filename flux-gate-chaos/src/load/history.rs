@@ -98,7 +98,8 @@ pub struct Totals {
 
 fn new_histogram() -> Histogram<u64> {
     // 1 µs .. 10 min at 3 significant digits; the bounds are constants, so this cannot fail.
-    Histogram::new_with_bounds(1, 600_000_000, 3).unwrap_or_else(|_| Histogram::new(3).expect("3 sigfig is valid"))
+    Histogram::new_with_bounds(1, 600_000_000, 3)
+        .unwrap_or_else(|_| Histogram::new(3).expect("3 sigfig is valid"))
 }
 
 impl Recorder {
@@ -114,10 +115,15 @@ impl Recorder {
         serde_json::to_writer(&mut self.out, op)?;
         self.out.write_all(b"\n")?;
         let second = op.done_us / 1_000_000;
-        let (s, h) = self
-            .seconds
-            .entry(second)
-            .or_insert_with(|| (SecondStats { second, ..SecondStats::default() }, new_histogram()));
+        let (s, h) = self.seconds.entry(second).or_insert_with(|| {
+            (
+                SecondStats {
+                    second,
+                    ..SecondStats::default()
+                },
+                new_histogram(),
+            )
+        });
         self.total.ops += 1;
         match op.outcome {
             Outcome::Ok => {
@@ -169,7 +175,10 @@ pub fn read(path: &Path) -> std::io::Result<Vec<Op>> {
         .enumerate()
         .map(|(i, l)| {
             serde_json::from_str(l).map_err(|e| {
-                std::io::Error::new(std::io::ErrorKind::InvalidData, format!("{}:{}: {e}", path.display(), i + 1))
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("{}:{}: {e}", path.display(), i + 1),
+                )
             })
         })
         .collect()
@@ -219,7 +228,15 @@ mod tests {
             r.record(o).unwrap();
         }
         let (secs, totals) = r.finish().unwrap();
-        assert_eq!(totals, Totals { ops: 3, ok: 1, fail: 1, info: 1 });
+        assert_eq!(
+            totals,
+            Totals {
+                ops: 3,
+                ok: 1,
+                fail: 1,
+                info: 1
+            }
+        );
         assert_eq!(secs.len(), 2);
         assert_eq!((secs[0].ok, secs[0].fail, secs[1].info), (1, 1, 1));
         assert_eq!(secs[1].statuses.get("timeout"), Some(&1));

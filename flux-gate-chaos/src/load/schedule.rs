@@ -24,7 +24,10 @@ impl Schedule {
             LoadModel::VirtualUsers => None,
             LoadModel::ArrivalRate => {
                 let r = load.rate.map_or(0.0, |r| r.per_second);
-                Some(Schedule { legs: vec![(end, r, r)], end })
+                Some(Schedule {
+                    legs: vec![(end, r, r)],
+                    end,
+                })
             }
             LoadModel::RampingArrivalRate => {
                 let mut from = load.rate.map_or(0.0, |r| r.per_second);
@@ -46,8 +49,16 @@ impl Schedule {
         let mut target = i as f64;
         let mut t0 = 0.0;
         for &(len, a, b) in &self.legs {
-            let slope = if len.is_finite() && len > 0.0 { (b - a) / len } else { 0.0 };
-            let count = if len.is_finite() { (a + b) / 2.0 * len } else { f64::INFINITY };
+            let slope = if len.is_finite() && len > 0.0 {
+                (b - a) / len
+            } else {
+                0.0
+            };
+            let count = if len.is_finite() {
+                (a + b) / 2.0 * len
+            } else {
+                f64::INFINITY
+            };
             if target < count {
                 // Solve a·t + slope·t²/2 = target for t within this leg.
                 let t = if slope.abs() < 1e-12 {
@@ -83,7 +94,10 @@ mod tests {
             rate: rate.map(|per_second| Rate { per_second }),
             stages: stages
                 .into_iter()
-                .map(|(to, s)| Stage { to: Rate { per_second: to }, over: Dur::secs(s) })
+                .map(|(to, s)| Stage {
+                    to: Rate { per_second: to },
+                    over: Dur::secs(s),
+                })
                 .collect(),
             vus: None,
             duration: None,
@@ -101,7 +115,11 @@ mod tests {
 
     #[test]
     fn constant_rate_is_evenly_spaced_and_bounded() {
-        let s = Schedule::of(&load(LoadModel::ArrivalRate, Some(100.0), vec![]), Duration::from_secs(2)).unwrap();
+        let s = Schedule::of(
+            &load(LoadModel::ArrivalRate, Some(100.0), vec![]),
+            Duration::from_secs(2),
+        )
+        .unwrap();
         assert_eq!(s.due(0), Some(Duration::ZERO));
         assert_eq!(s.due(1), Some(Duration::from_millis(10)));
         assert_eq!(s.due(150), Some(Duration::from_millis(1500)));
@@ -111,10 +129,19 @@ mod tests {
     #[test]
     fn ramp_sends_the_area_under_the_rate() {
         // 0 → 100/s over 10 s: 500 requests, denser at the end; then 100/s for 5 s: 500 more.
-        let s = Schedule::of(&load(LoadModel::RampingArrivalRate, None, vec![(100.0, 10)]), Duration::from_secs(15)).unwrap();
+        let s = Schedule::of(
+            &load(LoadModel::RampingArrivalRate, None, vec![(100.0, 10)]),
+            Duration::from_secs(15),
+        )
+        .unwrap();
         assert_eq!(count(&s), 1000);
-        let first_half = (0..).take_while(|i| s.due(*i).is_some_and(|d| d < Duration::from_secs(5))).count();
-        assert_eq!(first_half, 125, "a quarter of the ramp's area lies in its first half");
+        let first_half = (0..)
+            .take_while(|i| s.due(*i).is_some_and(|d| d < Duration::from_secs(5)))
+            .count();
+        assert_eq!(
+            first_half, 125,
+            "a quarter of the ramp's area lies in its first half"
+        );
         // Monotonic.
         let times: Vec<Duration> = (0..1000).filter_map(|i| s.due(i)).collect();
         assert!(times.windows(2).all(|w| w[0] <= w[1]));
@@ -122,12 +149,20 @@ mod tests {
 
     #[test]
     fn zero_rate_sends_nothing() {
-        let s = Schedule::of(&load(LoadModel::ArrivalRate, Some(0.0), vec![]), Duration::from_secs(5)).unwrap();
+        let s = Schedule::of(
+            &load(LoadModel::ArrivalRate, Some(0.0), vec![]),
+            Duration::from_secs(5),
+        )
+        .unwrap();
         assert_eq!(s.due(0), None);
     }
 
     #[test]
     fn virtual_users_have_no_schedule() {
-        assert!(Schedule::of(&load(LoadModel::VirtualUsers, None, vec![]), Duration::from_secs(1)).is_none());
+        assert!(Schedule::of(
+            &load(LoadModel::VirtualUsers, None, vec![]),
+            Duration::from_secs(1)
+        )
+        .is_none());
     }
 }

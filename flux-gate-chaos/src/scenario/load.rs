@@ -17,9 +17,12 @@ pub enum ScenarioError {
         source: std::io::Error,
     },
     #[error(transparent)]
-    Syntax(SyntaxError),
+    Syntax(Box<SyntaxError>),
     #[error("{file}: {count} problem(s):\n{list}", count = problems.len(), list = problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
-    Invalid { file: String, problems: Vec<Problem> },
+    Invalid {
+        file: String,
+        problems: Vec<Problem>,
+    },
 }
 
 /// A YAML or type error at a place in the file.
@@ -79,15 +82,19 @@ pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
 
 /// Parses scenario text; `file` names it in errors.
 pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
-        return Err(ScenarioError::Syntax(SyntaxError {
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
+    {
+        return Err(ScenarioError::Syntax(Box::new(SyntaxError {
             file: file.to_owned(),
             line: None,
             column: None,
             key: String::new(),
             message: "the file is empty; a scenario needs at least `name`, `sale` and `load` (see docs/scenarios.md)".into(),
             suggestion: None,
-        }));
+        })));
     }
     let de = serde_yaml::Deserializer::from_str(text);
     serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|e| {
@@ -96,14 +103,14 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
         let location = inner.location();
         let message = clean_message(&inner.to_string(), &key);
         let suggestion = suggest(&message);
-        ScenarioError::Syntax(SyntaxError {
+        ScenarioError::Syntax(Box::new(SyntaxError {
             file: file.to_owned(),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
             key,
             message,
             suggestion,
-        })
+        }))
     })
 }
 
@@ -155,7 +162,7 @@ expect:
 
     fn syntax(text: &str) -> SyntaxError {
         match parse_str(text, "s.yaml") {
-            Err(ScenarioError::Syntax(e)) => e,
+            Err(ScenarioError::Syntax(e)) => *e,
             other => panic!("expected a syntax error, got {other:?}"),
         }
     }
@@ -219,16 +226,23 @@ expect:
     #[test]
     fn empty_and_broken_yaml() {
         assert!(syntax("").message.contains("the file is empty"));
-        assert!(syntax("# only a comment\n").message.contains("the file is empty"));
+        assert!(syntax("# only a comment\n")
+            .message
+            .contains("the file is empty"));
         let e = syntax("name: [unclosed\n");
         assert!(e.line.is_some(), "{e}");
         let e = syntax("- a list\n- not a mapping\n");
-        assert!(e.message.contains("expected struct Scenario") || e.message.contains("invalid type"), "{e}");
+        assert!(
+            e.message.contains("expected struct Scenario") || e.message.contains("invalid type"),
+            "{e}"
+        );
     }
 
     #[test]
     fn unreadable_file_names_it() {
-        let e = load_file(Path::new("/nonexistent/x.yaml")).unwrap_err().to_string();
+        let e = load_file(Path::new("/nonexistent/x.yaml"))
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("/nonexistent/x.yaml: cannot read it"), "{e}");
     }
 

@@ -173,7 +173,12 @@ impl Action {
     pub fn is_lifecycle(self) -> bool {
         matches!(
             self,
-            Action::Kill | Action::Stop | Action::Start | Action::Restart | Action::Pause | Action::Resume
+            Action::Kill
+                | Action::Stop
+                | Action::Start
+                | Action::Restart
+                | Action::Pause
+                | Action::Resume
         )
     }
 

@@ -92,9 +92,9 @@ impl FromStr for Dur {
         if t == "0" {
             return Ok(Dur(Duration::ZERO));
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("`{s}` is not a duration ({e}); write it like `5s`, `250ms` or `1m30s`"))
+        humantime::parse_duration(t).map(Dur).map_err(|e| {
+            format!("`{s}` is not a duration ({e}); write it like `5s`, `250ms` or `1m30s`")
+        })
     }
 }
 
@@ -106,7 +106,12 @@ impl fmt::Display for Dur {
         write!(f, "{}", humantime::format_duration(self.0))
     }
 }
-string_value!(Dur, "a duration", r"^\s*(0|([0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s|sec|m|min|h|hr)\s*)+)\s*$", "5s");
+string_value!(
+    Dur,
+    "a duration",
+    r"^\s*(0|([0-9]+(\.[0-9]+)?\s*(ns|us|µs|ms|s|sec|m|min|h|hr)\s*)+)\s*$",
+    "5s"
+);
 
 /// An arrival rate written as `2000/s` (also `/ms`, `/m`, `/min`); a bare number is per second.
 #[derive(Debug, Clone, Copy, PartialEq, PartialOrd, Default)]
@@ -142,7 +147,12 @@ impl fmt::Display for Rate {
         write!(f, "{}/s", self.per_second)
     }
 }
-string_value!(Rate, "a rate", r"^\s*[0-9]+(\.[0-9]+)?\s*(/\s*(s|sec|ms|m|min|h))?\s*$", "2000/s");
+string_value!(
+    Rate,
+    "a rate",
+    r"^\s*[0-9]+(\.[0-9]+)?\s*(/\s*(s|sec|ms|m|min|h))?\s*$",
+    "2000/s"
+);
 
 /// A comparison in a threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,7 +165,14 @@ pub enum Cmp {
 
 impl Cmp {
     fn parse(s: &str) -> Option<(Cmp, &str)> {
-        for (tok, cmp) in [(">=", Cmp::Ge), ("<=", Cmp::Le), ("≥", Cmp::Ge), ("≤", Cmp::Le), (">", Cmp::Gt), ("<", Cmp::Lt)] {
+        for (tok, cmp) in [
+            (">=", Cmp::Ge),
+            ("<=", Cmp::Le),
+            ("≥", Cmp::Ge),
+            ("≤", Cmp::Le),
+            (">", Cmp::Gt),
+            ("<", Cmp::Lt),
+        ] {
             if let Some(rest) = s.strip_prefix(tok) {
                 return Some((cmp, rest));
             }
@@ -210,7 +227,12 @@ impl fmt::Display for PercentThreshold {
         write!(f, "{} {}%", self.cmp.as_str(), self.percent)
     }
 }
-string_value!(PercentThreshold, "a percentage threshold", r"^\s*(>=|<=|>|<|≥|≤)?\s*[0-9]+(\.[0-9]+)?\s*%\s*$", ">= 99.5%");
+string_value!(
+    PercentThreshold,
+    "a percentage threshold",
+    r"^\s*(>=|<=|>|<|≥|≤)?\s*[0-9]+(\.[0-9]+)?\s*%\s*$",
+    ">= 99.5%"
+);
 
 /// `< 30s`: a bound on a duration.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -230,9 +252,9 @@ impl FromStr for DurThreshold {
     fn from_str(s: &str) -> Result<Self, String> {
         let t = s.trim();
         let (cmp, rest) = Cmp::parse(t).unwrap_or((Cmp::Le, t));
-        let limit: Dur = rest
-            .parse()
-            .map_err(|_| format!("`{s}` is not a duration threshold; write it like `< 30s` or `<= 250ms`"))?;
+        let limit: Dur = rest.parse().map_err(|_| {
+            format!("`{s}` is not a duration threshold; write it like `< 30s` or `<= 250ms`")
+        })?;
         Ok(DurThreshold { cmp, limit })
     }
 }
@@ -242,7 +264,12 @@ impl fmt::Display for DurThreshold {
         write!(f, "{} {}", self.cmp.as_str(), self.limit)
     }
 }
-string_value!(DurThreshold, "a duration threshold", r"^\s*(>=|<=|>|<|≥|≤)?\s*\S.*$", "< 30s");
+string_value!(
+    DurThreshold,
+    "a duration threshold",
+    r"^\s*(>=|<=|>|<|≥|≤)?\s*\S.*$",
+    "< 30s"
+);
 
 #[cfg(test)]
 mod tests {
@@ -255,7 +282,10 @@ mod tests {
         assert_eq!("1m30s".parse::<Dur>().unwrap(), Dur::secs(90));
         assert_eq!("0".parse::<Dur>().unwrap(), Dur::secs(0));
         let e = "5 parsecs".parse::<Dur>().unwrap_err();
-        assert!(e.contains("`5 parsecs` is not a duration") && e.contains("`250ms`"), "{e}");
+        assert!(
+            e.contains("`5 parsecs` is not a duration") && e.contains("`250ms`"),
+            "{e}"
+        );
         assert_eq!(Dur::millis(1500).to_string(), "1s 500ms");
         assert_eq!(Dur::secs(0).to_string(), "0s");
     }
@@ -277,7 +307,10 @@ mod tests {
         assert_eq!((p.cmp, p.percent), (Cmp::Ge, 99.5));
         assert!(Cmp::Ge.holds(100.0, p.percent) && !Cmp::Ge.holds(99.0, p.percent));
         assert!("101%".parse::<PercentThreshold>().is_err());
-        assert!("99".parse::<PercentThreshold>().unwrap_err().contains("`>= 99.5%`"));
+        assert!("99"
+            .parse::<PercentThreshold>()
+            .unwrap_err()
+            .contains("`>= 99.5%`"));
         let d: DurThreshold = "< 30s".parse().unwrap();
         assert!(d.holds(Duration::from_secs(29)) && !d.holds(Duration::from_secs(30)));
         let d: DurThreshold = "2s".parse().unwrap();
@@ -289,7 +322,12 @@ mod tests {
     fn values_deserialise_from_yaml_numbers_and_text() {
         let r: Rate = serde_yaml::from_str("500").unwrap();
         assert_eq!(r.per_second, 500.0);
-        let e = serde_yaml::from_str::<Dur>("[1, 2]").unwrap_err().to_string();
-        assert!(e.contains("expected a duration like `5s`, found a list"), "{e}");
+        let e = serde_yaml::from_str::<Dur>("[1, 2]")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("expected a duration like `5s`, found a list"),
+            "{e}"
+        );
     }
 }

@@ -26,18 +26,32 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
     let mut v = Problems::default();
     if s.name.is_empty()
         || s.name.len() > 64
-        || !s.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        || !s
+            .name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
     {
-        v.push("name", "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)");
+        v.push(
+            "name",
+            "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)",
+        );
     }
-    if flux_gate_core::contract::ProductId::parse(&s.sale.product).is_err() || s.sale.product.len() > 100 {
-        v.push("sale.product", "use 1–100 characters of A-Z, a-z, 0-9, `_` and `-`");
+    if flux_gate_core::contract::ProductId::parse(&s.sale.product).is_err()
+        || s.sale.product.len() > 100
+    {
+        v.push(
+            "sale.product",
+            "use 1–100 characters of A-Z, a-z, 0-9, `_` and `-`",
+        );
     }
     if s.sale.stock == 0 {
         v.push("sale.stock", "a sale needs at least 1 unit");
     }
     if s.sale.per_user_limit == Some(0) {
-        v.push("sale.per_user_limit", "must be at least 1 (leave it out for no limit)");
+        v.push(
+            "sale.per_user_limit",
+            "must be at least 1 (leave it out for no limit)",
+        );
     }
     load(s, &mut v);
     let known_services: HashSet<&str> = names.services.iter().map(String::as_str).collect();
@@ -50,7 +64,10 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
     for (i, f) in s.faults.iter().enumerate() {
         let key = format!("faults[{i}]");
         if f.at.is_none() {
-            v.push(format!("{key}.at"), "say when the fault happens, like `at: 5s`");
+            v.push(
+                format!("{key}.at"),
+                "say when the fault happens, like `at: 5s`",
+            );
         }
         fault(f, &key, &ctx, &mut v);
     }
@@ -62,7 +79,10 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
             v.push("nemesis.every", "must be more than 0s");
         }
         if n.duration.get().is_zero() || n.duration >= n.every {
-            v.push("nemesis.duration", "must be more than 0s and less than `every`, so faults do not overlap");
+            v.push(
+                "nemesis.duration",
+                "must be more than 0s and less than `every`, so faults do not overlap",
+            );
         }
         if n.pool.is_empty() {
             v.push("nemesis.pool", "list at least one fault to choose from");
@@ -70,13 +90,22 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
         for (i, f) in n.pool.iter().enumerate() {
             let key = format!("nemesis.pool[{i}]");
             if f.at.is_some() {
-                v.push(format!("{key}.at"), "pool entries get their time from the nemesis; remove `at`");
+                v.push(
+                    format!("{key}.at"),
+                    "pool entries get their time from the nemesis; remove `at`",
+                );
             }
             if f.duration.is_some() {
-                v.push(format!("{key}.duration"), "pool entries last `nemesis.duration`; remove `duration`");
+                v.push(
+                    format!("{key}.duration"),
+                    "pool entries last `nemesis.duration`; remove `duration`",
+                );
             }
             if matches!(f.action, Action::Start | Action::Resume | Action::Restart) {
-                v.push(format!("{key}.action"), "pick faults that heal (kill, stop, pause or a network fault)");
+                v.push(
+                    format!("{key}.action"),
+                    "pick faults that heal (kill, stop, pause or a network fault)",
+                );
             }
             fault(f, &key, &ctx, &mut v);
         }
@@ -106,14 +135,20 @@ fn load(s: &Scenario, v: &mut Problems) {
     let l = &s.load;
     match l.model {
         LoadModel::ArrivalRate => match l.rate {
-            None => v.push("load.rate", "`arrival-rate` needs a rate, like `rate: 2000/s`"),
+            None => v.push(
+                "load.rate",
+                "`arrival-rate` needs a rate, like `rate: 2000/s`",
+            ),
             Some(r) if r.per_second <= 0.0 => v.push("load.rate", "must be more than 0/s"),
             Some(r) if r.per_second > 1_000_000.0 => v.push("load.rate", "at most 1000000/s"),
             _ => {}
         },
         LoadModel::RampingArrivalRate => {
             if l.stages.is_empty() {
-                v.push("load.stages", "`ramping-arrival-rate` needs stages, like `[{ to: 1000/s, over: 10s }]`");
+                v.push(
+                    "load.stages",
+                    "`ramping-arrival-rate` needs stages, like `[{ to: 1000/s, over: 10s }]`",
+                );
             }
             for (i, st) in l.stages.iter().enumerate() {
                 if st.over.get().is_zero() {
@@ -131,29 +166,47 @@ fn load(s: &Scenario, v: &mut Problems) {
         },
     }
     if l.vus.is_some() && l.model != LoadModel::VirtualUsers {
-        v.push("load.vus", "only `virtual-users` has `vus`; remove it or change `model`");
+        v.push(
+            "load.vus",
+            "only `virtual-users` has `vus`; remove it or change `model`",
+        );
     }
     if !l.stages.is_empty() && l.model != LoadModel::RampingArrivalRate {
-        v.push("load.stages", "only `ramping-arrival-rate` has `stages`; remove them or change `model`");
+        v.push(
+            "load.stages",
+            "only `ramping-arrival-rate` has `stages`; remove them or change `model`",
+        );
     }
     if l.rate.is_some() && l.model == LoadModel::VirtualUsers {
-        v.push("load.rate", "`virtual-users` sends as fast as answers come; remove `rate` or change `model`");
+        v.push(
+            "load.rate",
+            "`virtual-users` sends as fast as answers come; remove `rate` or change `model`",
+        );
     }
     let duration = load_duration(l);
     match duration {
-        None => v.push("load.duration", "say how long load runs, like `duration: 25s`"),
+        None => v.push(
+            "load.duration",
+            "say how long load runs, like `duration: 25s`",
+        ),
         Some(d) if d.is_zero() => v.push("load.duration", "must be more than 0s"),
         Some(d) if d > MAX_LOAD => v.push("load.duration", "at most 1h: loads are bounded"),
         _ => {}
     }
     if l.max_requests == Some(0) {
-        v.push("load.max_requests", "must be at least 1 (leave it out for no cap)");
+        v.push(
+            "load.max_requests",
+            "must be at least 1 (leave it out for no cap)",
+        );
     }
     if l.users == 0 {
         v.push("load.users", "must be at least 1");
     }
     if !(0.0..=1.0).contains(&l.duplicate_ratio) {
-        v.push("load.duplicate_ratio", "a share between 0 and 1, like `0.05`");
+        v.push(
+            "load.duplicate_ratio",
+            "a share between 0 and 1, like `0.05`",
+        );
     }
     if l.timeout.get().is_zero() || l.timeout.get() > Duration::from_secs(120) {
         v.push("load.timeout", "between 1ms and 120s");
@@ -182,26 +235,56 @@ fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
     let word = a.as_str();
     let not_for = |field: &str, present: bool, v: &mut Problems| {
         if present {
-            v.push(format!("{key}.{field}"), format!("does not apply to `{word}`; remove it"));
+            v.push(
+                format!("{key}.{field}"),
+                format!("does not apply to `{word}`; remove it"),
+            );
         }
     };
     // Keys that belong to other actions.
-    not_for("grace", f.grace.is_some() && !matches!(a, Action::Stop | Action::Restart), v);
+    not_for(
+        "grace",
+        f.grace.is_some() && !matches!(a, Action::Stop | Action::Restart),
+        v,
+    );
     not_for("latency", f.latency.is_some() && a != Action::Latency, v);
     not_for("jitter", f.jitter.is_some() && a != Action::Latency, v);
     not_for("rate_kb", f.rate_kb.is_some() && a != Action::Bandwidth, v);
-    not_for("timeout", f.timeout.is_some() && !matches!(a, Action::Timeout | Action::ResetPeer), v);
-    not_for("average_size", f.average_size.is_some() && a != Action::Slicer, v);
-    not_for("size_variation", f.size_variation.is_some() && a != Action::Slicer, v);
-    not_for("delay", f.delay.is_some() && !matches!(a, Action::Slicer | Action::SlowClose), v);
+    not_for(
+        "timeout",
+        f.timeout.is_some() && !matches!(a, Action::Timeout | Action::ResetPeer),
+        v,
+    );
+    not_for(
+        "average_size",
+        f.average_size.is_some() && a != Action::Slicer,
+        v,
+    );
+    not_for(
+        "size_variation",
+        f.size_variation.is_some() && a != Action::Slicer,
+        v,
+    );
+    not_for(
+        "delay",
+        f.delay.is_some() && !matches!(a, Action::Slicer | Action::SlowClose),
+        v,
+    );
     not_for("bytes", f.bytes.is_some() && a != Action::LimitData, v);
     let toxic = !a.is_lifecycle() && !matches!(a, Action::Down | Action::Partition);
     not_for("stream", f.stream.is_some() && !toxic, v);
     not_for("toxicity", f.toxicity.is_some() && !toxic, v);
-    not_for("duration", f.duration.is_some() && matches!(a, Action::Start | Action::Resume | Action::Restart), v);
+    not_for(
+        "duration",
+        f.duration.is_some() && matches!(a, Action::Start | Action::Resume | Action::Restart),
+        v,
+    );
     if let Some(d) = f.duration {
         if d.get().is_zero() {
-            v.push(format!("{key}.duration"), "must be more than 0s (leave it out for a fault that stays)");
+            v.push(
+                format!("{key}.duration"),
+                "must be more than 0s (leave it out for a fault that stays)",
+            );
         }
     }
     if let Some(t) = f.toxicity {
@@ -212,7 +295,10 @@ fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
     // Required attributes.
     let need = |field: &str, present: bool, example: &str, v: &mut Problems| {
         if !present {
-            v.push(format!("{key}.{field}"), format!("`{word}` needs it, like `{field}: {example}`"));
+            v.push(
+                format!("{key}.{field}"),
+                format!("`{word}` needs it, like `{field}: {example}`"),
+            );
         }
     };
     match a {
@@ -234,15 +320,27 @@ fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
         not_for("link", f.link.is_some(), v);
         not_for("links", !f.links.is_empty(), v);
         match (&f.service, has_random) {
-            (Some(_), true) => v.push(format!("{key}.random"), "give `service` or `random`, not both"),
-            (None, false) => v.push(format!("{key}.service"), format!("`{word}` needs a service, like `service: inventory-worker`")),
+            (Some(_), true) => v.push(
+                format!("{key}.random"),
+                "give `service` or `random`, not both",
+            ),
+            (None, false) => v.push(
+                format!("{key}.service"),
+                format!("`{word}` needs a service, like `service: inventory-worker`"),
+            ),
             _ => {}
         }
         for (k, name) in f.service.iter().map(|s| ("service".to_owned(), s)).chain(
-            f.random.iter().enumerate().map(|(i, s)| (format!("random[{i}]"), s)),
+            f.random
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("random[{i}]"), s)),
         ) {
             if !ctx.services.contains(name.as_str()) {
-                v.push(format!("{key}.{k}"), unknown("service", name, &ctx.names.services));
+                v.push(
+                    format!("{key}.{k}"),
+                    unknown("service", name, &ctx.names.services),
+                );
             }
         }
     } else {
@@ -250,22 +348,41 @@ fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
         let targets: Vec<(String, &String)> = if a == Action::Partition {
             not_for("link", f.link.is_some(), v);
             if f.links.is_empty() && !has_random {
-                v.push(format!("{key}.links"), "`partition` needs the links it cuts, like `links: [api-redis, kafka]`");
+                v.push(
+                    format!("{key}.links"),
+                    "`partition` needs the links it cuts, like `links: [api-redis, kafka]`",
+                );
             }
-            f.links.iter().enumerate().map(|(i, s)| (format!("links[{i}]"), s)).collect()
+            f.links
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (format!("links[{i}]"), s))
+                .collect()
         } else {
             not_for("links", !f.links.is_empty(), v);
             match (&f.link, has_random) {
-                (Some(_), true) => v.push(format!("{key}.random"), "give `link` or `random`, not both"),
-                (None, false) => v.push(format!("{key}.link"), format!("`{word}` needs a link, like `link: api-redis`")),
+                (Some(_), true) => {
+                    v.push(format!("{key}.random"), "give `link` or `random`, not both")
+                }
+                (None, false) => v.push(
+                    format!("{key}.link"),
+                    format!("`{word}` needs a link, like `link: api-redis`"),
+                ),
                 _ => {}
             }
             f.link.iter().map(|s| ("link".to_owned(), s)).collect()
         };
-        let randoms = f.random.iter().enumerate().map(|(i, s)| (format!("random[{i}]"), s));
+        let randoms = f
+            .random
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (format!("random[{i}]"), s));
         for (k, name) in targets.into_iter().chain(randoms) {
             if !ctx.links.contains(name.as_str()) {
-                v.push(format!("{key}.{k}"), unknown("link", name, &ctx.names.links));
+                v.push(
+                    format!("{key}.{k}"),
+                    unknown("link", name, &ctx.names.links),
+                );
             }
         }
     }
@@ -292,9 +409,15 @@ mod tests {
 
     fn names() -> Names {
         Names {
-            services: ["redis", "inventory-worker", "ingestion-api", "ingestion-api#1", "ingestion-api#2"]
-                .map(String::from)
-                .to_vec(),
+            services: [
+                "redis",
+                "inventory-worker",
+                "ingestion-api",
+                "ingestion-api#1",
+                "ingestion-api#2",
+            ]
+            .map(String::from)
+            .to_vec(),
             links: ["api-redis", "kafka"].map(String::from).to_vec(),
             reset_peer: false,
         }
@@ -305,7 +428,10 @@ mod tests {
             "name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 1s }}\n{faults_and_more}"
         );
         let s = parse_str(&text, "t.yaml").unwrap();
-        validate(&s, &names()).iter().map(ToString::to_string).collect()
+        validate(&s, &names())
+            .iter()
+            .map(ToString::to_string)
+            .collect()
     }
 
     #[test]
@@ -328,16 +454,27 @@ mod tests {
     fn unknown_link_and_missing_attribute() {
         let p = problems("faults:\n  - { at: 1s, action: latency, link: redis }");
         assert_eq!(p.len(), 2, "{p:?}");
-        assert!(p.iter().any(|m| m.contains("`faults[0].latency`: `latency` needs it, like `latency: 100ms`")), "{p:?}");
+        assert!(
+            p.iter()
+                .any(|m| m
+                    .contains("`faults[0].latency`: `latency` needs it, like `latency: 100ms`")),
+            "{p:?}"
+        );
         assert!(p.iter().any(|m| m.contains("no link `redis`")), "{p:?}");
     }
 
     #[test]
     fn keys_of_other_actions_are_refused() {
         let p = problems("faults:\n  - { at: 1s, action: kill, service: redis, latency: 5ms }");
-        assert_eq!(p, vec!["`faults[0].latency`: does not apply to `kill`; remove it"]);
+        assert_eq!(
+            p,
+            vec!["`faults[0].latency`: does not apply to `kill`; remove it"]
+        );
         let p = problems("faults:\n  - { at: 1s, action: start, service: redis, duration: 5s }");
-        assert_eq!(p, vec!["`faults[0].duration`: does not apply to `start`; remove it"]);
+        assert_eq!(
+            p,
+            vec!["`faults[0].duration`: does not apply to `start`; remove it"]
+        );
     }
 
     #[test]
@@ -355,14 +492,38 @@ mod tests {
             "t.yaml",
         )
         .unwrap();
-        let p: Vec<String> = validate(&s, &names()).iter().map(|p| p.key.clone()).collect();
-        assert_eq!(p, ["name", "sale.stock", "load.vus", "load.rate", "load.duration", "load.duplicate_ratio"]);
+        let p: Vec<String> = validate(&s, &names())
+            .iter()
+            .map(|p| p.key.clone())
+            .collect();
+        assert_eq!(
+            p,
+            [
+                "name",
+                "sale.stock",
+                "load.vus",
+                "load.rate",
+                "load.duration",
+                "load.duplicate_ratio"
+            ]
+        );
     }
 
     #[test]
     fn nemesis_rules() {
         let p = problems("nemesis: { start: 5s, end: 2s, every: 1s, duration: 1s, pool: [{ at: 1s, action: start, service: redis }] }");
-        let keys: Vec<&str> = p.iter().map(|m| m.split('`').nth(1).unwrap_or("")).collect();
-        assert_eq!(keys, ["nemesis.end", "nemesis.duration", "nemesis.pool[0].at", "nemesis.pool[0].action"]);
+        let keys: Vec<&str> = p
+            .iter()
+            .map(|m| m.split('`').nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "nemesis.end",
+                "nemesis.duration",
+                "nemesis.pool[0].at",
+                "nemesis.pool[0].action"
+            ]
+        );
     }
 }

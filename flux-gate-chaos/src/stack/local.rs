@@ -76,7 +76,10 @@ fn setup(msg: impl Into<String>) -> TargetError {
 /// `flux-gate`), cargo's bin directory (tansu) and PostgreSQL's (initdb, postgres).
 fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(d) = std::env::current_exe().ok().and_then(|e| e.parent().map(Path::to_path_buf)) {
+    if let Some(d) = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+    {
         // Test binaries live in target/<profile>/deps; the workspace binaries one level up.
         if let Some(p) = d.parent().filter(|_| d.ends_with("deps")) {
             dirs.push(p.to_path_buf());
@@ -95,15 +98,32 @@ fn resolve(program: &str) -> Result<PathBuf, TargetError> {
     Ok(binaries::find(program, &search_dirs())?)
 }
 
-async fn run_once(cmd: &[String], vars: &Vars, dir: &Path, user: Option<(nix::unistd::Uid, nix::unistd::Gid)>, what: &str) -> Result<(), TargetError> {
-    let expanded: Vec<String> = cmd.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(setup)?;
-    let (program, args) = expanded.split_first().ok_or_else(|| setup(format!("{what}: empty command")))?;
+async fn run_once(
+    cmd: &[String],
+    vars: &Vars,
+    dir: &Path,
+    user: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    what: &str,
+) -> Result<(), TargetError> {
+    let expanded: Vec<String> = cmd
+        .iter()
+        .map(|a| vars.expand(a))
+        .collect::<Result<_, _>>()
+        .map_err(setup)?;
+    let (program, args) = expanded
+        .split_first()
+        .ok_or_else(|| setup(format!("{what}: empty command")))?;
     let mut c = tokio::process::Command::new(resolve(program)?);
-    c.args(args).current_dir(dir).stdin(std::process::Stdio::null());
+    c.args(args)
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
     if let Some((uid, gid)) = user {
         c.uid(uid.as_raw()).gid(gid.as_raw());
     }
-    let out = c.output().await.map_err(|e| setup(format!("{what}: running {program}: {e}")))?;
+    let out = c
+        .output()
+        .await
+        .map_err(|e| setup(format!("{what}: running {program}: {e}")))?;
     if !out.status.success() {
         return Err(setup(format!(
             "{what}: `{}` failed ({}): {}",
@@ -117,14 +137,23 @@ async fn run_once(cmd: &[String], vars: &Vars, dir: &Path, user: Option<(nix::un
 
 impl LocalStack {
     /// Starts every service of `spec` under `dir` (created) and every link's proxy.
-    pub async fn start(spec: StackSpec, dir: &Path, admin_token: &str) -> Result<Self, TargetError> {
-        std::fs::create_dir_all(dir).map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
-        let dir = dir.canonicalize().map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+    pub async fn start(
+        spec: StackSpec,
+        dir: &Path,
+        admin_token: &str,
+    ) -> Result<Self, TargetError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
         let free = || ports::free_port().map_err(|e| setup(format!("finding a free port: {e}")));
 
         // Ports first: placeholders of one service name the addresses of others.
         let mut globals = Vars::default();
-        globals.set("admin_token", admin_token).set("run_dir", dir.display().to_string());
+        globals
+            .set("admin_token", admin_token)
+            .set("run_dir", dir.display().to_string());
         let mut instance_ports = BTreeMap::new();
         for (name, s) in &spec.services {
             for inst in instance_names(name, s.replicas) {
@@ -145,7 +174,9 @@ impl LocalStack {
         let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| setup(format!("binding the fault proxy API: {e}")))?;
-        let api_addr = api_listener.local_addr().map_err(|e| setup(e.to_string()))?;
+        let api_addr = api_listener
+            .local_addr()
+            .map_err(|e| setup(e.to_string()))?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = proxy.clone();
         let proxy_task = tokio::spawn(async move {
@@ -192,7 +223,10 @@ impl LocalStack {
                 database: globals.expand(&spec.state.database).map_err(setup)?,
                 kafka: globals.expand(&spec.state.kafka).map_err(setup)?,
                 workers: Vec::new(),
-                services: instance_ports.iter().map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}"))).collect(),
+                services: instance_ports
+                    .iter()
+                    .map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}")))
+                    .collect(),
                 links,
             },
             spec,
@@ -203,7 +237,10 @@ impl LocalStack {
             proxy_task: Some(proxy_task),
             proxy_stop: Some(stop_tx),
         };
-        let entry = stack.spec.instances().into_iter().find(|i| i == &stack.spec.entry || i.starts_with(&format!("{}#", stack.spec.entry)));
+        let entry =
+            stack.spec.instances().into_iter().find(|i| {
+                i == &stack.spec.entry || i.starts_with(&format!("{}#", stack.spec.entry))
+            });
         let entry = entry.ok_or_else(|| setup("entry service has no instance"))?;
         stack.endpoints.entry = format!("http://127.0.0.1:{}", instance_ports[&entry]);
         stack.endpoints.workers = stack
@@ -211,7 +248,11 @@ impl LocalStack {
             .workers
             .iter()
             .flat_map(|w| stack.instances_of(w))
-            .filter_map(|i| instance_ports.get(&i).map(|p| format!("http://127.0.0.1:{p}")))
+            .filter_map(|i| {
+                instance_ports
+                    .get(&i)
+                    .map(|p| format!("http://127.0.0.1:{p}"))
+            })
             .collect();
 
         // Services in dependency order; a failure tears down what started.
@@ -225,7 +266,12 @@ impl LocalStack {
         Ok(stack)
     }
 
-    async fn start_service(&mut self, name: &str, globals: &Vars, ports: &BTreeMap<String, u16>) -> Result<(), TargetError> {
+    async fn start_service(
+        &mut self,
+        name: &str,
+        globals: &Vars,
+        ports: &BTreeMap<String, u16>,
+    ) -> Result<(), TargetError> {
         let s = self.spec.services[name].clone();
         let user = match &s.user {
             Some(u) => flux_gate_testbed::user::run_as(u)?,
@@ -234,15 +280,19 @@ impl LocalStack {
         for (replica, inst) in instance_names(name, s.replicas).into_iter().enumerate() {
             let port = ports[&inst];
             let dir = self.dir.join("services").join(inst.replace('#', "-"));
-            std::fs::create_dir_all(&dir).map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+            std::fs::create_dir_all(&dir)
+                .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
             let mut vars = globals.clone();
             vars.set("port", port.to_string())
                 .set("dir", dir.display().to_string())
                 .set("replica", (replica + 1).to_string())
                 .set("instance", inst.clone());
             for (file, content) in &s.files {
-                let text = vars.expand(content).map_err(|e| setup(format!("{inst}: file {file}: {e}")))?;
-                std::fs::write(dir.join(file), text).map_err(|e| setup(format!("writing {file}: {e}")))?;
+                let text = vars
+                    .expand(content)
+                    .map_err(|e| setup(format!("{inst}: file {file}: {e}")))?;
+                std::fs::write(dir.join(file), text)
+                    .map_err(|e| setup(format!("writing {file}: {e}")))?;
             }
             if let Some((uid, gid)) = user {
                 flux_gate_testbed::user::make_reachable(&dir, uid, gid)?;
@@ -250,17 +300,38 @@ impl LocalStack {
             for cmd in &s.setup {
                 run_once(cmd, &vars, &dir, user, &format!("{inst} setup")).await?;
             }
-            let args: Vec<String> = s.args.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(|e| setup(format!("{inst}: {e}")))?;
-            let mut spec = Spec::new(inst.clone(), resolve(&s.command)?, self.dir.join("logs").join(format!("{}.log", inst.replace('#', "-"))))
-                .args(args);
-            std::fs::create_dir_all(self.dir.join("logs")).map_err(|e| setup(format!("creating logs: {e}")))?;
+            let args: Vec<String> = s
+                .args
+                .iter()
+                .map(|a| vars.expand(a))
+                .collect::<Result<_, _>>()
+                .map_err(|e| setup(format!("{inst}: {e}")))?;
+            let mut spec = Spec::new(
+                inst.clone(),
+                resolve(&s.command)?,
+                self.dir
+                    .join("logs")
+                    .join(format!("{}.log", inst.replace('#', "-"))),
+            )
+            .args(args);
+            std::fs::create_dir_all(self.dir.join("logs"))
+                .map_err(|e| setup(format!("creating logs: {e}")))?;
             for (k, v) in &s.env {
-                spec = spec.env(k.clone(), vars.expand(v).map_err(|e| setup(format!("{inst}: env {k}: {e}")))?);
+                spec = spec.env(
+                    k.clone(),
+                    vars.expand(v)
+                        .map_err(|e| setup(format!("{inst}: env {k}: {e}")))?,
+                );
             }
             spec.cwd = Some(dir.clone());
             spec.user = user;
             let ready = match &s.ready {
-                Ready::Command(c) => Ready::Command(c.iter().map(|a| vars.expand(a)).collect::<Result<_, _>>().map_err(setup)?),
+                Ready::Command(c) => Ready::Command(
+                    c.iter()
+                        .map(|a| vars.expand(a))
+                        .collect::<Result<_, _>>()
+                        .map_err(setup)?,
+                ),
                 other => other.clone(),
             };
             let mut instance = Instance {
@@ -294,7 +365,9 @@ impl LocalStack {
     }
 
     pub fn is_running(&mut self, instance: &str) -> bool {
-        self.instances.get_mut(instance).is_some_and(|i| i.process.is_running())
+        self.instances
+            .get_mut(instance)
+            .is_some_and(|i| i.process.is_running())
     }
 }
 
@@ -306,7 +379,9 @@ async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
     let dir = i.vars.values.get("dir").cloned().unwrap_or_default();
     match i.ready.clone() {
         Ready::Tcp => ready::wait_until(&mut i.process, limit, || ready::tcp(addr)).await?,
-        Ready::Redis => ready::wait_until(&mut i.process, limit, || ready::redis_pong(addr)).await?,
+        Ready::Redis => {
+            ready::wait_until(&mut i.process, limit, || ready::redis_pong(addr)).await?
+        }
         Ready::Http(path) => {
             ready::wait_until(&mut i.process, limit, || {
                 let path = path.clone();
@@ -315,7 +390,9 @@ async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
             .await?
         }
         Ready::Command(cmd) => {
-            let (program, args) = cmd.split_first().ok_or_else(|| setup("empty ready command"))?;
+            let (program, args) = cmd
+                .split_first()
+                .ok_or_else(|| setup("empty ready command"))?;
             let program = resolve(program)?;
             ready::wait_until(&mut i.process, limit, || {
                 let program = program.clone();
@@ -336,6 +413,23 @@ async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
         }
     }
     Ok(())
+}
+
+/// SIGSTOP is asynchronous: wait (briefly) until the kernel shows the process stopped, so a
+/// `pause` has taken effect when it returns.
+async fn wait_stopped(pid: Option<u32>) {
+    let Some(pid) = pid else { return };
+    for _ in 0..100 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.trim().chars().next());
+        if matches!(state, Some('T') | Some('t') | None) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 #[async_trait::async_trait]
@@ -383,7 +477,10 @@ impl Target for LocalStack {
                 unregister(pid);
                 start_and_wait(i).await?;
             }
-            Lifecycle::Pause => i.process.pause()?,
+            Lifecycle::Pause => {
+                i.process.pause()?;
+                wait_stopped(i.process.pid()).await;
+            }
             Lifecycle::Resume => i.process.resume()?,
         }
         Ok(())

@@ -116,8 +116,14 @@ impl Serialize for Ready {
         match self {
             Ready::Tcp => ReadyRepr::Word("tcp".into()),
             Ready::Redis => ReadyRepr::Word("redis".into()),
-            Ready::Http(p) => ReadyRepr::Map(ReadyMap { http: Some(p.clone()), command: None }),
-            Ready::Command(c) => ReadyRepr::Map(ReadyMap { http: None, command: Some(c.clone()) }),
+            Ready::Http(p) => ReadyRepr::Map(ReadyMap {
+                http: Some(p.clone()),
+                command: None,
+            }),
+            Ready::Command(c) => ReadyRepr::Map(ReadyMap {
+                http: None,
+                command: Some(c.clone()),
+            }),
         }
         .serialize(s)
     }
@@ -127,13 +133,25 @@ impl<'de> Deserialize<'de> for Ready {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
         let hint = "write `tcp`, `redis`, `{ http: /health }` or `{ command: [prog, args] }`";
-        match ReadyRepr::deserialize(d).map_err(|_| D::Error::custom(format!("not a ready check; {hint}")))? {
+        match ReadyRepr::deserialize(d)
+            .map_err(|_| D::Error::custom(format!("not a ready check; {hint}")))?
+        {
             ReadyRepr::Word(w) if w == "tcp" => Ok(Ready::Tcp),
             ReadyRepr::Word(w) if w == "redis" => Ok(Ready::Redis),
-            ReadyRepr::Word(w) => Err(D::Error::custom(format!("unknown ready check `{w}`; {hint}"))),
-            ReadyRepr::Map(ReadyMap { http: Some(p), command: None }) => Ok(Ready::Http(p)),
-            ReadyRepr::Map(ReadyMap { http: None, command: Some(c) }) if !c.is_empty() => Ok(Ready::Command(c)),
-            ReadyRepr::Map(_) => Err(D::Error::custom(format!("give exactly one ready check; {hint}"))),
+            ReadyRepr::Word(w) => Err(D::Error::custom(format!(
+                "unknown ready check `{w}`; {hint}"
+            ))),
+            ReadyRepr::Map(ReadyMap {
+                http: Some(p),
+                command: None,
+            }) => Ok(Ready::Http(p)),
+            ReadyRepr::Map(ReadyMap {
+                http: None,
+                command: Some(c),
+            }) if !c.is_empty() => Ok(Ready::Command(c)),
+            ReadyRepr::Map(_) => Err(D::Error::custom(format!(
+                "give exactly one ready check; {hint}"
+            ))),
         }
     }
 }
@@ -149,52 +167,57 @@ pub struct LinkSpec {
 }
 
 impl StackSpec {
-    pub fn built_in() -> Result<Self, SyntaxError> {
+    pub fn built_in() -> Result<Self, Box<SyntaxError>> {
         Self::parse(BUILT_IN, "built-in stack")
     }
 
-    pub fn load(path: &Path) -> Result<Self, SyntaxError> {
+    pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
         let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| SyntaxError {
-            file: file.clone(),
-            line: None,
-            column: None,
-            key: String::new(),
-            message: format!("cannot read it: {e}"),
-            suggestion: None,
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Box::new(SyntaxError {
+                file: file.clone(),
+                line: None,
+                column: None,
+                key: String::new(),
+                message: format!("cannot read it: {e}"),
+                suggestion: None,
+            })
         })?;
         Self::parse(&text, &file)
     }
 
-    pub fn parse(text: &str, file: &str) -> Result<Self, SyntaxError> {
+    pub fn parse(text: &str, file: &str) -> Result<Self, Box<SyntaxError>> {
         let de = serde_yaml::Deserializer::from_str(text);
-        let spec: StackSpec = serde_path_to_error::deserialize(de).map_err(|e| {
-            let key = e.path().to_string();
-            let inner = e.into_inner();
-            let loc = inner.location();
-            let message = inner.to_string();
-            let message = crate::scenario::load::clean_message(&message, &key);
-            SyntaxError {
-                file: file.to_owned(),
-                line: loc.as_ref().map(|l| l.line()),
-                column: loc.as_ref().map(|l| l.column()),
-                key,
-                suggestion: crate::scenario::load::suggest(&message),
-                message,
-            }
-        })?;
+        let spec: StackSpec =
+            serde_path_to_error::deserialize(de).map_err(|e| -> Box<SyntaxError> {
+                let key = e.path().to_string();
+                let inner = e.into_inner();
+                let loc = inner.location();
+                let message = inner.to_string();
+                let message = crate::scenario::load::clean_message(&message, &key);
+                Box::new(SyntaxError {
+                    file: file.to_owned(),
+                    line: loc.as_ref().map(|l| l.line()),
+                    column: loc.as_ref().map(|l| l.column()),
+                    key,
+                    suggestion: crate::scenario::load::suggest(&message),
+                    message,
+                })
+            })?;
         spec.check(file)?;
         Ok(spec)
     }
 
-    fn check(&self, file: &str) -> Result<(), SyntaxError> {
-        let err = |key: String, message: String| SyntaxError {
-            file: file.to_owned(),
-            line: None,
-            column: None,
-            key,
-            message,
-            suggestion: None,
+    fn check(&self, file: &str) -> Result<(), Box<SyntaxError>> {
+        let err = |key: String, message: String| {
+            Box::new(SyntaxError {
+                file: file.to_owned(),
+                line: None,
+                column: None,
+                key,
+                message,
+                suggestion: None,
+            })
         };
         let instances = self.instances();
         if !self.services.contains_key(&self.entry) && !instances.contains(&self.entry) {
@@ -202,20 +225,34 @@ impl StackSpec {
         }
         for (name, s) in &self.services {
             if name.contains('#') || name.is_empty() {
-                return Err(err(format!("services.{name}"), "service names may not contain `#`".into()));
+                return Err(err(
+                    format!("services.{name}"),
+                    "service names may not contain `#`".into(),
+                ));
             }
             if s.replicas == 0 || s.replicas > 16 {
-                return Err(err(format!("services.{name}.replicas"), "use 1–16 replicas".into()));
+                return Err(err(
+                    format!("services.{name}.replicas"),
+                    "use 1–16 replicas".into(),
+                ));
             }
             for d in &s.depends_on {
                 if !self.services.contains_key(d) {
-                    return Err(err(format!("services.{name}.depends_on"), format!("no service `{d}`")));
+                    return Err(err(
+                        format!("services.{name}.depends_on"),
+                        format!("no service `{d}`"),
+                    ));
                 }
             }
         }
         for (name, l) in &self.links {
-            if !instances.contains(&l.to) && !self.services.get(&l.to).is_some_and(|s| s.replicas == 1) {
-                return Err(err(format!("links.{name}.to"), format!("no service instance `{}`", l.to)));
+            if !instances.contains(&l.to)
+                && self.services.get(&l.to).is_none_or(|s| s.replicas != 1)
+            {
+                return Err(err(
+                    format!("links.{name}.to"),
+                    format!("no service instance `{}`", l.to),
+                ));
             }
         }
         self.start_order().map_err(|m| err("services".into(), m))?;
@@ -305,10 +342,23 @@ mod tests {
     #[test]
     fn cycles_and_dangling_names_are_errors() {
         let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { command: x, depends_on: [b] }\n  b: { command: x, depends_on: [a] }\n";
-        assert!(StackSpec::parse(text, "s.yaml").unwrap_err().message.contains("cycle"));
+        assert!(StackSpec::parse(text, "s.yaml")
+            .unwrap_err()
+            .message
+            .contains("cycle"));
         let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { command: x }\nlinks:\n  l: { to: nope }\n";
-        assert_eq!(StackSpec::parse(text, "s.yaml").unwrap_err().key, "links.l.to");
-        let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { comand: x }\n";
-        assert_eq!(StackSpec::parse(text, "s.yaml").unwrap_err().suggestion.as_deref(), Some("command"));
+        assert_eq!(
+            StackSpec::parse(text, "s.yaml").unwrap_err().key,
+            "links.l.to"
+        );
+        let text =
+            "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { comand: x }\n";
+        assert_eq!(
+            StackSpec::parse(text, "s.yaml")
+                .unwrap_err()
+                .suggestion
+                .as_deref(),
+            Some("command")
+        );
     }
 }

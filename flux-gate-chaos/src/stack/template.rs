@@ -30,7 +30,10 @@ impl Vars {
             let name = after[..j].trim();
             let value = self.values.get(name).ok_or_else(|| {
                 let known: Vec<&str> = self.values.keys().map(String::as_str).collect();
-                format!("unknown placeholder `{{{{{name}}}}}` (known: {})", known.join(", "))
+                format!(
+                    "unknown placeholder `{{{{{name}}}}}` (known: {})",
+                    known.join(", ")
+                )
             })?;
             out.push_str(value);
             rest = &after[j + 2..];
@@ -48,10 +51,19 @@ mod tests {
     fn expands_and_refuses_unknown() {
         let mut v = Vars::default();
         v.set("port", "7000").set("link.kafka", "127.0.0.1:9");
-        assert_eq!(v.expand("http { listen {{port}}; }").unwrap(), "http { listen 7000; }");
-        assert_eq!(v.expand("tcp://{{ link.kafka }}").unwrap(), "tcp://127.0.0.1:9");
+        assert_eq!(
+            v.expand("http { listen {{port}}; }").unwrap(),
+            "http { listen 7000; }"
+        );
+        assert_eq!(
+            v.expand("tcp://{{ link.kafka }}").unwrap(),
+            "tcp://127.0.0.1:9"
+        );
         let e = v.expand("{{prot}}").unwrap_err();
-        assert!(e.contains("unknown placeholder `{{prot}}`") && e.contains("port"), "{e}");
+        assert!(
+            e.contains("unknown placeholder `{{prot}}`") && e.contains("port"),
+            "{e}"
+        );
         assert!(v.expand("{{port").unwrap_err().contains("without"));
         assert_eq!(v.expand("no placeholders").unwrap(), "no placeholders");
     }

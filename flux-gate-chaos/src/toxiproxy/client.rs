@@ -66,15 +66,21 @@ impl Client {
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req.send().await.map_err(|source| ClientError::Unreachable {
-            url: self.base.clone(),
-            source,
-        })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
         let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Unreachable {
-            url: self.base.clone(),
-            source,
-        })?;
+        let bytes = resp
+            .bytes()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ApiError>(&bytes)
                 .map(|e| e.error)
@@ -114,14 +120,22 @@ impl Client {
     pub async fn version(&self) -> Result<String, ClientError> {
         // Toxiproxy before 2.6 answers plain text; later versions JSON.
         let url = format!("{}/version", self.base);
-        let resp = self.http.get(&url).send().await.map_err(|source| ClientError::Unreachable {
-            url: self.base.clone(),
-            source,
-        })?;
-        let text = resp.text().await.map_err(|source| ClientError::Unreachable {
-            url: self.base.clone(),
-            source,
-        })?;
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
+        let text = resp
+            .text()
+            .await
+            .map_err(|source| ClientError::Unreachable {
+                url: self.base.clone(),
+                source,
+            })?;
         Ok(serde_json::from_str::<Version>(&text)
             .map(|v| v.version)
             .unwrap_or_else(|_| text.trim().to_owned()))
@@ -130,18 +144,29 @@ impl Client {
     /// Creates or replaces these proxies (Toxiproxy's `POST /populate`).
     pub async fn populate(&self, proxies: &[ProxyRequest]) -> Result<Vec<Proxy>, ClientError> {
         let p: Populated = self
-            .expect(Method::POST, "/populate", Some(&proxies), "populate proxies".into())
+            .expect(
+                Method::POST,
+                "/populate",
+                Some(&proxies),
+                "populate proxies".into(),
+            )
             .await?;
         Ok(p.proxies)
     }
 
     pub async fn proxies(&self) -> Result<BTreeMap<String, Proxy>, ClientError> {
-        self.expect::<(), _>(Method::GET, "/proxies", None, "list proxies".into()).await
+        self.expect::<(), _>(Method::GET, "/proxies", None, "list proxies".into())
+            .await
     }
 
     pub async fn proxy(&self, name: &str) -> Result<Proxy, ClientError> {
-        self.expect::<(), _>(Method::GET, &format!("/proxies/{name}"), None, format!("read proxy {name}"))
-            .await
+        self.expect::<(), _>(
+            Method::GET,
+            &format!("/proxies/{name}"),
+            None,
+            format!("read proxy {name}"),
+        )
+        .await
     }
 
     /// Enables or disables a proxy (disabled: connections refused, open ones closed).
@@ -150,31 +175,56 @@ impl Client {
             enabled: Some(enabled),
             ..ProxyRequest::default()
         };
-        let what = format!("{} proxy {name}", if enabled { "enable" } else { "disable" });
-        self.expect(Method::POST, &format!("/proxies/{name}"), Some(&req), what).await
+        let what = format!(
+            "{} proxy {name}",
+            if enabled { "enable" } else { "disable" }
+        );
+        self.expect(Method::POST, &format!("/proxies/{name}"), Some(&req), what)
+            .await
     }
 
     pub async fn add_toxic(&self, proxy: &str, toxic: &Toxic) -> Result<Toxic, ClientError> {
         let what = format!("add toxic {} to {proxy}", toxic.name);
-        self.expect(Method::POST, &format!("/proxies/{proxy}/toxics"), Some(toxic), what).await
+        self.expect(
+            Method::POST,
+            &format!("/proxies/{proxy}/toxics"),
+            Some(toxic),
+            what,
+        )
+        .await
     }
 
     pub async fn toxics(&self, proxy: &str) -> Result<Vec<Toxic>, ClientError> {
-        self.expect::<(), _>(Method::GET, &format!("/proxies/{proxy}/toxics"), None, format!("list toxics of {proxy}"))
-            .await
+        self.expect::<(), _>(
+            Method::GET,
+            &format!("/proxies/{proxy}/toxics"),
+            None,
+            format!("list toxics of {proxy}"),
+        )
+        .await
     }
 
     pub async fn remove_toxic(&self, proxy: &str, toxic: &str) -> Result<(), ClientError> {
         let what = format!("remove toxic {toxic} from {proxy}");
-        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/proxies/{proxy}/toxics/{toxic}"), None, what)
-            .await
-            .map(drop)
+        self.call::<(), serde_json::Value>(
+            Method::DELETE,
+            &format!("/proxies/{proxy}/toxics/{toxic}"),
+            None,
+            what,
+        )
+        .await
+        .map(drop)
     }
 
     pub async fn delete(&self, proxy: &str) -> Result<(), ClientError> {
-        self.call::<(), serde_json::Value>(Method::DELETE, &format!("/proxies/{proxy}"), None, format!("delete proxy {proxy}"))
-            .await
-            .map(drop)
+        self.call::<(), serde_json::Value>(
+            Method::DELETE,
+            &format!("/proxies/{proxy}"),
+            None,
+            format!("delete proxy {proxy}"),
+        )
+        .await
+        .map(drop)
     }
 
     /// Enables every proxy and removes every toxic.

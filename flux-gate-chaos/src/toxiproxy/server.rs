@@ -108,10 +108,7 @@ impl Entry {
             ProxyRunner::initialize_proxy::<noxious::socket::TcpListener>(config, toxics)
                 .await
                 .map_err(|e| {
-                    Failure(
-                        StatusCode::CONFLICT,
-                        format!("listen {}: {e}", self.listen),
-                    )
+                    Failure(StatusCode::CONFLICT, format!("listen {}: {e}", self.listen))
                 })?;
         let (stop, stopper) = Stop::new();
         let (closed, closer) = Close::new();
@@ -142,10 +139,20 @@ impl Entry {
         let Some(r) = &mut self.running else {
             return Ok(()); // applied when the proxy is enabled again
         };
-        match r.events.send_receive(ToxicEvent::new(name.to_owned(), kind)).await {
+        match r
+            .events
+            .send_receive(ToxicEvent::new(name.to_owned(), kind))
+            .await
+        {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, format!("toxic update failed: {e}"))),
-            Err(_) => Err(Failure(StatusCode::INTERNAL_SERVER_ERROR, "proxy task is gone".into())),
+            Ok(Err(e)) => Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("toxic update failed: {e}"),
+            )),
+            Err(_) => Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "proxy task is gone".into(),
+            )),
         }
     }
 }
@@ -153,7 +160,10 @@ impl Entry {
 /// Converts Toxiproxy's toxic JSON into noxious's toxic (same attribute names and units).
 fn to_noxious(t: &wire::Toxic) -> ApiResult<noxious::toxic::Toxic> {
     if t.stream != "upstream" && t.stream != "downstream" {
-        return Err(bad(format!("stream must be `upstream` or `downstream`, not `{}`", t.stream)));
+        return Err(bad(format!(
+            "stream must be `upstream` or `downstream`, not `{}`",
+            t.stream
+        )));
     }
     if !(0.0..=1.0).contains(&t.toxicity) {
         return Err(bad("toxicity must be between 0 and 1"));
@@ -192,7 +202,8 @@ fn concrete_listen(listen: &str) -> ApiResult<String> {
 }
 
 fn body<T>(r: Result<Json<T>, JsonRejection>) -> ApiResult<T> {
-    r.map(|Json(v)| v).map_err(|e| bad(format!("bad request body: {}", e.body_text())))
+    r.map(|Json(v)| v)
+        .map_err(|e| bad(format!("bad request body: {}", e.body_text())))
 }
 
 impl ProxyServer {
@@ -238,8 +249,14 @@ impl ProxyServer {
     }
 
     async fn create_one(&self, req: ProxyRequest, replace: bool) -> ApiResult<wire::Proxy> {
-        let name = req.name.filter(|n| !n.is_empty()).ok_or_else(|| bad("missing required field: name"))?;
-        let upstream = req.upstream.filter(|u| !u.is_empty()).ok_or_else(|| bad("missing required field: upstream"))?;
+        let name = req
+            .name
+            .filter(|n| !n.is_empty())
+            .ok_or_else(|| bad("missing required field: name"))?;
+        let upstream = req
+            .upstream
+            .filter(|u| !u.is_empty())
+            .ok_or_else(|| bad("missing required field: upstream"))?;
         let listen = concrete_listen(req.listen.as_deref().unwrap_or("127.0.0.1:0"))?;
         let mut reg = self.registry.lock().await;
         if let Some(existing) = reg.proxies.get_mut(&name) {
@@ -281,8 +298,10 @@ async fn version() -> Json<wire::Version> {
 async fn reset(State(s): State<ProxyServer>) -> ApiResult<StatusCode> {
     let mut reg = s.registry.lock().await;
     for (name, e) in reg.proxies.iter_mut() {
-        e.send(name, ToxicEventKind::RemoveAllToxics).await?;
-        e.toxics.clear();
+        // One by one: noxious's RemoveAllToxics clears only the upstream list.
+        for t in std::mem::take(&mut e.toxics) {
+            e.send(name, ToxicEventKind::RemoveToxic(t.name)).await?;
+        }
         e.enable(name).await?;
     }
     Ok(StatusCode::NO_CONTENT)
@@ -302,7 +321,12 @@ async fn populate(
 
 async fn list(State(s): State<ProxyServer>) -> Json<BTreeMap<String, wire::Proxy>> {
     let reg = s.registry.lock().await;
-    Json(reg.proxies.iter().map(|(n, e)| (n.clone(), e.view(n))).collect())
+    Json(
+        reg.proxies
+            .iter()
+            .map(|(n, e)| (n.clone(), e.view(n)))
+            .collect(),
+    )
 }
 
 async fn create(
@@ -313,7 +337,10 @@ async fn create(
     Ok((StatusCode::CREATED, Json(p)))
 }
 
-async fn show(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<Json<wire::Proxy>> {
+async fn show(
+    State(s): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<wire::Proxy>> {
     let reg = s.registry.lock().await;
     let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
     Ok(Json(e.view(&name)))
@@ -326,7 +353,10 @@ async fn update(
 ) -> ApiResult<Json<wire::Proxy>> {
     let req = body(req)?;
     let mut reg = s.registry.lock().await;
-    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    let e = reg
+        .proxies
+        .get_mut(&name)
+        .ok_or_else(|| not_found("proxy"))?;
     let listen = match req.listen {
         Some(l) => concrete_listen(&l)?,
         None => e.listen.clone(),
@@ -348,12 +378,18 @@ async fn update(
 
 async fn remove(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<StatusCode> {
     let mut reg = s.registry.lock().await;
-    let mut e = reg.proxies.remove(&name).ok_or_else(|| not_found("proxy"))?;
+    let mut e = reg
+        .proxies
+        .remove(&name)
+        .ok_or_else(|| not_found("proxy"))?;
     e.disable().await;
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn toxics(State(s): State<ProxyServer>, Path(name): Path<String>) -> ApiResult<Json<Vec<wire::Toxic>>> {
+async fn toxics(
+    State(s): State<ProxyServer>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<wire::Toxic>>> {
     let reg = s.registry.lock().await;
     let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
     Ok(Json(e.toxics.clone()))
@@ -370,7 +406,10 @@ async fn add_toxic(
     }
     let parsed = to_noxious(&toxic)?;
     let mut reg = s.registry.lock().await;
-    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
+    let e = reg
+        .proxies
+        .get_mut(&name)
+        .ok_or_else(|| not_found("proxy"))?;
     if e.toxics.iter().any(|t| t.name == toxic.name) {
         return Err(Failure(StatusCode::CONFLICT, "toxic already exists".into()));
     }
@@ -385,7 +424,11 @@ async fn show_toxic(
 ) -> ApiResult<Json<wire::Toxic>> {
     let reg = s.registry.lock().await;
     let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
-    let t = e.toxics.iter().find(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    let t = e
+        .toxics
+        .iter()
+        .find(|t| t.name == toxic)
+        .ok_or_else(|| not_found("toxic"))?;
     Ok(Json(t.clone()))
 }
 
@@ -397,8 +440,15 @@ async fn update_toxic(
 ) -> ApiResult<Json<wire::Toxic>> {
     let patch = body(req)?;
     let mut reg = s.registry.lock().await;
-    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
-    let i = e.toxics.iter().position(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    let e = reg
+        .proxies
+        .get_mut(&name)
+        .ok_or_else(|| not_found("proxy"))?;
+    let i = e
+        .toxics
+        .iter()
+        .position(|t| t.name == toxic)
+        .ok_or_else(|| not_found("toxic"))?;
     let mut updated = e.toxics[i].clone();
     if let Some(t) = patch.get("toxicity").and_then(serde_json::Value::as_f64) {
         updated.toxicity = t as f32;
@@ -419,8 +469,15 @@ async fn remove_toxic(
     Path((name, toxic)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let mut reg = s.registry.lock().await;
-    let e = reg.proxies.get_mut(&name).ok_or_else(|| not_found("proxy"))?;
-    let i = e.toxics.iter().position(|t| t.name == toxic).ok_or_else(|| not_found("toxic"))?;
+    let e = reg
+        .proxies
+        .get_mut(&name)
+        .ok_or_else(|| not_found("proxy"))?;
+    let i = e
+        .toxics
+        .iter()
+        .position(|t| t.name == toxic)
+        .ok_or_else(|| not_found("toxic"))?;
     e.send(&name, ToxicEventKind::RemoveToxic(toxic)).await?;
     e.toxics.remove(i);
     Ok(StatusCode::NO_CONTENT)

@@ -8,7 +8,6 @@ use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-
 use crate::{binaries, io, ports, ready, Error, Result, Spec, Supervised};
 
 pub struct Postgres {
@@ -105,4 +104,3 @@ impl Postgres {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
 }
-

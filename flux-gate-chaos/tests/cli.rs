@@ -1,0 +1,222 @@
+//! `fgchaos` as users run it: validation errors, a full run with a kill and a restart on
+//! schedule, and Ctrl-C in the middle of a run leaving nothing behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fgchaos::journal::Journal;
+use fgchaos::load::history;
+
+fn fgchaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+#[test]
+fn validate_reports_place_key_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(
+        dir.path(),
+        "bad.yaml",
+        "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 1s }\nfaults:\n  - { at: 1s, action: kill, service: inventory-wroker }\n",
+    );
+    let out = fgchaos().arg("validate").arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`faults[0].service`: the stack has no service `inventory-wroker` — did you mean `inventory-worker`?"), "{err}");
+
+    let typo = write(
+        dir.path(),
+        "typo.yaml",
+        "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rat: 10/s }\n",
+    );
+    let out = fgchaos().arg("validate").arg(&typo).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("typo.yaml:3:") && err.contains("did you mean `rate`?"),
+        "{err}"
+    );
+
+    let out = fgchaos()
+        .args(["validate", "../scenarios/worker-crash.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "s.yaml",
+        "name: cli-run\nsale: { product: phone, stock: 50, per_user_limit: 1 }\n\
+         load: { model: arrival-rate, rate: 200/s, duration: 4s, users: 5000, duplicate_ratio: 0.1, timeout: 2s }\n\
+         faults:\n  - { at: 1s, action: kill, service: inventory-worker, duration: 1500ms }\n  - { at: 1s, action: latency, link: api-redis, latency: 20ms, duration: 1s }\n",
+    );
+    let reports = dir.path().join("reports");
+    let work = dir.path().join("work");
+    let out = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--seed", "7", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run_dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let j = Journal::read(&run_dir.join("journal.json")).unwrap();
+    assert_eq!(j.seed, 7);
+    assert!(
+        j.product.starts_with("phone-") && j.product.len() == "phone-".len() + 4,
+        "{}",
+        j.product
+    );
+    let phases: Vec<(usize, &str, bool)> = j
+        .timeline
+        .iter()
+        .map(|e| (e.fault, e.phase.as_str(), e.ok))
+        .collect();
+    assert_eq!(
+        phases,
+        [
+            (0, "apply", true),
+            (1, "apply", true),
+            (1, "heal", true),
+            (0, "heal", true)
+        ]
+    );
+    let kill = &j.timeline[0];
+    assert!(
+        (1000..1300).contains(&kill.started_ms),
+        "kill on time: {kill:?}"
+    );
+    let load = j.load.unwrap();
+    assert_eq!(load.totals.ops, 800, "200/s for 4 s");
+    let ops = history::read(&run_dir.join("history.jsonl")).unwrap();
+    assert_eq!(ops.len(), 800);
+    let mut seqs: Vec<u64> = ops.iter().map(|o| o.seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, (0..800).collect::<Vec<_>>());
+    let ok = ops
+        .iter()
+        .filter(|o| o.outcome == history::Outcome::Ok)
+        .count() as u64;
+    assert_eq!(ok, load.totals.ok);
+    assert!(ok >= 50, "50 units sold (plus replays of their keys): {ok}");
+    assert!(run_dir.join("logs/inventory-worker.log").exists());
+    assert_eq!(
+        common::processes_under(&work),
+        Vec::<i32>::new(),
+        "teardown left processes"
+    );
+}
+
+#[test]
+fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "long.yaml",
+        "name: interrupted\nsale: { product: phone, stock: 100 }\n\
+         load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
+         faults:\n  - { at: 1s, action: pause, service: redis }\n  - { at: 1s, action: blackhole, link: kafka }\n",
+    );
+    let reports = dir.path().join("reports");
+    let work = dir.path().join("work");
+    let mut child = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the faults are on (load started + 1 s), then Ctrl-C.
+    let t = Instant::now();
+    while !std::fs::read_dir(&reports)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false)
+        || std::fs::read_dir(&reports)
+            .unwrap()
+            .flatten()
+            .all(|d| !d.path().join("history.jsonl").exists())
+    {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "the run never started"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(!common::processes_under(&work).is_empty());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let t = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(40),
+            "fgchaos did not stop after Ctrl-C"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        common::processes_under(&work),
+        Vec::<i32>::new(),
+        "no service process may survive"
+    );
+    let run_dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let j = Journal::read(&run_dir.join("journal.json")).unwrap();
+    assert!(j.interrupted);
+    let undone: Vec<(&str, bool)> = j
+        .timeline
+        .iter()
+        .filter(|e| e.phase == "undo")
+        .map(|e| (e.label.as_str(), e.ok))
+        .collect();
+    assert_eq!(
+        undone,
+        [("blackhole kafka", true), ("pause redis", true)],
+        "both faults undone, latest first"
+    );
+}

@@ -1,0 +1,93 @@
+//! The local target for real: the built-in stack on loopback, lifecycle faults seen happening,
+//! a partition seen by the API, and a teardown that leaves nothing behind.
+
+mod common;
+
+use std::time::Duration;
+
+use fgchaos::stack::{LocalStack, StackSpec};
+use fgchaos::target::{Lifecycle, Target};
+use fgchaos::toxiproxy::Client;
+use flux_gate_testbed::ready;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lifecycle_and_link_faults_on_the_local_stack() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = LocalStack::start(StackSpec::built_in().unwrap(), dir.path(), "token")
+        .await
+        .unwrap();
+    let ep = st.endpoints().clone();
+    let addr = |name: &str| ep.services[name].parse::<std::net::SocketAddr>().unwrap();
+    let entry = ep.entry.trim_start_matches("http://").parse().unwrap();
+    assert!(ready::http_ok(entry, "/health").await, "nginx → API works");
+    assert_eq!(ep.links.len(), 7);
+    let proxy = Client::new(ep.toxiproxy.clone());
+    assert_eq!(proxy.proxies().await.unwrap().len(), 7);
+
+    // kill: the process is gone and its port closed; start: back and healthy.
+    let worker = st.pid("inventory-worker").unwrap();
+    st.lifecycle("inventory-worker", Lifecycle::Kill)
+        .await
+        .unwrap();
+    assert!(!st.is_running("inventory-worker"));
+    assert_eq!(common::state(worker), None, "killed and reaped");
+    assert!(!ready::tcp(addr("inventory-worker")).await);
+    st.lifecycle("inventory-worker", Lifecycle::Start)
+        .await
+        .unwrap();
+    assert!(ready::http_ok(addr("inventory-worker"), "/health").await);
+    assert_ne!(st.pid("inventory-worker"), Some(worker), "a new process");
+
+    // pause: stopped (T) and silent; resume: answers again.
+    let redis = st.pid("redis").unwrap();
+    st.lifecycle("redis", Lifecycle::Pause).await.unwrap();
+    assert_eq!(common::state(redis), Some('T'));
+    assert!(
+        !ready::redis_pong(addr("redis")).await,
+        "a paused Redis answers nothing"
+    );
+    st.lifecycle("redis", Lifecycle::Resume).await.unwrap();
+    assert!(ready::redis_pong(addr("redis")).await);
+
+    // stop one API replica: the load balancer still answers through the other.
+    st.lifecycle("ingestion-api#1", Lifecycle::Stop { grace_ms: 5000 })
+        .await
+        .unwrap();
+    assert!(!st.is_running("ingestion-api#1"));
+    for _ in 0..5 {
+        assert!(
+            ready::http_ok(entry, "/health").await,
+            "nginx retries on the live replica"
+        );
+    }
+
+    // Partition api → redis: the API's readiness fails; heal: it recovers.
+    let api2 = addr("ingestion-api#2");
+    proxy.set_enabled("api-redis", false).await.unwrap();
+    let mut down = false;
+    for _ in 0..50 {
+        if !ready::http_ok(api2, "/ready").await {
+            down = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(down, "API must notice Redis is cut off");
+    proxy.set_enabled("api-redis", true).await.unwrap();
+    let mut back = false;
+    for _ in 0..100 {
+        if ready::http_ok(api2, "/ready").await {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "API must recover once the link heals");
+
+    // restore brings the stopped replica back; teardown leaves no process behind.
+    st.restore().await.unwrap();
+    assert!(st.is_running("ingestion-api#1"));
+    assert!(!common::processes_under(dir.path()).is_empty());
+    st.teardown(false).await.unwrap();
+    assert_eq!(common::processes_under(dir.path()), Vec::<i32>::new());
+}
