@@ -56,6 +56,33 @@ pub enum Command {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// Drive order attempts at a running stack and record the history (no faults, no stack).
+    Load {
+        /// `host:port` of the entry (load balancer or one API instance); loopback only.
+        #[arg(long)]
+        entry: std::net::SocketAddr,
+        /// Product id of a running sale.
+        #[arg(long)]
+        product: String,
+        /// Open model: arrival rate, like `2000/s`.
+        #[arg(long, conflicts_with = "vus")]
+        rate: Option<String>,
+        /// Closed model: concurrent virtual users.
+        #[arg(long)]
+        vus: Option<u32>,
+        #[arg(long, default_value = "10s")]
+        duration: String,
+        /// Open model: most requests in flight.
+        #[arg(long, default_value_t = 64)]
+        connections: u32,
+        #[arg(long, default_value_t = 1_000_000)]
+        users: u32,
+        /// Where the history goes.
+        #[arg(long, default_value = "history.jsonl")]
+        history: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Check scenario files without running anything.
     Validate {
         #[arg(required = true)]

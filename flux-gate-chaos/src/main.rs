@@ -144,6 +144,65 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             Ok(if bad > 0 { EXIT_HARNESS } else { 0 })
         }
         Command::List { dir } => list(&dir),
+        Command::Load {
+            entry,
+            product,
+            rate,
+            vus,
+            duration,
+            connections,
+            users,
+            history,
+            seed,
+        } => {
+            if !entry.ip().is_loopback() {
+                bail!("--entry {entry}: fgchaos sends load only to loopback addresses");
+            }
+            let duration: scenario::Dur = duration.parse().map_err(anyhow::Error::msg)?;
+            let (model, rate) = match (rate, vus) {
+                (Some(r), _) => (
+                    scenario::LoadModel::ArrivalRate,
+                    Some(r.parse::<scenario::Rate>().map_err(anyhow::Error::msg)?),
+                ),
+                (None, Some(_)) => (scenario::LoadModel::VirtualUsers, None),
+                (None, None) => bail!("give --rate (open model) or --vus (closed model)"),
+            };
+            let load = scenario::Load {
+                model,
+                rate,
+                stages: Vec::new(),
+                vus,
+                duration: Some(duration),
+                max_requests: None,
+                users,
+                duplicate_ratio: 0.0,
+                timeout: scenario::Dur::secs(2),
+                connections,
+            };
+            let plan = fgchaos::load::LoadPlan {
+                entry,
+                product,
+                key_prefix: run::run_id("load"),
+                seed,
+                load,
+                duration: duration.get(),
+            };
+            let summary =
+                fgchaos::load::run(plan, &history, Default::default(), watch::channel(false).1)
+                    .await?;
+            let secs = summary.elapsed_ms as f64 / 1000.0;
+            let t = &summary.totals;
+            println!(
+                "requests {}  {:.0} req/s  ok {} fail {} info {}  history {}",
+                t.ops,
+                t.ops as f64 / secs.max(0.001),
+                t.ok,
+                t.fail,
+                t.info,
+                history.display()
+            );
+            Ok(0)
+        }
         Command::Schema => {
             let schema = schemars::schema_for!(scenario::Scenario);
             println!("{}", serde_json::to_string_pretty(&schema)?);

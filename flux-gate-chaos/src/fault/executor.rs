@@ -80,7 +80,7 @@ impl<'a> Executor<'a> {
             let due = self.start + std::time::Duration::from_millis(t);
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
-                _ = cancel.changed() => return,
+                _ = crate::load::generator::cancelled(&mut cancel) => return,
             }
             let f = &faults[i];
             let l = label(f);

@@ -167,7 +167,7 @@ pub async fn run(
                 let Some(due) = schedule.due(seq) else { break };
                 tokio::select! {
                     _ = tokio::time::sleep_until((start + due).into()) => {}
-                    _ = cancel.changed() => break,
+                    _ = cancelled(&mut cancel) => break,
                 }
                 if tickets_tx.send((seq, due)).await.is_err() {
                     break;
@@ -218,6 +218,13 @@ pub async fn run(
         not_sent,
         elapsed_ms,
     })
+}
+
+/// Resolves when `rx` turns true; never if its sender is gone (nobody can cancel any more).
+pub async fn cancelled(rx: &mut watch::Receiver<bool>) {
+    if rx.wait_for(|v| *v).await.is_err() {
+        std::future::pending::<()>().await;
+    }
 }
 
 type Conn = SendRequest<Full<Bytes>>;
