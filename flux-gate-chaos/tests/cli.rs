@@ -220,3 +220,19 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         "both faults undone, latest first"
     );
 }
+
+#[test]
+fn published_json_schema_is_current() {
+    let out = fgchaos().arg("schema").output().unwrap();
+    assert!(out.status.success());
+    let published = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/scenario.schema.json"
+    ))
+    .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        published,
+        "docs/scenario.schema.json is stale: run `fgchaos schema > docs/scenario.schema.json`"
+    );
+}
