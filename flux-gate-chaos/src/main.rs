@@ -377,7 +377,13 @@ async fn down(work_dir: &Path) -> anyhow::Result<u8> {
     nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM)
         .with_context(|| format!("stopping fgchaos up (pid {})", state.pid))?;
     for _ in 0..300 {
-        if nix::sys::signal::kill(pid, None).is_err() {
+        // Gone, or a zombie its parent has not reaped yet: either way it has finished.
+        let zombie = std::fs::read_to_string(format!("/proc/{}/stat", state.pid)).is_ok_and(|st| {
+            st.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        });
+        if zombie || nix::sys::signal::kill(pid, None).is_err() {
             println!("stack down");
             return Ok(0);
         }

@@ -236,3 +236,64 @@ fn published_json_schema_is_current() {
         "docs/scenario.schema.json is stale: run `fgchaos schema > docs/scenario.schema.json`"
     );
 }
+
+#[test]
+fn up_leaves_the_stack_running_and_down_stops_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let mut up = fgchaos()
+        .arg("up")
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = work.join("up.json");
+    let t = Instant::now();
+    while !state.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "fgchaos up never came up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
+    let entry: std::net::SocketAddr = s["endpoints"]["entry"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    assert!(
+        std::net::TcpStream::connect(entry).is_ok(),
+        "the load balancer answers"
+    );
+    assert!(
+        common::processes_under(&work).len() >= 8,
+        "every service runs"
+    );
+    let out = fgchaos()
+        .arg("down")
+        .arg("--work-dir")
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(up.wait().unwrap().code(), Some(0));
+    assert_eq!(common::processes_under(&work), Vec::<i32>::new());
+    assert!(!state.exists());
+    // Nothing up any more: a clear error, exit 3.
+    let out = fgchaos()
+        .arg("down")
+        .arg("--work-dir")
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stack is up"));
+}
