@@ -96,21 +96,30 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
             suggestion: None,
         })));
     }
+    parse_yaml(text, file).map_err(ScenarioError::Syntax)
+}
+
+/// Strict YAML into `T`, with the error placed (`file:line:column`, key path) and a suggestion
+/// for a misspelt key or word. Shared by scenario and stack files.
+pub fn parse_yaml<T: serde::de::DeserializeOwned>(
+    text: &str,
+    file: &str,
+) -> Result<T, Box<SyntaxError>> {
     let de = serde_yaml::Deserializer::from_str(text);
-    serde_path_to_error::deserialize::<_, Scenario>(de).map_err(|e| {
+    serde_path_to_error::deserialize::<_, T>(de).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.into_inner();
         let location = inner.location();
         let message = clean_message(&inner.to_string(), &key);
         let suggestion = suggest(&message);
-        ScenarioError::Syntax(Box::new(SyntaxError {
+        Box::new(SyntaxError {
             file: file.to_owned(),
             line: location.as_ref().map(|l| l.line()),
             column: location.as_ref().map(|l| l.column()),
             key,
             message,
             suggestion,
-        }))
+        })
     })
 }
 

@@ -187,23 +187,7 @@ impl StackSpec {
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, Box<SyntaxError>> {
-        let de = serde_yaml::Deserializer::from_str(text);
-        let spec: StackSpec =
-            serde_path_to_error::deserialize(de).map_err(|e| -> Box<SyntaxError> {
-                let key = e.path().to_string();
-                let inner = e.into_inner();
-                let loc = inner.location();
-                let message = inner.to_string();
-                let message = crate::scenario::load::clean_message(&message, &key);
-                Box::new(SyntaxError {
-                    file: file.to_owned(),
-                    line: loc.as_ref().map(|l| l.line()),
-                    column: loc.as_ref().map(|l| l.column()),
-                    key,
-                    suggestion: crate::scenario::load::suggest(&message),
-                    message,
-                })
-            })?;
+        let spec: StackSpec = crate::scenario::load::parse_yaml(text, file)?;
         spec.check(file)?;
         Ok(spec)
     }

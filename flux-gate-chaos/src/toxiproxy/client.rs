@@ -53,6 +53,30 @@ impl Client {
         &self.base
     }
 
+    fn unreachable(&self) -> impl FnOnce(reqwest::Error) -> ClientError + '_ {
+        move |source| ClientError::Unreachable {
+            url: self.base.clone(),
+            source,
+        }
+    }
+
+    /// One request; the status and the whole body.
+    async fn raw<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> Result<(StatusCode, bytes::Bytes), ClientError> {
+        let mut req = self.http.request(method, format!("{}{}", self.base, path));
+        if let Some(b) = body {
+            req = req.json(b);
+        }
+        let resp = req.send().await.map_err(self.unreachable())?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(self.unreachable())?;
+        Ok((status, bytes))
+    }
+
     async fn call<B: Serialize, T: DeserializeOwned>(
         &self,
         method: Method,
@@ -61,26 +85,7 @@ impl Client {
         what: impl Into<String>,
     ) -> Result<Option<T>, ClientError> {
         let what = what.into();
-        let url = format!("{}{}", self.base, path);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        let status = resp.status();
-        let bytes = resp
-            .bytes()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let (status, bytes) = self.raw(method, path, body).await?;
         if !status.is_success() {
             let message = serde_json::from_slice::<ApiError>(&bytes)
                 .map(|e| e.error)
@@ -119,23 +124,8 @@ impl Client {
 
     pub async fn version(&self) -> Result<String, ClientError> {
         // Toxiproxy before 2.6 answers plain text; later versions JSON.
-        let url = format!("{}/version", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
-        let text = resp
-            .text()
-            .await
-            .map_err(|source| ClientError::Unreachable {
-                url: self.base.clone(),
-                source,
-            })?;
+        let (_, bytes) = self.raw::<()>(Method::GET, "/version", None).await?;
+        let text = String::from_utf8_lossy(&bytes);
         Ok(serde_json::from_str::<Version>(&text)
             .map(|v| v.version)
             .unwrap_or_else(|_| text.trim().to_owned()))
