@@ -14,3 +14,4 @@ pub mod scenario;
 pub mod stack;
 pub mod target;
 pub mod toxiproxy;
+pub mod verdict;

@@ -1,0 +1,277 @@
+//! Every checker on synthetic evidence: a clean run passes; each violation fails the checker
+//! that exists for it, naming the counterexample; indeterminate ops never count against.
+
+use super::*;
+use crate::journal::{Journal, FORMAT};
+use crate::load::Outcome;
+use crate::scenario::parse_str;
+use crate::verdict::state::{DbOrder, FinalState, Settled};
+use crate::verdict::{judge, Verdict};
+
+pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
+    let text = format!(
+        "name: t\nsale: {{ product: p, stock: 3{} }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 2s }}\n{expect}",
+        per_user_limit.map(|l| format!(", per_user_limit: {l}")).unwrap_or_default()
+    );
+    let scenario = parse_str(&text, "t.yaml").unwrap();
+    Journal {
+        format: FORMAT,
+        run_id: "t-1".into(),
+        fgchaos_version: "0".into(),
+        scenario_file: "t.yaml".into(),
+        scenario_hash: "0".into(),
+        scenario,
+        seed: 1,
+        target: "local".into(),
+        product: "p-abcd".into(),
+        stock: 3,
+        per_user_limit,
+        started_at: "2026-11-27T00:00:00Z".into(),
+        load_zero_unix_ms: 0,
+        endpoints: Default::default(),
+        faults: Vec::new(),
+        timeline: Vec::new(),
+        history: "history.jsonl".into(),
+        load: Some(crate::load::LoadSummary {
+            totals: Default::default(),
+            seconds: Vec::new(),
+            not_sent: 0,
+            elapsed_ms: 2000,
+        }),
+        logs: None,
+        harness_error: None,
+        interrupted: false,
+    }
+}
+
+pub(crate) fn op(seq: u64, key: &str, user: &str, http: Option<u16>, order: Option<&str>) -> Op {
+    let (outcome, answer) = match http {
+        Some(200) | Some(202) if order.is_some() => (Outcome::Ok, Some("success")),
+        Some(409) => (Outcome::Fail, Some("sold_out")),
+        Some(429) => (Outcome::Fail, Some("user_limit")),
+        Some(c) if c < 500 => (Outcome::Fail, None),
+        _ => (Outcome::Info, None),
+    };
+    Op {
+        seq,
+        key: key.into(),
+        user: user.into(),
+        dup_of: None,
+        intended_us: seq * 100_000,
+        sent_us: seq * 100_000,
+        done_us: seq * 100_000 + 2_000,
+        http,
+        outcome,
+        answer: answer.map(str::to_owned),
+        order_id: order.map(str::to_owned),
+        error: http.is_none().then(|| "timeout after 2s".to_owned()),
+    }
+}
+
+fn row(order: &str, key: &str, user: &str) -> DbOrder {
+    DbOrder {
+        order_id: order.into(),
+        key: key.into(),
+        user: user.into(),
+    }
+}
+
+/// A clean sold-out sale of 3 units: k1..k3 bought (k3 after a timeout: an `info` op that
+/// happened), k4 refused, k2 resent (a replay).
+fn clean() -> (Vec<Op>, Settled) {
+    let ops = vec![
+        op(0, "k1", "u1", Some(200), Some("o1")),
+        op(1, "k2", "u2", Some(200), Some("o2")),
+        op(2, "k3", "u3", None, None),
+        op(3, "k4", "u4", Some(409), None),
+        op(4, "k2", "u2", Some(200), Some("o2")),
+    ];
+    let settled = Settled {
+        converged: true,
+        recovery_ms: Some(500),
+        waited_ms: 2500,
+        pending: Vec::new(),
+        state: FinalState {
+            initial: 3,
+            redis_stock: Some(0),
+            redis_stock_min: Some(0),
+            outbox: 0,
+            db_stock: Some(0),
+            db_orders: vec![row("o1", "k1", "u1"), row("o2", "k2", "u2"), row("o3", "k3", "u3")],
+            consumer_lag: Some(0),
+        },
+    };
+    (ops, settled)
+}
+
+fn findings(j: &Journal, ops: &[Op], s: Settled) -> BTreeMap<String, Finding> {
+    judge(j, ops, s).findings.into_iter().map(|f| (f.checker.clone(), f)).collect()
+}
+
+use std::collections::BTreeMap;
+
+fn only_failure(j: &Journal, ops: &[Op], s: Settled) -> Finding {
+    let f = findings(j, ops, s);
+    let failed: Vec<&Finding> = f.values().filter(|f| f.status == Status::Fail).collect();
+    assert_eq!(failed.len(), 1, "exactly one checker must fail: {failed:#?}");
+    failed[0].clone()
+}
+
+#[test]
+fn a_clean_run_passes_every_checker() {
+    let j = journal("expect: { availability: \">= 75%\", recovery: \"< 1s\" }", Some(1));
+    let (ops, s) = clean();
+    let jd = judge(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Pass, "{jd:#?}");
+    assert_eq!((jd.ok, jd.fail, jd.info), (3, 1, 1));
+    let statuses: BTreeMap<&str, Status> = jd.findings.iter().map(|f| (f.checker.as_str(), f.status)).collect();
+    assert_eq!(statuses["no_phantoms"], Status::Pass);
+    assert!(jd.findings.iter().find(|f| f.checker == "no_phantoms").unwrap().summary.contains("1 indeterminate"));
+    assert_eq!(statuses["availability"], Status::Pass);
+    assert_eq!(statuses["latency"], Status::Skipped);
+    assert_eq!(statuses["recovery"], Status::Pass);
+}
+
+#[test]
+fn oversell_is_caught() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.push(row("o5", "k4", "u4"));
+    s.state.redis_stock_min = Some(-1);
+    let f = findings(&j, &ops, s);
+    let o = &f["no_oversell"];
+    assert_eq!(o.status, Status::Fail);
+    assert_eq!(o.counterexamples, ["4 orders in the database for 3 units", "Redis stock read as -1"]);
+}
+
+#[test]
+fn a_lost_ack_is_named() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.retain(|r| r.key != "k2");
+    s.state.redis_stock = Some(1);
+    s.state.db_stock = Some(1);
+    let f = findings(&j, &ops, s);
+    let lost = &f["no_lost_acks"];
+    assert_eq!(lost.status, Status::Fail);
+    assert_eq!(lost.count, 2, "both acknowledged answers for k2");
+    assert!(lost.counterexamples[0].starts_with("key k2 (seq 1 at 0.1s: 200 success) orderId o2: no row"), "{lost:?}");
+    // Conservation still holds (Redis gave the unit back); only the lost ack is wrong.
+    assert_eq!(f["stock_conserved"].status, Status::Pass);
+}
+
+#[test]
+fn a_row_for_a_refused_or_unknown_key_is_a_phantom() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.push(row("o9", "k4", "u4"));
+    s.state.db_orders.push(row("o10", "zz", "u9"));
+    s.state.initial = 5;
+    s.state.db_stock = Some(0);
+    s.state.redis_stock = Some(0);
+    let f = findings(&j, &ops, s);
+    let p = &f["no_phantoms"];
+    assert_eq!(p.status, Status::Fail);
+    assert_eq!(p.count, 2);
+    assert!(p.counterexamples[0].contains("key k4: every answer was a definite no (seq 3 at 0.3s: 409 sold_out)"), "{p:?}");
+    assert!(p.counterexamples[1].contains("key zz: never sent in this run"), "{p:?}");
+}
+
+#[test]
+fn two_order_ids_for_one_key_is_a_duplicate() {
+    let j = journal("", None);
+    let (mut ops, s) = clean();
+    ops.push(op(5, "k1", "u1", Some(200), Some("o1-bis")));
+    let f = findings(&j, &ops, s);
+    let failed: Vec<&str> = f.values().filter(|f| f.status == Status::Fail).map(|f| f.checker.as_str()).collect();
+    assert_eq!(failed, ["no_duplicates", "no_lost_acks"], "the second id has no row either");
+    let d = &f["no_duplicates"];
+    assert_eq!(d.status, Status::Fail);
+    assert_eq!(d.counterexamples, ["key k1: answered with 2 different orderIds (o1, o1-bis)"]);
+}
+
+#[test]
+fn conservation_and_agreement_catch_drift() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.redis_stock = Some(1);
+    let f = findings(&j, &ops, s);
+    assert_eq!(f["stock_conserved"].status, Status::Fail);
+    assert!(f["stock_conserved"].counterexamples[0].contains("drift 1"));
+    assert_eq!(f["db_matches_redis"].status, Status::Fail);
+    assert_eq!(f["db_matches_redis"].counterexamples, ["Redis stock 1 ≠ initial − orders = 0"]);
+    let (ops, mut s) = clean();
+    s.state.db_stock = Some(2);
+    let f = only_failure(&j, &ops, s);
+    assert_eq!(f.checker, "db_matches_redis");
+}
+
+#[test]
+fn per_user_limit_is_enforced() {
+    let j = journal("", Some(1));
+    let (mut ops, mut s) = clean();
+    ops.push(op(5, "k5", "u1", Some(200), Some("o5")));
+    s.state.initial = 4;
+    s.state.db_orders.push(row("o5", "k5", "u1"));
+    let f = only_failure(&j, &ops, s);
+    assert_eq!(f.checker, "per_user_limit");
+    assert_eq!(f.counterexamples, ["user u1: 2 orders (limit 1)"]);
+}
+
+#[test]
+fn availability_fails_below_its_threshold_and_names_the_errors() {
+    let j = journal("expect: { availability: \">= 100%\" }", None);
+    let (ops, s) = clean();
+    let f = only_failure(&j, &ops, s);
+    assert_eq!(f.checker, "availability");
+    assert!(f.counterexamples[0].starts_with("overall 80.00%"), "{f:?}");
+    assert!(f.counterexamples[1].contains("1× timeout"), "{f:?}");
+}
+
+#[test]
+fn latency_and_recovery_thresholds() {
+    let j = journal("expect: { latency: { p99: \"< 1ms\" }, recovery: \"< 100ms\" }", None);
+    let (ops, s) = clean();
+    let f = findings(&j, &ops, s);
+    assert_eq!(f["latency"].status, Status::Fail);
+    assert!(f["latency"].counterexamples[0].starts_with("baseline p99"), "{:?}", f["latency"]);
+    assert_eq!(f["recovery"].status, Status::Fail);
+    assert_eq!(f["recovery"].counterexamples, ["recovery took 500ms, want < 100ms"]);
+}
+
+#[test]
+fn an_unsettled_system_is_inconclusive_not_a_failure() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.converged = false;
+    s.recovery_ms = None;
+    s.pending = vec!["consumer lag 4 message(s)".into()];
+    s.state.db_orders.pop();
+    let jd = judge(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Inconclusive, "{jd:#?}");
+    assert!(jd.reason.contains("no_lost_acks"), "{}", jd.reason);
+    let f = jd.findings.iter().find(|f| f.checker == "stock_conserved").unwrap();
+    assert!(f.summary.contains("consumer lag 4"), "{f:?}");
+}
+
+#[test]
+fn too_few_acknowledgements_is_inconclusive() {
+    let j = journal("expect: { min_ok: 10 }", None);
+    let (ops, s) = clean();
+    let jd = judge(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Inconclusive);
+    assert!(jd.reason.contains("only 3 acknowledged"), "{}", jd.reason);
+}
+
+#[test]
+fn harness_errors_and_exit_codes() {
+    let mut j = journal("", None);
+    j.harness_error = Some("fault 0 did not land".into());
+    let (ops, s) = clean();
+    let jd = judge(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::HarnessError);
+    assert_eq!(
+        [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive, Verdict::HarnessError].map(Verdict::exit_code),
+        [0, 1, 2, 3]
+    );
+}

@@ -1,0 +1,114 @@
+//! Verdicts: the settle phase and the final state ([`state`]), the run cut into phases
+//! ([`phases`]), one checker per promise ([`checkers`]), and the overall verdict with its exit
+//! code.
+
+pub mod checkers;
+pub mod phases;
+pub mod state;
+
+use serde::{Deserialize, Serialize};
+
+use crate::journal::Journal;
+use crate::load::{Op, Outcome};
+use checkers::{Evidence, Finding, Status};
+use phases::Phase;
+use state::Settled;
+
+/// The run's verdict, worst first in exit-code order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    Inconclusive,
+    HarnessError,
+}
+
+impl Verdict {
+    /// 0 pass · 1 a promise or threshold failed · 2 inconclusive · 3 the harness failed.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Fail => 1,
+            Verdict::Inconclusive => 2,
+            Verdict::HarnessError => 3,
+        }
+    }
+
+    /// Severity for "the worst wins" across scenarios: harness > fail > inconclusive > pass.
+    pub fn severity(self) -> u8 {
+        match self {
+            Verdict::Pass => 0,
+            Verdict::Inconclusive => 1,
+            Verdict::Fail => 2,
+            Verdict::HarnessError => 3,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Pass => "PASS",
+            Verdict::Fail => "FAIL",
+            Verdict::Inconclusive => "INCONCLUSIVE",
+            Verdict::HarnessError => "HARNESS ERROR",
+        }
+    }
+}
+
+/// Everything judged about one run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judgement {
+    pub verdict: Verdict,
+    /// Why, in one line.
+    pub reason: String,
+    pub findings: Vec<Finding>,
+    pub phases: Vec<Phase>,
+    pub settled: Settled,
+    pub ok: u64,
+    pub fail: u64,
+    pub info: u64,
+}
+
+/// Judges a run from its journal, history and settled state.
+pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
+    let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
+    let phases = phases::phases(ops, &journal.timeline, load_ms);
+    let evidence = Evidence {
+        journal,
+        ops,
+        settled: &settled,
+        phases: &phases,
+    };
+    let findings: Vec<Finding> = checkers::for_invariants(&journal.scenario.expect.invariants)
+        .iter()
+        .map(|c| c.check(&evidence))
+        .collect();
+    let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count() as u64;
+    let (ok, fail, info) = (count(Outcome::Ok), count(Outcome::Fail), count(Outcome::Info));
+    let failed: Vec<&str> = findings.iter().filter(|f| f.status == Status::Fail).map(|f| f.checker.as_str()).collect();
+    let unsure: Vec<&str> = findings.iter().filter(|f| f.status == Status::Inconclusive).map(|f| f.checker.as_str()).collect();
+    let min_ok = journal.scenario.expect.min_ok;
+    let (verdict, reason) = if let Some(e) = &journal.harness_error {
+        (Verdict::HarnessError, e.clone())
+    } else if journal.interrupted {
+        (Verdict::Inconclusive, "the run was interrupted".to_owned())
+    } else if !failed.is_empty() {
+        (Verdict::Fail, format!("failed: {}", failed.join(", ")))
+    } else if !unsure.is_empty() {
+        (Verdict::Inconclusive, format!("undecided: {}", unsure.join(", ")))
+    } else if ok < min_ok {
+        (Verdict::Inconclusive, format!("only {ok} acknowledged order(s); at least {min_ok} needed to mean anything"))
+    } else {
+        (Verdict::Pass, format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"))
+    };
+    Judgement {
+        verdict,
+        reason,
+        findings,
+        phases,
+        settled,
+        ok,
+        fail,
+        info,
+    }
+}

@@ -1,0 +1,220 @@
+//! The final state the checkers judge: the sale as PostgreSQL, Redis and Kafka see it, read
+//! directly (not through the fault proxies), and the settle phase that waits until the system
+//! has converged before reading it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use flux_gate_core::contract::ProductId;
+use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::{Offset, TopicPartitionList};
+use serde::{Deserialize, Serialize};
+
+use crate::target::Endpoints;
+
+/// One persisted order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbOrder {
+    pub order_id: String,
+    pub key: String,
+    pub user: String,
+}
+
+/// The sale's state once quiet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalState {
+    /// Stock the run started the sale with.
+    pub initial: i64,
+    pub redis_stock: Option<i64>,
+    /// Lowest Redis stock read at any time (settle samples included).
+    pub redis_stock_min: Option<i64>,
+    pub outbox: u64,
+    pub db_stock: Option<i64>,
+    pub db_orders: Vec<DbOrder>,
+    /// Messages of `orders` the worker's group has not committed.
+    pub consumer_lag: Option<i64>,
+}
+
+/// How the settle phase ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    pub converged: bool,
+    /// From the last heal (or the end of the load) to converged.
+    pub recovery_ms: Option<u64>,
+    pub waited_ms: u64,
+    /// What was still pending when settle gave up (or errors reading the state).
+    pub pending: Vec<String>,
+    pub state: FinalState,
+}
+
+/// Reads the state; errors say which store could not be read.
+pub struct Reader {
+    redis: redis::Client,
+    db: sqlx::PgPool,
+    kafka: String,
+    group: String,
+    product: String,
+    initial: i64,
+}
+
+impl Reader {
+    pub fn new(ep: &Endpoints, group: &str, product: &str, initial: i64) -> Result<Self, String> {
+        Ok(Reader {
+            redis: redis::Client::open(ep.redis.as_str()).map_err(|e| format!("Redis URL {}: {e}", ep.redis))?,
+            db: flux_gate_core::db::pool(&ep.database, 2).map_err(|e| format!("database URL {}: {e}", ep.database))?,
+            kafka: ep.kafka.clone(),
+            group: group.to_owned(),
+            product: product.to_owned(),
+            initial,
+        })
+    }
+
+    pub async fn read(&self) -> Result<FinalState, String> {
+        let product = ProductId::parse(&self.product).map_err(|e| format!("product id: {e}"))?;
+        let mut con = tokio::time::timeout(Duration::from_secs(3), self.redis.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| "Redis: no connection within 3 s".to_owned())?
+            .map_err(|e| format!("Redis: {e}"))?;
+        let view = flux_gate_core::sale::view(&mut con, &product).await.map_err(|e| format!("Redis: {e}"))?;
+        let rows = flux_gate_core::db::orders_of(&self.db, &self.product)
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        let products = flux_gate_core::db::products(&self.db, Some(&self.product))
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        let lag = consumer_lag(&self.kafka, &self.group).await.ok();
+        Ok(FinalState {
+            initial: self.initial,
+            redis_stock: view.stock,
+            redis_stock_min: view.stock,
+            outbox: view.outbox,
+            db_stock: products.first().map(|p| p.stock),
+            db_orders: rows
+                .into_iter()
+                .map(|r| DbOrder {
+                    order_id: r.order_id.to_string(),
+                    key: r.idempotency_key,
+                    user: r.user_id,
+                })
+                .collect(),
+            consumer_lag: lag,
+        })
+    }
+}
+
+/// Uncommitted messages of `orders` for `group`, from the broker's offsets.
+pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
+    let brokers = brokers.to_owned();
+    let group = group.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let consumer: BaseConsumer = flux_gate_core::kafka::client_config(&brokers)
+            .set("group.id", &group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .map_err(|e| format!("Kafka: {e}"))?;
+        let timeout = Duration::from_secs(3);
+        let topic = flux_gate_core::message::ORDERS_TOPIC;
+        let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| format!("Kafka metadata: {e}"))?;
+        let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        let mut tpl = TopicPartitionList::new();
+        for p in &partitions {
+            tpl.add_partition(topic, *p);
+        }
+        let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| format!("Kafka offsets: {e}"))?;
+        let mut lag = 0;
+        for p in partitions {
+            let (low, high) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| format!("Kafka watermarks: {e}"))?;
+            let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
+                Some(Offset::Offset(o)) => o,
+                _ => low,
+            };
+            lag += (high - done).max(0);
+        }
+        Ok(lag)
+    })
+    .await
+    .map_err(|e| format!("Kafka: {e}"))?
+}
+
+/// Waits until the worker has committed everything, every outbox is empty and the DB order
+/// count has not moved for `quiet`; gives up after `timeout`.
+pub async fn settle(reader: &Reader, last_change: Instant, timeout: Duration, quiet: Duration) -> Settled {
+    let started = Instant::now();
+    let mut stable_since: Option<(Instant, usize)> = None;
+    let mut last: Option<FinalState> = None;
+    let mut min_stock: Option<i64> = None;
+    let mut pending: Vec<String>;
+    loop {
+        match reader.read().await {
+            Ok(s) => {
+                min_stock = match (min_stock, s.redis_stock) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                };
+                let count = s.db_orders.len();
+                let quiet_now = s.consumer_lag == Some(0) && s.outbox == 0;
+                stable_since = match stable_since {
+                    Some((t, n)) if quiet_now && n == count => Some((t, n)),
+                    _ if quiet_now => Some((Instant::now(), count)),
+                    _ => None,
+                };
+                pending = describe_pending(&s);
+                last = Some(s);
+                if let Some((t, _)) = stable_since {
+                    if t.elapsed() >= quiet {
+                        let mut state = last.unwrap_or_default();
+                        state.redis_stock_min = min_stock;
+                        return Settled {
+                            converged: true,
+                            recovery_ms: Some(t.saturating_duration_since(last_change).as_millis() as u64),
+                            waited_ms: started.elapsed().as_millis() as u64,
+                            pending: Vec::new(),
+                            state,
+                        };
+                    }
+                }
+            }
+            Err(e) => {
+                stable_since = None;
+                pending = vec![e];
+            }
+        }
+        if started.elapsed() >= timeout {
+            let mut state = last.unwrap_or_default();
+            state.redis_stock_min = min_stock;
+            if pending.is_empty() {
+                pending.push(format!("the DB order count still moved within the last {quiet:?}"));
+            }
+            return Settled {
+                converged: false,
+                recovery_ms: None,
+                waited_ms: started.elapsed().as_millis() as u64,
+                pending,
+                state,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+fn describe_pending(s: &FinalState) -> Vec<String> {
+    let mut p = Vec::new();
+    match s.consumer_lag {
+        Some(0) => {}
+        Some(n) => p.push(format!("consumer lag {n} message(s)")),
+        None => p.push("consumer lag unknown (Kafka unreachable)".into()),
+    }
+    if s.outbox > 0 {
+        p.push(format!("{} order(s) in the outbox", s.outbox));
+    }
+    p
+}
+
+/// Orders per user (for the per-user-limit checker).
+pub fn orders_per_user(s: &FinalState) -> BTreeMap<&str, usize> {
+    let mut m = BTreeMap::new();
+    for o in &s.db_orders {
+        *m.entry(o.user.as_str()).or_default() += 1;
+    }
+    m
+}
