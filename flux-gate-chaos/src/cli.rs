@@ -52,9 +52,12 @@ pub enum Command {
         /// Replace the built-in stack with this stack file.
         #[arg(long)]
         stack: Option<PathBuf>,
-        /// Also write the journals as one JSON array to this file.
+        /// Also write every run's journal and verdict as one JSON array to this file.
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Also write JUnit XML: one test case per checker per scenario.
+        #[arg(long)]
+        junit: Option<PathBuf>,
     },
     /// Drive order attempts at a running stack and record the history (no faults, no stack).
     Load {

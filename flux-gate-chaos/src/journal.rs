@@ -44,6 +44,9 @@ pub struct Journal {
     pub harness_error: Option<String>,
     /// Set when the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// The settle phase and the final state it read.
+    #[serde(default)]
+    pub settled: Option<crate::verdict::state::Settled>,
 }
 
 impl Journal {

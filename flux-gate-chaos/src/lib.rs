@@ -9,6 +9,7 @@ pub mod cli;
 pub mod fault;
 pub mod journal;
 pub mod load;
+pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod stack;

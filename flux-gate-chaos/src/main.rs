@@ -10,11 +10,12 @@ use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use fgchaos::cli::{Cli, Command, TargetKind};
-use fgchaos::run::{self, RunError, RunOptions};
+use fgchaos::run::{self, RunOptions};
 use fgchaos::scenario::{self, validate};
 use fgchaos::stack::{local, LocalStack, StackSpec};
 use fgchaos::target::Target;
 use fgchaos::toxiproxy;
+use fgchaos::verdict::Verdict;
 use tokio::sync::watch;
 
 const EXIT_HARNESS: u8 = 3;
@@ -78,6 +79,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             keep,
             stack,
             json,
+            junit,
         } => {
             if target == TargetKind::Docker {
                 bail!("the docker target is not available yet; use `--target local`");
@@ -95,40 +97,52 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                 stack,
                 progress: true,
             };
-            let mut worst = 0u8;
-            let mut journals = Vec::new();
+            let mut worst: Option<Verdict> = None;
+            let mut interrupted = false;
+            let mut outcomes = Vec::new();
             for s in &scenarios {
                 if *interrupt.borrow() {
+                    interrupted = true;
                     break;
                 }
-                match run::run_local(s, &opts, interrupt.clone()).await {
+                let verdict = match run::run_local(s, &opts, interrupt.clone()).await {
                     Ok(outcome) => {
-                        let j = &outcome.journal;
-                        let code = if j.interrupted {
-                            EXIT_INTERRUPTED
-                        } else if j.harness_error.is_some() {
-                            EXIT_HARNESS
-                        } else {
-                            0
-                        };
-                        print_summary(j, &outcome.journal_path);
-                        worst = worst.max(code);
-                        journals.push(outcome.journal);
+                        print_summary(&outcome);
+                        interrupted |= outcome.journal.interrupted;
+                        let v = outcome.judgement.verdict;
+                        outcomes.push(outcome);
+                        v
                     }
-                    Err(
-                        e @ (RunError::Scenario(_) | RunError::Stack(_) | RunError::Harness(_)),
-                    ) => {
+                    Err(e) => {
                         eprintln!("fgchaos: {}: {e}", s.display());
-                        worst = worst.max(EXIT_HARNESS);
+                        Verdict::HarnessError
                     }
+                };
+                if worst.is_none_or(|w| verdict.severity() > w.severity()) {
+                    worst = Some(verdict);
                 }
             }
             if let Some(path) = json {
-                let text = serde_json::to_vec_pretty(&journals)?;
-                std::fs::write(&path, text)
+                let all: Vec<serde_json::Value> = outcomes
+                    .iter()
+                    .map(|o| serde_json::json!({ "journal": o.journal, "verdict": o.judgement, "report": o.report }))
+                    .collect();
+                std::fs::write(&path, serde_json::to_vec_pretty(&all)?)
                     .with_context(|| format!("writing {}", path.display()))?;
             }
-            Ok(worst)
+            if let Some(path) = junit {
+                let runs: Vec<_> = outcomes
+                    .iter()
+                    .map(|o| (&o.journal, &o.judgement))
+                    .collect();
+                let xml = fgchaos::report::junit::render(&runs).map_err(anyhow::Error::msg)?;
+                std::fs::write(&path, xml)
+                    .with_context(|| format!("writing {}", path.display()))?;
+            }
+            if interrupted {
+                return Ok(EXIT_INTERRUPTED);
+            }
+            Ok(worst.map_or(0, Verdict::exit_code))
         }
         Command::Validate { scenarios, stack } => {
             let mut bad = 0;
@@ -245,39 +259,51 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
     }
 }
 
-fn print_summary(j: &fgchaos::journal::Journal, path: &Path) {
+fn print_summary(o: &run::RunOutcome) {
+    let jd = &o.judgement;
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
-    t.set_header([
-        "scenario",
-        "ops",
+    t.set_header(["checker", "result", "evidence"]);
+    for f in &jd.findings {
+        t.add_row([
+            f.checker.clone(),
+            f.status.as_str().to_owned(),
+            f.summary.clone(),
+        ]);
+    }
+    println!("{t}");
+    let mut p = Table::new();
+    p.load_style(UTF8_FULL_CONDENSED);
+    p.set_header([
+        "phase",
+        "req/s",
         "ok",
         "fail",
         "info",
-        "faults applied",
-        "journal",
+        "p50",
+        "p99",
+        "available",
     ]);
-    let (ops, ok, fail, info) = j.load.as_ref().map_or((0, 0, 0, 0), |l| {
-        (l.totals.ops, l.totals.ok, l.totals.fail, l.totals.info)
-    });
-    let applied = j
-        .timeline
-        .iter()
-        .filter(|e| e.phase == "apply" && e.ok)
-        .count();
-    t.add_row([
-        j.scenario.name.clone(),
-        ops.to_string(),
-        ok.to_string(),
-        fail.to_string(),
-        info.to_string(),
-        format!("{applied}/{}", j.faults.len()),
-        path.display().to_string(),
-    ]);
-    println!("{t}");
-    if let Some(e) = &j.harness_error {
-        println!("harness error: {e}");
+    for ph in &jd.phases {
+        p.add_row([
+            ph.name.clone(),
+            format!("{:.0}", ph.rps),
+            ph.ok.to_string(),
+            ph.fail.to_string(),
+            ph.info.to_string(),
+            format!("{:.1} ms", ph.p50_us as f64 / 1000.0),
+            format!("{:.1} ms", ph.p99_us as f64 / 1000.0),
+            format!("{:.2}%", ph.availability * 100.0),
+        ]);
     }
+    println!("{p}");
+    println!(
+        "{}: {} — {}",
+        o.journal.scenario.name,
+        jd.verdict.as_str(),
+        jd.reason
+    );
+    println!("report: {}", o.report.display());
 }
 
 fn list(dir: &Path) -> anyhow::Result<u8> {

@@ -13,11 +13,14 @@ use tokio::sync::watch;
 
 use crate::fault::{self, Executor};
 use crate::journal::{self, Journal};
-use crate::load::{self, Live, LoadPlan};
+use crate::load::{self, history, Live, LoadPlan};
+use crate::report;
 use crate::scenario::{self, validate, Scenario, ScenarioError};
 use crate::stack::{LocalStack, StackSpec};
 use crate::target::Target;
 use crate::toxiproxy;
+use crate::verdict::state::{self, Reader};
+use crate::verdict::{self, Judgement};
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -48,6 +51,9 @@ pub enum RunError {
 pub struct RunOutcome {
     pub journal_path: PathBuf,
     pub journal: Journal,
+    pub judgement: Judgement,
+    /// The markdown report.
+    pub report: PathBuf,
 }
 
 /// Loads and validates a scenario and the stack it runs on, before anything starts.
@@ -139,6 +145,7 @@ pub async fn run_local(
         logs: None,
         harness_error: None,
         interrupted: false,
+        settled: None,
     };
     let journal_path = out_dir.join("journal.json");
 
@@ -166,8 +173,27 @@ pub async fn run_local(
         interrupt,
     )
     .await;
-    if let Err(e) = &result {
-        journal.harness_error.get_or_insert_with(|| e.clone());
+    match result {
+        Err(e) => {
+            journal.harness_error.get_or_insert(e);
+        }
+        Ok(_) if journal.interrupted => {}
+        Ok(last_change) => {
+            let ep = stack.endpoints();
+            match Reader::new(ep, &ep.consumer_group, &product, i64::from(s.sale.stock)) {
+                Ok(reader) => {
+                    let settled = state::settle(
+                        &reader,
+                        last_change,
+                        s.settle.timeout.get(),
+                        s.settle.quiet.get(),
+                    )
+                    .await;
+                    journal.settled = Some(settled);
+                }
+                Err(e) => journal.harness_error = Some(format!("reading the final state: {e}")),
+            }
+        }
     }
     let keep = opts.keep || journal.harness_error.is_some();
     if let Err(e) = stack.teardown(keep).await {
@@ -186,9 +212,15 @@ pub async fn run_local(
     journal
         .write(&journal_path)
         .map_err(|e| RunError::Harness(format!("writing {}: {e}", journal_path.display())))?;
+    let ops = history::read(&out_dir.join(&journal.history)).unwrap_or_default();
+    let judgement = verdict::judge(&journal, &ops, journal.settled.clone().unwrap_or_default());
+    let report = report::write(&opts.report_dir, &journal, &judgement)
+        .map_err(|e| RunError::Harness(format!("writing the report: {e}")))?;
     Ok(RunOutcome {
         journal_path,
         journal,
+        judgement,
+        report,
     })
 }
 
@@ -202,7 +234,7 @@ async fn drive(
     journal: &mut Journal,
     opts: &RunOptions,
     interrupt: watch::Receiver<bool>,
-) -> Result<(), String> {
+) -> Result<Instant, String> {
     let ep = target.endpoints().clone();
     start_sale(&ep.entry, &ep.admin_token, product, s).await?;
     let faults = {
@@ -265,7 +297,16 @@ async fn drive(
     if !undone {
         return Err("some faults could not be undone".into());
     }
-    Ok(())
+    // Recovery counts from the last change: the end of the load or the last heal.
+    let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
+    let last_ms = journal
+        .timeline
+        .iter()
+        .map(|e| e.finished_ms)
+        .max()
+        .unwrap_or(0)
+        .max(load_ms);
+    Ok(start + Duration::from_millis(last_ms))
 }
 
 /// `POST /init` through the entry: (re)starts the sale the load buys from.

@@ -23,6 +23,8 @@ pub struct Endpoints {
     pub database: String,
     /// Kafka bootstrap brokers.
     pub kafka: String,
+    /// The worker's Kafka consumer group.
+    pub consumer_group: String,
     /// Base URLs of the workers' `/metrics`.
     pub workers: Vec<String>,
     /// Instance name → `host:port`.

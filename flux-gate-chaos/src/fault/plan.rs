@@ -42,6 +42,9 @@ pub struct PlannedFault {
     /// How it could be undone if the run ends before its own heal (always known).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub undo: Option<Change>,
+    /// What must hold during its window (from the scenario).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<crate::scenario::WindowExpect>,
 }
 
 /// Expands `s` into planned faults, ordered by time. `instances_of` maps a service or replica
@@ -166,6 +169,7 @@ fn expand(
         heal_at_ms: heal.as_ref().and(duration).map(|d| ms(at + d)),
         heal,
         undo,
+        expect: f.expect.clone(),
     })
 }
 

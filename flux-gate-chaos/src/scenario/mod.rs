@@ -76,6 +76,17 @@ pub enum LoadModel {
     VirtualUsers,
 }
 
+impl LoadModel {
+    /// The word of the scenario file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoadModel::ArrivalRate => "arrival-rate",
+            LoadModel::RampingArrivalRate => "ramping-arrival-rate",
+            LoadModel::VirtualUsers => "virtual-users",
+        }
+    }
+}
+
 /// One leg of a ramping arrival rate.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -275,6 +286,24 @@ pub struct Fault {
     /// Toxics: share of connections affected (0–1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub toxicity: Option<f32>,
+    /// What must hold while this fault is on (instead of the scenario-wide `expect`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<WindowExpect>,
+}
+
+/// Expectations for one fault's window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct WindowExpect {
+    /// Share of answers that are neither 5xx nor timeouts while the fault is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<PercentThreshold>,
+    /// Median latency while the fault is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p50: Option<DurThreshold>,
+    /// 99th percentile latency while the fault is on (e.g. "clean 503s, not hangs").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub p99: Option<DurThreshold>,
 }
 
 /// Seeded random faults: every `every`, one entry of `pool` is applied for `duration`.
@@ -365,7 +394,8 @@ pub struct Expect {
     /// Checked invariants (default: all of them).
     #[serde(default = "all_invariants")]
     pub invariants: Vec<Invariant>,
-    /// Share of answers that are neither 5xx nor timeouts, overall and in each fault window.
+    /// Share of answers that are neither 5xx nor timeouts in every phase (baseline, each fault
+    /// window without its own `expect.availability`, recovery).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub availability: Option<PercentThreshold>,
     /// Time from the last heal until the system has converged.

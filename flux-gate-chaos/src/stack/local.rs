@@ -222,6 +222,7 @@ impl LocalStack {
                 redis: globals.expand(&spec.state.redis).map_err(setup)?,
                 database: globals.expand(&spec.state.database).map_err(setup)?,
                 kafka: globals.expand(&spec.state.kafka).map_err(setup)?,
+                consumer_group: spec.state.consumer_group.clone(),
                 workers: Vec::new(),
                 services: instance_ports
                     .iter()

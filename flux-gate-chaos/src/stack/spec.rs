@@ -41,6 +41,13 @@ pub struct StateSpec {
     pub database: String,
     /// Kafka bootstrap brokers.
     pub kafka: String,
+    /// The worker's consumer group (its lag says whether it has caught up).
+    #[serde(default = "default_group")]
+    pub consumer_group: String,
+}
+
+fn default_group() -> String {
+    "flux-gate-inventory".into()
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

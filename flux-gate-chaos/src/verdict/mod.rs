@@ -84,9 +84,21 @@ pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
         .map(|c| c.check(&evidence))
         .collect();
     let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count() as u64;
-    let (ok, fail, info) = (count(Outcome::Ok), count(Outcome::Fail), count(Outcome::Info));
-    let failed: Vec<&str> = findings.iter().filter(|f| f.status == Status::Fail).map(|f| f.checker.as_str()).collect();
-    let unsure: Vec<&str> = findings.iter().filter(|f| f.status == Status::Inconclusive).map(|f| f.checker.as_str()).collect();
+    let (ok, fail, info) = (
+        count(Outcome::Ok),
+        count(Outcome::Fail),
+        count(Outcome::Info),
+    );
+    let failed: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| f.checker.as_str())
+        .collect();
+    let unsure: Vec<&str> = findings
+        .iter()
+        .filter(|f| f.status == Status::Inconclusive)
+        .map(|f| f.checker.as_str())
+        .collect();
     let min_ok = journal.scenario.expect.min_ok;
     let (verdict, reason) = if let Some(e) = &journal.harness_error {
         (Verdict::HarnessError, e.clone())
@@ -95,11 +107,20 @@ pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
     } else if !failed.is_empty() {
         (Verdict::Fail, format!("failed: {}", failed.join(", ")))
     } else if !unsure.is_empty() {
-        (Verdict::Inconclusive, format!("undecided: {}", unsure.join(", ")))
+        (
+            Verdict::Inconclusive,
+            format!("undecided: {}", unsure.join(", ")),
+        )
     } else if ok < min_ok {
-        (Verdict::Inconclusive, format!("only {ok} acknowledged order(s); at least {min_ok} needed to mean anything"))
+        (
+            Verdict::Inconclusive,
+            format!("only {ok} acknowledged order(s); at least {min_ok} needed to mean anything"),
+        )
     } else {
-        (Verdict::Pass, format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"))
+        (
+            Verdict::Pass,
+            format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"),
+        )
     };
     Judgement {
         verdict,

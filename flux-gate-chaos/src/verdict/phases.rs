@@ -61,7 +61,12 @@ pub fn windows(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u
             let target = e.label.split_once(' ').map(|x| x.1).unwrap_or("");
             timeline
                 .iter()
-                .filter(|n| n.phase == "apply" && n.ok && n.started_ms > e.started_ms && n.label.ends_with(target))
+                .filter(|n| {
+                    n.phase == "apply"
+                        && n.ok
+                        && n.started_ms > e.started_ms
+                        && n.label.ends_with(target)
+                })
                 .map(|n| n.finished_ms)
                 .min()
         };
@@ -69,7 +74,12 @@ pub fn windows(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u
         if is_healing_action(&e.label) {
             continue;
         }
-        out.push((e.fault, e.label.clone(), e.started_ms, until.max(e.started_ms)));
+        out.push((
+            e.fault,
+            e.label.clone(),
+            e.started_ms,
+            until.max(e.started_ms),
+        ));
     }
     out
 }
@@ -96,7 +106,8 @@ pub fn phases(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Phase
 }
 
 fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op]) -> Phase {
-    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid");
+    let mut h =
+        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid");
     let mut p = Phase {
         name: name.to_owned(),
         fault,
@@ -114,7 +125,10 @@ fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op
         availability: 1.0,
     };
     let mut avail = 0u64;
-    for op in ops.iter().filter(|o| (start_ms * 1000..end_ms * 1000).contains(&o.intended_us)) {
+    for op in ops
+        .iter()
+        .filter(|o| (start_ms * 1000..end_ms * 1000).contains(&o.intended_us))
+    {
         p.ops += 1;
         match op.outcome {
             Outcome::Ok => p.ok += 1,

@@ -60,8 +60,10 @@ pub struct Reader {
 impl Reader {
     pub fn new(ep: &Endpoints, group: &str, product: &str, initial: i64) -> Result<Self, String> {
         Ok(Reader {
-            redis: redis::Client::open(ep.redis.as_str()).map_err(|e| format!("Redis URL {}: {e}", ep.redis))?,
-            db: flux_gate_core::db::pool(&ep.database, 2).map_err(|e| format!("database URL {}: {e}", ep.database))?,
+            redis: redis::Client::open(ep.redis.as_str())
+                .map_err(|e| format!("Redis URL {}: {e}", ep.redis))?,
+            db: flux_gate_core::db::pool(&ep.database, 2)
+                .map_err(|e| format!("database URL {}: {e}", ep.database))?,
             kafka: ep.kafka.clone(),
             group: group.to_owned(),
             product: product.to_owned(),
@@ -71,11 +73,16 @@ impl Reader {
 
     pub async fn read(&self) -> Result<FinalState, String> {
         let product = ProductId::parse(&self.product).map_err(|e| format!("product id: {e}"))?;
-        let mut con = tokio::time::timeout(Duration::from_secs(3), self.redis.get_multiplexed_async_connection())
+        let mut con = tokio::time::timeout(
+            Duration::from_secs(3),
+            self.redis.get_multiplexed_async_connection(),
+        )
+        .await
+        .map_err(|_| "Redis: no connection within 3 s".to_owned())?
+        .map_err(|e| format!("Redis: {e}"))?;
+        let view = flux_gate_core::sale::view(&mut con, &product)
             .await
-            .map_err(|_| "Redis: no connection within 3 s".to_owned())?
             .map_err(|e| format!("Redis: {e}"))?;
-        let view = flux_gate_core::sale::view(&mut con, &product).await.map_err(|e| format!("Redis: {e}"))?;
         let rows = flux_gate_core::db::orders_of(&self.db, &self.product)
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
@@ -114,16 +121,26 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
             .map_err(|e| format!("Kafka: {e}"))?;
         let timeout = Duration::from_secs(3);
         let topic = flux_gate_core::message::ORDERS_TOPIC;
-        let md = consumer.fetch_metadata(Some(topic), timeout).map_err(|e| format!("Kafka metadata: {e}"))?;
-        let partitions: Vec<i32> = md.topics().iter().flat_map(|t| t.partitions().iter().map(|p| p.id())).collect();
+        let md = consumer
+            .fetch_metadata(Some(topic), timeout)
+            .map_err(|e| format!("Kafka metadata: {e}"))?;
+        let partitions: Vec<i32> = md
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             tpl.add_partition(topic, *p);
         }
-        let committed = consumer.committed_offsets(tpl, timeout).map_err(|e| format!("Kafka offsets: {e}"))?;
+        let committed = consumer
+            .committed_offsets(tpl, timeout)
+            .map_err(|e| format!("Kafka offsets: {e}"))?;
         let mut lag = 0;
         for p in partitions {
-            let (low, high) = consumer.fetch_watermarks(topic, p, timeout).map_err(|e| format!("Kafka watermarks: {e}"))?;
+            let (low, high) = consumer
+                .fetch_watermarks(topic, p, timeout)
+                .map_err(|e| format!("Kafka watermarks: {e}"))?;
             let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => low,
@@ -138,7 +155,12 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
 
 /// Waits until the worker has committed everything, every outbox is empty and the DB order
 /// count has not moved for `quiet`; gives up after `timeout`.
-pub async fn settle(reader: &Reader, last_change: Instant, timeout: Duration, quiet: Duration) -> Settled {
+pub async fn settle(
+    reader: &Reader,
+    last_change: Instant,
+    timeout: Duration,
+    quiet: Duration,
+) -> Settled {
     let started = Instant::now();
     let mut stable_since: Option<(Instant, usize)> = None;
     let mut last: Option<FinalState> = None;
@@ -166,7 +188,9 @@ pub async fn settle(reader: &Reader, last_change: Instant, timeout: Duration, qu
                         state.redis_stock_min = min_stock;
                         return Settled {
                             converged: true,
-                            recovery_ms: Some(t.saturating_duration_since(last_change).as_millis() as u64),
+                            recovery_ms: Some(
+                                t.saturating_duration_since(last_change).as_millis() as u64
+                            ),
                             waited_ms: started.elapsed().as_millis() as u64,
                             pending: Vec::new(),
                             state,
@@ -183,7 +207,9 @@ pub async fn settle(reader: &Reader, last_change: Instant, timeout: Duration, qu
             let mut state = last.unwrap_or_default();
             state.redis_stock_min = min_stock;
             if pending.is_empty() {
-                pending.push(format!("the DB order count still moved within the last {quiet:?}"));
+                pending.push(format!(
+                    "the DB order count still moved within the last {quiet:?}"
+                ));
             }
             return Settled {
                 converged: false,

@@ -16,12 +16,16 @@ fn describe(op: &Op) -> String {
         "seq {} at {}: {}{}",
         op.seq,
         ms(op.intended_us),
-        op.http.map_or_else(|| op.error.clone().unwrap_or_default(), |c| c.to_string()),
-        op.answer.as_ref().map(|a| format!(" {a}")).unwrap_or_default()
+        op.http
+            .map_or_else(|| op.error.clone().unwrap_or_default(), |c| c.to_string()),
+        op.answer
+            .as_ref()
+            .map(|a| format!(" {a}"))
+            .unwrap_or_default()
     )
 }
 
-fn rows_by_key<'a>(rows: &'a [DbOrder]) -> BTreeMap<&'a str, Vec<&'a DbOrder>> {
+fn rows_by_key(rows: &[DbOrder]) -> BTreeMap<&str, Vec<&DbOrder>> {
     let mut m: BTreeMap<&str, Vec<&DbOrder>> = BTreeMap::new();
     for r in rows {
         m.entry(r.key.as_str()).or_default().push(r);
@@ -39,7 +43,10 @@ impl Checker for NoOversell {
         let orders = s.db_orders.len() as i64;
         let mut bad = Vec::new();
         if orders > s.initial {
-            bad.push(format!("{orders} orders in the database for {} units", s.initial));
+            bad.push(format!(
+                "{orders} orders in the database for {} units",
+                s.initial
+            ));
         }
         if let Some(min) = s.redis_stock_min.filter(|m| *m < 0) {
             bad.push(format!("Redis stock read as {min}"));
@@ -49,7 +56,10 @@ impl Checker for NoOversell {
         }
         Finding::from_counterexamples(
             self.name(),
-            format!("{orders} orders ≤ {} units; Redis stock never below 0", s.initial),
+            format!(
+                "{orders} orders ≤ {} units; Redis stock never below 0",
+                s.initial
+            ),
             "more sold than there was",
             bad,
         )
@@ -71,7 +81,12 @@ impl Checker for NoLostAcks {
         for op in e.ops.iter().filter(|o| o.outcome == Outcome::Ok) {
             acked += 1;
             match (rows.get(op.key.as_str()), &op.order_id) {
-                (None, _) => bad.push(format!("key {} ({}) orderId {}: no row", op.key, describe(op), op.order_id.as_deref().unwrap_or("?"))),
+                (None, _) => bad.push(format!(
+                    "key {} ({}) orderId {}: no row",
+                    op.key,
+                    describe(op),
+                    op.order_id.as_deref().unwrap_or("?")
+                )),
                 (Some(r), Some(id)) if !r.iter().any(|r| &r.order_id == id) => bad.push(format!(
                     "key {} ({}): acknowledged orderId {id}, the row holds {}",
                     op.key,
@@ -100,13 +115,26 @@ impl Checker for NoPhantoms {
             return f;
         }
         let invoked: BTreeSet<&str> = e.ops.iter().map(|o| o.key.as_str()).collect();
-        let acked: BTreeSet<&str> = e.ops.iter().filter(|o| o.outcome == Outcome::Ok).map(|o| o.key.as_str()).collect();
-        let info: BTreeSet<&str> = e.ops.iter().filter(|o| o.outcome == Outcome::Info).map(|o| o.key.as_str()).collect();
+        let acked: BTreeSet<&str> = e
+            .ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok)
+            .map(|o| o.key.as_str())
+            .collect();
+        let info: BTreeSet<&str> = e
+            .ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Info)
+            .map(|o| o.key.as_str())
+            .collect();
         let mut bad = Vec::new();
         let mut recovered = 0;
         for r in &e.settled.state.db_orders {
             if !invoked.contains(r.key.as_str()) {
-                bad.push(format!("row {} with key {}: never sent in this run", r.order_id, r.key));
+                bad.push(format!(
+                    "row {} with key {}: never sent in this run",
+                    r.order_id, r.key
+                ));
             } else if !acked.contains(r.key.as_str()) {
                 if info.contains(r.key.as_str()) {
                     // An indeterminate attempt that did happen: allowed, and reported.
@@ -158,9 +186,15 @@ impl Checker for NoDuplicates {
         let keys = answers.len();
         for (key, (ids, refused)) in answers {
             if ids.len() > 1 {
-                bad.push(format!("key {key}: answered with {} different orderIds ({})", ids.len(), ids.into_iter().collect::<Vec<_>>().join(", ")));
+                bad.push(format!(
+                    "key {key}: answered with {} different orderIds ({})",
+                    ids.len(),
+                    ids.into_iter().collect::<Vec<_>>().join(", ")
+                ));
             } else if refused && !ids.is_empty() {
-                bad.push(format!("key {key}: answered both with an orderId and with a refusal"));
+                bad.push(format!(
+                    "key {key}: answered both with an orderId and with a refusal"
+                ));
             }
         }
         Finding::from_counterexamples(
@@ -184,7 +218,12 @@ impl Checker for StockConserved {
         let s = &e.settled.state;
         let orders = s.db_orders.len() as i64;
         let Some(redis) = s.redis_stock else {
-            return Finding::from_counterexamples(self.name(), "", "Redis lost the sale", vec!["no stock key in Redis".into()]);
+            return Finding::from_counterexamples(
+                self.name(),
+                "",
+                "Redis lost the sale",
+                vec!["no stock key in Redis".into()],
+            );
         };
         let total = redis + orders + s.outbox as i64;
         let bad = if total == s.initial {
@@ -199,7 +238,10 @@ impl Checker for StockConserved {
         };
         Finding::from_counterexamples(
             self.name(),
-            format!("initial {} = Redis {redis} + database {orders} + outbox {}", s.initial, s.outbox),
+            format!(
+                "initial {} = Redis {redis} + database {orders} + outbox {}",
+                s.initial, s.outbox
+            ),
             "units appeared or vanished",
             bad,
         )
@@ -219,12 +261,16 @@ impl Checker for DbMatchesRedis {
         let expected = s.initial - s.db_orders.len() as i64;
         let mut bad = Vec::new();
         match s.db_stock {
-            Some(d) if d != expected => bad.push(format!("products.stock {d} ≠ initial − orders = {expected}")),
+            Some(d) if d != expected => bad.push(format!(
+                "products.stock {d} ≠ initial − orders = {expected}"
+            )),
             None => bad.push("no products row".into()),
             _ => {}
         }
         match s.redis_stock {
-            Some(r) if r != expected => bad.push(format!("Redis stock {r} ≠ initial − orders = {expected}")),
+            Some(r) if r != expected => {
+                bad.push(format!("Redis stock {r} ≠ initial − orders = {expected}"))
+            }
             None => bad.push("no stock key in Redis".into()),
             _ => {}
         }
@@ -244,7 +290,11 @@ impl Checker for PerUserLimit {
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let Some(limit) = e.journal.per_user_limit else {
-            return Finding::with(self.name(), Status::Skipped, "the sale has no per-user limit");
+            return Finding::with(
+                self.name(),
+                Status::Skipped,
+                "the sale has no per-user limit",
+            );
         };
         let per_user = orders_per_user(&e.settled.state);
         let users = per_user.len();

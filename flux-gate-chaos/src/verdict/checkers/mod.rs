@@ -13,7 +13,9 @@ use crate::journal::Journal;
 use crate::load::Op;
 use crate::scenario::Invariant;
 
-pub use data::{DbMatchesRedis, NoDuplicates, NoLostAcks, NoOversell, NoPhantoms, PerUserLimit, StockConserved};
+pub use data::{
+    DbMatchesRedis, NoDuplicates, NoLostAcks, NoOversell, NoPhantoms, PerUserLimit, StockConserved,
+};
 pub use service::{Availability, Latency, Recovery};
 
 /// Counterexamples shown per failed checker.
@@ -81,7 +83,12 @@ impl Finding {
     }
 
     /// Pass when `bad` is empty, else fail listing them.
-    pub fn from_counterexamples(checker: &str, ok_summary: impl Into<String>, fail_summary: impl Into<String>, bad: Vec<String>) -> Self {
+    pub fn from_counterexamples(
+        checker: &str,
+        ok_summary: impl Into<String>,
+        fail_summary: impl Into<String>,
+        bad: Vec<String>,
+    ) -> Self {
         if bad.is_empty() {
             return Finding::pass(checker, ok_summary);
         }
@@ -129,7 +136,10 @@ fn unsettled(name: &str, e: &Evidence<'_>) -> Option<Finding> {
         Finding::with(
             name,
             Status::Inconclusive,
-            format!("the system did not settle: {}", e.settled.pending.join("; ")),
+            format!(
+                "the system did not settle: {}",
+                e.settled.pending.join("; ")
+            ),
         )
     })
 }

@@ -8,6 +8,40 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
+/// The fault's own expectations for its window, if it has any.
+fn window_expect<'a>(
+    e: &'a Evidence<'_>,
+    fault: Option<usize>,
+) -> Option<&'a crate::scenario::WindowExpect> {
+    let id = fault?;
+    e.journal
+        .faults
+        .iter()
+        .find(|f| f.id == id)?
+        .expect
+        .as_ref()
+}
+
+/// The availability threshold of a fault window: the fault's own `expect` if it has one (and
+/// nothing if that sets none), else the scenario's. Baseline and recovery count only overall.
+fn availability_threshold(
+    e: &Evidence<'_>,
+    p: &crate::verdict::phases::Phase,
+) -> Option<crate::scenario::PercentThreshold> {
+    p.fault?;
+    match window_expect(e, p.fault) {
+        Some(w) => w.availability,
+        None => e.journal.scenario.expect.availability,
+    }
+}
+
+/// Whether `value` (0–1) meets `t`, compared in millionths so that 100% means "no error at
+/// all" without float noise.
+fn meets(t: crate::scenario::PercentThreshold, value: f64) -> bool {
+    t.cmp
+        .holds((value * 1e6).round(), (t.percent / 100.0 * 1e6).round())
+}
+
 pub struct Availability;
 impl Checker for Availability {
     fn name(&self) -> &'static str {
@@ -15,40 +49,69 @@ impl Checker for Availability {
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let total: u64 = e.ops.len() as u64;
-        let avail = e.ops.iter().filter(|o| crate::verdict::phases::available(o)).count() as u64;
-        let overall = if total == 0 { 1.0 } else { avail as f64 / total as f64 };
-        let worst = e
-            .phases
+        let avail = e
+            .ops
             .iter()
-            .filter(|p| p.ops > 0)
-            .min_by(|a, b| a.availability.total_cmp(&b.availability));
+            .filter(|o| crate::verdict::phases::available(o))
+            .count() as u64;
+        let overall = if total == 0 {
+            1.0
+        } else {
+            avail as f64 / total as f64
+        };
+        let global = e.journal.scenario.expect.availability;
+        let mut judged = 0;
+        let mut bad = Vec::new();
+        if let Some(t) = global {
+            judged += 1;
+            if !meets(t, overall) {
+                bad.push(format!(
+                    "overall {} over {total} answers (want {t})",
+                    pct(overall)
+                ));
+            }
+        }
+        let mut worst: Option<(f64, &str)> = None;
+        for p in e.phases.iter().filter(|p| p.ops > 0) {
+            if worst.is_none_or(|w| p.availability < w.0) {
+                worst = Some((p.availability, p.name.as_str()));
+            }
+            let Some(t) = availability_threshold(e, p) else {
+                continue;
+            };
+            judged += 1;
+            if !meets(t, p.availability) {
+                let errors: Vec<String> = p
+                    .statuses
+                    .iter()
+                    .filter(|(k, _)| k.starts_with('5') || *k == "timeout" || *k == "error")
+                    .map(|(k, v)| format!("{v}× {k}"))
+                    .collect();
+                bad.push(format!(
+                    "`{}`: {} ({}; want {t})",
+                    p.name,
+                    pct(p.availability),
+                    errors.join(", ")
+                ));
+            }
+        }
         let summary = format!(
             "{} overall{}",
             pct(overall),
-            worst.map(|w| format!(", lowest {} in `{}`", pct(w.availability), w.name)).unwrap_or_default()
+            worst
+                .map(|w| format!(", lowest {} in `{}`", pct(w.0), w.1))
+                .unwrap_or_default()
         );
-        let Some(t) = e.journal.scenario.expect.availability else {
+        if judged == 0 {
             return Finding::with(self.name(), Status::Skipped, summary);
-        };
-        let limit = t.percent / 100.0;
-        let holds = |x: f64| {
-            // Compare in basis points so that 100% means "no error at all" without float noise.
-            t.cmp.holds((x * 1e6).round(), (limit * 1e6).round())
-        };
-        let mut bad = Vec::new();
-        if !holds(overall) {
-            bad.push(format!("overall {} (want {t})", pct(overall)));
         }
-        for p in e.phases.iter().filter(|p| p.ops > 0 && !holds(p.availability)) {
-            let errors: Vec<String> = p
-                .statuses
-                .iter()
-                .filter(|(k, _)| k.starts_with('5') || *k == "timeout" || *k == "error")
-                .map(|(k, v)| format!("{v}× {k}"))
-                .collect();
-            bad.push(format!("`{}`: {} ({}; want {t})", p.name, pct(p.availability), errors.join(", ")));
-        }
-        Finding::from_counterexamples(self.name(), format!("{summary} (want {t})"), format!("{summary} (want {t})"), bad)
+        let want = global.map(|t| format!(" (want {t})")).unwrap_or_default();
+        Finding::from_counterexamples(
+            self.name(),
+            format!("{summary}{want}"),
+            format!("{summary}{want}"),
+            bad,
+        )
     }
 }
 
@@ -58,26 +121,51 @@ impl Checker for Latency {
         "latency"
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        let Some(base) = e.phases.iter().find(|p| p.name == "baseline") else {
-            return Finding::with(self.name(), Status::Skipped, "no baseline phase");
-        };
         let d = |us: u64| Duration::from_micros(us);
-        let summary = format!(
-            "baseline p50 {:?} p95 {:?} p99 {:?}",
-            d(base.p50_us),
-            d(base.p95_us),
-            d(base.p99_us)
-        );
-        let Some(l) = &e.journal.scenario.expect.latency else {
-            return Finding::with(self.name(), Status::Skipped, summary);
-        };
+        let summary = e
+            .phases
+            .iter()
+            .find(|p| p.name == "baseline")
+            .map(|b| {
+                format!(
+                    "baseline p50 {:?} p95 {:?} p99 {:?}",
+                    d(b.p50_us),
+                    d(b.p95_us),
+                    d(b.p99_us)
+                )
+            })
+            .unwrap_or_else(|| "no baseline phase".into());
+        let mut judged = 0;
         let mut bad = Vec::new();
-        for (name, limit, value) in [("p50", l.p50, base.p50_us), ("p95", l.p95, base.p95_us), ("p99", l.p99, base.p99_us)] {
-            if let Some(t) = limit {
-                if !t.holds(d(value)) {
-                    bad.push(format!("baseline {name} {:?} (want {t})", d(value)));
+        for p in e.phases.iter().filter(|p| p.ops > 0) {
+            let limits = if p.name == "baseline" {
+                e.journal
+                    .scenario
+                    .expect
+                    .latency
+                    .as_ref()
+                    .map(|l| (l.p50, l.p95, l.p99))
+            } else {
+                window_expect(e, p.fault).map(|w| (w.p50, None, w.p99))
+            };
+            let Some((p50, p95, p99)) = limits else {
+                continue;
+            };
+            for (name, limit, value) in [
+                ("p50", p50, p.p50_us),
+                ("p95", p95, p.p95_us),
+                ("p99", p99, p.p99_us),
+            ] {
+                if let Some(t) = limit {
+                    judged += 1;
+                    if !t.holds(d(value)) {
+                        bad.push(format!("`{}` {name} {:?} (want {t})", p.name, d(value)));
+                    }
                 }
             }
+        }
+        if judged == 0 {
+            return Finding::with(self.name(), Status::Skipped, summary);
         }
         Finding::from_counterexamples(self.name(), summary.clone(), summary, bad)
     }
@@ -93,11 +181,15 @@ impl Checker for Recovery {
             return Finding::with(
                 self.name(),
                 Status::Inconclusive,
-                format!("did not converge within {}: {}", e.journal.scenario.settle.timeout, e.settled.pending.join("; ")),
+                format!(
+                    "did not converge within {}: {}",
+                    e.journal.scenario.settle.timeout,
+                    e.settled.pending.join("; ")
+                ),
             );
         };
         let took = Duration::from_millis(ms);
-        let summary = format!("converged {took:?} after the last heal");
+        let summary = format!("converged {took:?} after load and faults ended");
         match e.journal.scenario.expect.recovery {
             None => Finding::with(self.name(), Status::Skipped, summary),
             Some(t) if t.holds(took) => Finding::pass(self.name(), format!("{summary} (want {t})")),

@@ -41,6 +41,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         logs: None,
         harness_error: None,
         interrupted: false,
+        settled: None,
     }
 }
 
@@ -97,7 +98,11 @@ fn clean() -> (Vec<Op>, Settled) {
             redis_stock_min: Some(0),
             outbox: 0,
             db_stock: Some(0),
-            db_orders: vec![row("o1", "k1", "u1"), row("o2", "k2", "u2"), row("o3", "k3", "u3")],
+            db_orders: vec![
+                row("o1", "k1", "u1"),
+                row("o2", "k2", "u2"),
+                row("o3", "k3", "u3"),
+            ],
             consumer_lag: Some(0),
         },
     };
@@ -105,7 +110,11 @@ fn clean() -> (Vec<Op>, Settled) {
 }
 
 fn findings(j: &Journal, ops: &[Op], s: Settled) -> BTreeMap<String, Finding> {
-    judge(j, ops, s).findings.into_iter().map(|f| (f.checker.clone(), f)).collect()
+    judge(j, ops, s)
+        .findings
+        .into_iter()
+        .map(|f| (f.checker.clone(), f))
+        .collect()
 }
 
 use std::collections::BTreeMap;
@@ -113,20 +122,37 @@ use std::collections::BTreeMap;
 fn only_failure(j: &Journal, ops: &[Op], s: Settled) -> Finding {
     let f = findings(j, ops, s);
     let failed: Vec<&Finding> = f.values().filter(|f| f.status == Status::Fail).collect();
-    assert_eq!(failed.len(), 1, "exactly one checker must fail: {failed:#?}");
+    assert_eq!(
+        failed.len(),
+        1,
+        "exactly one checker must fail: {failed:#?}"
+    );
     failed[0].clone()
 }
 
 #[test]
 fn a_clean_run_passes_every_checker() {
-    let j = journal("expect: { availability: \">= 75%\", recovery: \"< 1s\" }", Some(1));
+    let j = journal(
+        "expect: { availability: \">= 75%\", recovery: \"< 1s\" }",
+        Some(1),
+    );
     let (ops, s) = clean();
     let jd = judge(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::Pass, "{jd:#?}");
     assert_eq!((jd.ok, jd.fail, jd.info), (3, 1, 1));
-    let statuses: BTreeMap<&str, Status> = jd.findings.iter().map(|f| (f.checker.as_str(), f.status)).collect();
+    let statuses: BTreeMap<&str, Status> = jd
+        .findings
+        .iter()
+        .map(|f| (f.checker.as_str(), f.status))
+        .collect();
     assert_eq!(statuses["no_phantoms"], Status::Pass);
-    assert!(jd.findings.iter().find(|f| f.checker == "no_phantoms").unwrap().summary.contains("1 indeterminate"));
+    assert!(jd
+        .findings
+        .iter()
+        .find(|f| f.checker == "no_phantoms")
+        .unwrap()
+        .summary
+        .contains("1 indeterminate"));
     assert_eq!(statuses["availability"], Status::Pass);
     assert_eq!(statuses["latency"], Status::Skipped);
     assert_eq!(statuses["recovery"], Status::Pass);
@@ -141,7 +167,13 @@ fn oversell_is_caught() {
     let f = findings(&j, &ops, s);
     let o = &f["no_oversell"];
     assert_eq!(o.status, Status::Fail);
-    assert_eq!(o.counterexamples, ["4 orders in the database for 3 units", "Redis stock read as -1"]);
+    assert_eq!(
+        o.counterexamples,
+        [
+            "4 orders in the database for 3 units",
+            "Redis stock read as -1"
+        ]
+    );
 }
 
 #[test]
@@ -155,7 +187,11 @@ fn a_lost_ack_is_named() {
     let lost = &f["no_lost_acks"];
     assert_eq!(lost.status, Status::Fail);
     assert_eq!(lost.count, 2, "both acknowledged answers for k2");
-    assert!(lost.counterexamples[0].starts_with("key k2 (seq 1 at 0.1s: 200 success) orderId o2: no row"), "{lost:?}");
+    assert!(
+        lost.counterexamples[0]
+            .starts_with("key k2 (seq 1 at 0.1s: 200 success) orderId o2: no row"),
+        "{lost:?}"
+    );
     // Conservation still holds (Redis gave the unit back); only the lost ack is wrong.
     assert_eq!(f["stock_conserved"].status, Status::Pass);
 }
@@ -173,8 +209,15 @@ fn a_row_for_a_refused_or_unknown_key_is_a_phantom() {
     let p = &f["no_phantoms"];
     assert_eq!(p.status, Status::Fail);
     assert_eq!(p.count, 2);
-    assert!(p.counterexamples[0].contains("key k4: every answer was a definite no (seq 3 at 0.3s: 409 sold_out)"), "{p:?}");
-    assert!(p.counterexamples[1].contains("key zz: never sent in this run"), "{p:?}");
+    assert!(
+        p.counterexamples[0]
+            .contains("key k4: every answer was a definite no (seq 3 at 0.3s: 409 sold_out)"),
+        "{p:?}"
+    );
+    assert!(
+        p.counterexamples[1].contains("key zz: never sent in this run"),
+        "{p:?}"
+    );
 }
 
 #[test]
@@ -183,11 +226,22 @@ fn two_order_ids_for_one_key_is_a_duplicate() {
     let (mut ops, s) = clean();
     ops.push(op(5, "k1", "u1", Some(200), Some("o1-bis")));
     let f = findings(&j, &ops, s);
-    let failed: Vec<&str> = f.values().filter(|f| f.status == Status::Fail).map(|f| f.checker.as_str()).collect();
-    assert_eq!(failed, ["no_duplicates", "no_lost_acks"], "the second id has no row either");
+    let failed: Vec<&str> = f
+        .values()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| f.checker.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        ["no_duplicates", "no_lost_acks"],
+        "the second id has no row either"
+    );
     let d = &f["no_duplicates"];
     assert_eq!(d.status, Status::Fail);
-    assert_eq!(d.counterexamples, ["key k1: answered with 2 different orderIds (o1, o1-bis)"]);
+    assert_eq!(
+        d.counterexamples,
+        ["key k1: answered with 2 different orderIds (o1, o1-bis)"]
+    );
 }
 
 #[test]
@@ -199,7 +253,10 @@ fn conservation_and_agreement_catch_drift() {
     assert_eq!(f["stock_conserved"].status, Status::Fail);
     assert!(f["stock_conserved"].counterexamples[0].contains("drift 1"));
     assert_eq!(f["db_matches_redis"].status, Status::Fail);
-    assert_eq!(f["db_matches_redis"].counterexamples, ["Redis stock 1 ≠ initial − orders = 0"]);
+    assert_eq!(
+        f["db_matches_redis"].counterexamples,
+        ["Redis stock 1 ≠ initial − orders = 0"]
+    );
     let (ops, mut s) = clean();
     s.state.db_stock = Some(2);
     let f = only_failure(&j, &ops, s);
@@ -224,19 +281,82 @@ fn availability_fails_below_its_threshold_and_names_the_errors() {
     let (ops, s) = clean();
     let f = only_failure(&j, &ops, s);
     assert_eq!(f.checker, "availability");
-    assert!(f.counterexamples[0].starts_with("overall 80.00%"), "{f:?}");
-    assert!(f.counterexamples[1].contains("1× timeout"), "{f:?}");
+    assert_eq!(
+        f.counterexamples,
+        ["overall 80.00% over 5 answers (want >= 100%)"]
+    );
+}
+
+#[test]
+fn a_fault_window_is_judged_by_its_own_expectation() {
+    use crate::fault::{Change, PlannedFault, TimelineEvent};
+    use crate::scenario::{Action, WindowExpect};
+    use crate::target::Lifecycle;
+    let mut j = journal("expect: { availability: \">= 50%\" }", None);
+    let apply = Change::Lifecycle {
+        instance: "redis".into(),
+        op: Lifecycle::Pause,
+    };
+    j.faults = vec![PlannedFault {
+        id: 0,
+        action: Action::Pause,
+        target: "redis".into(),
+        at_ms: 150,
+        apply: apply.clone(),
+        heal_at_ms: None,
+        heal: None,
+        undo: None,
+        expect: Some(WindowExpect {
+            availability: Some(">= 100%".parse().unwrap()),
+            p50: None,
+            p99: Some("< 1ms".parse().unwrap()),
+        }),
+    }];
+    let ev = |phase: &str, at: u64| TimelineEvent {
+        fault: 0,
+        phase: phase.into(),
+        label: "pause redis".into(),
+        scheduled_ms: Some(at),
+        started_ms: at,
+        finished_ms: at,
+        ok: true,
+        error: None,
+    };
+    j.timeline = vec![ev("apply", 150), ev("heal", 350)];
+    let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
+    let f = findings(&j, &ops, s);
+    assert_eq!(
+        f["availability"].counterexamples,
+        ["`pause redis`: 50.00% (1× timeout; want >= 100%)"],
+        "overall 80% passes 50%"
+    );
+    assert_eq!(f["latency"].status, Status::Fail);
+    assert!(
+        f["latency"].counterexamples[0].starts_with("`pause redis` p99"),
+        "{:?}",
+        f["latency"]
+    );
 }
 
 #[test]
 fn latency_and_recovery_thresholds() {
-    let j = journal("expect: { latency: { p99: \"< 1ms\" }, recovery: \"< 100ms\" }", None);
+    let j = journal(
+        "expect: { latency: { p99: \"< 1ms\" }, recovery: \"< 100ms\" }",
+        None,
+    );
     let (ops, s) = clean();
     let f = findings(&j, &ops, s);
     assert_eq!(f["latency"].status, Status::Fail);
-    assert!(f["latency"].counterexamples[0].starts_with("baseline p99"), "{:?}", f["latency"]);
+    assert!(
+        f["latency"].counterexamples[0].starts_with("`baseline` p99"),
+        "{:?}",
+        f["latency"]
+    );
     assert_eq!(f["recovery"].status, Status::Fail);
-    assert_eq!(f["recovery"].counterexamples, ["recovery took 500ms, want < 100ms"]);
+    assert_eq!(
+        f["recovery"].counterexamples,
+        ["recovery took 500ms, want < 100ms"]
+    );
 }
 
 #[test]
@@ -250,7 +370,11 @@ fn an_unsettled_system_is_inconclusive_not_a_failure() {
     let jd = judge(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::Inconclusive, "{jd:#?}");
     assert!(jd.reason.contains("no_lost_acks"), "{}", jd.reason);
-    let f = jd.findings.iter().find(|f| f.checker == "stock_conserved").unwrap();
+    let f = jd
+        .findings
+        .iter()
+        .find(|f| f.checker == "stock_conserved")
+        .unwrap();
     assert!(f.summary.contains("consumer lag 4"), "{f:?}");
 }
 
@@ -271,7 +395,13 @@ fn harness_errors_and_exit_codes() {
     let jd = judge(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::HarnessError);
     assert_eq!(
-        [Verdict::Pass, Verdict::Fail, Verdict::Inconclusive, Verdict::HarnessError].map(Verdict::exit_code),
+        [
+            Verdict::Pass,
+            Verdict::Fail,
+            Verdict::Inconclusive,
+            Verdict::HarnessError
+        ]
+        .map(Verdict::exit_code),
         [0, 1, 2, 3]
     );
 }

@@ -1,0 +1,205 @@
+//! SVG charts of a run (plotters): latency percentiles, throughput by outcome and the status
+//! mix, per second, with every fault window shaded so cause and effect line up.
+
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::load::history::SecondStats;
+use crate::verdict::phases::Phase;
+
+const W: u32 = 900;
+const H: u32 = 320;
+
+type Result<T> = std::result::Result<T, String>;
+
+/// One line of a chart: label, colour, (x, y) points.
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+
+fn err<E: std::fmt::Display>(e: E) -> String {
+    e.to_string()
+}
+
+fn windows(phases: &[Phase]) -> Vec<(f64, f64)> {
+    phases
+        .iter()
+        .filter(|p| p.fault.is_some())
+        .map(|p| (p.start_ms as f64 / 1000.0, p.end_ms as f64 / 1000.0))
+        .collect()
+}
+
+/// Draws one chart: `series` are (label, colour, points); fault windows shaded.
+fn chart(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    x_max: f64,
+    series: &[Series<'_>],
+    shade: &[(f64, f64)],
+) -> Result<()> {
+    let root = SVGBackend::new(path, (W, H)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let y_max = series
+        .iter()
+        .flat_map(|(_, _, pts)| pts.iter().map(|p| p.1))
+        .fold(0.0f64, f64::max)
+        .max(1.0)
+        * 1.1;
+    let mut c = ChartBuilder::on(&root)
+        .caption(title, ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0.0..x_max.max(1.0), 0.0..y_max)
+        .map_err(err)?;
+    c.configure_mesh()
+        .x_desc("seconds since the load started")
+        .y_desc(y_label)
+        .draw()
+        .map_err(err)?;
+    for (a, b) in shade {
+        c.draw_series(std::iter::once(Rectangle::new(
+            [(*a, 0.0), (*b, y_max)],
+            RGBColor(255, 200, 200).mix(0.4).filled(),
+        )))
+        .map_err(err)?;
+    }
+    for (label, colour, pts) in series {
+        let colour = *colour;
+        c.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+            .map_err(err)?
+            .label(*label)
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], colour.stroke_width(2))
+            });
+    }
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)?;
+    Ok(())
+}
+
+/// Writes `latency.svg`, `throughput.svg` and `status.svg` into `dir`; returns (title, file).
+pub fn write(
+    dir: &Path,
+    seconds: &[SecondStats],
+    phases: &[Phase],
+) -> Result<Vec<(String, String)>> {
+    let shade = windows(phases);
+    let x_max = seconds
+        .iter()
+        .map(|s| s.second as f64 + 1.0)
+        .fold(0.0, f64::max);
+    let at = |s: &SecondStats| s.second as f64 + 0.5;
+    let ms = |us: u64| us as f64 / 1000.0;
+    chart(
+        &dir.join("latency.svg"),
+        "Latency from intended send time",
+        "ms",
+        x_max,
+        &[
+            (
+                "p50",
+                RGBColor(31, 119, 180),
+                seconds.iter().map(|s| (at(s), ms(s.p50_us))).collect(),
+            ),
+            (
+                "p95",
+                RGBColor(255, 127, 14),
+                seconds.iter().map(|s| (at(s), ms(s.p95_us))).collect(),
+            ),
+            (
+                "p99",
+                RGBColor(214, 39, 40),
+                seconds.iter().map(|s| (at(s), ms(s.p99_us))).collect(),
+            ),
+        ],
+        &shade,
+    )?;
+    chart(
+        &dir.join("throughput.svg"),
+        "Answers per second by outcome",
+        "answers/s",
+        x_max,
+        &[
+            (
+                "ok",
+                RGBColor(44, 160, 44),
+                seconds.iter().map(|s| (at(s), s.ok as f64)).collect(),
+            ),
+            (
+                "fail (definite no)",
+                RGBColor(127, 127, 127),
+                seconds.iter().map(|s| (at(s), s.fail as f64)).collect(),
+            ),
+            (
+                "info (unknown)",
+                RGBColor(214, 39, 40),
+                seconds.iter().map(|s| (at(s), s.info as f64)).collect(),
+            ),
+        ],
+        &shade,
+    )?;
+    let class = |s: &SecondStats, f: &dyn Fn(&str) -> bool| {
+        s.statuses
+            .iter()
+            .filter(|(k, _)| f(k))
+            .map(|(_, v)| *v as f64)
+            .sum::<f64>()
+    };
+    chart(
+        &dir.join("status.svg"),
+        "Status mix per second",
+        "answers/s",
+        x_max,
+        &[
+            (
+                "2xx",
+                RGBColor(44, 160, 44),
+                seconds
+                    .iter()
+                    .map(|s| (at(s), class(s, &|k| k.starts_with('2'))))
+                    .collect(),
+            ),
+            (
+                "3xx/4xx",
+                RGBColor(127, 127, 127),
+                seconds
+                    .iter()
+                    .map(|s| {
+                        (
+                            at(s),
+                            class(s, &|k| k.starts_with('3') || k.starts_with('4')),
+                        )
+                    })
+                    .collect(),
+            ),
+            (
+                "5xx",
+                RGBColor(148, 103, 189),
+                seconds
+                    .iter()
+                    .map(|s| (at(s), class(s, &|k| k.starts_with('5'))))
+                    .collect(),
+            ),
+            (
+                "timeout/error",
+                RGBColor(214, 39, 40),
+                seconds
+                    .iter()
+                    .map(|s| (at(s), class(s, &|k| k == "timeout" || k == "error")))
+                    .collect(),
+            ),
+        ],
+        &shade,
+    )?;
+    Ok(vec![
+        ("Latency (p50/p95/p99)".into(), "latency.svg".into()),
+        ("Throughput by outcome".into(), "throughput.svg".into()),
+        ("Status mix".into(), "status.svg".into()),
+    ])
+}

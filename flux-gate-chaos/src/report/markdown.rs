@@ -1,0 +1,291 @@
+//! The markdown report: verdict first, then the evidence — checkers with counterexamples,
+//! fault timeline, phases, charts, final state, environment. Plain tables and `<details>`
+//! read well both rendered on GitHub and raw in a terminal. Deterministic: the same journal and
+//! judgement render the same bytes (golden-file tested).
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use crate::journal::Journal;
+use crate::verdict::checkers::Status;
+use crate::verdict::{Judgement, Verdict};
+
+/// Relative paths of the run's files, from the report's directory.
+pub struct Links {
+    pub dir: String,
+    pub charts: Vec<(String, String)>,
+}
+
+fn secs(ms: u64) -> String {
+    format!("{:.1}s", ms as f64 / 1000.0)
+}
+
+fn dur_us(us: u64) -> String {
+    if us >= 1_000_000 {
+        format!("{:.2} s", us as f64 / 1e6)
+    } else {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    }
+}
+
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+fn badge(v: Verdict) -> &'static str {
+    match v {
+        Verdict::Pass => "✅ PASS",
+        Verdict::Fail => "❌ FAIL",
+        Verdict::Inconclusive => "⚠️ INCONCLUSIVE",
+        Verdict::HarnessError => "🛑 HARNESS ERROR",
+    }
+}
+
+pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
+    let mut o = String::new();
+    let s = &j.scenario;
+    let _ = writeln!(o, "# {} — {}\n", s.name, badge(jd.verdict));
+    if !s.description.is_empty() {
+        let _ = writeln!(o, "> {}\n", s.description);
+    }
+    let recovery = jd
+        .settled
+        .recovery_ms
+        .map(|ms| format!("recovered in {}", secs(ms)))
+        .unwrap_or_else(|| "did not settle".into());
+    let _ = writeln!(
+        o,
+        "**{}** — {} · {} · [journal]({d}/journal.json) · [history]({d}/history.jsonl) · [logs]({d}/logs/)\n",
+        jd.verdict.as_str(),
+        cell(&jd.reason),
+        recovery,
+        d = links.dir
+    );
+
+    let _ = writeln!(
+        o,
+        "## Checkers\n\n| checker | result | evidence |\n|---|---|---|"
+    );
+    for f in &jd.findings {
+        let mark = match f.status {
+            Status::Pass => "✅ pass",
+            Status::Fail => "❌ FAIL",
+            Status::Inconclusive => "⚠️ inconclusive",
+            Status::Skipped => "➖ not required",
+        };
+        let _ = writeln!(o, "| `{}` | {mark} | {} |", f.checker, cell(&f.summary));
+    }
+    for f in jd.findings.iter().filter(|f| !f.counterexamples.is_empty()) {
+        let _ = writeln!(
+            o,
+            "\n<details><summary><code>{}</code>: {} counterexample(s){}</summary>\n",
+            f.checker,
+            f.count,
+            if f.count > f.counterexamples.len() {
+                format!(", first {}", f.counterexamples.len())
+            } else {
+                String::new()
+            }
+        );
+        for c in &f.counterexamples {
+            let _ = writeln!(o, "- {}", c);
+        }
+        let _ = writeln!(o, "\n</details>");
+    }
+
+    let _ = writeln!(o, "\n## Fault timeline\n");
+    if j.timeline.is_empty() {
+        let _ = writeln!(o, "No faults.");
+    } else {
+        let _ = writeln!(
+            o,
+            "| fault | step | scheduled | started | done | result |\n|---|---|---|---|---|---|"
+        );
+        for e in &j.timeline {
+            let _ = writeln!(
+                o,
+                "| {} `{}` | {} | {} | {} | {} | {} |",
+                e.fault,
+                e.label,
+                e.phase,
+                e.scheduled_ms
+                    .map(secs)
+                    .unwrap_or_else(|| "end of run".into()),
+                secs(e.started_ms),
+                secs(e.finished_ms),
+                if e.ok {
+                    "ok".to_owned()
+                } else {
+                    format!("**failed**: {}", cell(e.error.as_deref().unwrap_or("")))
+                }
+            );
+        }
+    }
+
+    let _ = writeln!(
+        o,
+        "\n## Phases\n\n| phase | window | req/s | ok / fail / info | statuses | p50 | p95 | p99 | available |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    for p in &jd.phases {
+        let statuses: Vec<String> = p.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        let _ = writeln!(
+            o,
+            "| {} | {}–{} | {:.0} | {} / {} / {} | {} | {} | {} | {} | {:.2}% |",
+            cell(&p.name),
+            secs(p.start_ms),
+            secs(p.end_ms),
+            p.rps,
+            p.ok,
+            p.fail,
+            p.info,
+            statuses.join(" "),
+            dur_us(p.p50_us),
+            dur_us(p.p95_us),
+            dur_us(p.p99_us),
+            p.availability * 100.0
+        );
+    }
+
+    if !links.charts.is_empty() {
+        let _ = writeln!(o, "\n## Charts\n\nFault windows are shaded.\n");
+        for (title, file) in &links.charts {
+            let _ = writeln!(o, "![{title}]({}/{file})\n", links.dir);
+        }
+    }
+
+    let st = &jd.settled.state;
+    let opt = |v: Option<i64>| v.map_or_else(|| "—".to_owned(), |x| x.to_string());
+    let _ = writeln!(
+        o,
+        "## Final state\n\n{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | consumer lag |\n|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} |",
+        if jd.settled.converged {
+            format!(
+                "Converged {} after the last change (settle waited {}).",
+                jd.settled.recovery_ms.map(secs).unwrap_or_default(),
+                secs(jd.settled.waited_ms)
+            )
+        } else if jd.settled.pending.is_empty() {
+            "Not settled (the run ended early).".to_owned()
+        } else {
+            format!("**Did not settle** within {}: {}.", s.settle.timeout, jd.settled.pending.join("; "))
+        },
+        st.initial,
+        opt(st.redis_stock),
+        opt(st.redis_stock_min),
+        st.db_orders.len(),
+        opt(st.db_stock),
+        st.outbox,
+        opt(st.consumer_lag)
+    );
+
+    let load = j.load.as_ref();
+    let _ = writeln!(
+        o,
+        "\n## Environment\n\n| | |\n|---|---|\n| target | {} |\n| fgchaos | {} |\n| scenario | `{}` (fingerprint `{}`) |\n| seed | {} (`--seed {}` replays the schedule and the requests) |\n| product | `{}`: {} units{} |\n| load | {} {} for {} ({} sent, {} not sent) |\n| started | {} |",
+        j.target,
+        j.fgchaos_version,
+        j.scenario_file,
+        j.scenario_hash,
+        j.seed,
+        j.seed,
+        j.product,
+        j.stock,
+        j.per_user_limit.map(|l| format!(", {l} per user")).unwrap_or_default(),
+        s.load.model.as_str(),
+        s.load.rate.map(|r| r.to_string()).or(s.load.vus.map(|v| format!("{v} users"))).unwrap_or_default(),
+        humantime::format_duration(Duration::from_millis(load.map_or(0, |l| l.elapsed_ms))),
+        load.map_or(0, |l| l.totals.ops),
+        load.map_or(0, |l| l.not_sent),
+        j.started_at
+    );
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fault::TimelineEvent;
+    use crate::verdict::checkers::tests::{journal, op};
+    use crate::verdict::judge;
+    use crate::verdict::state::{DbOrder, FinalState, Settled};
+
+    /// A failed run with a fault window: every section of the report has content.
+    fn sample() -> String {
+        let mut j = journal(
+            "expect: { availability: \">= 99%\", recovery: \"< 5s\" }",
+            Some(1),
+        );
+        j.timeline = vec![
+            TimelineEvent {
+                fault: 0,
+                phase: "apply".into(),
+                label: "kill inventory-worker".into(),
+                scheduled_ms: Some(200),
+                started_ms: 201,
+                finished_ms: 204,
+                ok: true,
+                error: None,
+            },
+            TimelineEvent {
+                fault: 0,
+                phase: "heal".into(),
+                label: "kill inventory-worker".into(),
+                scheduled_ms: Some(400),
+                started_ms: 401,
+                finished_ms: 460,
+                ok: true,
+                error: None,
+            },
+        ];
+        let ops = vec![
+            op(0, "k1", "u1", Some(200), Some("o1")),
+            op(1, "k2", "u2", Some(200), Some("o2")),
+            op(2, "k3", "u3", Some(503), None),
+            op(3, "k4", "u4", Some(409), None),
+            op(5, "k5", "u5", Some(202), Some("o5")),
+        ];
+        let settled = Settled {
+            converged: true,
+            recovery_ms: Some(1250),
+            waited_ms: 3300,
+            pending: Vec::new(),
+            state: FinalState {
+                initial: 3,
+                redis_stock: Some(0),
+                redis_stock_min: Some(0),
+                outbox: 0,
+                db_stock: Some(1),
+                db_orders: vec![
+                    DbOrder {
+                        order_id: "o1".into(),
+                        key: "k1".into(),
+                        user: "u1".into(),
+                    },
+                    DbOrder {
+                        order_id: "o2".into(),
+                        key: "k2".into(),
+                        user: "u2".into(),
+                    },
+                ],
+                consumer_lag: Some(0),
+            },
+        };
+        let jd = judge(&j, &ops, settled);
+        let links = Links {
+            dir: "t-1".into(),
+            charts: vec![("Latency (p50/p95/p99)".into(), "latency.svg".into())],
+        };
+        render(&j, &jd, &links)
+    }
+
+    #[test]
+    fn report_matches_the_golden_file() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/report.md");
+        let got = sample();
+        if std::env::var_os("UPDATE_GOLDEN").is_some() {
+            std::fs::write(path, &got).unwrap();
+        }
+        let want = std::fs::read_to_string(path).unwrap_or_default();
+        assert_eq!(got, want, "report changed: review it, then UPDATE_GOLDEN=1 cargo test -p flux-gate-chaos --lib report");
+    }
+}
