@@ -4,7 +4,8 @@
 //! the registry of named proxies and the HTTP API in front of it, with Toxiproxy's paths, field
 //! names and status codes, so the client and the scenarios work unchanged against real
 //! Toxiproxy. The registry is the source of truth for toxics: a disabled proxy keeps them and
-//! gets them back when it is enabled again, as in Toxiproxy.
+//! gets them back when it is enabled again, as in Toxiproxy. One deliberate difference: a
+//! toxic change closes the proxy's open connections (see [`Entry::relink`]).
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -18,7 +19,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use noxious::proxy::{ProxyConfig, ProxyRunner, Runner, Toxics};
 use noxious::signal::{Close, Stop, Stopper};
-use noxious::toxic::{StreamDirection, ToxicEvent, ToxicEventKind, ToxicEventResult};
+use noxious::toxic::{StreamDirection, ToxicEvent, ToxicEventResult};
 use tokio::sync::Mutex;
 
 use super::wire::{self, ApiError, Populated, ProxyRequest};
@@ -47,7 +48,8 @@ struct Entry {
 struct Running {
     stopper: Stopper,
     closed: Close,
-    events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
+    /// noxious's live-relink channel; held open but unused (see [`Entry::relink`]).
+    _events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
 }
 
 /// An API error: status and Toxiproxy's `{"error", "status"}` body.
@@ -122,7 +124,7 @@ impl Entry {
         self.running = Some(Running {
             stopper,
             closed,
-            events,
+            _events: events,
         });
         Ok(())
     }
@@ -135,25 +137,17 @@ impl Entry {
         }
     }
 
-    async fn send(&mut self, name: &str, kind: ToxicEventKind) -> ApiResult<()> {
-        let Some(r) = &mut self.running else {
-            return Ok(()); // applied when the proxy is enabled again
-        };
-        match r
-            .events
-            .send_receive(ToxicEvent::new(name.to_owned(), kind))
-            .await
-        {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(Failure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("toxic update failed: {e}"),
-            )),
-            Err(_) => Err(Failure(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "proxy task is gone".into(),
-            )),
+    /// Puts a changed toxic list into effect: every open connection is closed and new ones
+    /// get the new toxics. noxious can relink live connections, but it drops the chunks its
+    /// toxics hold while doing so — silent data loss that desynchronises pipelined protocols
+    /// (Redis replies matched to the wrong requests). A reset connection is a failure clients
+    /// see and recover from; a lost reply is not. See docs/decisions.md.
+    async fn relink(&mut self, name: &str) -> ApiResult<()> {
+        if self.running.is_some() {
+            self.disable().await;
+            self.enable(name).await?;
         }
+        Ok(())
     }
 }
 
@@ -298,9 +292,9 @@ async fn version() -> Json<wire::Version> {
 async fn reset(State(s): State<ProxyServer>) -> ApiResult<StatusCode> {
     let mut reg = s.registry.lock().await;
     for (name, e) in reg.proxies.iter_mut() {
-        // One by one: noxious's RemoveAllToxics clears only the upstream list.
-        for t in std::mem::take(&mut e.toxics) {
-            e.send(name, ToxicEventKind::RemoveToxic(t.name)).await?;
+        if !e.toxics.is_empty() {
+            e.toxics.clear();
+            e.relink(name).await?;
         }
         e.enable(name).await?;
     }
@@ -404,7 +398,8 @@ async fn add_toxic(
     if toxic.name.is_empty() {
         toxic.name = format!("{}_{}", toxic.kind, toxic.stream);
     }
-    let parsed = to_noxious(&toxic)?;
+    // Validated now, so a bad toxic is a 400 and never reaches the proxy.
+    to_noxious(&toxic)?;
     let mut reg = s.registry.lock().await;
     let e = reg
         .proxies
@@ -413,8 +408,8 @@ async fn add_toxic(
     if e.toxics.iter().any(|t| t.name == toxic.name) {
         return Err(Failure(StatusCode::CONFLICT, "toxic already exists".into()));
     }
-    e.send(&name, ToxicEventKind::AddToxic(parsed)).await?;
     e.toxics.push(toxic.clone());
+    e.relink(&name).await?;
     Ok(Json(toxic))
 }
 
@@ -458,9 +453,9 @@ async fn update_toxic(
             updated.attributes.insert(k.clone(), v.clone());
         }
     }
-    let parsed = to_noxious(&updated)?;
-    e.send(&name, ToxicEventKind::UpdateToxic(parsed)).await?;
+    to_noxious(&updated)?;
     e.toxics[i] = updated.clone();
+    e.relink(&name).await?;
     Ok(Json(updated))
 }
 
@@ -478,7 +473,7 @@ async fn remove_toxic(
         .iter()
         .position(|t| t.name == toxic)
         .ok_or_else(|| not_found("toxic"))?;
-    e.send(&name, ToxicEventKind::RemoveToxic(toxic)).await?;
     e.toxics.remove(i);
+    e.relink(&name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
