@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo test lint unit bench clean
+.PHONY: bootstrap build demo chaos test lint unit bench clean
 
 bootstrap:
 	@scripts/bootstrap
@@ -10,9 +10,14 @@ bootstrap:
 build: bootstrap
 	$(CARGO) build --release --workspace --bins --examples
 
-## The main job: bring the stack up, run a flash sale through it, reconcile, tear down.
+## The main job: the worker-crash chaos scenario on the local stack; prints the verdict and
+## the path of its markdown report.
 demo: build
-	$(CARGO) run --release -q -p flux-gate-core --example stack -- demo
+	target/release/fgchaos run --target local scenarios/worker-crash.yaml
+
+## The whole scenario suite on the local stack, with JUnit output.
+chaos: build
+	target/release/fgchaos run --target local scenarios/*.yaml --junit reports/junit.xml
 
 ## Every check CI runs: formatting, lints, unit and integration tests on real components.
 test: bootstrap lint
@@ -25,6 +30,8 @@ lint:
 bench: build
 	bench/api.sh
 	bench/worker-drain.sh
+	bench/proxy.sh
+	bench/loadgen.sh
 
 clean:
 	$(CARGO) clean

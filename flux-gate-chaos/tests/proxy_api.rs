@@ -78,6 +78,13 @@ async fn toxiproxy_api_over_real_redis() {
             .collect(),
     );
 
+    // A toxic change closes open connections (docs/decisions.md §15): a client sees a reset,
+    // never a silently lost reply.
+    let mut open = TcpStream::connect(&listen).await.unwrap();
+    open.write_all(b"PING\r\n").await.unwrap();
+    let mut buf = [0u8; 16];
+    assert!(open.read(&mut buf).await.unwrap() > 0);
+
     // Latency toxic (Toxiproxy's README example shape): a real round trip gets slower by it.
     let t = c
         .add_toxic(
@@ -91,6 +98,13 @@ async fn toxiproxy_api_over_real_redis() {
         .await
         .unwrap();
     assert_eq!(t.name, "latency_downstream");
+    let after_change = tokio::time::timeout(Duration::from_secs(2), async {
+        let _ = open.write_all(b"PING\r\n").await;
+        open.read(&mut buf).await
+    })
+    .await
+    .expect("the old connection must be closed, not left hanging");
+    assert!(matches!(after_change, Ok(0) | Err(_)), "{after_change:?}");
     let slow = median(
         futures::future::join_all((0..3).map(|_| ping(&listen, Duration::from_secs(3))))
             .await

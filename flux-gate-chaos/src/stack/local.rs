@@ -50,6 +50,7 @@ fn unregister(pid: Option<u32>) {
 
 struct Instance {
     process: Supervised,
+    stop_signal: nix::sys::signal::Signal,
     port: u16,
     ready: Ready,
     vars: Vars,
@@ -335,8 +336,13 @@ impl LocalStack {
                 ),
                 other => other.clone(),
             };
+            let stop_signal = s
+                .stop_signal
+                .parse()
+                .map_err(|_| setup(format!("{inst}: stop_signal {}", s.stop_signal)))?;
             let mut instance = Instance {
                 process: Supervised::new(spec),
+                stop_signal,
                 port,
                 ready,
                 vars: vars.clone(),
@@ -372,7 +378,26 @@ impl LocalStack {
     }
 }
 
+/// Starts the instance and waits until it is ready. A server started right after its previous
+/// process group was killed can exit at once (PostgreSQL while the old shared memory is still
+/// attached): such an early exit is retried twice, a second apart.
 async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
+    let mut attempt = 0;
+    loop {
+        match start_once(i).await {
+            Err(TargetError::Component(flux_gate_testbed::Error::NotReady { .. }))
+                if attempt < 2 && !i.process.is_running() =>
+            {
+                attempt += 1;
+                tracing::warn!(instance = %i.process.name(), attempt, "exited while starting; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+async fn start_once(i: &mut Instance) -> Result<(), TargetError> {
     i.process.start()?;
     register(i.process.pid());
     let addr: SocketAddr = ([127, 0, 0, 1], i.port).into();
@@ -468,13 +493,17 @@ impl Target for LocalStack {
             }
             Lifecycle::Stop { grace_ms } => {
                 let pid = i.process.pid();
-                i.process.stop(Duration::from_millis(grace_ms)).await?;
+                i.process
+                    .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
+                    .await?;
                 unregister(pid);
             }
             Lifecycle::Start => start_and_wait(i).await?,
             Lifecycle::Restart { grace_ms } => {
                 let pid = i.process.pid();
-                i.process.stop(Duration::from_millis(grace_ms)).await?;
+                i.process
+                    .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
+                    .await?;
                 unregister(pid);
                 start_and_wait(i).await?;
             }
@@ -509,7 +538,11 @@ impl Target for LocalStack {
             for inst in self.instances_of(&name) {
                 if let Some(mut i) = self.instances.remove(&inst) {
                     let pid = i.process.pid();
-                    if let Err(e) = i.process.stop(Duration::from_secs(5)).await {
+                    if let Err(e) = i
+                        .process
+                        .stop_with(i.stop_signal, Duration::from_secs(5))
+                        .await
+                    {
                         tracing::warn!(instance = %inst, error = %e, "stopping");
                     }
                     unregister(pid);

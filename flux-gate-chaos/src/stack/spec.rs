@@ -82,6 +82,13 @@ pub struct ServiceSpec {
     pub ready_timeout_secs: u64,
     #[serde(default)]
     pub depends_on: Vec<String>,
+    /// Signal of `stop`/`restart` (Docker's STOPSIGNAL): `SIGTERM` (default), `SIGINT`, `SIGQUIT`.
+    #[serde(default = "sigterm")]
+    pub stop_signal: String,
+}
+
+fn sigterm() -> String {
+    "SIGTERM".into()
 }
 
 fn one() -> u32 {
@@ -225,6 +232,18 @@ impl StackSpec {
                 return Err(err(
                     format!("services.{name}.replicas"),
                     "use 1–16 replicas".into(),
+                ));
+            }
+            if !matches!(
+                s.stop_signal.as_str(),
+                "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGUSR1" | "SIGUSR2"
+            ) {
+                return Err(err(
+                    format!("services.{name}.stop_signal"),
+                    format!(
+                        "`{}`: use SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2",
+                        s.stop_signal
+                    ),
                 ));
             }
             for d in &s.depends_on {

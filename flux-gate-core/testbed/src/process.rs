@@ -153,8 +153,14 @@ impl Supervised {
 
     /// SIGTERM (after SIGCONT, in case it is paused); SIGKILL if it outlives `grace`.
     pub async fn stop(&mut self, grace: Duration) -> Result<()> {
+        self.stop_with(Signal::SIGTERM, grace).await
+    }
+
+    /// Like [`Supervised::stop`] with the server's own shutdown signal (PostgreSQL's fast
+    /// shutdown is SIGINT; its SIGTERM waits for every client to leave).
+    pub async fn stop_with(&mut self, signal: Signal, grace: Duration) -> Result<()> {
         self.signal(Signal::SIGCONT)?;
-        self.signal(Signal::SIGTERM)?;
+        self.signal(signal)?;
         if !self.reap(grace).await {
             tracing::warn!(name = %self.spec.name, ?grace, "did not stop in time; killing");
             self.kill().await?;
