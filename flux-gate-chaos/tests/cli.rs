@@ -14,6 +14,18 @@ fn fgchaos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fgchaos"))
 }
 
+/// The one run directory a run left in `reports` (next to its `.md` report).
+fn run_dir_in(reports: &Path) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();
@@ -84,12 +96,7 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let run_dir = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run_dir = run_dir_in(&reports);
     let j = Journal::read(&run_dir.join("journal.json")).unwrap();
     assert_eq!(j.seed, 7);
     assert!(
@@ -200,12 +207,7 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         Vec::<i32>::new(),
         "no service process may survive"
     );
-    let run_dir = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .next()
-        .unwrap()
-        .path();
+    let run_dir = run_dir_in(&reports);
     let j = Journal::read(&run_dir.join("journal.json")).unwrap();
     assert!(j.interrupted);
     let undone: Vec<(&str, bool)> = j
