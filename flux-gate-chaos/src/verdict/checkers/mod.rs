@@ -18,6 +18,10 @@ pub use data::{
 };
 pub use service::{Availability, Latency, Recovery};
 
+/// What state-based checkers say when the run ended before the settle phase (harness error,
+/// Ctrl-C).
+pub const NOT_JUDGED: &str = "not judged: the run ended before the settle phase";
+
 /// Counterexamples shown per failed checker.
 pub const SHOWN: usize = 20;
 
@@ -136,10 +140,14 @@ fn unsettled(name: &str, e: &Evidence<'_>) -> Option<Finding> {
         Finding::with(
             name,
             Status::Inconclusive,
-            format!(
-                "the system did not settle: {}",
-                e.settled.pending.join("; ")
-            ),
+            if e.settled.pending.is_empty() {
+                NOT_JUDGED.to_owned()
+            } else {
+                format!(
+                    "the system did not settle: {}",
+                    e.settled.pending.join("; ")
+                )
+            },
         )
     })
 }

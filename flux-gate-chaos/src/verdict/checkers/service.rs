@@ -181,11 +181,15 @@ impl Checker for Recovery {
             return Finding::with(
                 self.name(),
                 Status::Inconclusive,
-                format!(
-                    "did not converge within {}: {}",
-                    e.journal.scenario.settle.timeout,
-                    e.settled.pending.join("; ")
-                ),
+                if e.settled.pending.is_empty() {
+                    super::NOT_JUDGED.to_owned()
+                } else {
+                    format!(
+                        "did not converge within {}: {}",
+                        e.journal.scenario.settle.timeout,
+                        e.settled.pending.join("; ")
+                    )
+                },
             );
         };
         let took = Duration::from_millis(ms);
