@@ -205,9 +205,8 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
 mod tests {
     use super::*;
     use crate::fault::TimelineEvent;
-    use crate::verdict::checkers::tests::{journal, op};
+    use crate::verdict::checkers::tests::{clean, journal, op};
     use crate::verdict::judge;
-    use crate::verdict::state::{DbOrder, FinalState, Settled};
 
     /// A failed run with a fault window: every section of the report has content.
     fn sample() -> String {
@@ -244,32 +243,12 @@ mod tests {
             op(3, "k4", "u4", Some(409), None),
             op(5, "k5", "u5", Some(202), Some("o5")),
         ];
-        let settled = Settled {
-            converged: true,
-            recovery_ms: Some(1250),
-            waited_ms: 3300,
-            pending: Vec::new(),
-            state: FinalState {
-                initial: 3,
-                redis_stock: Some(0),
-                redis_stock_min: Some(0),
-                outbox: 0,
-                db_stock: Some(1),
-                db_orders: vec![
-                    DbOrder {
-                        order_id: "o1".into(),
-                        key: "k1".into(),
-                        user: "u1".into(),
-                    },
-                    DbOrder {
-                        order_id: "o2".into(),
-                        key: "k2".into(),
-                        user: "u2".into(),
-                    },
-                ],
-                consumer_lag: Some(0),
-            },
-        };
+        // The checkers' clean sold-out sale, with one order and one unit of products.stock gone.
+        let (_, mut settled) = clean();
+        settled.recovery_ms = Some(1250);
+        settled.waited_ms = 3300;
+        settled.state.db_stock = Some(1);
+        settled.state.db_orders.truncate(2);
         let jd = judge(&j, &ops, settled);
         let links = Links {
             dir: "t-1".into(),

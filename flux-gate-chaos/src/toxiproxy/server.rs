@@ -76,6 +76,16 @@ fn bad(msg: impl Into<String>) -> Failure {
 
 type ApiResult<T> = Result<T, Failure>;
 
+impl Registry {
+    fn proxy(&self, name: &str) -> ApiResult<&Entry> {
+        self.proxies.get(name).ok_or_else(|| not_found("proxy"))
+    }
+
+    fn proxy_mut(&mut self, name: &str) -> ApiResult<&mut Entry> {
+        self.proxies.get_mut(name).ok_or_else(|| not_found("proxy"))
+    }
+}
+
 impl Entry {
     fn view(&self, name: &str) -> wire::Proxy {
         wire::Proxy {
@@ -130,6 +140,14 @@ impl Entry {
     }
 
     /// Stops accepting and closes every open connection; returns once the port is free.
+    /// Index of the toxic called `name`.
+    fn toxic(&self, name: &str) -> ApiResult<usize> {
+        self.toxics
+            .iter()
+            .position(|t| t.name == name)
+            .ok_or_else(|| not_found("toxic"))
+    }
+
     async fn disable(&mut self) {
         if let Some(r) = self.running.take() {
             r.stopper.stop();
@@ -336,7 +354,7 @@ async fn show(
     Path(name): Path<String>,
 ) -> ApiResult<Json<wire::Proxy>> {
     let reg = s.registry.lock().await;
-    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
+    let e = reg.proxy(&name)?;
     Ok(Json(e.view(&name)))
 }
 
@@ -347,10 +365,7 @@ async fn update(
 ) -> ApiResult<Json<wire::Proxy>> {
     let req = body(req)?;
     let mut reg = s.registry.lock().await;
-    let e = reg
-        .proxies
-        .get_mut(&name)
-        .ok_or_else(|| not_found("proxy"))?;
+    let e = reg.proxy_mut(&name)?;
     let listen = match req.listen {
         Some(l) => concrete_listen(&l)?,
         None => e.listen.clone(),
@@ -385,7 +400,7 @@ async fn toxics(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Vec<wire::Toxic>>> {
     let reg = s.registry.lock().await;
-    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
+    let e = reg.proxy(&name)?;
     Ok(Json(e.toxics.clone()))
 }
 
@@ -401,10 +416,7 @@ async fn add_toxic(
     // Validated now, so a bad toxic is a 400 and never reaches the proxy.
     to_noxious(&toxic)?;
     let mut reg = s.registry.lock().await;
-    let e = reg
-        .proxies
-        .get_mut(&name)
-        .ok_or_else(|| not_found("proxy"))?;
+    let e = reg.proxy_mut(&name)?;
     if e.toxics.iter().any(|t| t.name == toxic.name) {
         return Err(Failure(StatusCode::CONFLICT, "toxic already exists".into()));
     }
@@ -418,13 +430,8 @@ async fn show_toxic(
     Path((name, toxic)): Path<(String, String)>,
 ) -> ApiResult<Json<wire::Toxic>> {
     let reg = s.registry.lock().await;
-    let e = reg.proxies.get(&name).ok_or_else(|| not_found("proxy"))?;
-    let t = e
-        .toxics
-        .iter()
-        .find(|t| t.name == toxic)
-        .ok_or_else(|| not_found("toxic"))?;
-    Ok(Json(t.clone()))
+    let e = reg.proxy(&name)?;
+    Ok(Json(e.toxics[e.toxic(&toxic)?].clone()))
 }
 
 /// Toxiproxy semantics: the body may change `toxicity` and any `attributes`; the rest stays.
@@ -435,15 +442,8 @@ async fn update_toxic(
 ) -> ApiResult<Json<wire::Toxic>> {
     let patch = body(req)?;
     let mut reg = s.registry.lock().await;
-    let e = reg
-        .proxies
-        .get_mut(&name)
-        .ok_or_else(|| not_found("proxy"))?;
-    let i = e
-        .toxics
-        .iter()
-        .position(|t| t.name == toxic)
-        .ok_or_else(|| not_found("toxic"))?;
+    let e = reg.proxy_mut(&name)?;
+    let i = e.toxic(&toxic)?;
     let mut updated = e.toxics[i].clone();
     if let Some(t) = patch.get("toxicity").and_then(serde_json::Value::as_f64) {
         updated.toxicity = t as f32;
@@ -464,15 +464,8 @@ async fn remove_toxic(
     Path((name, toxic)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let mut reg = s.registry.lock().await;
-    let e = reg
-        .proxies
-        .get_mut(&name)
-        .ok_or_else(|| not_found("proxy"))?;
-    let i = e
-        .toxics
-        .iter()
-        .position(|t| t.name == toxic)
-        .ok_or_else(|| not_found("toxic"))?;
+    let e = reg.proxy_mut(&name)?;
+    let i = e.toxic(&toxic)?;
     e.toxics.remove(i);
     e.relink(&name).await?;
     Ok(StatusCode::NO_CONTENT)

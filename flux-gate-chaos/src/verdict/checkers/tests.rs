@@ -79,7 +79,7 @@ fn row(order: &str, key: &str, user: &str) -> DbOrder {
 
 /// A clean sold-out sale of 3 units: k1..k3 bought (k3 after a timeout: an `info` op that
 /// happened), k4 refused, k2 resent (a replay).
-fn clean() -> (Vec<Op>, Settled) {
+pub(crate) fn clean() -> (Vec<Op>, Settled) {
     let ops = vec![
         op(0, "k1", "u1", Some(200), Some("o1")),
         op(1, "k2", "u2", Some(200), Some("o2")),
