@@ -299,3 +299,54 @@ fn up_leaves_the_stack_running_and_down_stops_it() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no stack is up"));
 }
+
+#[test]
+fn cleanup_kills_what_a_killed_harness_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let mut up = fgchaos()
+        .arg("up")
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !work.join("up.json").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "fgchaos up never came up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // SIGKILL: no teardown, no Drop — every service is orphaned.
+    up.kill().unwrap();
+    up.wait().unwrap();
+    let orphans = common::processes_under(&work);
+    assert!(orphans.len() >= 8, "{orphans:?}");
+    let out = fgchaos()
+        .arg("cleanup")
+        .arg("--work-dir")
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // PostgreSQL may fork a worker meanwhile: at least the orphans seen were killed.
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let killed: usize = stdout
+        .strip_prefix("killed ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(killed >= orphans.len(), "{stdout}");
+    let t = Instant::now();
+    while !common::processes_under(&work).is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "{:?}",
+            common::processes_under(&work)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
