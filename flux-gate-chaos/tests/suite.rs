@@ -77,10 +77,10 @@ fn a_worker_that_drops_messages_fails_no_lost_acks() {
     let lossy = Path::new(env!("CARGO_BIN_EXE_fgchaos"))
         .parent()
         .unwrap()
-        .join("examples/lossy_worker");
+        .join("lossy-worker"); // workspace binary: flux-gate-chaos/fixtures/lossy-worker
     assert!(
         lossy.exists(),
-        "build it first: cargo build -p flux-gate-chaos --examples"
+        "build it first: cargo build -p lossy-worker"
     );
     let builtin =
         std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/flux-gate.yaml")).unwrap();
