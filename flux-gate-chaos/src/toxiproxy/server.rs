@@ -116,12 +116,29 @@ impl Entry {
                 StreamDirection::Downstream => toxics.downstream.push(t),
             }
         }
-        let (listener, info) =
-            ProxyRunner::initialize_proxy::<noxious::socket::TcpListener>(config, toxics)
-                .await
-                .map_err(|e| {
-                    Failure(StatusCode::CONFLICT, format!("listen {}: {e}", self.listen))
-                })?;
+        // Re-enabling rebinds the port the proxy just released; the release can lag a moment
+        // behind the proxy task's exit, so an address-in-use is retried for up to 2 s.
+        let mut tries = 0;
+        let (listener, info) = loop {
+            match ProxyRunner::initialize_proxy::<noxious::socket::TcpListener>(
+                config.clone(),
+                toxics.clone(),
+            )
+            .await
+            {
+                Ok(ok) => break ok,
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && tries < 40 => {
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => {
+                    return Err(Failure(
+                        StatusCode::CONFLICT,
+                        format!("listen {}: {e}", self.listen),
+                    ));
+                }
+            }
+        };
         let (stop, stopper) = Stop::new();
         let (closed, closer) = Close::new();
         let (events, receiver) = bmrng::channel(16);
