@@ -19,7 +19,7 @@ pub struct Journal {
     pub run_id: String,
     pub fgchaos_version: String,
     pub scenario_file: String,
-    /// SHA-256-free fingerprint of the scenario text (FNV-1a 64, hex): same text, same value.
+    /// Fingerprint of the scenario text (FNV-1a 64, hex; not a security hash): same text, same value.
     pub scenario_hash: String,
     pub scenario: Scenario,
     pub seed: u64,

@@ -14,6 +14,27 @@ fn fgchaos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fgchaos"))
 }
 
+/// Starts `fgchaos up` on `work` and waits until it has written its state file.
+fn start_up(work: &Path) -> std::process::Child {
+    let up = fgchaos()
+        .arg("up")
+        .arg("--work-dir")
+        .arg(work)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !work.join("up.json").exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "fgchaos up never came up"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    up
+}
+
 /// The one run directory a run left in `reports` (next to its `.md` report).
 fn run_dir_in(reports: &Path) -> std::path::PathBuf {
     let dirs: Vec<_> = std::fs::read_dir(reports)
@@ -243,23 +264,8 @@ fn published_json_schema_is_current() {
 fn up_leaves_the_stack_running_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    let mut up = fgchaos()
-        .arg("up")
-        .arg("--work-dir")
-        .arg(&work)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut up = start_up(&work);
     let state = work.join("up.json");
-    let t = Instant::now();
-    while !state.exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "fgchaos up never came up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     let entry: std::net::SocketAddr = s["endpoints"]["entry"]
         .as_str()
@@ -304,22 +310,7 @@ fn up_leaves_the_stack_running_and_down_stops_it() {
 fn cleanup_kills_what_a_killed_harness_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    let mut up = fgchaos()
-        .arg("up")
-        .arg("--work-dir")
-        .arg(&work)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let t = Instant::now();
-    while !work.join("up.json").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "fgchaos up never came up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let mut up = start_up(&work);
     // SIGKILL: no teardown, no Drop — every service is orphaned.
     up.kill().unwrap();
     up.wait().unwrap();

@@ -4,7 +4,6 @@
 
 use std::collections::BTreeMap;
 
-use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 
 use crate::fault::TimelineEvent;
@@ -106,8 +105,7 @@ pub fn phases(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Phase
 }
 
 fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op]) -> Phase {
-    let mut h =
-        Histogram::<u64>::new_with_bounds(1, 600_000_000, 3).expect("constant bounds are valid");
+    let mut h = crate::load::history::new_histogram();
     let mut p = Phase {
         name: name.to_owned(),
         fault,
