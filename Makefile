@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo chaos test lint unit bench clean
+.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test
 
 bootstrap:
 	@scripts/bootstrap
@@ -19,9 +19,27 @@ demo: build
 chaos: build
 	target/release/fgchaos run --target local scenarios/*.yaml --junit reports/junit.xml
 
-## Every check CI runs: formatting, lints, unit and integration tests on real components.
+## Every check CI runs: formatting, lints, unit and integration tests on real components, then
+## the chaos scenarios on the docker target when a Docker engine answers (FG_REQUIRE_DOCKER=1
+## makes a missing engine a failure).
 test: bootstrap lint
 	$(CARGO) test --workspace --all-targets
+	FG_PROFILE=debug scripts/docker-test
+
+## The Flux-Gate compose project from local images (no registry needed): images, up, down.
+docker-images: build
+	scripts/docker-images
+
+docker-up: docker-images
+	docker-compose -f docker-compose.yml -f docker-compose.local.yml up -d
+
+docker-down:
+	docker-compose -f docker-compose.yml -f docker-compose.local.yml down -v
+
+## worker-crash, api-kill, db-outage, kafka-loss and network-partition on the docker target,
+## against a throwaway compose project built from local images.
+docker-test: build
+	scripts/docker-test
 
 lint:
 	$(CARGO) fmt --all --check

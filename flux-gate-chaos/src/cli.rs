@@ -18,9 +18,12 @@ pub struct Cli {
     pub log: String,
 }
 
+/// The compose project name this repository's `.env` gives `docker compose`.
+pub const DEFAULT_PROJECT: &str = "fluxgate";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum TargetKind {
-    /// Docker when an engine answers and a compose project is up, else local.
+    /// Docker when an engine answers and the compose project is up, else local.
     Auto,
     /// The whole stack as processes on loopback.
     Local,
@@ -37,6 +40,9 @@ pub enum Command {
         scenarios: Vec<PathBuf>,
         #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
         target: TargetKind,
+        /// Docker target: the compose project to attach to.
+        #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+        project: String,
         /// Seed for every random choice (same seed, same schedule and load).
         #[arg(long)]
         seed: Option<u64>,
@@ -49,7 +55,8 @@ pub enum Command {
         /// Keep the run directory (data of every service) after a successful run.
         #[arg(long)]
         keep: bool,
-        /// Replace the built-in stack with this stack file.
+        /// Replace the built-in stack description: a stack file on the local target, a
+        /// compose-project description (like flux-gate-chaos/stacks/docker.yaml) on docker.
         #[arg(long)]
         stack: Option<PathBuf>,
         /// Also write every run's journal and verdict as one JSON array to this file.
@@ -118,9 +125,21 @@ pub enum Command {
     Proxy {
         #[arg(long, default_value = "127.0.0.1:8474")]
         listen: std::net::SocketAddr,
+        /// Create these proxies at start: a Toxiproxy `-config` file, a JSON array of
+        /// `{"name", "listen", "upstream", "enabled"?}`.
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
-    /// Heal what a crashed run left behind: stray service processes, fgchaos toxics.
+    /// Heal what a crashed run left behind: stray service processes, stopped or paused
+    /// containers, fgchaos toxics.
     Cleanup {
+        /// `local`: stray processes; `docker`: the compose project's containers and toxics;
+        /// `auto`: both (docker when an engine answers).
+        #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
+        target: TargetKind,
+        /// Docker target: the compose project to repair.
+        #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+        project: String,
         #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
         work_dir: PathBuf,
         /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.

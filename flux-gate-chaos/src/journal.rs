@@ -33,6 +33,9 @@ pub struct Journal {
     /// Unix ms of the load's time zero (every `*_ms`/`*_us` offset counts from it).
     pub load_zero_unix_ms: u64,
     pub endpoints: Endpoints,
+    /// Engine, images and containers (docker target).
+    #[serde(default)]
+    pub environment: crate::target::Environment,
     pub faults: Vec<PlannedFault>,
     pub timeline: Vec<TimelineEvent>,
     /// Relative to the journal's directory.

@@ -6,6 +6,7 @@
 //! Toxiproxy's API ([`toxiproxy`]); the run ([`run`]) writes a journal that checkers read.
 
 pub mod cli;
+pub mod docker;
 pub mod fault;
 pub mod journal;
 pub mod load;

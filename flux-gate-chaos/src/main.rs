@@ -10,7 +10,7 @@ use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use fgchaos::cli::{Cli, Command, TargetKind};
-use fgchaos::run::{self, RunOptions};
+use fgchaos::run::{self, RunOptions, TargetChoice};
 use fgchaos::scenario::{self, validate};
 use fgchaos::stack::{local, LocalStack, StackSpec};
 use fgchaos::target::Target;
@@ -73,6 +73,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         Command::Run {
             scenarios,
             target,
+            project,
             seed,
             report_dir,
             work_dir,
@@ -81,12 +82,22 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             json,
             junit,
         } => {
-            if target == TargetKind::Docker {
-                bail!("the docker target is not available yet; use `--target local`");
-            }
+            let target = choose_target(target, &project).await;
             // Validate every file before running any.
-            for s in &scenarios {
-                run::prepare(s, stack.as_deref())?;
+            match &target {
+                TargetChoice::Local => {
+                    for s in &scenarios {
+                        run::prepare(s, stack.as_deref())?;
+                    }
+                }
+                TargetChoice::Docker { project } => {
+                    let spec = run::docker_spec(stack.as_deref())?;
+                    let names = fgchaos::docker::target::probe_names(&spec, project).await?;
+                    for s in &scenarios {
+                        let (sc, _) = run::load_scenario(s)?;
+                        run::check_names(s, &sc, &names)?;
+                    }
+                }
             }
             let interrupt = interrupts();
             let opts = RunOptions {
@@ -95,6 +106,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                 work_dir,
                 keep,
                 stack,
+                target,
                 progress: true,
             };
             let mut worst: Option<Verdict> = None;
@@ -105,7 +117,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                     interrupted = true;
                     break;
                 }
-                let verdict = match run::run_local(s, &opts, interrupt.clone()).await {
+                let verdict = match run::run(s, &opts, interrupt.clone()).await {
                     Ok(outcome) => {
                         print_summary(&outcome);
                         interrupted |= outcome.journal.interrupted;
@@ -224,12 +236,24 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
         }
         Command::Up { stack, work_dir } => up(stack, &work_dir).await,
         Command::Down { work_dir } => down(&work_dir).await,
-        Command::Proxy { listen } => {
+        Command::Proxy { listen, config } => {
+            // Like Toxiproxy's `-config`: a bad file stops the server before it serves.
+            let initial = match &config {
+                Some(path) => toxiproxy::server::read_config(path)?,
+                None => Vec::new(),
+            };
             let listener = tokio::net::TcpListener::bind(listen)
                 .await
                 .with_context(|| {
                     format!("listening on {listen} (is another proxy running there?)")
                 })?;
+            let server = toxiproxy::ProxyServer::new();
+            if let Some(path) = &config {
+                if let Err(e) = server.populate(initial).await {
+                    server.stop_all().await;
+                    bail!("{}: {e}", path.display());
+                }
+            }
             println!(
                 "fault proxy (Toxiproxy API {}) on http://{listen}",
                 toxiproxy::server::API_VERSION
@@ -238,15 +262,28 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             let shutdown = async move {
                 let _ = interrupt.wait_for(|v| *v).await;
             };
-            toxiproxy::ProxyServer::new()
-                .serve(listener, shutdown)
-                .await?;
+            server.serve(listener, shutdown).await?;
             Ok(0)
         }
         Command::Cleanup {
+            target,
+            project,
             work_dir,
             toxiproxy,
-        } => cleanup(&work_dir, toxiproxy.as_deref()).await,
+        } => {
+            if target != TargetKind::Docker {
+                cleanup(&work_dir, toxiproxy.as_deref()).await?;
+            }
+            let docker = match target {
+                TargetKind::Docker => true,
+                TargetKind::Auto => fgchaos::docker::engine::available().await,
+                TargetKind::Local => false,
+            };
+            if docker {
+                cleanup_docker(&work_dir, &project).await?;
+            }
+            Ok(0)
+        }
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,
@@ -423,6 +460,56 @@ async fn down(work_dir: &Path) -> anyhow::Result<u8> {
 
 /// Kills every process whose working directory is inside `work_dir` (each service runs in its
 /// own directory there), and optionally resets fgchaos's toxics on a Toxiproxy.
+/// `--target auto`: docker when an engine answers and the project runs, else local.
+async fn choose_target(kind: TargetKind, project: &str) -> TargetChoice {
+    let docker = TargetChoice::Docker {
+        project: project.to_owned(),
+    };
+    match kind {
+        TargetKind::Local => TargetChoice::Local,
+        TargetKind::Docker => docker,
+        TargetKind::Auto => {
+            if fgchaos::docker::project::running(project).await {
+                eprintln!("fgchaos: target docker (compose project `{project}` is running)");
+                docker
+            } else {
+                eprintln!("fgchaos: target local (no running compose project `{project}`)");
+                TargetChoice::Local
+            }
+        }
+    }
+}
+
+/// Puts back what crashed docker runs left behind: every container they found running is
+/// resumed or started again, every fgchaos toxic removed.
+async fn cleanup_docker(work_dir: &Path, project: &str) -> anyhow::Result<()> {
+    let records = fgchaos::docker::record::Record::find(work_dir, project);
+    if records.is_empty() {
+        println!(
+            "no interrupted docker run of project `{project}` under {}",
+            work_dir.display()
+        );
+    }
+    for (dir, record) in records {
+        let done = fgchaos::docker::record::repair(&record).await?;
+        println!(
+            "project `{project}`: resumed {} and started {} container(s){}",
+            done.resumed.len(),
+            done.started.len(),
+            if done.started.is_empty() && done.resumed.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", [done.resumed, done.started].concat().join(", "))
+            }
+        );
+        if let Some(url) = &record.toxiproxy {
+            remove_toxics(url).await?;
+        }
+        fgchaos::docker::record::Record::remove(&dir);
+    }
+    Ok(())
+}
+
 async fn cleanup(work_dir: &Path, toxiproxy_url: Option<&str>) -> anyhow::Result<u8> {
     let mut killed = 0;
     if let Ok(root) = work_dir.canonicalize() {
@@ -454,22 +541,28 @@ async fn cleanup(work_dir: &Path, toxiproxy_url: Option<&str>) -> anyhow::Result
         work_dir.display()
     );
     if let Some(url) = toxiproxy_url {
-        let c = toxiproxy::Client::new(url);
-        let mut removed = 0;
-        for (name, p) in c.proxies().await? {
-            for t in p
-                .toxics
-                .iter()
-                .filter(|t| t.name.starts_with(fgchaos::fault::plan::TOXIC_PREFIX))
-            {
-                c.remove_toxic(&name, &t.name).await?;
-                removed += 1;
-            }
-            if !p.enabled {
-                c.set_enabled(&name, true).await?;
-            }
-        }
-        println!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
+        remove_toxics(url).await?;
     }
     Ok(0)
+}
+
+/// Removes every fgchaos toxic and re-enables every proxy of a Toxiproxy API.
+async fn remove_toxics(url: &str) -> anyhow::Result<()> {
+    let c = toxiproxy::Client::new(url);
+    let mut removed = 0;
+    for (name, p) in c.proxies().await? {
+        for t in p
+            .toxics
+            .iter()
+            .filter(|t| t.name.starts_with(fgchaos::fault::plan::TOXIC_PREFIX))
+        {
+            c.remove_toxic(&name, &t.name).await?;
+            removed += 1;
+        }
+        if !p.enabled {
+            c.set_enabled(&name, true).await?;
+        }
+    }
+    println!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
+    Ok(())
 }

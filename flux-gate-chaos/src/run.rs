@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use indicatif::{ProgressBar, ProgressStyle};
 use tokio::sync::watch;
 
+use crate::docker::{DockerSpec, DockerTarget};
 use crate::fault::{self, Executor};
 use crate::journal::{self, Journal};
 use crate::load::{self, history, Live, LoadPlan};
@@ -31,9 +32,20 @@ pub struct RunOptions {
     /// Run directories (data) go to `<work_dir>/<run id>/`.
     pub work_dir: PathBuf,
     pub keep: bool,
-    /// Replaces the built-in stack (a scenario's own `stack:` wins over this).
+    /// Replaces the built-in stack description of the target (on the local target a
+    /// scenario's own `stack:` wins over this).
     pub stack: Option<PathBuf>,
+    pub target: TargetChoice,
     pub progress: bool,
+}
+
+/// Where a run runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetChoice {
+    /// Starts the whole stack as processes on loopback, and stops it after.
+    Local,
+    /// Attaches to a running Docker Compose project; leaves it running after.
+    Docker { project: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,29 +68,59 @@ pub struct RunOutcome {
     pub report: PathBuf,
 }
 
-/// Loads and validates a scenario and the stack it runs on, before anything starts.
-pub fn prepare(
-    path: &Path,
-    stack_override: Option<&Path>,
-) -> Result<(Scenario, String, StackSpec), RunError> {
+/// Reads and parses a scenario file (no names checked yet).
+pub fn load_scenario(path: &Path) -> Result<(Scenario, String), RunError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         file: path.display().to_string(),
         source,
     })?;
     let s = scenario::parse_str(&text, &path.display().to_string())?;
-    let spec = match (&s.stack, stack_override) {
-        (Some(rel), _) => StackSpec::load(&path.parent().unwrap_or(Path::new(".")).join(rel))?,
-        (None, Some(p)) => StackSpec::load(p)?,
-        (None, None) => StackSpec::built_in()?,
-    };
-    let problems = validate::validate(&s, &spec.names(false));
-    if !problems.is_empty() {
-        return Err(ScenarioError::Invalid {
+    Ok((s, text))
+}
+
+/// Every service and link the scenario names must exist on the target.
+pub fn check_names(path: &Path, s: &Scenario, names: &validate::Names) -> Result<(), RunError> {
+    let problems = validate::validate(s, names);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioError::Invalid {
             file: path.display().to_string(),
             problems,
         }
-        .into());
+        .into())
     }
+}
+
+/// The local stack a scenario runs on: its own `stack:`, else `stack_override`, else built in.
+fn local_spec(
+    path: &Path,
+    s: &Scenario,
+    stack_override: Option<&Path>,
+) -> Result<StackSpec, RunError> {
+    Ok(match (&s.stack, stack_override) {
+        (Some(rel), _) => StackSpec::load(&path.parent().unwrap_or(Path::new(".")).join(rel))?,
+        (None, Some(p)) => StackSpec::load(p)?,
+        (None, None) => StackSpec::built_in()?,
+    })
+}
+
+/// How the docker target reads a compose project: `stack` or the built-in description.
+pub fn docker_spec(stack: Option<&Path>) -> Result<DockerSpec, RunError> {
+    Ok(match stack {
+        Some(p) => DockerSpec::load(p)?,
+        None => DockerSpec::built_in()?,
+    })
+}
+
+/// Loads and validates a scenario against the local stack it runs on, before anything starts.
+pub fn prepare(
+    path: &Path,
+    stack_override: Option<&Path>,
+) -> Result<(Scenario, String, StackSpec), RunError> {
+    let (s, text) = load_scenario(path)?;
+    let spec = local_spec(path, &s, stack_override)?;
+    check_names(path, &s, &spec.names(false))?;
     Ok((s, text, spec))
 }
 
@@ -101,13 +143,25 @@ pub fn run_id(name: &str) -> String {
     )
 }
 
-/// Runs one scenario file on the local target.
-pub async fn run_local(
+/// Runs one scenario file on the chosen target.
+pub async fn run(
     path: &Path,
     opts: &RunOptions,
     interrupt: watch::Receiver<bool>,
 ) -> Result<RunOutcome, RunError> {
-    let (s, text, spec) = prepare(path, opts.stack.as_deref())?;
+    let (s, text) = load_scenario(path)?;
+    let local = match opts.target {
+        TargetChoice::Local => {
+            let spec = local_spec(path, &s, opts.stack.as_deref())?;
+            check_names(path, &s, &spec.names(false))?;
+            Some(spec)
+        }
+        TargetChoice::Docker { .. } => None,
+    };
+    let docker = match opts.target {
+        TargetChoice::Docker { .. } => Some(docker_spec(opts.stack.as_deref())?),
+        TargetChoice::Local => None,
+    };
     let id = run_id(&s.name);
     let seed = opts.seed.unwrap_or_else(rand::random);
     let out_dir = opts.report_dir.join(&id);
@@ -129,7 +183,10 @@ pub async fn run_local(
         scenario_hash: journal::fingerprint(&text),
         scenario: s.clone(),
         seed,
-        target: "local".into(),
+        target: match opts.target {
+            TargetChoice::Local => "local".into(),
+            TargetChoice::Docker { .. } => "docker".into(),
+        },
         product: product.clone(),
         stock: s.sale.stock,
         per_user_limit: s.sale.per_user_limit,
@@ -138,6 +195,7 @@ pub async fn run_local(
             .unwrap_or_default(),
         load_zero_unix_ms: 0,
         endpoints: Default::default(),
+        environment: Default::default(),
         faults: Vec::new(),
         timeline: Vec::new(),
         history: PathBuf::from("history.jsonl"),
@@ -149,25 +207,48 @@ pub async fn run_local(
     };
     let journal_path = out_dir.join("journal.json");
 
-    tracing::info!(run = %id, dir = %run_dir.display(), "starting the local stack");
-    let mut stack = match LocalStack::start(spec, &run_dir, &admin_token).await {
-        Ok(st) => st,
+    let started: Result<Box<dyn Target>, String> = match (&opts.target, local, docker) {
+        (TargetChoice::Docker { project }, _, Some(spec)) => {
+            tracing::info!(run = %id, project, "attaching to the compose project");
+            match DockerTarget::attach(spec, project, &run_dir).await {
+                Ok(t) => Ok(Box::new(t)),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+        (_, Some(spec), _) => {
+            tracing::info!(run = %id, dir = %run_dir.display(), "starting the local stack");
+            match LocalStack::start(spec, &run_dir, &admin_token).await {
+                Ok(t) => Ok(Box::new(t)),
+                Err(e) => Err(format!(
+                    "the stack did not start: {e} (logs in {})",
+                    run_dir.join("logs").display()
+                )),
+            }
+        }
+        _ => Err("no stack description for the target".into()),
+    };
+    let mut stack = match started {
+        Ok(t) => t,
         Err(e) => {
-            journal.harness_error = Some(format!("the stack did not start: {e}"));
+            journal.harness_error = Some(e.clone());
             let _ = journal.write(&journal_path);
-            return Err(RunError::Harness(format!(
-                "the stack did not start: {e} (logs in {})",
-                run_dir.join("logs").display()
-            )));
+            return Err(RunError::Harness(e));
         }
     };
+    if let Err(e) = check_names(path, &s, &stack.names()) {
+        let _ = stack.teardown(false).await;
+        let _ = std::fs::remove_dir_all(&run_dir);
+        let _ = std::fs::remove_dir_all(&out_dir);
+        return Err(e);
+    }
     journal.endpoints = stack.endpoints().clone();
+    journal.environment = stack.environment();
     let result = drive(
         &s,
         seed,
         &product,
         &out_dir,
-        &mut stack,
+        stack.as_mut(),
         &mut journal,
         opts,
         interrupt,

@@ -21,7 +21,8 @@ pub struct Endpoints {
     pub redis: String,
     /// Direct PostgreSQL URL for reading the final state.
     pub database: String,
-    /// Kafka bootstrap brokers.
+    /// Kafka bootstrap brokers. Empty when the host cannot reach the brokers (a compose
+    /// network's advertised names): the consumer lag is then read from the workers' `/metrics`.
     pub kafka: String,
     /// The worker's Kafka consumer group.
     pub consumer_group: String,
@@ -38,6 +39,20 @@ pub struct LinkEnds {
     pub listen: String,
     pub upstream: String,
     pub description: String,
+}
+
+/// What a run ran against, for the journal: enough to tell two runs' stacks apart.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Environment {
+    /// `Docker Engine 20.10.24 (API 1.41)`; absent on the local target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<String>,
+    /// The compose project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Every container: instance, name, id, image and the image id it resolved to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub containers: Vec<crate::docker::Container>,
 }
 
 /// A lifecycle fault on one service instance.
@@ -62,6 +77,8 @@ pub enum TargetError {
     Proxy(#[from] crate::toxiproxy::ClientError),
     #[error("{0}")]
     Setup(String),
+    #[error(transparent)]
+    Docker(#[from] crate::docker::DockerError),
 }
 
 /// A running stack that faults can be applied to.
@@ -82,4 +99,8 @@ pub trait Target: Send {
     async fn teardown(&mut self, keep: bool) -> Result<(), TargetError>;
     /// Directory holding one log file per service, if any.
     fn logs(&self) -> Option<std::path::PathBuf>;
+    /// Engine, images and containers, for the journal (nothing on the local target).
+    fn environment(&self) -> Environment {
+        Environment::default()
+    }
 }

@@ -341,3 +341,96 @@ fn cleanup_kills_what_a_killed_harness_left_behind() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// `fgchaos proxy --config FILE` (Toxiproxy's `-config`): the file's proxies exist and listen
+/// as soon as the API answers; a bad file stops it with the file and the fault named.
+#[tokio::test]
+async fn proxy_config_file_populates_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let (api, link) = (free_port(), free_port());
+    let config = write(
+        dir.path(),
+        "toxiproxy.json",
+        &format!(
+            r#"[{{"name": "api-redis", "listen": "127.0.0.1:{link}", "upstream": "127.0.0.1:1"}},
+               {{"name": "spare", "listen": "127.0.0.1:0", "upstream": "127.0.0.1:2", "enabled": false}}]"#
+        ),
+    );
+    let mut proxy = fgchaos()
+        .args(["proxy", "--listen", &format!("127.0.0.1:{api}"), "--config"])
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = fgchaos::toxiproxy::Client::new(format!("http://127.0.0.1:{api}"));
+    let t = Instant::now();
+    let proxies = loop {
+        if let Ok(p) = client.proxies().await {
+            break p;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the API never answered"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(proxies.keys().collect::<Vec<_>>(), ["api-redis", "spare"]);
+    assert!(proxies["api-redis"].enabled);
+    assert_eq!(proxies["api-redis"].upstream, "127.0.0.1:1");
+    assert!(!proxies["spare"].enabled);
+    assert!(std::net::TcpStream::connect(("127.0.0.1", link)).is_ok());
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(proxy.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    assert!(proxy.wait().unwrap().success());
+
+    let bad = write(
+        dir.path(),
+        "bad.json",
+        r#"[{"name": "kafka", "listen": "0.0.0.0:9092"}]"#,
+    );
+    let out = fgchaos()
+        .args(["proxy", "--listen", &format!("127.0.0.1:{api}"), "--config"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("bad.json") && err.contains("proxy `kafka` has no \"upstream\""),
+        "{err}"
+    );
+
+    // A proxy that cannot listen (its port is taken) is named too.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let busy = write(
+        dir.path(),
+        "busy.json",
+        &format!(
+            r#"[{{"name": "kafka", "listen": "{}", "upstream": "127.0.0.1:1"}}]"#,
+            taken.local_addr().unwrap()
+        ),
+    );
+    let out = fgchaos()
+        .args(["proxy", "--listen", &format!("127.0.0.1:{api}"), "--config"])
+        .arg(&busy)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("busy.json") && err.contains("proxy `kafka`"),
+        "{err}"
+    );
+}

@@ -43,6 +43,8 @@ pub enum Command {
     Reconcile(ReconcileArgs),
     /// Create the database schema and the Kafka topics, then exit.
     Migrate(MigrateArgs),
+    /// GET a URL: exit 0 on a 2xx answer, 1 otherwise (container healthchecks).
+    Probe(ProbeArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -170,6 +172,15 @@ pub struct MigrateArgs {
     pub skip_kafka: bool,
 }
 
+#[derive(Debug, Clone, Args)]
+pub struct ProbeArgs {
+    /// URL to GET, e.g. `http://127.0.0.1:8080/ready`.
+    pub url: String,
+    /// Give up after this long (`500ms`, `2s`, `1m`).
+    #[arg(long, default_value = "2s", value_parser = crate::probe::parse_timeout)]
+    pub timeout: Duration,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -190,5 +201,25 @@ mod tests {
         };
         assert_eq!(a.listen.to_string(), "127.0.0.1:3000");
         assert_eq!(a.redis_timeout(), Duration::from_millis(250));
+    }
+
+    #[test]
+    fn probe_takes_a_url_and_a_timeout() {
+        let ok = Cli::try_parse_from(["flux-gate", "probe", "http://x/health"]).unwrap();
+        let Command::Probe(p) = ok.command else {
+            panic!()
+        };
+        assert_eq!(p.url, "http://x/health");
+        assert_eq!(p.timeout, Duration::from_secs(2));
+        let ok =
+            Cli::try_parse_from(["flux-gate", "probe", "http://x/", "--timeout", "300ms"]).unwrap();
+        let Command::Probe(p) = ok.command else {
+            panic!()
+        };
+        assert_eq!(p.timeout, Duration::from_millis(300));
+        assert!(Cli::try_parse_from(["flux-gate", "probe"]).is_err());
+        assert!(
+            Cli::try_parse_from(["flux-gate", "probe", "http://x/", "--timeout", "2h"]).is_err()
+        );
     }
 }

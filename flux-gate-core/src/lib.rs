@@ -16,6 +16,7 @@ pub mod http;
 pub mod kafka;
 pub mod keys;
 pub mod message;
+pub mod probe;
 pub mod reconcile;
 pub mod redis_link;
 pub mod reservation;

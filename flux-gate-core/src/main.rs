@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Parser;
 use flux_gate_core::config::{Cli, Command};
-use flux_gate_core::{api, db, kafka, reconcile, telemetry, waiting_room, worker};
+use flux_gate_core::{api, db, kafka, probe, reconcile, telemetry, waiting_room, worker};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -54,6 +54,15 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
                     })?;
                 eprintln!("Kafka topics are in place");
             }
+        }
+        Command::Probe(args) => {
+            return Ok(match probe::probe(&args.url, args.timeout).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(reason) => {
+                    eprintln!("flux-gate probe: {reason}");
+                    ExitCode::FAILURE
+                }
+            });
         }
     }
     Ok(ExitCode::SUCCESS)

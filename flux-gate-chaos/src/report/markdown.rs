@@ -198,7 +198,44 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
         load.map_or(0, |l| l.not_sent),
         j.started_at
     );
+    environment(&mut o, &j.environment);
     o
+}
+
+/// Engine and containers (docker target): which images a verdict holds for.
+fn environment(o: &mut String, env: &crate::target::Environment) {
+    if let Some(engine) = &env.engine {
+        let _ = writeln!(o, "| engine | {engine} |");
+    }
+    if let Some(project) = &env.project {
+        let _ = writeln!(o, "| compose project | `{project}` |");
+    }
+    if env.containers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n<details><summary>{} containers</summary>\n\n| instance | container | image | image id |\n|---|---|---|---|",
+        env.containers.len()
+    );
+    for c in &env.containers {
+        let short = |id: &str| {
+            id.trim_start_matches("sha256:")
+                .chars()
+                .take(12)
+                .collect::<String>()
+        };
+        let _ = writeln!(
+            o,
+            "| {} | `{}` ({}) | `{}` | `{}` |",
+            c.instance,
+            c.name,
+            short(&c.id),
+            c.image,
+            short(&c.image_id)
+        );
+    }
+    let _ = writeln!(o, "\n</details>");
 }
 
 #[cfg(test)]

@@ -7,8 +7,9 @@
 //! gets them back when it is enabled again, as in Toxiproxy. One deliberate difference: a
 //! toxic change closes the proxy's open connections (see [`Entry::relink`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
+use std::path::Path as FilePath;
 use std::sync::Arc;
 
 use axum::extract::rejection::JsonRejection;
@@ -65,6 +66,14 @@ impl IntoResponse for Failure {
         (self.0, Json(body)).into_response()
     }
 }
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
+    }
+}
+
+impl std::error::Error for Failure {}
 
 fn not_found(what: &str) -> Failure {
     Failure(StatusCode::NOT_FOUND, format!("{what} not found"))
@@ -277,6 +286,27 @@ impl ProxyServer {
         }
     }
 
+    /// Creates or replaces every proxy in `reqs`, in order (`POST /populate`, Toxiproxy's
+    /// `-config`). Stops at the first that fails; its error names the proxy.
+    pub async fn populate(&self, reqs: Vec<ProxyRequest>) -> Result<Vec<wire::Proxy>, Failure> {
+        let mut proxies = Vec::with_capacity(reqs.len());
+        for r in reqs {
+            let name = r.name.clone().unwrap_or_default();
+            let made = self
+                .create_one(r, true)
+                .await
+                .map_err(|Failure(code, msg)| {
+                    if name.is_empty() {
+                        Failure(code, msg)
+                    } else {
+                        Failure(code, format!("proxy `{name}`: {msg}"))
+                    }
+                })?;
+            proxies.push(made);
+        }
+        Ok(proxies)
+    }
+
     async fn create_one(&self, req: ProxyRequest, replace: bool) -> ApiResult<wire::Proxy> {
         let name = req
             .name
@@ -340,11 +370,7 @@ async fn populate(
     State(s): State<ProxyServer>,
     req: Result<Json<Vec<ProxyRequest>>, JsonRejection>,
 ) -> ApiResult<(StatusCode, Json<Populated>)> {
-    let reqs = body(req)?;
-    let mut proxies = Vec::with_capacity(reqs.len());
-    for r in reqs {
-        proxies.push(s.create_one(r, true).await?);
-    }
+    let proxies = s.populate(body(req)?).await?;
     Ok((StatusCode::CREATED, Json(Populated { proxies })))
 }
 
@@ -486,4 +512,112 @@ async fn remove_toxic(
     e.toxics.remove(i);
     e.relink(&name).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Why a Toxiproxy `-config` file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read the proxy config {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("proxy config {path}: {detail}")]
+    Invalid { path: String, detail: String },
+}
+
+/// Reads a Toxiproxy `-config` file: a JSON array of `{"name", "listen", "upstream",
+/// "enabled"?}`. Every entry is checked here, so a bad file is refused before any proxy starts.
+pub fn read_config(path: &FilePath) -> Result<Vec<ProxyRequest>, ConfigError> {
+    let shown = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    parse_config(&text).map_err(|detail| ConfigError::Invalid {
+        path: shown,
+        detail,
+    })
+}
+
+/// Parses and checks a `-config` file's text; the error says which entry and what is wrong.
+pub fn parse_config(text: &str) -> Result<Vec<ProxyRequest>, String> {
+    const SHAPE: &str = "a JSON array of {\"name\", \"listen\", \"upstream\", \"enabled\"?}";
+    let de = &mut serde_json::Deserializer::from_str(text);
+    let reqs: Vec<ProxyRequest> = serde_path_to_error::deserialize(de).map_err(|e| {
+        let at = e.path().to_string();
+        if at == "." {
+            format!("expected {SHAPE}: {}", e.inner())
+        } else {
+            format!("entry {at}: {}", e.inner())
+        }
+    })?;
+    let mut names = BTreeSet::new();
+    for (i, r) in reqs.iter().enumerate() {
+        let name = r.name.as_deref().unwrap_or_default();
+        if name.is_empty() {
+            return Err(format!("entry [{i}] has no \"name\" ({SHAPE})"));
+        }
+        if !names.insert(name) {
+            return Err(format!("proxy `{name}` appears twice"));
+        }
+        if r.upstream.as_deref().unwrap_or_default().is_empty() {
+            return Err(format!("proxy `{name}` has no \"upstream\" (host:port)"));
+        }
+        if let Some(listen) = &r.listen {
+            if listen.parse::<SocketAddr>().is_err() {
+                return Err(format!(
+                    "proxy `{name}`: listen `{listen}` is not an ip:port address (e.g. 0.0.0.0:16379)"
+                ));
+            }
+        }
+    }
+    Ok(reqs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn config_files_in_toxiproxy_format() {
+        let reqs = parse_config(
+            r#"[
+              {"name": "api-redis", "listen": "0.0.0.0:16379", "upstream": "redis:6379", "enabled": true},
+              {"name": "kafka", "listen": "127.0.0.1:9092", "upstream": "kafka:9092"}
+            ]"#,
+        )
+        .unwrap();
+        assert_eq!(reqs.len(), 2);
+        assert_eq!(reqs[0].name.as_deref(), Some("api-redis"));
+        assert_eq!(reqs[0].upstream.as_deref(), Some("redis:6379"));
+        assert_eq!(reqs[1].enabled, None);
+        assert!(parse_config("[]").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_config_files_say_what_is_wrong() {
+        let err = |text: &str| parse_config(text).unwrap_err();
+        let e = err(r#"{"name": "x"}"#);
+        assert!(e.starts_with("expected a JSON array"), "{e}");
+        let e = err(r#"[{"name": "x", "upstream": "a:1", "enabled": "yes"}]"#);
+        assert!(e.contains("[0].enabled") && e.contains("line 1"), "{e}");
+        let e = err(r#"[{"listen": "0.0.0.0:1", "upstream": "a:1"}]"#);
+        assert!(e.contains("entry [0] has no \"name\""), "{e}");
+        let e = err(r#"[{"name": "x", "listen": "0.0.0.0:1"}]"#);
+        assert!(e.contains("`x` has no \"upstream\""), "{e}");
+        let e = err(r#"[{"name": "x", "listen": "localhost:1", "upstream": "a:1"}]"#);
+        assert!(e.contains("not an ip:port"), "{e}");
+        let e = err(r#"[{"name": "x", "upstream": "a:1"}, {"name": "x", "upstream": "b:1"}]"#);
+        assert!(e.contains("`x` appears twice"), "{e}");
+        let e = err("[{\"name\": ");
+        assert!(e.contains("EOF"), "{e}");
+    }
+
+    #[test]
+    fn unreadable_config_names_the_file() {
+        let e = read_config(FilePath::new("/nonexistent/toxiproxy.json")).unwrap_err();
+        let text = e.to_string();
+        assert!(text.contains("/nonexistent/toxiproxy.json"), "{text}");
+    }
 }

@@ -53,6 +53,8 @@ pub struct Reader {
     db: sqlx::PgPool,
     kafka: String,
     group: String,
+    /// Workers' base URLs: the lag source when `kafka` is empty.
+    workers: Vec<String>,
     product: String,
     initial: i64,
 }
@@ -66,6 +68,7 @@ impl Reader {
                 .map_err(|e| format!("database URL {}: {e}", ep.database))?,
             kafka: ep.kafka.clone(),
             group: group.to_owned(),
+            workers: ep.workers.clone(),
             product: product.to_owned(),
             initial,
         })
@@ -89,7 +92,11 @@ impl Reader {
         let products = flux_gate_core::db::products(&self.db, Some(&self.product))
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
-        let lag = consumer_lag(&self.kafka, &self.group).await.ok();
+        let lag = if self.kafka.is_empty() {
+            workers_lag(&self.workers).await.ok()
+        } else {
+            consumer_lag(&self.kafka, &self.group).await.ok()
+        };
         Ok(FinalState {
             initial: self.initial,
             redis_stock: view.stock,
@@ -151,6 +158,45 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
     })
     .await
     .map_err(|e| format!("Kafka: {e}"))?
+}
+
+/// Uncommitted messages as the workers report them (`fg_worker_consumer_lag` per partition in
+/// their `/metrics`): the lag source when the broker cannot be reached from here. Unknown (an
+/// error) until some worker reports a partition; a worker that does not answer is an error.
+pub async fn workers_lag(workers: &[String]) -> Result<i64, String> {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(3))
+        .no_proxy()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut total = 0i64;
+    let mut partitions = 0usize;
+    for w in workers {
+        let text = client
+            .get(format!("{w}/metrics"))
+            .send()
+            .await
+            .and_then(|r| r.error_for_status())
+            .map_err(|e| format!("worker metrics {w}: {e}"))?
+            .text()
+            .await
+            .map_err(|e| format!("worker metrics {w}: {e}"))?;
+        let (lag, n) = parse_lag(&text);
+        total += lag;
+        partitions += n;
+    }
+    if partitions == 0 {
+        return Err("no worker reports a partition yet".into());
+    }
+    Ok(total)
+}
+
+/// Sum and count of the `fg_worker_consumer_lag{partition=...}` samples of a Prometheus text.
+fn parse_lag(text: &str) -> (i64, usize) {
+    text.lines()
+        .filter(|l| l.starts_with("fg_worker_consumer_lag{"))
+        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
+        .fold((0, 0), |(sum, n), v| (sum + v.max(0.0) as i64, n + 1))
 }
 
 /// Waits until the worker has committed everything, every outbox is empty and the DB order
@@ -243,4 +289,20 @@ pub fn orders_per_user(s: &FinalState) -> BTreeMap<&str, usize> {
         *m.entry(o.user.as_str()).or_default() += 1;
     }
     m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lag_is_summed_over_the_partitions_a_worker_reports() {
+        let text = "# TYPE fg_worker_consumer_lag gauge\n\
+            fg_worker_consumer_lag{partition=\"0\"} 3\n\
+            fg_worker_consumer_lag{partition=\"1\"} 0\n\
+            fg_worker_consumer_lag{partition=\"2\"} 12\n\
+            fg_worker_orders_persisted_total 99\n";
+        assert_eq!(parse_lag(text), (15, 3));
+        assert_eq!(parse_lag("fg_worker_orders_persisted_total 1\n"), (0, 0));
+    }
 }

@@ -4,6 +4,7 @@
 mod faults;
 mod flash_sale;
 mod http_contract;
+mod probe;
 mod stack;
 mod waiting_room;
 mod worker_and_reconcile;

@@ -29,6 +29,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         started_at: "2026-11-27T00:00:00Z".into(),
         load_zero_unix_ms: 0,
         endpoints: Default::default(),
+        environment: Default::default(),
         faults: Vec::new(),
         timeline: Vec::new(),
         history: "history.jsonl".into(),

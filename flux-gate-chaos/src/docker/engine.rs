@@ -1,0 +1,123 @@
+//! Connecting to the Docker engine, and turning its failures into errors that say what to do.
+
+use bollard::Docker;
+
+/// What went wrong on the docker target. Each message ends with the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error(
+        "cannot reach the Docker engine at {addr}: {reason}. Start it (e.g. `sudo systemctl start docker`) or point DOCKER_HOST at it"
+    )]
+    NoEngine { addr: String, reason: String },
+    #[error(
+        "permission denied on the Docker socket {addr}. Add your user to the `docker` group (`sudo usermod -aG docker $USER`, then log in again) or run as root"
+    )]
+    Permission { addr: String },
+    #[error(
+        "no running containers of compose project `{project}`{others}. Start it with `docker compose up -d` (or `docker-compose up -d`) in its directory, or name it with --project"
+    )]
+    ProjectNotFound { project: String, others: String },
+    #[error(
+        "compose project `{project}` has no service `{service}` (it has: {have}). Name the service in the docker stack file (--stack) or add it to the compose file"
+    )]
+    ServiceMissing {
+        project: String,
+        service: String,
+        have: String,
+    },
+    #[error(
+        "service `{service}` does not publish container port {port} on the host. Add `ports: [\"127.0.0.1:HOSTPORT:{port}\"]` to it in the compose file"
+    )]
+    NotPublished { service: String, port: u16 },
+    #[error(
+        "`{instance}` did not become healthy within {waited_s} s (last state: {state}). See `docker logs {name}`"
+    )]
+    Unhealthy {
+        instance: String,
+        name: String,
+        state: String,
+        waited_s: u64,
+    },
+    #[error("refusing to touch container {id}: it is not part of compose project `{project}`")]
+    Foreign { id: String, project: String },
+    #[error("{what}: {reason}")]
+    Api { what: String, reason: String },
+}
+
+impl DockerError {
+    pub fn api(what: impl Into<String>, e: bollard::errors::Error) -> Self {
+        DockerError::Api {
+            what: what.into(),
+            reason: e.to_string(),
+        }
+    }
+}
+
+/// The engine's address as the user would write it (for messages).
+pub fn address() -> String {
+    std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into())
+}
+
+/// Connects (honouring `DOCKER_HOST`), checks the engine answers, and agrees on an API version
+/// both sides speak: bollard's default is newer than older engines accept.
+pub async fn connect() -> Result<Docker, DockerError> {
+    let addr = address();
+    let docker = Docker::connect_with_defaults().map_err(|e| DockerError::NoEngine {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    if let Err(e) = docker.ping().await {
+        return Err(classify(&addr, &e));
+    }
+    docker
+        .negotiate_version()
+        .await
+        .map_err(|e| classify(&addr, &e))
+}
+
+/// Whether an engine answers at all (for `--target auto` and the test gate).
+pub async fn available() -> bool {
+    connect().await.is_ok()
+}
+
+fn classify(addr: &str, e: &bollard::errors::Error) -> DockerError {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            if io.kind() == std::io::ErrorKind::PermissionDenied {
+                return DockerError::Permission {
+                    addr: addr.to_owned(),
+                };
+            }
+        }
+        source = s.source();
+    }
+    let text = e.to_string();
+    if text.contains("ermission denied") {
+        return DockerError::Permission {
+            addr: addr.to_owned(),
+        };
+    }
+    DockerError::NoEngine {
+        addr: addr.to_owned(),
+        reason: text,
+    }
+}
+
+/// `true` for the engine's "nothing to do" answers (304 Not Modified: already started or
+/// stopped; 409 for "is not running" / "is not paused"), which lifecycle faults treat as done.
+pub fn already_there(e: &bollard::errors::Error) -> bool {
+    match e {
+        bollard::errors::Error::DockerResponseServerError {
+            status_code,
+            message,
+        } => {
+            *status_code == 304
+                || (*status_code == 409
+                    && (message.contains("is not running")
+                        || message.contains("is not paused")
+                        || message.contains("is already paused")))
+        }
+        _ => false,
+    }
+}

@@ -1,0 +1,119 @@
+//! How the docker target finds its way around a compose project: which service is the entry,
+//! which serves Toxiproxy's API, where the state lives. Data, not code, so a user can point
+//! fgchaos at their own project by editing a copy of `stacks/docker.yaml`.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::scenario::load::{parse_yaml, SyntaxError};
+use crate::scenario::units::Dur;
+
+/// The built-in description, matching this repository's `docker-compose.yml`.
+pub const BUILT_IN: &str = include_str!("../../stacks/docker.yaml");
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DockerSpec {
+    /// Where load goes: a container port published on the host's loopback.
+    pub entry: Published,
+    /// Toxiproxy's REST API: a container port published on the host's loopback.
+    pub toxiproxy: Published,
+    /// The inventory workers, whose `/metrics` report the consumer lag.
+    pub workers: Published,
+    /// Where the admin token for `POST /init` is read from.
+    pub admin_token: EnvSource,
+    pub state: StateUrls,
+    /// Longest wait for a started container to report healthy.
+    #[serde(default = "default_health_timeout")]
+    pub health_timeout: Dur,
+}
+
+/// A service and one of its container ports.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Published {
+    pub service: String,
+    pub port: u16,
+}
+
+/// An environment variable of a service's container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EnvSource {
+    pub service: String,
+    pub env: String,
+}
+
+/// Where the harness reads the final state, with `{{ip.SERVICE}}` placeholders.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateUrls {
+    pub redis: String,
+    pub database: String,
+    pub consumer_group: String,
+}
+
+fn default_health_timeout() -> Dur {
+    Dur::secs(120)
+}
+
+impl DockerSpec {
+    pub fn built_in() -> Result<Self, Box<SyntaxError>> {
+        parse_yaml(BUILT_IN, "built-in docker stack")
+    }
+
+    pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
+        let file = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Box::new(SyntaxError {
+                file: file.clone(),
+                line: None,
+                column: None,
+                key: String::new(),
+                message: format!("cannot read it: {e}"),
+                suggestion: None,
+            })
+        })?;
+        parse_yaml(&text, &file)
+    }
+
+    /// Services the harness needs to find in the project (besides the ones faults name).
+    pub fn required_services(&self) -> Vec<&str> {
+        let mut v = vec![
+            self.entry.service.as_str(),
+            self.toxiproxy.service.as_str(),
+            self.workers.service.as_str(),
+            self.admin_token.service.as_str(),
+        ];
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn built_in_parses_and_names_the_compose_services() {
+        let s = DockerSpec::built_in().unwrap();
+        assert_eq!(s.entry.service, "nginx");
+        assert_eq!(s.toxiproxy.port, 8474);
+        assert_eq!(
+            s.required_services(),
+            ["ingestion-api", "inventory-worker", "nginx", "toxiproxy"]
+        );
+        assert_eq!(s.health_timeout, Dur::secs(120));
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_location() {
+        let text = BUILT_IN.replace("health_timeout:", "health_timout:");
+        let e = parse_yaml::<DockerSpec>(&text, "d.yaml").unwrap_err();
+        let msg = e.to_string();
+        assert!(msg.contains("d.yaml:"), "{msg}");
+        assert!(msg.contains("health_timout"), "{msg}");
+    }
+}

@@ -1,0 +1,483 @@
+//! The docker target: a running compose project, driven through the Docker API.
+//!
+//! fgchaos does not create the project (compose owns that): it attaches to it, waits until it
+//! is healthy, remembers which containers were running, applies lifecycle faults to them by
+//! id, and on every exit puts back what it changed. It never stops or removes the project.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::query_parameters::{
+    InspectContainerOptions, KillContainerOptions, LogsOptionsBuilder, StartContainerOptions,
+    StopContainerOptions,
+};
+use bollard::Docker;
+use futures::StreamExt;
+
+use super::engine::{self, already_there, DockerError};
+use super::project::{from_inspect, Container, Project, State};
+use super::record::Record;
+use super::spec::DockerSpec;
+use crate::scenario::validate::Names;
+use crate::stack::template::Vars;
+use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Target, TargetError};
+use crate::toxiproxy;
+
+pub struct DockerTarget {
+    docker: Docker,
+    spec: DockerSpec,
+    project: Project,
+    endpoints: Endpoints,
+    engine: String,
+    links: Vec<String>,
+    reset_peer: bool,
+    /// Instances running when the run attached: what `restore` brings back. One-shot
+    /// containers (migrations, topic creation) exited before and stay exited.
+    baseline: BTreeSet<String>,
+    /// The run directory: logs and the attach record.
+    dir: PathBuf,
+    /// Unix time of the attach: logs are collected from here.
+    since: i64,
+}
+
+impl DockerTarget {
+    /// Finds `project`, waits for its running containers to be healthy, and records what it
+    /// found in `dir` (so `fgchaos cleanup --target docker` can repair after a crash).
+    pub async fn attach(spec: DockerSpec, project: &str, dir: &Path) -> Result<Self, TargetError> {
+        let docker = engine::connect().await?;
+        let version = docker
+            .version()
+            .await
+            .map_err(|e| DockerError::api("reading the engine version", e))?;
+        let engine = format!(
+            "Docker Engine {} (API {})",
+            version.version.unwrap_or_default(),
+            version.api_version.unwrap_or_default()
+        );
+        let project = Project::discover(&docker, project).await?;
+        for service in spec.required_services() {
+            project.first(service)?;
+        }
+        let baseline: BTreeSet<String> = project
+            .containers
+            .values()
+            .filter(|c| c.state != State::Stopped)
+            .map(|c| c.instance.clone())
+            .collect();
+        std::fs::create_dir_all(dir.join("logs"))
+            .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
+        let record = Record {
+            project: project.name.clone(),
+            running: baseline
+                .iter()
+                .filter_map(|i| project.containers.get(i))
+                .map(|c| c.id.clone())
+                .collect(),
+            toxiproxy: None,
+        };
+        record.write(dir)?;
+        let since = time::OffsetDateTime::now_utc().unix_timestamp();
+        let mut t = DockerTarget {
+            docker,
+            spec,
+            project,
+            endpoints: Endpoints::default(),
+            engine,
+            links: Vec::new(),
+            reset_peer: false,
+            baseline,
+            dir: dir.to_owned(),
+            since,
+        };
+        // Paused containers (a crashed earlier run) are resumed; then everything must be
+        // healthy before load starts.
+        let deadline = Instant::now() + t.spec.health_timeout.get();
+        for inst in t.baseline.clone() {
+            if t.state_of(&inst).await? == State::Paused {
+                t.lifecycle(&inst, Lifecycle::Resume).await?;
+            }
+        }
+        for inst in t.baseline.clone() {
+            t.wait_healthy(&inst, deadline).await?;
+        }
+        t.refresh().await?;
+        let proxy = toxiproxy::Client::new(t.endpoints.toxiproxy.clone());
+        let (reset_peer, links) = links_of(&proxy, deadline).await?;
+        t.reset_peer = reset_peer;
+        t.links = links.keys().cloned().collect();
+        t.endpoints.links = links;
+        let record = Record {
+            toxiproxy: Some(t.endpoints.toxiproxy.clone()),
+            ..record
+        };
+        record.write(dir)?;
+        Ok(t)
+    }
+
+    /// Re-reads the project (addresses can change when a container restarts) and rebuilds the
+    /// endpoints from it.
+    async fn refresh(&mut self) -> Result<(), TargetError> {
+        self.project = Project::discover(&self.docker, &self.project.name).await?;
+        let links = std::mem::take(&mut self.endpoints.links);
+        self.endpoints = endpoints(&self.spec, &self.project)?;
+        self.endpoints.links = links;
+        Ok(())
+    }
+
+    fn container(&self, instance: &str) -> Result<&Container, TargetError> {
+        self.project
+            .containers
+            .get(instance)
+            .ok_or_else(|| TargetError::NoSuchInstance(instance.to_owned()))
+    }
+
+    /// Inspects `instance` afresh, refusing a container that is no longer the project's.
+    async fn inspect(&self, instance: &str) -> Result<Container, TargetError> {
+        let id = self.container(instance)?.id.clone();
+        let c = self
+            .docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+            .map_err(|e| DockerError::api(format!("inspecting {instance}"), e))?;
+        from_inspect(&self.project.name, &c).ok_or_else(|| {
+            DockerError::Foreign {
+                id: id.clone(),
+                project: self.project.name.clone(),
+            }
+            .into()
+        })
+    }
+
+    async fn state_of(&self, instance: &str) -> Result<State, TargetError> {
+        Ok(self.inspect(instance).await?.state)
+    }
+
+    /// Until `instance` runs and, if it has a healthcheck, reports healthy.
+    async fn wait_healthy(&self, instance: &str, deadline: Instant) -> Result<(), TargetError> {
+        let started = Instant::now();
+        loop {
+            let c = self.inspect(instance).await?;
+            match c.state {
+                State::Running {
+                    healthy: Some(true),
+                } => return Ok(()),
+                State::Running { healthy: None } if !c.has_healthcheck => return Ok(()),
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                return Err(DockerError::Unhealthy {
+                    instance: instance.to_owned(),
+                    name: c.name,
+                    state: c.state.describe().to_owned(),
+                    waited_s: started.elapsed().as_secs(),
+                }
+                .into());
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Until `instance` is no longer running (a kill is asynchronous).
+    async fn wait_stopped(&self, instance: &str) -> Result<(), TargetError> {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.state_of(instance).await? != State::Stopped {
+            if Instant::now() >= deadline {
+                return Err(TargetError::Setup(format!(
+                    "{instance} still runs 30 s after being killed"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Starts `instance` without waiting for it to be healthy.
+    async fn start_container(&self, instance: &str) -> Result<(), TargetError> {
+        let id = self.inspect(instance).await?.id;
+        match self
+            .docker
+            .start_container(&id, None::<StartContainerOptions>)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if already_there(&e) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("starting {instance}"), e).into()),
+        }
+    }
+
+    /// Starts `instance` and waits until it is healthy (addresses may have changed).
+    async fn start(&mut self, instance: &str) -> Result<(), TargetError> {
+        self.start_container(instance).await?;
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        self.wait_healthy(instance, deadline).await?;
+        self.refresh().await
+    }
+
+    async fn stop(&self, instance: &str, grace_ms: u64) -> Result<(), TargetError> {
+        let id = self.inspect(instance).await?.id;
+        // The engine takes whole seconds; round up so the grace is never shorter than asked.
+        let t = grace_ms.div_ceil(1000).min(i32::MAX as u64) as i32;
+        match self
+            .docker
+            .stop_container(
+                &id,
+                Some(StopContainerOptions {
+                    t: Some(t),
+                    signal: None,
+                }),
+            )
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(e) if already_there(&e) => Ok(()),
+            Err(e) => Err(DockerError::api(format!("stopping {instance}"), e).into()),
+        }
+    }
+
+    /// Writes every container's log since the attach to `logs/<instance>.log`.
+    async fn collect_logs(&self) {
+        let dir = self.dir.join("logs");
+        for c in self.project.containers.values() {
+            let opts = LogsOptionsBuilder::new()
+                .stdout(true)
+                .stderr(true)
+                .timestamps(true)
+                .since(i32::try_from(self.since).unwrap_or(0))
+                .build();
+            let mut stream = self.docker.logs(&c.id, Some(opts));
+            let mut text = Vec::new();
+            while let Some(chunk) = stream.next().await {
+                match chunk {
+                    Ok(out) => text.extend_from_slice(&out.into_bytes()),
+                    Err(e) => {
+                        text.extend_from_slice(
+                            format!("\n(fgchaos: log stream: {e})\n").as_bytes(),
+                        );
+                        break;
+                    }
+                }
+            }
+            let file = dir.join(format!("{}.log", c.instance.replace('#', "-")));
+            if let Err(e) = std::fs::write(&file, text) {
+                tracing::warn!(file = %file.display(), error = %e, "writing a container log");
+            }
+        }
+    }
+}
+
+/// Where everything is, from the spec and the discovered project.
+fn endpoints(spec: &DockerSpec, project: &Project) -> Result<Endpoints, DockerError> {
+    let published = |service: &str, port: u16| -> Result<String, DockerError> {
+        let c = project.first(service)?;
+        c.published
+            .get(&port)
+            .map(|a| format!("http://{a}"))
+            .ok_or_else(|| DockerError::NotPublished {
+                service: service.to_owned(),
+                port,
+            })
+    };
+    let mut vars = Vars::default();
+    for c in project.containers.values() {
+        if let Some(ip) = c.ip {
+            vars.values
+                .entry(format!("ip.{}", c.service))
+                .or_insert_with(|| ip.to_string());
+            vars.set(format!("ip.{}", c.instance), ip.to_string());
+        }
+    }
+    let expand = |what: &str, text: &str| {
+        vars.expand(text).map_err(|e| DockerError::Api {
+            what: format!("docker stack `state.{what}`"),
+            reason: e,
+        })
+    };
+    let token_from = project.first(&spec.admin_token.service)?;
+    Ok(Endpoints {
+        entry: published(&spec.entry.service, spec.entry.port)?,
+        toxiproxy: published(&spec.toxiproxy.service, spec.toxiproxy.port)?,
+        admin_token: token_from
+            .env
+            .get(&spec.admin_token.env)
+            .cloned()
+            .unwrap_or_default(),
+        redis: expand("redis", &spec.state.redis)?,
+        database: expand("database", &spec.state.database)?,
+        kafka: String::new(),
+        consumer_group: spec.state.consumer_group.clone(),
+        workers: project
+            .instances_of(&spec.workers.service)
+            .iter()
+            .filter_map(|i| project.containers.get(i)?.ip)
+            .map(|ip| format!("http://{ip}:{}", spec.workers.port))
+            .collect(),
+        services: project
+            .containers
+            .values()
+            .map(|c| {
+                let ip = c.ip.map(|i| i.to_string()).unwrap_or_default();
+                (c.instance.clone(), format!("{} {ip}", c.name))
+            })
+            .collect(),
+        links: Default::default(),
+    })
+}
+
+/// The names a scenario may use on `project`, without waiting for health (validation before
+/// any run starts).
+pub async fn probe_names(spec: &DockerSpec, project: &str) -> Result<Names, TargetError> {
+    let docker = engine::connect().await?;
+    let project = Project::discover(&docker, project).await?;
+    let ep = endpoints(spec, &project)?;
+    let proxy = toxiproxy::Client::new(ep.toxiproxy);
+    let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
+    Ok(names(&project, links.keys().cloned().collect(), reset_peer))
+}
+
+/// Whether the proxy has `reset_peer` (Shopify's has; the embedded one has not), and its
+/// proxies as link ends.
+async fn links_of(
+    proxy: &toxiproxy::Client,
+    deadline: Instant,
+) -> Result<(bool, BTreeMap<String, LinkEnds>), TargetError> {
+    let version = wait_for_proxy(proxy, deadline).await?;
+    let links = proxy
+        .proxies()
+        .await?
+        .into_iter()
+        .map(|(name, p)| {
+            (
+                name,
+                LinkEnds {
+                    listen: p.listen,
+                    upstream: p.upstream,
+                    description: String::new(),
+                },
+            )
+        })
+        .collect();
+    Ok((!version.contains("fgchaos"), links))
+}
+
+fn names(project: &Project, links: Vec<String>, reset_peer: bool) -> Names {
+    let mut services = project.services();
+    services.extend(
+        project
+            .containers
+            .keys()
+            .filter(|i| i.contains('#'))
+            .cloned(),
+    );
+    Names {
+        services,
+        links,
+        reset_peer,
+    }
+}
+
+/// Waits for the Toxiproxy API to answer; returns its version.
+async fn wait_for_proxy(
+    proxy: &toxiproxy::Client,
+    deadline: Instant,
+) -> Result<String, TargetError> {
+    loop {
+        match proxy.version().await {
+            Ok(v) => return Ok(v),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(TargetError::Setup(format!(
+                    "Toxiproxy's API at {} does not answer: {e}",
+                    proxy.base()
+                )))
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl Target for DockerTarget {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    fn endpoints(&self) -> &Endpoints {
+        &self.endpoints
+    }
+
+    fn names(&self) -> Names {
+        names(&self.project, self.links.clone(), self.reset_peer)
+    }
+
+    fn instances_of(&self, service: &str) -> Vec<String> {
+        self.project.instances_of(service)
+    }
+
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
+        let id = self.inspect(instance).await?.id;
+        let api = |what: &str, e| DockerError::api(format!("{what} {instance}"), e);
+        match op {
+            Lifecycle::Kill => {
+                match self
+                    .docker
+                    .kill_container(&id, Some(KillContainerOptions::default()))
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(e) if already_there(&e) => {}
+                    Err(e) => return Err(api("killing", e).into()),
+                }
+                self.wait_stopped(instance).await
+            }
+            Lifecycle::Stop { grace_ms } => self.stop(instance, grace_ms).await,
+            Lifecycle::Start => self.start(instance).await,
+            Lifecycle::Restart { grace_ms } => {
+                self.stop(instance, grace_ms).await?;
+                self.start(instance).await
+            }
+            Lifecycle::Pause => match self.docker.pause_container(&id).await {
+                Err(e) if !already_there(&e) => Err(api("pausing", e).into()),
+                _ => Ok(()),
+            },
+            Lifecycle::Resume => match self.docker.unpause_container(&id).await {
+                Err(e) if !already_there(&e) => Err(api("resuming", e).into()),
+                _ => Ok(()),
+            },
+        }
+    }
+
+    async fn restore(&mut self) -> Result<(), TargetError> {
+        // Resume and start everything first, then wait: a service's health can depend on
+        // another one being back (the API's readiness on Kafka), whatever the order.
+        for inst in self.baseline.clone() {
+            match self.state_of(&inst).await? {
+                State::Paused => self.lifecycle(&inst, Lifecycle::Resume).await?,
+                State::Stopped => self.start_container(&inst).await?,
+                State::Running { .. } => {}
+            }
+        }
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        for inst in self.baseline.clone() {
+            self.wait_healthy(&inst, deadline).await?;
+        }
+        self.refresh().await
+    }
+
+    async fn teardown(&mut self, _keep: bool) -> Result<(), TargetError> {
+        self.collect_logs().await;
+        Record::remove(&self.dir);
+        Ok(())
+    }
+
+    fn logs(&self) -> Option<PathBuf> {
+        Some(self.dir.join("logs"))
+    }
+
+    fn environment(&self) -> Environment {
+        Environment {
+            engine: Some(self.engine.clone()),
+            project: Some(self.project.name.clone()),
+            containers: self.project.containers.values().cloned().collect(),
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! The docker target against this machine's Docker engine: a real compose project built from
+//! this repository's Dockerfile and compose files (scripts/docker-images builds the images
+//! locally; no registry), driven through the Docker API. No engine → skipped, unless
+//! `FG_REQUIRE_DOCKER=1` (CI), which makes it a failure.
+//!
+//! One test function: bringing a project up costs tens of seconds, so every check shares it.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use fgchaos::docker::{DockerSpec, DockerTarget};
+use fgchaos::target::{Lifecycle, Target};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn engine_answers() -> bool {
+    Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+fn docker(args: &[&str]) -> String {
+    let out = Command::new("docker").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "docker {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// `running`, `paused`, `exited` — as the engine reports a container.
+fn status(id: &str) -> String {
+    docker(&["inspect", "-f", "{{.State.Status}}", id])
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A compose project of this repository's stack, torn down (volumes too) when dropped.
+struct Project {
+    name: String,
+    env: Vec<(String, String)>,
+}
+
+impl Project {
+    fn compose(&self) -> Command {
+        let mut c = Command::new("docker-compose");
+        c.current_dir(repo())
+            .args(["-p", &self.name])
+            .args(["-f", "docker-compose.yml", "-f", "docker-compose.local.yml"])
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        c
+    }
+
+    fn up() -> Project {
+        let bin = Path::new(env!("CARGO_BIN_EXE_fgchaos"));
+        let profile = bin
+            .parent()
+            .and_then(Path::file_name)
+            .and_then(|p| p.to_str())
+            .unwrap()
+            .to_owned();
+        let env = vec![
+            ("FG_PROFILE".to_owned(), profile),
+            ("FG_HTTP_PORT".to_owned(), free_port().to_string()),
+            ("FG_WAITING_ROOM_PORT".to_owned(), free_port().to_string()),
+            ("FG_TOXIPROXY_PORT".to_owned(), free_port().to_string()),
+        ];
+        let st = Command::new(repo().join("scripts/docker-images"))
+            .current_dir(repo())
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .status()
+            .unwrap();
+        assert!(st.success(), "scripts/docker-images failed");
+        let p = Project {
+            name: format!("fgtest-{}", std::process::id()),
+            env,
+        };
+        let st = p.compose().args(["up", "-d"]).status().unwrap();
+        assert!(st.success(), "docker-compose up failed");
+        p
+    }
+
+    /// Container id of `service` (replica `n`).
+    fn id(&self, service: &str, n: u32) -> String {
+        docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label=com.docker.compose.project={}", self.name),
+            "--filter",
+            &format!("label=com.docker.compose.service={service}"),
+            "--filter",
+            &format!("label=com.docker.compose.container-number={n}"),
+        ])
+    }
+}
+
+impl Drop for Project {
+    fn drop(&mut self) {
+        let _ = self
+            .compose()
+            .args(["down", "-v", "--remove-orphans", "-t", "2"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// A container that looks like one of the project's services but belongs to another project.
+struct Foreign(String);
+
+impl Drop for Foreign {
+    fn drop(&mut self) {
+        let _ = Command::new("docker")
+            .args(["rm", "-f", &self.0])
+            .stdout(Stdio::null())
+            .status();
+    }
+}
+
+fn fgchaos(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .current_dir(repo())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn docker_target_drives_a_real_compose_project() {
+    if !engine_answers() {
+        assert_ne!(
+            std::env::var("FG_REQUIRE_DOCKER").as_deref(),
+            Ok("1"),
+            "FG_REQUIRE_DOCKER=1 but no Docker engine answers"
+        );
+        eprintln!("skipped: no Docker engine answers (FG_REQUIRE_DOCKER=1 makes this a failure)");
+        return;
+    }
+
+    // A missing project is a harness error (exit 3) that says how to fix it.
+    let out = fgchaos(&[
+        "run",
+        "--target",
+        "docker",
+        "--project",
+        "fgtest-no-such-project",
+        "scenarios/worker-crash.yaml",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("no running containers of compose project `fgtest-no-such-project`")
+            && stderr.contains("docker compose up -d"),
+        "{stderr}"
+    );
+
+    let project = Project::up();
+    let foreign = Foreign(docker(&[
+        "run",
+        "-d",
+        "--label",
+        "com.docker.compose.project=fgtest-someone-else",
+        "--label",
+        "com.docker.compose.service=inventory-worker",
+        "fluxgate/base:bookworm",
+        "sleep",
+        "600",
+    ]));
+    let dir = tempfile::tempdir().unwrap();
+    let mut t = DockerTarget::attach(DockerSpec::built_in().unwrap(), &project.name, dir.path())
+        .await
+        .unwrap();
+
+    // Discovery: compose services, replicas by number, the proxy's links, reachable endpoints.
+    let names = t.names();
+    for s in [
+        "redis",
+        "kafka",
+        "postgres",
+        "toxiproxy",
+        "ingestion-api",
+        "ingestion-api#1",
+        "ingestion-api#2",
+        "inventory-worker",
+        "waiting-room",
+        "nginx",
+    ] {
+        assert!(names.services.iter().any(|n| n == s), "{s}: {names:?}");
+    }
+    let mut links = names.links.clone();
+    links.sort();
+    assert_eq!(
+        links,
+        [
+            "api-postgres",
+            "api-redis",
+            "kafka",
+            "waiting-room-redis",
+            "worker-postgres"
+        ]
+    );
+    assert!(!names.reset_peer, "the embedded proxy has no reset_peer");
+    assert_eq!(
+        t.instances_of("ingestion-api"),
+        ["ingestion-api#1", "ingestion-api#2"]
+    );
+    let ep = t.endpoints().clone();
+    assert!(ep.entry.starts_with("http://127.0.0.1:"), "{}", ep.entry);
+    assert_eq!(ep.admin_token, "flux-gate-admin");
+    assert_eq!(ep.workers.len(), 1);
+    let health = reqwest::get(format!("{}/health", ep.entry)).await.unwrap();
+    assert_eq!(health.status(), 200);
+    let env = t.environment();
+    assert!(env.engine.as_deref().unwrap().starts_with("Docker Engine "));
+    assert!(env
+        .containers
+        .iter()
+        .all(|c| c.image_id.starts_with("sha256:")));
+
+    // The foreign look-alike is never one of ours.
+    let worker = project.id("inventory-worker", 1);
+    assert_eq!(t.instances_of("inventory-worker"), ["inventory-worker"]);
+    assert_ne!(worker, foreign.0);
+
+    // Lifecycle faults land on the right container and are put back.
+    t.lifecycle("inventory-worker", Lifecycle::Kill)
+        .await
+        .unwrap();
+    assert_eq!(status(&worker), "exited");
+    assert_eq!(status(&foreign.0), "running");
+    t.lifecycle("inventory-worker", Lifecycle::Start)
+        .await
+        .unwrap();
+    assert_eq!(status(&worker), "running");
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Health.Status}}", &worker]),
+        "healthy"
+    );
+
+    let redis = project.id("redis", 1);
+    t.lifecycle("redis", Lifecycle::Pause).await.unwrap();
+    assert_eq!(status(&redis), "paused");
+    t.lifecycle("redis", Lifecycle::Resume).await.unwrap();
+    assert_eq!(status(&redis), "running");
+
+    let postgres = project.id("postgres", 1);
+    t.lifecycle("postgres", Lifecycle::Stop { grace_ms: 2000 })
+        .await
+        .unwrap();
+    assert_eq!(status(&postgres), "exited");
+    // Stopped by SIGINT (fast shutdown), not killed after the grace.
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.ExitCode}}", &postgres]),
+        "0"
+    );
+
+    // restore() brings back everything that ran at attach, and only that: the one-shot
+    // containers (migrations, topic creation) stay exited.
+    let api2 = project.id("ingestion-api", 2);
+    t.lifecycle("ingestion-api#2", Lifecycle::Kill)
+        .await
+        .unwrap();
+    t.lifecycle("kafka", Lifecycle::Pause).await.unwrap();
+    t.restore().await.unwrap();
+    for id in [&postgres, &api2, &project.id("kafka", 1)] {
+        assert_eq!(status(id), "running", "{id}");
+    }
+    assert_eq!(status(&project.id("migrate", 1)), "exited");
+    assert!(matches!(
+        t.lifecycle("no-such-service", Lifecycle::Kill).await,
+        Err(fgchaos::target::TargetError::NoSuchInstance(_))
+    ));
+    t.teardown(false).await.unwrap();
+    // Every container's log since the attach; PostgreSQL's shows the stop and the start.
+    for inst in [
+        "inventory-worker",
+        "ingestion-api-1",
+        "ingestion-api-2",
+        "postgres",
+    ] {
+        assert!(
+            dir.path().join(format!("logs/{inst}.log")).exists(),
+            "{inst}"
+        );
+    }
+    let pg = std::fs::read_to_string(dir.path().join("logs/postgres.log")).unwrap();
+    assert!(pg.contains("database system is shut down"), "{pg}");
+    assert!(pg.contains("ready to accept connections"), "{pg}");
+    assert!(!dir.path().join("docker-attach.json").exists());
+
+    // A harness killed mid-fault leaves a paused container; `fgchaos cleanup --target docker`
+    // puts it back from the attach record.
+    let work = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let scenario = work.path().join("pause.yaml");
+    std::fs::write(
+        &scenario,
+        "name: pause-worker\nsale: { product: p, stock: 100 }\n\
+         load: { model: arrival-rate, rate: 50/s, duration: 30s }\n\
+         faults:\n  - { at: 1s, action: pause, service: inventory-worker, duration: 20s }\n",
+    )
+    .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .current_dir(repo())
+        .args(["run", "--target", "docker", "--project", &project.name])
+        .arg("--work-dir")
+        .arg(work.path())
+        .arg("--report-dir")
+        .arg(reports.path())
+        .arg(&scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while status(&worker) != "paused" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pause never landed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(status(&worker), "paused", "nobody undid the pause");
+    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .args(["cleanup", "--target", "docker", "--project", &project.name])
+        .arg("--work-dir")
+        .arg(work.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("resumed 1 and started 0"), "{stdout}");
+    assert_eq!(status(&worker), "running");
+    assert_eq!(status(&foreign.0), "running");
+}
