@@ -171,7 +171,55 @@ async fn docker_target_drives_a_real_compose_project() {
         "{stderr}"
     );
 
+    // No engine at DOCKER_HOST: exit 3, and the message says where and what to do.
+    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .current_dir(repo())
+        .env("DOCKER_HOST", "unix:///tmp/fgtest-no-docker.sock")
+        .args(["run", "--target", "docker", "scenarios/worker-crash.yaml"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the Docker engine at unix:///tmp/fgtest-no-docker.sock")
+            && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
+
     let project = Project::up();
+
+    // `--target auto` picks the running project; a stack file naming a service the project
+    // does not have is refused before anything runs.
+    let stack = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        stack.path(),
+        fgchaos::docker::spec::BUILT_IN.replace("service: nginx", "service: shop-front"),
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .current_dir(repo())
+        .args([
+            "run",
+            "--target",
+            "auto",
+            "--project",
+            &project.name,
+            "--stack",
+        ])
+        .arg(stack.path())
+        .arg("scenarios/worker-crash.yaml")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("target docker"), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "compose project `{}` has no service `shop-front`",
+            project.name
+        )),
+        "{stderr}"
+    );
     let foreign = Foreign(docker(&[
         "run",
         "-d",

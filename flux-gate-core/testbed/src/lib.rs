@@ -31,11 +31,13 @@ pub enum Error {
         "{0} is not installed: run scripts/bootstrap (it installs every server the tests use)"
     )]
     Missing(String),
-    #[error("{name} did not become ready within {waited:?}; its log is {log}")]
+    #[error("{name} did not become ready within {waited:?}; its log is {log}{tail}")]
     NotReady {
         name: String,
         waited: std::time::Duration,
         log: String,
+        /// The log's last lines, indented, after a newline (empty when the log is).
+        tail: String,
     },
     #[error("{0}")]
     Setup(String),

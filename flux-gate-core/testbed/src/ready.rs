@@ -22,7 +22,7 @@ where
             return Ok(());
         }
         if !proc.is_running() || tokio::time::Instant::now() >= deadline {
-            let log = proc.spec().log.display().to_string();
+            let log = proc.spec().log.clone();
             let why = if proc.is_running() {
                 ""
             } else {
@@ -31,11 +31,34 @@ where
             return Err(Error::NotReady {
                 name: format!("{}{why}", proc.name()),
                 waited: limit,
-                log,
+                log: log.display().to_string(),
+                tail: log_tail(&log, 6),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// The last `lines` lines of a log, each indented under a "last lines:" heading, so a start
+/// failure says why without opening the file (the run directory may be gone by then).
+fn log_tail(path: &std::path::Path, lines: usize) -> String {
+    use std::io::{Read, Seek, SeekFrom};
+    let Ok(mut f) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(4096)));
+    let mut buf = Vec::new();
+    if f.read_to_end(&mut buf).is_err() {
+        return String::new();
+    }
+    let text = String::from_utf8_lossy(&buf);
+    let all: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    let last = &all[all.len().saturating_sub(lines)..];
+    if last.is_empty() {
+        return String::new();
+    }
+    format!("; last lines:\n    {}", last.join("\n    "))
 }
 
 /// The port accepts TCP connections.
