@@ -33,6 +33,9 @@ pub struct FinalState {
     pub db_orders: Vec<DbOrder>,
     /// Messages of `orders` the worker's group has not committed.
     pub consumer_lag: Option<i64>,
+    /// Why the consumer lag is unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_error: Option<String>,
 }
 
 /// How the settle phase ended.
@@ -93,9 +96,9 @@ impl Reader {
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
         let lag = if self.kafka.is_empty() {
-            workers_lag(&self.workers).await.ok()
+            workers_lag(&self.workers).await
         } else {
-            consumer_lag(&self.kafka, &self.group).await.ok()
+            consumer_lag(&self.kafka, &self.group).await
         };
         Ok(FinalState {
             initial: self.initial,
@@ -111,7 +114,8 @@ impl Reader {
                     user: r.user_id,
                 })
                 .collect(),
-            consumer_lag: lag,
+            consumer_lag: lag.as_ref().ok().copied(),
+            lag_error: lag.err(),
         })
     }
 }
@@ -274,7 +278,10 @@ fn describe_pending(s: &FinalState) -> Vec<String> {
     match s.consumer_lag {
         Some(0) => {}
         Some(n) => p.push(format!("consumer lag {n} message(s)")),
-        None => p.push("consumer lag unknown (Kafka unreachable)".into()),
+        None => p.push(format!(
+            "consumer lag unknown ({})",
+            s.lag_error.as_deref().unwrap_or("Kafka unreachable")
+        )),
     }
     if s.outbox > 0 {
         p.push(format!("{} order(s) in the outbox", s.outbox));

@@ -105,6 +105,7 @@ pub(crate) fn clean() -> (Vec<Op>, Settled) {
                 row("o3", "k3", "u3"),
             ],
             consumer_lag: Some(0),
+            lag_error: None,
         },
     };
     (ops, settled)
