@@ -342,20 +342,12 @@ fn cleanup_kills_what_a_killed_harness_left_behind() {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// `fgchaos proxy --config FILE` (Toxiproxy's `-config`): the file's proxies exist and listen
 /// as soon as the API answers; a bad file stops it with the file and the fault named.
 #[tokio::test]
 async fn proxy_config_file_populates_at_start() {
     let dir = tempfile::tempdir().unwrap();
-    let (api, link) = (free_port(), free_port());
+    let (api, link) = (common::free_port(), common::free_port());
     let config = write(
         dir.path(),
         "toxiproxy.json",

@@ -42,14 +42,6 @@ fn status(id: &str) -> String {
     docker(&["inspect", "-f", "{{.State.Status}}", id])
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A compose project of this repository's stack, torn down (volumes too) when dropped.
 struct Project {
     name: String,
@@ -76,9 +68,15 @@ impl Project {
             .to_owned();
         let env = vec![
             ("FG_PROFILE".to_owned(), profile),
-            ("FG_HTTP_PORT".to_owned(), free_port().to_string()),
-            ("FG_WAITING_ROOM_PORT".to_owned(), free_port().to_string()),
-            ("FG_TOXIPROXY_PORT".to_owned(), free_port().to_string()),
+            ("FG_HTTP_PORT".to_owned(), common::free_port().to_string()),
+            (
+                "FG_WAITING_ROOM_PORT".to_owned(),
+                common::free_port().to_string(),
+            ),
+            (
+                "FG_TOXIPROXY_PORT".to_owned(),
+                common::free_port().to_string(),
+            ),
         ];
         let st = Command::new(repo().join("scripts/docker-images"))
             .current_dir(repo())

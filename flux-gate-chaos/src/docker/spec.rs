@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::load::{parse_yaml, SyntaxError};
+use crate::scenario::load::{parse_yaml, read_text, SyntaxError};
 use crate::scenario::units::Dur;
 
 /// The built-in description, matching this repository's `docker-compose.yml`.
@@ -64,17 +64,7 @@ impl DockerSpec {
     }
 
     pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Box::new(SyntaxError {
-                file: file.clone(),
-                line: None,
-                column: None,
-                key: String::new(),
-                message: format!("cannot read it: {e}"),
-                suggestion: None,
-            })
-        })?;
+        let (text, file) = read_text(path)?;
         parse_yaml(&text, &file)
     }
 

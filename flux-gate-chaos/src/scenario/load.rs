@@ -101,6 +101,23 @@ pub fn parse_str(text: &str, file: &str) -> Result<Scenario, ScenarioError> {
 
 /// Strict YAML into `T`, with the error placed (`file:line:column`, key path) and a suggestion
 /// for a misspelt key or word. Shared by scenario and stack files.
+/// Reads a YAML file fgchaos is given (stack descriptions); an unreadable one is a
+/// [`SyntaxError`] naming the file, like every other problem with it.
+pub fn read_text(path: &std::path::Path) -> Result<(String, String), Box<SyntaxError>> {
+    let file = path.display().to_string();
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok((text, file)),
+        Err(e) => Err(Box::new(SyntaxError {
+            file,
+            line: None,
+            column: None,
+            key: String::new(),
+            message: format!("cannot read it: {e}"),
+            suggestion: None,
+        })),
+    }
+}
+
 pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     text: &str,
     file: &str,

@@ -186,17 +186,7 @@ impl StackSpec {
     }
 
     pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
-        let file = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Box::new(SyntaxError {
-                file: file.clone(),
-                line: None,
-                column: None,
-                key: String::new(),
-                message: format!("cannot read it: {e}"),
-                suggestion: None,
-            })
-        })?;
+        let (text, file) = crate::scenario::load::read_text(path)?;
         Self::parse(&text, &file)
     }
 
