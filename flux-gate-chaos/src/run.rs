@@ -68,6 +68,12 @@ pub struct RunOutcome {
     pub report: PathBuf,
 }
 
+/// What a run starts (local) or attaches to (docker, with the project's name).
+enum Spec {
+    Local(StackSpec),
+    Docker(DockerSpec, String),
+}
+
 /// Reads and parses a scenario file (no names checked yet).
 pub fn load_scenario(path: &Path) -> Result<(Scenario, String), RunError> {
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
@@ -150,17 +156,17 @@ pub async fn run(
     interrupt: watch::Receiver<bool>,
 ) -> Result<RunOutcome, RunError> {
     let (s, text) = load_scenario(path)?;
-    let local = match opts.target {
+    // The local stack's names are known before it starts; the docker project's only once
+    // attached (checked below).
+    let stack_spec = match &opts.target {
         TargetChoice::Local => {
             let spec = local_spec(path, &s, opts.stack.as_deref())?;
             check_names(path, &s, &spec.names(false))?;
-            Some(spec)
+            Spec::Local(spec)
         }
-        TargetChoice::Docker { .. } => None,
-    };
-    let docker = match opts.target {
-        TargetChoice::Docker { .. } => Some(docker_spec(opts.stack.as_deref())?),
-        TargetChoice::Local => None,
+        TargetChoice::Docker { project } => {
+            Spec::Docker(docker_spec(opts.stack.as_deref())?, project.clone())
+        }
     };
     let id = run_id(&s.name);
     let seed = opts.seed.unwrap_or_else(rand::random);
@@ -207,15 +213,15 @@ pub async fn run(
     };
     let journal_path = out_dir.join("journal.json");
 
-    let started: Result<Box<dyn Target>, String> = match (&opts.target, local, docker) {
-        (TargetChoice::Docker { project }, _, Some(spec)) => {
+    let started: Result<Box<dyn Target>, String> = match stack_spec {
+        Spec::Docker(spec, project) => {
             tracing::info!(run = %id, project, "attaching to the compose project");
-            match DockerTarget::attach(spec, project, &run_dir).await {
+            match DockerTarget::attach(spec, &project, &run_dir).await {
                 Ok(t) => Ok(Box::new(t)),
                 Err(e) => Err(e.to_string()),
             }
         }
-        (_, Some(spec), _) => {
+        Spec::Local(spec) => {
             tracing::info!(run = %id, dir = %run_dir.display(), "starting the local stack");
             match LocalStack::start(spec, &run_dir, &admin_token).await {
                 Ok(t) => Ok(Box::new(t)),
@@ -225,7 +231,6 @@ pub async fn run(
                 )),
             }
         }
-        _ => Err("no stack description for the target".into()),
     };
     let mut stack = match started {
         Ok(t) => t,
@@ -290,10 +295,20 @@ pub async fn run(
     if !keep {
         let _ = std::fs::remove_dir_all(&run_dir);
     }
+    // An unreadable history cannot be judged: a harness error, not "every row unsent".
+    let history_path = out_dir.join(&journal.history);
+    let ops = match history::read(&history_path) {
+        Ok(ops) => ops,
+        Err(e) => {
+            journal.harness_error.get_or_insert_with(|| {
+                format!("reading the history {}: {e}", history_path.display())
+            });
+            Vec::new()
+        }
+    };
     journal
         .write(&journal_path)
         .map_err(|e| RunError::Harness(format!("writing {}: {e}", journal_path.display())))?;
-    let ops = history::read(&out_dir.join(&journal.history)).unwrap_or_default();
     let judgement = verdict::judge(&journal, &ops, journal.settled.clone().unwrap_or_default());
     let report = report::write(&opts.report_dir, &journal, &judgement)
         .map_err(|e| RunError::Harness(format!("writing the report: {e}")))?;

@@ -132,12 +132,11 @@ impl Drop for Foreign {
     }
 }
 
-fn fgchaos(args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-        .current_dir(repo())
-        .args(args)
-        .output()
-        .unwrap()
+/// `fgchaos` run from the repository root (scenario paths are relative to it).
+fn fgchaos() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_fgchaos"));
+    c.current_dir(repo());
+    c
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,14 +152,17 @@ async fn docker_target_drives_a_real_compose_project() {
     }
 
     // A missing project is a harness error (exit 3) that says how to fix it.
-    let out = fgchaos(&[
-        "run",
-        "--target",
-        "docker",
-        "--project",
-        "fgtest-no-such-project",
-        "scenarios/worker-crash.yaml",
-    ]);
+    let out = fgchaos()
+        .args([
+            "run",
+            "--target",
+            "docker",
+            "--project",
+            "fgtest-no-such-project",
+        ])
+        .arg("scenarios/worker-crash.yaml")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{stderr}");
     assert!(
@@ -170,8 +172,7 @@ async fn docker_target_drives_a_real_compose_project() {
     );
 
     // No engine at DOCKER_HOST: exit 3, and the message says where and what to do.
-    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-        .current_dir(repo())
+    let out = fgchaos()
         .env("DOCKER_HOST", "unix:///tmp/fgtest-no-docker.sock")
         .args(["run", "--target", "docker", "scenarios/worker-crash.yaml"])
         .output()
@@ -194,8 +195,7 @@ async fn docker_target_drives_a_real_compose_project() {
         fgchaos::docker::spec::BUILT_IN.replace("service: nginx", "service: shop-front"),
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-        .current_dir(repo())
+    let out = fgchaos()
         .args([
             "run",
             "--target",
@@ -290,6 +290,11 @@ async fn docker_target_drives_a_real_compose_project() {
         .await
         .unwrap();
     assert_eq!(status(&worker), "exited");
+    // SIGKILL, not a stop: exit code 128 + 9.
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.ExitCode}}", &worker]),
+        "137"
+    );
     assert_eq!(status(&foreign.0), "running");
     t.lifecycle("inventory-worker", Lifecycle::Start)
         .await
@@ -297,6 +302,19 @@ async fn docker_target_drives_a_real_compose_project() {
     assert_eq!(status(&worker), "running");
     assert_eq!(
         docker(&["inspect", "-f", "{{.State.Health.Status}}", &worker]),
+        "healthy"
+    );
+
+    // Restart: a new start time, healthy again.
+    let room = project.id("waiting-room", 1);
+    let started = |id: &str| docker(&["inspect", "-f", "{{.State.StartedAt}}", id]);
+    let before = started(&room);
+    t.lifecycle("waiting-room", Lifecycle::Restart { grace_ms: 1000 })
+        .await
+        .unwrap();
+    assert_ne!(started(&room), before);
+    assert_eq!(
+        docker(&["inspect", "-f", "{{.State.Health.Status}}", &room]),
         "healthy"
     );
 
@@ -363,8 +381,7 @@ async fn docker_target_drives_a_real_compose_project() {
          faults:\n  - { at: 1s, action: pause, service: inventory-worker, duration: 20s }\n",
     )
     .unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-        .current_dir(repo())
+    let mut child = fgchaos()
         .args(["run", "--target", "docker", "--project", &project.name])
         .arg("--work-dir")
         .arg(work.path())
@@ -386,7 +403,7 @@ async fn docker_target_drives_a_real_compose_project() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert_eq!(status(&worker), "paused", "nobody undid the pause");
-    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+    let out = fgchaos()
         .args(["cleanup", "--target", "docker", "--project", &project.name])
         .arg("--work-dir")
         .arg(work.path())

@@ -30,7 +30,6 @@ pub struct DockerTarget {
     project: Project,
     endpoints: Endpoints,
     engine: String,
-    links: Vec<String>,
     reset_peer: bool,
     /// Instances running when the run attached: what `restore` brings back. One-shot
     /// containers (migrations, topic creation) exited before and stay exited.
@@ -76,6 +75,8 @@ impl DockerTarget {
                 .collect(),
             toxiproxy: None,
         };
+        // Written before the health wait, so a harness killed while waiting leaves a record
+        // too; written again below once the Toxiproxy API is known.
         record.write(dir)?;
         let since = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut t = DockerTarget {
@@ -84,7 +85,6 @@ impl DockerTarget {
             project,
             endpoints: Endpoints::default(),
             engine,
-            links: Vec::new(),
             reset_peer: false,
             baseline,
             dir: dir.to_owned(),
@@ -105,7 +105,6 @@ impl DockerTarget {
         let proxy = toxiproxy::Client::new(t.endpoints.toxiproxy.clone());
         let (reset_peer, links) = links_of(&proxy, deadline).await?;
         t.reset_peer = reset_peer;
-        t.links = links.keys().cloned().collect();
         t.endpoints.links = links;
         let record = Record {
             toxiproxy: Some(t.endpoints.toxiproxy.clone()),
@@ -406,7 +405,8 @@ impl Target for DockerTarget {
     }
 
     fn names(&self) -> Names {
-        names(&self.project, self.links.clone(), self.reset_peer)
+        let links = self.endpoints.links.keys().cloned().collect();
+        names(&self.project, links, self.reset_peer)
     }
 
     fn instances_of(&self, service: &str) -> Vec<String> {

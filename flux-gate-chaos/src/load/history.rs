@@ -49,6 +49,15 @@ pub struct Op {
 }
 
 impl Op {
+    /// The status an op is counted under: its HTTP status, else `timeout` or `error`.
+    pub fn status_label(&self) -> String {
+        match (self.http, &self.error) {
+            (Some(code), _) => code.to_string(),
+            (None, Some(e)) if e.starts_with("timeout") => "timeout".to_owned(),
+            _ => "error".to_owned(),
+        }
+    }
+
     /// Latency from the intended send time, in microseconds.
     pub fn latency_us(&self) -> u64 {
         self.done_us.saturating_sub(self.intended_us)
@@ -138,12 +147,7 @@ impl Recorder {
                 self.total.info += 1;
             }
         }
-        let label = match (op.http, &op.error) {
-            (Some(code), _) => code.to_string(),
-            (None, Some(e)) if e.starts_with("timeout") => "timeout".to_owned(),
-            _ => "error".to_owned(),
-        };
-        *s.statuses.entry(label).or_default() += 1;
+        *s.statuses.entry(op.status_label()).or_default() += 1;
         let _ = h.record(op.latency_us().max(1));
         Ok(())
     }

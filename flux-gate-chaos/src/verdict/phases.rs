@@ -35,19 +35,14 @@ pub fn available(op: &Op) -> bool {
     matches!(op.http, Some(c) if c < 500)
 }
 
-/// The status label of an op.
-pub fn status_label(op: &Op) -> String {
-    match (op.http, &op.error) {
-        (Some(c), _) => c.to_string(),
-        (None, Some(e)) if e.starts_with("timeout") => "timeout".into(),
-        _ => "error".into(),
-    }
-}
-
 /// Fault windows from the timeline: apply start → heal/undo finish (or `end_ms`).
 pub fn windows(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u64, u64)> {
     let mut out = Vec::new();
-    for e in timeline.iter().filter(|e| e.phase == "apply" && e.ok) {
+    let target_of = |label: &str| label.split_once(' ').map(|x| x.1.to_owned());
+    for e in timeline
+        .iter()
+        .filter(|e| e.phase == "apply" && e.ok && !is_healing_action(&e.label))
+    {
         let healed = timeline
             .iter()
             .filter(|h| h.fault == e.fault && h.phase != "apply" && h.ok)
@@ -57,22 +52,19 @@ pub fn windows(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u
         // lifecycle change of the same target, approximated by the next apply on its label's
         // target; otherwise to the end of the load.
         let reversed = || {
-            let target = e.label.split_once(' ').map(|x| x.1).unwrap_or("");
+            let target = target_of(&e.label)?;
             timeline
                 .iter()
                 .filter(|n| {
                     n.phase == "apply"
                         && n.ok
                         && n.started_ms > e.started_ms
-                        && n.label.ends_with(target)
+                        && target_of(&n.label).as_deref() == Some(target.as_str())
                 })
                 .map(|n| n.finished_ms)
                 .min()
         };
         let until = healed.or_else(reversed).unwrap_or(end_ms);
-        if is_healing_action(&e.label) {
-            continue;
-        }
         out.push((
             e.fault,
             e.label.clone(),
@@ -136,7 +128,7 @@ fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op
         if available(op) {
             avail += 1;
         }
-        *p.statuses.entry(status_label(op)).or_default() += 1;
+        *p.statuses.entry(op.status_label()).or_default() += 1;
         let _ = h.record(op.latency_us().max(1));
     }
     if p.ops > 0 {
@@ -150,4 +142,45 @@ fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op
         p.rps = p.ops as f64 / secs;
     }
     p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(fault: usize, phase: &str, label: &str, started: u64, finished: u64) -> TimelineEvent {
+        TimelineEvent {
+            fault,
+            phase: phase.into(),
+            label: label.into(),
+            scheduled_ms: Some(started),
+            started_ms: started,
+            finished_ms: finished,
+            ok: true,
+            error: None,
+        }
+    }
+
+    #[test]
+    fn an_unhealed_fault_lasts_until_its_own_target_changes_again() {
+        let timeline = [
+            ev(0, "apply", "kill redis", 100, 110),
+            // Another target whose name ends like the first must not end its window.
+            ev(1, "apply", "pause other-redis", 150, 160),
+            ev(1, "heal", "pause other-redis", 300, 310),
+            ev(2, "apply", "start redis", 500, 520),
+        ];
+        assert_eq!(
+            windows(&timeline, 1000),
+            [
+                (0, "kill redis".to_owned(), 100, 520),
+                (1, "pause other-redis".to_owned(), 150, 310),
+            ]
+        );
+        // Never reversed: to the end of the load.
+        assert_eq!(
+            windows(&timeline[..1], 1000),
+            [(0, "kill redis".to_owned(), 100, 1000)]
+        );
+    }
 }

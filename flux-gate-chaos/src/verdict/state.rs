@@ -58,6 +58,8 @@ pub struct Reader {
     group: String,
     /// Workers' base URLs: the lag source when `kafka` is empty.
     workers: Vec<String>,
+    /// For the workers' `/metrics` (one client for every settle poll).
+    http: reqwest::Client,
     product: String,
     initial: i64,
 }
@@ -72,6 +74,11 @@ impl Reader {
             kafka: ep.kafka.clone(),
             group: group.to_owned(),
             workers: ep.workers.clone(),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(3))
+                .no_proxy()
+                .build()
+                .map_err(|e| format!("HTTP client: {e}"))?,
             product: product.to_owned(),
             initial,
         })
@@ -96,7 +103,7 @@ impl Reader {
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
         let lag = if self.kafka.is_empty() {
-            workers_lag(&self.workers).await
+            workers_lag(&self.http, &self.workers).await
         } else {
             consumer_lag(&self.kafka, &self.group).await
         };
@@ -167,12 +174,7 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
 /// Uncommitted messages as the workers report them (`fg_worker_consumer_lag` per partition in
 /// their `/metrics`): the lag source when the broker cannot be reached from here. Unknown (an
 /// error) until some worker reports a partition; a worker that does not answer is an error.
-pub async fn workers_lag(workers: &[String]) -> Result<i64, String> {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(3))
-        .no_proxy()
-        .build()
-        .map_err(|e| e.to_string())?;
+pub async fn workers_lag(client: &reqwest::Client, workers: &[String]) -> Result<i64, String> {
     let mut total = 0i64;
     let mut partitions = 0usize;
     for w in workers {
