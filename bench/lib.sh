@@ -3,15 +3,37 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 cargo build --release -q -p flux-gate-core --bins --examples
 
+# A free loopback TCP port.
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+# wait_http URL: until anything answers HTTP there (10 s at most).
+wait_http() {
+  for _ in $(seq 1 100); do
+    curl -s -o /dev/null "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# Starts the full stack (API, Redis, tansu, worker, PostgreSQL) and sources its endpoints;
+# stop_stack (also run on exit) takes it down.
 start_stack() {
   STACK_ENV=$(mktemp)
   target/release/examples/stack up "$STACK_ENV" 2>/dev/null &
   STACK_PID=$!
-  trap 'kill -INT $STACK_PID 2>/dev/null || true; wait $STACK_PID 2>/dev/null || true; rm -f "$STACK_ENV"' EXIT
+  trap stop_stack EXIT
   for _ in $(seq 1 600); do [ -s "$STACK_ENV" ] && break; sleep 0.1; done
   [ -s "$STACK_ENV" ] || { echo "stack did not come up" >&2; exit 1; }
   # shellcheck disable=SC1090
   source "$STACK_ENV"
+}
+
+stop_stack() {
+  kill -INT "$STACK_PID" 2>/dev/null || true
+  wait "$STACK_PID" 2>/dev/null || true
+  rm -f "$STACK_ENV"
 }
 
 # wrk_summary OUTPUT -> "REQS P50_MS P99_MS"

@@ -130,9 +130,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                         Verdict::HarnessError
                     }
                 };
-                if worst.is_none_or(|w| verdict.severity() > w.severity()) {
-                    worst = Some(verdict);
-                }
+                worst = worst.max(Some(verdict));
             }
             if let Some(path) = json {
                 let all: Vec<serde_json::Value> = outcomes

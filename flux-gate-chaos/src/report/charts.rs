@@ -13,8 +13,8 @@ const H: u32 = 320;
 
 type Result<T> = std::result::Result<T, String>;
 
-/// One line of a chart: label, colour, (x, y) points.
-type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
+/// One line of a chart: label, colour, and its value in one second of the run.
+type Line<'a> = (&'a str, RGBColor, &'a dyn Fn(&SecondStats) -> f64);
 
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
@@ -28,20 +28,30 @@ fn windows(phases: &[Phase]) -> Vec<(f64, f64)> {
         .collect()
 }
 
-/// Draws one chart: `series` are (label, colour, points); fault windows shaded.
+/// Draws one chart of `lines` over the run's seconds (plotted mid-second), fault windows shaded.
 fn chart(
     path: &Path,
     title: &str,
     y_label: &str,
-    x_max: f64,
-    series: &[Series<'_>],
+    seconds: &[SecondStats],
+    lines: &[Line<'_>],
     shade: &[(f64, f64)],
 ) -> Result<()> {
+    let x_max = seconds
+        .iter()
+        .map(|s| s.second as f64 + 1.0)
+        .fold(0.0, f64::max);
+    let points = |value: &dyn Fn(&SecondStats) -> f64| {
+        seconds
+            .iter()
+            .map(move |s| (s.second as f64 + 0.5, value(s)))
+            .collect::<Vec<_>>()
+    };
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let y_max = series
+    let y_max = lines
         .iter()
-        .flat_map(|(_, _, pts)| pts.iter().map(|p| p.1))
+        .flat_map(|(_, _, value)| seconds.iter().map(value))
         .fold(0.0f64, f64::max)
         .max(1.0)
         * 1.1;
@@ -64,9 +74,9 @@ fn chart(
         )))
         .map_err(err)?;
     }
-    for (label, colour, pts) in series {
+    for (label, colour, value) in lines {
         let colour = *colour;
-        c.draw_series(LineSeries::new(pts.iter().copied(), colour.stroke_width(2)))
+        c.draw_series(LineSeries::new(points(*value), colour.stroke_width(2)))
             .map_err(err)?
             .label(*label)
             .legend(move |(x, y)| {
@@ -90,33 +100,16 @@ pub fn write(
     phases: &[Phase],
 ) -> Result<Vec<(String, String)>> {
     let shade = windows(phases);
-    let x_max = seconds
-        .iter()
-        .map(|s| s.second as f64 + 1.0)
-        .fold(0.0, f64::max);
-    let at = |s: &SecondStats| s.second as f64 + 0.5;
     let ms = |us: u64| us as f64 / 1000.0;
     chart(
         &dir.join("latency.svg"),
         "Latency from intended send time",
         "ms",
-        x_max,
+        seconds,
         &[
-            (
-                "p50",
-                RGBColor(31, 119, 180),
-                seconds.iter().map(|s| (at(s), ms(s.p50_us))).collect(),
-            ),
-            (
-                "p95",
-                RGBColor(255, 127, 14),
-                seconds.iter().map(|s| (at(s), ms(s.p95_us))).collect(),
-            ),
-            (
-                "p99",
-                RGBColor(214, 39, 40),
-                seconds.iter().map(|s| (at(s), ms(s.p99_us))).collect(),
-            ),
+            ("p50", RGBColor(31, 119, 180), &|s| ms(s.p50_us)),
+            ("p95", RGBColor(255, 127, 14), &|s| ms(s.p95_us)),
+            ("p99", RGBColor(214, 39, 40), &|s| ms(s.p99_us)),
         ],
         &shade,
     )?;
@@ -124,76 +117,34 @@ pub fn write(
         &dir.join("throughput.svg"),
         "Answers per second by outcome",
         "answers/s",
-        x_max,
+        seconds,
         &[
-            (
-                "ok",
-                RGBColor(44, 160, 44),
-                seconds.iter().map(|s| (at(s), s.ok as f64)).collect(),
-            ),
-            (
-                "fail (definite no)",
-                RGBColor(127, 127, 127),
-                seconds.iter().map(|s| (at(s), s.fail as f64)).collect(),
-            ),
-            (
-                "info (unknown)",
-                RGBColor(214, 39, 40),
-                seconds.iter().map(|s| (at(s), s.info as f64)).collect(),
-            ),
+            ("ok", RGBColor(44, 160, 44), &|s| s.ok as f64),
+            ("fail (definite no)", RGBColor(127, 127, 127), &|s| {
+                s.fail as f64
+            }),
+            ("info (unknown)", RGBColor(214, 39, 40), &|s| s.info as f64),
         ],
         &shade,
     )?;
-    let class = |s: &SecondStats, f: &dyn Fn(&str) -> bool| {
-        s.statuses
-            .iter()
-            .filter(|(k, _)| f(k))
-            .map(|(_, v)| *v as f64)
-            .sum::<f64>()
-    };
     chart(
         &dir.join("status.svg"),
         "Status mix per second",
         "answers/s",
-        x_max,
+        seconds,
         &[
-            (
-                "2xx",
-                RGBColor(44, 160, 44),
-                seconds
-                    .iter()
-                    .map(|s| (at(s), class(s, &|k| k.starts_with('2'))))
-                    .collect(),
-            ),
-            (
-                "3xx/4xx",
-                RGBColor(127, 127, 127),
-                seconds
-                    .iter()
-                    .map(|s| {
-                        (
-                            at(s),
-                            class(s, &|k| k.starts_with('3') || k.starts_with('4')),
-                        )
-                    })
-                    .collect(),
-            ),
-            (
-                "5xx",
-                RGBColor(148, 103, 189),
-                seconds
-                    .iter()
-                    .map(|s| (at(s), class(s, &|k| k.starts_with('5'))))
-                    .collect(),
-            ),
-            (
-                "timeout/error",
-                RGBColor(214, 39, 40),
-                seconds
-                    .iter()
-                    .map(|s| (at(s), class(s, &|k| k == "timeout" || k == "error")))
-                    .collect(),
-            ),
+            ("2xx", RGBColor(44, 160, 44), &|s| {
+                statuses(s, |k| k.starts_with('2'))
+            }),
+            ("3xx/4xx", RGBColor(127, 127, 127), &|s| {
+                statuses(s, |k| k.starts_with('3') || k.starts_with('4'))
+            }),
+            ("5xx", RGBColor(148, 103, 189), &|s| {
+                statuses(s, |k| k.starts_with('5'))
+            }),
+            ("timeout/error", RGBColor(214, 39, 40), &|s| {
+                statuses(s, |k| k == "timeout" || k == "error")
+            }),
         ],
         &shade,
     )?;
@@ -202,4 +153,13 @@ pub fn write(
         ("Throughput by outcome".into(), "throughput.svg".into()),
         ("Status mix".into(), "status.svg".into()),
     ])
+}
+
+/// Answers in one second whose status label matches `class`.
+fn statuses(s: &SecondStats, class: impl Fn(&str) -> bool) -> f64 {
+    s.statuses
+        .iter()
+        .filter(|(k, _)| class(k))
+        .map(|(_, v)| *v as f64)
+        .sum()
 }

@@ -44,3 +44,64 @@ pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, String> {
     }
     report.to_string().map_err(|e| e.to_string())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::checkers::tests::{clean, journal};
+    use crate::verdict::checkers::Finding;
+    use crate::verdict::judge;
+
+    fn count(xml: &str, tag: &str) -> usize {
+        xml.matches(&format!("<{tag}")).count()
+    }
+
+    #[test]
+    fn one_case_per_checker_with_failures_errors_and_skips() {
+        let j = journal("", None);
+        let (ops, settled) = clean();
+        let passed = judge(&j, &ops, settled.clone());
+        let checkers = passed.findings.len();
+        let skipped = |jd: &Judgement| {
+            jd.findings
+                .iter()
+                .filter(|f| f.status == Status::Skipped)
+                .count()
+        };
+        assert!(checkers >= 5, "{passed:#?}");
+        // The finding turned into a skip below must not be one already.
+        assert_ne!(passed.findings[2].status, Status::Skipped);
+
+        let mut broken = passed.clone();
+        broken.findings[0] = Finding {
+            status: Status::Fail,
+            counterexamples: vec!["order o9 persisted twice".into()],
+            count: 1,
+            ..broken.findings[0].clone()
+        };
+        broken.findings[1].status = Status::Inconclusive;
+        broken.findings[2].status = Status::Skipped;
+        let mut crashed = j.clone();
+        crashed.scenario.name = "crashed".into();
+        crashed.harness_error = Some("redis did not start".into());
+
+        let xml = render(&[(&j, &passed), (&j, &broken), (&crashed, &passed)]).unwrap();
+        assert_eq!(count(&xml, "testsuite "), 3, "{xml}");
+        // Every checker in every suite, plus the crashed run's `harness` case.
+        assert_eq!(count(&xml, "testcase "), 3 * checkers + 1, "{xml}");
+        assert_eq!(count(&xml, "failure"), 1, "{xml}");
+        assert_eq!(count(&xml, "error"), 2, "{xml}");
+        assert_eq!(
+            count(&xml, "skipped"),
+            2 * skipped(&passed) + skipped(&broken),
+            "{xml}"
+        );
+        assert_eq!(skipped(&broken), skipped(&passed) + 1);
+        assert!(xml.contains("order o9 persisted twice"), "{xml}");
+        assert!(xml.contains("redis did not start"), "{xml}");
+        assert!(
+            xml.contains(&format!("classname=\"{}\"", j.scenario.name)),
+            "{xml}"
+        );
+    }
+}

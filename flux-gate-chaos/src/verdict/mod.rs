@@ -14,13 +14,15 @@ use checkers::{Evidence, Finding, Status};
 use phases::Phase;
 use state::Settled;
 
-/// The run's verdict, worst first in exit-code order.
+/// The run's verdict. Variants are declared from best to worst, so `Ord` is severity and the
+/// worst of several runs is their `max` (harness error > fail > inconclusive > pass) — which is
+/// not the exit-code order (a failed promise exits 1, an undecided run 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Pass,
-    Fail,
     Inconclusive,
+    Fail,
     HarnessError,
 }
 
@@ -31,16 +33,6 @@ impl Verdict {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
             Verdict::Inconclusive => 2,
-            Verdict::HarnessError => 3,
-        }
-    }
-
-    /// Severity for "the worst wins" across scenarios: harness > fail > inconclusive > pass.
-    pub fn severity(self) -> u8 {
-        match self {
-            Verdict::Pass => 0,
-            Verdict::Inconclusive => 1,
-            Verdict::Fail => 2,
             Verdict::HarnessError => 3,
         }
     }

@@ -26,7 +26,8 @@ pub struct FinalState {
     /// Stock the run started the sale with.
     pub initial: i64,
     pub redis_stock: Option<i64>,
-    /// Lowest Redis stock read at any time (settle samples included).
+    /// Lowest Redis stock among the settle phase's reads (the final one included); the load
+    /// phase itself is not sampled.
     pub redis_stock_min: Option<i64>,
     pub outbox: u64,
     pub db_stock: Option<i64>,
@@ -218,7 +219,8 @@ pub async fn settle(
     let mut last: Option<FinalState> = None;
     let mut min_stock: Option<i64> = None;
     let mut pending: Vec<String>;
-    loop {
+    // `Some(recovered_at)` once converged, `None` when the time ran out.
+    let converged_at = loop {
         match reader.read().await {
             Ok(s) => {
                 min_stock = match (min_stock, s.redis_stock) {
@@ -234,20 +236,8 @@ pub async fn settle(
                 };
                 pending = describe_pending(&s);
                 last = Some(s);
-                if let Some((t, _)) = stable_since {
-                    if t.elapsed() >= quiet {
-                        let mut state = last.unwrap_or_default();
-                        state.redis_stock_min = min_stock;
-                        return Settled {
-                            converged: true,
-                            recovery_ms: Some(
-                                t.saturating_duration_since(last_change).as_millis() as u64
-                            ),
-                            waited_ms: started.elapsed().as_millis() as u64,
-                            pending: Vec::new(),
-                            state,
-                        };
-                    }
+                if let Some((t, _)) = stable_since.filter(|(t, _)| t.elapsed() >= quiet) {
+                    break Some(t);
                 }
             }
             Err(e) => {
@@ -256,22 +246,28 @@ pub async fn settle(
             }
         }
         if started.elapsed() >= timeout {
-            let mut state = last.unwrap_or_default();
-            state.redis_stock_min = min_stock;
             if pending.is_empty() {
                 pending.push(format!(
                     "the DB order count still moved within the last {quiet:?}"
                 ));
             }
-            return Settled {
-                converged: false,
-                recovery_ms: None,
-                waited_ms: started.elapsed().as_millis() as u64,
-                pending,
-                state,
-            };
+            break None;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    let mut state = last.unwrap_or_default();
+    state.redis_stock_min = min_stock;
+    Settled {
+        converged: converged_at.is_some(),
+        recovery_ms: converged_at
+            .map(|t| t.saturating_duration_since(last_change).as_millis() as u64),
+        waited_ms: started.elapsed().as_millis() as u64,
+        pending: if converged_at.is_some() {
+            Vec::new()
+        } else {
+            pending
+        },
+        state,
     }
 }
 

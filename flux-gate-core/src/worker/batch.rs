@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
@@ -45,7 +46,7 @@ impl Gathered {
 }
 
 pub struct Batcher {
-    pub consumer: OrderConsumer,
+    pub consumer: Arc<OrderConsumer>,
     pub pool: PgPool,
     pub dlq: FutureProducer,
     pub max: usize,

@@ -4,11 +4,14 @@
 //! Redelivery after a crash is harmless (inserts skip existing rows), so the worker gives
 //! at-least-once delivery and exactly-once effects. While PostgreSQL is down it holds its batch,
 //! pauses its partitions (so it keeps its group membership without fetching more), and retries
-//! with backoff until the batch lands.
+//! with backoff until the batch lands. A watchdog ([`membership`]) rejoins the consumer group
+//! if the broker leaves this worker without partitions while orders wait.
 
 mod batch;
 mod context;
+mod membership;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -47,10 +50,14 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     })
     .await;
 
-    let consumer = consumer(&args).context("creating the Kafka consumer")?;
+    let consumer = Arc::new(consumer(&args).context("creating the Kafka consumer")?);
     consumer
         .subscribe(&[ORDERS_TOPIC])
         .context("subscribing to the orders topic")?;
+    tokio::spawn(membership::watch(
+        Arc::clone(&consumer),
+        SESSION_TIMEOUT + REJOIN_MARGIN,
+    ));
     let dlq: FutureProducer = kafka::producer(&brokers, Duration::from_secs(30))
         .context("creating the dead-letter producer")?;
     tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
@@ -65,14 +72,22 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Kafka session timeout: a killed worker's partitions move to its replacement within this.
+const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
+/// How much longer than a session timeout an unassigned worker waits, with orders waiting and
+/// no member committing, before it rejoins the group (see [`membership`]).
+const REJOIN_MARGIN: Duration = Duration::from_secs(4);
+
 fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaError> {
     kafka::client_config(&args.kafka.kafka_brokers)
         .set("group.id", &args.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
         .set("auto.offset.reset", "earliest")
-        // A killed worker's partitions move to its replacement within seconds.
-        .set("session.timeout.ms", "6000")
+        .set(
+            "session.timeout.ms",
+            SESSION_TIMEOUT.as_millis().to_string(),
+        )
         .set("heartbeat.interval.ms", "1000")
         .set("fetch.wait.max.ms", "50")
         .set("max.partition.fetch.bytes", "1048576")

@@ -71,6 +71,30 @@ async fn worker_killed_mid_stream_loses_and_duplicates_nothing() {
     assert_all_persisted_once(&s, "wk", &acked, 400).await;
 }
 
+/// The worker is back 3 s after a SIGKILL, within its 6 s Kafka session timeout, while the
+/// broker still counts its dead predecessor as the owner of every partition. On tansu 0.6 the
+/// new member is then assigned nothing and the broker never rebalances when the dead member
+/// expires: without the worker's group watchdog (worker/membership.rs) the last 100 orders
+/// are never persisted (seen: this test fails with the watchdog disabled).
+#[tokio::test(flavor = "multi_thread")]
+async fn worker_back_within_its_session_timeout_still_persists_everything() {
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
+    s.init("wq", 200, None).await;
+    let mut acked = acknowledged(&s, "wq", 0, 100).await;
+    s.wait_for_orders("wq", 100, Duration::from_secs(30)).await;
+    let killed = std::time::Instant::now();
+    s.worker.process.kill().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    s.worker.start().await;
+    assert!(
+        killed.elapsed() < Duration::from_secs(6),
+        "the restart must fall within the session timeout to test anything"
+    );
+    acked.extend(acknowledged(&s, "wq", 100, 100).await);
+    assert_eq!(acked.len(), 200);
+    assert_all_persisted_once(&s, "wq", &acked, 200).await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_outage_answers_pending_and_delivers_everything_after() {
     let mut s = Stack::start_with(ApiEnv::patient()).await;

@@ -416,9 +416,7 @@ fn harness_errors_and_exit_codes() {
         Verdict::Fail,
         Verdict::HarnessError,
     ];
-    assert!(by_severity
-        .windows(2)
-        .all(|w| w[0].severity() < w[1].severity()));
+    assert!(by_severity.windows(2).all(|w| w[0] < w[1]));
     assert_eq!(
         [
             Verdict::Pass,
