@@ -44,6 +44,12 @@ async fn main() -> anyhow::Result<()> {
 }
 
 async fn up(env_file: Option<&str>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    // Listen before announcing the endpoints: a script that reads them and fails at once sends
+    // its SIGINT right after, and a signal that arrives before the listener exists is lost
+    // (background jobs of a script start with SIGINT ignored).
+    let mut interrupt = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
     let s = Stack::start_with(ApiEnv(vec![("FG_LOG", "warn".into())])).await;
     let lines = format!(
         "API_URL={}\nWORKER_URL={}\nREDIS_URL={}\nDATABASE_URL={}\nKAFKA_BROKERS={}\nADMIN_TOKEN={}\nRUN_DIR={}\n",
@@ -60,7 +66,10 @@ async fn up(env_file: Option<&str>) -> anyhow::Result<()> {
         None => print!("{lines}"),
     }
     eprintln!("stack is up; Ctrl-C to stop");
-    tokio::signal::ctrl_c().await?;
+    tokio::select! {
+        _ = interrupt.recv() => {}
+        _ = terminate.recv() => {}
+    }
     Ok(())
 }
 

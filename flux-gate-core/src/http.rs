@@ -1,5 +1,5 @@
 //! HTTP plumbing shared by the three servers: JSON answers, `/health`, `/metrics`, a JSON 404,
-//! and serving until SIGINT/SIGTERM.
+//! and serving until shutdown is requested.
 
 use std::net::SocketAddr;
 
@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 use crate::contract::{Answer, Status};
+use crate::shutdown::Shutdown;
 
 /// A JSON answer with the HTTP code of its status word.
 pub fn answer(a: Answer) -> Response {
@@ -57,33 +58,11 @@ pub fn with_common_routes(routes: Router, metrics: PrometheusHandle) -> Router {
         })
 }
 
-/// Binds `addr` and serves `app` until SIGINT or SIGTERM, then drains in-flight requests.
-pub async fn serve(addr: SocketAddr, app: Router) -> std::io::Result<()> {
+/// Binds `addr` and serves `app` until `shutdown` is requested, then drains in-flight requests.
+pub async fn serve(addr: SocketAddr, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await?;
     tracing::info!(addr = %listener.local_addr()?, "listening");
     axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(shutdown.requested())
         .await
-}
-
-/// Resolves on the first SIGINT or SIGTERM.
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
-        if tokio::signal::ctrl_c().await.is_err() {
-            std::future::pending::<()>().await
-        }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received");
 }

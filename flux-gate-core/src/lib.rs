@@ -21,6 +21,7 @@ pub mod reconcile;
 pub mod redis_link;
 pub mod reservation;
 pub mod sale;
+pub mod shutdown;
 pub mod stock_endpoint;
 pub mod telemetry;
 pub mod waiting_room;

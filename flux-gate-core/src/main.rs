@@ -7,6 +7,12 @@ use clap::Parser;
 use flux_gate_core::config::{Cli, Command};
 use flux_gate_core::{api, db, kafka, probe, reconcile, telemetry, waiting_room, worker};
 
+/// glibc's allocator took ~19 % of the API's CPU under a flash-sale load (many small,
+/// short-lived allocations across threads: free-list consolidation, arena locks); mimalloc's
+/// thread-local free lists suit that shape. Measured with bench/api.sh (docs/performance.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     telemetry::init();

@@ -22,6 +22,7 @@ use crate::contract::{Answer, Status};
 use crate::http::{self, answer, unavailable};
 use crate::redis_link::RedisLink;
 use crate::reservation::Reserver;
+use crate::shutdown::Shutdown;
 use crate::{db, kafka};
 use publisher::Publisher;
 use relay::Relay;
@@ -63,6 +64,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             "FG_ADMIN_TOKEN is empty: set it (or --admin-token) to a secret for POST /init"
         );
     }
+    let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
     let redis = RedisLink::new(&args.redis.redis_url)
         .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
@@ -114,7 +116,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
         redis_timeout: args.redis_timeout(),
         produce_timeout: args.produce_timeout(),
     });
-    let served = http::serve(args.listen, router(api.clone(), metrics))
+    let served = http::serve(args.listen, router(api.clone(), metrics), shutdown)
         .await
         .with_context(|| format!("serving on {}", args.listen));
     // Give in-flight deliveries a moment; anything left is in the outbox for the relay.

@@ -20,6 +20,7 @@ use crate::contract::ProductId;
 use crate::http;
 use crate::redis_link::RedisLink;
 use crate::sale;
+use crate::shutdown::Shutdown;
 
 const PAGE: &str = include_str!("page.html");
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
@@ -39,6 +40,7 @@ struct PageQuery {
 }
 
 pub async fn run(args: WaitingRoomArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
     let redis = RedisLink::new(&args.redis.redis_url)
         .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
@@ -53,7 +55,7 @@ pub async fn run(args: WaitingRoomArgs) -> anyhow::Result<()> {
         retry_after_secs: args.retry_after_secs,
         shop_path: args.shop_path.clone(),
     };
-    http::serve(args.listen, router(room, metrics))
+    http::serve(args.listen, router(room, metrics), shutdown)
         .await
         .with_context(|| format!("serving on {}", args.listen))
 }

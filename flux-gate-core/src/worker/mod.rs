@@ -21,6 +21,7 @@ use rdkafka::producer::FutureProducer;
 
 use crate::config::WorkerArgs;
 use crate::message::ORDERS_TOPIC;
+use crate::shutdown::Shutdown;
 use crate::{db, http, kafka};
 use batch::Batcher;
 use context::WorkerContext;
@@ -29,6 +30,7 @@ pub type OrderConsumer = StreamConsumer<WorkerContext>;
 
 /// Runs the worker until SIGINT/SIGTERM.
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
+    let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
     let pool = db::pool(&args.database.database_url, 4).with_context(|| {
         format!(
@@ -37,27 +39,39 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         )
     })?;
     let listen = args.listen;
+    let health_shutdown = shutdown.clone();
     tokio::spawn(async move {
         let app = http::with_common_routes(Router::new(), metrics);
-        if let Err(e) = http::serve(listen, app).await {
+        if let Err(e) = http::serve(listen, app, health_shutdown).await {
             tracing::error!(error = %e, %listen, "worker health server failed");
         }
     });
-    retry("migrating the database schema", || db::migrate(&pool)).await;
     let brokers = args.kafka.kafka_brokers.clone();
-    retry("ensuring Kafka topics", || {
-        kafka::ensure_topics(&brokers, args.kafka.kafka_partitions)
-    })
-    .await;
+    let prepared = async {
+        retry("migrating the database schema", || db::migrate(&pool)).await;
+        retry("ensuring Kafka topics", || {
+            kafka::ensure_topics(&brokers, args.kafka.kafka_partitions)
+        })
+        .await;
+    };
+    tokio::select! {
+        biased;
+        () = shutdown.clone().requested() => {
+            tracing::info!("stopped before consuming");
+            return Ok(());
+        }
+        () = prepared => {}
+    }
 
     let consumer = Arc::new(consumer(&args).context("creating the Kafka consumer")?);
     consumer
         .subscribe(&[ORDERS_TOPIC])
         .context("subscribing to the orders topic")?;
-    tokio::spawn(membership::watch(
+    let watchdog = tokio::spawn(membership::watch(
         Arc::clone(&consumer),
         SESSION_TIMEOUT + REJOIN_MARGIN,
     ));
+    let leave = Arc::clone(&consumer);
     let dlq: FutureProducer = kafka::producer(&brokers, Duration::from_secs(30))
         .context("creating the dead-letter producer")?;
     tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
@@ -68,7 +82,13 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         max: args.batch_size as usize,
         linger: Duration::from_millis(args.batch_linger_ms),
     };
-    batcher.run(http::shutdown_signal()).await;
+    batcher.run(shutdown.requested()).await;
+    // Leave the group explicitly on the way out, so a replacement gets the partitions at once
+    // instead of after this member's session timeout (on tansu: not at all, see
+    // `membership`). Dropping the consumer would leave too, but only once its last handle is
+    // gone, and the watchdog holds one.
+    watchdog.abort();
+    leave.unsubscribe();
     Ok(())
 }
 

@@ -95,6 +95,42 @@ async fn worker_back_within_its_session_timeout_still_persists_everything() {
     assert_all_persisted_once(&s, "wq", &acked, 200).await;
 }
 
+/// A worker stopped with SIGTERM — mid-life, and again right after a restart, while it may
+/// still be starting — exits promptly and leaves its consumer group, so the replacement started
+/// at once is assigned the partitions straight away: it never needs the group watchdog.
+/// (Seen before: a SIGTERM during startup reached the health server but not the consumer loop,
+/// which kept the partitions until it was SIGKILLed.)
+#[tokio::test(flavor = "multi_thread")]
+async fn stopped_worker_hands_its_partitions_to_an_immediate_replacement() {
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
+    s.init("wh", 200, None).await;
+    let mut acked = acknowledged(&s, "wh", 0, 100).await;
+    s.wait_for_orders("wh", 100, Duration::from_secs(30)).await;
+    for _ in 0..2 {
+        let stopping = std::time::Instant::now();
+        s.worker
+            .process
+            .stop(Duration::from_secs(20))
+            .await
+            .unwrap();
+        assert!(
+            stopping.elapsed() < Duration::from_secs(10),
+            "the worker ignored SIGTERM for {:?}\n{}",
+            stopping.elapsed(),
+            s.log("worker")
+        );
+        s.worker.start().await;
+    }
+    acked.extend(acknowledged(&s, "wh", 100, 100).await);
+    assert_eq!(acked.len(), 200);
+    assert_all_persisted_once(&s, "wh", &acked, 200).await;
+    let metrics = s.get_text(&s.worker.url("/metrics")).await;
+    assert!(
+        !metrics.contains("fg_worker_group_rejoins_total"),
+        "the replacement had to rejoin the group: its predecessor did not leave"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_outage_answers_pending_and_delivers_everything_after() {
     let mut s = Stack::start_with(ApiEnv::patient()).await;
