@@ -21,7 +21,7 @@ use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use flux_gate_core::contract::{Status, IDEMPOTENCY_HEADER};
 use flux_gate_core::message::{OrderMessage, ORDERS_TOPIC};
 use hdrhistogram::Histogram;
-use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
+use rdkafka::producer::{FutureRecord, Producer};
 use stack::{ApiEnv, Stack};
 
 #[tokio::main]
@@ -228,7 +228,7 @@ async fn drain_bench(n: usize) -> anyhow::Result<()> {
     let reference = reference_insert(&s, n).await?;
 
     eprintln!("producing a backlog of {n} orders to Kafka …");
-    let producer: FutureProducer =
+    let producer: flux_gate_core::kafka::Producer =
         flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(60))?;
     let payloads: Vec<String> = (0..n)
         .map(|i| {

@@ -6,15 +6,79 @@
 //! (offsets move only after PostgreSQL committed), and explicit topic creation (some brokers,
 //! tansu among them, do not auto-create).
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
-use rdkafka::config::ClientConfig;
+use rdkafka::config::{ClientConfig, RDKafkaLogLevel};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::FutureProducer;
+use rdkafka::ClientContext;
 
+use crate::log_throttle::Throttle;
 use crate::message::{DLQ_TOPIC, ORDERS_TOPIC};
+
+/// The producer every Flux-Gate service uses.
+pub type Producer = FutureProducer<QuietLog>;
+
+/// How often one kind of librdkafka error is logged at most.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(5);
+
+/// librdkafka's log and error callbacks, with each kind of error (by facility or error code)
+/// logged at most once per [`ERROR_LOG_EVERY`] with a count of the ones left out — a broker
+/// outage otherwise logs every reconnect attempt, several a second per client.
+#[derive(Default)]
+pub struct QuietLog {
+    throttles: Mutex<HashMap<String, Throttle>>,
+}
+
+impl QuietLog {
+    /// `Some(left_out)` if an error of this `kind` should be logged now.
+    fn admit(&self, kind: &str) -> Option<u64> {
+        let mut throttles = self.throttles.lock().unwrap_or_else(|p| p.into_inner());
+        throttles
+            .entry(kind.to_owned())
+            .or_insert_with(|| Throttle::new(ERROR_LOG_EVERY))
+            .admit(Instant::now())
+    }
+
+    /// For [`ClientContext::log`] of any context that embeds this one.
+    pub fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        use RDKafkaLogLevel::*;
+        match level {
+            Emerg | Alert | Critical | Error => {
+                if let Some(left_out) = self.admit(fac) {
+                    tracing::error!(target: "librdkafka", left_out, "{fac} {message}");
+                }
+            }
+            Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            Notice | Info => tracing::info!(target: "librdkafka", "{fac} {message}"),
+            Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+
+    /// For [`ClientContext::error`] of any context that embeds this one.
+    pub fn error(&self, error: KafkaError, reason: &str) {
+        let kind = error
+            .rdkafka_error_code()
+            .map_or_else(|| "other".to_owned(), |c| format!("{c:?}"));
+        if let Some(left_out) = self.admit(&kind) {
+            tracing::error!(target: "librdkafka", left_out, "{error}: {reason}");
+        }
+    }
+}
+
+impl ClientContext for QuietLog {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        QuietLog::log(self, level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        QuietLog::error(self, error, reason);
+    }
+}
 
 /// Base settings for any client of `brokers`.
 pub fn client_config(brokers: &str) -> ClientConfig {
@@ -30,7 +94,7 @@ pub fn client_config(brokers: &str) -> ClientConfig {
 
 /// An idempotent producer. `message_timeout` bounds how long librdkafka keeps retrying one
 /// message before reporting it failed; the outbox covers anything that fails.
-pub fn producer(brokers: &str, message_timeout: Duration) -> Result<FutureProducer, KafkaError> {
+pub fn producer(brokers: &str, message_timeout: Duration) -> Result<Producer, KafkaError> {
     client_config(brokers)
         .set("enable.idempotence", "true")
         .set("acks", "all")
@@ -42,7 +106,7 @@ pub fn producer(brokers: &str, message_timeout: Duration) -> Result<FutureProduc
             message_timeout.as_millis().to_string(),
         )
         .set("request.timeout.ms", "5000")
-        .create()
+        .create_with_context(QuietLog::default())
 }
 
 /// Creates `orders` and `orders.dlq` unless they exist.

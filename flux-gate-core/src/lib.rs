@@ -15,6 +15,7 @@ pub mod db;
 pub mod http;
 pub mod kafka;
 pub mod keys;
+pub mod log_throttle;
 pub mod message;
 pub mod probe;
 pub mod reconcile;

@@ -10,9 +10,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use redis::AsyncCommands;
 
+use crate::kafka::Producer;
 use crate::message::ORDERS_TOPIC;
 use crate::redis_link::RedisLink;
 
@@ -22,7 +23,7 @@ const XDEL_TIMEOUT: Duration = Duration::from_secs(2);
 
 #[derive(Clone)]
 pub struct Publisher {
-    producer: FutureProducer,
+    producer: Producer,
     redis: RedisLink,
     kafka_up: Arc<AtomicBool>,
 }
@@ -36,7 +37,7 @@ pub struct Delivery {
 }
 
 impl Publisher {
-    pub fn new(producer: FutureProducer, redis: RedisLink) -> Self {
+    pub fn new(producer: Producer, redis: RedisLink) -> Self {
         // Down until proven up (`warm_up`), so the first orders do not wait on a broker that
         // may not be there.
         Publisher {
@@ -51,7 +52,7 @@ impl Publisher {
         self.kafka_up.load(Ordering::Relaxed)
     }
 
-    pub fn producer(&self) -> &FutureProducer {
+    pub fn producer(&self) -> &Producer {
         &self.producer
     }
 

@@ -8,12 +8,14 @@ use std::time::{Duration, Instant};
 
 use rdkafka::consumer::{CommitMode, Consumer};
 use rdkafka::message::{Header, Message, OwnedHeaders};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 
 use super::OrderConsumer;
 use crate::db::{self, BatchOutcome};
+use crate::kafka;
+use crate::log_throttle::Throttle;
 use crate::message::{OrderMessage, DLQ_TOPIC, ORDERS_TOPIC};
 
 /// One gathered batch: orders to persist, raw messages that are not orders, and the next
@@ -48,7 +50,7 @@ impl Gathered {
 pub struct Batcher {
     pub consumer: Arc<OrderConsumer>,
     pub pool: PgPool,
-    pub dlq: FutureProducer,
+    pub dlq: kafka::Producer,
     pub max: usize,
     pub linger: Duration,
 }
@@ -63,6 +65,13 @@ impl Batcher {
             shutdown.await;
             let _ = tell.send(true);
         });
+        // While the broker is down every poll reports an error: log them, not flood with them.
+        let mut errors = Throttle::new(Duration::from_secs(5));
+        let mut consumer_error = |e: rdkafka::error::KafkaError| {
+            if let Some(left_out) = errors.admit(Instant::now()) {
+                tracing::warn!(error = %e, left_out, "kafka consumer error");
+            }
+        };
         loop {
             let first = tokio::select! {
                 biased;
@@ -73,7 +82,7 @@ impl Batcher {
             match first {
                 Ok(m) => batch.add(&m),
                 Err(e) => {
-                    tracing::warn!(error = %e, "kafka consumer error");
+                    consumer_error(e);
                     continue;
                 }
             }
@@ -81,7 +90,7 @@ impl Batcher {
             while batch.len() < self.max {
                 match tokio::time::timeout_at(deadline, self.consumer.recv()).await {
                     Ok(Ok(m)) => batch.add(&m),
-                    Ok(Err(e)) => tracing::warn!(error = %e, "kafka consumer error"),
+                    Ok(Err(e)) => consumer_error(e),
                     Err(_) => break,
                 }
             }

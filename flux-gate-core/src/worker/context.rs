@@ -1,14 +1,28 @@
-//! The consumer's librdkafka context: turns statistics into the consumer-lag gauge and logs
-//! rebalances.
+//! The consumer's librdkafka context: turns statistics into the consumer-lag gauge, logs
+//! rebalances, and logs librdkafka's errors without flooding (see [`QuietLog`]).
 
+use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{ConsumerContext, Rebalance};
+use rdkafka::error::KafkaError;
 use rdkafka::{ClientContext, Statistics};
 
+use crate::kafka::QuietLog;
 use crate::message::ORDERS_TOPIC;
 
-pub struct WorkerContext;
+#[derive(Default)]
+pub struct WorkerContext {
+    log: QuietLog,
+}
 
 impl ClientContext for WorkerContext {
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        self.log.log(level, fac, message);
+    }
+
+    fn error(&self, error: KafkaError, reason: &str) {
+        self.log.error(error, reason);
+    }
+
     fn stats(&self, stats: Statistics) {
         let Some(topic) = stats.topics.get(ORDERS_TOPIC) else {
             return;

@@ -17,7 +17,6 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::Router;
 use rdkafka::consumer::{Consumer, StreamConsumer};
-use rdkafka::producer::FutureProducer;
 
 use crate::config::WorkerArgs;
 use crate::message::ORDERS_TOPIC;
@@ -72,7 +71,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         SESSION_TIMEOUT + REJOIN_MARGIN,
     ));
     let leave = Arc::clone(&consumer);
-    let dlq: FutureProducer = kafka::producer(&brokers, Duration::from_secs(30))
+    let dlq = kafka::producer(&brokers, Duration::from_secs(30))
         .context("creating the dead-letter producer")?;
     tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
     let batcher = Batcher {
@@ -113,7 +112,7 @@ fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaErr
         .set("max.partition.fetch.bytes", "1048576")
         .set("queued.min.messages", "200000")
         .set("statistics.interval.ms", "1000")
-        .create_with_context(WorkerContext)
+        .create_with_context(WorkerContext::default())
 }
 
 /// Repeats `op` with capped exponential backoff until it succeeds.

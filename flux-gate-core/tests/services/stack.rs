@@ -201,8 +201,8 @@ impl Stack {
     /// Produces one raw message to the `orders` topic, bypassing the API (as a buggy or
     /// hostile producer, or a Redis that lost writes, would).
     pub async fn produce_raw(&self, key: &str, payload: &str) {
-        use rdkafka::producer::{FutureProducer, FutureRecord};
-        let producer: FutureProducer =
+        use rdkafka::producer::FutureRecord;
+        let producer: flux_gate_core::kafka::Producer =
             flux_gate_core::kafka::producer(&self.kafka.brokers(), Duration::from_secs(10))
                 .expect("producer");
         let record = FutureRecord::to(flux_gate_core::message::ORDERS_TOPIC)
