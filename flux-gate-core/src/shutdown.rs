@@ -41,7 +41,8 @@ impl Shutdown {
 
     /// Resolves once shutdown is requested (at once if it already was).
     pub async fn requested(mut self) {
-        // An error means the listening task is gone, which only happens after it sent `true`.
+        // An error means the listening task is gone without a signal: the runtime is shutting
+        // down, which is a request to stop as well.
         let _ = self.requested.wait_for(|r| *r).await;
     }
 }

@@ -2,7 +2,6 @@
 //! what cannot be applied to the dead-letter topic, then commit offsets.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,6 +16,7 @@ use crate::db::{self, BatchOutcome};
 use crate::kafka;
 use crate::log_throttle::Throttle;
 use crate::message::{OrderMessage, DLQ_TOPIC, ORDERS_TOPIC};
+use crate::shutdown::Shutdown;
 
 /// One gathered batch: orders to persist, raw messages that are not orders, and the next
 /// offset to commit per partition.
@@ -56,15 +56,10 @@ pub struct Batcher {
 }
 
 impl Batcher {
-    /// Runs until `shutdown` resolves. A batch that is being persisted is finished and
+    /// Runs until shutdown is requested. A batch that is being persisted is finished and
     /// committed first — unless the database is down, in which case the worker leaves without
     /// committing and the batch is redelivered to whoever consumes next (inserts are idempotent).
-    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) {
-        let (tell, mut stop) = tokio::sync::watch::channel(false);
-        tokio::spawn(async move {
-            shutdown.await;
-            let _ = tell.send(true);
-        });
+    pub async fn run(self, shutdown: Shutdown) {
         // While the broker is down every poll reports an error: log them, not flood with them.
         let mut errors = Throttle::new(Duration::from_secs(5));
         let mut consumer_error = |e: rdkafka::error::KafkaError| {
@@ -75,7 +70,7 @@ impl Batcher {
         loop {
             let first = tokio::select! {
                 biased;
-                _ = stop.changed() => break,
+                () = shutdown.clone().requested() => break,
                 m = self.consumer.recv() => m,
             };
             let mut batch = Gathered::default();
@@ -94,7 +89,7 @@ impl Batcher {
                     Err(_) => break,
                 }
             }
-            if !self.apply(batch, &stop).await {
+            if !self.apply(batch, &shutdown).await {
                 break;
             }
         }
@@ -103,7 +98,7 @@ impl Batcher {
 
     /// Persists the batch until it lands, dead-letters what cannot be applied, commits.
     /// Returns `false` if asked to stop while the batch could not land (nothing committed).
-    async fn apply(&self, mut batch: Gathered, stop: &tokio::sync::watch::Receiver<bool>) -> bool {
+    async fn apply(&self, mut batch: Gathered, shutdown: &Shutdown) -> bool {
         let started = Instant::now();
         let mut delay = Duration::from_millis(50);
         let mut paused: Option<TopicPartitionList> = None;
@@ -112,7 +107,7 @@ impl Batcher {
                 Ok(outcome) => break outcome,
                 Err(e) => {
                     metrics::gauge!("fg_worker_db_up").set(0.0);
-                    if *stop.borrow() {
+                    if shutdown.is_requested() {
                         tracing::warn!(orders = batch.orders.len(), "stopping with an unpersisted batch: not committing it, it will be redelivered");
                         return false;
                     }

@@ -81,7 +81,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         max: args.batch_size as usize,
         linger: Duration::from_millis(args.batch_linger_ms),
     };
-    batcher.run(shutdown.requested()).await;
+    batcher.run(shutdown).await;
     // Leave the group explicitly on the way out, so a replacement gets the partitions at once
     // instead of after this member's session timeout (on tansu: not at all, see
     // `membership`). Dropping the consumer would leave too, but only once its last handle is
