@@ -38,6 +38,12 @@ impl ProductKeys {
         format!("{}:outbox", self.prefix)
     }
 
+    /// Orders the outbox relay delivered to Kafka and cleared from the outbox (an integer;
+    /// absent = 0): how much of the sale went through the relay rather than the request path.
+    pub fn relayed(&self) -> String {
+        format!("{}:relayed", self.prefix)
+    }
+
     /// Outcome of one idempotency key: `<orderId>|<userId>`.
     pub fn idem(&self, key: &IdempotencyKey) -> String {
         format!("{}:idem:{key}", self.prefix)
@@ -72,6 +78,7 @@ mod tests {
         assert_eq!(k.stock(), "fg:{iphone-15}:stock");
         assert_eq!(k.idem(&key), "fg:{iphone-15}:idem:abc");
         assert_eq!(k.outbox(), "fg:{iphone-15}:outbox");
+        assert_eq!(k.relayed(), "fg:{iphone-15}:relayed");
         assert_eq!(k.user(&user), "fg:{iphone-15}:user:u{1}");
         assert_eq!(k.all_pattern(), "fg:{iphone-15}:*");
     }

@@ -213,6 +213,7 @@ mod tests {
             stock: Some(stock),
             initial: Some(100),
             outbox,
+            relayed: 0,
         }
     }
 
@@ -244,6 +245,7 @@ mod tests {
                 stock: None,
                 initial: None,
                 outbox: 0,
+                relayed: 0,
             },
         );
         assert!(gone.problems.iter().any(|p| p.contains("no stock key")));

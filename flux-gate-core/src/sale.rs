@@ -63,20 +63,25 @@ pub struct RedisView {
     pub stock: Option<i64>,
     pub initial: Option<i64>,
     pub outbox: u64,
+    /// Orders the outbox relay delivered ([`ProductKeys::relayed`]).
+    pub relayed: u64,
 }
 
 pub async fn view(con: &mut MultiplexedConnection, product: &ProductId) -> RedisResult<RedisView> {
     let k = ProductKeys::new(product);
-    let (stock, initial, outbox): (Option<i64>, Option<i64>, u64) = redis::pipe()
-        .get(k.stock())
-        .hget(k.sale(), "initial")
-        .xlen(k.outbox())
-        .query_async(con)
-        .await?;
+    let (stock, initial, outbox, relayed): (Option<i64>, Option<i64>, u64, Option<u64>) =
+        redis::pipe()
+            .get(k.stock())
+            .hget(k.sale(), "initial")
+            .xlen(k.outbox())
+            .get(k.relayed())
+            .query_async(con)
+            .await?;
     Ok(RedisView {
         stock,
         initial,
         outbox,
+        relayed: relayed.unwrap_or(0),
     })
 }
 

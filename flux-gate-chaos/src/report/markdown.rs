@@ -157,7 +157,7 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
     let opt = |v: Option<i64>| v.map_or_else(|| "—".to_owned(), |x| x.to_string());
     let _ = writeln!(
         o,
-        "## Final state\n\n{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | consumer lag |\n|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} |",
+        "## Final state\n\n{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | relayed | consumer lag |\n|---|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} | {} |",
         if jd.settled.converged {
             format!(
                 "Converged {} after the last change (settle waited {}).",
@@ -175,6 +175,7 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
         st.db_orders.len(),
         opt(st.db_stock),
         st.outbox,
+        st.relayed,
         opt(st.consumer_lag)
     );
 

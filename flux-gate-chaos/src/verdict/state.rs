@@ -30,6 +30,10 @@ pub struct FinalState {
     /// phase itself is not sampled.
     pub redis_stock_min: Option<i64>,
     pub outbox: u64,
+    /// Orders the API's outbox relay delivered to Kafka (Redis `fg:{p}:relayed`): the share
+    /// of the sale that reached Kafka only because of the outbox.
+    #[serde(default)]
+    pub relayed: u64,
     pub db_stock: Option<i64>,
     pub db_orders: Vec<DbOrder>,
     /// Messages of `orders` the worker's group has not committed.
@@ -113,6 +117,7 @@ impl Reader {
             redis_stock: view.stock,
             redis_stock_min: view.stock,
             outbox: view.outbox,
+            relayed: view.relayed,
             db_stock: products.first().map(|p| p.stock),
             db_orders: rows
                 .into_iter()

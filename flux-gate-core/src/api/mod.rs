@@ -2,6 +2,7 @@
 //! starts a sale; `GET /stock/{id}`, `/health`, `/ready`, `/metrics`.
 
 mod admin;
+pub mod kafka_gate;
 mod order;
 pub mod publisher;
 pub mod relay;
@@ -24,6 +25,7 @@ use crate::redis_link::RedisLink;
 use crate::reservation::Reserver;
 use crate::shutdown::Shutdown;
 use crate::{db, kafka};
+use kafka_gate::KafkaGate;
 use publisher::Publisher;
 use relay::Relay;
 use shed::Shedder;
@@ -68,20 +70,26 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
     let redis = RedisLink::new(&args.redis.redis_url)
         .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
-    let producer =
-        kafka::producer(&args.kafka.kafka_brokers, MESSAGE_TIMEOUT).with_context(|| {
-            format!(
-                "creating a Kafka producer for {:?}",
-                args.kafka.kafka_brokers
-            )
-        })?;
+    let gate = Arc::new(KafkaGate::new());
+    let on_down = gate.clone();
+    let producer = kafka::producer_with(
+        &args.kafka.kafka_brokers,
+        MESSAGE_TIMEOUT,
+        kafka::QuietLog::on_all_brokers_down(move || on_down.lost("all brokers down")),
+    )
+    .with_context(|| {
+        format!(
+            "creating a Kafka producer for {:?}",
+            args.kafka.kafka_brokers
+        )
+    })?;
     let db = db::pool(&args.database.database_url, 4).with_context(|| {
         format!(
             "FG_DATABASE_URL {:?} is not a PostgreSQL URL",
             args.database.database_url
         )
     })?;
-    let publisher = Publisher::new(producer, redis.clone());
+    let publisher = Publisher::new(producer, redis.clone(), gate);
     let brokers = args.kafka.kafka_brokers.clone();
     let partitions = args.kafka.kafka_partitions;
     let warming = publisher.clone();
@@ -95,6 +103,8 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
             tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox");
         }
     });
+    let silence = publisher.gate_handle();
+    tokio::spawn(async move { silence.watch_silence().await });
     tokio::spawn(
         Relay {
             redis: redis.clone(),
@@ -133,7 +143,7 @@ async fn stock(State(api): State<Shared>, Path(product): Path<String>) -> Respon
     crate::stock_endpoint::stock_response(&api.redis, api.redis_timeout, &product).await
 }
 
-/// Ready when Redis answers a PING and Kafka's last delivery succeeded.
+/// Ready when Redis answers a PING and Kafka takes orders ([`KafkaGate`]).
 async fn ready(State(api): State<Shared>) -> Response {
     let redis_ok = api
         .redis

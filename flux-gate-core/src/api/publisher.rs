@@ -2,17 +2,17 @@
 //!
 //! Every reservation is already durable in Redis (the outbox entry is written by the same
 //! script that takes the stock), so a failed or slow delivery costs nothing but a `202
-//! pending`: the relay (`relay.rs`) delivers the entry later. The publisher also tracks
-//! whether Kafka is answering, so that during an outage orders answer 202 at once instead of
-//! each waiting out the produce timeout.
+//! pending`: the relay (`relay.rs`) delivers the entry later. Whether an order waits for the
+//! broker at all is the [`KafkaGate`]'s call, so that during an outage orders answer 202 at
+//! once instead of each waiting out the produce timeout.
 
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::producer::FutureRecord;
 use redis::AsyncCommands;
 
+use super::kafka_gate::KafkaGate;
 use crate::kafka::Producer;
 use crate::message::ORDERS_TOPIC;
 use crate::redis_link::RedisLink;
@@ -25,7 +25,7 @@ const XDEL_TIMEOUT: Duration = Duration::from_secs(2);
 pub struct Publisher {
     producer: Producer,
     redis: RedisLink,
-    kafka_up: Arc<AtomicBool>,
+    gate: Arc<KafkaGate>,
 }
 
 /// One order to deliver.
@@ -37,19 +37,28 @@ pub struct Delivery {
 }
 
 impl Publisher {
-    pub fn new(producer: Producer, redis: RedisLink) -> Self {
-        // Down until proven up (`warm_up`), so the first orders do not wait on a broker that
-        // may not be there.
+    /// `gate` is the one librdkafka's error callback also reports to
+    /// ([`crate::kafka::QuietLog::on_all_brokers_down`]).
+    pub fn new(producer: Producer, redis: RedisLink, gate: Arc<KafkaGate>) -> Self {
         Publisher {
             producer,
             redis,
-            kafka_up: Arc::new(AtomicBool::new(false)),
+            gate,
         }
     }
 
-    /// Whether the last delivery succeeded.
+    /// Whether orders currently wait for Kafka (`/ready` reports it).
     pub fn kafka_up(&self) -> bool {
-        self.kafka_up.load(Ordering::Relaxed)
+        self.gate.is_up()
+    }
+
+    pub fn gate(&self) -> &KafkaGate {
+        &self.gate
+    }
+
+    /// The shared gate, for tasks that outlive a borrow ([`KafkaGate::watch_silence`]).
+    pub fn gate_handle(&self) -> Arc<KafkaGate> {
+        self.gate.clone()
     }
 
     pub fn producer(&self) -> &Producer {
@@ -58,9 +67,17 @@ impl Publisher {
 
     /// Hands the order to the producer and waits up to `wait` for Kafka's acknowledgement.
     /// `true`: delivered. `false`: not confirmed (yet) — the order stays in the outbox and is
-    /// delivered later, by this producer's retries or by the relay. Never waits while Kafka is
-    /// known to be down.
+    /// delivered later, by this producer's retries or by the relay. While the gate says Kafka
+    /// is down it does not wait, and hands at most one order at a time to the producer (a
+    /// probe whose delivery closes the gate); the others are the relay's.
+    ///
+    /// The answer does not wait for the outbox clean-up: that is a second Redis round trip
+    /// the buyer has no use for (the order is in Kafka either way).
     pub async fn publish(&self, d: Delivery, wait: Duration) -> bool {
+        let probe = !self.gate.is_up();
+        if probe && !self.gate.try_probe() {
+            return false;
+        }
         let record = FutureRecord::to(ORDERS_TOPIC)
             .key(d.product.as_str())
             .payload(d.payload.as_str());
@@ -68,24 +85,48 @@ impl Publisher {
             Ok(f) => f,
             Err((e, _)) => {
                 tracing::warn!(error = %e, "producer queue refused an order; the outbox keeps it");
-                self.kafka_up.store(false, Ordering::Relaxed);
+                self.gate.lost("the producer queue refused an order");
+                if probe {
+                    self.gate.probe_done();
+                }
                 return false;
             }
         };
         let (tx, rx) = tokio::sync::oneshot::channel();
         let this = self.clone();
+        self.gate.sent();
         tokio::spawn(async move {
             let delivered = matches!(delivery.await, Ok(Ok(_)));
-            this.kafka_up.store(delivered, Ordering::Relaxed);
+            if delivered {
+                this.gate.confirmed();
+            } else {
+                this.gate.lost("a delivery failed");
+            }
+            this.gate.settled();
+            if probe {
+                this.gate.probe_done();
+            }
+            let _ = tx.send(delivered);
             if delivered {
                 this.clear_outbox(&d.outbox_key, &[d.outbox_entry]).await;
             }
-            let _ = tx.send(delivered);
         });
-        if !self.kafka_up() {
+        if probe {
             return false;
         }
-        matches!(tokio::time::timeout(wait, rx).await, Ok(Ok(true)))
+        tokio::select! {
+            answer = tokio::time::timeout(wait, rx) => match answer {
+                Ok(Ok(delivered)) => delivered,
+                Ok(Err(_)) => false,
+                Err(_) => {
+                    self.gate
+                        .lost("a delivery was not confirmed within the produce timeout");
+                    false
+                }
+            },
+            // Kafka was declared down while this order waited: 202 now, not at the timeout.
+            () = self.gate.down() => false,
+        }
     }
 
     /// Removes delivered entries from an outbox.
@@ -119,12 +160,8 @@ impl Publisher {
         .await;
         let up = matches!(fetched, Ok(Ok(true)));
         if up {
-            self.mark(true);
+            self.gate.confirmed();
         }
         up
-    }
-
-    pub fn mark(&self, up: bool) {
-        self.kafka_up.store(up, Ordering::Relaxed);
     }
 }

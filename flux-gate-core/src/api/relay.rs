@@ -25,6 +25,13 @@ const BATCH: usize = 1000;
 const LEASE: Duration = Duration::from_secs(10);
 const REDIS_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// Remove delivered entries from the outbox and count the ones this call removed (an entry the
+/// request path already cleared was delivered twice, not relayed).
+const CLEAR_LUA: &str = r"
+local removed = redis.call('XDEL', KEYS[1], unpack(ARGV))
+if removed > 0 then redis.call('INCRBY', KEYS[2], removed) end
+return removed";
+
 /// Take the lease if it is free or already ours, and renew it.
 const LEASE_LUA: &str = r"
 local holder = redis.call('GET', KEYS[1])
@@ -46,6 +53,7 @@ impl Relay {
     /// Relays until the process ends.
     pub async fn run(self) {
         let lease = Script::new(LEASE_LUA);
+        let cleared = Script::new(CLEAR_LUA);
         let mut tick = tokio::time::interval(self.interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -67,7 +75,7 @@ impl Relay {
                 let Ok(product) = ProductId::parse(&product) else {
                     continue;
                 };
-                if let Err(e) = self.relay_product(&lease, &product).await {
+                if let Err(e) = self.relay_product(&lease, &cleared, &product).await {
                     tracing::debug!(error = %e, %product, "relay round failed");
                 }
             }
@@ -77,6 +85,7 @@ impl Relay {
     async fn relay_product(
         &self,
         lease: &Script,
+        cleared: &Script,
         product: &ProductId,
     ) -> Result<(), crate::redis_link::LinkError> {
         let k = ProductKeys::new(product);
@@ -122,18 +131,42 @@ impl Relay {
                 Err(_) => None,
             }
         });
-        let delivered: Vec<String> = join_all(sends.collect::<Vec<_>>())
-            .await
-            .into_iter()
-            .flatten()
-            .collect();
-        self.publisher.mark(!delivered.is_empty());
+        let sends: Vec<_> = sends.collect();
+        let attempted = sends.len();
+        let delivered: Vec<String> = join_all(sends).await.into_iter().flatten().collect();
+        if !delivered.is_empty() {
+            self.publisher.gate().confirmed();
+        } else if attempted > 0 {
+            self.publisher.gate().lost("the relay's deliveries failed");
+        }
         if !delivered.is_empty() {
             metrics::counter!("fg_api_outbox_relayed_total").increment(delivered.len() as u64);
             tracing::info!(%product, relayed = delivered.len(), waiting = entries.len(), "relayed outbox entries to Kafka");
-            self.publisher.clear_outbox(&outbox, &delivered).await;
+            self.clear(&cleared, &k, &delivered).await;
         }
         Ok(())
+    }
+}
+
+impl Relay {
+    /// Clears delivered entries and counts them in [`ProductKeys::relayed`]; a failure only
+    /// means they are relayed again (the worker absorbs the duplicates).
+    async fn clear(&self, script: &Script, k: &ProductKeys, entries: &[String]) {
+        let (outbox, relayed) = (&k.outbox(), &k.relayed());
+        let result = self
+            .redis
+            .call(REDIS_TIMEOUT, |mut con| async move {
+                script
+                    .key(outbox)
+                    .key(relayed)
+                    .arg(entries)
+                    .invoke_async::<u64>(&mut con)
+                    .await
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not clear relayed orders from the outbox; they will be relayed again");
+        }
     }
 }
 

@@ -164,6 +164,87 @@ async fn kafka_outage_answers_pending_and_delivers_everything_after() {
     assert_eq!(left, 0, "the outbox drains once Kafka is back");
 }
 
+/// A broker outage longer than the API producer's 10 s message timeout: everything the
+/// producer held times out (librdkafka then bumps its idempotent producer's epoch — the bump
+/// that made tansu 0.6 panic, third_party/tansu/PATCHED.md), so the outbox relay must deliver
+/// the orders. Buyers get 202 at once during the outage (never the produce timeout's wait) and
+/// 200 again soon after the broker returns; every acknowledged order lands exactly once.
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_outage_longer_than_the_message_timeout_is_relayed_without_loss() {
+    // A produce timeout far above any scheduling hiccup: an answer that waited for the dead
+    // broker is told apart from one that did not by seconds, not milliseconds.
+    let produce_timeout = Duration::from_secs(3);
+    let mut env = ApiEnv::patient();
+    env.0.push((
+        "FG_PRODUCE_TIMEOUT_MS",
+        produce_timeout.as_millis().to_string(),
+    ));
+    let mut s = Stack::start_with(env).await;
+    s.init("kl", 1000, None).await;
+    let mut acked = acknowledged(&s, "kl", 0, 50).await;
+    assert_eq!(acked.len(), 50);
+    let killed = std::time::Instant::now();
+    s.kafka.process.kill().await.unwrap();
+    // Orders keep coming for 12 s of the outage, 20 every 1.5 s.
+    let mut next = 50;
+    let mut pending = 0;
+    while killed.elapsed() < Duration::from_secs(12) {
+        for i in next..next + 20 {
+            let started = std::time::Instant::now();
+            let (code, answer) = s.order("kl", &format!("u{i}"), &format!("kl-{i}")).await;
+            let took = started.elapsed();
+            assert!(
+                took < produce_timeout,
+                "order {i} waited {took:?} for a dead broker: {code} {answer:?}"
+            );
+            assert!(
+                matches!(answer.status, Status::Success | Status::Pending),
+                "order {i}: {code} {answer:?}"
+            );
+            pending += usize::from(answer.status == Status::Pending);
+            acked.push(answer.order_id.expect("orderId"));
+        }
+        next += 20;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    assert!(
+        pending >= next - 50 - 1,
+        "at most one order raced the kill: {pending} of {}",
+        next - 50
+    );
+    s.kafka.start_again().await.unwrap();
+    let back = std::time::Instant::now();
+    // 200 again: the first order after the broker is back that Kafka confirms in time.
+    let mut i = next;
+    let first_success = loop {
+        let (_, answer) = s.order("kl", &format!("u{i}"), &format!("kl-{i}")).await;
+        acked.push(answer.order_id.expect("orderId"));
+        i += 1;
+        if answer.status == Status::Success {
+            break back.elapsed();
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(30),
+            "still 202 after 30 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    eprintln!("first 200 {first_success:?} after the broker was back");
+    let sold = acked.len() as i64;
+    assert_all_persisted_once(&s, "kl", &acked, 1000).await;
+    let mut redis = s.redis().await;
+    let left: u64 = redis.xlen("fg:{kl}:outbox").await.unwrap();
+    assert_eq!(left, 0, "the outbox drains once Kafka is back");
+    let relayed: u64 = redis.get("fg:{kl}:relayed").await.unwrap_or(0);
+    assert!(
+        relayed > 0 && relayed as i64 <= sold,
+        "the relay delivered {relayed} of {sold} orders"
+    );
+    let broker_log =
+        std::fs::read_to_string(s.path().join("tansu").join("tansu.log")).unwrap_or_default();
+    assert!(!broker_log.contains("panicked"), "{broker_log}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
     let mut s = Stack::start_with(ApiEnv::patient()).await;

@@ -4,6 +4,7 @@
 mod faults;
 mod flash_sale;
 mod http_contract;
+mod kafka_epoch_bump;
 mod probe;
 mod stack;
 mod waiting_room;

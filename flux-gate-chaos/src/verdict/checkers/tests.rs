@@ -98,6 +98,7 @@ pub(crate) fn clean() -> (Vec<Op>, Settled) {
             redis_stock: Some(0),
             redis_stock_min: Some(0),
             outbox: 0,
+            relayed: 0,
             db_stock: Some(0),
             db_orders: vec![
                 row("o1", "k1", "u1"),
