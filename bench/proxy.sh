@@ -9,7 +9,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUND_TRIPS=${ROUND_TRIPS:-100000}
-cargo build --release -q -p flux-gate-chaos --bin fgchaos --example proxy_tail
+# The same selection as `make build`, so the artifacts are shared (a `-p` build unifies
+# features differently and rebuilds dependencies).
+cargo build --release -q --workspace --bins --examples
 dir=$(mktemp -d)
 port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 rport=$(port) aport=$(port) pport=$(port)

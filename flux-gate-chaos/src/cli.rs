@@ -13,8 +13,15 @@ use clap::{Parser, Subcommand, ValueEnum};
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-    /// Log filter (tracing syntax), e.g. `info` or `fgchaos=debug`.
-    #[arg(long, global = true, env = "FGCHAOS_LOG", default_value = "warn")]
+    /// Log filter (tracing syntax), e.g. `info` or `fgchaos=debug`. The fault proxy engine's
+    /// per-connection messages (`noxious`: one error per connection attempt while a fault has a
+    /// service down) are off unless named, e.g. `warn,noxious=debug`.
+    #[arg(
+        long,
+        global = true,
+        env = "FGCHAOS_LOG",
+        default_value = "warn,noxious=off"
+    )]
     pub log: String,
 }
 

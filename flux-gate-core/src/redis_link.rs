@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, RedisError};
+use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError};
 
 /// Least time between two connection attempts: an unreachable Redis is not hammered with
 /// reconnects by every caller.
@@ -54,10 +54,17 @@ pub struct RedisLink {
 }
 
 impl RedisLink {
+    /// A link to the Redis at `url`, with TCP_NODELAY on its socket: redis-rs leaves Nagle's
+    /// algorithm on, and a pipelined request written while an earlier reply is still
+    /// unacknowledged then waits for the peer's delayed ACK — up to 40 ms per order whenever
+    /// Redis, or the network to it, is a little slow (measured through a 50 ms latency fault:
+    /// p50 65–72 ms instead of 52 ms).
     pub fn new(url: &str) -> Result<Self, RedisError> {
+        let info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_nodelay(true);
         Ok(RedisLink {
             inner: Arc::new(Inner {
-                client: Client::open(url)?,
+                client: Client::open(info.set_tcp_settings(tcp))?,
                 last_reply_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
                 current: Mutex::new(None),

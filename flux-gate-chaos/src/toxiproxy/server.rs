@@ -4,8 +4,9 @@
 //! the registry of named proxies and the HTTP API in front of it, with Toxiproxy's paths, field
 //! names and status codes, so the client and the scenarios work unchanged against real
 //! Toxiproxy. The registry is the source of truth for toxics: a disabled proxy keeps them and
-//! gets them back when it is enabled again, as in Toxiproxy. One deliberate difference: a
-//! toxic change closes the proxy's open connections (see [`Entry::relink`]).
+//! gets them back when it is enabled again, as in Toxiproxy. As in Toxiproxy, a toxic change
+//! applies to the open connections too, without closing them or losing a byte (see
+//! [`Entry::relink`] and docs/decisions.md §15).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -20,7 +21,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use noxious::proxy::{ProxyConfig, ProxyRunner, Runner, Toxics};
 use noxious::signal::{Close, Stop, Stopper};
-use noxious::toxic::{StreamDirection, ToxicEvent, ToxicEventResult};
+use noxious::toxic::{StreamDirection, ToxicEvent, ToxicEventKind, ToxicEventResult};
 use tokio::sync::Mutex;
 
 use super::wire::{self, ApiError, Populated, ProxyRequest};
@@ -49,8 +50,8 @@ struct Entry {
 struct Running {
     stopper: Stopper,
     closed: Close,
-    /// noxious's live-relink channel; held open but unused (see [`Entry::relink`]).
-    _events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
+    /// noxious's toxic-event channel: how a toxic change reaches the open connections.
+    events: bmrng::RequestSender<ToxicEvent, ToxicEventResult>,
 }
 
 /// An API error: status and Toxiproxy's `{"error", "status"}` body.
@@ -117,14 +118,7 @@ impl Entry {
             enabled: true,
             rand_seed: None,
         };
-        let mut toxics = Toxics::empty();
-        for t in &self.toxics {
-            let t = to_noxious(t)?;
-            match t.direction {
-                StreamDirection::Upstream => toxics.upstream.push(t),
-                StreamDirection::Downstream => toxics.downstream.push(t),
-            }
-        }
+        let toxics = self.noxious_toxics()?;
         // Re-enabling rebinds the port the proxy just released; the release can lag a moment
         // behind the proxy task's exit, so an address-in-use is retried for up to 2 s.
         let mut tries = 0;
@@ -160,12 +154,24 @@ impl Entry {
         self.running = Some(Running {
             stopper,
             closed,
-            _events: events,
+            events,
         });
         Ok(())
     }
 
-    /// Stops accepting and closes every open connection; returns once the port is free.
+    /// The registry's toxics as noxious's two lists, in order.
+    fn noxious_toxics(&self) -> ApiResult<Toxics> {
+        let mut toxics = Toxics::empty();
+        for t in &self.toxics {
+            let t = to_noxious(t)?;
+            match t.direction {
+                StreamDirection::Upstream => toxics.upstream.push(t),
+                StreamDirection::Downstream => toxics.downstream.push(t),
+            }
+        }
+        Ok(toxics)
+    }
+
     /// Index of the toxic called `name`.
     fn toxic(&self, name: &str) -> ApiResult<usize> {
         self.toxics
@@ -174,6 +180,7 @@ impl Entry {
             .ok_or_else(|| not_found("toxic"))
     }
 
+    /// Stops accepting and closes every open connection; returns once the port is free.
     async fn disable(&mut self) {
         if let Some(r) = self.running.take() {
             r.stopper.stop();
@@ -181,17 +188,34 @@ impl Entry {
         }
     }
 
-    /// Puts a changed toxic list into effect: every open connection is closed and new ones
-    /// get the new toxics. noxious can relink live connections, but it drops the chunks its
-    /// toxics hold while doing so — silent data loss that desynchronises pipelined protocols
-    /// (Redis replies matched to the wrong requests). A reset connection is a failure clients
-    /// see and recover from; a lost reply is not. See docs/decisions.md.
+    /// Puts a changed toxic list into effect, as Toxiproxy does: the whole list goes to the
+    /// running proxy, which re-forms the toxic chain of every open connection in place — no
+    /// connection is closed, no byte lost or reordered (what a toxic holds is flushed first;
+    /// the vendored noxious, third_party/noxious/PATCHED.md) — and new connections get it too.
+    /// Returns once every open connection runs with the new list (noxious waits at most 5 s
+    /// for a connection whose peer does not read; it switches when drained). Should the
+    /// proxy's event loop be gone, the proxy is restarted with the list instead. See
+    /// docs/decisions.md §15.
     async fn relink(&mut self, name: &str) -> ApiResult<()> {
-        if self.running.is_some() {
-            self.disable().await;
-            self.enable(name).await?;
+        let Some(running) = &self.running else {
+            return Ok(());
+        };
+        let event = ToxicEvent::new(
+            name.to_owned(),
+            ToxicEventKind::ReplaceAllToxics(self.noxious_toxics()?),
+        );
+        match running.events.send_receive(event).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(Failure(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("proxy `{name}` refused the toxic change: {e}"),
+            )),
+            Err(e) => {
+                tracing::warn!(proxy = %name, error = %e, "toxic events not delivered; restarting the proxy");
+                self.disable().await;
+                self.enable(name).await
+            }
         }
-        Ok(())
     }
 }
 

@@ -142,7 +142,7 @@ impl Relay {
         if !delivered.is_empty() {
             metrics::counter!("fg_api_outbox_relayed_total").increment(delivered.len() as u64);
             tracing::info!(%product, relayed = delivered.len(), waiting = entries.len(), "relayed outbox entries to Kafka");
-            self.clear(&cleared, &k, &delivered).await;
+            self.clear(cleared, &k, &delivered).await;
         }
         Ok(())
     }

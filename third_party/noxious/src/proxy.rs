@@ -5,24 +5,33 @@ use crate::{
     signal::{Closer, Stop},
     state::{ProxyState, SharedProxyInfo, ToxicStateHolder},
     stream::{Read, Write},
-    toxic::{update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventResult},
+    toxic::{
+        update_toxic_list_in_place, StreamDirection, Toxic, ToxicEvent, ToxicEventKind,
+        ToxicEventResult,
+    },
 };
 use async_trait::async_trait;
 use bmrng::{Payload, RequestReceiver};
-use futures::{stream, StreamExt};
+use futures::future::join_all;
 #[cfg(test)]
 use mockall::automock;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
+use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::{io, mem};
+use std::time::Duration;
 use thiserror::Error;
 use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 use tracing::{debug, error, info, instrument};
 
 /// The default Go io.Copy buffer size is 32K, so also use 32K buffers here to imitate Toxiproxy.
 const READ_BUFFER_SIZE: usize = 32768;
+
+/// How long a toxic event waits for the open connections to run with the new toxics. A link
+/// re-forms once what its toxics hold has been written, which waits on its peer reading; one
+/// whose peer does not read switches later, in order, without holding up the event.
+const RELINK_WAIT: Duration = Duration::from_secs(5);
 
 /// The immutable configuration for a proxy
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -56,13 +65,27 @@ fn default_enabled() -> bool {
 pub struct Links {
     upstream: Link,
     client: Link,
-    /// Optional, connection-wide state for toxics that need such state (like LimitData)
+    /// Connection-wide state for toxics that need such state (like LimitData)
     /// Toxic Name -> State
-    state_holder: Option<Arc<ToxicStateHolder>>,
+    state_holder: Arc<ToxicStateHolder>,
+}
+
+impl Links {
+    /// Re-forms both links of a live connection with the new toxics: the connection stays
+    /// open, no byte is lost, and the toxic state is carried over (added for fgchaos, see
+    /// PATCHED.md). Resolves once both links run with the new toxics, or are over.
+    fn relink(&self, toxics: &Toxics) -> impl Future<Output = ()> + Send + 'static {
+        self.state_holder.update_for_toxics(toxics);
+        let upstream = self.upstream.relink(toxics.upstream.clone());
+        let downstream = self.client.relink(toxics.downstream.clone());
+        async move {
+            futures::join!(upstream, downstream);
+        }
+    }
 }
 
 /// Toxics applied on a proxy connection
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Toxics {
     /// The toxics applied on the upstream link
     pub upstream: Vec<Toxic>,
@@ -256,8 +279,6 @@ impl Runner for ProxyRunner {
                     FramedRead::with_capacity(upstream_read, BytesCodec::new(), READ_BUFFER_SIZE);
                 let upstream_write = FramedWrite::new(upstream_write, BytesCodec::new());
 
-                let toxics = state.lock().toxics.clone();
-
                 let streams = Streams {
                     client_read,
                     client_write,
@@ -265,15 +286,7 @@ impl Runner for ProxyRunner {
                     upstream_write,
                 };
 
-                let res = create_links(
-                    state.clone(),
-                    addr,
-                    &config,
-                    &mut stop,
-                    toxics,
-                    streams,
-                    None,
-                );
+                let res = create_links(state.clone(), addr, &config, &mut stop, streams);
                 if let Err(err) = res {
                     error!(err = ?err, proxy = ?&config.name, listen = ?&config.listen, "Unable to establish link for proxy");
                     continue;
@@ -295,11 +308,12 @@ fn create_links(
     addr: SocketAddr,
     config: &ProxyConfig,
     stop: &mut Stop,
-    toxics: Toxics,
     streams: Streams,
-    previous_toxic_state_holder: Option<Arc<ToxicStateHolder>>,
 ) -> io::Result<()> {
     let mut current_state = state.lock();
+    // Read under the same lock as the client is inserted: a toxic event either finds this
+    // client to relink or has already changed the toxics it starts with.
+    let toxics = current_state.toxics.clone();
 
     if current_state.clients.contains_key(&addr) {
         return Err(io::Error::new(
@@ -314,7 +328,7 @@ fn create_links(
     let (links_stop, links_stopper) = stop.fork();
 
     let toxics_state_holder =
-        previous_toxic_state_holder.or_else(|| ToxicStateHolder::for_toxics(&toxics));
+        ToxicStateHolder::for_toxics(&toxics).unwrap_or_else(ToxicStateHolder::empty);
 
     let mut upstream_link = Link::new(
         addr,
@@ -333,13 +347,13 @@ fn create_links(
         streams.client_read,
         streams.upstream_write,
         toxics.upstream,
-        toxics_state_holder.clone(),
+        Some(toxics_state_holder.clone()),
     );
     let downstream_handle = client_link.establish(
         streams.upstream_read,
         streams.client_write,
         toxics.downstream,
-        toxics_state_holder.clone(),
+        Some(toxics_state_holder.clone()),
     );
 
     let state = state.clone();
@@ -391,7 +405,7 @@ pub async fn listen_toxic_events(
             _ = stop.recv() => None,
         };
         if let Some(payload) = maybe_payload {
-            process_toxic_event(state.clone(), config.clone(), stop.clone(), payload).await;
+            process_toxic_event(state.clone(), config.clone(), payload).await;
         } else {
             break;
         }
@@ -401,75 +415,56 @@ pub async fn listen_toxic_events(
 async fn process_toxic_event(
     state: Arc<ProxyState>,
     config: Arc<ProxyConfig>,
-    stop: Stop,
     (request, mut responder): Payload<ToxicEvent, ToxicEventResult>,
 ) {
-    let new_toxics = {
+    // Patched for fgchaos (see PATCHED.md): live connections are relinked in place, without
+    // being closed, and none of their bytes is lost (the original tore every link down and
+    // dropped the chunks its toxics held).
+    let relinks: Vec<_> = {
         let mut current_state = state.lock();
         if let Err(err) = update_toxics(request, &mut current_state.toxics) {
             let _ = responder.respond(Err(err.into()));
             return;
         }
-        current_state.toxics.clone()
+        let new_toxics = current_state.toxics.clone();
+        current_state
+            .clients
+            .values()
+            .map(|links| links.relink(&new_toxics))
+            .collect()
     };
-
-    let old_map = {
-        let mut current_state = state.lock();
-        mem::replace(&mut current_state.clients, HashMap::new())
-    };
-
-    let mut clients = stream::iter(old_map);
-    while let Some((addr, links)) = clients.next().await {
-        if let Err(err) = recreate_links(
-            state.clone(),
-            &config,
-            stop.clone(),
-            addr,
-            links,
-            new_toxics.clone(),
-        )
+    if tokio::time::timeout(RELINK_WAIT, join_all(relinks))
         .await
-        {
-            error!(err = ?err, addr = ?addr, proxy = ?&config.name, "Failed to recreate links for client");
-        }
+        .is_err()
+    {
+        info!(proxy = ?&config.name, "Some connections are still draining before they take the new toxics");
     }
     let _ = responder.respond(Ok(()));
 }
 
-async fn recreate_links(
-    state: Arc<ProxyState>,
-    config: &ProxyConfig,
-    stop: Stop,
-    addr: SocketAddr,
-    links: Links,
-    new_toxics: Toxics,
-) -> io::Result<()> {
-    let (client_read, upstream_write) = links.client.disband().await?;
-    let (upstream_read, client_write) = links.upstream.disband().await?;
-    let streams = Streams {
-        client_read,
-        client_write,
-        upstream_read,
-        upstream_write,
-    };
-    create_links(
-        state.clone(),
-        addr,
-        config,
-        &mut stop.clone(),
-        new_toxics,
-        streams,
-        links.state_holder,
-    )
-}
-
 /// Update the toxics collection in place
 fn update_toxics(event: ToxicEvent, toxics: &mut Toxics) -> Result<(), NotFoundError> {
-    update_toxic_list_in_place(&mut toxics.upstream, event.kind, StreamDirection::Upstream)
-        .or_else(|kind| {
-            update_toxic_list_in_place(&mut toxics.downstream, kind, StreamDirection::Downstream)
-        })
-        .or(Err(NotFoundError))
+    match event.kind {
+        // Both directions (the original cleared only the upstream toxics)
+        ToxicEventKind::RemoveAllToxics => {
+            toxics.upstream.clear();
+            toxics.downstream.clear();
+            Ok(())
+        }
+        ToxicEventKind::ReplaceAllToxics(new_toxics) => {
+            *toxics = new_toxics;
+            Ok(())
+        }
+        kind => update_toxic_list_in_place(&mut toxics.upstream, kind, StreamDirection::Upstream)
+            .or_else(|kind| {
+                update_toxic_list_in_place(
+                    &mut toxics.downstream,
+                    kind,
+                    StreamDirection::Downstream,
+                )
+            })
+            .or(Err(NotFoundError)),
+    }
 }
 
 /// Errors return when ProxyConfig validation fails
@@ -582,5 +577,143 @@ mod config_tests {
             rand_seed: None,
         };
         assert_eq!(config.validate(), Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod relink_tests {
+    use super::*;
+    use crate::socket::{ReadStream, WriteStream};
+    use crate::state::ToxicState;
+    use crate::toxic::ToxicKind;
+    use tokio_test::{assert_ok, io as test_io};
+
+    fn toxic(name: &str, kind: ToxicKind) -> Toxic {
+        Toxic {
+            name: name.to_owned(),
+            kind,
+            direction: StreamDirection::Upstream,
+            toxicity: 1.0,
+        }
+    }
+
+    /// A limit_data toxic added to an open connection gets a state of its own (the original
+    /// reused the connection's old state holder, which had none for it: a panic), counts from
+    /// the moment it was added, keeps its count across a later relink, and closes the
+    /// connection at its limit.
+    #[tokio::test]
+    async fn limit_data_added_to_a_live_connection() {
+        let (client_read, mut client_in) = test_io::Builder::new().build_with_handle();
+        let (client_write, _client_out) = test_io::Builder::new().build_with_handle();
+        let (upstream_read, _upstream_in) = test_io::Builder::new().build_with_handle();
+        let (upstream_write, mut upstream_out) = test_io::Builder::new().build_with_handle();
+        upstream_out.write(b"hello0123456789");
+        let streams = Streams {
+            client_read: FramedRead::with_capacity(
+                ReadStream::new(client_read),
+                BytesCodec::new(),
+                READ_BUFFER_SIZE,
+            ),
+            client_write: FramedWrite::new(WriteStream::new(client_write), BytesCodec::new()),
+            upstream_read: FramedRead::with_capacity(
+                ReadStream::new(upstream_read),
+                BytesCodec::new(),
+                READ_BUFFER_SIZE,
+            ),
+            upstream_write: FramedWrite::new(WriteStream::new(upstream_write), BytesCodec::new()),
+        };
+        let config = ProxyConfig {
+            name: "foo".to_owned(),
+            listen: "127.0.0.1:5431".to_owned(),
+            upstream: "127.0.0.1:5432".to_owned(),
+            enabled: true,
+            rand_seed: None,
+        };
+        let state = Arc::new(ProxyState::new(Toxics::empty()));
+        let (mut stop, stopper) = Stop::new();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 29992));
+        assert_ok!(create_links(
+            state.clone(),
+            addr,
+            &config,
+            &mut stop,
+            streams
+        ));
+        let (events, receiver) = bmrng::channel(1);
+        tokio::spawn(listen_toxic_events(
+            state.clone(),
+            receiver,
+            stop.clone(),
+            Arc::new(config),
+        ));
+        let send = |kind| {
+            let event = ToxicEvent::new("foo".to_owned(), kind);
+            let events = events.clone();
+            async move { events.send_receive(event).await.map_err(|_| ()) }
+        };
+
+        // Before the toxic: not counted.
+        client_in.read(b"hello");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let limiter = toxic("limiter", ToxicKind::LimitData { bytes: 10 });
+        assert_eq!(
+            Ok(Ok(())),
+            send(ToxicEventKind::AddToxic(limiter.clone())).await
+        );
+        let holder = state.lock().clients[&addr].state_holder.clone();
+        let limiter_state = holder
+            .get_state_for_toxic("limiter")
+            .expect("the added toxic has a state");
+
+        client_in.read(b"01234");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Another change relinks the connection: the count so far is carried over.
+        assert_eq!(
+            Ok(Ok(())),
+            send(ToxicEventKind::ReplaceAllToxics(Toxics {
+                upstream: vec![toxic("noop", ToxicKind::Noop), limiter],
+                downstream: Vec::new(),
+            }))
+            .await
+        );
+        client_in.read(b"56789abcdef");
+
+        // 10 bytes since the toxic was added: the connection closes.
+        let closed = tokio::time::timeout(Duration::from_secs(2), async {
+            while !state.lock().clients.is_empty() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        })
+        .await;
+        assert_ok!(closed, "the connection must close at the limit");
+        assert_eq!(
+            ToxicState::LimitData {
+                bytes_transmitted: 10
+            },
+            *limiter_state.lock().await
+        );
+        stopper.stop();
+    }
+
+    #[test]
+    fn replace_all_and_remove_all_cover_both_directions() {
+        let mut toxics = Toxics::empty();
+        let mut down = toxic("down", ToxicKind::Noop);
+        down.direction = StreamDirection::Downstream;
+        let new_toxics = Toxics {
+            upstream: vec![toxic("up", ToxicKind::Noop)],
+            downstream: vec![down],
+        };
+        let event = |kind| ToxicEvent::new("foo".to_owned(), kind);
+        assert_ok!(update_toxics(
+            event(ToxicEventKind::ReplaceAllToxics(new_toxics.clone())),
+            &mut toxics
+        ));
+        assert_eq!(new_toxics, toxics);
+        assert_ok!(update_toxics(
+            event(ToxicEventKind::RemoveAllToxics),
+            &mut toxics
+        ));
+        assert_eq!(Toxics::empty(), toxics);
     }
 }

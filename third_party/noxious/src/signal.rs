@@ -106,6 +106,52 @@ impl Stopper {
         let _ = self.sender.send(());
     }
 }
+/// The receiver for the interrupt signal, which asks a link's pipeline to hand its two stream
+/// ends back so that it can be re-formed with a new list of toxics (added for fgchaos, see
+/// PATCHED.md). Unlike the stop signal, nothing is dropped: the reader stops at a chunk
+/// boundary, each toxic flushes what it holds and passes the rest of its input through, and the
+/// writer drains the pipeline. The signal is a level: once sent, `interrupted` stays true.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    receiver: watch::Receiver<bool>,
+}
+
+/// The sender for the interrupt signal
+#[derive(Debug)]
+pub struct Interrupter {
+    sender: watch::Sender<bool>,
+}
+
+impl Interrupt {
+    /// Create a new Interrupt and Interrupter
+    pub fn new() -> (Interrupt, Interrupter) {
+        let (sender, receiver) = watch::channel(false);
+        (Interrupt { receiver }, Interrupter { sender })
+    }
+
+    /// Whether the interrupt signal has been sent
+    pub fn interrupted(&self) -> bool {
+        *self.receiver.borrow()
+    }
+
+    /// Wait for the interrupt signal; never resolves if the interrupter is dropped without
+    /// sending it. Cancel-safe.
+    pub async fn recv(&mut self) {
+        while !self.interrupted() {
+            if self.receiver.changed().await.is_err() {
+                futures::future::pending::<()>().await;
+            }
+        }
+    }
+}
+
+impl Interrupter {
+    /// Sends the interrupt signal
+    pub fn interrupt(&self) {
+        let _ = self.sender.send(true);
+    }
+}
+
 /// A receiver for the close signal, which is used to indicate that a resource
 /// is ready to close
 #[derive(Debug, Clone)]

@@ -68,6 +68,7 @@ impl SocketListener for TcpListener {
 
     async fn accept(&self) -> io::Result<(Self::Stream, SocketAddr)> {
         let (stream, addr) = self.inner.accept().await?;
+        set_nodelay(&stream);
         let wrapper = TcpStream { inner: stream };
         Ok((wrapper, addr))
     }
@@ -79,6 +80,7 @@ impl SocketStream for TcpStream {
         Self: Sized,
     {
         let inner = TokioTcpStream::connect(addr).await?;
+        set_nodelay(&inner);
         Ok(TcpStream { inner })
     }
 
@@ -91,6 +93,16 @@ impl SocketStream for TcpStream {
     #[cfg(test)]
     fn into_split(self) -> (ReadStream, WriteStream) {
         unimplemented!("must mock")
+    }
+}
+
+/// Patched for fgchaos (see PATCHED.md): like Toxiproxy (Go sets TCP_NODELAY on every TCP
+/// socket), the proxy forwards each chunk as soon as it has it. With Nagle's algorithm on, a
+/// small write waited behind an unacknowledged one for the peer's delayed ACK (40 ms on Linux),
+/// a stall no toxic asked for. A socket that refuses the option still works, only slower.
+fn set_nodelay(stream: &TokioTcpStream) {
+    if let Err(err) = stream.set_nodelay(true) {
+        tracing::debug!("Could not set TCP_NODELAY: {:?}", err);
     }
 }
 

@@ -119,6 +119,37 @@ impl ToxicStateHolder {
         }
     }
 
+    /// A holder with no state yet
+    pub(crate) fn empty() -> Arc<ToxicStateHolder> {
+        Arc::new(ToxicStateHolder {
+            inner: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Brings the holder in line with the new toxic list of a live connection (added for
+    /// fgchaos, see PATCHED.md), as Toxiproxy does: a toxic that stays keeps its state, a
+    /// stateful toxic that is added gets a fresh one, the state of a removed toxic is dropped.
+    pub(crate) fn update_for_toxics(&self, toxics: &Toxics) {
+        let stateful: Vec<&Toxic> = toxics
+            .upstream
+            .iter()
+            .chain(toxics.downstream.iter())
+            .filter(|toxic| toxic.kind.is_stateful())
+            .collect();
+        let mut inner = self.inner.lock().expect("ToxicStateHolder lock poisoned");
+        inner.retain(|name, _| stateful.iter().any(|toxic| &toxic.name == name));
+        for toxic in stateful {
+            if !inner.contains_key(&toxic.name) {
+                if let Some(initial_toxic_state) = ToxicState::for_toxic_kind(&toxic.kind) {
+                    inner.insert(
+                        toxic.name.to_owned(),
+                        Arc::new(AsyncMutex::new(initial_toxic_state)),
+                    );
+                }
+            }
+        }
+    }
+
     pub(crate) fn get_state_for_toxic(
         &self,
         toxic_name: &str,

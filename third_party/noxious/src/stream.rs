@@ -1,4 +1,4 @@
-use crate::signal::Stop;
+use crate::signal::{Interrupt, Stop};
 use crate::socket::{ReadStream, WriteStream};
 use bytes::{Bytes, BytesMut};
 use futures::{Sink, SinkExt, Stream, StreamExt};
@@ -10,15 +10,27 @@ use tokio_util::codec::{BytesCodec, FramedRead, FramedWrite};
 pub(crate) type Read = FramedRead<ReadStream, BytesCodec>;
 pub(crate) type Write = FramedWrite<WriteStream, BytesCodec>;
 
+/// Why a forwarding loop returned without an I/O error
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Forwarded {
+    /// The input ended, the output closed or the stop signal came
+    Ended,
+    /// The interrupt signal came: every chunk read has been passed on, nothing is held
+    Interrupted,
+}
+
 pub(crate) async fn forward(
     reader: &mut Read,
     writer: &mut Write,
     stop: &mut Stop,
-) -> io::Result<()> {
+    interrupt: &mut Interrupt,
+) -> io::Result<Forwarded> {
     while !stop.stop_received() {
+        // `FramedRead::next` is cancel-safe: a chunk is either returned or stays buffered.
         let maybe_res: Option<io::Result<BytesMut>> = tokio::select! {
             res = reader.next() => res,
-            _ = stop.recv() => None
+            _ = stop.recv() => None,
+            _ = interrupt.recv() => return Ok(Forwarded::Interrupted),
         };
         if let Some(res) = maybe_res {
             match res {
@@ -38,18 +50,21 @@ pub(crate) async fn forward(
             break;
         }
     }
-    Ok(())
+    Ok(Forwarded::Ended)
 }
 
 pub(crate) async fn forward_read(
     mut reader: Read,
     mut writer: Pin<&mut impl Sink<Bytes>>,
     stop: &mut Stop,
-) -> io::Result<Read> {
+    interrupt: &mut Interrupt,
+) -> io::Result<(Read, Forwarded)> {
     while !stop.stop_received() {
+        // `FramedRead::next` is cancel-safe: a chunk is either returned or stays buffered.
         let maybe_res: Option<io::Result<BytesMut>> = tokio::select! {
             res = reader.next() => res,
-            _ = stop.recv() => None
+            _ = stop.recv() => None,
+            _ = interrupt.recv() => return Ok((reader, Forwarded::Interrupted)),
         };
         if let Some(res) = maybe_res {
             match res {
@@ -69,9 +84,11 @@ pub(crate) async fn forward_read(
             break;
         }
     }
-    Ok(reader)
+    Ok((reader, Forwarded::Ended))
 }
 
+/// Writes every chunk of `reader` until it ends or the stop signal comes. A failed write is an
+/// error: the chunk is lost, so the writer must not be reused.
 pub(crate) async fn forward_write(
     mut reader: Pin<&mut impl Stream<Item = Bytes>>,
     mut writer: Write,
@@ -83,10 +100,7 @@ pub(crate) async fn forward_write(
             _ = stop.recv() => None
         };
         if let Some(chunk) = maybe_chunk {
-            if writer.send(chunk).await.is_err() {
-                // writer channel closed
-                break;
-            }
+            writer.send(chunk).await?;
         } else {
             break;
         }

@@ -1,4 +1,5 @@
 use crate::error::ToxicUpdateError;
+use crate::proxy::Toxics;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 use std::mem;
@@ -97,6 +98,9 @@ pub enum ToxicEventKind {
     RemoveToxic(String),
     /// Reset. Remove all toxics
     RemoveAllToxics,
+    /// Replace every toxic, upstream and downstream, with these (added for fgchaos: the API
+    /// server keeps the toxic list and sends the whole of it on every change)
+    ReplaceAllToxics(Toxics),
 }
 
 /// A proxy state update event passed to the proxy runner task
@@ -225,6 +229,15 @@ pub(super) fn update_toxic_list_in_place(
         }
         ToxicEventKind::RemoveAllToxics => {
             toxics.clear();
+        }
+        ToxicEventKind::ReplaceAllToxics(new_toxics) => {
+            let _ = mem::replace(
+                toxics,
+                match direction {
+                    StreamDirection::Upstream => new_toxics.upstream,
+                    StreamDirection::Downstream => new_toxics.downstream,
+                },
+            );
         }
     }
     Ok(())

@@ -1,5 +1,6 @@
 use crate::signal::{Close, Stop};
 use crate::socket::{ReadStream, WriteStream};
+use crate::stream::{Read, Write};
 use crate::tests::socket_mocks::*;
 use crate::toxic::{StreamDirection, Toxic, ToxicKind};
 use crate::{
@@ -12,6 +13,7 @@ use std::{
     io,
     net::SocketAddr,
     sync::{Arc, Mutex},
+    time::Duration,
 };
 use tokio::sync::Mutex as AsyncMutex;
 use tokio_test::{assert_err, assert_ok, io as test_io};
@@ -280,4 +282,76 @@ async fn test_link_disband() {
     stopper.stop();
     let res = link.disband().await;
     assert_ok!(res);
+}
+
+fn framed(read: test_io::Mock, write: test_io::Mock) -> (Read, Write) {
+    (
+        FramedRead::with_capacity(ReadStream::new(read), BytesCodec::new(), 1024),
+        FramedWrite::new(WriteStream::new(write), BytesCodec::new()),
+    )
+}
+
+fn toxic(name: &str, kind: ToxicKind) -> Toxic {
+    Toxic {
+        name: name.to_owned(),
+        kind,
+        direction: StreamDirection::Upstream,
+        toxicity: 1.0,
+    }
+}
+
+/// Toxics swapped on a live link while its latency toxic holds data: every byte comes out, in
+/// order, once (the output mock checks each write against the expected stream; dropping it
+/// checks that all of it was written).
+#[tokio::test]
+async fn relink_loses_no_byte_in_flight() {
+    let (read, mut input) = test_io::Builder::new().build_with_handle();
+    let (write, mut output) = test_io::Builder::new().build_with_handle();
+    let chunks: Vec<Vec<u8>> = (0..200)
+        .map(|i| format!("chunk {:04};", i).into_bytes())
+        .collect();
+    output.write(&chunks.concat());
+    let (reader, writer) = framed(read, write);
+
+    let config = ProxyConfig {
+        name: "foo".to_owned(),
+        listen: "127.0.0.1:5431".to_owned(),
+        upstream: "127.0.0.1:5432".to_owned(),
+        enabled: true,
+        rand_seed: None,
+    };
+    let (stop, _stopper) = Stop::new();
+    let addr: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 29991));
+    let mut link = Link::new(addr, StreamDirection::Upstream, config, stop);
+    let latency = |latency| toxic("latency", ToxicKind::Latency { latency, jitter: 0 });
+    let slicer = toxic(
+        "slicer",
+        ToxicKind::Slicer {
+            average_size: 3,
+            size_variation: 1,
+            delay: 100,
+        },
+    );
+    let bandwidth = toxic("bandwidth", ToxicKind::Bandwidth { rate: 1 });
+    let _handle = link.establish(reader, writer, vec![latency(500)], None);
+
+    let plans = vec![
+        vec![latency(300), slicer.clone()],
+        vec![bandwidth, latency(400)],
+        vec![slicer],
+        vec![],
+    ];
+    for (chunks, toxics) in chunks.chunks(50).zip(plans) {
+        for chunk in chunks {
+            input.read(chunk);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        // The latency toxic still holds most of these chunks.
+        link.relink(toxics).await;
+    }
+    // No toxics left: whatever the reader had not taken before the last relink passes now.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let (reader, writer) = assert_ok!(link.disband().await);
+    drop(writer);
+    drop(reader);
 }

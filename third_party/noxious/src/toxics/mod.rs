@@ -15,3 +15,17 @@ pub(crate) use noop::*;
 pub(crate) use slicer::*;
 pub(crate) use slow_close::*;
 pub(crate) use timeout::*;
+
+use crate::signal::Interrupt;
+use tokio::time::{sleep, Duration};
+
+/// Sleeps for `duration` unless the interrupt signal comes first; false if it did.
+pub(crate) async fn sleep_unless_interrupted(
+    duration: Duration,
+    interrupt: &mut Interrupt,
+) -> bool {
+    tokio::select! {
+        _ = sleep(duration) => true,
+        _ = interrupt.recv() => false,
+    }
+}

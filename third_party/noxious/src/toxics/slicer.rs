@@ -1,3 +1,5 @@
+use super::sleep_unless_interrupted;
+use crate::signal::Interrupt;
 use bytes::Bytes;
 use futures::{Sink, Stream};
 use futures::{SinkExt, StreamExt};
@@ -5,7 +7,6 @@ use rand::{rngs::StdRng, Rng, SeedableRng};
 use std::convert::TryInto;
 use std::io;
 use tokio::pin;
-use tokio::time::sleep;
 use tokio::time::Duration;
 
 /// Run the slicer toxic
@@ -16,23 +17,39 @@ pub async fn run_slicer(
     size_variation: u64,
     delay: u64, // microseconds
     rand_seed: Option<u64>,
+    mut interrupt: Interrupt,
 ) -> io::Result<()> {
     pin!(input);
     pin!(output);
 
     while let Some(chunk) = input.next().await {
-        let slice_iter = SliceIter::new(chunk, average_size, size_variation, rand_seed);
-        for slice in slice_iter {
-            sleep(Duration::from_micros(delay)).await;
-            if output.send(slice).await.is_err() {
-                return Err(io::Error::new(
-                    io::ErrorKind::ConnectionReset,
-                    "Write channel closed",
-                ));
+        // Once interrupted (the toxic is being replaced on a live connection), the rest of the
+        // current chunk goes out in one piece and later chunks pass through, as in Toxiproxy.
+        if interrupt.interrupted() {
+            send(&mut output, chunk).await?;
+            continue;
+        }
+        let mut slice_iter = SliceIter::new(chunk, average_size, size_variation, rand_seed);
+        while let Some(slice) = slice_iter.next() {
+            let interrupted =
+                !sleep_unless_interrupted(Duration::from_micros(delay), &mut interrupt).await;
+            send(&mut output, slice).await?;
+            if interrupted {
+                if let Some(rest) = slice_iter.rest() {
+                    send(&mut output, rest).await?;
+                }
+                break;
             }
         }
     }
     Ok(())
+}
+
+async fn send(output: &mut (impl Sink<Bytes> + Unpin), chunk: Bytes) -> io::Result<()> {
+    output
+        .send(chunk)
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::ConnectionReset, "Write channel closed"))
 }
 
 #[derive(Debug)]
@@ -83,6 +100,11 @@ impl SliceIter {
         }
     }
 
+    /// What has not been sliced off yet
+    fn rest(&mut self) -> Option<Bytes> {
+        self.data.take().filter(|data| !data.is_empty())
+    }
+
     fn slice_data(&mut self, position: usize) -> Option<Bytes> {
         if let Some(mut data) = self.data.take() {
             if data.len() > position {
@@ -130,16 +152,16 @@ mod tests {
 
     #[tokio::test]
     async fn passthrough_once() {
-        passthrough_test(
-            |stream, sink| async move { run_slicer(stream, sink, 50, 0, 0, None).await },
-        )
+        passthrough_test(|stream, sink| async move {
+            run_slicer(stream, sink, 50, 0, 0, None, no_interrupt()).await
+        })
         .await;
     }
 
     #[tokio::test]
     async fn random_seed_passthrough_once() {
         passthrough_test(|stream, sink| async move {
-            run_slicer(stream, sink, 50, 0, 0, Some(42)).await
+            run_slicer(stream, sink, 50, 0, 0, Some(42), no_interrupt()).await
         })
         .await;
     }
@@ -147,16 +169,16 @@ mod tests {
     #[tokio::test]
     async fn random_seed_variation_passthrough_once() {
         passthrough_test(|stream, sink| async move {
-            run_slicer(stream, sink, 50, 8, 0, Some(42)).await
+            run_slicer(stream, sink, 50, 8, 0, Some(42), no_interrupt()).await
         })
         .await;
     }
 
     #[tokio::test]
     async fn variation_passthrough_once() {
-        passthrough_test(
-            |stream, sink| async move { run_slicer(stream, sink, 50, 8, 0, None).await },
-        )
+        passthrough_test(|stream, sink| async move {
+            run_slicer(stream, sink, 50, 8, 0, None, no_interrupt()).await
+        })
         .await;
     }
 }

@@ -1,4 +1,4 @@
-use crate::signal::Stop;
+use crate::signal::{Interrupt, Stop};
 use bytes::Bytes;
 use futures::{Sink, SinkExt, Stream, StreamExt};
 use std::io;
@@ -12,6 +12,7 @@ pub(crate) async fn run_slow_close(
     output: impl Sink<Bytes>,
     mut stop: Stop,
     delay: u64, // in millis
+    interrupt: Interrupt,
 ) -> io::Result<()> {
     pin!(input);
     pin!(output);
@@ -33,9 +34,13 @@ pub(crate) async fn run_slow_close(
             break;
         }
     }
-    tracing::debug!("Slow close sleep for {}", delay);
-    sleep(Duration::from_millis(delay)).await;
-    tracing::debug!("Slow close closing {}", delay);
+    // Interrupted (the toxic is being replaced on a live connection): the input ended because
+    // the link is being re-formed, not closed, so there is no close to delay.
+    if !interrupt.interrupted() {
+        tracing::debug!("Slow close sleep for {}", delay);
+        sleep(Duration::from_millis(delay)).await;
+        tracing::debug!("Slow close closing {}", delay);
+    }
     res
 }
 
@@ -48,8 +53,10 @@ mod tests {
     #[tokio::test]
     async fn passthrough_once() {
         let (stop, _) = Stop::new();
-        passthrough_test(|stream, sink| async move { run_slow_close(stream, sink, stop, 0).await })
-            .await;
+        passthrough_test(|stream, sink| async move {
+            run_slow_close(stream, sink, stop, 0, no_interrupt()).await
+        })
+        .await;
     }
 
     #[tokio::test]
@@ -60,8 +67,9 @@ mod tests {
         let (mut out_stream, out_sink) = create_stream_sink();
         let data = gen_random_bytes(32);
         let expected = Some(data.clone());
-        let handle =
-            tokio::spawn(async move { run_slow_close(in_stream, out_sink, stop, 0).await });
+        let handle = tokio::spawn(async move {
+            run_slow_close(in_stream, out_sink, stop, 0, no_interrupt()).await
+        });
 
         assert_ok!(in_sink.send(data).await);
         assert_eq!(expected, out_stream.next().await);

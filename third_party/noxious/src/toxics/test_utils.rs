@@ -1,3 +1,4 @@
+use crate::signal::Interrupt;
 use bytes::Bytes;
 use futures::{
     channel::mpsc::{channel, Receiver, Sender},
@@ -10,6 +11,11 @@ use tokio_test::assert_ok;
 pub(crate) fn create_stream_sink() -> (Receiver<Bytes>, Sender<Bytes>) {
     let (tx, rx) = channel(1);
     (rx, tx)
+}
+
+/// An interrupt signal that never comes
+pub(crate) fn no_interrupt() -> Interrupt {
+    Interrupt::new().0
 }
 
 pub(crate) fn gen_random_bytes(length: usize) -> Bytes {

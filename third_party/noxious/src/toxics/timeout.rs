@@ -1,30 +1,36 @@
+use super::run_noop;
+use crate::signal::Interrupt;
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::{Sink, Stream};
 use std::io;
+use tokio::pin;
 use tokio::time::sleep;
 use tokio::time::Duration;
-use tokio::{io::AsyncWriteExt, pin};
 
 /// The TimeoutToxic stops any data from flowing through, and will close the connection after a timeout.
 /// If the timeout is set to 0, then the connection will not be closed.
 pub async fn run_timeout(
     input: impl Stream<Item = Bytes>,
-    _output: impl Sink<Bytes>,
+    output: impl Sink<Bytes>,
     timeout: u64, // in millis
+    mut interrupt: Interrupt,
 ) -> io::Result<()> {
-    let mut drain = tokio::io::sink();
-    if timeout == 0 {
-        pin!(input);
-        // Drain the input until it's closed
-        while let Some(chunk) = input.next().await {
-            drain.write(&chunk).await?;
+    pin!(input);
+    let timer = sleep(Duration::from_millis(timeout));
+    pin!(timer);
+    loop {
+        tokio::select! {
+            biased;
+            // Interrupted (the toxic is being replaced on a live connection): stop dropping
+            // data, pass the rest of the input through (Toxiproxy leaves it to the next toxic).
+            _ = interrupt.recv() => return run_noop(input, output).await,
+            _ = &mut timer, if timeout > 0 => break,
+            // Drain the input until it's closed, dropping the data
+            chunk = input.next() => if chunk.is_none() {
+                break;
+            },
         }
-    } else {
-        input
-            .take_until(sleep(Duration::from_millis(timeout)))
-            .fold((), |_, _| async move {})
-            .await;
     }
 
     Err(io::Error::new(
@@ -44,7 +50,7 @@ mod tests {
     async fn test_timeout(timeout: u64) {
         let (in_stream, mut in_sink) = create_stream_sink();
         let (mut out_stream, out_sink) = create_stream_sink();
-        let handle = tokio::spawn(run_timeout(in_stream, out_sink, timeout));
+        let handle = tokio::spawn(run_timeout(in_stream, out_sink, timeout, no_interrupt()));
 
         assert_ok!(in_sink.send(gen_random_bytes(32)).await);
         assert_ok!(in_sink.send(gen_random_bytes(32)).await);
