@@ -24,6 +24,7 @@ chaos: build
 ## makes a missing engine a failure).
 test: bootstrap lint
 	$(CARGO) test --workspace --all-targets
+	cd third_party/noxious && CARGO_TARGET_DIR=$(CURDIR)/target/noxious $(CARGO) test --quiet
 	FG_PROFILE=debug scripts/docker-test
 
 ## The Flux-Gate compose project from local images (no registry needed): images, up, down.

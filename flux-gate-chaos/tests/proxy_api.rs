@@ -505,7 +505,8 @@ async fn toxic_changes_keep_pipelined_connections_whole() {
 /// A proxy with no toxic adds no stall of its own: the proxy sets TCP_NODELAY on both of its
 /// sockets, as Toxiproxy does. Without it, Nagle's algorithm held back a write behind an
 /// unacknowledged one until the peer's delayed ACK (40 ms on Linux): dozens of round trips in
-/// 20,000 stalled 40-47 ms. Speed is not asserted, only the absence of such stalls.
+/// 20,000 stalled 40-47 ms. Speed is not asserted, only the absence of such stalls (beyond a
+/// handful a busy machine causes by itself).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxic_free_proxy_adds_no_stall() {
     let dir = tempfile::tempdir().unwrap();
@@ -558,8 +559,10 @@ async fn toxic_free_proxy_adds_no_stall() {
                 .unwrap();
         }
     }
+    // Nagle stalls come by the hundred (257 of 20,000 without TCP_NODELAY); a loaded 2-core
+    // machine (other tests run beside this one) can still deschedule a round trip or two.
     assert!(
-        stalls.is_empty(),
+        stalls.len() <= 10,
         "{} of {N} round trips took >= 20 ms (slowest {slowest:?}): {:?}",
         stalls.len(),
         &stalls[..stalls.len().min(10)]
