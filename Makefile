@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test
+.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test verify-harness
 
 bootstrap:
 	@scripts/bootstrap
@@ -41,6 +41,12 @@ docker-down:
 ## against a throwaway compose project built from local images.
 docker-test: build
 	scripts/docker-test
+
+## The mutation suite alone: deliberately broken builds must each fail with the checker named
+## for their bug, the unbroken build must pass (docs/verdicts.md). `make test` runs it too.
+verify-harness: bootstrap
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace --test mutants
 
 lint:
 	$(CARGO) fmt --all --check

@@ -73,6 +73,20 @@ pub enum Command {
         #[arg(long)]
         junit: Option<PathBuf>,
     },
+    /// Judge stored runs again with this fgchaos's checkers and the scenario's expectations as
+    /// recorded: prints the same tables and verdict as `run`, exits with the worst verdict's
+    /// code. A run directory is `<report dir>/<run id>/` (journal.json, history.jsonl,
+    /// samples.jsonl, logs/).
+    Check {
+        #[arg(required = true, value_name = "RUN_DIR")]
+        runs: Vec<PathBuf>,
+        /// Rewrite each run's markdown report and charts (`<report dir>/<run id>.md`).
+        #[arg(long)]
+        write_report: bool,
+        /// Also write every run's verdict as one JSON array to this file.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Drive order attempts at a running stack and record the history (no faults, no stack).
     Load {
         /// `host:port` of the entry (load balancer or one API instance); loopback only.

@@ -1,5 +1,6 @@
-//! The run journal: everything a run did, in one JSON file next to its history. The checkers
-//! and reports read only this and the live stack's final state.
+//! The run journal: everything a run did, in one JSON file next to its history, its stock
+//! samples and its logs. Together they are the run's [`crate::record::Record`]: the checkers and
+//! the report read nothing else, so `fgchaos check` can judge a stored run again.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +11,9 @@ use crate::load::LoadSummary;
 use crate::scenario::Scenario;
 use crate::target::Endpoints;
 
-/// Journal format version; bump on incompatible change.
-pub const FORMAT: u32 = 1;
+/// Journal format version; bump on change. 2 added the stock samples (`samples`, `sampling`)
+/// and the settle trace (`settled.progress`); format-1 journals still read, without them.
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -40,6 +42,12 @@ pub struct Journal {
     pub timeline: Vec<TimelineEvent>,
     /// Relative to the journal's directory.
     pub history: PathBuf,
+    /// Redis stock and outbox sampled through the run (JSON lines, relative to the journal's
+    /// directory).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampling: Option<crate::verdict::samples::Sampling>,
     pub load: Option<LoadSummary>,
     /// Directory with one log file per service, if kept.
     pub logs: Option<PathBuf>,

@@ -10,12 +10,15 @@ use anyhow::{bail, Context};
 use clap::{CommandFactory, Parser};
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use fgchaos::cli::{Cli, Command, TargetKind};
+use fgchaos::journal::Journal;
+use fgchaos::record::Record;
 use fgchaos::run::{self, RunOptions, TargetChoice};
 use fgchaos::scenario::{self, validate};
 use fgchaos::stack::{local, LocalStack, StackSpec};
 use fgchaos::target::Target;
 use fgchaos::toxiproxy;
-use fgchaos::verdict::Verdict;
+use fgchaos::verdict::progress::Diagnosis;
+use fgchaos::verdict::{Judgement, Verdict};
 use tokio::sync::watch;
 
 const EXIT_HARNESS: u8 = 3;
@@ -119,7 +122,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
                 }
                 let verdict = match run::run(s, &opts, interrupt.clone()).await {
                     Ok(outcome) => {
-                        print_summary(&outcome);
+                        print_summary(&outcome.journal, &outcome.judgement, Some(&outcome.report));
                         interrupted |= outcome.journal.interrupted;
                         let v = outcome.judgement.verdict;
                         outcomes.push(outcome);
@@ -154,6 +157,11 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
             }
             Ok(worst.map_or(0, Verdict::exit_code))
         }
+        Command::Check {
+            runs,
+            write_report,
+            json,
+        } => check(&runs, write_report, json.as_deref()),
         Command::Validate { scenarios, stack } => {
             let mut bad = 0;
             for s in &scenarios {
@@ -294,8 +302,46 @@ async fn dispatch(cmd: Command) -> anyhow::Result<u8> {
     }
 }
 
-fn print_summary(o: &run::RunOutcome) {
-    let jd = &o.judgement;
+/// `fgchaos check`: judges each stored run; an unreadable one is a harness error (exit 3)
+/// after the others have been judged.
+fn check(runs: &[PathBuf], write_report: bool, json: Option<&Path>) -> anyhow::Result<u8> {
+    let mut worst: Option<Verdict> = None;
+    let mut all = Vec::new();
+    for dir in runs {
+        let record = match Record::load(dir) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("fgchaos: cannot judge {}: {e}", dir.display());
+                worst = worst.max(Some(Verdict::HarnessError));
+                continue;
+            }
+        };
+        let jd = fgchaos::verdict::judge(&record);
+        let report = if write_report {
+            let report_dir = dir
+                .canonicalize()
+                .ok()
+                .and_then(|d| d.parent().map(Path::to_path_buf))
+                .unwrap_or_else(|| PathBuf::from("."));
+            Some(
+                fgchaos::report::write(&report_dir, &record, &jd)
+                    .with_context(|| format!("writing the report of {}", dir.display()))?,
+            )
+        } else {
+            None
+        };
+        print_summary(&record.journal, &jd, report.as_deref());
+        worst = worst.max(Some(jd.verdict));
+        all.push(serde_json::json!({ "run": dir, "verdict": jd, "report": report }));
+    }
+    if let Some(path) = json {
+        std::fs::write(path, serde_json::to_vec_pretty(&all)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(worst.map_or(EXIT_HARNESS, Verdict::exit_code))
+}
+
+fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
     t.set_header(["checker", "result", "evidence"]);
@@ -332,13 +378,20 @@ fn print_summary(o: &run::RunOutcome) {
         ]);
     }
     println!("{p}");
+    if let Some(Diagnosis::Stuck(s)) = &jd.diagnosis {
+        for l in &s.log_lines {
+            println!("  {l}");
+        }
+    }
     println!(
         "{}: {} — {}",
-        o.journal.scenario.name,
+        journal.scenario.name,
         jd.verdict.as_str(),
         jd.reason
     );
-    println!("report: {}", o.report.display());
+    if let Some(r) = report {
+        println!("report: {}", r.display());
+    }
 }
 
 fn list(dir: &Path) -> anyhow::Result<u8> {

@@ -15,11 +15,13 @@ use crate::docker::{DockerSpec, DockerTarget};
 use crate::fault::{self, Executor};
 use crate::journal::{self, Journal};
 use crate::load::{self, history, Live, LoadPlan};
+use crate::record::{LogTails, Record};
 use crate::report;
 use crate::scenario::{self, validate, Scenario, ScenarioError};
 use crate::stack::{LocalStack, StackSpec};
 use crate::target::Target;
 use crate::toxiproxy;
+use crate::verdict::samples::{self, Sampler};
 use crate::verdict::state::{self, Reader};
 use crate::verdict::{self, Judgement};
 
@@ -205,6 +207,8 @@ pub async fn run(
         faults: Vec::new(),
         timeline: Vec::new(),
         history: PathBuf::from("history.jsonl"),
+        samples: None,
+        sampling: None,
         load: None,
         logs: None,
         harness_error: None,
@@ -248,6 +252,7 @@ pub async fn run(
     }
     journal.endpoints = stack.endpoints().clone();
     journal.environment = stack.environment();
+    let mut sampler = None;
     let result = drive(
         &s,
         seed,
@@ -257,6 +262,7 @@ pub async fn run(
         &mut journal,
         opts,
         interrupt,
+        &mut sampler,
     )
     .await;
     match result {
@@ -264,13 +270,14 @@ pub async fn run(
             journal.harness_error.get_or_insert(e);
         }
         Ok(_) if journal.interrupted => {}
-        Ok(last_change) => {
+        Ok(times) => {
             let ep = stack.endpoints();
             match Reader::new(ep, &ep.consumer_group, &product, i64::from(s.sale.stock)) {
                 Ok(reader) => {
                     let settled = state::settle(
                         &reader,
-                        last_change,
+                        times.zero,
+                        times.last_change,
                         s.settle.timeout.get(),
                         s.settle.quiet.get(),
                     )
@@ -281,6 +288,22 @@ pub async fn run(
             }
         }
     }
+    // Sampling spans sale start to the end of settle.
+    let samples = match sampler {
+        Some(sampler) => {
+            let (samples, sampling) = sampler.stop().await;
+            let file = PathBuf::from("samples.jsonl");
+            match samples::write(&out_dir.join(&file), &samples) {
+                Ok(()) => {
+                    journal.samples = Some(file);
+                    journal.sampling = Some(sampling);
+                }
+                Err(e) => tracing::warn!(error = %e, "stock samples not written"),
+            }
+            samples
+        }
+        None => Vec::new(),
+    };
     let keep = opts.keep || journal.harness_error.is_some();
     if let Err(e) = stack.teardown(keep).await {
         tracing::warn!(error = %e, "teardown");
@@ -309,15 +332,33 @@ pub async fn run(
     journal
         .write(&journal_path)
         .map_err(|e| RunError::Harness(format!("writing {}: {e}", journal_path.display())))?;
-    let judgement = verdict::judge(&journal, &ops, journal.settled.clone().unwrap_or_default());
-    let report = report::write(&opts.report_dir, &journal, &judgement)
+    let logs = journal
+        .logs
+        .as_ref()
+        .map(|rel| LogTails::read_dir(&out_dir.join(rel)))
+        .unwrap_or_default();
+    let record = Record {
+        journal,
+        ops,
+        samples,
+        logs,
+    };
+    let judgement = verdict::judge(&record);
+    let report = report::write(&opts.report_dir, &record, &judgement)
         .map_err(|e| RunError::Harness(format!("writing the report: {e}")))?;
     Ok(RunOutcome {
         journal_path,
-        journal,
+        journal: record.journal,
         judgement,
         report,
     })
+}
+
+/// When the load started and when the last thing changed (the end of the load or the last
+/// heal): settle's clocks.
+struct Times {
+    zero: Instant,
+    last_change: Instant,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -330,7 +371,8 @@ async fn drive(
     journal: &mut Journal,
     opts: &RunOptions,
     interrupt: watch::Receiver<bool>,
-) -> Result<Instant, String> {
+    sampler: &mut Option<Sampler>,
+) -> Result<Times, String> {
     let ep = target.endpoints().clone();
     start_sale(&ep.entry, &ep.admin_token, product, s).await?;
     let faults = {
@@ -357,6 +399,7 @@ async fn drive(
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let start = Instant::now();
     journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+    *sampler = Some(Sampler::start(&ep.redis, product, start)?);
     let bar = opts
         .progress
         .then(|| progress(duration, live.clone(), active.clone(), start));
@@ -402,7 +445,10 @@ async fn drive(
         .max()
         .unwrap_or(0)
         .max(load_ms);
-    Ok(start + Duration::from_millis(last_ms))
+    Ok(Times {
+        zero: start,
+        last_change: start + Duration::from_millis(last_ms),
+    })
 }
 
 /// `POST /init` through the entry: (re)starts the sale the load buys from.

@@ -163,6 +163,75 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
         Vec::<i32>::new(),
         "teardown left processes"
     );
+
+    // Stock sampled through the run: 4 s of load and the settle phase, every 100 ms; it only
+    // goes down, never below 0, and ends where the settle phase read it.
+    let sampling = j.sampling.unwrap();
+    assert_eq!(sampling.every_ms, 100);
+    assert!(sampling.taken >= 40, "{sampling:?}");
+    let samples = fgchaos::verdict::samples::read(&run_dir.join("samples.jsonl")).unwrap();
+    assert_eq!(samples.len() as u64, sampling.taken);
+    let stock: Vec<i64> = samples.iter().filter_map(|s| s.stock).collect();
+    assert_eq!(stock[0], 50, "the first sample sees the full sale");
+    assert!(stock.windows(2).all(|w| w[1] <= w[0]), "{stock:?}");
+    let settled = j.settled.unwrap();
+    assert_eq!(stock.last().copied(), settled.state.redis_stock);
+    assert!(!settled.progress.is_empty());
+
+    // The stored run judged again: the same verdict, and the report rewritten.
+    let report = reports.join(format!("{}.md", j.run_id));
+    std::fs::remove_file(&report).unwrap();
+    let json = dir.path().join("check.json");
+    let out = fgchaos()
+        .arg("check")
+        .arg(&run_dir)
+        .arg("--write-report")
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("cli-run: PASS — every promise held"),
+        "{stdout}"
+    );
+    assert!(std::fs::read_to_string(&report)
+        .unwrap()
+        .contains("✅ PASS"));
+    let checked: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(checked[0]["verdict"]["verdict"], "pass");
+}
+
+#[test]
+fn check_names_what_it_cannot_read_and_judges_the_rest() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbled = dir.path().join("garbled");
+    std::fs::create_dir(&garbled).unwrap();
+    std::fs::write(garbled.join("journal.json"), "{\"format\": 2, \"run_id\"").unwrap();
+    let missing = dir.path().join("missing");
+    let out = fgchaos()
+        .arg("check")
+        .arg(&missing)
+        .arg(&garbled)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!(
+            "cannot judge {}: {}: No such file",
+            missing.display(),
+            missing.join("journal.json").display()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("cannot judge {}:", garbled.display()))
+            && err.contains("EOF while parsing"),
+        "{err}"
+    );
 }
 
 #[test]

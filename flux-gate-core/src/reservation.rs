@@ -16,7 +16,8 @@ use crate::keys::ProductKeys;
 /// How long an idempotency record lives: a retry within this window gets the original answer.
 pub const IDEMPOTENCY_TTL_SECS: u64 = 24 * 60 * 60;
 
-const RESERVE_LUA: &str = include_str!("lua/reserve.lua");
+/// The reservation script's source (`lua/reserve.lua`).
+pub const RESERVE_LUA: &str = include_str!("lua/reserve.lua");
 
 /// What the script decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +51,16 @@ impl Default for Reserver {
 }
 
 impl Reserver {
+    /// A reserver running `lua` in place of [`RESERVE_LUA`]: the seam through which the
+    /// mutation suite's broken builds (flux-gate-chaos/fixtures/mutants) run a wrong script in
+    /// an otherwise real API. The script must keep [`RESERVE_LUA`]'s keys, arguments and
+    /// replies. `flux-gate` itself only ever uses [`Reserver::default`].
+    pub fn with_script(lua: &str) -> Self {
+        Reserver {
+            script: std::sync::Arc::new(Script::new(lua)),
+        }
+    }
+
     /// Runs the reservation for a validated order. `message_json` is the Kafka message the
     /// outbox will hold, built by the caller with `order_id` inside it.
     pub async fn reserve<C: ConnectionLike>(

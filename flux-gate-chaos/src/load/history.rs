@@ -172,19 +172,7 @@ impl Recorder {
 
 /// Reads a history file back (checkers, reports).
 pub fn read(path: &Path) -> std::io::Result<Vec<Op>> {
-    let text = std::fs::read_to_string(path)?;
-    text.lines()
-        .filter(|l| !l.trim().is_empty())
-        .enumerate()
-        .map(|(i, l)| {
-            serde_json::from_str(l).map_err(|e| {
-                std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    format!("{}:{}: {e}", path.display(), i + 1),
-                )
-            })
-        })
-        .collect()
+    crate::jsonl::read(path)
 }
 
 #[cfg(test)]

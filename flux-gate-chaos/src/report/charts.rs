@@ -7,6 +7,7 @@ use plotters::prelude::*;
 
 use crate::load::history::SecondStats;
 use crate::verdict::phases::Phase;
+use crate::verdict::samples::Sample;
 
 const W: u32 = 900;
 const H: u32 = 320;
@@ -15,6 +16,9 @@ type Result<T> = std::result::Result<T, String>;
 
 /// One line of a chart: label, colour, and its value in one second of the run.
 type Line<'a> = (&'a str, RGBColor, &'a dyn Fn(&SecondStats) -> f64);
+
+/// One line as points: label, colour, (seconds since the load started, value).
+type Series<'a> = (&'a str, RGBColor, Vec<(f64, f64)>);
 
 fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
@@ -37,30 +41,47 @@ fn chart(
     lines: &[Line<'_>],
     shade: &[(f64, f64)],
 ) -> Result<()> {
+    let series: Vec<Series<'_>> = lines
+        .iter()
+        .map(|(label, colour, value)| {
+            let points = seconds
+                .iter()
+                .map(|s| (s.second as f64 + 0.5, value(s)))
+                .collect();
+            (*label, *colour, points)
+        })
+        .collect();
     let x_max = seconds
         .iter()
         .map(|s| s.second as f64 + 1.0)
         .fold(0.0, f64::max);
-    let points = |value: &dyn Fn(&SecondStats) -> f64| {
-        seconds
-            .iter()
-            .map(move |s| (s.second as f64 + 0.5, value(s)))
-            .collect::<Vec<_>>()
-    };
+    plot(path, title, y_label, x_max, &series, shade)
+}
+
+/// Draws `series` from 0 to `x_max` seconds; the y axis spans every value and 0.
+fn plot(
+    path: &Path,
+    title: &str,
+    y_label: &str,
+    x_max: f64,
+    series: &[Series<'_>],
+    shade: &[(f64, f64)],
+) -> Result<()> {
     let root = SVGBackend::new(path, (W, H)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
-    let y_max = lines
-        .iter()
-        .flat_map(|(_, _, value)| seconds.iter().map(value))
-        .fold(0.0f64, f64::max)
-        .max(1.0)
-        * 1.1;
+    let values = || {
+        series
+            .iter()
+            .flat_map(|(_, _, p)| p.iter().map(|(_, y)| *y))
+    };
+    let y_max = values().fold(0.0f64, f64::max).max(1.0) * 1.1;
+    let y_min = values().fold(0.0f64, f64::min) * 1.1;
     let mut c = ChartBuilder::on(&root)
         .caption(title, ("sans-serif", 18))
         .margin(10)
         .x_label_area_size(30)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max.max(1.0), 0.0..y_max)
+        .build_cartesian_2d(0.0..x_max.max(1.0), y_min..y_max)
         .map_err(err)?;
     c.configure_mesh()
         .x_desc("seconds since the load started")
@@ -69,14 +90,14 @@ fn chart(
         .map_err(err)?;
     for (a, b) in shade {
         c.draw_series(std::iter::once(Rectangle::new(
-            [(*a, 0.0), (*b, y_max)],
+            [(*a, y_min), (*b, y_max)],
             RGBColor(255, 200, 200).mix(0.4).filled(),
         )))
         .map_err(err)?;
     }
-    for (label, colour, value) in lines {
+    for (label, colour, points) in series {
         let colour = *colour;
-        c.draw_series(LineSeries::new(points(*value), colour.stroke_width(2)))
+        c.draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
             .map_err(err)?
             .label(*label)
             .legend(move |(x, y)| {
@@ -93,11 +114,42 @@ fn chart(
     Ok(())
 }
 
-/// Writes `latency.svg`, `throughput.svg` and `status.svg` into `dir`; returns (title, file).
+/// Redis stock and outbox length as sampled through the run and the settle phase.
+fn stock(path: &Path, samples: &[Sample], shade: &[(f64, f64)]) -> Result<()> {
+    let secs = |s: &Sample| s.at_ms as f64 / 1000.0;
+    let series = [
+        (
+            "Redis stock",
+            RGBColor(31, 119, 180),
+            samples
+                .iter()
+                .filter_map(|s| Some((secs(s), s.stock? as f64)))
+                .collect(),
+        ),
+        (
+            "outbox",
+            RGBColor(255, 127, 14),
+            samples.iter().map(|s| (secs(s), s.outbox as f64)).collect(),
+        ),
+    ];
+    let x_max = samples.last().map_or(0.0, |s| secs(s) + 0.1);
+    plot(
+        path,
+        "Stock over time (sampled straight from Redis)",
+        "units",
+        x_max,
+        &series,
+        shade,
+    )
+}
+
+/// Writes `latency.svg`, `throughput.svg`, `status.svg` and, when the run was sampled,
+/// `stock.svg` into `dir`; returns (title, file).
 pub fn write(
     dir: &Path,
     seconds: &[SecondStats],
     phases: &[Phase],
+    samples: &[Sample],
 ) -> Result<Vec<(String, String)>> {
     let shade = windows(phases);
     let ms = |us: u64| us as f64 / 1000.0;
@@ -148,11 +200,16 @@ pub fn write(
         ],
         &shade,
     )?;
-    Ok(vec![
+    let mut out = vec![
         ("Latency (p50/p95/p99)".into(), "latency.svg".into()),
         ("Throughput by outcome".into(), "throughput.svg".into()),
         ("Status mix".into(), "status.svg".into()),
-    ])
+    ];
+    if !samples.is_empty() {
+        stock(&dir.join("stock.svg"), samples, &shade)?;
+        out.push(("Stock and outbox over time".into(), "stock.svg".into()));
+    }
+    Ok(out)
 }
 
 /// Answers in one second whose status label matches `class`.

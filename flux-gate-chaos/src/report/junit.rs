@@ -48,9 +48,8 @@ pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::verdict::checkers::tests::{clean, journal};
+    use crate::verdict::checkers::tests::{clean, journal, judge_with};
     use crate::verdict::checkers::Finding;
-    use crate::verdict::judge;
 
     fn count(xml: &str, tag: &str) -> usize {
         xml.matches(&format!("<{tag}")).count()
@@ -60,7 +59,7 @@ mod tests {
     fn one_case_per_checker_with_failures_errors_and_skips() {
         let j = journal("", None);
         let (ops, settled) = clean();
-        let passed = judge(&j, &ops, settled.clone());
+        let passed = judge_with(&j, &ops, settled.clone());
         let checkers = passed.findings.len();
         let skipped = |jd: &Judgement| {
             jd.findings

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crate::journal::Journal;
 use crate::verdict::checkers::Status;
+use crate::verdict::progress::Diagnosis;
 use crate::verdict::{Judgement, Verdict};
 
 /// Relative paths of the run's files, from the report's directory.
@@ -93,6 +94,8 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
         let _ = writeln!(o, "\n</details>");
     }
 
+    diagnosis(&mut o, jd.diagnosis.as_ref());
+
     let _ = writeln!(o, "\n## Fault timeline\n");
     if j.timeline.is_empty() {
         let _ = writeln!(o, "No faults.");
@@ -157,7 +160,7 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
     let opt = |v: Option<i64>| v.map_or_else(|| "—".to_owned(), |x| x.to_string());
     let _ = writeln!(
         o,
-        "## Final state\n\n{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | relayed | consumer lag |\n|---|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} | {} |",
+        "## Final state\n\n{}{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | relayed | consumer lag |\n|---|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} | {} |",
         if jd.settled.converged {
             format!(
                 "Converged {} after the last change (settle waited {}).",
@@ -168,6 +171,15 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
             "Not settled (the run ended early).".to_owned()
         } else {
             format!("**Did not settle** within {}: {}.", s.settle.timeout, jd.settled.pending.join("; "))
+        },
+        match &j.sampling {
+            Some(sm) => format!(
+                " Redis stock was sampled every {} ms from sale start to the end of settle: {} samples{}.",
+                sm.every_ms,
+                sm.taken,
+                if sm.missed > 0 { format!(", {} missed while Redis did not answer", sm.missed) } else { String::new() }
+            ),
+            None => String::new(),
         },
         st.initial,
         opt(st.redis_stock),
@@ -201,6 +213,31 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
     );
     environment(&mut o, &j.environment);
     o
+}
+
+/// Stuck or slow: what the settle trace says about a system that did not settle.
+fn diagnosis(o: &mut String, d: Option<&Diagnosis>) {
+    let Some(d) = d else { return };
+    let _ = writeln!(o, "\n## Why it did not settle\n\n{}.", cell(&d.headline()));
+    if let Diagnosis::Stuck(s) = d {
+        let _ = writeln!(
+            o,
+            "\nThe state last changed at {} after the load started.",
+            secs(s.since_ms)
+        );
+        if s.log_lines.is_empty() {
+            let _ = writeln!(o, "\nNo warning or error in the stopped components' logs.");
+        } else {
+            let _ = writeln!(
+                o,
+                "\nLast warnings and errors of the stopped components:\n\n```text"
+            );
+            for l in &s.log_lines {
+                let _ = writeln!(o, "{l}");
+            }
+            let _ = writeln!(o, "```");
+        }
+    }
 }
 
 /// Engine and containers (docker target): which images a verdict holds for.
@@ -287,12 +324,72 @@ mod tests {
         settled.waited_ms = 3300;
         settled.state.db_stock = Some(1);
         settled.state.db_orders.truncate(2);
-        let jd = judge(&j, &ops, settled);
+        j.settled = Some(settled);
+        j.sampling = Some(crate::verdict::samples::Sampling {
+            every_ms: 100,
+            taken: 52,
+            missed: 3,
+        });
+        let record = crate::record::Record {
+            journal: j,
+            ops,
+            samples: Vec::new(),
+            logs: Default::default(),
+        };
+        let jd = judge(&record);
+        let j = &record.journal;
         let links = Links {
             dir: "t-1".into(),
             charts: vec![("Latency (p50/p95/p99)".into(), "latency.svg".into())],
         };
-        render(&j, &jd, &links)
+        render(j, &jd, &links)
+    }
+
+    #[test]
+    fn a_stuck_run_says_which_component_stopped_and_quotes_its_log() {
+        let j = journal("", None);
+        let (ops, mut settled) = clean();
+        settled.converged = false;
+        settled.recovery_ms = None;
+        settled.pending = vec!["consumer lag 7 message(s)".into()];
+        settled.state.db_orders.retain(|r| r.key != "k2");
+        settled.progress = (0..=80)
+            .map(|i| crate::verdict::progress::ProgressPoint {
+                at_ms: 3000 + i * 250,
+                lag: Some(7),
+                outbox: 0,
+                orders: 2,
+            })
+            .collect();
+        let mut record =
+            crate::verdict::checkers::tests::record(&j, &ops, Some(settled), Vec::new());
+        record.logs = crate::record::LogTails::from_texts([(
+            "inventory-worker-1",
+            "t  WARN persist failed, retrying: duplicate key value violates unique constraint\n",
+        )]);
+        let jd = judge(&record);
+        assert_eq!(jd.verdict, Verdict::Fail);
+        let links = Links {
+            dir: "t-1".into(),
+            charts: Vec::new(),
+        };
+        let md = render(&record.journal, &jd, &links);
+        assert!(
+            md.contains("## Why it did not settle\n\nstuck: the inventory worker (consumer lag not draining) — nothing moved for the last 20.0 s (consumer lag 7, outbox 0, 2 orders in the database)."),
+            "{md}"
+        );
+        assert!(
+            md.contains("The state last changed at 3.0s after the load started."),
+            "{md}"
+        );
+        assert!(
+            md.contains("```text\ninventory-worker-1: t  WARN persist failed, retrying: duplicate key value violates unique constraint\n```"),
+            "{md}"
+        );
+        assert!(
+            md.contains("acknowledged, not persisted within the settle timeout"),
+            "{md}"
+        );
     }
 
     #[test]

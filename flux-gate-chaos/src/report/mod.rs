@@ -6,11 +6,12 @@ pub mod markdown;
 
 use std::path::{Path, PathBuf};
 
-use crate::journal::Journal;
+use crate::record::Record;
 use crate::verdict::Judgement;
 
 /// Writes `<report_dir>/<run id>.md` and its charts into `<report_dir>/<run id>/`.
-pub fn write(report_dir: &Path, j: &Journal, jd: &Judgement) -> std::io::Result<PathBuf> {
+pub fn write(report_dir: &Path, r: &Record, jd: &Judgement) -> std::io::Result<PathBuf> {
+    let j = &r.journal;
     let run_dir = report_dir.join(&j.run_id);
     std::fs::create_dir_all(&run_dir)?;
     let seconds = j
@@ -18,7 +19,7 @@ pub fn write(report_dir: &Path, j: &Journal, jd: &Judgement) -> std::io::Result<
         .as_ref()
         .map(|l| l.seconds.as_slice())
         .unwrap_or_default();
-    let charts = match charts::write(&run_dir, seconds, &jd.phases) {
+    let charts = match charts::write(&run_dir, seconds, &jd.phases, &r.samples) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "charts not drawn");

@@ -11,6 +11,7 @@ pub mod units;
 pub mod validate;
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -326,19 +327,39 @@ pub struct Nemesis {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Settle {
-    /// Give up (verdict `inconclusive`) if not converged by then.
+    /// Give up if not converged by then: a failure when the system had stopped (see `stall`),
+    /// `inconclusive` when it was still draining.
     #[serde(default = "default_settle_timeout")]
     pub timeout: Dur,
     /// How long the DB order count must stay unchanged to count as converged.
     #[serde(default = "default_quiet")]
     pub quiet: Dur,
+    /// How long consumer lag, outbox and order count must all stay unchanged, at the end of a
+    /// settle that timed out, for the system to count as stuck (a failure naming the component
+    /// that stopped) rather than slow. At most `timeout`; by default 15s or `timeout` if
+    /// shorter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Dur>,
 }
+
+impl Settle {
+    /// The stall window in effect.
+    pub fn stall_window(&self) -> Duration {
+        self.stall
+            .map_or_else(|| DEFAULT_STALL.min(self.timeout.get()), Dur::get)
+    }
+}
+
+/// `settle.stall` when not given: long enough for a consumer-group rebalance (the worker's
+/// session timeout is 6 s) and a reconnect backoff, short enough to fit a 60 s settle with room.
+pub const DEFAULT_STALL: Duration = Duration::from_secs(15);
 
 impl Default for Settle {
     fn default() -> Self {
         Settle {
             timeout: default_settle_timeout(),
             quiet: default_quiet(),
+            stall: None,
         }
     }
 }

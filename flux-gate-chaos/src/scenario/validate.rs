@@ -54,6 +54,15 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
         );
     }
     load(s, &mut v);
+    if s.settle
+        .stall
+        .is_some_and(|w| w > s.settle.timeout || w.get().is_zero())
+    {
+        v.push(
+            "settle.stall",
+            "must be more than 0s and at most `settle.timeout`, or a stopped system could never be told from a slow one",
+        );
+    }
     let known_services: HashSet<&str> = names.services.iter().map(String::as_str).collect();
     let known_links: HashSet<&str> = names.links.iter().map(String::as_str).collect();
     let ctx = Ctx {
@@ -441,6 +450,23 @@ mod tests {
             problems("faults:\n  - { at: 1s, action: latency, link: api-redis, latency: 50ms, duration: 2s }\n  - { at: 1s, action: kill, random: [ingestion-api#1, ingestion-api#2] }"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn a_stall_window_longer_than_the_settle_timeout_is_refused() {
+        assert_eq!(
+            problems("settle: { timeout: 30s, stall: 30s }"),
+            Vec::<String>::new()
+        );
+        assert_eq!(problems("settle: { timeout: 10s }"), Vec::<String>::new());
+        for bad in [
+            "settle: { timeout: 10s, stall: 11s }",
+            "settle: { stall: 0s }",
+        ] {
+            let p = problems(bad);
+            assert_eq!(p.len(), 1, "{bad}: {p:?}");
+            assert!(p[0].starts_with("`settle.stall`"), "{p:?}");
+        }
     }
 
     #[test]

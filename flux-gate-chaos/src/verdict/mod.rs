@@ -1,17 +1,21 @@
-//! Verdicts: the settle phase and the final state ([`state`]), the run cut into phases
+//! Verdicts: the settle phase and the final state ([`state`]), stock sampled through the run
+//! ([`samples`]), stuck or slow when it did not settle ([`progress`]), the run cut into phases
 //! ([`phases`]), one checker per promise ([`checkers`]), and the overall verdict with its exit
-//! code.
+//! code — all a pure function of the stored [`Record`].
 
 pub mod checkers;
 pub mod phases;
+pub mod progress;
+pub mod samples;
 pub mod state;
 
 use serde::{Deserialize, Serialize};
 
-use crate::journal::Journal;
-use crate::load::{Op, Outcome};
+use crate::load::Outcome;
+use crate::record::Record;
 use checkers::{Evidence, Finding, Status};
 use phases::Phase;
+use progress::Diagnosis;
 use state::Settled;
 
 /// The run's verdict. Variants are declared from best to worst, so `Ord` is severity and the
@@ -56,24 +60,42 @@ pub struct Judgement {
     pub findings: Vec<Finding>,
     pub phases: Vec<Phase>,
     pub settled: Settled,
+    /// Stuck or slow, when the system did not settle.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diagnosis: Option<Diagnosis>,
     pub ok: u64,
     pub fail: u64,
     pub info: u64,
 }
 
-/// Judges a run from its journal, history and settled state.
-pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
+/// Judges a stored run.
+pub fn judge(record: &Record) -> Judgement {
+    let journal = &record.journal;
+    let ops = record.ops.as_slice();
+    let settled = journal.settled.clone().unwrap_or_default();
     let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
     let phases = phases::phases(ops, &journal.timeline, load_ms);
+    let diagnosis = (!settled.converged)
+        .then(|| {
+            progress::diagnose(
+                &settled.progress,
+                journal.scenario.settle.stall_window().as_millis() as u64,
+                &record.logs,
+            )
+        })
+        .flatten();
     let evidence = Evidence {
         journal,
         ops,
         settled: &settled,
+        state_read: journal.settled.is_some(),
+        samples: &record.samples,
         phases: &phases,
+        diagnosis: diagnosis.as_ref(),
     };
     let findings: Vec<Finding> = checkers::for_invariants(&journal.scenario.expect.invariants)
         .iter()
-        .map(|c| c.check(&evidence))
+        .map(|c| checkers::judge_one(c.as_ref(), &evidence))
         .collect();
     let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count() as u64;
     let (ok, fail, info) = (
@@ -97,11 +119,14 @@ pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
     } else if journal.interrupted {
         (Verdict::Inconclusive, "the run was interrupted".to_owned())
     } else if !failed.is_empty() {
-        (Verdict::Fail, format!("failed: {}", failed.join(", ")))
+        (
+            Verdict::Fail,
+            format!("failed: {}{}", failed.join(", "), because(&diagnosis)),
+        )
     } else if !unsure.is_empty() {
         (
             Verdict::Inconclusive,
-            format!("undecided: {}", unsure.join(", ")),
+            format!("undecided: {}{}", unsure.join(", "), because(&diagnosis)),
         )
     } else if ok < min_ok {
         (
@@ -120,8 +145,16 @@ pub fn judge(journal: &Journal, ops: &[Op], settled: Settled) -> Judgement {
         findings,
         phases,
         settled,
+        diagnosis,
         ok,
         fail,
         info,
     }
+}
+
+/// ` — stuck: …` when there is a diagnosis.
+fn because(d: &Option<Diagnosis>) -> String {
+    d.as_ref()
+        .map(|d| format!(" — {}", d.headline()))
+        .unwrap_or_default()
 }

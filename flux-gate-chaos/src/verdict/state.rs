@@ -10,6 +10,7 @@ use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 
+use super::progress::ProgressPoint;
 use crate::target::Endpoints;
 
 /// One persisted order.
@@ -53,6 +54,10 @@ pub struct Settled {
     /// What was still pending when settle gave up (or errors reading the state).
     pub pending: Vec<String>,
     pub state: FinalState,
+    /// Every successful read of the backlog, in order: the evidence for stuck or slow when
+    /// the system did not converge (see [`super::progress`]).
+    #[serde(default)]
+    pub progress: Vec<ProgressPoint>,
 }
 
 /// Reads the state; errors say which store could not be read.
@@ -212,9 +217,11 @@ fn parse_lag(text: &str) -> (i64, usize) {
 }
 
 /// Waits until the worker has committed everything, every outbox is empty and the DB order
-/// count has not moved for `quiet`; gives up after `timeout`.
+/// count has not moved for `quiet`; gives up after `timeout`. Times in the progress trace count
+/// from `zero`, the load's time zero.
 pub async fn settle(
     reader: &Reader,
+    zero: Instant,
     last_change: Instant,
     timeout: Duration,
     quiet: Duration,
@@ -224,6 +231,7 @@ pub async fn settle(
     let mut last: Option<FinalState> = None;
     let mut min_stock: Option<i64> = None;
     let mut pending: Vec<String>;
+    let mut progress = Vec::new();
     // `Some(recovered_at)` once converged, `None` when the time ran out.
     let converged_at = loop {
         match reader.read().await {
@@ -233,6 +241,12 @@ pub async fn settle(
                     (a, b) => a.or(b),
                 };
                 let count = s.db_orders.len();
+                progress.push(ProgressPoint {
+                    at_ms: zero.elapsed().as_millis() as u64,
+                    lag: s.consumer_lag,
+                    outbox: s.outbox,
+                    orders: count as u64,
+                });
                 let quiet_now = s.consumer_lag == Some(0) && s.outbox == 0;
                 stable_since = match stable_since {
                     Some((t, n)) if quiet_now && n == count => Some((t, n)),
@@ -273,6 +287,7 @@ pub async fn settle(
             pending
         },
         state,
+        progress,
     }
 }
 

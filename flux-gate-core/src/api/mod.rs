@@ -61,6 +61,12 @@ pub fn router(api: Shared, metrics: metrics_exporter_prometheus::PrometheusHandl
 
 /// Runs the API until SIGINT/SIGTERM.
 pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
+    run_with(args, Reserver::default()).await
+}
+
+/// [`run`] with another reservation script ([`Reserver::with_script`]): how the mutation
+/// suite runs a real API around a broken reservation.
+pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
     if args.admin_token.trim().is_empty() {
         anyhow::bail!(
             "FG_ADMIN_TOKEN is empty: set it (or --admin-token) to a secret for POST /init"
@@ -117,7 +123,7 @@ pub async fn run(args: ApiArgs) -> anyhow::Result<()> {
     );
     let api = Arc::new(Api {
         redis,
-        reserver: Reserver::default(),
+        reserver,
         publisher,
         db,
         admin_token: args.admin_token.clone(),

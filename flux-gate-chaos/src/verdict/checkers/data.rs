@@ -3,8 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use super::{unsettled, Checker, Evidence, Finding, Status};
+use super::{Basis, Checker, Evidence, Finding, Status};
 use crate::load::{Op, Outcome};
+use crate::verdict::progress::Stall;
+use crate::verdict::samples;
 use crate::verdict::state::{orders_per_user, DbOrder};
 
 fn ms(us: u64) -> String {
@@ -38,6 +40,9 @@ impl Checker for NoOversell {
     fn name(&self) -> &'static str {
         "no_oversell"
     }
+    fn basis(&self) -> Basis {
+        Basis::AnyState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let s = &e.settled.state;
         let orders = s.db_orders.len() as i64;
@@ -48,17 +53,52 @@ impl Checker for NoOversell {
                 s.initial
             ));
         }
+        // Every sample below zero is a counterexample, with when it was seen.
+        bad.extend(
+            e.samples
+                .iter()
+                .filter(|x| x.stock.is_some_and(|v| v < 0))
+                .map(|x| {
+                    format!(
+                        "Redis stock {} at {:.1}s",
+                        x.stock.unwrap_or_default(),
+                        x.at_ms as f64 / 1000.0
+                    )
+                }),
+        );
         if let Some(min) = s.redis_stock_min.filter(|m| *m < 0) {
-            bad.push(format!("Redis stock read as {min}"));
+            bad.push(format!("Redis stock read as {min} while settling"));
         }
         if let Some(db) = s.db_stock.filter(|d| *d < 0) {
             bad.push(format!("products.stock is {db}"));
         }
+        let lowest = [samples::min_stock(e.samples), s.redis_stock_min]
+            .into_iter()
+            .flatten()
+            .min();
+        let seen = if e.samples.is_empty() {
+            format!("{} settle reads, no samples", e.settled.progress.len())
+        } else {
+            let (every, missed) = e.journal.sampling.map_or((String::new(), 0), |sm| {
+                (format!(" every {} ms", sm.every_ms), sm.missed)
+            });
+            format!(
+                "{} samples{every}{} and {} settle reads",
+                e.samples.len(),
+                if missed > 0 {
+                    format!(" ({missed} missed while Redis did not answer)")
+                } else {
+                    String::new()
+                },
+                e.settled.progress.len()
+            )
+        };
         Finding::from_counterexamples(
             self.name(),
             format!(
-                "{orders} orders ≤ {} units; Redis stock never below 0",
-                s.initial
+                "{orders} orders ≤ {} units; Redis stock never below 0 (lowest {} in {seen})",
+                s.initial,
+                lowest.map_or_else(|| "—".to_owned(), |v| v.to_string())
             ),
             "more sold than there was",
             bad,
@@ -71,10 +111,49 @@ impl Checker for NoLostAcks {
     fn name(&self) -> &'static str {
         "no_lost_acks"
     }
+    fn basis(&self) -> Basis {
+        Basis::QuietState
+    }
+    /// Acknowledged orders still missing when the pipeline had stopped moving are lost as far
+    /// as any buyer can tell: each is a counterexample.
+    fn check_stuck(&self, e: &Evidence<'_>, stall: &Stall) -> Option<Finding> {
+        let rows = rows_by_key(&e.settled.state.db_orders);
+        let stopped = format!(
+            "progress stopped at {} ({})",
+            ms(stall.since_ms * 1000),
+            stall.at.describe()
+        );
+        let bad: Vec<String> = e
+            .ops
+            .iter()
+            .filter(|o| o.outcome == Outcome::Ok && !rows.contains_key(o.key.as_str()))
+            .map(|op| {
+                format!(
+                    "key {} ({}): acknowledged, not persisted within the settle timeout; {stopped}",
+                    op.key,
+                    describe(op)
+                )
+            })
+            .collect();
+        (!bad.is_empty()).then(|| {
+            Finding::from_counterexamples(
+                self.name(),
+                "",
+                format!(
+                    "{} acknowledged order(s) never persisted: {} stopped",
+                    bad.len(),
+                    stall
+                        .components
+                        .iter()
+                        .map(|c| c.describe())
+                        .collect::<Vec<_>>()
+                        .join(" and ")
+                ),
+                bad,
+            )
+        })
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        if let Some(f) = unsettled(self.name(), e) {
-            return f;
-        }
         let rows = rows_by_key(&e.settled.state.db_orders);
         let mut acked = 0;
         let mut bad = Vec::new();
@@ -110,10 +189,10 @@ impl Checker for NoPhantoms {
     fn name(&self) -> &'static str {
         "no_phantoms"
     }
+    fn basis(&self) -> Basis {
+        Basis::AnyState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        if let Some(f) = unsettled(self.name(), e) {
-            return f;
-        }
         let invoked: BTreeSet<&str> = e.ops.iter().map(|o| o.key.as_str()).collect();
         let acked: BTreeSet<&str> = e
             .ops
@@ -166,6 +245,9 @@ impl Checker for NoDuplicates {
     fn name(&self) -> &'static str {
         "no_duplicates"
     }
+    fn basis(&self) -> Basis {
+        Basis::AnyState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let mut bad = Vec::new();
         for (key, rows) in rows_by_key(&e.settled.state.db_orders) {
@@ -211,10 +293,10 @@ impl Checker for StockConserved {
     fn name(&self) -> &'static str {
         "stock_conserved"
     }
+    fn basis(&self) -> Basis {
+        Basis::QuietState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        if let Some(f) = unsettled(self.name(), e) {
-            return f;
-        }
         let s = &e.settled.state;
         let orders = s.db_orders.len() as i64;
         let Some(redis) = s.redis_stock else {
@@ -253,10 +335,10 @@ impl Checker for DbMatchesRedis {
     fn name(&self) -> &'static str {
         "db_matches_redis"
     }
+    fn basis(&self) -> Basis {
+        Basis::QuietState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        if let Some(f) = unsettled(self.name(), e) {
-            return f;
-        }
         let s = &e.settled.state;
         let expected = s.initial - s.db_orders.len() as i64;
         let mut bad = Vec::new();
@@ -287,6 +369,9 @@ pub struct PerUserLimit;
 impl Checker for PerUserLimit {
     fn name(&self) -> &'static str {
         "per_user_limit"
+    }
+    fn basis(&self) -> Basis {
+        Basis::AnyState
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let Some(limit) = e.journal.per_user_limit else {

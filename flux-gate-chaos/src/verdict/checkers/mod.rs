@@ -1,6 +1,10 @@
-//! Checkers: one per promise, each a pure function of the evidence (journal, history, final
-//! state, phases). A failure names its counterexamples (the first [`SHOWN`]) and how many there
-//! were in all.
+//! Checkers: one per promise, each a pure function of the evidence (journal, history, stock
+//! samples, final state, phases). A failure names its counterexamples (the first [`SHOWN`]) and
+//! how many there were in all.
+//!
+//! Whether a checker may judge at all is decided here, once, from its [`Basis`] — not by each
+//! checker: no state-based checker passes on a state that was never read, and none passes on a
+//! state that never settled.
 
 mod data;
 mod service;
@@ -8,6 +12,8 @@ mod service;
 use serde::{Deserialize, Serialize};
 
 use super::phases::Phase;
+use super::progress::{Diagnosis, Stall};
+use super::samples::Sample;
 use super::state::Settled;
 use crate::journal::Journal;
 use crate::load::Op;
@@ -22,6 +28,20 @@ pub use service::{Availability, Latency, Recovery};
 /// Ctrl-C).
 pub const NOT_JUDGED: &str = "not judged: the run ended before the settle phase";
 
+/// What a checker's verdict rests on, which decides when the framework lets it judge.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Basis {
+    /// The answers alone (availability, latency): always judged.
+    History,
+    /// States read during the run: a violation seen in any read is real even if the system
+    /// never settled (orders only accumulate, a negative stock was negative); a pass needs the
+    /// settled state.
+    AnyState,
+    /// What must hold once quiet (every acknowledged order persisted, stock conserved): judged
+    /// only on a settled state — or, for a checker that knows how, on a stuck one.
+    QuietState,
+}
+
 /// Counterexamples shown per failed checker.
 pub const SHOWN: usize = 20;
 
@@ -29,8 +49,14 @@ pub const SHOWN: usize = 20;
 pub struct Evidence<'a> {
     pub journal: &'a Journal,
     pub ops: &'a [Op],
+    /// The settle phase; a default (never read) one when the run ended before it.
     pub settled: &'a Settled,
+    /// Whether the settle phase read the state at all.
+    pub state_read: bool,
+    pub samples: &'a [Sample],
     pub phases: &'a [Phase],
+    /// Stuck or slow, when the system did not settle.
+    pub diagnosis: Option<&'a Diagnosis>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -109,7 +135,56 @@ impl Finding {
 /// One promise, checked.
 pub trait Checker {
     fn name(&self) -> &'static str;
+    fn basis(&self) -> Basis;
     fn check(&self, e: &Evidence<'_>) -> Finding;
+    /// A [`Basis::QuietState`] checker's judgement of a system that stopped making progress
+    /// before it settled; `None` leaves it undecided.
+    fn check_stuck(&self, _e: &Evidence<'_>, _stall: &Stall) -> Option<Finding> {
+        None
+    }
+}
+
+/// Runs `c` if its basis allows, else says why it cannot judge.
+pub fn judge_one(c: &dyn Checker, e: &Evidence<'_>) -> Finding {
+    let basis = c.basis();
+    if basis == Basis::History {
+        return c.check(e);
+    }
+    let f = c.check(e);
+    // Not asked for by the scenario (no per-user limit, no recovery bound): that stands.
+    if f.status == Status::Skipped {
+        return f;
+    }
+    if !e.state_read {
+        return Finding::with(c.name(), Status::Inconclusive, NOT_JUDGED);
+    }
+    if e.settled.converged {
+        return f;
+    }
+    let undecided = || Finding::with(c.name(), Status::Inconclusive, unsettled(e));
+    match basis {
+        Basis::AnyState if f.status == Status::Fail => f,
+        Basis::AnyState => undecided(),
+        _ => match e.diagnosis {
+            Some(Diagnosis::Stuck(stall)) => c.check_stuck(e, stall).unwrap_or_else(undecided),
+            _ => undecided(),
+        },
+    }
+}
+
+/// Why a state-based checker cannot pass a system that did not settle.
+fn unsettled(e: &Evidence<'_>) -> String {
+    let mut why = format!(
+        "not judged: the system did not settle within {}",
+        e.journal.scenario.settle.timeout
+    );
+    if !e.settled.pending.is_empty() {
+        why.push_str(&format!(" ({})", e.settled.pending.join("; ")));
+    }
+    if let Some(d) = e.diagnosis {
+        why.push_str(&format!("; {}", d.headline()));
+    }
+    why
 }
 
 /// The data invariant checkers the scenario asks for, then the service-level ones.
@@ -132,24 +207,6 @@ pub fn for_invariants(list: &[Invariant]) -> Vec<Box<dyn Checker>> {
     out.push(Box::new(Latency));
     out.push(Box::new(Recovery));
     out
-}
-
-/// Whether state-based checkers can judge: the system must have settled.
-fn unsettled(name: &str, e: &Evidence<'_>) -> Option<Finding> {
-    (!e.settled.converged).then(|| {
-        Finding::with(
-            name,
-            Status::Inconclusive,
-            if e.settled.pending.is_empty() {
-                NOT_JUDGED.to_owned()
-            } else {
-                format!(
-                    "the system did not settle: {}",
-                    e.settled.pending.join("; ")
-                )
-            },
-        )
-    })
 }
 
 #[cfg(test)]

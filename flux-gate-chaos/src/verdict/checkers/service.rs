@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{Checker, Evidence, Finding, Status};
+use super::{Basis, Checker, Evidence, Finding, Status};
 
 fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
@@ -46,6 +46,9 @@ pub struct Availability;
 impl Checker for Availability {
     fn name(&self) -> &'static str {
         "availability"
+    }
+    fn basis(&self) -> Basis {
+        Basis::History
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let total: u64 = e.ops.len() as u64;
@@ -120,6 +123,9 @@ impl Checker for Latency {
     fn name(&self) -> &'static str {
         "latency"
     }
+    fn basis(&self) -> Basis {
+        Basis::History
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let d = |us: u64| Duration::from_micros(us);
         let summary = e
@@ -176,21 +182,13 @@ impl Checker for Recovery {
     fn name(&self) -> &'static str {
         "recovery"
     }
+    fn basis(&self) -> Basis {
+        Basis::QuietState
+    }
     fn check(&self, e: &Evidence<'_>) -> Finding {
+        // The framework passes on this finding only when the system converged.
         let Some(ms) = e.settled.recovery_ms else {
-            return Finding::with(
-                self.name(),
-                Status::Inconclusive,
-                if e.settled.pending.is_empty() {
-                    super::NOT_JUDGED.to_owned()
-                } else {
-                    format!(
-                        "did not converge within {}: {}",
-                        e.journal.scenario.settle.timeout,
-                        e.settled.pending.join("; ")
-                    )
-                },
-            );
+            return Finding::with(self.name(), Status::Inconclusive, "did not converge");
         };
         let took = Duration::from_millis(ms);
         let summary = format!("converged {took:?} after load and faults ended");

@@ -33,6 +33,8 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         faults: Vec::new(),
         timeline: Vec::new(),
         history: "history.jsonl".into(),
+        samples: None,
+        sampling: None,
         load: Some(crate::load::LoadSummary {
             totals: Default::default(),
             seconds: Vec::new(),
@@ -108,12 +110,34 @@ pub(crate) fn clean() -> (Vec<Op>, Settled) {
             consumer_lag: Some(0),
             lag_error: None,
         },
+        progress: Vec::new(),
     };
     (ops, settled)
 }
 
+/// Judges a record of `j` with `ops` and the settle phase `s` (no samples, no logs).
+pub(crate) fn judge_with(j: &Journal, ops: &[Op], s: Settled) -> crate::verdict::Judgement {
+    judge(&record(j, ops, Some(s), Vec::new()))
+}
+
+pub(crate) fn record(
+    j: &Journal,
+    ops: &[Op],
+    s: Option<Settled>,
+    samples: Vec<crate::verdict::samples::Sample>,
+) -> crate::record::Record {
+    let mut journal = j.clone();
+    journal.settled = s;
+    crate::record::Record {
+        journal,
+        ops: ops.to_vec(),
+        samples,
+        logs: Default::default(),
+    }
+}
+
 fn findings(j: &Journal, ops: &[Op], s: Settled) -> BTreeMap<String, Finding> {
-    judge(j, ops, s)
+    judge_with(j, ops, s)
         .findings
         .into_iter()
         .map(|f| (f.checker.clone(), f))
@@ -140,7 +164,7 @@ fn a_clean_run_passes_every_checker() {
         Some(1),
     );
     let (ops, s) = clean();
-    let jd = judge(&j, &ops, s);
+    let jd = judge_with(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::Pass, "{jd:#?}");
     assert_eq!((jd.ok, jd.fail, jd.info), (3, 1, 1));
     let statuses: BTreeMap<&str, Status> = jd
@@ -181,7 +205,7 @@ fn oversell_is_caught() {
         o.counterexamples,
         [
             "4 orders in the database for 3 units",
-            "Redis stock read as -1"
+            "Redis stock read as -1 while settling"
         ]
     );
 }
@@ -377,7 +401,7 @@ fn an_unsettled_system_is_inconclusive_not_a_failure() {
     s.recovery_ms = None;
     s.pending = vec!["consumer lag 4 message(s)".into()];
     s.state.db_orders.pop();
-    let jd = judge(&j, &ops, s);
+    let jd = judge_with(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::Inconclusive, "{jd:#?}");
     assert!(jd.reason.contains("no_lost_acks"), "{}", jd.reason);
     let f = jd
@@ -392,7 +416,7 @@ fn an_unsettled_system_is_inconclusive_not_a_failure() {
 fn too_few_acknowledgements_is_inconclusive() {
     let j = journal("expect: { min_ok: 10 }", None);
     let (ops, s) = clean();
-    let jd = judge(&j, &ops, s);
+    let jd = judge_with(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::Inconclusive);
     assert!(jd.reason.contains("only 3 acknowledged"), "{}", jd.reason);
 }
@@ -404,7 +428,7 @@ fn harness_errors_and_exit_codes() {
     let (ops, mut s) = clean();
     // A broken promise too: the harness error still decides the verdict.
     s.state.redis_stock = Some(1);
-    let jd = judge(&j, &ops, s);
+    let jd = judge_with(&j, &ops, s);
     assert_eq!(jd.verdict, Verdict::HarnessError);
     assert!(
         jd.findings.iter().any(|f| f.status == Status::Fail),
@@ -427,5 +451,178 @@ fn harness_errors_and_exit_codes() {
         ]
         .map(Verdict::exit_code),
         [0, 1, 2, 3]
+    );
+}
+
+fn status_of(jd: &crate::verdict::Judgement, checker: &str) -> Finding {
+    jd.findings
+        .iter()
+        .find(|f| f.checker == checker)
+        .unwrap_or_else(|| panic!("no {checker}"))
+        .clone()
+}
+
+/// The state-based checkers, as the framework classes them.
+const STATE_CHECKERS: [&str; 8] = [
+    "no_oversell",
+    "no_lost_acks",
+    "no_phantoms",
+    "no_duplicates",
+    "stock_conserved",
+    "db_matches_redis",
+    "per_user_limit",
+    "recovery",
+];
+
+#[test]
+fn no_state_checker_passes_on_a_state_that_was_never_read() {
+    let j = journal("expect: { availability: \">= 75%\" }", Some(1));
+    let (ops, _) = clean();
+    let jd = judge(&record(&j, &ops, None, Vec::new()));
+    for c in STATE_CHECKERS {
+        let f = status_of(&jd, c);
+        assert_eq!(f.status, Status::Inconclusive, "{f:?}");
+        assert_eq!(f.summary, NOT_JUDGED, "{f:?}");
+    }
+    // The answers alone still judge.
+    assert_eq!(status_of(&jd, "availability").status, Status::Pass);
+    assert_eq!(jd.verdict, Verdict::Inconclusive);
+}
+
+/// Converged false, with a trace of `lag` held for `flat_ms` at the end.
+fn unsettled(s: &mut Settled, lag: i64, flat_ms: u64, draining: bool) {
+    s.converged = false;
+    s.recovery_ms = None;
+    s.pending = vec![format!("consumer lag {lag} message(s)")];
+    s.progress = (0..=(flat_ms / 250))
+        .map(|i| crate::verdict::progress::ProgressPoint {
+            at_ms: 2000 + i * 250,
+            lag: Some(if draining {
+                lag + (flat_ms / 250 - i) as i64
+            } else {
+                lag
+            }),
+            outbox: 0,
+            orders: s.state.db_orders.len() as u64,
+        })
+        .collect();
+}
+
+#[test]
+fn on_an_unsettled_state_a_seen_violation_fails_and_a_clean_read_is_not_judged() {
+    let j = journal("", Some(1));
+    let (ops, mut s) = clean();
+    s.state.db_orders[2] = row("o9", "k1", "u1");
+    unsettled(&mut s, 4, 5_000, true);
+    let jd = judge_with(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Fail, "{jd:#?}");
+    for c in ["no_duplicates", "per_user_limit"] {
+        assert_eq!(status_of(&jd, c).status, Status::Fail, "{c}");
+    }
+    for c in [
+        "no_oversell",
+        "no_phantoms",
+        "no_lost_acks",
+        "stock_conserved",
+    ] {
+        let f = status_of(&jd, c);
+        assert_eq!(f.status, Status::Inconclusive, "{f:?}");
+        assert!(
+            f.summary
+                .starts_with("not judged: the system did not settle"),
+            "{f:?}"
+        );
+    }
+}
+
+#[test]
+fn a_stuck_pipeline_fails_no_lost_acks_with_every_missing_acknowledged_order() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.retain(|r| r.key != "k2");
+    unsettled(&mut s, 1, 20_000, false);
+    let jd = judge_with(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Fail, "{jd:#?}");
+    assert!(
+        jd.reason
+            .contains("failed: no_lost_acks — stuck: the inventory worker"),
+        "{}",
+        jd.reason
+    );
+    let f = status_of(&jd, "no_lost_acks");
+    assert_eq!(f.status, Status::Fail);
+    // k2 was acknowledged twice (a replay): both answers are counterexamples.
+    assert_eq!(f.count, 2, "{f:?}");
+    assert!(
+        f.counterexamples[0].starts_with("key k2 (seq 1 at 0.1s: 200 success): acknowledged, not persisted within the settle timeout; progress stopped at 2.0s (consumer lag 1, outbox 0, 2 orders in the database)"),
+        "{f:?}"
+    );
+    assert!(matches!(
+        jd.diagnosis,
+        Some(crate::verdict::progress::Diagnosis::Stuck(_))
+    ));
+    // What needs the quiet state stays undecided.
+    assert_eq!(
+        status_of(&jd, "stock_conserved").status,
+        Status::Inconclusive
+    );
+}
+
+#[test]
+fn a_slow_pipeline_stays_inconclusive_with_its_rate_and_estimate() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.retain(|r| r.key != "k2");
+    unsettled(&mut s, 40, 20_000, true);
+    let jd = judge_with(&j, &ops, s);
+    assert_eq!(jd.verdict, Verdict::Inconclusive, "{jd:#?}");
+    // 4 messages a second drained; 40 left.
+    assert!(
+        jd.reason
+            .contains("slow, not stuck: 40 left, draining at 4.0/s, about 10 s more needed"),
+        "{}",
+        jd.reason
+    );
+    assert_eq!(status_of(&jd, "no_lost_acks").status, Status::Inconclusive);
+}
+
+#[test]
+fn a_negative_stock_seen_only_by_the_sampler_is_oversell() {
+    use crate::verdict::samples::Sample;
+    let j = journal("", None);
+    let (ops, s) = clean();
+    let samples = vec![
+        Sample {
+            at_ms: 1000,
+            stock: Some(1),
+            outbox: 0,
+        },
+        Sample {
+            at_ms: 1200,
+            stock: Some(-1),
+            outbox: 1,
+        },
+        Sample {
+            at_ms: 1300,
+            stock: Some(0),
+            outbox: 0,
+        },
+    ];
+    let jd = judge(&record(&j, &ops, Some(s.clone()), samples.clone()));
+    let f = status_of(&jd, "no_oversell");
+    assert_eq!(f.status, Status::Fail);
+    assert_eq!(f.counterexamples, ["Redis stock -1 at 1.2s"]);
+    // Without the dip, the same samples pass and say what they saw.
+    let fine: Vec<Sample> = samples
+        .into_iter()
+        .filter(|x| x.stock != Some(-1))
+        .collect();
+    let jd = judge(&record(&j, &ops, Some(s), fine));
+    let f = status_of(&jd, "no_oversell");
+    assert_eq!(f.status, Status::Pass, "{f:?}");
+    assert!(
+        f.summary
+            .contains("lowest 0 in 2 samples and 0 settle reads"),
+        "{f:?}"
     );
 }

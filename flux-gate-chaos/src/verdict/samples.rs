@@ -1,0 +1,157 @@
+//! Stock observed during the run, not only at its end.
+//!
+//! `no_oversell` promises that Redis stock never goes below zero; a read at the end of the run
+//! cannot see a dip that was later repaired (a reconciler, a compensating `INCR`). The sampler
+//! reads each sale's stock and outbox length every [`EVERY`] from sale start to the end of
+//! settle, on its own connection straight to Redis — never through a fault proxy, so a fault on
+//! the API's link does not blind it. While Redis itself is down it records nothing and counts
+//! the missed reads, so the report can say how much of the run was observed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use flux_gate_core::contract::ProductId;
+use redis::aio::MultiplexedConnection;
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the sampler reads.
+pub const EVERY: Duration = Duration::from_millis(100);
+
+/// One read of the sale in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Since the load's time zero.
+    pub at_ms: u64,
+    /// `None` when the stock key did not exist.
+    pub stock: Option<i64>,
+    pub outbox: u64,
+}
+
+/// How the sampling went, for the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub every_ms: u64,
+    pub taken: u64,
+    /// Reads that failed or timed out (Redis down or unreachable).
+    pub missed: u64,
+}
+
+/// The lowest stock among the samples.
+pub fn min_stock(samples: &[Sample]) -> Option<i64> {
+    samples.iter().filter_map(|s| s.stock).min()
+}
+
+pub fn read(path: &Path) -> std::io::Result<Vec<Sample>> {
+    crate::jsonl::read(path)
+}
+
+pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
+    crate::jsonl::write(path, samples)
+}
+
+/// A running sampler; [`Sampler::stop`] ends it and hands over what it saw.
+pub struct Sampler {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<(Vec<Sample>, Sampling)>,
+}
+
+impl Sampler {
+    /// Starts sampling `product` at `redis_url` (a direct address), times counted from `zero`.
+    pub fn start(redis_url: &str, product: &str, zero: Instant) -> Result<Sampler, String> {
+        let client =
+            redis::Client::open(redis_url).map_err(|e| format!("Redis URL {redis_url}: {e}"))?;
+        let product = ProductId::parse(product).map_err(|e| format!("product id: {e}"))?;
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut sampling = Sampling {
+                every_ms: EVERY.as_millis() as u64,
+                ..Sampling::default()
+            };
+            let mut con: Option<MultiplexedConnection> = None;
+            let mut tick = tokio::time::interval(EVERY);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => break,
+                }
+                match read_once(&client, &mut con, &product).await {
+                    Some((stock, outbox)) => {
+                        sampling.taken += 1;
+                        samples.push(Sample {
+                            at_ms: zero.elapsed().as_millis() as u64,
+                            stock,
+                            outbox,
+                        });
+                    }
+                    None => sampling.missed += 1,
+                }
+            }
+            (samples, sampling)
+        });
+        Ok(Sampler { stop, task })
+    }
+
+    pub async fn stop(self) -> (Vec<Sample>, Sampling) {
+        let _ = self.stop.send(true);
+        self.task.await.unwrap_or_default()
+    }
+}
+
+/// One read within one sampling interval; `None` (and a fresh connection next time) on any
+/// error or timeout.
+async fn read_once(
+    client: &redis::Client,
+    con: &mut Option<MultiplexedConnection>,
+    product: &ProductId,
+) -> Option<(Option<i64>, u64)> {
+    let read = async {
+        if con.is_none() {
+            *con = Some(client.get_multiplexed_async_connection().await.ok()?);
+        }
+        let c = con.as_mut()?;
+        flux_gate_core::sale::view(c, product).await.ok()
+    };
+    match tokio::time::timeout(EVERY, read).await {
+        Ok(Some(v)) => Some((v.stock, v.outbox)),
+        _ => {
+            *con = None;
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_round_trip_and_give_their_minimum() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("samples.jsonl");
+        let s = vec![
+            Sample {
+                at_ms: 0,
+                stock: Some(3),
+                outbox: 0,
+            },
+            Sample {
+                at_ms: 100,
+                stock: Some(-1),
+                outbox: 2,
+            },
+            Sample {
+                at_ms: 200,
+                stock: None,
+                outbox: 0,
+            },
+        ];
+        write(&path, &s).unwrap();
+        assert_eq!(read(&path).unwrap(), s);
+        assert_eq!(min_stock(&s), Some(-1));
+        assert_eq!(min_stock(&[]), None);
+    }
+}

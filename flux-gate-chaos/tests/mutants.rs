@@ -1,0 +1,303 @@
+//! The mutation suite: fgchaos proves its own checkers. Each broken build of a service (the
+//! `fg-mutant` fixture, or a stack change) runs on the scenario that should expose it and must
+//! end with exit 1 and the checker named for its bug failing; the unbroken build passes the
+//! same scenarios; a worker that is merely slow is inconclusive, one that is stuck fails.
+//! docs/verdicts.md has the table.
+//!
+//! Runs go one at a time (a lock): two stacks on a two-core machine would measure each other.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+thread_local! {
+    /// The last run's directory on this test's thread, so a test can judge it again.
+    static KEPT: std::cell::RefCell<Option<tempfile::TempDir>> = const { std::cell::RefCell::new(None) };
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn scenario(name: &str) -> PathBuf {
+    repo().join(format!(
+        "flux-gate-chaos/fixtures/mutants/scenarios/{name}.yaml"
+    ))
+}
+
+/// How a build differs from the built-in stack.
+enum Build {
+    Unbroken,
+    /// The inventory worker is `fg-mutant <name>`.
+    Worker(&'static str),
+    /// Both API instances are `fg-mutant <name>`.
+    Api(&'static str),
+    /// Redis keeps everything in memory only.
+    RedisWithoutAof,
+}
+
+fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
+    let builtin =
+        std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/flux-gate.yaml")).unwrap();
+    let mutant = || {
+        let bin = Path::new(env!("CARGO_BIN_EXE_fgchaos"))
+            .parent()
+            .unwrap()
+            .join("fg-mutant"); // workspace binary: flux-gate-chaos/fixtures/mutants
+        assert!(
+            bin.exists(),
+            "build it first: cargo build --workspace --bins"
+        );
+        bin.display().to_string()
+    };
+    let broken = match build {
+        Build::Unbroken => return None,
+        Build::Worker(name) => builtin.replace(
+            "  inventory-worker:\n    command: flux-gate\n    args: [worker]",
+            &format!(
+                "  inventory-worker:\n    command: {}\n    args: [{name}]",
+                mutant()
+            ),
+        ),
+        Build::Api(name) => builtin.replace(
+            "    replicas: 2\n    command: flux-gate\n    args: [api]",
+            &format!(
+                "    replicas: 2\n    command: {}\n    args: [{name}]",
+                mutant()
+            ),
+        ),
+        Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
+    };
+    assert_ne!(broken, builtin, "the stack change did not apply");
+    let path = dir.join("stack.yaml");
+    std::fs::write(&path, broken).unwrap();
+    Some(path)
+}
+
+/// Runs `scenarios` with `build`; returns the exit code, the runs' JSON and the output. The
+/// reports stay until the next run (the directory is per thread and replaced).
+fn run(build: Build, scenarios: &[&str]) -> (Option<i32>, Vec<Value>, String) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("runs.json");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_fgchaos"));
+    cmd.arg("run")
+        .args(scenarios.iter().map(|s| scenario(s)))
+        .args(["--target", "local", "--seed", "7", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("--json")
+        .arg(&json);
+    if let Some(stack) = stack_file(&build, dir.path()) {
+        cmd.arg("--stack").arg(stack);
+    }
+    let out = cmd.output().unwrap();
+    let stdout =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    let runs: Value = serde_json::from_slice(&std::fs::read(&json).unwrap_or_default())
+        .unwrap_or(Value::Array(Vec::new()));
+    let runs = runs.as_array().cloned().unwrap_or_default();
+    // Keep the evidence: FG_KEEP_MUTANT_RUNS keeps every run, else each test's directory lives
+    // until the test ends (see `KEPT`).
+    if std::env::var_os("FG_KEEP_MUTANT_RUNS").is_some() {
+        let _ = dir.keep();
+    } else {
+        KEPT.with(|k| *k.borrow_mut() = Some(dir));
+    }
+    (out.status.code(), runs, stdout)
+}
+
+fn finding<'a>(run: &'a Value, checker: &str) -> &'a Value {
+    run["verdict"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["checker"] == checker)
+        .unwrap_or_else(|| panic!("no {checker} finding"))
+}
+
+/// The broken build fails, and `checker` is among the failed ones.
+fn caught(build: Build, scenario: &str, checker: &str) -> Value {
+    let (code, runs, out) = run(build, &[scenario]);
+    assert_eq!(code, Some(1), "{out}");
+    let f = finding(&runs[0], checker);
+    assert_eq!(f["status"], "fail", "{f}\n{out}");
+    runs[0].clone()
+}
+
+#[test]
+fn the_unbroken_build_passes_every_mutation_scenario() {
+    let all = [
+        "steady",
+        "worker-kill",
+        "db-outage",
+        "redis-restart",
+        "sellout",
+        "kafka-outage",
+        "duplicates",
+    ];
+    let (code, runs, out) = run(Build::Unbroken, &all);
+    assert_eq!(code, Some(0), "{out}");
+    assert_eq!(runs.len(), all.len(), "{out}");
+}
+
+#[test]
+fn a_worker_that_drops_messages_fails_no_lost_acks() {
+    let r = caught(Build::Worker("drops-every-tenth"), "steady", "no_lost_acks");
+    // 1,000 orders, every tenth message dropped: about 100 acknowledged orders missing.
+    let lost = finding(&r, "no_lost_acks");
+    let count = lost["count"].as_u64().unwrap();
+    assert!((80..=120).contains(&count), "{count} lost");
+    assert!(
+        lost["counterexamples"][0]
+            .as_str()
+            .unwrap()
+            .contains(": no row"),
+        "{lost}"
+    );
+    // Their units are gone from Redis but not in the database.
+    assert_eq!(finding(&r, "stock_conserved")["status"], "fail");
+}
+
+#[test]
+fn a_worker_that_never_decrements_stock_fails_db_matches_redis() {
+    let r = caught(
+        Build::Worker("never-decrements-stock"),
+        "steady",
+        "db_matches_redis",
+    );
+    assert_eq!(finding(&r, "no_lost_acks")["status"], "pass");
+}
+
+#[test]
+fn a_worker_that_commits_before_persisting_loses_orders_when_killed() {
+    caught(
+        Build::Worker("commits-before-persisting"),
+        "worker-kill",
+        "no_lost_acks",
+    );
+}
+
+#[test]
+fn a_worker_that_skips_what_the_database_refused_loses_orders_in_an_outage() {
+    caught(
+        Build::Worker("skips-batch-on-db-error"),
+        "db-outage",
+        "no_lost_acks",
+    );
+}
+
+#[test]
+fn a_worker_stuck_on_a_duplicate_key_fails_naming_the_worker_and_its_error() {
+    let r = caught(
+        Build::Worker("retries-duplicate-key-forever"),
+        "worker-kill",
+        "no_lost_acks",
+    );
+    let lost = finding(&r, "no_lost_acks");
+    assert!(
+        lost["counterexamples"][0]
+            .as_str()
+            .unwrap()
+            .contains("acknowledged, not persisted within the settle timeout; progress stopped at"),
+        "{lost}"
+    );
+    let stall = &r["verdict"]["diagnosis"]["stuck"];
+    assert_eq!(stall["components"][0], "worker", "{stall}");
+    let lines = stall["log_lines"].as_array().unwrap();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.as_str().unwrap().contains("duplicate key value")),
+        "{stall}"
+    );
+    // The report says so too.
+    let report = PathBuf::from(r["report"].as_str().unwrap());
+    let md = std::fs::read_to_string(&report).unwrap();
+    assert!(md.contains("## Why it did not settle"), "{md}");
+
+    // Judged again from what the run stored: exactly the same verdict.
+    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .arg("check")
+        .arg(report.with_extension(""))
+        .arg("--json")
+        .arg(report.with_extension("check.json"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let checked: Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("check.json")).unwrap())
+            .unwrap();
+    assert_eq!(checked[0]["verdict"], r["verdict"]);
+}
+
+#[test]
+fn redis_without_its_append_only_file_fails_stock_conserved_after_a_restart() {
+    caught(Build::RedisWithoutAof, "redis-restart", "stock_conserved");
+}
+
+#[test]
+fn a_slow_worker_is_inconclusive_with_its_rate_not_a_failure() {
+    let (code, runs, out) = run(Build::Worker("slow"), &["slow"]);
+    assert_eq!(code, Some(2), "{out}");
+    let reason = runs[0]["verdict"]["reason"].as_str().unwrap();
+    assert!(reason.contains("slow, not stuck"), "{reason}");
+    let slow = &runs[0]["verdict"]["diagnosis"]["slow"];
+    let rate = slow["rate_per_s"].as_f64().unwrap();
+    // One order per 25 ms plus the insert: a little under 40 a second.
+    assert!((10.0..=45.0).contains(&rate), "{slow}");
+    assert!(slow["estimate_s"].as_f64().unwrap() > 0.0, "{slow}");
+    assert_eq!(finding(&runs[0], "no_lost_acks")["status"], "inconclusive");
+}
+
+#[test]
+fn an_api_that_sells_past_zero_fails_no_oversell() {
+    let r = caught(Build::Api("api-sells-past-zero"), "sellout", "no_oversell");
+    let over = finding(&r, "no_oversell");
+    // The sampler saw the negative stock (not only the final read).
+    assert!(
+        over["counterexamples"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c.as_str().unwrap().starts_with("Redis stock -")),
+        "{over}"
+    );
+}
+
+#[test]
+fn an_api_without_an_outbox_loses_the_orders_of_a_kafka_outage() {
+    let r = caught(
+        Build::Api("api-without-outbox"),
+        "kafka-outage",
+        "no_lost_acks",
+    );
+    assert_eq!(finding(&r, "stock_conserved")["status"], "fail");
+}
+
+#[test]
+fn an_idempotency_window_shorter_than_the_retries_fails_no_duplicates() {
+    let r = caught(
+        Build::Api("api-short-idempotency-window"),
+        "duplicates",
+        "no_duplicates",
+    );
+    let dup = finding(&r, "no_duplicates");
+    assert!(
+        dup["counterexamples"][0]
+            .as_str()
+            .unwrap()
+            .contains("different orderIds"),
+        "{dup}"
+    );
+}
