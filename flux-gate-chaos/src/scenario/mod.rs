@@ -305,6 +305,9 @@ pub struct WindowExpect {
     /// 99th percentile latency while the fault is on (e.g. "clean 503s, not hangs").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<DurThreshold>,
+    /// The targets `p50` and `p99` hold on (default: every target); see `expect.latency.on`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub latency_on: Vec<TargetName>,
 }
 
 /// Seeded random faults: every `every`, one entry of `pool` is applied for `duration`.
@@ -406,6 +409,33 @@ pub struct LatencyExpect {
     pub p95: Option<DurThreshold>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub p99: Option<DurThreshold>,
+    /// The targets these bounds hold on (default: every target). Latency is the one
+    /// expectation the machine decides: the same stack answers in a few milliseconds as
+    /// processes on loopback and in tens as containers sharing two cores.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub on: Vec<TargetName>,
+}
+
+/// A target, as scenarios name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetName {
+    Local,
+    Docker,
+}
+
+impl TargetName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TargetName::Local => "local",
+            TargetName::Docker => "docker",
+        }
+    }
+}
+
+/// Whether bounds restricted to `on` apply on `target` (an empty list: everywhere).
+pub fn applies_on(on: &[TargetName], target: &str) -> bool {
+    on.is_empty() || on.iter().any(|t| t.as_str() == target)
 }
 
 /// What must hold for a pass.

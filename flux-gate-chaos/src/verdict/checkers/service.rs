@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use super::{Basis, Checker, Evidence, Finding, Status};
+use crate::scenario::applies_on;
 
 fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
@@ -142,7 +143,9 @@ impl Checker for Latency {
             })
             .unwrap_or_else(|| "no baseline phase".into());
         let mut judged = 0;
+        let mut elsewhere = 0;
         let mut bad = Vec::new();
+        let target = e.journal.target.as_str();
         for p in e.phases.iter().filter(|p| p.ops > 0) {
             let limits = if p.name == "baseline" {
                 e.journal
@@ -150,13 +153,17 @@ impl Checker for Latency {
                     .expect
                     .latency
                     .as_ref()
-                    .map(|l| (l.p50, l.p95, l.p99))
+                    .map(|l| (l.p50, l.p95, l.p99, l.on.as_slice()))
             } else {
-                window_expect(e, p.fault).map(|w| (w.p50, None, w.p99))
+                window_expect(e, p.fault).map(|w| (w.p50, None, w.p99, w.latency_on.as_slice()))
             };
-            let Some((p50, p95, p99)) = limits else {
+            let Some((p50, p95, p99, on)) = limits else {
                 continue;
             };
+            if !applies_on(on, target) {
+                elsewhere += 1;
+                continue;
+            }
             for (name, limit, value) in [
                 ("p50", p50, p.p50_us),
                 ("p95", p95, p.p95_us),
@@ -170,6 +177,13 @@ impl Checker for Latency {
                 }
             }
         }
+        let summary = if elsewhere > 0 {
+            format!(
+                "{summary} ({elsewhere} phase bound(s) apply on other targets, not on {target})"
+            )
+        } else {
+            summary
+        };
         if judged == 0 {
             return Finding::with(self.name(), Status::Skipped, summary);
         }

@@ -344,6 +344,7 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
             availability: Some(">= 100%".parse().unwrap()),
             p50: None,
             p99: Some("< 1ms".parse().unwrap()),
+            latency_on: Vec::new(),
         }),
     }];
     let ev = |phase: &str, at: u64| TimelineEvent {
@@ -390,6 +391,24 @@ fn latency_and_recovery_thresholds() {
     assert_eq!(
         f["recovery"].counterexamples,
         ["recovery took 500ms, want < 100ms"]
+    );
+}
+
+#[test]
+fn latency_bounds_restricted_to_a_target_hold_only_there() {
+    let mut j = journal("expect: { latency: { p99: \"< 1ms\", on: [local] } }", None);
+    let (ops, s) = clean();
+    let f = findings(&j, &ops, s.clone());
+    assert_eq!(f["latency"].status, Status::Fail, "{:?}", f["latency"]);
+    j.target = "docker".into();
+    let f = findings(&j, &ops, s);
+    assert_eq!(f["latency"].status, Status::Skipped, "{:?}", f["latency"]);
+    assert!(
+        f["latency"]
+            .summary
+            .ends_with("(1 phase bound(s) apply on other targets, not on docker)"),
+        "{:?}",
+        f["latency"]
     );
 }
 
