@@ -91,3 +91,51 @@ async fn lifecycle_and_link_faults_on_the_local_stack() {
     st.teardown(false).await.unwrap();
     assert_eq!(common::processes_under(dir.path()), Vec::<i32>::new());
 }
+
+/// The built-in stack's Kafka readiness stores a record, so a broker that accepts connections
+/// but cannot store is never taken for ready: it passes against tansu and fails against a
+/// listener that only accepts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kafka_is_ready_when_it_stores_a_record_not_when_its_port_opens() {
+    let spec = StackSpec::built_in().unwrap();
+    let fgchaos::stack::spec::Ready::Command(probe) = spec.services["kafka"].ready.clone() else {
+        panic!("the built-in kafka readiness is not a command");
+    };
+    let run = |port: u16| {
+        let probe: Vec<String> = probe
+            .iter()
+            .map(|a| a.replace("{{port}}", &port.to_string()))
+            .collect();
+        async move {
+            tokio::time::timeout(
+                Duration::from_secs(10),
+                tokio::process::Command::new(&probe[0])
+                    .args(&probe[1..])
+                    .kill_on_drop(true)
+                    .status(),
+            )
+            .await
+            .expect("the probe bounds its own time")
+            .unwrap()
+            .success()
+        }
+    };
+
+    // Accepts connections and never answers: an open port, no broker.
+    let mute = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let mute_port = mute.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((s, _)) = mute.accept().await {
+            held.push(s);
+        }
+    });
+    assert!(!run(mute_port).await, "an open port is not a broker");
+
+    let dir = tempfile::tempdir().unwrap();
+    let tansu = flux_gate_testbed::Tansu::start(dir.path()).await.unwrap();
+    let port = tansu.addr().port();
+    assert!(run(port).await, "tansu stores the probe record");
+    // Again: the probe topic exists by now.
+    assert!(run(port).await, "and does so on every start");
+}
