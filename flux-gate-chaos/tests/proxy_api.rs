@@ -53,24 +53,11 @@ fn median(mut v: Vec<Duration>) -> Duration {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn toxiproxy_api_over_real_redis() {
     let dir = tempfile::tempdir().unwrap();
-    let redis = Redis::start(dir.path()).await.unwrap();
-    let (c, _stop) = server().await;
-
-    assert!(c.version().await.unwrap().starts_with("2."));
     // POST /populate creates (201 with {"proxies": [...]}); a listen of :0 gets a real port.
-    let made = c
-        .populate(&[ProxyRequest {
-            name: Some("redis".into()),
-            listen: Some("127.0.0.1:0".into()),
-            upstream: Some(redis.addr().to_string()),
-            enabled: None,
-        }])
-        .await
-        .unwrap();
-    assert_eq!(made.len(), 1);
-    let listen = made[0].listen.clone();
+    let (_redis, c, _stop, listen) = redis_behind_a_proxy(dir.path()).await;
+    assert!(c.version().await.unwrap().starts_with("2."));
     assert!(!listen.ends_with(":0"), "{listen}");
-    assert!(made[0].enabled);
+    assert!(c.proxies().await.unwrap()["redis"].enabled);
 
     // No toxic: passes through.
     let base = median(
@@ -402,6 +389,7 @@ async fn redis_behind_a_proxy(
         }])
         .await
         .unwrap();
+    assert_eq!(made.len(), 1, "{made:?}");
     let listen = made[0].listen.clone();
     (redis, c, stop, listen)
 }
