@@ -47,7 +47,13 @@ async fn poison_messages_go_to_the_dead_letter_topic_without_blocking() {
     // An order for a product the database has no sale for (Redis-only, by hand).
     let mut redis = s.redis().await;
     let _: () = redis.set("fg:{ghost}:stock", 5).await.unwrap();
-    assert_eq!(s.order("ghost", "u", "g1").await.1.status, Status::Success);
+    // Acknowledged either way: 202 when the Kafka gate has not yet seen the broker's first
+    // confirmation within its 25 ms silence window (a loaded machine; the relay delivers it).
+    let ghost = s.order("ghost", "u", "g1").await.1.status;
+    assert!(
+        matches!(ghost, Status::Success | Status::Pending),
+        "{ghost:?}"
+    );
     // Orders behind the poison in the same partition still land.
     let (_, a) = s.order("dl", "u", "after-poison").await;
     let rows = s.wait_for_orders("dl", 1, Duration::from_secs(20)).await;
