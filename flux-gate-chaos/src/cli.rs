@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -41,132 +41,159 @@ pub enum TargetKind {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run scenarios: bring the stack up, drive load, inject faults, record everything.
-    Run {
-        /// Scenario files.
-        #[arg(required = true)]
-        scenarios: Vec<PathBuf>,
-        #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
-        target: TargetKind,
-        /// Docker target: the compose project to attach to.
-        #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
-        project: String,
-        /// Seed for every random choice (same seed, same schedule and load).
-        #[arg(long)]
-        seed: Option<u64>,
-        /// Where journals, histories and logs go.
-        #[arg(long, default_value = "reports")]
-        report_dir: PathBuf,
-        /// Where run directories (service data) go.
-        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
-        work_dir: PathBuf,
-        /// Keep the run directory (data of every service) after a successful run.
-        #[arg(long)]
-        keep: bool,
-        /// Replace the built-in stack description: a stack file on the local target, a
-        /// compose-project description (like flux-gate-chaos/stacks/docker.yaml) on docker.
-        #[arg(long)]
-        stack: Option<PathBuf>,
-        /// Also write every run's journal and verdict as one JSON array to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-        /// Also write JUnit XML: one test case per checker per scenario.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-    },
+    Run(RunArgs),
     /// Judge stored runs again with this fgchaos's checkers and the scenario's expectations as
     /// recorded: prints the same tables and verdict as `run`, exits with the worst verdict's
     /// code. A run directory is `<report dir>/<run id>/` (journal.json, history.jsonl,
     /// samples.jsonl, logs/).
-    Check {
-        #[arg(required = true, value_name = "RUN_DIR")]
-        runs: Vec<PathBuf>,
-        /// Rewrite each run's markdown report and charts (`<report dir>/<run id>.md`).
-        #[arg(long)]
-        write_report: bool,
-        /// Also write every run's verdict as one JSON array to this file.
-        #[arg(long)]
-        json: Option<PathBuf>,
-    },
+    Check(CheckArgs),
     /// Drive order attempts at a running stack and record the history (no faults, no stack).
-    Load {
-        /// `host:port` of the entry (load balancer or one API instance); loopback only.
-        #[arg(long)]
-        entry: std::net::SocketAddr,
-        /// Product id of a running sale.
-        #[arg(long)]
-        product: String,
-        /// Open model: arrival rate, like `2000/s`.
-        #[arg(long, conflicts_with = "vus")]
-        rate: Option<String>,
-        /// Closed model: concurrent virtual users.
-        #[arg(long)]
-        vus: Option<u32>,
-        #[arg(long, default_value = "10s")]
-        duration: String,
-        /// Open model: most requests in flight.
-        #[arg(long, default_value_t = 64)]
-        connections: u32,
-        #[arg(long, default_value_t = 1_000_000)]
-        users: u32,
-        /// Where the history goes.
-        #[arg(long, default_value = "history.jsonl")]
-        history: PathBuf,
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-    },
+    Load(LoadArgs),
     /// Check scenario files without running anything.
-    Validate {
-        #[arg(required = true)]
-        scenarios: Vec<PathBuf>,
-        /// Validate against this stack file instead of the built-in one.
-        #[arg(long)]
-        stack: Option<PathBuf>,
-    },
+    Validate(ValidateArgs),
     /// List the scenarios of a directory: name, description, faults, duration.
-    List {
-        #[arg(default_value = "scenarios")]
-        dir: PathBuf,
-    },
+    List(ListArgs),
     /// Print the JSON Schema of scenario files (for editor completion).
     Schema,
     /// Start the local stack and keep it running until Ctrl-C (or `fgchaos down`).
-    Up {
-        #[arg(long)]
-        stack: Option<PathBuf>,
-        /// Where the stack's directory goes.
-        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
-        work_dir: PathBuf,
-    },
+    Up(UpArgs),
     /// Stop a stack started with `fgchaos up`.
-    Down {
-        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
-        work_dir: PathBuf,
-    },
+    Down(DownArgs),
     /// Serve Toxiproxy's REST API (the embedded fault proxy).
-    Proxy {
-        #[arg(long, default_value = "127.0.0.1:8474")]
-        listen: std::net::SocketAddr,
-        /// Create these proxies at start: a Toxiproxy `-config` file, a JSON array of
-        /// `{"name", "listen", "upstream", "enabled"?}`.
-        #[arg(long, value_name = "FILE")]
-        config: Option<PathBuf>,
-    },
+    Proxy(ProxyArgs),
     /// Heal what a crashed run left behind: stray service processes, stopped or paused
     /// containers, fgchaos toxics.
-    Cleanup {
-        /// `local`: stray processes; `docker`: the compose project's containers and toxics;
-        /// `auto`: both (docker when an engine answers).
-        #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
-        target: TargetKind,
-        /// Docker target: the compose project to repair.
-        #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
-        project: String,
-        #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
-        work_dir: PathBuf,
-        /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
-        #[arg(long)]
-        toxiproxy: Option<String>,
-    },
+    Cleanup(CleanupArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Scenario files.
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
+    pub target: TargetKind,
+    /// Docker target: the compose project to attach to.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
+    /// Seed for every random choice (same seed, same schedule and load).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Where journals, histories and logs go.
+    #[arg(long, default_value = "reports")]
+    pub report_dir: PathBuf,
+    /// Where run directories (service data) go.
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
+    /// Keep the run directory (data of every service) after a successful run.
+    #[arg(long)]
+    pub keep: bool,
+    /// Replace the built-in stack description: a stack file on the local target, a
+    /// compose-project description (like flux-gate-chaos/stacks/docker.yaml) on docker.
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// Also write every run's journal and verdict as one JSON array to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Also write JUnit XML: one test case per checker per scenario.
+    #[arg(long)]
+    pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CheckArgs {
+    #[arg(required = true, value_name = "RUN_DIR")]
+    pub runs: Vec<PathBuf>,
+    /// Rewrite each run's markdown report and charts (`<report dir>/<run id>.md`).
+    #[arg(long)]
+    pub write_report: bool,
+    /// Also write every run's verdict as one JSON array to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct LoadArgs {
+    /// `host:port` of the entry (load balancer or one API instance); loopback only.
+    #[arg(long)]
+    pub entry: std::net::SocketAddr,
+    /// Product id of a running sale.
+    #[arg(long)]
+    pub product: String,
+    /// Open model: arrival rate, like `2000/s`.
+    #[arg(long, conflicts_with = "vus")]
+    pub rate: Option<String>,
+    /// Closed model: concurrent virtual users.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    #[arg(long, default_value = "10s")]
+    pub duration: String,
+    /// Open model: most requests in flight.
+    #[arg(long, default_value_t = 64)]
+    pub connections: u32,
+    #[arg(long, default_value_t = 1_000_000)]
+    pub users: u32,
+    /// Where the history goes.
+    #[arg(long, default_value = "history.jsonl")]
+    pub history: PathBuf,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    #[arg(required = true)]
+    pub scenarios: Vec<PathBuf>,
+    /// Validate against this stack file instead of the built-in one.
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ListArgs {
+    #[arg(default_value = "scenarios")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct UpArgs {
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// Where the stack's directory goes.
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DownArgs {
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ProxyArgs {
+    #[arg(long, default_value = "127.0.0.1:8474")]
+    pub listen: std::net::SocketAddr,
+    /// Create these proxies at start: a Toxiproxy `-config` file, a JSON array of
+    /// `{"name", "listen", "upstream", "enabled"?}`.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct CleanupArgs {
+    /// `local`: stray processes; `docker`: the compose project's containers and toxics;
+    /// `auto`: both (docker when an engine answers).
+    #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
+    pub target: TargetKind,
+    /// Docker target: the compose project to repair.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
+    /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
+    #[arg(long)]
+    pub toxiproxy: Option<String>,
 }

@@ -47,7 +47,7 @@ pub struct Journal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sampling: Option<crate::verdict::samples::Sampling>,
+    pub sampling: Option<crate::model::Sampling>,
     pub load: Option<LoadSummary>,
     /// Directory with one log file per service, if kept.
     pub logs: Option<PathBuf>,
@@ -57,7 +57,7 @@ pub struct Journal {
     pub interrupted: bool,
     /// The settle phase and the final state it read.
     #[serde(default)]
-    pub settled: Option<crate::verdict::state::Settled>,
+    pub settled: Option<crate::model::Settled>,
 }
 
 impl Journal {

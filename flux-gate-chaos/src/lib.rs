@@ -1,21 +1,41 @@
 //! fgchaos: proves that a Flux-Gate stack keeps its promises while things break.
 //!
-//! Jepsen's split, for a flash sale: a **generator** ([`load`]) drives order attempts and
-//! records each as an operation of a history; a **nemesis** ([`fault`]) applies the scenario's
-//! faults to a [`target`] (processes on loopback, or containers) and to its links through
-//! Toxiproxy's API ([`toxiproxy`]); the run ([`run`]) writes a journal that checkers read.
+//! Jepsen's split, for a flash sale. One scenario goes from YAML to verdict through these
+//! modules, in this order (`docs/architecture.md` walks it file by file):
+//!
+//! | module | what it is |
+//! |---|---|
+//! | [`scenario`] | the experiment as written: types, strict YAML reading with placed errors, validation, one variant per fault action |
+//! | [`run`] | one run as named steps: prepare → start/attach → drive → settle → finish; then judge and report |
+//! | [`target`] | where the stack runs: the [`target::Target`] trait, [`target::local`] (processes on loopback) and [`target::docker`] (a Compose project) |
+//! | [`toxiproxy`] | Toxiproxy's REST API: the embedded fault proxy server and the client that drives it and real Toxiproxy alike |
+//! | [`load`] | the **generator**: order attempts at the entry, each recorded as an operation of the history |
+//! | [`fault`] | the **nemesis**: a seeded plan of faults and its execution, every apply and heal timed |
+//! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the settle phase and the final state |
+//! | [`model`] | what was observed, as plain data: final state, settle result, samples, settle trace |
+//! | [`journal`] | the run's journal: everything it did, in one JSON file |
+//! | [`record`] | a stored run (journal, history, samples, log tails), read back from its directory |
+//! | [`verdict`] | the **checkers**: one per promise, pure over the [`verdict::checkers::Evidence`], and the verdict |
+//! | [`report`] | the markdown report, its charts and JUnit XML |
+//! | [`cli`] | the command line's arguments (the `fgchaos` binary's `cmd/` runs them) |
+//! | [`cancel`] | the Ctrl-C signal the generator and the nemesis stop on |
+//! | [`jsonl`] | JSON-lines files (history, samples) |
+//!
+//! One word, one meaning: **load** is the traffic a scenario drives (its `load:` section, the
+//! [`load`] generator, `fgchaos load`); files are **read**, never "loaded".
 
+pub mod cancel;
 pub mod cli;
-pub mod docker;
 pub mod fault;
 pub mod journal;
 pub mod jsonl;
 pub mod load;
+pub mod model;
+pub mod observe;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
-pub mod stack;
 pub mod target;
 pub mod toxiproxy;
 pub mod verdict;

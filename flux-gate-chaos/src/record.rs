@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::journal::Journal;
 use crate::load::{history, Op};
-use crate::verdict::samples::{self, Sample};
+use crate::model::Sample;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecordError {
@@ -38,7 +38,7 @@ pub struct Record {
 
 impl Record {
     /// Reads `dir/journal.json` and the files it names.
-    pub fn load(dir: &Path) -> Result<Record, RecordError> {
+    pub fn read(dir: &Path) -> Result<Record, RecordError> {
         let path = dir.join("journal.json");
         let journal = Journal::read(&path).map_err(|source| RecordError::Read {
             path: path.clone(),
@@ -56,7 +56,7 @@ impl Record {
         let samples = match &journal.samples {
             Some(rel) => {
                 let p = dir.join(rel);
-                samples::read(&p).map_err(|e| read(p.clone(), e))?
+                read_samples(&p).map_err(|e| read(p.clone(), e))?
             }
             None => Vec::new(),
         };
@@ -160,6 +160,16 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// Reads `samples.jsonl`.
+pub fn read_samples(path: &Path) -> std::io::Result<Vec<Sample>> {
+    crate::jsonl::read(path)
+}
+
+/// Writes `samples.jsonl`.
+pub fn write_samples(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
+    crate::jsonl::write(path, samples)
 }
 
 #[cfg(test)]

@@ -169,7 +169,7 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
     let sampling = j.sampling.unwrap();
     assert_eq!(sampling.every_ms, 100);
     assert!(sampling.taken >= 40, "{sampling:?}");
-    let samples = fgchaos::verdict::samples::read(&run_dir.join("samples.jsonl")).unwrap();
+    let samples = fgchaos::record::read_samples(&run_dir.join("samples.jsonl")).unwrap();
     assert_eq!(samples.len() as u64, sampling.taken);
     let stock: Vec<i64> = samples.iter().filter_map(|s| s.stock).collect();
     assert_eq!(stock[0], 50, "the first sample sees the full sale");

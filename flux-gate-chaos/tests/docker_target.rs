@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use fgchaos::docker::{DockerSpec, DockerTarget};
+use fgchaos::target::docker::{DockerSpec, DockerTarget};
 use fgchaos::target::{Lifecycle, Target};
 
 fn repo() -> PathBuf {
@@ -192,7 +192,7 @@ async fn docker_target_drives_a_real_compose_project() {
     let stack = tempfile::NamedTempFile::new().unwrap();
     std::fs::write(
         stack.path(),
-        fgchaos::docker::spec::BUILT_IN.replace("service: nginx", "service: shop-front"),
+        fgchaos::target::docker::spec::BUILT_IN.replace("service: nginx", "service: shop-front"),
     )
     .unwrap();
     let out = fgchaos()

@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use fgchaos::stack::{LocalStack, StackSpec};
+use fgchaos::target::local::{LocalStack, StackSpec};
 use fgchaos::target::{Lifecycle, Target};
 use fgchaos::toxiproxy::Client;
 use flux_gate_testbed::ready;
@@ -13,9 +13,14 @@ use flux_gate_testbed::ready;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_and_link_faults_on_the_local_stack() {
     let dir = tempfile::tempdir().unwrap();
-    let mut st = LocalStack::start(StackSpec::built_in().unwrap(), dir.path(), "token")
-        .await
-        .unwrap();
+    let mut st = LocalStack::start(
+        StackSpec::built_in().unwrap(),
+        dir.path(),
+        "token",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
     let ep = st.endpoints().clone();
     let addr = |name: &str| ep.services[name].parse::<std::net::SocketAddr>().unwrap();
     let entry = ep.entry.trim_start_matches("http://").parse().unwrap();
@@ -98,7 +103,8 @@ async fn lifecycle_and_link_faults_on_the_local_stack() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kafka_is_ready_when_it_stores_a_record_not_when_its_port_opens() {
     let spec = StackSpec::built_in().unwrap();
-    let fgchaos::stack::spec::Ready::Command(probe) = spec.services["kafka"].ready.clone() else {
+    let fgchaos::target::local::spec::Ready::Command(probe) = spec.services["kafka"].ready.clone()
+    else {
         panic!("the built-in kafka readiness is not a command");
     };
     let run = |port: u16| {

@@ -10,8 +10,18 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::plan::{Change, PlannedFault};
+use crate::target::TargetError;
 use crate::target::{Lifecycle, Target};
-use crate::toxiproxy::Client;
+use crate::toxiproxy::{Client, ClientError};
+
+/// Why one apply, heal or undo did not land (the timeline keeps its text).
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Proxy(#[from] ClientError),
+}
 
 /// One apply, heal or undo as it happened. Times are ms from the start of the load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,7 +90,7 @@ impl<'a> Executor<'a> {
             let due = self.start + std::time::Duration::from_millis(t);
             tokio::select! {
                 _ = tokio::time::sleep_until(due.into()) => {}
-                _ = crate::load::generator::cancelled(&mut cancel) => return,
+                _ = crate::cancel::cancelled(&mut cancel) => return,
             }
             let f = &faults[i];
             let l = label(f);
@@ -197,42 +207,29 @@ impl<'a> Executor<'a> {
             started_ms,
             finished_ms,
             ok: result.is_ok(),
-            error: result.as_ref().err().cloned(),
+            error: result.as_ref().err().map(ToString::to_string),
         });
         result.is_ok()
     }
 
-    async fn apply(&mut self, change: &Change) -> Result<(), String> {
+    async fn apply(&mut self, change: &Change) -> Result<(), StepError> {
         match change {
-            Change::Lifecycle { instance, op } => self
-                .target
-                .lifecycle(instance, *op)
-                .await
-                .map_err(|e| e.to_string()),
+            Change::Lifecycle { instance, op } => Ok(self.target.lifecycle(instance, *op).await?),
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
-                    self.proxy
-                        .add_toxic(link, t)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.proxy.add_toxic(link, t).await?;
                 }
                 Ok(())
             }
             Change::RemoveToxics { link, names } => {
                 for n in names {
-                    self.proxy
-                        .remove_toxic(link, n)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.proxy.remove_toxic(link, n).await?;
                 }
                 Ok(())
             }
             Change::SetLinks { links, enabled } => {
                 for l in links {
-                    self.proxy
-                        .set_enabled(l, *enabled)
-                        .await
-                        .map_err(|e| e.to_string())?;
+                    self.proxy.set_enabled(l, *enabled).await?;
                 }
                 Ok(())
             }

@@ -111,7 +111,7 @@ struct Shared {
 }
 
 /// Runs the load; returns once every worker stopped and the history is on disk.
-pub async fn run(
+pub async fn drive(
     plan: LoadPlan,
     history: &std::path::Path,
     live: Arc<Live>,
@@ -167,7 +167,7 @@ pub async fn run(
                 let Some(due) = schedule.due(seq) else { break };
                 tokio::select! {
                     _ = tokio::time::sleep_until((start + due).into()) => {}
-                    _ = cancelled(&mut cancel) => break,
+                    _ = crate::cancel::cancelled(&mut cancel) => break,
                 }
                 if tickets_tx.send((seq, due)).await.is_err() {
                     break;
@@ -218,13 +218,6 @@ pub async fn run(
         not_sent,
         elapsed_ms,
     })
-}
-
-/// Resolves when `rx` turns true; never if its sender is gone (nobody can cancel any more).
-pub async fn cancelled(rx: &mut watch::Receiver<bool>) {
-    if rx.wait_for(|v| *v).await.is_err() {
-        std::future::pending::<()>().await;
-    }
 }
 
 type Conn = SendRequest<Full<Bytes>>;

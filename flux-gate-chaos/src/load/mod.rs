@@ -4,5 +4,5 @@ pub mod generator;
 pub mod history;
 pub mod schedule;
 
-pub use generator::{run, Live, LoadPlan, LoadSummary};
+pub use generator::{drive, Live, LoadPlan, LoadSummary};
 pub use history::{Op, Outcome};

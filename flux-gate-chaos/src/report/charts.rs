@@ -6,8 +6,8 @@ use std::path::Path;
 use plotters::prelude::*;
 
 use crate::load::history::SecondStats;
+use crate::model::Sample;
 use crate::verdict::phases::Phase;
-use crate::verdict::samples::Sample;
 
 const W: u32 = 900;
 const H: u32 = 320;

@@ -325,7 +325,7 @@ mod tests {
         settled.state.db_stock = Some(1);
         settled.state.db_orders.truncate(2);
         j.settled = Some(settled);
-        j.sampling = Some(crate::verdict::samples::Sampling {
+        j.sampling = Some(crate::model::Sampling {
             every_ms: 100,
             taken: 52,
             missed: 3,
@@ -354,7 +354,7 @@ mod tests {
         settled.pending = vec!["consumer lag 7 message(s)".into()];
         settled.state.db_orders.retain(|r| r.key != "k2");
         settled.progress = (0..=80)
-            .map(|i| crate::verdict::progress::ProgressPoint {
+            .map(|i| crate::model::ProgressPoint {
                 at_ms: 3000 + i * 250,
                 lag: Some(7),
                 outbox: 0,

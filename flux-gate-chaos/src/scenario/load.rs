@@ -71,7 +71,7 @@ impl fmt::Display for Problem {
 }
 
 /// Reads and parses `path` (not yet validated against a stack).
-pub fn load_file(path: &Path) -> Result<Scenario, ScenarioError> {
+pub fn read_file(path: &Path) -> Result<Scenario, ScenarioError> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
         file: file.clone(),
@@ -266,7 +266,7 @@ expect:
 
     #[test]
     fn unreadable_file_names_it() {
-        let e = load_file(Path::new("/nonexistent/x.yaml"))
+        let e = read_file(Path::new("/nonexistent/x.yaml"))
             .unwrap_err()
             .to_string();
         assert!(e.starts_with("/nonexistent/x.yaml: cannot read it"), "{e}");

@@ -16,7 +16,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-pub use load::{load_file, parse_str, ScenarioError};
+pub use load::{parse_str, read_file, ScenarioError};
 pub use units::{Cmp, Dur, DurThreshold, PercentThreshold, Rate};
 
 /// One chaos experiment.

@@ -223,4 +223,23 @@ impl Client {
             .await
             .map(drop)
     }
+
+    /// Removes every toxic fgchaos added (named [`TOXIC_PREFIX`]…) and re-enables every proxy:
+    /// what a crashed run left. Other toxics stay. Returns how many toxics were removed.
+    pub async fn remove_fgchaos_toxics(&self) -> Result<usize, ClientError> {
+        let mut removed = 0;
+        for (name, p) in self.proxies().await? {
+            for t in p.toxics.iter().filter(|t| t.name.starts_with(TOXIC_PREFIX)) {
+                self.remove_toxic(&name, &t.name).await?;
+                removed += 1;
+            }
+            if !p.enabled {
+                self.set_enabled(&name, true).await?;
+            }
+        }
+        Ok(removed)
+    }
 }
+
+/// Name prefix of every toxic fgchaos adds: cleanup removes exactly these.
+pub const TOXIC_PREFIX: &str = "fgchaos-";

@@ -6,17 +6,15 @@
 pub mod checkers;
 pub mod phases;
 pub mod progress;
-pub mod samples;
-pub mod state;
 
 use serde::{Deserialize, Serialize};
 
 use crate::load::Outcome;
+use crate::model::Settled;
 use crate::record::Record;
 use checkers::{Evidence, Finding, Status};
 use phases::Phase;
 use progress::Diagnosis;
-use state::Settled;
 
 /// The run's verdict. Variants are declared from best to worst, so `Ord` is severity and the
 /// worst of several runs is their `max` (harness error > fail > inconclusive > pass) — which is
@@ -85,11 +83,16 @@ pub fn judge(record: &Record) -> Judgement {
         })
         .flatten();
     let evidence = Evidence {
-        journal,
+        expect: &journal.scenario.expect,
+        settle: &journal.scenario.settle,
+        target: &journal.target,
+        per_user_limit: journal.per_user_limit,
+        faults: &journal.faults,
         ops,
         settled: &settled,
         state_read: journal.settled.is_some(),
         samples: &record.samples,
+        sampling: journal.sampling.as_ref(),
         phases: &phases,
         diagnosis: diagnosis.as_ref(),
     };

@@ -10,42 +10,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ProgressPoint;
 use crate::record::LogTails;
-
-/// One settle-phase read of the backlog.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgressPoint {
-    /// Since the load's time zero.
-    pub at_ms: u64,
-    /// Uncommitted messages of `orders`; `None` when the lag could not be read.
-    pub lag: Option<i64>,
-    /// Orders in the API outboxes (acknowledged, not yet confirmed by Kafka).
-    pub outbox: u64,
-    /// Rows in `orders`.
-    pub orders: u64,
-}
-
-impl ProgressPoint {
-    /// What is still to do: messages the worker has not committed plus orders not yet in Kafka.
-    pub fn backlog(&self) -> u64 {
-        self.lag.unwrap_or(0).max(0) as u64 + self.outbox
-    }
-
-    fn same_state(&self, o: &ProgressPoint) -> bool {
-        self.lag == o.lag && self.outbox == o.outbox && self.orders == o.orders
-    }
-
-    /// `consumer lag 1751, outbox 0, 3249 orders`.
-    pub fn describe(&self) -> String {
-        format!(
-            "consumer lag {}, outbox {}, {} orders in the database",
-            self.lag
-                .map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
-            self.outbox,
-            self.orders
-        )
-    }
-}
 
 /// A part of the pipeline that can stop draining its backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

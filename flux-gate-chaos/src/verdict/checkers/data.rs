@@ -5,9 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Basis, Checker, Evidence, Finding, Status};
 use crate::load::{Op, Outcome};
+use crate::model::{min_stock, DbOrder};
 use crate::verdict::progress::Stall;
-use crate::verdict::samples;
-use crate::verdict::state::{orders_per_user, DbOrder};
 
 fn ms(us: u64) -> String {
     format!("{:.1}s", us as f64 / 1e6)
@@ -72,14 +71,14 @@ impl Checker for NoOversell {
         if let Some(db) = s.db_stock.filter(|d| *d < 0) {
             bad.push(format!("products.stock is {db}"));
         }
-        let lowest = [samples::min_stock(e.samples), s.redis_stock_min]
+        let lowest = [min_stock(e.samples), s.redis_stock_min]
             .into_iter()
             .flatten()
             .min();
         let seen = if e.samples.is_empty() {
             format!("{} settle reads, no samples", e.settled.progress.len())
         } else {
-            let (every, missed) = e.journal.sampling.map_or((String::new(), 0), |sm| {
+            let (every, missed) = e.sampling.map_or((String::new(), 0), |sm| {
                 (format!(" every {} ms", sm.every_ms), sm.missed)
             });
             format!(
@@ -374,14 +373,14 @@ impl Checker for PerUserLimit {
         Basis::AnyState
     }
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        let Some(limit) = e.journal.per_user_limit else {
+        let Some(limit) = e.per_user_limit else {
             return Finding::with(
                 self.name(),
                 Status::Skipped,
                 "the sale has no per-user limit",
             );
         };
-        let per_user = orders_per_user(&e.settled.state);
+        let per_user = e.settled.state.orders_per_user();
         let users = per_user.len();
         let bad = per_user
             .into_iter()

@@ -13,11 +13,10 @@ use serde::{Deserialize, Serialize};
 
 use super::phases::Phase;
 use super::progress::{Diagnosis, Stall};
-use super::samples::Sample;
-use super::state::Settled;
-use crate::journal::Journal;
+use crate::fault::PlannedFault;
 use crate::load::Op;
-use crate::scenario::Invariant;
+use crate::model::{Sample, Sampling, Settled};
+use crate::scenario::{Expect, Invariant, Settle};
 
 pub use data::{
     DbMatchesRedis, NoDuplicates, NoLostAcks, NoOversell, NoPhantoms, PerUserLimit, StockConserved,
@@ -45,15 +44,27 @@ pub enum Basis {
 /// Counterexamples shown per failed checker.
 pub const SHOWN: usize = 20;
 
-/// Everything a checker may look at.
+/// Everything a checker may look at — and nothing else of the run: a checker that needs more
+/// says so here, where a reader sees it.
 pub struct Evidence<'a> {
-    pub journal: &'a Journal,
+    /// The scenario's expectations.
+    pub expect: &'a Expect,
+    /// The scenario's settle rules (its timeout names why an unsettled state is not judged).
+    pub settle: &'a Settle,
+    /// `local` or `docker`: latency bounds may be restricted to one.
+    pub target: &'a str,
+    /// The sale's per-user limit, if it had one.
+    pub per_user_limit: Option<u32>,
+    /// The planned faults: each may carry expectations for its own window.
+    pub faults: &'a [PlannedFault],
     pub ops: &'a [Op],
     /// The settle phase; a default (never read) one when the run ended before it.
     pub settled: &'a Settled,
     /// Whether the settle phase read the state at all.
     pub state_read: bool,
     pub samples: &'a [Sample],
+    /// How the sampling went (how often, how many reads missed).
+    pub sampling: Option<&'a Sampling>,
     pub phases: &'a [Phase],
     /// Stuck or slow, when the system did not settle.
     pub diagnosis: Option<&'a Diagnosis>,
@@ -176,7 +187,7 @@ pub fn judge_one(c: &dyn Checker, e: &Evidence<'_>) -> Finding {
 fn unsettled(e: &Evidence<'_>) -> String {
     let mut why = format!(
         "not judged: the system did not settle within {}",
-        e.journal.scenario.settle.timeout
+        e.settle.timeout
     );
     if !e.settled.pending.is_empty() {
         why.push_str(&format!(" ({})", e.settled.pending.join("; ")));

@@ -15,12 +15,7 @@ fn window_expect<'a>(
     fault: Option<usize>,
 ) -> Option<&'a crate::scenario::WindowExpect> {
     let id = fault?;
-    e.journal
-        .faults
-        .iter()
-        .find(|f| f.id == id)?
-        .expect
-        .as_ref()
+    e.faults.iter().find(|f| f.id == id)?.expect.as_ref()
 }
 
 /// The availability threshold of a fault window: the fault's own `expect` if it has one (and
@@ -32,7 +27,7 @@ fn availability_threshold(
     p.fault?;
     match window_expect(e, p.fault) {
         Some(w) => w.availability,
-        None => e.journal.scenario.expect.availability,
+        None => e.expect.availability,
     }
 }
 
@@ -63,7 +58,7 @@ impl Checker for Availability {
         } else {
             avail as f64 / total as f64
         };
-        let global = e.journal.scenario.expect.availability;
+        let global = e.expect.availability;
         let mut judged = 0;
         let mut bad = Vec::new();
         if let Some(t) = global {
@@ -145,12 +140,10 @@ impl Checker for Latency {
         let mut judged = 0;
         let mut elsewhere = 0;
         let mut bad = Vec::new();
-        let target = e.journal.target.as_str();
+        let target = e.target;
         for p in e.phases.iter().filter(|p| p.ops > 0) {
             let limits = if p.name == "baseline" {
-                e.journal
-                    .scenario
-                    .expect
+                e.expect
                     .latency
                     .as_ref()
                     .map(|l| (l.p50, l.p95, l.p99, l.on.as_slice()))
@@ -206,7 +199,7 @@ impl Checker for Recovery {
         };
         let took = Duration::from_millis(ms);
         let summary = format!("converged {took:?} after load and faults ended");
-        match e.journal.scenario.expect.recovery {
+        match e.expect.recovery {
             None => Finding::with(self.name(), Status::Skipped, summary),
             Some(t) if t.holds(took) => Finding::pass(self.name(), format!("{summary} (want {t})")),
             Some(t) => Finding::from_counterexamples(

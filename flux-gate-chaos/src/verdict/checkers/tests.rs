@@ -4,8 +4,8 @@
 use super::*;
 use crate::journal::{Journal, FORMAT};
 use crate::load::Outcome;
+use crate::model::{DbOrder, FinalState, Settled};
 use crate::scenario::parse_str;
-use crate::verdict::state::{DbOrder, FinalState, Settled};
 use crate::verdict::{judge, Verdict};
 
 pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
@@ -124,7 +124,7 @@ pub(crate) fn record(
     j: &Journal,
     ops: &[Op],
     s: Option<Settled>,
-    samples: Vec<crate::verdict::samples::Sample>,
+    samples: Vec<crate::model::Sample>,
 ) -> crate::record::Record {
     let mut journal = j.clone();
     journal.settled = s;
@@ -514,7 +514,7 @@ fn unsettled(s: &mut Settled, lag: i64, flat_ms: u64, draining: bool) {
     s.recovery_ms = None;
     s.pending = vec![format!("consumer lag {lag} message(s)")];
     s.progress = (0..=(flat_ms / 250))
-        .map(|i| crate::verdict::progress::ProgressPoint {
+        .map(|i| crate::model::ProgressPoint {
             at_ms: 2000 + i * 250,
             lag: Some(if draining {
                 lag + (flat_ms / 250 - i) as i64
@@ -607,7 +607,7 @@ fn a_slow_pipeline_stays_inconclusive_with_its_rate_and_estimate() {
 
 #[test]
 fn a_negative_stock_seen_only_by_the_sampler_is_oversell() {
-    use crate::verdict::samples::Sample;
+    use crate::model::Sample;
     let j = journal("", None);
     let (ops, s) = clean();
     let samples = vec![

@@ -1,6 +1,13 @@
 //! Where the stack runs. A [`Target`] starts or finds the stack, says where everything is
 //! ([`Endpoints`]), and applies lifecycle faults to service instances. Network faults do not
 //! go through the target: both targets expose Toxiproxy's API, driven by one client.
+//!
+//! Two targets implement it: [`local`] starts the whole stack as processes on loopback and
+//! stops it after; [`docker`] attaches to a running Docker Compose project and leaves it
+//! running.
+
+pub mod docker;
+pub mod local;
 
 use std::collections::BTreeMap;
 
@@ -52,7 +59,7 @@ pub struct Environment {
     pub project: Option<String>,
     /// Every container: instance, name, id, image and the image id it resolved to.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub containers: Vec<crate::docker::Container>,
+    pub containers: Vec<crate::target::docker::Container>,
 }
 
 /// A lifecycle fault on one service instance.
@@ -78,7 +85,7 @@ pub enum TargetError {
     #[error("{0}")]
     Setup(String),
     #[error(transparent)]
-    Docker(#[from] crate::docker::DockerError),
+    Docker(#[from] crate::target::docker::DockerError),
 }
 
 /// A running stack that faults can be applied to.

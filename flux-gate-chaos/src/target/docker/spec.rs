@@ -10,7 +10,7 @@ use crate::scenario::load::{parse_yaml, read_text, SyntaxError};
 use crate::scenario::units::Dur;
 
 /// The built-in description, matching this repository's `docker-compose.yml`.
-pub const BUILT_IN: &str = include_str!("../../stacks/docker.yaml");
+pub const BUILT_IN: &str = include_str!("../../../stacks/docker.yaml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -63,7 +63,7 @@ impl DockerSpec {
         parse_yaml(BUILT_IN, "built-in docker stack")
     }
 
-    pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
+    pub fn read(path: &Path) -> Result<Self, Box<SyntaxError>> {
         let (text, file) = read_text(path)?;
         parse_yaml(&text, &file)
     }

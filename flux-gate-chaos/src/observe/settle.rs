@@ -1,64 +1,16 @@
-//! The final state the checkers judge: the sale as PostgreSQL, Redis and Kafka see it, read
-//! directly (not through the fault proxies), and the settle phase that waits until the system
-//! has converged before reading it.
+//! The settle phase: waits until the system has converged, reading the sale as PostgreSQL,
+//! Redis and Kafka see it — directly, never through the fault proxies — and records the final
+//! state and the trace of every read ([`crate::model::Settled`]).
 
-use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use flux_gate_core::contract::ProductId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
-use serde::{Deserialize, Serialize};
 
-use super::progress::ProgressPoint;
+use super::ObserveError;
+use crate::model::{DbOrder, FinalState, ProgressPoint, Settled};
 use crate::target::Endpoints;
-
-/// One persisted order.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DbOrder {
-    pub order_id: String,
-    pub key: String,
-    pub user: String,
-}
-
-/// The sale's state once quiet.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct FinalState {
-    /// Stock the run started the sale with.
-    pub initial: i64,
-    pub redis_stock: Option<i64>,
-    /// Lowest Redis stock among the settle phase's reads (the final one included); the load
-    /// phase itself is not sampled.
-    pub redis_stock_min: Option<i64>,
-    pub outbox: u64,
-    /// Orders the API's outbox relay delivered to Kafka (Redis `fg:{p}:relayed`): the share
-    /// of the sale that reached Kafka only because of the outbox.
-    #[serde(default)]
-    pub relayed: u64,
-    pub db_stock: Option<i64>,
-    pub db_orders: Vec<DbOrder>,
-    /// Messages of `orders` the worker's group has not committed.
-    pub consumer_lag: Option<i64>,
-    /// Why the consumer lag is unknown, when it is.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub lag_error: Option<String>,
-}
-
-/// How the settle phase ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct Settled {
-    pub converged: bool,
-    /// From the last heal (or the end of the load) to converged.
-    pub recovery_ms: Option<u64>,
-    pub waited_ms: u64,
-    /// What was still pending when settle gave up (or errors reading the state).
-    pub pending: Vec<String>,
-    pub state: FinalState,
-    /// Every successful read of the backlog, in order: the evidence for stuck or slow when
-    /// the system did not converge (see [`super::progress`]).
-    #[serde(default)]
-    pub progress: Vec<ProgressPoint>,
-}
 
 /// Reads the state; errors say which store could not be read.
 pub struct Reader {
@@ -75,12 +27,25 @@ pub struct Reader {
 }
 
 impl Reader {
-    pub fn new(ep: &Endpoints, group: &str, product: &str, initial: i64) -> Result<Self, String> {
+    pub fn new(
+        ep: &Endpoints,
+        group: &str,
+        product: &str,
+        initial: i64,
+    ) -> Result<Self, ObserveError> {
         Ok(Reader {
-            redis: redis::Client::open(ep.redis.as_str())
-                .map_err(|e| format!("Redis URL {}: {e}", ep.redis))?,
-            db: flux_gate_core::db::pool(&ep.database, 2)
-                .map_err(|e| format!("database URL {}: {e}", ep.database))?,
+            redis: redis::Client::open(ep.redis.as_str()).map_err(|source| {
+                ObserveError::RedisUrl {
+                    url: ep.redis.clone(),
+                    source,
+                }
+            })?,
+            db: flux_gate_core::db::pool(&ep.database, 2).map_err(|source| {
+                ObserveError::DatabaseUrl {
+                    url: ep.database.clone(),
+                    source,
+                }
+            })?,
             kafka: ep.kafka.clone(),
             group: group.to_owned(),
             workers: ep.workers.clone(),
@@ -88,30 +53,24 @@ impl Reader {
                 .timeout(Duration::from_secs(3))
                 .no_proxy()
                 .build()
-                .map_err(|e| format!("HTTP client: {e}"))?,
+                .map_err(ObserveError::Http)?,
             product: product.to_owned(),
             initial,
         })
     }
 
-    pub async fn read(&self) -> Result<FinalState, String> {
-        let product = ProductId::parse(&self.product).map_err(|e| format!("product id: {e}"))?;
+    pub async fn read(&self) -> Result<FinalState, ObserveError> {
+        let product =
+            ProductId::parse(&self.product).map_err(|e| ObserveError::Product(e.to_string()))?;
         let mut con = tokio::time::timeout(
             Duration::from_secs(3),
             self.redis.get_multiplexed_async_connection(),
         )
         .await
-        .map_err(|_| "Redis: no connection within 3 s".to_owned())?
-        .map_err(|e| format!("Redis: {e}"))?;
-        let view = flux_gate_core::sale::view(&mut con, &product)
-            .await
-            .map_err(|e| format!("Redis: {e}"))?;
-        let rows = flux_gate_core::db::orders_of(&self.db, &self.product)
-            .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
-        let products = flux_gate_core::db::products(&self.db, Some(&self.product))
-            .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        .map_err(|_| ObserveError::RedisTimeout)??;
+        let view = flux_gate_core::sale::view(&mut con, &product).await?;
+        let rows = flux_gate_core::db::orders_of(&self.db, &self.product).await?;
+        let products = flux_gate_core::db::products(&self.db, Some(&self.product)).await?;
         let lag = if self.kafka.is_empty() {
             workers_lag(&self.http, &self.workers).await
         } else {
@@ -133,13 +92,13 @@ impl Reader {
                 })
                 .collect(),
             consumer_lag: lag.as_ref().ok().copied(),
-            lag_error: lag.err(),
+            lag_error: lag.err().map(|e| e.to_string()),
         })
     }
 }
 
 /// Uncommitted messages of `orders` for `group`, from the broker's offsets.
-pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
+pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, ObserveError> {
     let brokers = brokers.to_owned();
     let group = group.to_owned();
     tokio::task::spawn_blocking(move || {
@@ -147,12 +106,12 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .create()
-            .map_err(|e| format!("Kafka: {e}"))?;
+            .map_err(kafka("Kafka"))?;
         let timeout = Duration::from_secs(3);
         let topic = flux_gate_core::message::ORDERS_TOPIC;
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
-            .map_err(|e| format!("Kafka metadata: {e}"))?;
+            .map_err(kafka("Kafka metadata"))?;
         let partitions: Vec<i32> = md
             .topics()
             .iter()
@@ -164,12 +123,12 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
         }
         let committed = consumer
             .committed_offsets(tpl, timeout)
-            .map_err(|e| format!("Kafka offsets: {e}"))?;
+            .map_err(kafka("Kafka offsets"))?;
         let mut lag = 0;
         for p in partitions {
             let (low, high) = consumer
                 .fetch_watermarks(topic, p, timeout)
-                .map_err(|e| format!("Kafka watermarks: {e}"))?;
+                .map_err(kafka("Kafka watermarks"))?;
             let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
                 Some(Offset::Offset(o)) => o,
                 _ => low,
@@ -178,14 +137,20 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
         }
         Ok(lag)
     })
-    .await
-    .map_err(|e| format!("Kafka: {e}"))?
+    .await?
+}
+
+fn kafka(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> ObserveError {
+    move |source| ObserveError::Kafka { what, source }
 }
 
 /// Uncommitted messages as the workers report them (`fg_worker_consumer_lag` per partition in
 /// their `/metrics`): the lag source when the broker cannot be reached from here. Unknown (an
 /// error) until some worker reports a partition; a worker that does not answer is an error.
-pub async fn workers_lag(client: &reqwest::Client, workers: &[String]) -> Result<i64, String> {
+pub async fn workers_lag(
+    client: &reqwest::Client,
+    workers: &[String],
+) -> Result<i64, ObserveError> {
     let mut total = 0i64;
     let mut partitions = 0usize;
     for w in workers {
@@ -194,18 +159,25 @@ pub async fn workers_lag(client: &reqwest::Client, workers: &[String]) -> Result
             .send()
             .await
             .and_then(|r| r.error_for_status())
-            .map_err(|e| format!("worker metrics {w}: {e}"))?
+            .map_err(metrics(w))?
             .text()
             .await
-            .map_err(|e| format!("worker metrics {w}: {e}"))?;
+            .map_err(metrics(w))?;
         let (lag, n) = parse_lag(&text);
         total += lag;
         partitions += n;
     }
     if partitions == 0 {
-        return Err("no worker reports a partition yet".into());
+        return Err(ObserveError::NoPartitions);
     }
     Ok(total)
+}
+
+fn metrics(url: &str) -> impl Fn(reqwest::Error) -> ObserveError + '_ {
+    move |source| ObserveError::WorkerMetrics {
+        url: url.to_owned(),
+        source,
+    }
 }
 
 /// Sum and count of the `fg_worker_consumer_lag{partition=...}` samples of a Prometheus text.
@@ -261,7 +233,7 @@ pub async fn settle(
             }
             Err(e) => {
                 stable_since = None;
-                pending = vec![e];
+                pending = vec![e.to_string()];
             }
         }
         if started.elapsed() >= timeout {
@@ -305,15 +277,6 @@ fn describe_pending(s: &FinalState) -> Vec<String> {
         p.push(format!("{} order(s) in the outbox", s.outbox));
     }
     p
-}
-
-/// Orders per user (for the per-user-limit checker).
-pub fn orders_per_user(s: &FinalState) -> BTreeMap<&str, usize> {
-    let mut m = BTreeMap::new();
-    for o in &s.db_orders {
-        *m.entry(o.user.as_str()).or_default() += 1;
-    }
-    m
 }
 
 #[cfg(test)]

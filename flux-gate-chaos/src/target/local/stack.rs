@@ -7,49 +7,22 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use flux_gate_testbed::{binaries, ports, ready, Spec, Supervised};
 use tokio::task::JoinHandle;
 
+use super::groups::ProcessGroups;
 use super::spec::{instance_names, Ready, StackSpec};
 use super::template::Vars;
 use crate::scenario::validate::Names;
 use crate::target::{Endpoints, Lifecycle, LinkEnds, Target, TargetError};
 use crate::toxiproxy::{self, wire::ProxyRequest, ProxyServer};
 
-/// Process groups of every instance any stack in this process started: the last resort of a
-/// second Ctrl-C, which cannot wait for an orderly teardown.
-static LIVE_GROUPS: Mutex<Vec<u32>> = Mutex::new(Vec::new());
-
-/// SIGKILLs every process group still registered (second Ctrl-C).
-pub fn kill_everything_now() {
-    let groups = LIVE_GROUPS.lock().map(|g| g.clone()).unwrap_or_default();
-    for pid in groups {
-        let _ = nix::sys::signal::killpg(
-            nix::unistd::Pid::from_raw(pid as i32),
-            nix::sys::signal::Signal::SIGKILL,
-        );
-    }
-}
-
-fn register(pid: Option<u32>) {
-    if let (Some(pid), Ok(mut g)) = (pid, LIVE_GROUPS.lock()) {
-        if !g.contains(&pid) {
-            g.push(pid);
-        }
-    }
-}
-
-fn unregister(pid: Option<u32>) {
-    if let (Some(pid), Ok(mut g)) = (pid, LIVE_GROUPS.lock()) {
-        g.retain(|p| *p != pid);
-    }
-}
-
 struct Instance {
     process: Supervised,
+    /// Where its process group is registered while it runs (see [`ProcessGroups`]).
+    groups: ProcessGroups,
     stop_signal: nix::sys::signal::Signal,
     port: u16,
     ready: Ready,
@@ -67,6 +40,7 @@ pub struct LocalStack {
     proxy: ProxyServer,
     proxy_task: Option<JoinHandle<()>>,
     proxy_stop: Option<tokio::sync::oneshot::Sender<()>>,
+    groups: ProcessGroups,
 }
 
 fn setup(msg: impl Into<String>) -> TargetError {
@@ -136,55 +110,70 @@ async fn run_once(
     Ok(())
 }
 
-impl LocalStack {
-    /// Starts every service of `spec` under `dir` (created) and every link's proxy.
-    pub async fn start(
-        spec: StackSpec,
-        dir: &Path,
-        admin_token: &str,
-    ) -> Result<Self, TargetError> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
-        let dir = dir
-            .canonicalize()
-            .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
-        let free = || ports::free_port().map_err(|e| setup(format!("finding a free port: {e}")));
+/// Step 1 of a start: a free port for every instance and every link, known before anything
+/// starts because one service's placeholders name the addresses of others.
+struct Addresses {
+    /// `admin_token`, `run_dir`, `addr.<instance>`, `link.<name>`.
+    vars: Vars,
+    /// Instance → its port.
+    instances: BTreeMap<String, u16>,
+    /// Link → the port its proxy listens on.
+    links: BTreeMap<String, u16>,
+}
 
-        // Ports first: placeholders of one service name the addresses of others.
-        let mut globals = Vars::default();
-        globals
-            .set("admin_token", admin_token)
+impl Addresses {
+    fn assign(spec: &StackSpec, dir: &Path, admin_token: &str) -> Result<Self, TargetError> {
+        let free = || ports::free_port().map_err(|e| setup(format!("finding a free port: {e}")));
+        let mut vars = Vars::default();
+        vars.set("admin_token", admin_token)
             .set("run_dir", dir.display().to_string());
-        let mut instance_ports = BTreeMap::new();
+        let mut instances = BTreeMap::new();
         for (name, s) in &spec.services {
             for inst in instance_names(name, s.replicas) {
                 let port = free()?;
-                globals.set(format!("addr.{inst}"), format!("127.0.0.1:{port}"));
-                instance_ports.insert(inst, port);
+                vars.set(format!("addr.{inst}"), format!("127.0.0.1:{port}"));
+                instances.insert(inst, port);
             }
         }
-        let mut link_ports = BTreeMap::new();
+        let mut links = BTreeMap::new();
         for name in spec.links.keys() {
             let port = free()?;
-            globals.set(format!("link.{name}"), format!("127.0.0.1:{port}"));
-            link_ports.insert(name.clone(), port);
+            vars.set(format!("link.{name}"), format!("127.0.0.1:{port}"));
+            links.insert(name.clone(), port);
         }
+        Ok(Addresses {
+            vars,
+            instances,
+            links,
+        })
+    }
+}
 
-        // The fault proxy, and every link through it.
-        let proxy = ProxyServer::new();
+/// Step 2: the embedded Toxiproxy-API server on a free port, with one proxy per link.
+struct FaultProxy {
+    server: ProxyServer,
+    task: JoinHandle<()>,
+    stop: tokio::sync::oneshot::Sender<()>,
+    client: toxiproxy::Client,
+    links: BTreeMap<String, LinkEnds>,
+}
+
+impl FaultProxy {
+    async fn start(spec: &StackSpec, addrs: &Addresses) -> Result<Self, TargetError> {
+        let server = ProxyServer::new();
         let api_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .map_err(|e| setup(format!("binding the fault proxy API: {e}")))?;
         let api_addr = api_listener
             .local_addr()
             .map_err(|e| setup(e.to_string()))?;
-        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let server = proxy.clone();
-        let proxy_task = tokio::spawn(async move {
+        let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let serving = server.clone();
+        let task = tokio::spawn(async move {
             let shutdown = async {
                 let _ = stop_rx.await;
             };
-            if let Err(e) = server.serve(api_listener, shutdown).await {
+            if let Err(e) = serving.serve(api_listener, shutdown).await {
                 tracing::error!(error = %e, "fault proxy API stopped");
             }
         });
@@ -192,10 +181,11 @@ impl LocalStack {
         let mut links = BTreeMap::new();
         let mut requests = Vec::new();
         for (name, l) in &spec.links {
-            let target = instance_ports
+            let target = addrs
+                .instances
                 .get(&l.to)
                 .ok_or_else(|| setup(format!("link {name}: no instance {}", l.to)))?;
-            let listen = format!("127.0.0.1:{}", link_ports[name]);
+            let listen = format!("127.0.0.1:{}", addrs.links[name]);
             let upstream = format!("127.0.0.1:{target}");
             requests.push(ProxyRequest {
                 name: Some(name.clone()),
@@ -213,54 +203,99 @@ impl LocalStack {
             );
         }
         client.populate(&requests).await?;
+        Ok(FaultProxy {
+            server,
+            task,
+            stop,
+            client,
+            links,
+        })
+    }
+}
 
+/// Step 3: where everything will answer — the entry (the first instance of the entry
+/// service), the stores' direct addresses, the workers' metrics.
+fn endpoints(
+    spec: &StackSpec,
+    addrs: &Addresses,
+    proxy: &FaultProxy,
+    admin_token: &str,
+) -> Result<Endpoints, TargetError> {
+    let url = |inst: &str| {
+        addrs
+            .instances
+            .get(inst)
+            .map(|p| format!("http://127.0.0.1:{p}"))
+    };
+    let entry = spec
+        .instances()
+        .into_iter()
+        .find(|i| i == &spec.entry || i.starts_with(&format!("{}#", spec.entry)))
+        .and_then(|i| url(&i))
+        .ok_or_else(|| setup("entry service has no instance"))?;
+    let workers = spec
+        .workers
+        .iter()
+        .flat_map(|w| {
+            spec.services
+                .get(w)
+                .map(|s| instance_names(w, s.replicas))
+                .unwrap_or_default()
+        })
+        .filter_map(|i| url(&i))
+        .collect();
+    Ok(Endpoints {
+        entry,
+        toxiproxy: proxy.client.base().to_owned(),
+        admin_token: admin_token.to_owned(),
+        redis: addrs.vars.expand(&spec.state.redis).map_err(setup)?,
+        database: addrs.vars.expand(&spec.state.database).map_err(setup)?,
+        kafka: addrs.vars.expand(&spec.state.kafka).map_err(setup)?,
+        consumer_group: spec.state.consumer_group.clone(),
+        workers,
+        services: addrs
+            .instances
+            .iter()
+            .map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}")))
+            .collect(),
+        links: proxy.links.clone(),
+    })
+}
+
+impl LocalStack {
+    /// Starts every service of `spec` under `dir` (created) and every link's proxy, in four
+    /// steps: addresses for everything, the fault proxy with every link, the endpoints, then
+    /// the services in dependency order. Every instance's process group is registered in
+    /// `groups` while it runs (the last resort of a second Ctrl-C).
+    pub async fn start(
+        spec: StackSpec,
+        dir: &Path,
+        admin_token: &str,
+        groups: &ProcessGroups,
+    ) -> Result<Self, TargetError> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+        let dir = dir
+            .canonicalize()
+            .map_err(|e| setup(format!("{}: {e}", dir.display())))?;
+        let addrs = Addresses::assign(&spec, &dir, admin_token)?;
+        let proxy = FaultProxy::start(&spec, &addrs).await?;
+        let endpoints = endpoints(&spec, &addrs, &proxy, admin_token)?;
         let order = spec.start_order().map_err(setup)?;
         let mut stack = LocalStack {
-            endpoints: Endpoints {
-                entry: String::new(),
-                toxiproxy: client.base().to_owned(),
-                admin_token: admin_token.to_owned(),
-                redis: globals.expand(&spec.state.redis).map_err(setup)?,
-                database: globals.expand(&spec.state.database).map_err(setup)?,
-                kafka: globals.expand(&spec.state.kafka).map_err(setup)?,
-                consumer_group: spec.state.consumer_group.clone(),
-                workers: Vec::new(),
-                services: instance_ports
-                    .iter()
-                    .map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}")))
-                    .collect(),
-                links,
-            },
+            endpoints,
             spec,
             dir,
             order,
             instances: BTreeMap::new(),
-            proxy,
-            proxy_task: Some(proxy_task),
-            proxy_stop: Some(stop_tx),
+            proxy: proxy.server,
+            proxy_task: Some(proxy.task),
+            proxy_stop: Some(proxy.stop),
+            groups: groups.clone(),
         };
-        let entry =
-            stack.spec.instances().into_iter().find(|i| {
-                i == &stack.spec.entry || i.starts_with(&format!("{}#", stack.spec.entry))
-            });
-        let entry = entry.ok_or_else(|| setup("entry service has no instance"))?;
-        stack.endpoints.entry = format!("http://127.0.0.1:{}", instance_ports[&entry]);
-        stack.endpoints.workers = stack
-            .spec
-            .workers
-            .iter()
-            .flat_map(|w| stack.instances_of(w))
-            .filter_map(|i| {
-                instance_ports
-                    .get(&i)
-                    .map(|p| format!("http://127.0.0.1:{p}"))
-            })
-            .collect();
-
-        // Services in dependency order; a failure tears down what started.
-        let order = stack.order.clone();
-        for name in order {
-            if let Err(e) = stack.start_service(&name, &globals, &instance_ports).await {
+        // A failure tears down what started.
+        for name in stack.order.clone() {
+            if let Err(e) = stack.start_service(&name, &addrs).await {
                 let _ = stack.teardown(true).await;
                 return Err(e);
             }
@@ -268,12 +303,8 @@ impl LocalStack {
         Ok(stack)
     }
 
-    async fn start_service(
-        &mut self,
-        name: &str,
-        globals: &Vars,
-        ports: &BTreeMap<String, u16>,
-    ) -> Result<(), TargetError> {
+    async fn start_service(&mut self, name: &str, addrs: &Addresses) -> Result<(), TargetError> {
+        let (globals, ports) = (&addrs.vars, &addrs.instances);
         let s = self.spec.services[name].clone();
         let user = match &s.user {
             Some(u) => flux_gate_testbed::user::run_as(u)?,
@@ -342,6 +373,7 @@ impl LocalStack {
                 .map_err(|_| setup(format!("{inst}: stop_signal {}", s.stop_signal)))?;
             let mut instance = Instance {
                 process: Supervised::new(spec),
+                groups: self.groups.clone(),
                 stop_signal,
                 port,
                 ready,
@@ -399,7 +431,7 @@ async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
 
 async fn start_once(i: &mut Instance) -> Result<(), TargetError> {
     i.process.start()?;
-    register(i.process.pid());
+    i.groups.add(i.process.pid());
     let addr: SocketAddr = ([127, 0, 0, 1], i.port).into();
     let limit = i.ready_timeout;
     let dir = i.vars.values.get("dir").cloned().unwrap_or_default();
@@ -489,14 +521,14 @@ impl Target for LocalStack {
             Lifecycle::Kill => {
                 let pid = i.process.pid();
                 i.process.kill().await?;
-                unregister(pid);
+                i.groups.remove(pid);
             }
             Lifecycle::Stop { grace_ms } => {
                 let pid = i.process.pid();
                 i.process
                     .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
                     .await?;
-                unregister(pid);
+                i.groups.remove(pid);
             }
             Lifecycle::Start => start_and_wait(i).await?,
             Lifecycle::Restart { grace_ms } => {
@@ -504,7 +536,7 @@ impl Target for LocalStack {
                 i.process
                     .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
                     .await?;
-                unregister(pid);
+                i.groups.remove(pid);
                 start_and_wait(i).await?;
             }
             Lifecycle::Pause => {
@@ -545,7 +577,7 @@ impl Target for LocalStack {
                     {
                         tracing::warn!(instance = %inst, error = %e, "stopping");
                     }
-                    unregister(pid);
+                    i.groups.remove(pid);
                 }
             }
         }
@@ -571,7 +603,7 @@ impl Target for LocalStack {
 impl Drop for LocalStack {
     fn drop(&mut self) {
         for i in self.instances.values() {
-            unregister(i.process.pid());
+            i.groups.remove(i.process.pid());
         }
         // Supervised's own Drop SIGKILLs each group.
     }

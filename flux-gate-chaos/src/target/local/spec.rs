@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::scenario::load::SyntaxError;
 
 /// The built-in Flux-Gate stack.
-pub const BUILT_IN: &str = include_str!("../../stacks/flux-gate.yaml");
+pub const BUILT_IN: &str = include_str!("../../../stacks/flux-gate.yaml");
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -185,7 +185,7 @@ impl StackSpec {
         Self::parse(BUILT_IN, "built-in stack")
     }
 
-    pub fn load(path: &Path) -> Result<Self, Box<SyntaxError>> {
+    pub fn read(path: &Path) -> Result<Self, Box<SyntaxError>> {
         let (text, file) = crate::scenario::load::read_text(path)?;
         Self::parse(&text, &file)
     }

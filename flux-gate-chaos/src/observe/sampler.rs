@@ -7,49 +7,18 @@
 //! the API's link does not blind it. While Redis itself is down it records nothing and counts
 //! the missed reads, so the report can say how much of the run was observed.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use flux_gate_core::contract::ProductId;
 use redis::aio::MultiplexedConnection;
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use super::ObserveError;
+use crate::model::{Sample, Sampling};
+
 /// How often the sampler reads.
 pub const EVERY: Duration = Duration::from_millis(100);
-
-/// One read of the sale in Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sample {
-    /// Since the load's time zero.
-    pub at_ms: u64,
-    /// `None` when the stock key did not exist.
-    pub stock: Option<i64>,
-    pub outbox: u64,
-}
-
-/// How the sampling went, for the journal.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Sampling {
-    pub every_ms: u64,
-    pub taken: u64,
-    /// Reads that failed or timed out (Redis down or unreachable).
-    pub missed: u64,
-}
-
-/// The lowest stock among the samples.
-pub fn min_stock(samples: &[Sample]) -> Option<i64> {
-    samples.iter().filter_map(|s| s.stock).min()
-}
-
-pub fn read(path: &Path) -> std::io::Result<Vec<Sample>> {
-    crate::jsonl::read(path)
-}
-
-pub fn write(path: &Path, samples: &[Sample]) -> std::io::Result<()> {
-    crate::jsonl::write(path, samples)
-}
 
 /// A running sampler; [`Sampler::stop`] ends it and hands over what it saw.
 pub struct Sampler {
@@ -59,10 +28,13 @@ pub struct Sampler {
 
 impl Sampler {
     /// Starts sampling `product` at `redis_url` (a direct address), times counted from `zero`.
-    pub fn start(redis_url: &str, product: &str, zero: Instant) -> Result<Sampler, String> {
-        let client =
-            redis::Client::open(redis_url).map_err(|e| format!("Redis URL {redis_url}: {e}"))?;
-        let product = ProductId::parse(product).map_err(|e| format!("product id: {e}"))?;
+    pub fn start(redis_url: &str, product: &str, zero: Instant) -> Result<Sampler, ObserveError> {
+        let client = redis::Client::open(redis_url).map_err(|source| ObserveError::RedisUrl {
+            url: redis_url.to_owned(),
+            source,
+        })?;
+        let product =
+            ProductId::parse(product).map_err(|e| ObserveError::Product(e.to_string()))?;
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut samples = Vec::new();
@@ -149,9 +121,9 @@ mod tests {
                 outbox: 0,
             },
         ];
-        write(&path, &s).unwrap();
-        assert_eq!(read(&path).unwrap(), s);
-        assert_eq!(min_stock(&s), Some(-1));
-        assert_eq!(min_stock(&[]), None);
+        crate::record::write_samples(&path, &s).unwrap();
+        assert_eq!(crate::record::read_samples(&path).unwrap(), s);
+        assert_eq!(crate::model::min_stock(&s), Some(-1));
+        assert_eq!(crate::model::min_stock(&[]), None);
     }
 }

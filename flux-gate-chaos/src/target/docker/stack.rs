@@ -20,7 +20,7 @@ use super::project::{from_inspect, Container, Project, State};
 use super::record::Record;
 use super::spec::DockerSpec;
 use crate::scenario::validate::Names;
-use crate::stack::template::Vars;
+use crate::target::local::template::Vars;
 use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Target, TargetError};
 use crate::toxiproxy;
 

@@ -1,0 +1,69 @@
+//! `fgchaos cleanup`: heals what crashed runs left behind — stray service processes, stopped
+//! or paused containers, fgchaos toxics.
+
+use fgchaos::cli::{CleanupArgs, TargetKind};
+use fgchaos::target::docker::record::{repair, Record};
+use fgchaos::target::local::strays;
+use fgchaos::toxiproxy;
+
+use super::Exit;
+
+pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
+    if args.target != TargetKind::Docker {
+        let killed = strays::kill_under(&args.work_dir)?;
+        println!(
+            "killed {killed} stray service process(es) under {}",
+            args.work_dir.display()
+        );
+        if let Some(url) = &args.toxiproxy {
+            remove_toxics(url).await?;
+        }
+    }
+    let docker = match args.target {
+        TargetKind::Docker => true,
+        TargetKind::Auto => fgchaos::target::docker::engine::available().await,
+        TargetKind::Local => false,
+    };
+    if docker {
+        cleanup_docker(args).await?;
+    }
+    Ok(Exit::Success)
+}
+
+/// Every container an interrupted docker run found running is resumed or started again, and
+/// every fgchaos toxic removed.
+async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
+    let project = &args.project;
+    let records = Record::find(&args.work_dir, project);
+    if records.is_empty() {
+        println!(
+            "no interrupted docker run of project `{project}` under {}",
+            args.work_dir.display()
+        );
+    }
+    for (dir, record) in records {
+        let done = repair(&record).await?;
+        let touched = [done.resumed.clone(), done.started.clone()].concat();
+        println!(
+            "project `{project}`: resumed {} and started {} container(s){}",
+            done.resumed.len(),
+            done.started.len(),
+            if touched.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", touched.join(", "))
+            }
+        );
+        if let Some(url) = &record.toxiproxy {
+            remove_toxics(url).await?;
+        }
+        Record::remove(&dir);
+    }
+    Ok(())
+}
+
+async fn remove_toxics(url: &str) -> anyhow::Result<()> {
+    let removed = toxiproxy::Client::new(url).remove_fgchaos_toxics().await?;
+    println!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
+    Ok(())
+}

@@ -1,0 +1,40 @@
+//! Ctrl-C and SIGTERM. The first asks whatever runs to stop cleanly (faults undone, stack torn
+//! down); the second kills every service process group at once and exits.
+
+use fgchaos::target::local::ProcessGroups;
+use tokio::sync::watch;
+
+use super::Exit;
+
+/// A receiver that turns true on the first SIGINT/SIGTERM; the second kills `groups`.
+pub fn interrupts(groups: ProcessGroups) -> watch::Receiver<bool> {
+    let (tx, rx) = watch::channel(false);
+    tokio::spawn(async move {
+        let Ok(mut term) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        let mut seen = 0;
+        loop {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            seen += 1;
+            if seen == 1 {
+                eprintln!("fgchaos: interrupted — undoing faults and tearing down (again to kill at once)");
+                let _ = tx.send(true);
+            } else {
+                groups.kill_all();
+                std::process::exit(i32::from(Exit::Interrupted.code()));
+            }
+        }
+    });
+    rx
+}
+
+/// Resolves once an interrupt arrives.
+pub async fn wait(mut interrupt: watch::Receiver<bool>) {
+    let _ = interrupt.wait_for(|v| *v).await;
+}

@@ -1,0 +1,82 @@
+//! The subcommands, one file each. Every one returns an [`Exit`]; `main` turns it into the
+//! process's exit code with [`Exit::code`], so the codes are chosen in one place:
+//! 0 pass · 1 a promise broken · 2 inconclusive · 3 bad input or the harness failed ·
+//! 130 interrupted.
+
+mod check;
+mod cleanup;
+mod down;
+mod interrupt;
+mod list;
+mod load;
+mod proxy;
+mod run;
+mod summary;
+mod up;
+mod validate;
+
+use clap::CommandFactory;
+use fgchaos::cli::{Cli, Command};
+use fgchaos::verdict::Verdict;
+
+/// How a subcommand ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// Done, nothing judged (a stack served, a schema printed, files valid).
+    Success,
+    /// The worst verdict of the runs judged.
+    Verdict(Verdict),
+    /// Bad input, or the harness could not do its job.
+    Harness,
+    /// Ctrl-C or SIGTERM: faults were undone and the stack torn down before exiting.
+    Interrupted,
+}
+
+impl Exit {
+    /// The process exit code. A verdict's code is [`Verdict::exit_code`]: CI gates read it.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Verdict(v) => v.exit_code(),
+            Exit::Harness => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+
+    /// `Harness` when any input was bad, else `Success`.
+    fn unless_bad(bad: usize) -> Exit {
+        if bad > 0 {
+            Exit::Harness
+        } else {
+            Exit::Success
+        }
+    }
+}
+
+pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
+    match command {
+        Command::Run(args) => run::run(args).await,
+        Command::Check(args) => check::check(&args),
+        Command::Validate(args) => Ok(validate::validate(&args)),
+        Command::List(args) => list::list(&args),
+        Command::Load(args) => load::load(args).await,
+        Command::Schema => {
+            let schema = schemars::schema_for!(fgchaos::scenario::Scenario);
+            println!("{}", serde_json::to_string_pretty(&schema)?);
+            Ok(Exit::Success)
+        }
+        Command::Up(args) => up::up(args).await,
+        Command::Down(args) => down::down(&args.work_dir).await,
+        Command::Proxy(args) => proxy::proxy(&args).await,
+        Command::Cleanup(args) => cleanup::cleanup(&args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "fgchaos",
+                &mut std::io::stdout(),
+            );
+            Ok(Exit::Success)
+        }
+    }
+}

@@ -1,0 +1,94 @@
+//! `fgchaos run`: every scenario file is validated before any runs, then each runs in turn;
+//! the exit code is the worst verdict (130 when interrupted).
+
+use anyhow::Context;
+use fgchaos::cli::{RunArgs, TargetKind};
+use fgchaos::run::{self, RunOptions, TargetChoice};
+use fgchaos::target::local::ProcessGroups;
+use fgchaos::verdict::Verdict;
+
+use super::interrupt::interrupts;
+use super::summary::print_summary;
+use super::Exit;
+
+pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
+    let target = choose_target(args.target, &args.project).await;
+    let opts = RunOptions {
+        seed: args.seed,
+        report_dir: args.report_dir,
+        work_dir: args.work_dir,
+        keep: args.keep,
+        stack: args.stack,
+        target,
+        progress: true,
+        groups: ProcessGroups::default(),
+    };
+    // Every file is read and checked before any runs.
+    let prepared = run::prepare_all(&args.scenarios, &opts).await?;
+    let interrupt = interrupts(opts.groups.clone());
+    let mut worst: Option<Verdict> = None;
+    let mut interrupted = false;
+    let mut outcomes = Vec::new();
+    for p in prepared {
+        if *interrupt.borrow() {
+            interrupted = true;
+            break;
+        }
+        let file = p.path.clone();
+        let verdict = match run::run(p, &opts, interrupt.clone()).await {
+            Ok(outcome) => {
+                print_summary(&outcome.journal, &outcome.judgement, Some(&outcome.report));
+                interrupted |= outcome.journal.interrupted;
+                let v = outcome.judgement.verdict;
+                outcomes.push(outcome);
+                v
+            }
+            Err(e) => {
+                eprintln!("fgchaos: {}: {e}", file.display());
+                Verdict::HarnessError
+            }
+        };
+        worst = worst.max(Some(verdict));
+    }
+    if let Some(path) = &args.json {
+        let all: Vec<serde_json::Value> = outcomes
+            .iter()
+            .map(|o| serde_json::json!({ "journal": o.journal, "verdict": o.judgement, "report": o.report }))
+            .collect();
+        std::fs::write(path, serde_json::to_vec_pretty(&all)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    if let Some(path) = &args.junit {
+        let runs: Vec<_> = outcomes
+            .iter()
+            .map(|o| (&o.journal, &o.judgement))
+            .collect();
+        let xml = fgchaos::report::junit::render(&runs).map_err(anyhow::Error::msg)?;
+        std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        worst.map_or(Exit::Success, Exit::Verdict)
+    })
+}
+
+/// `--target auto`: docker when an engine answers and the project runs, else local.
+async fn choose_target(kind: TargetKind, project: &str) -> TargetChoice {
+    let docker = TargetChoice::Docker {
+        project: project.to_owned(),
+    };
+    match kind {
+        TargetKind::Local => TargetChoice::Local,
+        TargetKind::Docker => docker,
+        TargetKind::Auto => {
+            if fgchaos::target::docker::project::running(project).await {
+                eprintln!("fgchaos: target docker (compose project `{project}` is running)");
+                docker
+            } else {
+                eprintln!("fgchaos: target local (no running compose project `{project}`)");
+                TargetChoice::Local
+            }
+        }
+    }
+}

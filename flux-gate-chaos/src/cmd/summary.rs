@@ -1,0 +1,62 @@
+//! The tables `run` and `check` print for each judged run.
+
+use std::path::Path;
+
+use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
+use fgchaos::journal::Journal;
+use fgchaos::verdict::progress::Diagnosis;
+use fgchaos::verdict::Judgement;
+
+/// Checkers, phases, the quoted log lines of a stuck component, the verdict and the report.
+pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
+    let mut t = Table::new();
+    t.load_style(UTF8_FULL_CONDENSED);
+    t.set_header(["checker", "result", "evidence"]);
+    for f in &jd.findings {
+        t.add_row([
+            f.checker.clone(),
+            f.status.as_str().to_owned(),
+            f.summary.clone(),
+        ]);
+    }
+    println!("{t}");
+    let mut p = Table::new();
+    p.load_style(UTF8_FULL_CONDENSED);
+    p.set_header([
+        "phase",
+        "req/s",
+        "ok",
+        "fail",
+        "info",
+        "p50",
+        "p99",
+        "available",
+    ]);
+    for ph in &jd.phases {
+        p.add_row([
+            ph.name.clone(),
+            format!("{:.0}", ph.rps),
+            ph.ok.to_string(),
+            ph.fail.to_string(),
+            ph.info.to_string(),
+            format!("{:.1} ms", ph.p50_us as f64 / 1000.0),
+            format!("{:.1} ms", ph.p99_us as f64 / 1000.0),
+            format!("{:.2}%", ph.availability * 100.0),
+        ]);
+    }
+    println!("{p}");
+    if let Some(Diagnosis::Stuck(s)) = &jd.diagnosis {
+        for l in &s.log_lines {
+            println!("  {l}");
+        }
+    }
+    println!(
+        "{}: {} — {}",
+        journal.scenario.name,
+        jd.verdict.as_str(),
+        jd.reason
+    );
+    if let Some(r) = report {
+        println!("report: {}", r.display());
+    }
+}

@@ -1,0 +1,37 @@
+//! `fgchaos up`: the local stack, kept running until Ctrl-C or `fgchaos down`.
+
+use fgchaos::cli::UpArgs;
+use fgchaos::target::local::{session, LocalStack, ProcessGroups, StackSpec};
+use fgchaos::target::Target;
+
+use super::interrupt;
+use super::Exit;
+
+pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
+    let spec = match &args.stack {
+        Some(p) => StackSpec::read(p)?,
+        None => StackSpec::built_in()?,
+    };
+    let dir = args.work_dir.join(fgchaos::run::run_id("up"));
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let groups = ProcessGroups::default();
+    let interrupt = interrupt::interrupts(groups.clone());
+    let mut st = LocalStack::start(spec, &dir, &token, &groups).await?;
+    let ep = st.endpoints().clone();
+    let session = session::Session::record(&args.work_dir, &ep)?;
+    println!("stack up (Ctrl-C or `fgchaos down` stops it)");
+    println!("  load balancer   {}", ep.entry);
+    println!("  fault proxy API {}", ep.toxiproxy);
+    println!("  admin token     {}", ep.admin_token);
+    for (name, addr) in &ep.services {
+        println!("  {name:<18} {addr}");
+    }
+    for (name, l) in &ep.links {
+        println!("  link {name:<14} {} → {}", l.listen, l.upstream);
+    }
+    interrupt::wait(interrupt).await;
+    st.teardown(false).await?;
+    session.remove();
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(Exit::Success)
+}

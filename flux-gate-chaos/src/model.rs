@@ -1,0 +1,126 @@
+//! What a run observed, as plain data: the final state and how the settle phase ended, the
+//! stock samples, the settle trace. The observers ([`crate::observe`]) produce these, the
+//! journal stores them and the checkers ([`crate::verdict`]) read them; keeping them here, apart
+//! from all three, is what lets the journal embed them without depending on the checkers.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One persisted order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DbOrder {
+    pub order_id: String,
+    pub key: String,
+    pub user: String,
+}
+
+/// The sale's state once quiet.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct FinalState {
+    /// Stock the run started the sale with.
+    pub initial: i64,
+    pub redis_stock: Option<i64>,
+    /// Lowest Redis stock among the settle phase's reads (the final one included); the load
+    /// phase itself is not sampled.
+    pub redis_stock_min: Option<i64>,
+    pub outbox: u64,
+    /// Orders the API's outbox relay delivered to Kafka (Redis `fg:{p}:relayed`): the share
+    /// of the sale that reached Kafka only because of the outbox.
+    #[serde(default)]
+    pub relayed: u64,
+    pub db_stock: Option<i64>,
+    pub db_orders: Vec<DbOrder>,
+    /// Messages of `orders` the worker's group has not committed.
+    pub consumer_lag: Option<i64>,
+    /// Why the consumer lag is unknown, when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag_error: Option<String>,
+}
+
+impl FinalState {
+    /// Orders per user (for the per-user-limit checker).
+    pub fn orders_per_user(&self) -> BTreeMap<&str, usize> {
+        let mut m = BTreeMap::new();
+        for o in &self.db_orders {
+            *m.entry(o.user.as_str()).or_default() += 1;
+        }
+        m
+    }
+}
+
+/// How the settle phase ended.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Settled {
+    pub converged: bool,
+    /// From the last heal (or the end of the load) to converged.
+    pub recovery_ms: Option<u64>,
+    pub waited_ms: u64,
+    /// What was still pending when settle gave up (or errors reading the state).
+    pub pending: Vec<String>,
+    pub state: FinalState,
+    /// Every successful read of the backlog, in order: the evidence for stuck or slow when
+    /// the system did not converge (see [`crate::verdict::progress`]).
+    #[serde(default)]
+    pub progress: Vec<ProgressPoint>,
+}
+
+/// One settle-phase read of the backlog.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProgressPoint {
+    /// Since the load's time zero.
+    pub at_ms: u64,
+    /// Uncommitted messages of `orders`; `None` when the lag could not be read.
+    pub lag: Option<i64>,
+    /// Orders in the API outboxes (acknowledged, not yet confirmed by Kafka).
+    pub outbox: u64,
+    /// Rows in `orders`.
+    pub orders: u64,
+}
+
+impl ProgressPoint {
+    /// What is still to do: messages the worker has not committed plus orders not yet in Kafka.
+    pub fn backlog(&self) -> u64 {
+        self.lag.unwrap_or(0).max(0) as u64 + self.outbox
+    }
+
+    /// Same lag, outbox and order count: nothing moved between two reads.
+    pub fn same_state(&self, o: &ProgressPoint) -> bool {
+        self.lag == o.lag && self.outbox == o.outbox && self.orders == o.orders
+    }
+
+    /// `consumer lag 1751, outbox 0, 3249 orders`.
+    pub fn describe(&self) -> String {
+        format!(
+            "consumer lag {}, outbox {}, {} orders in the database",
+            self.lag
+                .map_or_else(|| "unknown".to_owned(), |l| l.to_string()),
+            self.outbox,
+            self.orders
+        )
+    }
+}
+
+/// One read of the sale in Redis.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sample {
+    /// Since the load's time zero.
+    pub at_ms: u64,
+    /// `None` when the stock key did not exist.
+    pub stock: Option<i64>,
+    pub outbox: u64,
+}
+
+/// How the sampling went, for the journal.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Sampling {
+    pub every_ms: u64,
+    pub taken: u64,
+    /// Reads that failed or timed out (Redis down or unreachable).
+    pub missed: u64,
+}
+
+/// The lowest stock among the samples.
+pub fn min_stock(samples: &[Sample]) -> Option<i64> {
+    samples.iter().filter_map(|s| s.stock).min()
+}

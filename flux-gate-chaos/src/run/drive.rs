@@ -1,0 +1,169 @@
+//! Step 3 of a run: start the sale, then drive the load while the nemesis applies and heals
+//! the planned faults, then undo whatever is still broken and put the stack back as it began.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use super::{now_utc, progress_bar, Run, Times};
+use crate::fault::{self, Executor};
+use crate::load::{self, Live, LoadPlan};
+use crate::observe::{ObserveError, Sampler};
+use crate::scenario::{validate, Scenario};
+use crate::target::TargetError;
+use crate::toxiproxy;
+
+/// Why a drive could not complete: the journal records it and the verdict is `harness error`.
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("starting the sale at {entry}/init: {reason}")]
+    StartSale { entry: String, reason: String },
+    #[error("planning the faults: {0}")]
+    Plan(String),
+    #[error("entry address {entry}: {source}")]
+    Entry {
+        entry: String,
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    #[error("sampling the stock: {0}")]
+    Sampler(#[source] ObserveError),
+    #[error("the load: {0}")]
+    Load(String),
+    #[error("restoring the stack after the faults: {0}")]
+    Restore(#[source] TargetError),
+    #[error("fault {fault} `{label}` ({phase}) did not land: {error}")]
+    NotLanded {
+        fault: usize,
+        label: String,
+        phase: String,
+        error: String,
+    },
+    #[error("some faults could not be undone")]
+    NotUndone,
+}
+
+impl Run {
+    /// Starts the sale, plans the faults, runs load and faults together, undoes and restores.
+    pub async fn drive(
+        &mut self,
+        progress: bool,
+        interrupt: watch::Receiver<bool>,
+    ) -> Result<Times, DriveError> {
+        let ep = self.target.endpoints().clone();
+        start_sale(&ep.entry, &ep.admin_token, &self.product, &self.scenario).await?;
+        let faults = {
+            let t = self.target.as_ref();
+            fault::plan(&self.scenario, self.seed, &|svc| t.instances_of(svc))
+                .map_err(DriveError::Plan)?
+        };
+        self.journal.faults = faults.clone();
+        let entry: SocketAddr =
+            ep.entry
+                .trim_start_matches("http://")
+                .parse()
+                .map_err(|source| DriveError::Entry {
+                    entry: ep.entry.clone(),
+                    source,
+                })?;
+        let duration = validate::load_duration(&self.scenario.load).unwrap_or_default();
+        let plan = LoadPlan {
+            entry,
+            product: self.product.clone(),
+            key_prefix: self.journal.run_id.clone(),
+            seed: self.seed,
+            load: self.scenario.load.clone(),
+            duration,
+        };
+        let live = Arc::new(Live::default());
+        let active = Arc::new(Mutex::new(Vec::new()));
+        let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
+        let start = Instant::now();
+        self.journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        self.sampler =
+            Some(Sampler::start(&ep.redis, &self.product, start).map_err(DriveError::Sampler)?);
+        let bar =
+            progress.then(|| progress_bar::show(duration, live.clone(), active.clone(), start));
+
+        let history = self.out_dir.join(&self.journal.history);
+        let mut executor = Executor::new(self.target.as_mut(), proxy, start, active);
+        let (load_result, ()) = tokio::join!(
+            load::drive(plan, &history, live, interrupt.clone()),
+            executor.run(&faults, interrupt.clone()),
+        );
+        let undone = executor.undo_all().await;
+        self.journal.timeline = std::mem::take(&mut executor.timeline);
+        self.journal.interrupted = *interrupt.borrow();
+        drop(executor);
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        self.journal.load = Some(load_result.map_err(|e| DriveError::Load(e.to_string()))?);
+        self.target.restore().await.map_err(DriveError::Restore)?;
+        if let Some(bad) = self.journal.timeline.iter().find(|e| !e.ok) {
+            return Err(DriveError::NotLanded {
+                fault: bad.fault,
+                label: bad.label.clone(),
+                phase: bad.phase.clone(),
+                error: bad.error.clone().unwrap_or_default(),
+            });
+        }
+        if !undone {
+            return Err(DriveError::NotUndone);
+        }
+        Ok(Times {
+            zero: start,
+            last_change: start + Duration::from_millis(self.last_change_ms()),
+        })
+    }
+
+    /// Recovery counts from the last change: the end of the load or the last heal.
+    fn last_change_ms(&self) -> u64 {
+        let load_ms = self.journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
+        self.journal
+            .timeline
+            .iter()
+            .map(|e| e.finished_ms)
+            .max()
+            .unwrap_or(0)
+            .max(load_ms)
+    }
+}
+
+/// `POST /init` through the entry: (re)starts the sale the load buys from.
+pub async fn start_sale(
+    entry: &str,
+    token: &str,
+    product: &str,
+    s: &Scenario,
+) -> Result<(), DriveError> {
+    let failed = |reason: String| DriveError::StartSale {
+        entry: entry.to_owned(),
+        reason,
+    };
+    let body = flux_gate_core::contract::InitRequest {
+        product_id: product.to_owned(),
+        quantity: i64::from(s.sale.stock),
+        per_user_limit: s.sale.per_user_limit.map(i64::from),
+    };
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let resp = client
+        .post(format!("{entry}/init"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let status = resp.status();
+    if !status.is_success() {
+        let text = resp.text().await.unwrap_or_default();
+        return Err(failed(format!("{status} {text}")));
+    }
+    Ok(())
+}

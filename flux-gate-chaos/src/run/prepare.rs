@@ -1,0 +1,110 @@
+//! Step 1 of a run: everything that can be checked before anything starts. Each scenario file
+//! is read once and its names checked once: against the local stack description it will run
+//! on, or against the compose project's services and proxies (probed through the Docker API).
+
+use std::path::{Path, PathBuf};
+
+use super::{RunError, RunOptions, TargetChoice};
+use crate::scenario::{self, validate, Scenario, ScenarioError};
+use crate::target::docker::DockerSpec;
+use crate::target::local::StackSpec;
+
+/// A scenario ready to run: parsed, checked, with the stack it runs on.
+#[derive(Debug)]
+pub struct Prepared {
+    pub path: PathBuf,
+    pub scenario: Scenario,
+    /// The file's text (its fingerprint goes into the journal).
+    pub text: String,
+    pub stack: StackChoice,
+}
+
+/// What a run starts (local) or attaches to (docker).
+#[derive(Debug)]
+pub enum StackChoice {
+    Local(StackSpec),
+    Docker { spec: DockerSpec, project: String },
+}
+
+/// Prepares every file before any runs: one bad file stops the whole command before a stack
+/// starts.
+pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Prepared>, RunError> {
+    match &opts.target {
+        TargetChoice::Local => paths
+            .iter()
+            .map(|p| local(p, opts.stack.as_deref()))
+            .collect(),
+        TargetChoice::Docker { project } => {
+            let spec = docker_spec(opts.stack.as_deref())?;
+            let names = crate::target::docker::stack::probe_names(&spec, project)
+                .await
+                .map_err(RunError::Attach)?;
+            paths
+                .iter()
+                .map(|path| {
+                    let (scenario, text) = read(path)?;
+                    check_names(path, &scenario, &names)?;
+                    Ok(Prepared {
+                        path: path.clone(),
+                        scenario,
+                        text,
+                        stack: StackChoice::Docker {
+                            spec: spec.clone(),
+                            project: project.clone(),
+                        },
+                    })
+                })
+                .collect()
+        }
+    }
+}
+
+/// Reads a scenario for the local target and checks it against the stack it runs on: its own
+/// `stack:`, else `stack_override`, else the built-in one.
+pub fn local(path: &Path, stack_override: Option<&Path>) -> Result<Prepared, RunError> {
+    let (scenario, text) = read(path)?;
+    let spec = match (&scenario.stack, stack_override) {
+        (Some(rel), _) => StackSpec::read(&path.parent().unwrap_or(Path::new(".")).join(rel))?,
+        (None, Some(p)) => StackSpec::read(p)?,
+        (None, None) => StackSpec::built_in()?,
+    };
+    check_names(path, &scenario, &spec.names(false))?;
+    Ok(Prepared {
+        path: path.to_owned(),
+        scenario,
+        text,
+        stack: StackChoice::Local(spec),
+    })
+}
+
+/// Reads and parses a scenario file (names not checked yet).
+fn read(path: &Path) -> Result<(Scenario, String), RunError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ScenarioError::Read {
+        file: path.display().to_string(),
+        source,
+    })?;
+    let s = scenario::parse_str(&text, &path.display().to_string())?;
+    Ok((s, text))
+}
+
+/// Every service and link the scenario names must exist on the target.
+fn check_names(path: &Path, s: &Scenario, names: &validate::Names) -> Result<(), RunError> {
+    let problems = validate::validate(s, names);
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ScenarioError::Invalid {
+            file: path.display().to_string(),
+            problems,
+        }
+        .into())
+    }
+}
+
+/// How the docker target reads a compose project: `stack` or the built-in description.
+fn docker_spec(stack: Option<&Path>) -> Result<DockerSpec, RunError> {
+    Ok(match stack {
+        Some(p) => DockerSpec::read(p)?,
+        None => DockerSpec::built_in()?,
+    })
+}
