@@ -10,7 +10,10 @@
 //! - librdkafka's "all brokers down" event (a broker that closed its connections);
 //! - [`SILENCE`] without a confirmed delivery while deliveries are outstanding (a broker, or a
 //!   network, that went quiet without closing anything — the event never comes then, and it
-//!   is not always raised even when connections do close);
+//!   is not always raised even when connections do close). This rule is armed only once the
+//!   broker has confirmed a delivery: the first produce of a process (producer id, leader
+//!   connection) can take far longer than a steady-state acknowledgement on a loaded machine,
+//!   and before it there is no steady state to fall silent from;
 //! - a failed delivery, or one not confirmed within the produce timeout.
 //!
 //! It closes again on the first confirmed delivery. While it is open, one order at a time is
@@ -43,6 +46,8 @@ pub struct KafkaGate {
     /// When Kafka last made progress, in µs since `epoch`: a confirmed delivery, or the first
     /// send after a moment with nothing outstanding.
     progress_us: AtomicU64,
+    /// Whether a delivery has ever been confirmed: arms the silence rule.
+    delivered: AtomicBool,
     epoch: Instant,
 }
 
@@ -61,6 +66,7 @@ impl KafkaGate {
             probing: AtomicBool::new(false),
             outstanding: AtomicUsize::new(0),
             progress_us: AtomicU64::new(0),
+            delivered: AtomicBool::new(false),
             epoch: Instant::now(),
         }
     }
@@ -79,6 +85,13 @@ impl KafkaGate {
 
     /// A delivery was confirmed: the broker takes writes.
     pub fn confirmed(&self) {
+        self.delivered.store(true, Ordering::Relaxed);
+        self.reachable();
+    }
+
+    /// The broker answered (its metadata names the topic's partitions) but has not yet
+    /// confirmed a delivery of this process: orders wait for it; the silence rule is not armed.
+    pub fn reachable(&self) {
         self.progress_us.store(self.now_us(), Ordering::Relaxed);
         if self.up.send_if_modified(|up| !std::mem::replace(up, true)) {
             metrics::counter!("fg_api_kafka_transitions_total", "to" => "up").increment(1);
@@ -123,9 +136,11 @@ impl KafkaGate {
         self.outstanding.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// Whether deliveries have been waiting [`SILENCE`] with no confirmation at `now_us`.
+    /// Whether deliveries have been waiting [`SILENCE`] with no confirmation at `now_us`, after
+    /// the broker has confirmed a delivery before.
     fn silent(&self, now_us: u64) -> bool {
-        self.outstanding.load(Ordering::Acquire) > 0
+        self.delivered.load(Ordering::Relaxed)
+            && self.outstanding.load(Ordering::Acquire) > 0
             && now_us.saturating_sub(self.progress_us.load(Ordering::Relaxed))
                 >= SILENCE.as_micros() as u64
     }
@@ -182,10 +197,35 @@ mod tests {
     }
 
     #[test]
+    fn silence_is_not_armed_before_the_first_confirmed_delivery() {
+        let gate = KafkaGate::new();
+        let silence = SILENCE.as_micros() as u64;
+        gate.reachable();
+        assert!(
+            gate.is_up(),
+            "a broker that answers metadata: orders wait for it"
+        );
+        gate.sent();
+        let sent_at = gate.progress_us.load(Ordering::Relaxed);
+        assert!(
+            !gate.silent(sent_at + 100 * silence),
+            "the first delivery of a process may take long; only the produce timeout bounds it"
+        );
+        gate.confirmed();
+        gate.sent();
+        let sent_at = gate.progress_us.load(Ordering::Relaxed);
+        assert!(
+            gate.silent(sent_at + silence),
+            "armed by the first delivery"
+        );
+    }
+
+    #[test]
     fn silence_counts_only_while_deliveries_wait() {
         let gate = KafkaGate::new();
         let silence = SILENCE.as_micros() as u64;
         let t0 = gate.now_us();
+        gate.confirmed();
         assert!(!gate.silent(t0 + 10 * silence), "nothing outstanding");
         gate.sent();
         let sent_at = gate.progress_us.load(Ordering::Relaxed);

@@ -160,7 +160,7 @@ impl Publisher {
         .await;
         let up = matches!(fetched, Ok(Ok(true)));
         if up {
-            self.gate.confirmed();
+            self.gate.reachable();
         }
         up
     }
