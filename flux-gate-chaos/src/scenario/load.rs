@@ -140,14 +140,24 @@ pub fn parse_yaml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// serde_yaml prefixes the key path and appends ` at line L column C`; both are printed in
-/// their own places instead.
+/// serde_yaml prefixes the path it was at and appends ` at line L column C`; both are printed
+/// in their own places instead. Its path is the key's own, or — for an error in a key itself
+/// (`unknown field`) — the mapping's, a prefix of the key path.
 pub fn clean_message(message: &str, key: &str) -> String {
     let m = match message.rfind(" at line ") {
         Some(i) => &message[..i],
         None => message,
     };
-    m.strip_prefix(&format!("{key}: ")).unwrap_or(m).to_owned()
+    match m.split_once(": ") {
+        Some((path, rest)) if !path.is_empty() && is_within(key, path) => rest.to_owned(),
+        _ => m.to_owned(),
+    }
+}
+
+/// Whether `path` is `key` or one of its parents (`faults[0]` of `faults[0].at`).
+fn is_within(key: &str, path: &str) -> bool {
+    key.strip_prefix(path)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.') || rest.starts_with('['))
 }
 
 /// For "unknown field `rat`, expected one of `rate`, …" (and unknown variants): the expected

@@ -1,11 +1,12 @@
 //! Scenario files: one experiment each — the sale, the load, the faults and what must hold.
 //!
 //! Parsing is strict (unknown keys are errors, with a suggestion) and happens in two steps:
-//! [`load`] turns YAML into these types with `file:line:column` errors, then [`validate`]
-//! checks what types cannot (a `latency` fault needs a `latency:`; a service must exist in the
-//! stack) before anything starts. `docs/scenarios.md` documents every key; `fgchaos schema`
+//! [`load`] turns YAML into these types with `file:line:column` errors — a fault's keys are
+//! checked against its action there ([`fault`]) — then [`validate`] checks what types cannot
+//! (values in range; a service must exist in the stack) before anything starts. `docs/scenarios.md` documents every key; `fgchaos schema`
 //! prints the JSON Schema derived from these types.
 
+pub mod fault;
 pub mod load;
 pub mod units;
 pub mod validate;
@@ -16,6 +17,9 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+pub use fault::{
+    Action, Fault, FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions,
+};
 pub use load::{parse_str, read_file, ScenarioError};
 pub use units::{Cmp, Dur, DurThreshold, PercentThreshold, Rate};
 
@@ -140,156 +144,6 @@ fn default_timeout() -> Dur {
 }
 fn default_connections() -> u32 {
     64
-}
-
-/// What a fault does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// SIGKILL the service (all its processes).
-    Kill,
-    /// SIGTERM, then SIGKILL after `grace`.
-    Stop,
-    /// Start a stopped or killed service and wait until it is ready.
-    Start,
-    /// Stop, then start.
-    Restart,
-    /// SIGSTOP: the service keeps its sockets and answers nothing.
-    Pause,
-    /// SIGCONT after `pause`.
-    Resume,
-    /// Toxic: delay every chunk by `latency` ± `jitter`.
-    Latency,
-    /// Toxic: limit throughput to `rate_kb` KB/s.
-    Bandwidth,
-    /// Toxic: stop all data, close after `timeout` (0 = never).
-    Timeout,
-    /// Toxic: stop all data forever (a `timeout` of 0).
-    Blackhole,
-    /// Toxic: reset connections after `timeout` (real Toxiproxy only).
-    ResetPeer,
-    /// Toxic: cut data into `average_size`-byte pieces, `delay` apart.
-    Slicer,
-    /// Toxic: close the connection after `bytes` bytes.
-    LimitData,
-    /// Toxic: delay the close of a connection by `delay`.
-    SlowClose,
-    /// Disable the proxy: connections refused, open ones closed.
-    Down,
-    /// Disable every proxy in `links` together.
-    Partition,
-}
-
-impl Action {
-    /// Acts on a service's processes (or containers).
-    pub fn is_lifecycle(self) -> bool {
-        matches!(
-            self,
-            Action::Kill
-                | Action::Stop
-                | Action::Start
-                | Action::Restart
-                | Action::Pause
-                | Action::Resume
-        )
-    }
-
-    /// The snake_case word of the scenario file.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Kill => "kill",
-            Action::Stop => "stop",
-            Action::Start => "start",
-            Action::Restart => "restart",
-            Action::Pause => "pause",
-            Action::Resume => "resume",
-            Action::Latency => "latency",
-            Action::Bandwidth => "bandwidth",
-            Action::Timeout => "timeout",
-            Action::Blackhole => "blackhole",
-            Action::ResetPeer => "reset_peer",
-            Action::Slicer => "slicer",
-            Action::LimitData => "limit_data",
-            Action::SlowClose => "slow_close",
-            Action::Down => "down",
-            Action::Partition => "partition",
-        }
-    }
-}
-
-/// Which direction of a link a toxic slows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum Stream {
-    /// Client → server.
-    Upstream,
-    /// Server → client (Toxiproxy's default).
-    #[default]
-    Downstream,
-    /// Both directions (two toxics).
-    Both,
-}
-
-/// One fault. Which keys apply depends on `action`; the validator names any that do not.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Fault {
-    /// When, from the start of the load (required in `faults`, absent in a nemesis pool).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub at: Option<Dur>,
-    pub action: Action,
-    /// Lifecycle actions: the service (`ingestion-api` = one replica chosen by the seed,
-    /// `ingestion-api#2` = that replica).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    /// Network actions: the link (a Toxiproxy proxy name).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub link: Option<String>,
-    /// `partition`: the links cut together.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub links: Vec<String>,
-    /// Instead of `service`/`link`: one of these, chosen with the run's seed.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub random: Vec<String>,
-    /// Heal after this long (the opposite action, or the toxic removed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub duration: Option<Dur>,
-    /// `stop`/`restart`: how long SIGTERM may take before SIGKILL.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grace: Option<Dur>,
-    /// `latency`: added delay.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub latency: Option<Dur>,
-    /// `latency`: ± variation.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jitter: Option<Dur>,
-    /// `bandwidth`: KB/s.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rate_kb: Option<u64>,
-    /// `timeout`/`reset_peer`: when the connection is closed (0 = never).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout: Option<Dur>,
-    /// `slicer`: mean piece size in bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub average_size: Option<u64>,
-    /// `slicer`: ± bytes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_variation: Option<u64>,
-    /// `slicer`: delay between pieces; `slow_close`: delay of the close.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub delay: Option<Dur>,
-    /// `limit_data`: bytes before the close.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bytes: Option<u64>,
-    /// Toxics: direction.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stream: Option<Stream>,
-    /// Toxics: share of connections affected (0–1).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub toxicity: Option<f32>,
-    /// What must hold while this fault is on (instead of the scenario-wide `expect`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub expect: Option<WindowExpect>,
 }
 
 /// Expectations for one fault's window.

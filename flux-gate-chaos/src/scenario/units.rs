@@ -19,21 +19,11 @@ macro_rules! string_value {
     ($ty:ident, $name:literal, $pattern:literal, $example:literal) => {
         impl<'de> Deserialize<'de> for $ty {
             fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-                // Numbers are accepted too (`stock: 100` style), then read as text.
-                let raw = serde_yaml::Value::deserialize(d)?;
-                let text = match raw {
-                    serde_yaml::Value::String(s) => s,
-                    serde_yaml::Value::Number(n) => n.to_string(),
-                    other => {
-                        return Err(de::Error::custom(format!(
-                            "expected {} like `{}`, found {}",
-                            $name,
-                            $example,
-                            describe(&other)
-                        )))
-                    }
-                };
-                text.parse().map_err(de::Error::custom)
+                d.deserialize_any(TextVisitor::<$ty> {
+                    name: $name,
+                    example: $example,
+                    ty: std::marker::PhantomData,
+                })
             }
         }
         impl Serialize for $ty {
@@ -57,15 +47,60 @@ macro_rules! string_value {
     };
 }
 
-fn describe(v: &serde_yaml::Value) -> &'static str {
-    match v {
-        serde_yaml::Value::Null => "nothing",
-        serde_yaml::Value::Bool(_) => "a boolean",
-        serde_yaml::Value::Number(_) => "a number",
-        serde_yaml::Value::String(_) => "text",
-        serde_yaml::Value::Sequence(_) => "a list",
-        serde_yaml::Value::Mapping(_) => "a mapping",
-        serde_yaml::Value::Tagged(_) => "a tagged value",
+/// Reads a value written as text — numbers too (`stock: 100` style), as YAML prints them — and
+/// parses it *inside* the visitor: an error raised there is placed by serde_yaml at the value's
+/// own line and column, where one raised after the value was read would only get its mapping's.
+struct TextVisitor<T> {
+    name: &'static str,
+    example: &'static str,
+    ty: std::marker::PhantomData<T>,
+}
+
+impl<T> TextVisitor<T> {
+    fn wrong<E: de::Error>(&self, found: &str) -> E {
+        E::custom(format!(
+            "expected {} like `{}`, found {found}",
+            self.name, self.example
+        ))
+    }
+}
+
+impl<'de, T: FromStr<Err = String>> de::Visitor<'de> for TextVisitor<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} like `{}`", self.name, self.example)
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<T, E> {
+        v.parse().map_err(E::custom)
+    }
+    // Numbers as serde_yaml writes them (`1.0`, `.inf`), so a number reads as it always has.
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<T, E> {
+        self.visit_str(&serde_yaml::Number::from(v).to_string())
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<T, E> {
+        self.visit_str(&serde_yaml::Number::from(v).to_string())
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<T, E> {
+        self.visit_str(&serde_yaml::Number::from(v).to_string())
+    }
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<T, E> {
+        Err(self.wrong("a boolean"))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<T, E> {
+        Err(self.wrong("nothing"))
+    }
+    fn visit_none<E: de::Error>(self) -> Result<T, E> {
+        Err(self.wrong("nothing"))
+    }
+    fn visit_seq<A: de::SeqAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        Err(self.wrong("a list"))
+    }
+    fn visit_map<A: de::MapAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        Err(self.wrong("a mapping"))
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, _: A) -> Result<T, A::Error> {
+        Err(self.wrong("a tagged value"))
     }
 }
 

@@ -1,11 +1,12 @@
-//! Rules a parsed scenario must follow before anything starts: keys that belong to the fault's
-//! action, values in range, and every service and link named by a fault present in the stack.
+//! Rules a parsed scenario must follow before anything starts: values in range, and every
+//! service and link named by a fault present in the stack. Which keys a fault may have was
+//! settled while parsing; the per-action rules live with the action (`super::fault`).
 
 use std::collections::HashSet;
 use std::time::Duration;
 
 use super::load::Problem;
-use super::{Action, Fault, LoadModel, Scenario};
+use super::{LoadModel, Scenario};
 
 /// What the target's stack offers faults to name.
 #[derive(Debug, Clone, Default)]
@@ -63,13 +64,6 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
             "must be more than 0s and at most `settle.timeout`, or a stopped system could never be told from a slow one",
         );
     }
-    let known_services: HashSet<&str> = names.services.iter().map(String::as_str).collect();
-    let known_links: HashSet<&str> = names.links.iter().map(String::as_str).collect();
-    let ctx = Ctx {
-        services: &known_services,
-        links: &known_links,
-        names,
-    };
     for (i, f) in s.faults.iter().enumerate() {
         let key = format!("faults[{i}]");
         if f.at.is_none() {
@@ -78,7 +72,7 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
                 "say when the fault happens, like `at: 5s`",
             );
         }
-        fault(f, &key, &ctx, &mut v);
+        f.validate(&key, names, &mut v.0);
     }
     if let Some(n) = &s.nemesis {
         if n.end <= n.start {
@@ -98,25 +92,8 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
         }
         for (i, f) in n.pool.iter().enumerate() {
             let key = format!("nemesis.pool[{i}]");
-            if f.at.is_some() {
-                v.push(
-                    format!("{key}.at"),
-                    "pool entries get their time from the nemesis; remove `at`",
-                );
-            }
-            if f.duration.is_some() {
-                v.push(
-                    format!("{key}.duration"),
-                    "pool entries last `nemesis.duration`; remove `duration`",
-                );
-            }
-            if matches!(f.action, Action::Start | Action::Resume | Action::Restart) {
-                v.push(
-                    format!("{key}.action"),
-                    "pick faults that heal (kill, stop, pause or a network fault)",
-                );
-            }
-            fault(f, &key, &ctx, &mut v);
+            f.validate_pool_entry(&key, &mut v.0);
+            f.validate(&key, names, &mut v.0);
         }
     }
     let mut seen = HashSet::new();
@@ -233,171 +210,8 @@ pub fn load_duration(l: &super::Load) -> Option<Duration> {
     })
 }
 
-struct Ctx<'a> {
-    services: &'a HashSet<&'a str>,
-    links: &'a HashSet<&'a str>,
-    names: &'a Names,
-}
-
-fn fault(f: &Fault, key: &str, ctx: &Ctx<'_>, v: &mut Problems) {
-    let a = f.action;
-    let word = a.as_str();
-    let not_for = |field: &str, present: bool, v: &mut Problems| {
-        if present {
-            v.push(
-                format!("{key}.{field}"),
-                format!("does not apply to `{word}`; remove it"),
-            );
-        }
-    };
-    // Keys that belong to other actions.
-    not_for(
-        "grace",
-        f.grace.is_some() && !matches!(a, Action::Stop | Action::Restart),
-        v,
-    );
-    not_for("latency", f.latency.is_some() && a != Action::Latency, v);
-    not_for("jitter", f.jitter.is_some() && a != Action::Latency, v);
-    not_for("rate_kb", f.rate_kb.is_some() && a != Action::Bandwidth, v);
-    not_for(
-        "timeout",
-        f.timeout.is_some() && !matches!(a, Action::Timeout | Action::ResetPeer),
-        v,
-    );
-    not_for(
-        "average_size",
-        f.average_size.is_some() && a != Action::Slicer,
-        v,
-    );
-    not_for(
-        "size_variation",
-        f.size_variation.is_some() && a != Action::Slicer,
-        v,
-    );
-    not_for(
-        "delay",
-        f.delay.is_some() && !matches!(a, Action::Slicer | Action::SlowClose),
-        v,
-    );
-    not_for("bytes", f.bytes.is_some() && a != Action::LimitData, v);
-    let toxic = !a.is_lifecycle() && !matches!(a, Action::Down | Action::Partition);
-    not_for("stream", f.stream.is_some() && !toxic, v);
-    not_for("toxicity", f.toxicity.is_some() && !toxic, v);
-    not_for(
-        "duration",
-        f.duration.is_some() && matches!(a, Action::Start | Action::Resume | Action::Restart),
-        v,
-    );
-    if let Some(d) = f.duration {
-        if d.get().is_zero() {
-            v.push(
-                format!("{key}.duration"),
-                "must be more than 0s (leave it out for a fault that stays)",
-            );
-        }
-    }
-    if let Some(t) = f.toxicity {
-        if !(0.0..=1.0).contains(&t) {
-            v.push(format!("{key}.toxicity"), "a share between 0 and 1");
-        }
-    }
-    // Required attributes.
-    let need = |field: &str, present: bool, example: &str, v: &mut Problems| {
-        if !present {
-            v.push(
-                format!("{key}.{field}"),
-                format!("`{word}` needs it, like `{field}: {example}`"),
-            );
-        }
-    };
-    match a {
-        Action::Latency => need("latency", f.latency.is_some(), "100ms", v),
-        Action::Bandwidth => need("rate_kb", f.rate_kb.is_some(), "64", v),
-        Action::Slicer => need("average_size", f.average_size.is_some(), "64", v),
-        Action::LimitData => need("bytes", f.bytes.is_some(), "1024", v),
-        Action::SlowClose => need("delay", f.delay.is_some(), "500ms", v),
-        Action::ResetPeer if !ctx.names.reset_peer => v.push(
-            format!("{key}.action"),
-            "the embedded fault proxy (noxious) has no `reset_peer` toxic; use `timeout` or `down` here, \
-             or real Toxiproxy (`--target docker`)",
-        ),
-        _ => {}
-    }
-    // Targets.
-    let has_random = !f.random.is_empty();
-    if a.is_lifecycle() {
-        not_for("link", f.link.is_some(), v);
-        not_for("links", !f.links.is_empty(), v);
-        match (&f.service, has_random) {
-            (Some(_), true) => v.push(
-                format!("{key}.random"),
-                "give `service` or `random`, not both",
-            ),
-            (None, false) => v.push(
-                format!("{key}.service"),
-                format!("`{word}` needs a service, like `service: inventory-worker`"),
-            ),
-            _ => {}
-        }
-        for (k, name) in f.service.iter().map(|s| ("service".to_owned(), s)).chain(
-            f.random
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (format!("random[{i}]"), s)),
-        ) {
-            if !ctx.services.contains(name.as_str()) {
-                v.push(
-                    format!("{key}.{k}"),
-                    unknown("service", name, &ctx.names.services),
-                );
-            }
-        }
-    } else {
-        not_for("service", f.service.is_some(), v);
-        let targets: Vec<(String, &String)> = if a == Action::Partition {
-            not_for("link", f.link.is_some(), v);
-            if f.links.is_empty() && !has_random {
-                v.push(
-                    format!("{key}.links"),
-                    "`partition` needs the links it cuts, like `links: [api-redis, kafka]`",
-                );
-            }
-            f.links
-                .iter()
-                .enumerate()
-                .map(|(i, s)| (format!("links[{i}]"), s))
-                .collect()
-        } else {
-            not_for("links", !f.links.is_empty(), v);
-            match (&f.link, has_random) {
-                (Some(_), true) => {
-                    v.push(format!("{key}.random"), "give `link` or `random`, not both")
-                }
-                (None, false) => v.push(
-                    format!("{key}.link"),
-                    format!("`{word}` needs a link, like `link: api-redis`"),
-                ),
-                _ => {}
-            }
-            f.link.iter().map(|s| ("link".to_owned(), s)).collect()
-        };
-        let randoms = f
-            .random
-            .iter()
-            .enumerate()
-            .map(|(i, s)| (format!("random[{i}]"), s));
-        for (k, name) in targets.into_iter().chain(randoms) {
-            if !ctx.links.contains(name.as_str()) {
-                v.push(
-                    format!("{key}.{k}"),
-                    unknown("link", name, &ctx.names.links),
-                );
-            }
-        }
-    }
-}
-
-fn unknown(what: &str, name: &str, known: &[String]) -> String {
+/// "the stack has no service `x` — did you mean `y`? (known: …)"
+pub(super) fn unknown(what: &str, name: &str, known: &[String]) -> String {
     let best = known
         .iter()
         .map(|k| (strsim::jaro_winkler(name, k), k))
@@ -477,29 +291,43 @@ mod tests {
     }
 
     #[test]
-    fn unknown_link_and_missing_attribute() {
-        let p = problems("faults:\n  - { at: 1s, action: latency, link: redis }");
-        assert_eq!(p.len(), 2, "{p:?}");
+    fn unknown_links_are_named_by_their_key() {
+        let p = problems("faults:\n  - { at: 1s, action: latency, link: redis, latency: 5ms }");
+        assert_eq!(p.len(), 1, "{p:?}");
         assert!(
-            p.iter()
-                .any(|m| m
-                    .contains("`faults[0].latency`: `latency` needs it, like `latency: 100ms`")),
+            p[0].starts_with("`faults[0].link`: the stack has no link `redis`"),
             "{p:?}"
         );
-        assert!(p.iter().any(|m| m.contains("no link `redis`")), "{p:?}");
+        let p = problems(
+            "faults:\n  - { at: 1s, action: partition, links: [kafka, api-rdis] }\n  - { at: 1s, action: down, random: [kafka, nope] }\n  - { at: 1s, action: kill, random: [redis, nope] }",
+        );
+        let keys: Vec<&str> = p
+            .iter()
+            .map(|m| m.split('`').nth(1).unwrap_or(""))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                "faults[0].links[1]",
+                "faults[1].random[1]",
+                "faults[2].random[1]"
+            ],
+            "{p:?}"
+        );
+        assert!(p[0].contains("did you mean `api-redis`?"), "{p:?}");
     }
 
     #[test]
-    fn keys_of_other_actions_are_refused() {
-        let p = problems("faults:\n  - { at: 1s, action: kill, service: redis, latency: 5ms }");
-        assert_eq!(
-            p,
-            vec!["`faults[0].latency`: does not apply to `kill`; remove it"]
+    fn values_out_of_range() {
+        let p = problems(
+            "faults:\n  - { at: 1s, action: blackhole, link: kafka, toxicity: 1.5, duration: 0s }",
         );
-        let p = problems("faults:\n  - { at: 1s, action: start, service: redis, duration: 5s }");
         assert_eq!(
             p,
-            vec!["`faults[0].duration`: does not apply to `start`; remove it"]
+            [
+                "`faults[0].duration`: must be more than 0s (leave it out for a fault that stays)",
+                "`faults[0].toxicity`: a share between 0 and 1"
+            ]
         );
     }
 

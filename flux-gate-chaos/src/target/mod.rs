@@ -62,17 +62,8 @@ pub struct Environment {
     pub containers: Vec<crate::target::docker::Container>,
 }
 
-/// A lifecycle fault on one service instance.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Lifecycle {
-    Kill,
-    Stop { grace_ms: u64 },
-    Start,
-    Restart { grace_ms: u64 },
-    Pause,
-    Resume,
-}
+/// What a lifecycle fault does to one instance: pure data, defined with the fault actions.
+pub use crate::scenario::fault::Lifecycle;
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
