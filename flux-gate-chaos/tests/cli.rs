@@ -5,7 +5,7 @@ mod common;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use fgchaos::journal::Journal;
 use fgchaos::load::history;
@@ -24,14 +24,13 @@ fn start_up(work: &Path) -> std::process::Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let t = Instant::now();
-    while !work.join("up.json").exists() {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "fgchaos up never came up"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let state = work.join("up.json");
+    common::wait_until(Duration::from_secs(60), "fgchaos up to come up", || {
+        state
+            .exists()
+            .then_some(())
+            .ok_or_else(|| format!("no {}", state.display()))
+    });
     up
 }
 
@@ -246,6 +245,7 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     );
     let reports = dir.path().join("reports");
     let work = dir.path().join("work");
+    // The executor logs each fault step at info: the log says when the faults are on.
     let mut child = fgchaos()
         .arg("run")
         .arg(&scenario)
@@ -253,45 +253,47 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         .arg(&reports)
         .arg("--work-dir")
         .arg(&work)
+        .args(["--log", "warn,noxious=off,fgchaos::fault=info"])
+        .env("NO_COLOR", "1")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Wait until the faults are on (load started + 1 s), then Ctrl-C.
-    let t = Instant::now();
-    while !std::fs::read_dir(&reports)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false)
-        || std::fs::read_dir(&reports)
-            .unwrap()
-            .flatten()
-            .all(|d| !d.path().join("history.jsonl").exists())
-    {
-        assert!(
-            t.elapsed() < Duration::from_secs(60),
-            "the run never started"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    std::thread::sleep(Duration::from_millis(2500));
+    let mut stderr = common::Lines::capture(child.stderr.take().unwrap());
+    // Ctrl-C once both faults are on (1 s into the load, until its end 60 s later): the
+    // interrupt must find them to undo. The executor logs a fault's apply and records the fault
+    // as in effect with no await in between, so the log line is the proof.
+    let applied = |lines: &[String], label: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains("fault step done") && l.contains("apply") && l.contains(label))
+    };
+    common::wait_until(Duration::from_secs(90), "both faults applied", || {
+        let lines = stderr.now();
+        if applied(&lines, "pause redis") && applied(&lines, "blackhole kafka") {
+            return Ok(());
+        }
+        match child.try_wait().unwrap() {
+            Some(s) => panic!(
+                "fgchaos exited ({s}) before the faults were on:\n{}",
+                lines.join("\n")
+            ),
+            None => Err(format!("stderr so far:\n{}", lines.join("\n"))),
+        }
+    });
     assert!(!common::processes_under(&work).is_empty());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGINT,
     )
     .unwrap();
-    let t = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(40),
-            "fgchaos did not stop after Ctrl-C"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    };
-    assert_eq!(status.code(), Some(130));
+    let status = common::wait_until(
+        Duration::from_secs(40),
+        "fgchaos to stop after Ctrl-C",
+        || child.try_wait().unwrap().ok_or_else(|| stderr.text()),
+    );
+    let stderr = stderr.finish();
+    assert_eq!(status.code(), Some(130), "{stderr}");
     assert_eq!(
         common::processes_under(&work),
         Vec::<i32>::new(),
@@ -400,15 +402,16 @@ fn cleanup_kills_what_a_killed_harness_left_behind() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(killed >= 8, "{stdout}");
-    let t = Instant::now();
-    while !common::processes_under(&work).is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(5),
-            "{:?}",
-            common::processes_under(&work)
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    common::wait_until(
+        Duration::from_secs(5),
+        "every killed process to be gone",
+        || {
+            let left = common::processes_under(&work);
+            left.is_empty()
+                .then_some(())
+                .ok_or_else(|| format!("{left:?}"))
+        },
+    );
 }
 
 /// `fgchaos proxy --config FILE` (Toxiproxy's `-config`): the file's proxies exist and listen
@@ -433,17 +436,11 @@ async fn proxy_config_file_populates_at_start() {
         .spawn()
         .unwrap();
     let client = fgchaos::toxiproxy::Client::new(format!("http://127.0.0.1:{api}"));
-    let t = Instant::now();
-    let proxies = loop {
-        if let Ok(p) = client.proxies().await {
-            break p;
-        }
-        assert!(
-            t.elapsed() < Duration::from_secs(20),
-            "the API never answered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let proxies =
+        common::wait_until_async(Duration::from_secs(20), "the API to answer", || async {
+            client.proxies().await.map_err(|e| e.to_string())
+        })
+        .await;
     assert_eq!(proxies.keys().collect::<Vec<_>>(), ["api-redis", "spare"]);
     assert!(proxies["api-redis"].enabled);
     assert_eq!(proxies["api-redis"].upstream, "127.0.0.1:1");

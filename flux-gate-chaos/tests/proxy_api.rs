@@ -1,7 +1,9 @@
 //! The embedded fault proxy, through its REST API, in front of a real Redis: Toxiproxy's
 //! documented calls and status codes, and toxics that really change what a client sees.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -301,12 +303,14 @@ async fn echo_writer(
 
 /// Reads the replies to `echo_writer`'s requests, in order, until `total` says how many were
 /// sent and that many have come back; every reply must be the one its request asked for.
+/// `replies` counts them as they come.
 async fn echo_reader(
     rd: tokio::net::tcp::OwnedReadHalf,
     window: Arc<Semaphore>,
     total: tokio::sync::watch::Receiver<Option<u64>>,
+    replies: Arc<AtomicU64>,
 ) -> Result<u64, String> {
-    let res = read_echoes(rd, &window, total).await;
+    let res = read_echoes(rd, &window, total, &replies).await;
     // No more replies: a writer waiting for room must not wait forever.
     window.close();
     res
@@ -316,6 +320,7 @@ async fn read_echoes(
     mut rd: tokio::net::tcp::OwnedReadHalf,
     window: &Semaphore,
     mut total: tokio::sync::watch::Receiver<Option<u64>>,
+    replies: &AtomicU64,
 ) -> Result<u64, String> {
     let mut buf: Vec<u8> = Vec::new();
     let mut received = 0u64;
@@ -345,6 +350,7 @@ async fn read_echoes(
             }
             buf.drain(..eol + 2 + len + 2);
             received += 1;
+            replies.store(received, Ordering::Relaxed);
             window.add_permits(1);
         }
         if *total.borrow() == Some(received) {
@@ -359,6 +365,40 @@ async fn read_echoes(
             _ = total.changed() => {}
         }
     }
+}
+
+/// Requests awaiting their reply at most, in `toxic_changes_keep_pipelined_connections_whole`.
+const WINDOW: u64 = 64;
+
+/// Waits until `WINDOW` more replies have come back than when it was called: traffic is
+/// crossing the proxy as it is configured now (every request in flight at the call has been
+/// answered, and requests sent since are answered too).
+async fn traffic_through(
+    replies: &AtomicU64,
+    reader: &tokio::task::JoinHandle<Result<u64, String>>,
+    setting: &str,
+) {
+    let from = replies.load(Ordering::Relaxed);
+    common::wait_until_async(
+        Duration::from_secs(20),
+        &format!("{WINDOW} replies through the proxy with {setting}"),
+        || async {
+            let now = replies.load(Ordering::Relaxed);
+            if now >= from + WINDOW {
+                return Ok(());
+            }
+            let reader = if reader.is_finished() {
+                "stopped"
+            } else {
+                "running"
+            };
+            Err(format!(
+                "{} replies since (the reader {reader})",
+                now - from
+            ))
+        },
+    )
+    .await;
 }
 
 async fn connections_received(con: &mut redis::aio::MultiplexedConnection) -> u64 {
@@ -411,13 +451,15 @@ async fn toxic_changes_keep_pipelined_connections_whole() {
     let stream = TcpStream::connect(&listen).await.unwrap();
     stream.set_nodelay(true).unwrap();
     let (rd, wr) = stream.into_split();
-    let window = Arc::new(Semaphore::new(64));
+    let window = Arc::new(Semaphore::new(WINDOW as usize));
     let stop = Arc::new(AtomicBool::new(false));
     let (total_tx, total_rx) = tokio::sync::watch::channel(None);
+    let replies = Arc::new(AtomicU64::new(0));
     let writer = tokio::spawn(echo_writer(wr, window.clone(), stop.clone()));
-    let reader = tokio::spawn(echo_reader(rd, window.clone(), total_rx));
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    // The proxy's connection to Redis is open by now; none may be opened from here on.
+    let reader = tokio::spawn(echo_reader(rd, window.clone(), total_rx, replies.clone()));
+    // Replies have come back through the proxy, so its connection to Redis is open; none may
+    // be opened from here on.
+    traffic_through(&replies, &reader, "no toxic").await;
     let connections = connections_received(&mut direct).await;
 
     let http = reqwest::Client::new();
@@ -431,16 +473,16 @@ async fn toxic_changes_keep_pipelined_connections_whole() {
             assert_eq!(r.status(), 200, "{:?}", r.text().await);
         }
     };
-    let pause = || tokio::time::sleep(Duration::from_millis(300));
+    // After each change, traffic crosses the proxy as changed before the next change.
     c.add_toxic(
         "redis",
         &Toxic::new("latency", "downstream", json!({ "latency": 50 })),
     )
     .await
     .unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "latency 50 ms downstream").await;
     update("latency_downstream", json!({ "latency": 100 })).await;
-    pause().await;
+    traffic_through(&replies, &reader, "latency 100 ms downstream").await;
     c.add_toxic(
         "redis",
         &Toxic::new(
@@ -451,16 +493,16 @@ async fn toxic_changes_keep_pipelined_connections_whole() {
     )
     .await
     .unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "a slicer added").await;
     c.add_toxic(
         "redis",
         &Toxic::new("bandwidth", "upstream", json!({ "rate": 100 })),
     )
     .await
     .unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "a bandwidth limit added").await;
     c.remove_toxic("redis", "slicer_downstream").await.unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "the slicer removed").await;
     c.add_toxic(
         "redis",
         &Toxic::new(
@@ -471,13 +513,13 @@ async fn toxic_changes_keep_pipelined_connections_whole() {
     )
     .await
     .unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "upstream latency added").await;
     c.remove_toxic("redis", "bandwidth_upstream").await.unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "the bandwidth limit removed").await;
     c.remove_toxic("redis", "latency_downstream").await.unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "the downstream latency removed").await;
     c.reset().await.unwrap();
-    pause().await;
+    traffic_through(&replies, &reader, "no toxic after /reset").await;
 
     stop.store(true, Ordering::Relaxed);
     let written = writer.await.unwrap();

@@ -35,3 +35,108 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// How often the waits below look.
+pub const POLL: std::time::Duration = std::time::Duration::from_millis(100);
+
+/// Calls `probe` every [`POLL`] until it returns `Ok`; panics after `limit` naming `what` it
+/// waited for and the last thing the probe saw (its `Err`).
+pub fn wait_until<T>(
+    limit: std::time::Duration,
+    what: &str,
+    mut probe: impl FnMut() -> Result<T, String>,
+) -> T {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        match probe() {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                std::time::Instant::now() < deadline,
+                "waited {limit:?} for {what}; last seen: {seen}"
+            ),
+        }
+        std::thread::sleep(POLL);
+    }
+}
+
+/// [`wait_until`] for async probes.
+pub async fn wait_until_async<T, F, Fut>(limit: std::time::Duration, what: &str, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match probe().await {
+            Ok(v) => return v,
+            Err(seen) => assert!(
+                tokio::time::Instant::now() < deadline,
+                "waited {limit:?} for {what}; last seen: {seen}"
+            ),
+        }
+        tokio::time::sleep(POLL).await;
+    }
+}
+
+/// The lines a child writes to a pipe, collected by a thread as they come (so the child never
+/// blocks on a full pipe), with terminal colour codes removed.
+pub struct Lines {
+    lines: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Lines {
+    pub fn capture(pipe: impl std::io::Read + Send + 'static) -> Lines {
+        use std::io::BufRead;
+        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&lines);
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(pipe).lines() {
+                let Ok(line) = line else { break };
+                sink.lock().unwrap().push(strip_ansi(&line));
+            }
+        });
+        Lines {
+            lines,
+            reader: Some(reader),
+        }
+    }
+
+    /// Every line so far.
+    pub fn now(&self) -> Vec<String> {
+        self.lines.lock().unwrap().clone()
+    }
+
+    /// Every line so far, as one text.
+    pub fn text(&self) -> String {
+        self.now().join("\n")
+    }
+
+    /// Waits until the pipe is closed (the child exited), then returns every line.
+    pub fn finish(&mut self) -> String {
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        self.text()
+    }
+}
+
+/// `line` without ANSI escape sequences (`ESC [ … letter`).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.next() == Some('[') {
+                for c in chars.by_ref() {
+                    if c.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}

@@ -9,6 +9,7 @@ use futures::future::join_all;
 use reqwest::StatusCode;
 
 use crate::stack::{order_at, ApiEnv, Stack};
+use crate::wait;
 
 /// Sends every `(user, key)` concurrently (at most `in_flight` at once) and returns the answers.
 pub async fn herd(
@@ -66,7 +67,8 @@ async fn two_thousand_buyers_for_one_hundred_units() {
     let rows = s
         .wait_for_orders("herd", 100, Duration::from_secs(30))
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the pipeline is drained no order can still arrive: the count after it is final.
+    wait::drained(&s, "herd", Duration::from_secs(30)).await;
     let rows_after = flux_gate_core::db::orders_of(&s.db, "herd").await.unwrap();
     assert_eq!((rows.len(), rows_after.len()), (100, 100));
     assert_eq!(
@@ -106,7 +108,8 @@ async fn ten_thousand_retries_of_one_key_make_one_order() {
     let ids: HashSet<_> = ok.iter().map(|(_, a)| a.order_id).collect();
     assert_eq!(ids.len(), 1, "every answer names the same order: {ids:?}");
     let rows = s.wait_for_orders("storm", 1, Duration::from_secs(20)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Once the pipeline is drained no order can still arrive: the count after it is final.
+    wait::drained(&s, "storm", Duration::from_secs(20)).await;
     assert_eq!(
         flux_gate_core::db::orders_of(&s.db, "storm")
             .await

@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::json;
 
 use crate::stack::{ApiEnv, Stack, ADMIN_TOKEN};
+use crate::wait;
 
 async fn raw_order(
     s: &Stack,
@@ -301,7 +302,7 @@ async fn init_requires_the_admin_token_and_valid_numbers() {
     // A good init sets Redis and the database; a second init restarts the sale from scratch.
     s.init("adm", 10, None).await;
     assert_eq!(s.order("adm", "u1", "a1").await.1.status, Status::Success);
-    s.wait_for_orders("adm", 1, Duration::from_secs(20)).await;
+    wait::orders(&s, "adm", 1, Duration::from_secs(20)).await;
     s.init("adm", 3, None).await;
     let stock: StockAnswer = s
         .http
@@ -429,14 +430,17 @@ async fn answers_503_fast_when_redis_does_not_answer() {
     s.redis.process.resume().unwrap();
     // After Redis answers again the API recovers on a fresh connection, and the retried key
     // reserves exactly once.
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let answer = loop {
-        let (code, a) = s.order("slow", "u", "p1").await;
-        if code != StatusCode::SERVICE_UNAVAILABLE || std::time::Instant::now() > deadline {
-            break a;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let answer = wait::until(
+        Duration::from_secs(10),
+        "an answer other than 503 to the retried key after Redis woke",
+        || async {
+            match s.order("slow", "u", "p1").await {
+                (StatusCode::SERVICE_UNAVAILABLE, a) => Err(format!("503 {a:?}")),
+                (_, a) => Ok(a),
+            }
+        },
+    )
+    .await;
     assert_eq!(answer.status, Status::Success);
     // The timed-out attempt had been reserved when Redis woke; the relay delivers it, and the
     // replay answered with its order id: one order, the one the buyer was told about.

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flux_gate_core::kafka::{self, Producer};
@@ -41,31 +42,51 @@ fn tansu_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("tansu.log")).unwrap_or_default()
 }
 
-/// Every payload in the partition, with how often it is there.
-async fn read_back(brokers: &str, want: usize) -> BTreeMap<String, usize> {
+/// Every payload in the partition, with how often it is there: read up to the partition's
+/// high watermark, looked up again once it is reached, so every record the partition holds
+/// (a late duplicate included) is counted.
+async fn read_back(brokers: &str) -> BTreeMap<String, usize> {
     let consumer: StreamConsumer = kafka::client_config(brokers)
         .set("group.id", "epoch-bump-reader")
         .set("enable.auto.commit", "false")
         .create()
         .unwrap();
+    let consumer = Arc::new(consumer);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(ORDERS_TOPIC, 0, Offset::Beginning)
         .unwrap();
     consumer.assign(&tpl).unwrap();
+    let high = || {
+        let c = Arc::clone(&consumer);
+        async move {
+            tokio::task::spawn_blocking(move || {
+                c.fetch_watermarks(ORDERS_TOPIC, 0, Duration::from_secs(10))
+            })
+            .await
+            .unwrap()
+            .expect("watermarks")
+            .1
+        }
+    };
     let mut seen = BTreeMap::new();
-    let mut read = 0;
-    // Up to `want`, then a little longer: any duplicate would show up.
-    let mut deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // The offset after the last record read.
+    let mut next = 0;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
     loop {
-        let Ok(m) = tokio::time::timeout_at(deadline, consumer.recv()).await else {
+        let end = high().await;
+        if next >= end {
             break;
-        };
-        let m = m.unwrap();
-        let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
-        *seen.entry(payload).or_insert(0) += 1;
-        read += 1;
-        if read == want {
-            deadline = tokio::time::Instant::now() + Duration::from_secs(1);
+        }
+        while next < end {
+            let m = tokio::time::timeout_at(deadline, consumer.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!("read up to offset {next} of {end} within 20 s: {seen:?}")
+                })
+                .unwrap();
+            let payload = String::from_utf8_lossy(m.payload().unwrap_or_default()).into_owned();
+            *seen.entry(payload).or_insert(0) += 1;
+            next = m.offset() + 1;
         }
     }
     seen
@@ -132,7 +153,7 @@ async fn idempotent_producer_keeps_producing_after_its_epoch_bump() {
         .expect("watermarks")
     };
     assert_eq!(high - low, 1 + AFTER as i64, "records in the partition");
-    let seen = read_back(&brokers, 1 + AFTER).await;
+    let seen = read_back(&brokers).await;
     let expected: BTreeMap<String, usize> = std::iter::once("before".to_owned())
         .chain((0..AFTER).map(|i| format!("after-{i}")))
         .map(|p| (p, 1))

@@ -7,5 +7,6 @@ mod http_contract;
 mod kafka_epoch_bump;
 mod probe;
 mod stack;
+mod wait;
 mod waiting_room;
 mod worker_and_reconcile;

@@ -25,6 +25,7 @@ async fn server() -> SocketAddr {
         .route(
             "/slow",
             get(|| async {
+                // Not a wait: the stall under test, far beyond the probe's 200 ms limit.
                 tokio::time::sleep(Duration::from_secs(5)).await;
                 "late"
             }),

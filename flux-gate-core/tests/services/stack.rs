@@ -161,8 +161,9 @@ impl Stack {
         order_at(&self.http, &self.api.url("/order"), product, user, key).await
     }
 
-    /// Waits until the database holds `n` orders for `product` (and no more arrive for a
-    /// moment), or panics with what it saw.
+    /// Waits until the database holds at least `n` orders for `product` and returns them —
+    /// or, after `limit`, returns what it holds then (the caller judges; the tests'
+    /// `wait::orders` fails there with the worker's log).
     pub async fn wait_for_orders(
         &self,
         product: &str,

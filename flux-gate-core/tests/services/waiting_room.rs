@@ -6,6 +6,7 @@ use std::time::Duration;
 use redis::AsyncCommands;
 
 use crate::stack::{service, Service, Stack};
+use crate::wait;
 
 /// Loads `url` in headless Chromium and returns the DOM after `budget` of virtual time.
 async fn browse(url: &str, budget: Duration) -> String {
@@ -101,10 +102,10 @@ async fn views(s: &Stack, wr: &Service) -> u64 {
         .unwrap_or(0)
 }
 
-/// Opens `url` in headless Chromium and lets it run for `for_how_long` of real time. (After a
-/// navigation headless Chromium does not exit by itself, so it is killed; what it did is
-/// judged from the server's side.)
-async fn open_for(url: &str, for_how_long: Duration) {
+/// Opens `url` in headless Chromium and leaves it running: the caller judges what it did from
+/// the server's side, then drops the child, which kills it (after a navigation headless
+/// Chromium does not exit by itself). The screenshot file lives as long as the child.
+fn open(url: &str) -> (tokio::process::Child, tempfile::NamedTempFile) {
     let shot = tempfile::Builder::new().suffix(".png").tempfile().unwrap();
     let mut cmd = tokio::process::Command::new("chromium");
     cmd.args([
@@ -118,11 +119,11 @@ async fn open_for(url: &str, for_how_long: Duration) {
     .stdout(std::process::Stdio::null())
     .stderr(std::process::Stdio::null())
     .kill_on_drop(true);
-    let mut child = cmd
+    let child = cmd
         .arg(url)
         .spawn()
         .expect("chromium runs (scripts/bootstrap installs it)");
-    let _ = tokio::time::timeout(for_how_long, child.wait()).await;
+    (child, shot)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -135,10 +136,26 @@ async fn page_sends_the_buyer_back_when_the_countdown_ends() {
     // covered by the server-rendered `<noscript>` refresh asserted above.)
     let url = wr.url("/?product=back&return=%2F%3Fproduct%3Dback");
     let before = views(&s, &wr).await;
-    open_for(&url, Duration::from_secs(8)).await;
-    let after = views(&s, &wr).await;
-    assert!(
-        after >= before + 2,
-        "{before} → {after} page views: the browser was not sent back"
-    );
+    let (mut browser, _shot) = open(&url);
+    let (s, wr) = (&s, &wr);
+    wait::until(
+        Duration::from_secs(20),
+        "the browser to be sent back to the room (a second page view)",
+        || {
+            let chromium = match browser.try_wait() {
+                Ok(None) => "still running",
+                _ => "exited",
+            };
+            async move {
+                let after = views(s, wr).await;
+                if after >= before + 2 {
+                    return Ok(());
+                }
+                Err(format!(
+                    "{before} → {after} page views: the browser was not sent back (chromium {chromium})"
+                ))
+            }
+        },
+    )
+    .await;
 }

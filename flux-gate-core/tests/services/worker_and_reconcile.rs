@@ -9,6 +9,7 @@ use rdkafka::message::{Headers, Message};
 use redis::AsyncCommands;
 
 use crate::stack::Stack;
+use crate::wait;
 
 async fn dead_letters(s: &Stack, want: usize) -> Vec<(String, String)> {
     let consumer: StreamConsumer = flux_gate_core::kafka::client_config(&s.kafka.brokers())
@@ -94,7 +95,7 @@ async fn reconcile_finds_drift_and_fixes_it_from_the_database() {
             Status::Success
         );
     }
-    s.wait_for_orders("rc", 7, Duration::from_secs(20)).await;
+    wait::orders(&s, "rc", 7, Duration::from_secs(20)).await;
     let (ok, lines) = s.reconcile("rc", false).await;
     assert!(ok, "{lines:#}");
     assert_eq!(
