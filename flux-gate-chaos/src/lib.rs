@@ -39,3 +39,4 @@ pub mod scenario;
 pub mod target;
 pub mod toxiproxy;
 pub mod verdict;
+pub mod yaml;

@@ -27,11 +27,11 @@ use crate::journal::{self, Journal};
 use crate::observe::settle::{self, Reader};
 use crate::observe::Sampler;
 use crate::report;
-use crate::scenario::load::SyntaxError;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::target::local::ProcessGroups;
 use crate::target::{Target, TargetError};
 use crate::verdict::{self, Judgement};
+use crate::yaml::SyntaxError;
 pub use drive::DriveError;
 pub use prepare::{prepare_all, Prepared, StackChoice};
 

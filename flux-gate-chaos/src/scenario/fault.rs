@@ -22,7 +22,7 @@ use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{json, Value};
 
-use super::load::Problem;
+use super::parse::Problem;
 use super::validate::{unknown, Names};
 use super::{Dur, WindowExpect};
 use crate::toxiproxy::wire::Toxic;
@@ -1382,7 +1382,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<Key, E> {
         let Some(key) = Key::parse(v) else {
-            // Worded as serde words it, so `load::suggest` offers the closest key — of this
+            // Worded as serde words it, so `yaml::suggest` offers the closest key — of this
             // action when it is known.
             let keys = self.action.map_or(&Key::ALL[..], |a| a.spec().keys);
             return Err(E::custom(format!(
@@ -1501,8 +1501,8 @@ impl JsonSchema for Fault {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::load::SyntaxError;
     use crate::scenario::{parse_str, Scenario, ScenarioError};
+    use crate::yaml::SyntaxError;
 
     const HEAD: &str = "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 60s }\n";
 

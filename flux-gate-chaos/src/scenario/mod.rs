@@ -1,13 +1,14 @@
 //! Scenario files: one experiment each — the sale, the load, the faults and what must hold.
 //!
 //! Parsing is strict (unknown keys are errors, with a suggestion) and happens in two steps:
-//! [`load`] turns YAML into these types with `file:line:column` errors — a fault's keys are
+//! [`parse`] turns YAML into these types with `file:line:column` errors — a fault's keys are
 //! checked against its action there ([`fault`]) — then [`validate`] checks what types cannot
-//! (values in range; a service must exist in the stack) before anything starts. `docs/scenarios.md` documents every key; `fgchaos schema`
-//! prints the JSON Schema derived from these types.
+//! (values in range; a service must exist in the stack) before anything starts.
+//! `docs/scenarios.md` documents every key; `fgchaos schema` prints the JSON Schema derived
+//! from these types.
 
 pub mod fault;
-pub mod load;
+pub mod parse;
 pub mod units;
 pub mod validate;
 
@@ -20,7 +21,7 @@ use serde::{Deserialize, Serialize};
 pub use fault::{
     Action, Fault, FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions,
 };
-pub use load::{parse_str, read_file, ScenarioError};
+pub use parse::{parse_str, read_file, ScenarioError};
 pub use units::{Cmp, Dur, DurThreshold, PercentThreshold, Rate};
 
 /// One chaos experiment.

@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use super::load::Problem;
+use super::parse::Problem;
 use super::{LoadModel, Scenario};
 
 /// What the target's stack offers faults to name.

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::load::{parse_yaml, read_text, SyntaxError};
 use crate::scenario::units::Dur;
+use crate::yaml::{parse_yaml, read_text, SyntaxError};
 
 /// The built-in description, matching this repository's `docker-compose.yml`.
 pub const BUILT_IN: &str = include_str!("../../../stacks/docker.yaml");

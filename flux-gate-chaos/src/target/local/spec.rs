@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::load::SyntaxError;
+use crate::yaml::SyntaxError;
 
 /// The built-in Flux-Gate stack.
 pub const BUILT_IN: &str = include_str!("../../../stacks/flux-gate.yaml");
@@ -186,12 +186,12 @@ impl StackSpec {
     }
 
     pub fn read(path: &Path) -> Result<Self, Box<SyntaxError>> {
-        let (text, file) = crate::scenario::load::read_text(path)?;
+        let (text, file) = crate::yaml::read_text(path)?;
         Self::parse(&text, &file)
     }
 
     pub fn parse(text: &str, file: &str) -> Result<Self, Box<SyntaxError>> {
-        let spec: StackSpec = crate::scenario::load::parse_yaml(text, file)?;
+        let spec: StackSpec = crate::yaml::parse_yaml(text, file)?;
         spec.check(file)?;
         Ok(spec)
     }
