@@ -63,7 +63,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
             .iter()
             .map(|o| (&o.journal, &o.judgement))
             .collect();
-        let xml = fgchaos::report::junit::render(&runs).map_err(anyhow::Error::msg)?;
+        let xml = fgchaos::report::junit::render(&runs)?;
         std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(if interrupted {

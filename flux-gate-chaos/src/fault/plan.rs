@@ -14,6 +14,16 @@ use crate::toxiproxy::wire::Toxic;
 
 pub use crate::scenario::fault::{DEFAULT_GRACE, TOXIC_PREFIX};
 
+/// Why a scenario's faults could not be planned on this stack. Validation refuses both before
+/// a run starts; the planner still says so rather than panicking on a stack that changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("the stack has no service `{0}`")]
+    NoSuchService(String),
+    #[error("`random` lists nothing to choose from")]
+    EmptyRandom,
+}
+
 /// One change to the system.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -52,7 +62,7 @@ pub fn plan(
     s: &Scenario,
     seed: u64,
     instances_of: &dyn Fn(&str) -> Vec<String>,
-) -> Result<Vec<PlannedFault>, String> {
+) -> Result<Vec<PlannedFault>, PlanError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for f in &s.faults {
@@ -98,13 +108,13 @@ fn expand(
     id: usize,
     rng: &mut ChaCha8Rng,
     instances_of: &dyn Fn(&str) -> Vec<String>,
-) -> Result<PlannedFault, String> {
+) -> Result<PlannedFault, PlanError> {
     let (target, apply, undo) = match f.action.effect(id) {
         Effect::Lifecycle { service, op, undo } => {
             let service = choose(service, rng)?;
             let instances = instances_of(&service);
             if instances.is_empty() {
-                return Err(format!("the stack has no service `{service}`"));
+                return Err(PlanError::NoSuchService(service));
             }
             let instance = instances[rng.random_range(0..instances.len())].clone();
             let undo = undo.map(|op| Change::Lifecycle {
@@ -158,10 +168,10 @@ fn expand(
 }
 
 /// The name given, or one of `random` drawn from the run's seed.
-fn choose(p: Pick<'_>, rng: &mut ChaCha8Rng) -> Result<String, String> {
+fn choose(p: Pick<'_>, rng: &mut ChaCha8Rng) -> Result<String, PlanError> {
     match p {
         Pick::Named(name) => Ok(name.to_owned()),
-        Pick::OneOf([]) => Err("`random` lists nothing to choose from".into()),
+        Pick::OneOf([]) => Err(PlanError::EmptyRandom),
         Pick::OneOf(names) => Ok(names[rng.random_range(0..names.len())].clone()),
     }
 }

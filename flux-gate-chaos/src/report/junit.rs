@@ -7,7 +7,7 @@ use crate::verdict::checkers::Status;
 use crate::verdict::Judgement;
 
 /// Renders the runs as one JUnit report.
-pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, String> {
+pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, quick_junit::SerializeError> {
     let mut report = Report::new("fgchaos");
     for (j, jd) in runs {
         let mut suite = TestSuite::new(j.scenario.name.as_str());
@@ -42,7 +42,7 @@ pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, String> {
         }
         report.add_test_suite(suite);
     }
-    report.to_string().map_err(|e| e.to_string())
+    report.to_string()
 }
 
 #[cfg(test)]

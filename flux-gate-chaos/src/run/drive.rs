@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{now_utc, progress_bar, Run, Times};
+use crate::fault::plan::PlanError;
 use crate::fault::{self, Executor};
 use crate::load::{self, Live, LoadPlan};
 use crate::observe::{ObserveError, Sampler};
@@ -21,7 +22,7 @@ pub enum DriveError {
     #[error("starting the sale at {entry}/init: {reason}")]
     StartSale { entry: String, reason: String },
     #[error("planning the faults: {0}")]
-    Plan(String),
+    Plan(#[from] PlanError),
     #[error("entry address {entry}: {source}")]
     Entry {
         entry: String,
