@@ -1,0 +1,555 @@
+//! One fault of a scenario, one enum variant per action word: which keys the file may give it,
+//! which it needs, the rules it follows against a stack, and what it does to the system.
+//!
+//! Adding an action starts in this file: a [`FaultAction`] variant with exactly its keys, its
+//! [`Action`] word, and its row of the key table (`Action::spec`: the keys it takes, the ones it
+//! needs, the key naming its target). Every `match` on an action lists them all, so the compiler
+//! then asks for the action's arm in `effect.rs`, `rules.rs`, `de.rs` and `ser.rs`, and nothing
+//! falls through a catch-all into another action's behaviour. The schema follows from the table;
+//! a key no action had yet goes in `keys.rs`; the action's test goes in `tests.rs`.
+//!
+//! The other files hold one concern each, for every action:
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `effect.rs` | what an action does to the system ([`Effect`]): a lifecycle operation, toxics, links cut |
+//! | `rules.rs` | the rules a fault follows against a stack ([`Fault::validate`]), and a nemesis pool entry's |
+//! | `keys.rs` | every key a fault may have, its word and the example value messages show |
+//! | `de.rs` | reading a fault: the map visitor, its key seed and the slots values go into |
+//! | `ser.rs` | writing a fault back, key for key in the old flat order, so journals keep their bytes |
+//! | `schema.rs` | the JSON Schema: one closed object per action |
+//! | `tests.rs` | the format end to end: placed errors, round trips, effects, the schema |
+//!
+//! Parsing is a hand-written map visitor, not `#[serde(tag = "action")]`: serde buffers an
+//! internally tagged enum's mapping before choosing the variant, and every error then loses
+//! serde_yaml's `line:column` and serde_path_to_error's key path (docs/decisions.md §31). Here
+//! each key is read through `KeySeed` (`de.rs`), which knows the action seen so far, so a key
+//! that belongs to another action is refused *while serde_yaml reads that key* and the error
+//! carries the key's own place. Values go straight into typed slots, so a bad value is placed too.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Dur, WindowExpect};
+use keys::Key;
+
+mod de;
+mod effect;
+mod keys;
+mod rules;
+mod schema;
+mod ser;
+
+pub use effect::{Effect, Lifecycle, Pick, DEFAULT_GRACE, TOXIC_PREFIX};
+
+/// One fault: when it happens, what it does, when it heals, and what must hold meanwhile.
+/// In a file it is one flat mapping (`{ at: 5s, action: kill, service: redis }`); which keys
+/// it may have depends on `action`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Fault {
+    /// When, from the start of the load (required in `faults`, absent in a nemesis pool).
+    pub at: Option<Dur>,
+    /// Heal after this long (the opposite action, or the toxic removed).
+    pub duration: Option<Dur>,
+    /// What must hold while this fault is on (instead of the scenario-wide `expect`).
+    pub expect: Option<WindowExpect>,
+    pub action: FaultAction,
+}
+
+/// What a fault does, with exactly the keys that action takes.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultAction {
+    /// SIGKILL the service (all its processes).
+    Kill { on: ServiceTarget },
+    /// SIGTERM, then SIGKILL after `grace` (default 10s).
+    Stop {
+        on: ServiceTarget,
+        grace: Option<Dur>,
+    },
+    /// Start a stopped or killed service and wait until it is ready.
+    Start { on: ServiceTarget },
+    /// Stop (SIGTERM, SIGKILL after `grace`), then start.
+    Restart {
+        on: ServiceTarget,
+        grace: Option<Dur>,
+    },
+    /// SIGSTOP: the service keeps its sockets and answers nothing.
+    Pause { on: ServiceTarget },
+    /// SIGCONT after `pause`.
+    Resume { on: ServiceTarget },
+    /// Toxic: delay every chunk by `latency` ± `jitter`.
+    Latency {
+        on: LinkTarget,
+        latency: Dur,
+        jitter: Option<Dur>,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: limit throughput to `rate_kb` KB/s.
+    Bandwidth {
+        on: LinkTarget,
+        rate_kb: u64,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: stop all data, close after `timeout` (0 or absent = never).
+    Timeout {
+        on: LinkTarget,
+        timeout: Option<Dur>,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: stop all data forever (a `timeout` of 0).
+    Blackhole { on: LinkTarget, toxic: ToxicOptions },
+    /// Toxic: reset connections after `timeout` (real Toxiproxy only).
+    ResetPeer {
+        on: LinkTarget,
+        timeout: Option<Dur>,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: cut data into `average_size`-byte pieces, `delay` apart.
+    Slicer {
+        on: LinkTarget,
+        average_size: u64,
+        size_variation: Option<u64>,
+        delay: Option<Dur>,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: close the connection after `bytes` bytes.
+    LimitData {
+        on: LinkTarget,
+        bytes: u64,
+        toxic: ToxicOptions,
+    },
+    /// Toxic: delay the close of a connection by `delay`.
+    SlowClose {
+        on: LinkTarget,
+        delay: Dur,
+        toxic: ToxicOptions,
+    },
+    /// Disable the proxy: connections refused, open ones closed.
+    Down { on: LinkTarget },
+    /// Disable every proxy in `links` together.
+    Partition { on: LinksTarget },
+}
+
+/// The service a lifecycle fault hits. A service with replicas (`ingestion-api`) means one
+/// replica picked with the seed; `ingestion-api#2` means that one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceTarget {
+    /// `service: inventory-worker`
+    Service(String),
+    /// `random: [a, b]`: one of them, chosen with the run's seed.
+    Random(Vec<String>),
+}
+
+/// The link (a Toxiproxy proxy) a network fault hits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinkTarget {
+    /// `link: api-redis`
+    Link(String),
+    /// `random: [a, b]`: one of them, chosen with the run's seed.
+    Random(Vec<String>),
+}
+
+/// The links `partition` cuts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LinksTarget {
+    /// `links: [a, b]`: all of them together.
+    Links(Vec<String>),
+    /// `random: [a, b]`: one of them, chosen with the run's seed.
+    Random(Vec<String>),
+}
+
+/// The keys every toxic shares.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ToxicOptions {
+    /// Direction (default `downstream`; `timeout` and `blackhole` default to `both`).
+    pub stream: Option<Stream>,
+    /// Share of connections affected (0–1, default 1).
+    pub toxicity: Option<f32>,
+}
+
+/// Which direction of a link a toxic slows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Stream {
+    /// Client → server.
+    Upstream,
+    /// Server → client (Toxiproxy's default).
+    #[default]
+    Downstream,
+    /// Both directions (two toxics).
+    Both,
+}
+
+/// The action word alone, as the journal records it (`PlannedFault.action`) and the file
+/// writes it (`action: kill`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Kill,
+    Stop,
+    Start,
+    Restart,
+    Pause,
+    Resume,
+    Latency,
+    Bandwidth,
+    Timeout,
+    Blackhole,
+    ResetPeer,
+    Slicer,
+    LimitData,
+    SlowClose,
+    Down,
+    Partition,
+}
+
+/// What the file format knows about an action before its value is built: its word, the keys
+/// it takes (in the order they are written back), which of them it cannot do without, and the
+/// key naming its target (`random` may stand in for it).
+struct Spec {
+    word: &'static str,
+    doc: &'static str,
+    keys: &'static [Key],
+    needs: &'static [Key],
+    target: Target,
+}
+
+/// The key naming what an action hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    Service,
+    Link,
+    Links,
+}
+
+impl Target {
+    fn key(self) -> Key {
+        match self {
+            Target::Service => Key::Service,
+            Target::Link => Key::Link,
+            Target::Links => Key::Links,
+        }
+    }
+}
+
+impl Action {
+    pub const ALL: [Action; 16] = [
+        Action::Kill,
+        Action::Stop,
+        Action::Start,
+        Action::Restart,
+        Action::Pause,
+        Action::Resume,
+        Action::Latency,
+        Action::Bandwidth,
+        Action::Timeout,
+        Action::Blackhole,
+        Action::ResetPeer,
+        Action::Slicer,
+        Action::LimitData,
+        Action::SlowClose,
+        Action::Down,
+        Action::Partition,
+    ];
+
+    /// The snake_case word of the scenario file.
+    pub fn as_str(self) -> &'static str {
+        self.spec().word
+    }
+
+    fn spec(self) -> &'static Spec {
+        use Key as K;
+        match self {
+            Action::Kill => &Spec {
+                word: "kill",
+                doc: "SIGKILL the service (all its processes); heals by starting it.",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Duration, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Stop => &Spec {
+                word: "stop",
+                doc: "SIGTERM, then SIGKILL after `grace` (default 10s); heals by starting it.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Service,
+                    K::Random,
+                    K::Duration,
+                    K::Grace,
+                    K::Expect,
+                ],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Start => &Spec {
+                word: "start",
+                doc: "Start a stopped or killed service and wait until it is ready.",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Restart => &Spec {
+                word: "restart",
+                doc: "Stop (SIGTERM, SIGKILL after `grace`), then start.",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Grace, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Pause => &Spec {
+                word: "pause",
+                doc: "SIGSTOP: the service keeps its sockets and answers nothing; heals by resuming it.",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Duration, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Resume => &Spec {
+                word: "resume",
+                doc: "SIGCONT after `pause`.",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
+            Action::Latency => &Spec {
+                word: "latency",
+                doc: "Toxic: delay every chunk by `latency` ± `jitter`.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Latency,
+                    K::Jitter,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[K::Latency],
+                target: Target::Link,
+            },
+            Action::Bandwidth => &Spec {
+                word: "bandwidth",
+                doc: "Toxic: limit throughput to `rate_kb` KB/s.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::RateKb,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[K::RateKb],
+                target: Target::Link,
+            },
+            Action::Timeout => &Spec {
+                word: "timeout",
+                doc: "Toxic: stop all data, close after `timeout` (0 = never); both streams by default.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Timeout,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[],
+                target: Target::Link,
+            },
+            Action::Blackhole => &Spec {
+                word: "blackhole",
+                doc: "Toxic: stop all data forever (a `timeout` of 0); both streams by default.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[],
+                target: Target::Link,
+            },
+            Action::ResetPeer => &Spec {
+                word: "reset_peer",
+                doc: "Toxic: reset connections after `timeout` (real Toxiproxy only).",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Timeout,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[],
+                target: Target::Link,
+            },
+            Action::Slicer => &Spec {
+                word: "slicer",
+                doc: "Toxic: cut data into `average_size`-byte pieces, `delay` apart.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::AverageSize,
+                    K::SizeVariation,
+                    K::Delay,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[K::AverageSize],
+                target: Target::Link,
+            },
+            Action::LimitData => &Spec {
+                word: "limit_data",
+                doc: "Toxic: close the connection after `bytes` bytes.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Bytes,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[K::Bytes],
+                target: Target::Link,
+            },
+            Action::SlowClose => &Spec {
+                word: "slow_close",
+                doc: "Toxic: delay the close of a connection by `delay`.",
+                keys: &[
+                    K::At,
+                    K::Action,
+                    K::Link,
+                    K::Random,
+                    K::Duration,
+                    K::Delay,
+                    K::Stream,
+                    K::Toxicity,
+                    K::Expect,
+                ],
+                needs: &[K::Delay],
+                target: Target::Link,
+            },
+            Action::Down => &Spec {
+                word: "down",
+                doc: "Disable the proxy: connections refused, open ones closed; heals by enabling it.",
+                keys: &[K::At, K::Action, K::Link, K::Random, K::Duration, K::Expect],
+                needs: &[],
+                target: Target::Link,
+            },
+            Action::Partition => &Spec {
+                word: "partition",
+                doc: "Disable every proxy in `links` together; heals by enabling them.",
+                keys: &[K::At, K::Action, K::Links, K::Random, K::Duration, K::Expect],
+                needs: &[],
+                target: Target::Links,
+            },
+        }
+    }
+
+    fn takes(self, key: Key) -> bool {
+        self.spec().keys.contains(&key)
+    }
+}
+
+impl FaultAction {
+    /// The action word of this variant.
+    pub fn kind(&self) -> Action {
+        match self {
+            FaultAction::Kill { .. } => Action::Kill,
+            FaultAction::Stop { .. } => Action::Stop,
+            FaultAction::Start { .. } => Action::Start,
+            FaultAction::Restart { .. } => Action::Restart,
+            FaultAction::Pause { .. } => Action::Pause,
+            FaultAction::Resume { .. } => Action::Resume,
+            FaultAction::Latency { .. } => Action::Latency,
+            FaultAction::Bandwidth { .. } => Action::Bandwidth,
+            FaultAction::Timeout { .. } => Action::Timeout,
+            FaultAction::Blackhole { .. } => Action::Blackhole,
+            FaultAction::ResetPeer { .. } => Action::ResetPeer,
+            FaultAction::Slicer { .. } => Action::Slicer,
+            FaultAction::LimitData { .. } => Action::LimitData,
+            FaultAction::SlowClose { .. } => Action::SlowClose,
+            FaultAction::Down { .. } => Action::Down,
+            FaultAction::Partition { .. } => Action::Partition,
+        }
+    }
+
+    /// The snake_case word of the scenario file.
+    pub fn as_str(&self) -> &'static str {
+        self.kind().as_str()
+    }
+
+    /// What the fault is aimed at.
+    pub fn on(&self) -> On<'_> {
+        match self {
+            FaultAction::Kill { on }
+            | FaultAction::Stop { on, .. }
+            | FaultAction::Start { on }
+            | FaultAction::Restart { on, .. }
+            | FaultAction::Pause { on }
+            | FaultAction::Resume { on } => On::Service(on),
+            FaultAction::Latency { on, .. }
+            | FaultAction::Bandwidth { on, .. }
+            | FaultAction::Timeout { on, .. }
+            | FaultAction::Blackhole { on, .. }
+            | FaultAction::ResetPeer { on, .. }
+            | FaultAction::Slicer { on, .. }
+            | FaultAction::LimitData { on, .. }
+            | FaultAction::SlowClose { on, .. }
+            | FaultAction::Down { on } => On::Link(on),
+            FaultAction::Partition { on } => On::Links(on),
+        }
+    }
+
+    /// The stream and toxicity of a toxic; none for an action that adds no toxic.
+    pub fn toxic(&self) -> Option<&ToxicOptions> {
+        match self {
+            FaultAction::Kill { .. }
+            | FaultAction::Stop { .. }
+            | FaultAction::Start { .. }
+            | FaultAction::Restart { .. }
+            | FaultAction::Pause { .. }
+            | FaultAction::Resume { .. }
+            | FaultAction::Down { .. }
+            | FaultAction::Partition { .. } => None,
+            FaultAction::Latency { toxic, .. }
+            | FaultAction::Bandwidth { toxic, .. }
+            | FaultAction::Timeout { toxic, .. }
+            | FaultAction::Blackhole { toxic, .. }
+            | FaultAction::ResetPeer { toxic, .. }
+            | FaultAction::Slicer { toxic, .. }
+            | FaultAction::LimitData { toxic, .. }
+            | FaultAction::SlowClose { toxic, .. } => Some(toxic),
+        }
+    }
+}
+
+/// What a fault is aimed at, whichever its action.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum On<'a> {
+    Service(&'a ServiceTarget),
+    Link(&'a LinkTarget),
+    Links(&'a LinksTarget),
+}
+
+#[cfg(test)]
+mod tests;

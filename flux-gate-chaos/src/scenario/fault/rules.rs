@@ -1,0 +1,127 @@
+//! The rules a fault follows that its type cannot say: values in range, names that exist in the
+//! stack, a toxic the fault proxy has, and what a nemesis pool entry may not carry. What the
+//! types do say (the keys of the action, the values it needs) was refused while parsing, with
+//! the key's place; these run against the stack before anything starts, and collect every
+//! problem rather than stopping at the first.
+
+use super::keys::Key;
+use super::{Fault, FaultAction, LinkTarget, LinksTarget, On, ServiceTarget};
+use crate::scenario::parse::Problem;
+use crate::scenario::validate::{unknown, Names};
+
+impl FaultAction {
+    fn validate(&self, key: &str, names: &Names, v: &mut Vec<Problem>) {
+        if let Some(t) = self.toxic().and_then(|t| t.toxicity) {
+            if !(0.0..=1.0).contains(&t) {
+                push(v, format!("{key}.toxicity"), "a share between 0 and 1");
+            }
+        }
+        match self {
+            // The embedded proxy would refuse the toxic mid-run; say so before anything starts.
+            FaultAction::ResetPeer { .. } => {
+                if !names.reset_peer {
+                    push(
+                        v,
+                        format!("{key}.action"),
+                        "the embedded fault proxy (noxious) has no `reset_peer` toxic; use `timeout` or `down` here, \
+                         or real Toxiproxy (`--target docker`)",
+                    );
+                }
+            }
+            FaultAction::Kill { .. }
+            | FaultAction::Stop { .. }
+            | FaultAction::Start { .. }
+            | FaultAction::Restart { .. }
+            | FaultAction::Pause { .. }
+            | FaultAction::Resume { .. }
+            | FaultAction::Latency { .. }
+            | FaultAction::Bandwidth { .. }
+            | FaultAction::Timeout { .. }
+            | FaultAction::Blackhole { .. }
+            | FaultAction::Slicer { .. }
+            | FaultAction::LimitData { .. }
+            | FaultAction::SlowClose { .. }
+            | FaultAction::Down { .. }
+            | FaultAction::Partition { .. } => {}
+        }
+        let (what, known) = match self.on() {
+            On::Service(_) => ("service", &names.services),
+            On::Link(_) | On::Links(_) => ("link", &names.links),
+        };
+        for (k, name) in self.on().named() {
+            if !known.iter().any(|n| n == name) {
+                push(v, format!("{key}.{k}"), unknown(what, name, known));
+            }
+        }
+    }
+}
+
+impl Fault {
+    /// Every rule this fault breaks against the stack's `names`; `key` is its path
+    /// (`faults[2]`). What types already guarantee (keys of the action, required values) was
+    /// refused while parsing.
+    pub fn validate(&self, key: &str, names: &Names, v: &mut Vec<Problem>) {
+        if self.duration.is_some_and(|d| d.get().is_zero()) {
+            push(
+                v,
+                format!("{key}.duration"),
+                "must be more than 0s (leave it out for a fault that stays)",
+            );
+        }
+        self.action.validate(key, names, v);
+    }
+
+    /// The extra rules of a nemesis pool entry: the nemesis gives it its time and duration,
+    /// and it must be a fault that heals (else the nemesis would stack repairs, not faults).
+    pub fn validate_pool_entry(&self, key: &str, v: &mut Vec<Problem>) {
+        if self.at.is_some() {
+            push(
+                v,
+                format!("{key}.at"),
+                "pool entries get their time from the nemesis; remove `at`",
+            );
+        }
+        if self.duration.is_some() {
+            push(
+                v,
+                format!("{key}.duration"),
+                "pool entries last `nemesis.duration`; remove `duration`",
+            );
+        }
+        if !self.action.heals() {
+            push(
+                v,
+                format!("{key}.action"),
+                "pick faults that heal (kill, stop, pause or a network fault)",
+            );
+        }
+    }
+}
+
+fn push(v: &mut Vec<Problem>, key: String, message: impl Into<String>) {
+    v.push(Problem {
+        key,
+        message: message.into(),
+    });
+}
+
+impl<'a> On<'a> {
+    /// Every name the file gives, with the key that gives it (`service`, `random[1]`).
+    pub(super) fn named(self) -> Vec<(String, &'a str)> {
+        let indexed = |key: Key, names: &'a [String]| {
+            names
+                .iter()
+                .enumerate()
+                .map(|(i, n)| (format!("{}[{i}]", key.as_str()), n.as_str()))
+                .collect()
+        };
+        match self {
+            On::Service(ServiceTarget::Service(s)) => vec![(Key::Service.as_str().into(), s)],
+            On::Link(LinkTarget::Link(l)) => vec![(Key::Link.as_str().into(), l)],
+            On::Links(LinksTarget::Links(l)) => indexed(Key::Links, l),
+            On::Service(ServiceTarget::Random(r))
+            | On::Link(LinkTarget::Random(r))
+            | On::Links(LinksTarget::Random(r)) => indexed(Key::Random, r),
+        }
+    }
+}
