@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use flux_gate_core::contract::ProductId;
+use flux_gate_contract::http::ProductId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
@@ -79,7 +79,7 @@ impl Reader {
         Ok(Reader {
             redis: redis::Client::open(ep.redis.as_str())
                 .map_err(|e| format!("Redis URL {}: {e}", ep.redis))?,
-            db: flux_gate_core::db::pool(&ep.database, 2)
+            db: flux_gate_contract::db_reads::pool(&ep.database, 2)
                 .map_err(|e| format!("database URL {}: {e}", ep.database))?,
             kafka: ep.kafka.clone(),
             group: group.to_owned(),
@@ -103,13 +103,13 @@ impl Reader {
         .await
         .map_err(|_| "Redis: no connection within 3 s".to_owned())?
         .map_err(|e| format!("Redis: {e}"))?;
-        let view = flux_gate_core::sale::view(&mut con, &product)
+        let view = flux_gate_contract::redis_reads::view(&mut con, &product)
             .await
             .map_err(|e| format!("Redis: {e}"))?;
-        let rows = flux_gate_core::db::orders_of(&self.db, &self.product)
+        let rows = flux_gate_contract::db_reads::orders_of(&self.db, &self.product)
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
-        let products = flux_gate_core::db::products(&self.db, Some(&self.product))
+        let products = flux_gate_contract::db_reads::products(&self.db, Some(&self.product))
             .await
             .map_err(|e| format!("PostgreSQL: {e}"))?;
         let lag = if self.kafka.is_empty() {
@@ -143,13 +143,14 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, String> {
     let brokers = brokers.to_owned();
     let group = group.to_owned();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = flux_gate_core::kafka::client_config(&brokers)
+        let consumer: BaseConsumer = flux_gate_contract::kafka::client_settings(&brokers)
+            .collect::<rdkafka::ClientConfig>()
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .create()
             .map_err(|e| format!("Kafka: {e}"))?;
         let timeout = Duration::from_secs(3);
-        let topic = flux_gate_core::message::ORDERS_TOPIC;
+        let topic = flux_gate_contract::message::ORDERS_TOPIC;
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
             .map_err(|e| format!("Kafka metadata: {e}"))?;
