@@ -1,12 +1,15 @@
 //! PostgreSQL: the schema, and every statement the services run against it.
+//!
+//! The read side (the pool, products with their order count, a product's orders) is in the
+//! contract crate, which the harness's checkers use without the services; it is re-exported
+//! here so the services read the database through one module.
 
 use std::collections::HashSet;
-use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::Row;
-use time::OffsetDateTime;
-use uuid::Uuid;
+
+pub use flux_gate_contract::db_reads::{orders_of, pool, products, OrderRow, ProductRow};
 
 use crate::contract::ValidInit;
 use crate::message::OrderMessage;
@@ -16,16 +19,6 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// SQLSTATE `check_violation`: `products.stock` would go below zero.
 const CHECK_VIOLATION: &str = "23514";
-
-/// A pool that connects lazily, so a service starts (and reports unready) while the database
-/// is down instead of refusing to start.
-pub fn pool(url: &str, max_connections: u32) -> Result<PgPool, sqlx::Error> {
-    let opts: PgConnectOptions = url.parse()?;
-    Ok(PgPoolOptions::new()
-        .max_connections(max_connections)
-        .acquire_timeout(Duration::from_secs(3))
-        .connect_lazy_with(opts.application_name("flux-gate")))
-}
 
 pub async fn migrate(pool: &PgPool) -> Result<(), sqlx::migrate::MigrateError> {
     MIGRATOR.run(pool).await
@@ -196,36 +189,6 @@ async fn insert_one_by_one(
     tx.commit().await
 }
 
-/// A product's state as the database sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProductRow {
-    pub id: String,
-    pub initial_stock: i64,
-    pub stock: i64,
-    pub orders: i64,
-}
-
-/// Every product (or one), with its order count.
-pub async fn products(pool: &PgPool, only: Option<&str>) -> Result<Vec<ProductRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT p.id, p.initial_stock::bigint, p.stock::bigint,
-                (SELECT count(*) FROM orders o WHERE o.product_id = p.id)
-         FROM products p WHERE $1::text IS NULL OR p.id = $1 ORDER BY p.id",
-    )
-    .bind(only)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| ProductRow {
-            id: r.get(0),
-            initial_stock: r.get(1),
-            stock: r.get(2),
-            orders: r.get(3),
-        })
-        .collect())
-}
-
 /// Sets `products.stock` to `initial_stock − orders` (the reconciler's `--fix`).
 pub async fn fix_product_stock(pool: &PgPool, id: &str) -> Result<u64, sqlx::Error> {
     Ok(sqlx::query(
@@ -236,31 +199,4 @@ pub async fn fix_product_stock(pool: &PgPool, id: &str) -> Result<u64, sqlx::Err
     .execute(pool)
     .await?
     .rows_affected())
-}
-
-/// One persisted order, as tests and the harness read them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderRow {
-    pub order_id: Uuid,
-    pub idempotency_key: String,
-    pub user_id: String,
-    pub reserved_at: OffsetDateTime,
-}
-
-pub async fn orders_of(pool: &PgPool, product: &str) -> Result<Vec<OrderRow>, sqlx::Error> {
-    let rows = sqlx::query(
-        "SELECT order_id, idempotency_key, user_id, reserved_at FROM orders WHERE product_id = $1 ORDER BY reserved_at",
-    )
-    .bind(product)
-    .fetch_all(pool)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|r| OrderRow {
-            order_id: r.get(0),
-            idempotency_key: r.get(1),
-            user_id: r.get(2),
-            reserved_at: r.get(3),
-        })
-        .collect())
 }

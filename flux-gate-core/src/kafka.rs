@@ -95,18 +95,11 @@ impl ClientContext for QuietLog {
     }
 }
 
-/// Base settings for any client of `brokers`.
+/// Base settings for any client of `brokers`: the contract crate's
+/// [`flux_gate_contract::kafka::CLIENT_SETTINGS`] (where each is explained), which the harness
+/// builds its own clients from too.
 pub fn client_config(brokers: &str) -> ClientConfig {
-    let mut c = ClientConfig::new();
-    c.set("bootstrap.servers", brokers)
-        .set("socket.keepalive.enable", "true")
-        // Notice a dead broker quickly and find it again within a fraction of a second of
-        // its return (the API promises 200s again within 1 s); the chaos scenarios kill it
-        // on purpose. Reconnecting to a loopback or LAN broker four times a second is cheap.
-        .set("reconnect.backoff.ms", "50")
-        .set("reconnect.backoff.max.ms", "250")
-        .set("topic.metadata.refresh.interval.ms", "10000");
-    c
+    flux_gate_contract::kafka::client_settings(brokers).collect()
 }
 
 /// An idempotent producer. `message_timeout` bounds how long librdkafka keeps retrying one

@@ -10,6 +10,9 @@ use flux_gate_core::{api, db, kafka, probe, reconcile, telemetry, waiting_room, 
 /// glibc's allocator took ~19 % of the API's CPU under a flash-sale load (many small,
 /// short-lived allocations across threads: free-list consolidation, arena locks); mimalloc's
 /// thread-local free lists suit that shape. Measured with bench/api.sh (docs/performance.md).
+/// Behind the default feature `mimalloc` so that the library's users (the mutants fixture)
+/// need not compile it (docs/decisions.md, 30).
+#[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -53,11 +53,11 @@ pub fn compare(row: &db::ProductRow, redis: &sale::RedisView) -> Line {
             row.orders, row.initial_stock
         ));
     }
-    if row.db_stock_expected() != row.stock {
+    if db_stock_expected(row) != row.stock {
         problems.push(format!(
             "products.stock is {} but initial − orders is {}",
             row.stock,
-            row.db_stock_expected()
+            db_stock_expected(row)
         ));
     }
     if redis.initial.is_some_and(|i| i != row.initial_stock) {
@@ -78,10 +78,9 @@ pub fn compare(row: &db::ProductRow, redis: &sale::RedisView) -> Line {
     }
 }
 
-impl db::ProductRow {
-    fn db_stock_expected(&self) -> i64 {
-        self.initial_stock - self.orders
-    }
+/// What `products.stock` must be: every order took one unit off the initial stock.
+fn db_stock_expected(row: &db::ProductRow) -> i64 {
+    row.initial_stock - row.orders
 }
 
 /// Runs the reconciler; `Ok(true)` when everything agrees (after `--fix`, if given).

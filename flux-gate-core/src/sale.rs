@@ -1,11 +1,14 @@
 //! Redis-side operations on a whole sale: start it, read its stock, walk its products.
-//! (The per-order decision is `reservation.rs`.)
+//! (The per-order decision is `reservation.rs`; reading a whole sale back, [`view`], is the
+//! contract crate's, shared with the harness, and re-exported here.)
 
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, RedisResult};
 
 use crate::contract::{ProductId, ValidInit};
 use crate::keys::{self, ProductKeys};
+
+pub use flux_gate_contract::redis_reads::{view, RedisView};
 
 /// (Re)starts a sale in Redis: removes every key of an earlier sale of this product (old
 /// idempotency records, buyer counters, outbox), then sets stock and limits atomically.
@@ -55,34 +58,6 @@ pub async fn stock(
 /// Every product that ever had a sale in this Redis.
 pub async fn products(con: &mut MultiplexedConnection) -> RedisResult<Vec<String>> {
     con.smembers(keys::PRODUCTS).await
-}
-
-/// A sale as Redis sees it, for the reconciler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RedisView {
-    pub stock: Option<i64>,
-    pub initial: Option<i64>,
-    pub outbox: u64,
-    /// Orders the outbox relay delivered ([`ProductKeys::relayed`]).
-    pub relayed: u64,
-}
-
-pub async fn view(con: &mut MultiplexedConnection, product: &ProductId) -> RedisResult<RedisView> {
-    let k = ProductKeys::new(product);
-    let (stock, initial, outbox, relayed): (Option<i64>, Option<i64>, u64, Option<u64>) =
-        redis::pipe()
-            .get(k.stock())
-            .hget(k.sale(), "initial")
-            .xlen(k.outbox())
-            .get(k.relayed())
-            .query_async(con)
-            .await?;
-    Ok(RedisView {
-        stock,
-        initial,
-        outbox,
-        relayed: relayed.unwrap_or(0),
-    })
 }
 
 /// Sets the stock of an existing sale (the reconciler's `--fix`).

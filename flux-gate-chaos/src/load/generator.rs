@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flux_gate_core::contract::{Answer, IDEMPOTENCY_HEADER};
+use flux_gate_contract::http::{Answer, IDEMPOTENCY_HEADER};
 use http_body_util::{BodyExt, Full};
 use hyper::client::conn::http1::SendRequest;
 use hyper::Request;

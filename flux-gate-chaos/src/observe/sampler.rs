@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use flux_gate_core::contract::ProductId;
+use flux_gate_contract::http::ProductId;
 use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -85,7 +85,7 @@ async fn read_once(
             *con = Some(client.get_multiplexed_async_connection().await.ok()?);
         }
         let c = con.as_mut()?;
-        flux_gate_core::sale::view(c, product).await.ok()
+        flux_gate_contract::redis_reads::view(c, product).await.ok()
     };
     match tokio::time::timeout(EVERY, read).await {
         Ok(Some(v)) => Some((v.stock, v.outbox)),

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use flux_gate_core::contract::ProductId;
+use flux_gate_contract::http::ProductId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
@@ -40,7 +40,7 @@ impl Reader {
                     source,
                 }
             })?,
-            db: flux_gate_core::db::pool(&ep.database, 2).map_err(|source| {
+            db: flux_gate_contract::db_reads::pool(&ep.database, 2).map_err(|source| {
                 ObserveError::DatabaseUrl {
                     url: ep.database.clone(),
                     source,
@@ -68,9 +68,10 @@ impl Reader {
         )
         .await
         .map_err(|_| ObserveError::RedisTimeout)??;
-        let view = flux_gate_core::sale::view(&mut con, &product).await?;
-        let rows = flux_gate_core::db::orders_of(&self.db, &self.product).await?;
-        let products = flux_gate_core::db::products(&self.db, Some(&self.product)).await?;
+        let view = flux_gate_contract::redis_reads::view(&mut con, &product).await?;
+        let rows = flux_gate_contract::db_reads::orders_of(&self.db, &self.product).await?;
+        let products =
+            flux_gate_contract::db_reads::products(&self.db, Some(&self.product)).await?;
         let lag = if self.kafka.is_empty() {
             workers_lag(&self.http, &self.workers).await
         } else {
@@ -102,13 +103,14 @@ pub async fn consumer_lag(brokers: &str, group: &str) -> Result<i64, ObserveErro
     let brokers = brokers.to_owned();
     let group = group.to_owned();
     tokio::task::spawn_blocking(move || {
-        let consumer: BaseConsumer = flux_gate_core::kafka::client_config(&brokers)
+        let consumer: BaseConsumer = flux_gate_contract::kafka::client_settings(&brokers)
+            .collect::<rdkafka::ClientConfig>()
             .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .create()
             .map_err(kafka("Kafka"))?;
         let timeout = Duration::from_secs(3);
-        let topic = flux_gate_core::message::ORDERS_TOPIC;
+        let topic = flux_gate_contract::message::ORDERS_TOPIC;
         let md = consumer
             .fetch_metadata(Some(topic), timeout)
             .map_err(kafka("Kafka metadata"))?;

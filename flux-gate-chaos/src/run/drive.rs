@@ -144,7 +144,7 @@ pub async fn start_sale(
         entry: entry.to_owned(),
         reason,
     };
-    let body = flux_gate_core::contract::InitRequest {
+    let body = flux_gate_contract::http::InitRequest {
         product_id: product.to_owned(),
         quantity: i64::from(s.sale.stock),
         per_user_limit: s.sale.per_user_limit.map(i64::from),

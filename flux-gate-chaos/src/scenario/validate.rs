@@ -37,7 +37,7 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
             "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)",
         );
     }
-    if flux_gate_core::contract::ProductId::parse(&s.sale.product).is_err()
+    if flux_gate_contract::http::ProductId::parse(&s.sale.product).is_err()
         || s.sale.product.len() > 100
     {
         v.push(

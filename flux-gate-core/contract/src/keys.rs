@@ -2,10 +2,10 @@
 //!
 //! Every per-product key carries the product id as a hash tag (`{…}`) so all of a product's
 //! keys live in one Redis Cluster slot and the reservation script may touch them together.
-//! Product ids are validated ([`crate::contract::ProductId`]) to contain no braces, spaces or
+//! Product ids are validated ([`crate::http::ProductId`]) to contain no braces, spaces or
 //! glob characters, so they are safe inside a tag and a `SCAN MATCH` pattern.
 
-use crate::contract::{IdempotencyKey, ProductId, UserId};
+use crate::http::{IdempotencyKey, ProductId, UserId};
 
 /// Set of every product id that ever had a sale; the outbox relay and the reconciler walk it.
 pub const PRODUCTS: &str = "fg:products";

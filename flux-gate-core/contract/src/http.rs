@@ -2,7 +2,7 @@
 //! validation rules for every identifier that reaches Redis, Kafka or PostgreSQL.
 //!
 //! The harness (`fgchaos`) and outside clients depend on these shapes, so they live in the
-//! library and are tested as pure functions. Validation happens once, here, at the edge: past
+//! contract crate and are tested as pure functions. Validation happens once, here, at the edge: past
 //! [`parse_order`] every identifier is known to be safe inside a Redis key and a SQL parameter.
 
 use std::fmt;
