@@ -28,41 +28,41 @@ pub struct Sampler {
 
 impl Sampler {
     /// Starts sampling `product` at `redis_url` (a direct address), times counted from `zero`.
-    pub fn start(redis_url: &str, product: &str, zero: Instant) -> Result<Sampler, ObserveError> {
+    /// The first read happens before this returns, so it sees the sale before the first order
+    /// the caller then sends (a failed first read is counted as missed, like any other).
+    pub async fn start(
+        redis_url: &str,
+        product: &str,
+        zero: Instant,
+    ) -> Result<Sampler, ObserveError> {
         let client = redis::Client::open(redis_url).map_err(|source| ObserveError::RedisUrl {
             url: redis_url.to_owned(),
             source,
         })?;
         let product =
             ProductId::parse(product).map_err(|e| ObserveError::Product(e.to_string()))?;
-        let (stop, mut stopped) = watch::channel(false);
-        let task = tokio::spawn(async move {
-            let mut samples = Vec::new();
-            let mut sampling = Sampling {
+        let mut seen = Seen {
+            zero,
+            samples: Vec::new(),
+            sampling: Sampling {
                 every_ms: EVERY.as_millis() as u64,
                 ..Sampling::default()
-            };
-            let mut con: Option<MultiplexedConnection> = None;
-            let mut tick = tokio::time::interval(EVERY);
+            },
+        };
+        let mut con: Option<MultiplexedConnection> = None;
+        seen.record(read_once(&client, &mut con, &product).await);
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
             loop {
                 tokio::select! {
                     _ = tick.tick() => {}
                     _ = stopped.changed() => break,
                 }
-                match read_once(&client, &mut con, &product).await {
-                    Some((stock, outbox)) => {
-                        sampling.taken += 1;
-                        samples.push(Sample {
-                            at_ms: zero.elapsed().as_millis() as u64,
-                            stock,
-                            outbox,
-                        });
-                    }
-                    None => sampling.missed += 1,
-                }
+                seen.record(read_once(&client, &mut con, &product).await);
             }
-            (samples, sampling)
+            (seen.samples, seen.sampling)
         });
         Ok(Sampler { stop, task })
     }
@@ -70,6 +70,29 @@ impl Sampler {
     pub async fn stop(self) -> (Vec<Sample>, Sampling) {
         let _ = self.stop.send(true);
         self.task.await.unwrap_or_default()
+    }
+}
+
+/// What the sampler has seen so far.
+struct Seen {
+    zero: Instant,
+    samples: Vec<Sample>,
+    sampling: Sampling,
+}
+
+impl Seen {
+    fn record(&mut self, read: Option<(Option<i64>, u64)>) {
+        match read {
+            Some((stock, outbox)) => {
+                self.sampling.taken += 1;
+                self.samples.push(Sample {
+                    at_ms: self.zero.elapsed().as_millis() as u64,
+                    stock,
+                    outbox,
+                });
+            }
+            None => self.sampling.missed += 1,
+        }
     }
 }
 

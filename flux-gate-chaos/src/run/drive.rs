@@ -83,8 +83,11 @@ impl Run {
         let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
         let start = Instant::now();
         self.journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
-        self.sampler =
-            Some(Sampler::start(&ep.redis, &self.product, start).map_err(DriveError::Sampler)?);
+        self.sampler = Some(
+            Sampler::start(&ep.redis, &self.product, start)
+                .await
+                .map_err(DriveError::Sampler)?,
+        );
         let bar =
             progress.then(|| progress_bar::show(duration, live.clone(), active.clone(), start));
 
