@@ -36,11 +36,13 @@ stop_stack() {
   rm -f "$STACK_ENV"
 }
 
-# wrk_summary OUTPUT -> "REQS P50_MS P99_MS"
+# wrk_summary OUTPUT -> "REQS P50_MS P99_MS P999_MS MAX_MS" (p99.9 and max come from
+# bench/order.lua's done(); "-" for a run without it)
 wrk_summary() {
   awk '
     /Requests\/sec/ { rps = $2 }
     $1 == "50%" { p50 = $2 } $1 == "99%" { p99 = $2 }
+    $1 == "TAIL" { p999 = sprintf("%.2f", $3 / 1000); max = sprintf("%.2f", $6 / 1000) }
     function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return v }
-    END { printf "%s %.2f %.2f\n", rps, ms(p50), ms(p99) }' <<<"$1"
+    END { printf "%s %.2f %.2f %s %s\n", rps, ms(p50), ms(p99), (p999 == "" ? "-" : p999), (max == "" ? "-" : max) }' <<<"$1"
 }

@@ -102,13 +102,16 @@ impl ProgressPoint {
 }
 
 /// One read of the sale in Redis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Sample {
     /// Since the load's time zero.
     pub at_ms: u64,
     /// `None` when the stock key did not exist.
     pub stock: Option<i64>,
     pub outbox: u64,
+    /// The Redis instance read (the primary), when Redis runs with Sentinel.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub primary: Option<String>,
 }
 
 /// How the sampling went, for the journal.

@@ -23,7 +23,11 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
+/// A fixture scenario by name, or a file of the suite (`scenarios/…`) by its path.
 fn scenario(name: &str) -> PathBuf {
+    if name.starts_with("scenarios/") {
+        return repo().join(name);
+    }
     repo().join(format!(
         "flux-gate-chaos/fixtures/mutants/scenarios/{name}.yaml"
     ))
@@ -38,6 +42,9 @@ enum Build {
     Api(&'static str),
     /// Redis keeps everything in memory only.
     RedisWithoutAof,
+    /// The Sentinel stack (stacks/redis-ha.yaml) with plain asynchronous replication: the API
+    /// answers without waiting for a replica, and a primary takes writes with none.
+    AsyncReplication,
 }
 
 fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
@@ -71,6 +78,22 @@ fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
             ),
         ),
         Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
+        Build::AsyncReplication => {
+            let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml"))
+                .unwrap();
+            let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
+            let min = "--min-replicas-to-write, \"1\"";
+            assert_eq!(ha.matches(acks).count(), 1);
+            assert_eq!(ha.matches(min).count(), 3);
+            let path = dir.join("stack.yaml");
+            std::fs::write(
+                &path,
+                ha.replace(acks, "FG_REDIS_REPLICA_ACKS: \"0\"")
+                    .replace(min, "--min-replicas-to-write, \"0\""),
+            )
+            .unwrap();
+            return Some(path);
+        }
     };
     assert_ne!(broken, builtin, "the stack change did not apply");
     let path = dir.join("stack.yaml");
@@ -244,6 +267,31 @@ fn a_worker_stuck_on_a_duplicate_key_fails_naming_the_worker_and_its_error() {
 #[test]
 fn redis_without_its_append_only_file_fails_stock_conserved_after_a_restart() {
     caught(Build::RedisWithoutAof, "redis-restart", "stock_conserved");
+}
+
+/// The chaos plan's "Redis down" with Sentinel but asynchronous replication: reservations
+/// acknowledged in the last replication delay before the kill are not on the promoted
+/// replica. Their orders reached Kafka and the database, their stock came back in Redis.
+#[test]
+fn asynchronous_replication_loses_acknowledged_reservations_in_a_failover() {
+    let r = caught(
+        Build::AsyncReplication,
+        "scenarios/redis-failover.yaml",
+        "stock_conserved",
+    );
+    let conserved = finding(&r, "stock_conserved");
+    assert!(
+        !conserved["counterexamples"].as_array().unwrap().is_empty(),
+        "{conserved}"
+    );
+    // The timeline names the instance the role resolved to when the kill fired.
+    let kill = r["journal"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["label"] == "kill redis-primary" && e["phase"] == "apply")
+        .unwrap_or_else(|| panic!("no kill in {}", r["journal"]["timeline"]));
+    assert_eq!(kill["instance"], "redis-1", "{kill}");
 }
 
 #[test]

@@ -8,10 +8,17 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::redis_link::{Locator, RedisLink, SentinelConfig};
+
 /// Environment variable names, shared with the harness that starts these services.
 pub mod env {
     pub const LISTEN: &str = "FG_LISTEN";
     pub const REDIS_URL: &str = "FG_REDIS_URL";
+    pub const REDIS_SENTINELS: &str = "FG_REDIS_SENTINELS";
+    pub const REDIS_MASTER: &str = "FG_REDIS_MASTER";
+    pub const REDIS_NAT_MAP: &str = "FG_REDIS_NAT_MAP";
+    pub const REDIS_REPLICA_ACKS: &str = "FG_REDIS_REPLICA_ACKS";
+    pub const REDIS_REPLICA_ACK_TIMEOUT_MS: &str = "FG_REDIS_REPLICA_ACK_TIMEOUT_MS";
     pub const KAFKA_BROKERS: &str = "FG_KAFKA_BROKERS";
     pub const DATABASE_URL: &str = "FG_DATABASE_URL";
     pub const ADMIN_TOKEN: &str = "FG_ADMIN_TOKEN";
@@ -49,9 +56,48 @@ pub enum Command {
 
 #[derive(Debug, Clone, Args)]
 pub struct RedisArgs {
-    /// Redis URL.
+    /// Redis URL (ignored when Sentinels are given).
     #[arg(long, env = env::REDIS_URL, default_value = "redis://127.0.0.1:6379")]
     pub redis_url: String,
+    /// Comma-separated `host:port` of Redis Sentinels: the primary is whatever they name, and
+    /// a failover is followed without a restart.
+    #[arg(long, env = env::REDIS_SENTINELS, default_value = "")]
+    pub redis_sentinels: String,
+    /// The name the Sentinels monitor the primary under.
+    #[arg(long, env = env::REDIS_MASTER, default_value = "flux-gate")]
+    pub redis_master: String,
+    /// Addresses a Sentinel names that this process reaches elsewhere:
+    /// `named-host:port=dialled-host:port,…` (a NAT or a proxy in between).
+    #[arg(long, env = env::REDIS_NAT_MAP, default_value = "")]
+    pub redis_nat_map: String,
+}
+
+impl RedisArgs {
+    /// The link these settings describe; a malformed setting is an error naming it.
+    pub fn link(&self) -> anyhow::Result<RedisLink> {
+        use anyhow::Context;
+        let locator = if self.redis_sentinels.trim().is_empty() {
+            Locator::Fixed(self.redis_url.clone())
+        } else {
+            Locator::Sentinel(
+                SentinelConfig::parse(
+                    &self.redis_sentinels,
+                    &self.redis_master,
+                    &self.redis_nat_map,
+                )
+                .with_context(|| {
+                    format!(
+                        "{}/{}/{} describe no usable Sentinel setup",
+                        env::REDIS_SENTINELS,
+                        env::REDIS_MASTER,
+                        env::REDIS_NAT_MAP
+                    )
+                })?,
+            )
+        };
+        RedisLink::with_locator(locator)
+            .with_context(|| format!("{} {:?} is not a Redis URL", env::REDIS_URL, self.redis_url))
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -95,6 +141,13 @@ pub struct ApiArgs {
     /// How long an order waits for Redis before answering 503.
     #[arg(long, env = env::REDIS_TIMEOUT_MS, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
     pub redis_timeout_ms: u64,
+    /// Replicas that must hold a reservation before it is acknowledged (Redis `WAIT`,
+    /// group-committed); 0 = asynchronous replication: a failover can lose acknowledged orders.
+    #[arg(long, env = env::REDIS_REPLICA_ACKS, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub redis_replica_acks: u32,
+    /// How long a reservation waits for its replica acknowledgements before answering 503.
+    #[arg(long, env = env::REDIS_REPLICA_ACK_TIMEOUT_MS, default_value_t = 250, value_parser = clap::value_parser!(u64).range(1..))]
+    pub redis_replica_ack_timeout_ms: u64,
     /// How long an order waits for Kafka's acknowledgement before answering 202 pending.
     #[arg(long, env = env::PRODUCE_TIMEOUT_MS, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..))]
     pub produce_timeout_ms: u64,
@@ -103,6 +156,9 @@ pub struct ApiArgs {
 impl ApiArgs {
     pub fn redis_timeout(&self) -> Duration {
         Duration::from_millis(self.redis_timeout_ms)
+    }
+    pub fn replica_ack_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_replica_ack_timeout_ms)
     }
     pub fn produce_timeout(&self) -> Duration {
         Duration::from_millis(self.produce_timeout_ms)

@@ -28,6 +28,7 @@ pub mod log_throttle;
 pub mod probe;
 pub mod reconcile;
 pub mod redis_link;
+pub mod replica_ack;
 pub mod reservation;
 pub mod sale;
 pub mod shutdown;

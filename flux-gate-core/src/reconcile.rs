@@ -87,7 +87,7 @@ fn db_stock_expected(row: &db::ProductRow) -> i64 {
 pub async fn run(args: ReconcileArgs) -> anyhow::Result<bool> {
     let pool = db::pool(&args.database.database_url, 2)
         .context("FG_DATABASE_URL is not a PostgreSQL URL")?;
-    let redis = RedisLink::new(&args.redis.redis_url).context("FG_REDIS_URL is not a Redis URL")?;
+    let redis = args.redis.link()?;
     if let Some(p) = &args.product {
         ProductId::parse(p).map_err(|e| anyhow::anyhow!("--product: {e}"))?;
     }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use super::plan::{Change, PlannedFault};
+use crate::scenario::fault::is_role;
 use crate::target::TargetError;
 use crate::target::{Lifecycle, Target};
 use crate::toxiproxy::{Client, ClientError};
@@ -21,6 +22,17 @@ pub enum StepError {
     Target(#[from] TargetError),
     #[error(transparent)]
     Proxy(#[from] ClientError),
+}
+
+/// `change` with a role (`redis-primary`) replaced by the instance it was resolved to.
+fn with_instance(change: &Change, resolved: Option<&String>) -> Change {
+    match (change, resolved) {
+        (Change::Lifecycle { instance, op }, Some(r)) if is_role(instance) => Change::Lifecycle {
+            instance: r.clone(),
+            op: *op,
+        },
+        _ => change.clone(),
+    }
 }
 
 /// One apply, heal or undo as it happened. Times are ms from the start of the load.
@@ -37,6 +49,9 @@ pub struct TimelineEvent {
     pub ok: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The instance a role (`redis-primary`) named when this fault first fired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance: Option<String>,
 }
 
 /// Labels of the faults in effect now (for the progress bar).
@@ -49,6 +64,9 @@ pub struct Executor<'a> {
     pub timeline: Vec<TimelineEvent>,
     /// Fault id → the change that undoes it, for faults applied and not yet healed.
     outstanding: BTreeMap<usize, (String, Change)>,
+    /// Fault id → the instance its role resolved to when it fired: its heal and undo act on
+    /// that instance, wherever the role has moved since.
+    resolved: BTreeMap<usize, String>,
     active: Active,
 }
 
@@ -65,6 +83,7 @@ impl<'a> Executor<'a> {
             start,
             timeline: Vec::new(),
             outstanding: BTreeMap::new(),
+            resolved: BTreeMap::new(),
             active,
         }
     }
@@ -97,19 +116,23 @@ impl<'a> Executor<'a> {
             if apply {
                 let ok = self.step(f.id, "apply", &l, Some(t), &f.apply).await;
                 if ok {
-                    self.after_success(&f.apply);
-                    if let Some(u) = &f.undo {
-                        self.outstanding.insert(f.id, (l.clone(), u.clone()));
+                    let resolved = self.resolved.get(&f.id);
+                    let applied = with_instance(&f.apply, resolved);
+                    let undo = f.undo.as_ref().map(|u| with_instance(u, resolved));
+                    self.after_success(&applied);
+                    if let Some(u) = undo {
+                        self.outstanding.insert(f.id, (l.clone(), u));
                         self.set_active(&l, true);
                     }
                 }
             } else if let Some(h) = &f.heal {
                 if self.outstanding.contains_key(&f.id) {
-                    let ok = self.step(f.id, "heal", &l, Some(t), h).await;
+                    let h = with_instance(h, self.resolved.get(&f.id));
+                    let ok = self.step(f.id, "heal", &l, Some(t), &h).await;
                     if ok {
                         self.outstanding.remove(&f.id);
                         self.set_active(&l, false);
-                        self.after_success(h);
+                        self.after_success(&h);
                     }
                 }
             }
@@ -193,7 +216,10 @@ impl<'a> Executor<'a> {
         change: &Change,
     ) -> bool {
         let started_ms = self.now_ms();
-        let result = self.apply(change).await;
+        let result = match self.resolve(fault, change).await {
+            Ok(concrete) => self.apply(&concrete).await,
+            Err(e) => Err(e),
+        };
         let finished_ms = self.now_ms();
         match &result {
             Ok(()) => tracing::info!(fault, phase, label = l, started_ms, "fault step done"),
@@ -208,8 +234,22 @@ impl<'a> Executor<'a> {
             finished_ms,
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
+            instance: self.resolved.get(&fault).cloned(),
         });
         result.is_ok()
+    }
+
+    /// `change` on a real instance: a role is resolved the first time its fault fires (and
+    /// logged); later steps of the same fault reuse that instance.
+    async fn resolve(&mut self, fault: usize, change: &Change) -> Result<Change, StepError> {
+        if let Change::Lifecycle { instance, .. } = change {
+            if is_role(instance) && !self.resolved.contains_key(&fault) {
+                let found = self.target.resolve_role(instance).await?;
+                tracing::info!(fault, role = %instance, instance = %found, "role resolved");
+                self.resolved.insert(fault, found);
+            }
+        }
+        Ok(with_instance(change, self.resolved.get(&fault)))
     }
 
     async fn apply(&mut self, change: &Change) -> Result<(), StepError> {

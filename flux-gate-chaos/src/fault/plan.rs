@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::fault::{Effect, Lifecycle, Pick};
+use crate::scenario::fault::{is_role, Effect, Lifecycle, Pick};
 use crate::scenario::{Action, Fault, Scenario};
 use crate::toxiproxy::wire::Toxic;
 
@@ -112,7 +112,12 @@ fn expand(
     let (target, apply, undo) = match f.action.effect(id) {
         Effect::Lifecycle { service, op, undo } => {
             let service = choose(service, rng)?;
-            let instances = instances_of(&service);
+            // A role is resolved by the executor when the fault fires.
+            let instances = if is_role(&service) {
+                vec![service.clone()]
+            } else {
+                instances_of(&service)
+            };
             if instances.is_empty() {
                 return Err(PlanError::NoSuchService(service));
             }
@@ -318,6 +323,7 @@ mod tests {
                 Action::SlowClose => &["link: kafka", "delay: 8ms"],
                 Action::Timeout | Action::Blackhole | Action::ResetPeer | Action::Down => &["link: kafka"],
                 Action::Partition => &["links: [kafka, api-redis]"],
+                Action::Failover => &["service: redis-primary"],
             };
             let mut entries: Vec<String> = base.iter().map(|e| (*e).to_owned()).collect();
             entries.extend(

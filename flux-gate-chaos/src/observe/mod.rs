@@ -3,9 +3,11 @@
 //! to converge and reads its final state ([`settle`]). Both read the stores directly, never
 //! through a fault proxy, and produce plain data ([`crate::model`]).
 
+pub mod redis_source;
 pub mod sampler;
 pub mod settle;
 
+pub use redis_source::RedisSource;
 pub use sampler::Sampler;
 
 /// Why a store could not be read. The settle phase records these as text (a pending reason, the
@@ -28,8 +30,10 @@ pub enum ObserveError {
     Http(#[source] reqwest::Error),
     #[error("product id: {0}")]
     Product(String),
-    #[error("Redis: no connection within 3 s")]
+    #[error("Redis: no connection in time")]
     RedisTimeout,
+    #[error("Redis: no instance is primary now (Sentinels and instances asked)")]
+    NoPrimary,
     #[error("Redis: {0}")]
     Redis(#[from] redis::RedisError),
     #[error("PostgreSQL: {0}")]

@@ -14,7 +14,7 @@ use redis::aio::MultiplexedConnection;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::ObserveError;
+use super::{ObserveError, RedisSource};
 use crate::model::{Sample, Sampling};
 
 /// How often the sampler reads.
@@ -27,18 +27,15 @@ pub struct Sampler {
 }
 
 impl Sampler {
-    /// Starts sampling `product` at `redis_url` (a direct address), times counted from `zero`.
-    /// The first read happens before this returns, so it sees the sale before the first order
-    /// the caller then sends (a failed first read is counted as missed, like any other).
+    /// Starts sampling `product` from `redis` (a direct address, or the primary of the
+    /// moment), times counted from `zero`. The first read happens before this returns, so it
+    /// sees the sale before the first order the caller then sends (a failed first read is
+    /// counted as missed, like any other).
     pub async fn start(
-        redis_url: &str,
+        redis: RedisSource,
         product: &str,
         zero: Instant,
     ) -> Result<Sampler, ObserveError> {
-        let client = redis::Client::open(redis_url).map_err(|source| ObserveError::RedisUrl {
-            url: redis_url.to_owned(),
-            source,
-        })?;
         let product =
             ProductId::parse(product).map_err(|e| ObserveError::Product(e.to_string()))?;
         let mut seen = Seen {
@@ -49,8 +46,8 @@ impl Sampler {
                 ..Sampling::default()
             },
         };
-        let mut con: Option<MultiplexedConnection> = None;
-        seen.record(read_once(&client, &mut con, &product).await);
+        let mut con = Connection::default();
+        seen.record(read_once(&redis, &mut con, &product).await);
         let (stop, mut stopped) = watch::channel(false);
         let task = tokio::spawn(async move {
             let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + EVERY, EVERY);
@@ -60,7 +57,7 @@ impl Sampler {
                     _ = tick.tick() => {}
                     _ = stopped.changed() => break,
                 }
-                seen.record(read_once(&client, &mut con, &product).await);
+                seen.record(read_once(&redis, &mut con, &product).await);
             }
             (seen.samples, seen.sampling)
         });
@@ -81,14 +78,15 @@ struct Seen {
 }
 
 impl Seen {
-    fn record(&mut self, read: Option<(Option<i64>, u64)>) {
+    fn record(&mut self, read: Option<(Option<i64>, u64, Option<String>)>) {
         match read {
-            Some((stock, outbox)) => {
+            Some((stock, outbox, primary)) => {
                 self.sampling.taken += 1;
                 self.samples.push(Sample {
                     at_ms: self.zero.elapsed().as_millis() as u64,
                     stock,
                     outbox,
+                    primary,
                 });
             }
             None => self.sampling.missed += 1,
@@ -96,24 +94,45 @@ impl Seen {
     }
 }
 
+/// The sampler's connection and the instance it reaches.
+#[derive(Default)]
+struct Connection {
+    con: Option<MultiplexedConnection>,
+    instance: Option<String>,
+    /// With Sentinel, when the primary was last asked for: a connection older than
+    /// [`REASK`] is replaced, so a promotion that left the old primary up (a `failover`, a
+    /// partition) is seen within a second.
+    since: Option<Instant>,
+}
+
+/// How long a sampling connection to a Sentinel-named primary is trusted.
+const REASK: Duration = Duration::from_secs(1);
+
 /// One read within one sampling interval; `None` (and a fresh connection next time) on any
 /// error or timeout.
 async fn read_once(
-    client: &redis::Client,
-    con: &mut Option<MultiplexedConnection>,
+    redis: &RedisSource,
+    c: &mut Connection,
     product: &ProductId,
-) -> Option<(Option<i64>, u64)> {
+) -> Option<(Option<i64>, u64, Option<String>)> {
+    let stale = matches!(redis, RedisSource::Ha(_)) && c.since.is_none_or(|t| t.elapsed() >= REASK);
+    if stale {
+        c.con = None;
+    }
     let read = async {
-        if con.is_none() {
-            *con = Some(client.get_multiplexed_async_connection().await.ok()?);
+        if c.con.is_none() {
+            let (con, instance) = redis.connect(EVERY).await.ok()?;
+            (c.con, c.instance, c.since) = (Some(con), instance, Some(Instant::now()));
         }
-        let c = con.as_mut()?;
-        flux_gate_contract::redis_reads::view(c, product).await.ok()
+        let con = c.con.as_mut()?;
+        flux_gate_contract::redis_reads::view(con, product)
+            .await
+            .ok()
     };
     match tokio::time::timeout(EVERY, read).await {
-        Ok(Some(v)) => Some((v.stock, v.outbox)),
+        Ok(Some(v)) => Some((v.stock, v.outbox, c.instance.clone())),
         _ => {
-            *con = None;
+            c.con = None;
             None
         }
     }
@@ -132,16 +151,19 @@ mod tests {
                 at_ms: 0,
                 stock: Some(3),
                 outbox: 0,
+                primary: None,
             },
             Sample {
                 at_ms: 100,
                 stock: Some(-1),
                 outbox: 2,
+                primary: None,
             },
             Sample {
                 at_ms: 200,
                 stock: None,
                 outbox: 0,
+                primary: None,
             },
         ];
         crate::record::write_samples(&path, &s).unwrap();

@@ -8,13 +8,13 @@ use flux_gate_contract::http::ProductId;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::{Offset, TopicPartitionList};
 
-use super::ObserveError;
+use super::{ObserveError, RedisSource};
 use crate::model::{DbOrder, FinalState, ProgressPoint, Settled};
 use crate::target::Endpoints;
 
 /// Reads the state; errors say which store could not be read.
 pub struct Reader {
-    redis: redis::Client,
+    redis: RedisSource,
     db: sqlx::PgPool,
     kafka: String,
     group: String,
@@ -34,12 +34,7 @@ impl Reader {
         initial: i64,
     ) -> Result<Self, ObserveError> {
         Ok(Reader {
-            redis: redis::Client::open(ep.redis.as_str()).map_err(|source| {
-                ObserveError::RedisUrl {
-                    url: ep.redis.clone(),
-                    source,
-                }
-            })?,
+            redis: RedisSource::new(ep)?,
             db: flux_gate_contract::db_reads::pool(&ep.database, 2).map_err(|source| {
                 ObserveError::DatabaseUrl {
                     url: ep.database.clone(),
@@ -62,12 +57,7 @@ impl Reader {
     pub async fn read(&self) -> Result<FinalState, ObserveError> {
         let product =
             ProductId::parse(&self.product).map_err(|e| ObserveError::Product(e.to_string()))?;
-        let mut con = tokio::time::timeout(
-            Duration::from_secs(3),
-            self.redis.get_multiplexed_async_connection(),
-        )
-        .await
-        .map_err(|_| ObserveError::RedisTimeout)??;
+        let (mut con, _) = self.redis.connect(Duration::from_secs(3)).await?;
         let view = flux_gate_contract::redis_reads::view(&mut con, &product).await?;
         let rows = flux_gate_contract::db_reads::orders_of(&self.db, &self.product).await?;
         let products =

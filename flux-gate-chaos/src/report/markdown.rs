@@ -7,6 +7,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::journal::Journal;
+use crate::model::Sample;
 use crate::verdict::checkers::Status;
 use crate::verdict::progress::Diagnosis;
 use crate::verdict::{Judgement, Verdict};
@@ -42,7 +43,7 @@ fn badge(v: Verdict) -> &'static str {
     }
 }
 
-pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
+pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) -> String {
     let mut o = String::new();
     let s = &j.scenario;
     let _ = writeln!(o, "# {} — {}\n", s.name, badge(jd.verdict));
@@ -107,9 +108,13 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
         for e in &j.timeline {
             let _ = writeln!(
                 o,
-                "| {} `{}` | {} | {} | {} | {} | {} |",
+                "| {} `{}`{} | {} | {} | {} | {} | {} |",
                 e.fault,
                 e.label,
+                e.instance
+                    .as_ref()
+                    .map(|i| format!(" → `{i}`"))
+                    .unwrap_or_default(),
                 e.phase,
                 e.scheduled_ms
                     .map(secs)
@@ -124,6 +129,8 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
             );
         }
     }
+
+    primaries(&mut o, samples);
 
     let _ = writeln!(
         o,
@@ -216,6 +223,31 @@ pub fn render(j: &Journal, jd: &Judgement, links: &Links) -> String {
 }
 
 /// Stuck or slow: what the settle trace says about a system that did not settle.
+/// Which Redis instance was primary when, from the stock samples (Redis with Sentinel only):
+/// one row per stretch, so a failover shows as the row where the name changes.
+fn primaries(o: &mut String, samples: &[Sample]) {
+    let mut stretches: Vec<(u64, u64, &str)> = Vec::new();
+    for s in samples {
+        let Some(p) = s.primary.as_deref() else {
+            continue;
+        };
+        match stretches.last_mut() {
+            Some(last) if last.2 == p => last.1 = s.at_ms,
+            _ => stretches.push((s.at_ms, s.at_ms, p)),
+        }
+    }
+    if stretches.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n## Redis primary\n\nAs the samples read it (the instance the Sentinels named; no row while none answered).\n\n| from | to | primary |\n|---|---|---|"
+    );
+    for (from, to, p) in stretches {
+        let _ = writeln!(o, "| {} | {} | `{p}` |", secs(from), secs(to));
+    }
+}
+
 fn diagnosis(o: &mut String, d: Option<&Diagnosis>) {
     let Some(d) = d else { return };
     let _ = writeln!(o, "\n## Why it did not settle\n\n{}.", cell(&d.headline()));
@@ -299,6 +331,7 @@ mod tests {
                 finished_ms: 154,
                 ok: true,
                 error: None,
+                instance: None,
             },
             TimelineEvent {
                 fault: 0,
@@ -309,6 +342,7 @@ mod tests {
                 finished_ms: 460,
                 ok: true,
                 error: None,
+                instance: None,
             },
         ];
         let ops = vec![
@@ -342,7 +376,7 @@ mod tests {
             dir: "t-1".into(),
             charts: vec![("Latency (p50/p95/p99)".into(), "latency.svg".into())],
         };
-        render(j, &jd, &links)
+        render(j, &jd, &[], &links)
     }
 
     #[test]
@@ -373,7 +407,7 @@ mod tests {
             dir: "t-1".into(),
             charts: Vec::new(),
         };
-        let md = render(&record.journal, &jd, &links);
+        let md = render(&record.journal, &jd, &record.samples, &links);
         assert!(
             md.contains("## Why it did not settle\n\nstuck: the inventory worker (consumer lag not draining) — nothing moved for the last 20.0 s (consumer lag 7, outbox 0, 2 orders in the database)."),
             "{md}"

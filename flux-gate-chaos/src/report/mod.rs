@@ -31,6 +31,6 @@ pub fn write(report_dir: &Path, r: &Record, jd: &Judgement) -> std::io::Result<P
         charts,
     };
     let path = report_dir.join(format!("{}.md", j.run_id));
-    std::fs::write(&path, markdown::render(j, jd, &links))?;
+    std::fs::write(&path, markdown::render(j, jd, &r.samples, &links))?;
     Ok(path)
 }

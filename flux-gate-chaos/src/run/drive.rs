@@ -11,7 +11,7 @@ use super::{now_utc, progress_bar, Run, Times};
 use crate::fault::plan::PlanError;
 use crate::fault::{self, Executor};
 use crate::load::{self, Live, LoadPlan};
-use crate::observe::{ObserveError, Sampler};
+use crate::observe::{ObserveError, RedisSource, Sampler};
 use crate::scenario::{validate, Scenario};
 use crate::target::TargetError;
 use crate::toxiproxy;
@@ -84,9 +84,13 @@ impl Run {
         let start = Instant::now();
         self.journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         self.sampler = Some(
-            Sampler::start(&ep.redis, &self.product, start)
-                .await
-                .map_err(DriveError::Sampler)?,
+            Sampler::start(
+                RedisSource::new(&ep).map_err(DriveError::Sampler)?,
+                &self.product,
+                start,
+            )
+            .await
+            .map_err(DriveError::Sampler)?,
         );
         let bar =
             progress.then(|| progress_bar::show(duration, live.clone(), active.clone(), start));

@@ -17,6 +17,9 @@ pub struct Names {
     pub links: Vec<String>,
     /// Whether the fault proxy has Toxiproxy's `reset_peer` toxic (the embedded one has not).
     pub reset_peer: bool,
+    /// Whether Redis runs with Sentinel (`failover` needs it; `redis-primary` and
+    /// `redis-replica` are then in `services`).
+    pub redis_ha: bool,
 }
 
 /// Longest load a scenario may ask for: loads are bounded.
@@ -243,6 +246,7 @@ mod tests {
             .to_vec(),
             links: ["api-redis", "kafka"].map(String::from).to_vec(),
             reset_peer: false,
+            redis_ha: false,
         }
     }
 
@@ -281,6 +285,48 @@ mod tests {
             assert_eq!(p.len(), 1, "{bad}: {p:?}");
             assert!(p[0].starts_with("`settle.stall`"), "{p:?}");
         }
+    }
+
+    #[test]
+    fn failover_needs_sentinel_and_acts_on_the_primary() {
+        let text = |f: &str| {
+            format!(
+                "name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 1s }}\nfaults:\n  - {f}\n"
+            )
+        };
+        let check = |f: &str, names: &Names| -> Vec<String> {
+            let s = parse_str(&text(f), "t.yaml").unwrap();
+            validate(&s, names)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let plain = names();
+        let mut ha = names();
+        ha.redis_ha = true;
+        ha.services
+            .extend(["redis-primary", "redis-replica"].map(String::from));
+        let failover = "{ at: 1s, action: failover, service: redis-primary }";
+        assert_eq!(check(failover, &ha), Vec::<String>::new());
+        let p = check(failover, &plain);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].starts_with("`faults[0].action`: `failover` needs Redis with Sentinel"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].starts_with("`faults[0].service`: the stack has no service `redis-primary`"),
+            "{p:?}"
+        );
+        let p = check("{ at: 1s, action: failover, service: redis }", &ha);
+        assert_eq!(
+            p,
+            ["`faults[0].service`: `failover` acts on the primary: write `service: redis-primary`"]
+        );
+        // Roles are names a lifecycle fault may use on such a stack, and only there.
+        let kill = "{ at: 1s, action: kill, service: redis-replica }";
+        assert_eq!(check(kill, &ha), Vec::<String>::new());
+        assert_eq!(check(kill, &plain).len(), 1);
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod local;
+pub mod redis_ha;
 
 use std::collections::BTreeMap;
 
@@ -39,6 +40,10 @@ pub struct Endpoints {
     pub services: BTreeMap<String, String>,
     /// Link (proxy) name → its ends.
     pub links: BTreeMap<String, LinkEnds>,
+    /// Redis with Sentinel: the harness then reads whichever instance is primary now, and
+    /// faults may name `redis-primary` / `redis-replica`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ha: Option<redis_ha::RedisTopology>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -77,6 +82,10 @@ pub enum TargetError {
     Setup(String),
     #[error(transparent)]
     Docker(#[from] crate::target::docker::DockerError),
+    #[error(transparent)]
+    Roles(#[from] redis_ha::RolesError),
+    #[error("this stack has no Redis Sentinel (`redis_ha` in the stack file)")]
+    NoRedisHa,
 }
 
 /// A running stack that faults can be applied to.
@@ -91,6 +100,20 @@ pub trait Target: Send {
     fn instances_of(&self, service: &str) -> Vec<String>;
     /// Applies `op` to one instance; returns once it took effect (started = ready again).
     async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError>;
+    /// The instance holding a role (`redis-primary`, `redis-replica`) now.
+    async fn resolve_role(&mut self, role: &str) -> Result<String, TargetError> {
+        match &self.endpoints().redis_ha {
+            Some(t) => Ok(t.resolve(role).await?),
+            None => Err(TargetError::NoRedisHa),
+        }
+    }
+    /// Asks a Sentinel to fail the Redis primary over to a replica.
+    async fn failover(&mut self) -> Result<(), TargetError> {
+        match &self.endpoints().redis_ha {
+            Some(t) => Ok(t.failover().await?),
+            None => Err(TargetError::NoRedisHa),
+        }
+    }
     /// Resumes paused and starts stopped instances: the state the run began in.
     async fn restore(&mut self) -> Result<(), TargetError>;
     /// Stops what this target started; `keep` leaves the run directory on disk.

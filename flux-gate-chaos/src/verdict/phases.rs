@@ -158,6 +158,7 @@ mod tests {
             finished_ms: finished,
             ok: true,
             error: None,
+            instance: None,
         }
     }
 

@@ -44,10 +44,14 @@ pub async fn init(State(api): State<Shared>, headers: HeaderMap, body: Body) -> 
     let i = &init;
     let started = api
         .redis
-        .call(api.redis_timeout * 8, |mut con| async move {
+        .call_tracked(api.redis_timeout * 8, |mut con| async move {
             sale::start(&mut con, i).await
         })
         .await;
+    let started = match started {
+        Ok(((), generation)) => api.ack.confirm(generation).await.map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
     if let Err(e) = started {
         return unavailable(format!(
             "redis unavailable: {e}; the database has the sale, retry /init"

@@ -22,6 +22,7 @@ use crate::config::ApiArgs;
 use crate::contract::{Answer, Status};
 use crate::http::{self, answer, unavailable};
 use crate::redis_link::RedisLink;
+use crate::replica_ack::ReplicaAck;
 use crate::reservation::Reserver;
 use crate::shutdown::Shutdown;
 use crate::{db, kafka};
@@ -37,6 +38,8 @@ const RELAY_INTERVAL: Duration = Duration::from_millis(250);
 /// Everything a request handler needs; shared by all requests.
 pub struct Api {
     pub redis: RedisLink,
+    /// Holds an answer until its reservation is on enough replicas (`FG_REDIS_REPLICA_ACKS`).
+    pub ack: ReplicaAck,
     pub reserver: Reserver,
     pub publisher: Publisher,
     pub db: PgPool,
@@ -74,8 +77,12 @@ pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
     }
     let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
-    let redis = RedisLink::new(&args.redis.redis_url)
-        .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
+    let redis = args.redis.link()?;
+    let ack = ReplicaAck::start(
+        redis.clone(),
+        args.redis_replica_acks,
+        args.replica_ack_timeout(),
+    );
     let gate = Arc::new(KafkaGate::new());
     let on_down = gate.clone();
     let producer = kafka::producer_with(
@@ -114,6 +121,7 @@ pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
     tokio::spawn(
         Relay {
             redis: redis.clone(),
+            ack: ack.clone(),
             publisher: publisher.clone(),
             instance: format!("{}-{}", args.listen, std::process::id()),
             interval: RELAY_INTERVAL,
@@ -123,6 +131,7 @@ pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
     );
     let api = Arc::new(Api {
         redis,
+        ack,
         reserver,
         publisher,
         db,

@@ -61,12 +61,12 @@ async fn decide(api: &Shared, headers: &HeaderMap, body: Body) -> (Status, Respo
     let (reserver, o, p) = (&api.reserver, &order, payload.as_str());
     let outcome = api
         .redis
-        .call(api.redis_timeout, |mut con| async move {
+        .call_tracked(api.redis_timeout, |mut con| async move {
             reserver.reserve(&mut con, o, order_id, p).await
         })
         .await;
-    let outcome = match outcome {
-        Ok(outcome) => outcome,
+    let (outcome, generation) = match outcome {
+        Ok(answered) => answered,
         Err(e) => {
             tracing::debug!(error = %e, "reservation failed");
             return (
@@ -75,6 +75,20 @@ async fn decide(api: &Shared, headers: &HeaderMap, body: Body) -> (Status, Respo
             );
         }
     };
+    // A yes must survive a failover: wait until the reservation (or, for a replay, the
+    // record it read) is on the replicas. Until then nothing leaves Redis — the outbox keeps
+    // the order, and the relay publishes it only once it is replicated (`relay.rs`).
+    if matches!(outcome, Outcome::Reserved { .. } | Outcome::Replay { .. }) {
+        if let Err(e) = api.ack.confirm(generation).await {
+            tracing::debug!(error = %e, "reservation not replicated in time");
+            return (
+                Status::Unavailable,
+                unavailable(format!(
+                    "reserved, but not yet on a replica ({e}); retry with the same key"
+                )),
+            );
+        }
+    }
     match outcome {
         Outcome::Reserved { outbox_entry } => {
             let delivery = Delivery {

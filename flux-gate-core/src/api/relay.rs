@@ -17,6 +17,7 @@ use crate::contract::ProductId;
 use crate::keys::ProductKeys;
 use crate::message::ORDERS_TOPIC;
 use crate::redis_link::RedisLink;
+use crate::replica_ack::ReplicaAck;
 use crate::sale;
 
 /// Entries relayed per product per round.
@@ -41,8 +42,13 @@ if holder == false or holder == ARGV[1] then
 end
 return 0";
 
+/// An outbox stream entry as `XRANGE` returns it: its id and its fields.
+type OutboxEntry = (String, Vec<(String, String)>);
+
 pub struct Relay {
     pub redis: RedisLink,
+    /// Entries are published only once they are on the replicas (see [`ReplicaAck`]).
+    pub ack: ReplicaAck,
     pub publisher: Publisher,
     pub instance: String,
     pub interval: Duration,
@@ -107,13 +113,21 @@ impl Relay {
         let cutoff = now_ms().saturating_sub(self.min_age.as_millis() as u64);
         let outbox = k.outbox();
         let key = &outbox;
-        let entries: Vec<(String, Vec<(String, String)>)> = self
+        let (entries, generation): (Vec<OutboxEntry>, u64) = self
             .redis
-            .call(REDIS_TIMEOUT, |mut con| async move {
+            .call_tracked(REDIS_TIMEOUT, |mut con| async move {
                 con.xrange_count(key, "-", cutoff, BATCH).await
             })
             .await?;
         if entries.is_empty() {
+            return Ok(());
+        }
+        // Entries older than `min_age` were written before this round's lease renewal, so
+        // the confirmation's marker write comes after them: once it is on the replicas, so
+        // are they. An entry never replicated is never published (a failover drops it, and
+        // its buyer got no yes).
+        if let Err(e) = self.ack.confirm(generation).await {
+            tracing::debug!(error = %e, %product, "relay: outbox entries not yet replicated");
             return Ok(());
         }
         let sends = entries.iter().filter_map(|(id, fields)| {

@@ -42,8 +42,7 @@ struct PageQuery {
 pub async fn run(args: WaitingRoomArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
-    let redis = RedisLink::new(&args.redis.redis_url)
-        .with_context(|| format!("FG_REDIS_URL {:?} is not a Redis URL", args.redis.redis_url))?;
+    let redis = args.redis.link()?;
     if !is_local_path(&args.shop_path) {
         anyhow::bail!(
             "FG_SHOP_PATH {:?} must be a path on this site, starting with a single '/'",

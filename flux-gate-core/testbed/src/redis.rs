@@ -15,6 +15,12 @@ pub struct Redis {
 impl Redis {
     /// Starts Redis with its data in `dir` (created if missing) and waits until it answers.
     pub async fn start(dir: &Path) -> Result<Self> {
+        Self::start_with(dir, &[]).await
+    }
+
+    /// [`Redis::start`] with more arguments (`--replicaof`, `--min-replicas-to-write`, or a
+    /// Sentinel's `--sentinel` with its settings), given after the defaults.
+    pub async fn start_with(dir: &Path, extra: &[String]) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
         let port = ports::free_port().map_err(io("finding a free port"))?;
         let spec = Spec::new(
@@ -41,7 +47,8 @@ impl Redis {
             "no".into(),
             "--logfile".into(),
             String::new(),
-        ]);
+        ])
+        .args(extra.iter().cloned());
         let mut redis = Redis {
             process: Supervised::new(spec),
             port,

@@ -6,6 +6,7 @@ mod flash_sale;
 mod http_contract;
 mod kafka_epoch_bump;
 mod probe;
+mod redis_ha;
 mod stack;
 mod wait;
 mod waiting_room;

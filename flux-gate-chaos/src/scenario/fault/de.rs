@@ -33,6 +33,7 @@ impl FaultAction {
             },
             Action::Pause => FaultAction::Pause { on: s.service(a)? },
             Action::Resume => FaultAction::Resume { on: s.service(a)? },
+            Action::Failover => FaultAction::Failover { on: s.service(a)? },
             Action::Latency => FaultAction::Latency {
                 on: s.link(a)?,
                 latency: need(a, Key::Latency, s.latency)?,

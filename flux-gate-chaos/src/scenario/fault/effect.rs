@@ -110,6 +110,7 @@ impl FaultAction {
                 links: vec![on.pick()],
             },
             FaultAction::Partition { on } => Effect::Disable { links: on.picks() },
+            FaultAction::Failover { on } => on.lifecycle(Lifecycle::Failover, None),
         }
     }
 
@@ -193,11 +194,17 @@ pub enum Effect<'a> {
 #[serde(rename_all = "snake_case")]
 pub enum Lifecycle {
     Kill,
-    Stop { grace_ms: u64 },
+    Stop {
+        grace_ms: u64,
+    },
     Start,
-    Restart { grace_ms: u64 },
+    Restart {
+        grace_ms: u64,
+    },
     Pause,
     Resume,
+    /// Ask a Sentinel to promote a replica of this primary (Redis with Sentinel only).
+    Failover,
 }
 
 impl ToxicOptions {

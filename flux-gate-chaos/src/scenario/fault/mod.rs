@@ -42,6 +42,17 @@ mod ser;
 
 pub use effect::{Effect, Lifecycle, Pick, DEFAULT_GRACE, TOXIC_PREFIX};
 
+/// Roles a lifecycle fault may name instead of an instance when Redis runs with Sentinel
+/// (`redis_ha` in the stack): resolved to an instance when the fault fires, not when it is
+/// planned, because a failover earlier in the run moves them.
+pub const PRIMARY_ROLE: &str = "redis-primary";
+pub const REPLICA_ROLE: &str = "redis-replica";
+
+/// Whether `name` is a role rather than a service or instance.
+pub fn is_role(name: &str) -> bool {
+    name == PRIMARY_ROLE || name == REPLICA_ROLE
+}
+
 /// One fault: when it happens, what it does, when it heals, and what must hold meanwhile.
 /// In a file it is one flat mapping (`{ at: 5s, action: kill, service: redis }`); which keys
 /// it may have depends on `action`.
@@ -128,6 +139,8 @@ pub enum FaultAction {
     Down { on: LinkTarget },
     /// Disable every proxy in `links` together.
     Partition { on: LinksTarget },
+    /// Ask a Redis Sentinel to fail the primary over to a replica (`service: redis-primary`).
+    Failover { on: ServiceTarget },
 }
 
 /// The service a lifecycle fault hits. A service with replicas (`ingestion-api`) means one
@@ -201,6 +214,7 @@ pub enum Action {
     SlowClose,
     Down,
     Partition,
+    Failover,
 }
 
 /// What the file format knows about an action before its value is built: its word, the keys
@@ -233,7 +247,7 @@ impl Target {
 }
 
 impl Action {
-    pub const ALL: [Action; 16] = [
+    pub const ALL: [Action; 17] = [
         Action::Kill,
         Action::Stop,
         Action::Start,
@@ -250,6 +264,7 @@ impl Action {
         Action::SlowClose,
         Action::Down,
         Action::Partition,
+        Action::Failover,
     ];
 
     /// The snake_case word of the scenario file.
@@ -462,6 +477,13 @@ impl Action {
                 needs: &[],
                 target: Target::Links,
             },
+            Action::Failover => &Spec {
+                word: "failover",
+                doc: "SENTINEL FAILOVER: a Sentinel promotes a replica of `redis-primary` (the stack needs `redis_ha`).",
+                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
+                needs: &[],
+                target: Target::Service,
+            },
         }
     }
 
@@ -490,6 +512,7 @@ impl FaultAction {
             FaultAction::SlowClose { .. } => Action::SlowClose,
             FaultAction::Down { .. } => Action::Down,
             FaultAction::Partition { .. } => Action::Partition,
+            FaultAction::Failover { .. } => Action::Failover,
         }
     }
 
@@ -506,7 +529,8 @@ impl FaultAction {
             | FaultAction::Start { on }
             | FaultAction::Restart { on, .. }
             | FaultAction::Pause { on }
-            | FaultAction::Resume { on } => On::Service(on),
+            | FaultAction::Resume { on }
+            | FaultAction::Failover { on } => On::Service(on),
             FaultAction::Latency { on, .. }
             | FaultAction::Bandwidth { on, .. }
             | FaultAction::Timeout { on, .. }
@@ -530,7 +554,8 @@ impl FaultAction {
             | FaultAction::Pause { .. }
             | FaultAction::Resume { .. }
             | FaultAction::Down { .. }
-            | FaultAction::Partition { .. } => None,
+            | FaultAction::Partition { .. }
+            | FaultAction::Failover { .. } => None,
             FaultAction::Latency { toxic, .. }
             | FaultAction::Bandwidth { toxic, .. }
             | FaultAction::Timeout { toxic, .. }

@@ -5,6 +5,7 @@
 //! problem rather than stopping at the first.
 
 use super::keys::Key;
+use super::PRIMARY_ROLE;
 use super::{Fault, FaultAction, LinkTarget, LinksTarget, On, ServiceTarget};
 use crate::scenario::parse::Problem;
 use crate::scenario::validate::{unknown, Names};
@@ -25,6 +26,22 @@ impl FaultAction {
                         format!("{key}.action"),
                         "the embedded fault proxy (noxious) has no `reset_peer` toxic; use `timeout` or `down` here, \
                          or real Toxiproxy (`--target docker`)",
+                    );
+                }
+            }
+            FaultAction::Failover { on } => {
+                if !names.redis_ha {
+                    push(
+                        v,
+                        format!("{key}.action"),
+                        "`failover` needs Redis with Sentinel: a stack with `redis_ha` \
+                         (stacks/redis-ha.yaml)",
+                    );
+                } else if *on != ServiceTarget::Service(PRIMARY_ROLE.to_owned()) {
+                    push(
+                        v,
+                        format!("{key}.service"),
+                        format!("`failover` acts on the primary: write `service: {PRIMARY_ROLE}`"),
                     );
                 }
             }

@@ -34,6 +34,7 @@ impl FaultAction {
             | FaultAction::Start { .. }
             | FaultAction::Pause { .. }
             | FaultAction::Resume { .. }
+            | FaultAction::Failover { .. }
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. } => Ok(()),
             FaultAction::Stop { grace, .. } | FaultAction::Restart { grace, .. } => {

@@ -360,7 +360,7 @@ fn effects() {
         .filter(|a| !fault(&sample(*a, None)).action.heals())
         .map(Action::as_str)
         .collect();
-    assert_eq!(heals, ["start", "restart", "resume"]);
+    assert_eq!(heals, ["start", "restart", "resume", "failover"]);
     let f = fault("{ at: 1s, action: slicer, random: [a, b], average_size: 10, delay: 2ms, stream: upstream, toxicity: 0.25 }");
     let Effect::Toxics { link, toxics } = f.action.effect(3) else {
         panic!("{f:?}");

@@ -320,6 +320,7 @@ fn endpoints(spec: &DockerSpec, project: &Project) -> Result<Endpoints, DockerEr
             })
             .collect(),
         links: Default::default(),
+        redis_ha: None,
     })
 }
 
@@ -372,6 +373,7 @@ fn names(project: &Project, links: Vec<String>, reset_peer: bool) -> Names {
         services,
         links,
         reset_peer,
+        redis_ha: false,
     }
 }
 
@@ -414,6 +416,10 @@ impl Target for DockerTarget {
     }
 
     async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
+        if op == Lifecycle::Failover {
+            // The Sentinels act on the primary; no container is touched.
+            return self.failover().await;
+        }
         let id = self.inspect(instance).await?.id;
         let api = |what: &str, e| DockerError::api(format!("{what} {instance}"), e);
         match op {
@@ -443,6 +449,7 @@ impl Target for DockerTarget {
                 Err(e) if !already_there(&e) => Err(api("resuming", e).into()),
                 _ => Ok(()),
             },
+            Lifecycle::Failover => Ok(()),
         }
     }
 

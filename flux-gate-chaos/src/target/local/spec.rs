@@ -10,6 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::target::redis_ha::{PRIMARY_ROLE, REPLICA_ROLE};
 use crate::yaml::SyntaxError;
 
 /// The built-in Flux-Gate stack.
@@ -30,6 +31,21 @@ pub struct StackSpec {
     pub workers: Vec<String>,
     /// Direct (unproxied) addresses the checkers read the final state from.
     pub state: StateSpec,
+    /// Redis with Sentinel: faults may then name `redis-primary` / `redis-replica` and use
+    /// `failover`, and the harness reads whichever instance is primary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ha: Option<RedisHaSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisHaSpec {
+    /// The Redis instances (primary and replicas; which is which changes at run time).
+    pub instances: Vec<String>,
+    /// The service whose instances are the Sentinels.
+    pub sentinels: String,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -255,6 +271,26 @@ impl StackSpec {
                 ));
             }
         }
+        if let Some(ha) = &self.redis_ha {
+            if ha.instances.len() < 2 {
+                return Err(err(
+                    "redis_ha.instances".into(),
+                    "name the primary and at least one replica".into(),
+                ));
+            }
+            if let Some(i) = ha.instances.iter().find(|i| !instances.contains(i)) {
+                return Err(err(
+                    "redis_ha.instances".into(),
+                    format!("no service instance `{i}`"),
+                ));
+            }
+            if !self.services.contains_key(&ha.sentinels) {
+                return Err(err(
+                    "redis_ha.sentinels".into(),
+                    format!("no service `{}`", ha.sentinels),
+                ));
+            }
+        }
         self.start_order().map_err(|m| err("services".into(), m))?;
         Ok(())
     }
@@ -267,10 +303,15 @@ impl StackSpec {
                 services.push(i);
             }
         }
+        let redis_ha = self.redis_ha.is_some();
+        if redis_ha {
+            services.extend([PRIMARY_ROLE.to_owned(), REPLICA_ROLE.to_owned()]);
+        }
         crate::scenario::validate::Names {
             services,
             links: self.links.keys().cloned().collect(),
             reset_peer,
+            redis_ha,
         }
     }
 
@@ -337,6 +378,39 @@ mod tests {
         assert!(pos("ingestion-api") < pos("nginx"));
         assert!(s.instances().contains(&"ingestion-api#2".to_owned()));
         assert_eq!(s.links["lb-api-2"].to, "ingestion-api#2");
+    }
+
+    #[test]
+    fn the_redis_ha_stack_parses_and_names_its_roles() {
+        let s = StackSpec::parse(
+            include_str!("../../../stacks/redis-ha.yaml"),
+            "redis-ha.yaml",
+        )
+        .unwrap();
+        let ha = s.redis_ha.as_ref().unwrap();
+        assert_eq!(ha.instances, ["redis-1", "redis-2", "redis-3"]);
+        let names = s.names(false);
+        assert!(names.redis_ha);
+        for n in [
+            "redis-primary",
+            "redis-replica",
+            "redis-sentinel#3",
+            "redis-2",
+        ] {
+            assert!(names.services.iter().any(|x| x == n), "{n}");
+        }
+        let order = s.start_order().unwrap();
+        let pos = |n: &str| order.iter().position(|o| o == n).unwrap();
+        assert!(pos("redis-3") < pos("redis-sentinel"));
+        assert!(pos("redis-sentinel") < pos("ingestion-api"));
+        let bad = include_str!("../../../stacks/redis-ha.yaml").replace(
+            "instances: [redis-1, redis-2, redis-3]",
+            "instances: [redis-1, redis-9]",
+        );
+        assert_eq!(
+            StackSpec::parse(&bad, "s.yaml").unwrap_err().message,
+            "no service instance `redis-9`"
+        );
     }
 
     #[test]

@@ -16,6 +16,7 @@ use super::groups::ProcessGroups;
 use super::spec::{instance_names, Ready, StackSpec};
 use super::template::Vars;
 use crate::scenario::validate::Names;
+use crate::target::redis_ha::RedisTopology;
 use crate::target::{Endpoints, Lifecycle, LinkEnds, Target, TargetError};
 use crate::toxiproxy::{self, wire::ProxyRequest, ProxyServer};
 
@@ -132,6 +133,7 @@ impl Addresses {
             for inst in instance_names(name, s.replicas) {
                 let port = free()?;
                 vars.set(format!("addr.{inst}"), format!("127.0.0.1:{port}"));
+                vars.set(format!("port.{inst}"), port.to_string());
                 instances.insert(inst, port);
             }
         }
@@ -139,6 +141,7 @@ impl Addresses {
         for name in spec.links.keys() {
             let port = free()?;
             vars.set(format!("link.{name}"), format!("127.0.0.1:{port}"));
+            vars.set(format!("link_port.{name}"), port.to_string());
             links.insert(name.clone(), port);
         }
         Ok(Addresses {
@@ -259,6 +262,22 @@ fn endpoints(
             .map(|(k, p)| (k.clone(), format!("127.0.0.1:{p}")))
             .collect(),
         links: proxy.links.clone(),
+        redis_ha: spec.redis_ha.as_ref().map(|ha| RedisTopology {
+            instances: ha
+                .instances
+                .iter()
+                .filter_map(|i| Some((i.clone(), format!("127.0.0.1:{}", addrs.instances.get(i)?))))
+                .collect(),
+            sentinels: spec
+                .services
+                .get(&ha.sentinels)
+                .map(|s| instance_names(&ha.sentinels, s.replicas))
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|i| Some(format!("127.0.0.1:{}", addrs.instances.get(i)?)))
+                .collect(),
+            master: ha.master.clone(),
+        }),
     })
 }
 
@@ -513,6 +532,10 @@ impl Target for LocalStack {
     }
 
     async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
+        if op == Lifecycle::Failover {
+            // The Sentinels act on the primary; no process is touched.
+            return self.failover().await;
+        }
         let i = self
             .instances
             .get_mut(instance)
@@ -544,6 +567,7 @@ impl Target for LocalStack {
                 wait_stopped(i.process.pid()).await;
             }
             Lifecycle::Resume => i.process.resume()?,
+            Lifecycle::Failover => {}
         }
         Ok(())
     }

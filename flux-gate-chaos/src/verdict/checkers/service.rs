@@ -46,10 +46,25 @@ impl Checker for Availability {
     fn basis(&self) -> Basis {
         Basis::History
     }
+    /// Each answer is judged by one threshold: a fault window with its own
+    /// `expect.availability` by that, everything else (baseline, recovery, the windows without
+    /// their own) by the scenario's, over all of it together ("overall") and per window.
+    /// Otherwise a window allowed to dip (a failover) would fail the scenario-wide threshold
+    /// through the overall share all the same.
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        let total: u64 = e.ops.len() as u64;
-        let avail = e
+        let own: Vec<(u64, u64)> = e
+            .phases
+            .iter()
+            .filter(|p| window_expect(e, p.fault).is_some_and(|w| w.availability.is_some()))
+            .map(|p| (p.start_ms * 1000, p.end_ms * 1000))
+            .collect();
+        let judged_overall: Vec<_> = e
             .ops
+            .iter()
+            .filter(|o| !own.iter().any(|(s, t)| (*s..*t).contains(&o.intended_us)))
+            .collect();
+        let total = judged_overall.len() as u64;
+        let avail = judged_overall
             .iter()
             .filter(|o| crate::verdict::phases::available(o))
             .count() as u64;
@@ -94,8 +109,16 @@ impl Checker for Availability {
                 ));
             }
         }
+        let outside = if own.is_empty() {
+            String::new()
+        } else {
+            format!(
+                " (outside the {} window(s) with their own threshold)",
+                own.len()
+            )
+        };
         let summary = format!(
-            "{} overall{}",
+            "{} overall{outside}{}",
             pct(overall),
             worst
                 .map(|w| format!(", lowest {} in `{}`", pct(w.0), w.1))

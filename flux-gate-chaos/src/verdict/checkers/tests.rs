@@ -356,6 +356,7 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
         finished_ms: at,
         ok: true,
         error: None,
+        instance: None,
     };
     j.timeline = vec![ev("apply", 150), ev("heal", 350)];
     let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
@@ -370,6 +371,71 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
         f["latency"].counterexamples[0].starts_with("`pause redis` p99"),
         "{:?}",
         f["latency"]
+    );
+}
+
+/// A window allowed to dip (a failover) is judged by its own threshold only: the scenario's
+/// stricter one applies to everything outside it, overall included.
+#[test]
+fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
+    use crate::fault::{Change, PlannedFault, TimelineEvent};
+    use crate::scenario::{Action, WindowExpect};
+    use crate::target::Lifecycle;
+    let judged = |window: Option<&str>| {
+        let mut j = journal("expect: { availability: \">= 100%\" }", None);
+        j.faults = vec![PlannedFault {
+            id: 0,
+            action: Action::Kill,
+            target: "redis-primary".into(),
+            at_ms: 150,
+            apply: Change::Lifecycle {
+                instance: "redis-primary".into(),
+                op: Lifecycle::Kill,
+            },
+            heal_at_ms: None,
+            heal: None,
+            undo: None,
+            expect: window.map(|w| WindowExpect {
+                availability: Some(w.parse().unwrap()),
+                p50: None,
+                p99: None,
+                latency_on: Vec::new(),
+            }),
+        }];
+        let ev = |phase: &str, at: u64| TimelineEvent {
+            fault: 0,
+            phase: phase.into(),
+            label: "kill redis-primary".into(),
+            scheduled_ms: Some(at),
+            started_ms: at,
+            finished_ms: at,
+            ok: true,
+            error: None,
+            instance: Some("redis-1".into()),
+        };
+        j.timeline = vec![ev("apply", 150), ev("heal", 350)];
+        let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
+        findings(&j, &ops, s).remove("availability").unwrap()
+    };
+    let own = judged(Some(">= 50%"));
+    assert_eq!(own.status, Status::Pass, "{own:?}");
+    assert!(
+        own.summary
+            .starts_with("100.00% overall (outside the 1 window(s) with their own threshold)"),
+        "{own:?}"
+    );
+    let strict = judged(Some(">= 60%"));
+    assert_eq!(
+        strict.counterexamples,
+        ["`kill redis-primary`: 50.00% (1× timeout; want >= 60%)"]
+    );
+    let global = judged(None);
+    assert_eq!(
+        global.counterexamples,
+        [
+            "overall 80.00% over 5 answers (want >= 100%)",
+            "`kill redis-primary`: 50.00% (1× timeout; want >= 100%)"
+        ]
     );
 }
 
@@ -615,16 +681,19 @@ fn a_negative_stock_seen_only_by_the_sampler_is_oversell() {
             at_ms: 1000,
             stock: Some(1),
             outbox: 0,
+            primary: None,
         },
         Sample {
             at_ms: 1200,
             stock: Some(-1),
             outbox: 1,
+            primary: None,
         },
         Sample {
             at_ms: 1300,
             stock: Some(0),
             outbox: 0,
+            primary: None,
         },
     ];
     let jd = judge(&record(&j, &ops, Some(s.clone()), samples.clone()));

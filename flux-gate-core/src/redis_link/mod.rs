@@ -7,6 +7,16 @@
 //! timeout, is retired and a fresh one made (attempts spaced `RECONNECT_BACKOFF` apart). The
 //! reservation script also echoes a per-request token (`reservation.rs`), so a mismatched
 //! reply is caught even before that.
+//!
+//! Where the connection goes is the [`Locator`]'s business (`locate.rs`): a fixed URL, or the
+//! primary that the Sentinels name. A connection is also retired when the server says it is no
+//! longer the one to write to (`READONLY`: demoted; `NOREPLICAS`: cut off from its replicas;
+//! `MASTERDOWN`), so the next call asks the Sentinels again and follows a failover without a
+//! restart.
+
+mod locate;
+
+pub use locate::{ConfigError, Locator, SentinelConfig};
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::MultiplexedConnection;
-use redis::{AsyncConnectionConfig, Client, IntoConnectionInfo, RedisError};
+use redis::RedisError;
 
 /// Least time between two connection attempts: an unreachable Redis is not hammered with
 /// reconnects by every caller.
@@ -28,6 +38,17 @@ pub enum LinkError {
     Unreachable(String),
     #[error("redis: {0}")]
     Redis(#[from] RedisError),
+    /// The connection a step had to run on was replaced (it broke, or Redis failed over).
+    #[error("the redis connection was replaced")]
+    Replaced,
+}
+
+/// Errors that say this server is not (or no longer) the one to write to. Inside a script
+/// Redis 7 keeps the code at the start of the message, so the text is checked too.
+fn not_the_primary(e: &RedisError) -> bool {
+    const CODES: [&str; 3] = ["READONLY", "NOREPLICAS", "MASTERDOWN"];
+    let said = |t: &str| CODES.iter().any(|c| t.contains(c));
+    e.code().is_some_and(said) || e.detail().is_some_and(said) || said(&e.to_string())
 }
 
 struct Current {
@@ -36,7 +57,7 @@ struct Current {
 }
 
 struct Inner {
-    client: Client,
+    locator: Locator,
     /// Milliseconds since `epoch` of the last successful reply: tells a connection that is
     /// merely slow (others still get replies) from one that went silent.
     last_reply_ms: AtomicU64,
@@ -54,17 +75,17 @@ pub struct RedisLink {
 }
 
 impl RedisLink {
-    /// A link to the Redis at `url`, with TCP_NODELAY on its socket: redis-rs leaves Nagle's
-    /// algorithm on, and a pipelined request written while an earlier reply is still
-    /// unacknowledged then waits for the peer's delayed ACK — up to 40 ms per order whenever
-    /// Redis, or the network to it, is a little slow (measured through a 50 ms latency fault:
-    /// p50 65–72 ms instead of 52 ms).
+    /// A link to the Redis at `url` (TCP_NODELAY on: see `locate::client`).
     pub fn new(url: &str) -> Result<Self, RedisError> {
-        let info = url.into_connection_info()?;
-        let tcp = info.tcp_settings().clone().set_nodelay(true);
+        Self::with_locator(Locator::Fixed(url.to_owned()))
+    }
+
+    /// A link to wherever `locator` says the primary is; a fixed URL is checked now.
+    pub fn with_locator(locator: Locator) -> Result<Self, RedisError> {
+        locator.check()?;
         Ok(RedisLink {
             inner: Arc::new(Inner {
-                client: Client::open(info.set_tcp_settings(tcp))?,
+                locator,
                 last_reply_ms: AtomicU64::new(0),
                 epoch: Instant::now(),
                 current: Mutex::new(None),
@@ -85,7 +106,22 @@ impl RedisLink {
     /// fresh connection within the same deadline, so a Redis restart costs callers no error.
     /// `op` must therefore be idempotent; every operation in Flux-Gate is (the reservation by
     /// its idempotency key).
-    pub async fn call<T, F, Fut>(&self, timeout: Duration, mut op: F) -> Result<T, LinkError>
+    pub async fn call<T, F, Fut>(&self, timeout: Duration, op: F) -> Result<T, LinkError>
+    where
+        F: FnMut(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        self.call_tracked(timeout, op).await.map(|(v, _)| v)
+    }
+
+    /// [`RedisLink::call`], also telling which connection (its generation) answered: a
+    /// [`crate::replica_ack::ReplicaAck`] must wait on that same connection, so that it asks
+    /// the very server that took the write.
+    pub async fn call_tracked<T, F, Fut>(
+        &self,
+        timeout: Duration,
+        mut op: F,
+    ) -> Result<(T, u64), LinkError>
     where
         F: FnMut(MultiplexedConnection) -> Fut,
         Fut: Future<Output = Result<T, RedisError>>,
@@ -104,18 +140,23 @@ impl RedisLink {
                     self.inner
                         .last_reply_ms
                         .store(self.now_ms(), Ordering::Relaxed);
-                    return Ok(v);
+                    return Ok((v, generation));
                 }
                 Ok(Err(e)) => {
                     let broken =
                         e.is_io_error() || e.is_connection_dropped() || e.is_unrecoverable_error();
+                    let moved = not_the_primary(&e);
                     if broken {
                         self.retire(generation);
+                    } else if moved {
+                        self.retire_moved(generation);
                     }
-                    if !(broken && attempts_left > 0) {
+                    // A demoted primary refused before writing anything, so the retry (which
+                    // asks the Sentinels again) is as safe as the one after a broken socket.
+                    if !((broken || moved) && attempts_left > 0) {
                         return Err(LinkError::Redis(e));
                     }
-                    tracing::debug!(error = %e, "redis connection broke; retrying once on a fresh one");
+                    tracing::debug!(error = %e, "redis connection broke or moved; retrying once on a fresh one");
                 }
                 Err(_) => {
                     let last = self.inner.last_reply_ms.load(Ordering::Relaxed);
@@ -125,6 +166,37 @@ impl RedisLink {
                     return Err(LinkError::Timeout(timeout));
                 }
             }
+        }
+    }
+
+    /// Runs `op` on the connection of `generation` if it is still the current one: never on
+    /// another (after a failover that could be another server). Its errors retire it like
+    /// [`RedisLink::call`]'s; it is not retried.
+    pub async fn call_on<T, F, Fut>(
+        &self,
+        generation: u64,
+        timeout: Duration,
+        op: F,
+    ) -> Result<T, LinkError>
+    where
+        F: FnOnce(MultiplexedConnection) -> Fut,
+        Fut: Future<Output = Result<T, RedisError>>,
+    {
+        let con = match lock(&self.inner.current).as_ref() {
+            Some(c) if c.generation == generation => c.con.clone(),
+            _ => return Err(LinkError::Replaced),
+        };
+        match tokio::time::timeout(timeout, op(con)).await {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => {
+                if e.is_io_error() || e.is_connection_dropped() {
+                    self.retire(generation);
+                } else if not_the_primary(&e) {
+                    self.retire_moved(generation);
+                }
+                Err(LinkError::Redis(e))
+            }
+            Err(_) => Err(LinkError::Timeout(timeout)),
         }
     }
 
@@ -139,6 +211,15 @@ impl RedisLink {
             tracing::warn!(generation, "retiring redis connection");
             *cur = None;
         }
+    }
+
+    /// Retires a connection whose server is no longer the primary. Reconnecting is spaced
+    /// like after a failed attempt: a primary that is cut off from its replicas answers
+    /// `NOREPLICAS` until the Sentinels promote another, and every caller reconnecting to it
+    /// at once would only add load to the failover.
+    fn retire_moved(&self, generation: u64) {
+        self.retire(generation);
+        *lock(&self.inner.last_failure) = Some(Instant::now());
     }
 
     async fn connection(
@@ -161,29 +242,20 @@ impl RedisLink {
         if let Some(pause) = pause.filter(|p| !p.is_zero()) {
             tokio::time::sleep(pause).await;
         }
-        let config = AsyncConnectionConfig::new()
-            .set_connection_timeout(Some(timeout))
-            .set_response_timeout(None);
-        match self
-            .inner
-            .client
-            .get_multiplexed_async_connection_with_config(&config)
-            .await
-        {
-            Ok(con) => {
+        match self.inner.locator.connect(timeout).await {
+            Ok((con, addr)) => {
                 let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed) + 1;
                 *lock(&self.inner.current) = Some(Current {
                     generation,
                     con: con.clone(),
                 });
                 *lock(&self.inner.last_failure) = None;
-                tracing::info!(generation, "connected to redis");
+                tracing::info!(generation, %addr, "connected to redis");
                 Ok((generation, con))
             }
             Err(e) => {
-                let why = e.to_string();
                 *lock(&self.inner.last_failure) = Some(Instant::now());
-                Err(LinkError::Unreachable(why))
+                Err(e)
             }
         }
     }

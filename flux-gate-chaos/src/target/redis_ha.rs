@@ -1,0 +1,210 @@
+//! Redis with Sentinel, as the harness sees it: which instance is primary now, and asking a
+//! Sentinel to fail over.
+//!
+//! The harness reads every instance and every Sentinel at its *direct* address, never through
+//! a fault proxy, so a fault never blinds it. The primary is the instance whose `run_id` the
+//! Sentinels name (`SENTINEL MASTER`): after a failover two instances can both say
+//! `role:master` for a moment (a restarted old primary not yet demoted, or a split brain), and
+//! the Sentinels' choice is the one clients follow. Only when no Sentinel answers does the
+//! sole instance saying `role:master` count.
+
+use std::time::Duration;
+
+use futures::future::join_all;
+use serde::{Deserialize, Serialize};
+
+pub use crate::scenario::fault::{is_role, PRIMARY_ROLE, REPLICA_ROLE};
+
+/// How long one read of an instance or Sentinel may take.
+const READ_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Where the Redis instances and their Sentinels are (recorded in the journal).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RedisTopology {
+    /// Instance name → direct `host:port`, in the stack's order.
+    pub instances: Vec<(String, String)>,
+    /// Direct `host:port` of each Sentinel.
+    pub sentinels: Vec<String>,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
+}
+
+/// Who holds which role at one moment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// The primary the Sentinels (or, failing them, the instances) name.
+    pub primary: Option<String>,
+    /// Instances answering as replicas, in the stack's order.
+    pub replicas: Vec<String>,
+    /// Every instance saying `role:master` (more than one: a split brain or a stale primary).
+    pub masters: Vec<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RolesError {
+    #[error(
+        "no instance holds the role `{role}` now (primary {primary:?}, replicas {replicas:?})"
+    )]
+    Vacant {
+        role: String,
+        primary: Option<String>,
+        replicas: Vec<String>,
+    },
+    #[error("no Sentinel accepted SENTINEL FAILOVER {master}: {why}")]
+    Failover { master: String, why: String },
+}
+
+async fn connect(addr: &str) -> Option<redis::aio::MultiplexedConnection> {
+    let client = redis::Client::open(format!("redis://{addr}")).ok()?;
+    let config = redis::AsyncConnectionConfig::new()
+        .set_connection_timeout(Some(READ_TIMEOUT))
+        .set_response_timeout(Some(READ_TIMEOUT));
+    client
+        .get_multiplexed_async_connection_with_config(&config)
+        .await
+        .ok()
+}
+
+/// `field:value` from an INFO reply.
+fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .map(str::trim)
+}
+
+impl RedisTopology {
+    /// Reads every instance and asks the Sentinels; instances that do not answer hold no role.
+    pub async fn roles(&self) -> Roles {
+        let reads = self.instances.iter().map(|(name, addr)| async move {
+            let mut con = connect(addr).await?;
+            let info: String = tokio::time::timeout(
+                READ_TIMEOUT,
+                redis::cmd("INFO")
+                    .arg("server")
+                    .arg("replication")
+                    .query_async(&mut con),
+            )
+            .await
+            .ok()?
+            .ok()?;
+            Some((
+                name.clone(),
+                info_field(&info, "run_id")?.to_owned(),
+                info_field(&info, "role")? == "master",
+            ))
+        });
+        let seen: Vec<(String, String, bool)> =
+            join_all(reads).await.into_iter().flatten().collect();
+        let named = self.sentinel_run_id().await;
+        let masters: Vec<String> = seen
+            .iter()
+            .filter(|(_, _, m)| *m)
+            .map(|(n, _, _)| n.clone())
+            .collect();
+        let primary = named
+            .and_then(|id| seen.iter().find(|(_, r, _)| *r == id))
+            .map(|(n, _, _)| n.clone())
+            .or_else(|| (masters.len() == 1).then(|| masters[0].clone()));
+        Roles {
+            replicas: seen
+                .iter()
+                .filter(|(n, _, m)| !*m && Some(n) != primary.as_ref())
+                .map(|(n, _, _)| n.clone())
+                .collect(),
+            primary,
+            masters,
+        }
+    }
+
+    /// The run id of the primary, as the first Sentinel that knows it says.
+    async fn sentinel_run_id(&self) -> Option<String> {
+        for s in &self.sentinels {
+            let Some(mut con) = connect(s).await else {
+                continue;
+            };
+            let fields: Result<Result<Vec<String>, _>, _> = tokio::time::timeout(
+                READ_TIMEOUT,
+                redis::cmd("SENTINEL")
+                    .arg("MASTER")
+                    .arg(&self.master)
+                    .query_async(&mut con),
+            )
+            .await;
+            if let Ok(Ok(fields)) = fields {
+                let id = fields
+                    .chunks(2)
+                    .find(|kv| kv.first().is_some_and(|k| k == "runid"))
+                    .and_then(|kv| kv.get(1))
+                    .filter(|v| !v.is_empty());
+                if let Some(id) = id {
+                    return Some(id.clone());
+                }
+            }
+        }
+        None
+    }
+
+    /// The instance holding `role` now: the primary, or the first replica in stack order.
+    pub async fn resolve(&self, role: &str) -> Result<String, RolesError> {
+        let roles = self.roles().await;
+        let found = if role == PRIMARY_ROLE {
+            roles.primary.clone()
+        } else {
+            roles.replicas.first().cloned()
+        };
+        found.ok_or(RolesError::Vacant {
+            role: role.to_owned(),
+            primary: roles.primary,
+            replicas: roles.replicas,
+        })
+    }
+
+    /// `SENTINEL FAILOVER`: the first Sentinel that accepts it promotes a replica (it answers
+    /// at once; the promotion follows within a few seconds).
+    pub async fn failover(&self) -> Result<(), RolesError> {
+        let mut why = Vec::new();
+        for s in &self.sentinels {
+            let Some(mut con) = connect(s).await else {
+                why.push(format!("{s}: unreachable"));
+                continue;
+            };
+            let r: Result<Result<String, redis::RedisError>, _> = tokio::time::timeout(
+                READ_TIMEOUT,
+                redis::cmd("SENTINEL")
+                    .arg("FAILOVER")
+                    .arg(&self.master)
+                    .query_async(&mut con),
+            )
+            .await;
+            match r {
+                Ok(Ok(_)) => return Ok(()),
+                Ok(Err(e)) => why.push(format!("{s}: {e}")),
+                Err(_) => why.push(format!("{s}: no answer")),
+            }
+        }
+        Err(RolesError::Failover {
+            master: self.master.clone(),
+            why: why.join("; "),
+        })
+    }
+
+    /// The primary now, if one is known: its name and direct address.
+    pub async fn primary(&self) -> Option<(String, String)> {
+        let primary = self.roles().await.primary?;
+        self.instances.iter().find(|(n, _)| *n == primary).cloned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_info_fields() {
+        let info =
+            "# Server\r\nredis_version:7.0.15\r\nrun_id:abc123\r\n# Replication\r\nrole:slave\r\n";
+        assert_eq!(info_field(info, "run_id"), Some("abc123"));
+        assert_eq!(info_field(info, "role"), Some("slave"));
+        assert_eq!(info_field(info, "run"), None);
+    }
+}
