@@ -23,10 +23,10 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// A fixture scenario by name, or a file of the suite (`scenarios/…`) by its path.
+/// A fixture scenario by name, or a scenario file by its absolute path.
 fn scenario(name: &str) -> PathBuf {
-    if name.starts_with("scenarios/") {
-        return repo().join(name);
+    if Path::new(name).is_absolute() {
+        return PathBuf::from(name);
     }
     repo().join(format!(
         "flux-gate-chaos/fixtures/mutants/scenarios/{name}.yaml"
@@ -42,9 +42,35 @@ enum Build {
     Api(&'static str),
     /// Redis keeps everything in memory only.
     RedisWithoutAof,
-    /// The Sentinel stack (stacks/redis-ha.yaml) with plain asynchronous replication: the API
-    /// answers without waiting for a replica, and a primary takes writes with none.
-    AsyncReplication,
+}
+
+/// scenarios/redis-failover.yaml on the Sentinel stack (stacks/redis-ha.yaml) with plain
+/// asynchronous replication: the API answers without waiting for a replica, and a primary
+/// takes writes with none. The scenario names its own stack (`stack:`, which `--stack` does not
+/// override), so both files are rewritten into `dir`; returns the scenario's path.
+fn async_replication(dir: &Path) -> String {
+    let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml")).unwrap();
+    let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
+    let min = "--min-replicas-to-write, \"1\"";
+    assert_eq!(ha.matches(acks).count(), 1);
+    assert_eq!(ha.matches(min).count(), 3);
+    let stack = dir.join("redis-async.yaml");
+    std::fs::write(
+        &stack,
+        ha.replace(acks, "FG_REDIS_REPLICA_ACKS: \"0\"")
+            .replace(min, "--min-replicas-to-write, \"0\""),
+    )
+    .unwrap();
+    let original = std::fs::read_to_string(repo().join("scenarios/redis-failover.yaml")).unwrap();
+    let own = "stack: ../flux-gate-chaos/stacks/redis-ha.yaml";
+    assert_eq!(original.matches(own).count(), 1);
+    let path = dir.join("redis-failover.yaml");
+    std::fs::write(
+        &path,
+        original.replace(own, &format!("stack: {}", stack.display())),
+    )
+    .unwrap();
+    path.display().to_string()
 }
 
 fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
@@ -78,22 +104,6 @@ fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
             ),
         ),
         Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
-        Build::AsyncReplication => {
-            let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml"))
-                .unwrap();
-            let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
-            let min = "--min-replicas-to-write, \"1\"";
-            assert_eq!(ha.matches(acks).count(), 1);
-            assert_eq!(ha.matches(min).count(), 3);
-            let path = dir.join("stack.yaml");
-            std::fs::write(
-                &path,
-                ha.replace(acks, "FG_REDIS_REPLICA_ACKS: \"0\"")
-                    .replace(min, "--min-replicas-to-write, \"0\""),
-            )
-            .unwrap();
-            return Some(path);
-        }
     };
     assert_ne!(broken, builtin, "the stack change did not apply");
     let path = dir.join("stack.yaml");
@@ -270,20 +280,38 @@ fn redis_without_its_append_only_file_fails_stock_conserved_after_a_restart() {
 }
 
 /// The chaos plan's "Redis down" with Sentinel but asynchronous replication: reservations
-/// acknowledged in the last replication delay before the kill are not on the promoted
-/// replica. Their orders reached Kafka and the database, their stock came back in Redis.
+/// acknowledged in the last replication delay before the kill are not on the promoted replica.
+/// Their orders are already in Kafka (or, answered `202 pending`, only in the lost outbox), and
+/// their stock comes back on the new primary and is sold again. Seen (seed 7): three `200
+/// success` answers at 12.4 s, the sale's last units in Redis, have no row — the database had
+/// already persisted the first sale of those units and refused the second (`products.stock`
+/// cannot go below 0), so `no_lost_acks` fails at sell-out, six seconds after the kill that
+/// caused it. Which data promise fails depends on where each lost reservation was
+/// (`no_oversell` / `stock_conserved` when the database takes the extra orders); one does,
+/// with counterexamples, and the service-level ones pass: the failover itself went as well as
+/// with the unbroken build.
 #[test]
 fn asynchronous_replication_loses_acknowledged_reservations_in_a_failover() {
-    let r = caught(
-        Build::AsyncReplication,
-        "scenarios/redis-failover.yaml",
-        "stock_conserved",
-    );
-    let conserved = finding(&r, "stock_conserved");
-    assert!(
-        !conserved["counterexamples"].as_array().unwrap().is_empty(),
-        "{conserved}"
-    );
+    let dir = tempfile::tempdir().unwrap();
+    let (code, runs, out) = run(Build::Unbroken, &[&async_replication(dir.path())]);
+    assert_eq!(code, Some(1), "{out}");
+    let r = &runs[0];
+    let failed: Vec<&Value> = r["verdict"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "fail")
+        .collect();
+    assert!(!failed.is_empty(), "{out}");
+    for f in &failed {
+        assert!(
+            ["no_lost_acks", "no_oversell", "stock_conserved"]
+                .contains(&f["checker"].as_str().unwrap()),
+            "{f}\n{out}"
+        );
+        assert!(f["count"].as_u64().unwrap() > 0, "{f}");
+    }
+    assert_eq!(finding(r, "availability")["status"], "pass", "{out}");
     // The timeline names the instance the role resolved to when the kill fired.
     let kill = r["journal"]["timeline"]
         .as_array()
