@@ -413,6 +413,51 @@ mod tests {
         );
     }
 
+    /// redis-ha.yaml repeats the built-in stack around its Redis: every other service and link
+    /// must stay the same, so a change to one file that misses the other fails here.
+    #[test]
+    fn the_redis_ha_stack_differs_from_the_built_in_one_only_in_redis() {
+        let base = StackSpec::built_in().unwrap();
+        let ha = StackSpec::parse(
+            include_str!("../../../stacks/redis-ha.yaml"),
+            "redis-ha.yaml",
+        )
+        .unwrap();
+        let redis_env = |s: &ServiceSpec| {
+            let mut s = s.clone();
+            s.env.retain(|k, _| !k.starts_with("FG_REDIS_"));
+            s.depends_on
+                .retain(|d| d != "redis" && d != "redis-sentinel");
+            s
+        };
+        for (name, service) in &base.services {
+            if name == "redis" {
+                assert!(!ha.services.contains_key(name));
+                continue;
+            }
+            assert_eq!(
+                redis_env(&ha.services[name]),
+                redis_env(service),
+                "service `{name}` differs between flux-gate.yaml and redis-ha.yaml"
+            );
+        }
+        for (name, link) in &base.links {
+            if link.to == "redis" {
+                continue;
+            }
+            assert_eq!(ha.links.get(name), Some(link), "link `{name}`");
+        }
+        assert_eq!(
+            (&ha.entry, &ha.workers, &ha.state.database, &ha.state.kafka),
+            (
+                &base.entry,
+                &base.workers,
+                &base.state.database,
+                &base.state.kafka
+            )
+        );
+    }
+
     #[test]
     fn cycles_and_dangling_names_are_errors() {
         let text = "entry: a\nstate: { redis: r, database: d, kafka: k }\nservices:\n  a: { command: x, depends_on: [b] }\n  b: { command: x, depends_on: [a] }\n";
