@@ -11,14 +11,18 @@ mod batch;
 mod context;
 mod membership;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use axum::routing::get;
 use axum::Router;
 use rdkafka::consumer::{Consumer, StreamConsumer};
 
 use crate::config::WorkerArgs;
+use crate::contract::{Answer, Status};
+use crate::http::{answer, unavailable};
 use crate::message::ORDERS_TOPIC;
 use crate::shutdown::Shutdown;
 use crate::{db, http, kafka};
@@ -39,8 +43,25 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     })?;
     let listen = args.listen;
     let health_shutdown = shutdown.clone();
+    // `/ready` answers 503 until the schema is migrated and the topics exist: a stack that
+    // waits for it (the local target) must not start a sale the database cannot hold yet.
+    let prepared_flag = Arc::new(AtomicBool::new(false));
+    let ready_flag = Arc::clone(&prepared_flag);
     tokio::spawn(async move {
-        let app = http::with_common_routes(Router::new(), metrics);
+        let ready = Router::new().route(
+            "/ready",
+            get(move || {
+                let ready = ready_flag.load(Ordering::Acquire);
+                async move {
+                    if ready {
+                        answer(Answer::bare(Status::Ok))
+                    } else {
+                        unavailable("preparing: migrating the database schema, creating the topics")
+                    }
+                }
+            }),
+        );
+        let app = http::with_common_routes(ready, metrics);
         if let Err(e) = http::serve(listen, app, health_shutdown).await {
             tracing::error!(error = %e, %listen, "worker health server failed");
         }
@@ -61,6 +82,7 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
         }
         () = prepared => {}
     }
+    prepared_flag.store(true, Ordering::Release);
 
     let consumer = Arc::new(consumer(&args).context("creating the Kafka consumer")?);
     consumer

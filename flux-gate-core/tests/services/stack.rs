@@ -44,11 +44,12 @@ impl Service {
     }
 
     /// (Re)starts the process and waits until it is ready (`/ready` for the API, which
-    /// includes a warm Kafka producer; `/health` for the others).
+    /// includes a warm Kafka producer, and the worker, which has migrated the schema;
+    /// `/health` for the others).
     pub async fn start(&mut self) {
         self.process.start().expect("start service");
         let addr = self.addr();
-        let probe = if self.process.name() == "api" {
+        let probe = if matches!(self.process.name(), "api" | "worker") {
             "/ready"
         } else {
             "/health"
