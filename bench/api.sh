@@ -21,9 +21,10 @@ target/release/examples/minimal_order "$MINIMAL_ADDR" "$REDIS_URL" "$STOCK" &
 PIDS=($!)
 REPLICA_DIR=$(mktemp -d)
 REPLICA_PORT=$(free_port)
+PRIMARY=${REDIS_URL#redis://}
 redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$REPLICA_DIR" --save "" \
   --appendonly no --daemonize no --logfile "$REPLICA_DIR/log" \
-  --replicaof "${REDIS_URL#redis://}" &
+  --replicaof "${PRIMARY%:*}" "${PRIMARY##*:}" &
 PIDS+=($!)
 # api_with ACKS: another API on the stack's Redis, Kafka and database; prints its URL.
 api_with() {
@@ -41,7 +42,7 @@ trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$REPLICA_DIR"; stop_stack' 
 wait_http "http://$MINIMAL_ADDR/order" || { echo "minimal_order did not start" >&2; exit 1; }
 for u in "$ASYNC_URL" "$ACK_URL"; do wait_http "$u/health" || { echo "$u did not start" >&2; exit 1; }; done
 for _ in $(seq 1 100); do
-  redis-cli -p "$REPLICA_PORT" info replication | grep -q 'master_link_status:up' && break
+  redis-cli -p "$REPLICA_PORT" info replication 2>/dev/null | grep -q 'master_link_status:up' && break
   sleep 0.1
 done
 init() {
