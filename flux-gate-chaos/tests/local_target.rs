@@ -145,3 +145,57 @@ async fn kafka_is_ready_when_it_stores_a_record_not_when_its_port_opens() {
     // Again: the probe topic exists by now.
     assert!(run(port).await, "and does so on every start");
 }
+
+/// `started:` below `replicas:` (a scenario's `scale:`): the last instance exists — its port,
+/// its name for faults — but only a `start` runs it, and `restore` does not start it on its
+/// own, since it began stopped. Two small HTTP servers stand in for workers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_that_starts_stopped_runs_only_when_started() {
+    let text = "entry: web\n\
+        state: { redis: r, database: d, kafka: k }\n\
+        services:\n  web:\n    command: python3\n    \
+        args: [-m, http.server, \"{{port}}\", --bind, 127.0.0.1]\n    replicas: 2\n";
+    let spec = StackSpec::parse(text, "s.yaml")
+        .unwrap()
+        .scaled(
+            &[(
+                "web".to_owned(),
+                fgchaos::scenario::Scale {
+                    replicas: 3,
+                    started: Some(2),
+                },
+            )]
+            .into(),
+        )
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut st = LocalStack::start(spec, dir.path(), "token", &Default::default())
+        .await
+        .unwrap();
+    let ep = st.endpoints().clone();
+    let addr = |name: &str| ep.services[name].parse::<std::net::SocketAddr>().unwrap();
+    assert_eq!(st.instances_of("web"), ["web#1", "web#2", "web#3"]);
+    assert!(ready::tcp(addr("web#2")).await);
+    assert!(!st.is_running("web#3"));
+    assert_eq!(st.pid("web#3"), None);
+    assert!(
+        !ready::tcp(addr("web#3")).await,
+        "a port of its own, closed"
+    );
+
+    st.restore().await.unwrap();
+    assert!(!st.is_running("web#3"), "restore leaves it as it began");
+
+    st.lifecycle("web#3", Lifecycle::Start).await.unwrap();
+    assert!(st.is_running("web#3"));
+    assert!(ready::tcp(addr("web#3")).await);
+    st.lifecycle("web#1", Lifecycle::Kill).await.unwrap();
+    st.restore().await.unwrap();
+    assert!(
+        st.is_running("web#1"),
+        "a killed instance that began running comes back"
+    );
+    assert!(st.is_running("web#3"), "and the started one keeps running");
+    st.teardown(false).await.unwrap();
+    assert_eq!(common::processes_under(dir.path()), Vec::<i32>::new());
+}

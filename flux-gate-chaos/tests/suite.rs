@@ -22,7 +22,7 @@ fn the_scenario_suite_passes_on_the_local_target() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 10, "the suite: {files:?}");
+    assert_eq!(files.len(), 11, "the suite: {files:?}");
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("runs.json");
     let out = fgchaos()
@@ -46,7 +46,7 @@ fn the_scenario_suite_passes_on_the_local_target() {
         String::from_utf8_lossy(&out.stderr)
     );
     let xml = std::fs::read_to_string(&junit).unwrap();
-    assert_eq!(xml.matches("<testsuite ").count(), 10, "{xml}");
+    assert_eq!(xml.matches("<testsuite ").count(), 11, "{xml}");
     assert!(xml.contains("failures=\"0\" errors=\"0\""), "{xml}");
     let runs: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     for r in runs.as_array().unwrap() {

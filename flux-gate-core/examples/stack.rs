@@ -4,7 +4,8 @@
 //!   services, kills the worker mid-sale and restarts it, then proves the promises held.
 //! * `stack up [ENV_FILE]` — starts the stack, writes its endpoints as `KEY=value` lines, and
 //!   runs until Ctrl-C (the API benchmark drives it with wrk).
-//! * `stack drain-bench [N]` — times the worker draining an N-order backlog into PostgreSQL,
+//! * `stack drain-bench [N] [WORKERS…]` — times W workers (one round per count, default 1)
+//!   draining an N-order backlog spread over every partition of `orders` into PostgreSQL,
 //!   against a plain batched UNNEST insert of N rows in the same run.
 //!
 //! Build with `cargo build --release --examples` (the `flux-gate` binary must sit beside it).
@@ -37,9 +38,23 @@ async fn main() -> anyhow::Result<()> {
                 .transpose()
                 .context("N must be a whole number")?
                 .unwrap_or(100_000);
-            drain_bench(n).await
+            let mut workers: Vec<usize> = args
+                .iter()
+                .skip(2)
+                .map(|s| s.parse())
+                .collect::<Result<_, _>>()
+                .context("WORKERS must be whole numbers")?;
+            if workers.is_empty() {
+                workers.push(1);
+            }
+            if workers.contains(&0) {
+                bail!("a round needs at least one worker");
+            }
+            drain_bench(n, &workers).await
         }
-        Some(other) => bail!("unknown mode {other:?}: use demo, up [ENV_FILE] or drain-bench [N]"),
+        Some(other) => {
+            bail!("unknown mode {other:?}: use demo, up [ENV_FILE] or drain-bench [N] [WORKERS…]")
+        }
     }
 }
 
@@ -218,35 +233,120 @@ async fn drive(s: &Stack, product: &str, range: std::ops::Range<usize>) -> (Tall
     (tally, hist)
 }
 
-async fn drain_bench(n: usize) -> anyhow::Result<()> {
+/// One round of the drain benchmark.
+struct Drained {
+    workers: usize,
+    partitions: usize,
+    /// Workers' start to the last row (process start and group formation included).
+    total: Duration,
+    /// First row to the last row, both seen by polling every 20 ms: the drain proper.
+    drain: Duration,
+}
+
+async fn drain_bench(n: usize, rounds: &[usize]) -> anyhow::Result<()> {
+    let mut results = Vec::new();
+    let mut reference = None;
+    for (i, &workers) in rounds.iter().enumerate() {
+        let (round, reference_took) = drain_round(n, workers, i == 0).await?;
+        reference = reference.or(reference_took);
+        results.push(round);
+    }
+    let Some(first) = results.first() else {
+        bail!("no round ran");
+    };
+    let rate = |d: Duration| n as f64 / d.as_secs_f64();
+    let (base_total, base_drain) = (rate(first.total), rate(first.drain));
+    for r in &results {
+        println!(
+            "worker drain, {} worker(s), {} partitions: {n} orders in {:.2} s = {:.0} orders/s (start to last row; ratio {:.2}) · drain {:.2} s = {:.0} orders/s (first row to last; ratio {:.2})",
+            r.workers,
+            r.partitions,
+            r.total.as_secs_f64(),
+            rate(r.total),
+            rate(r.total) / base_total,
+            r.drain.as_secs_f64(),
+            rate(r.drain),
+            rate(r.drain) / base_drain,
+        );
+    }
+    if let Some(reference) = reference {
+        println!(
+            "reference (one UNNEST insert of {n} rows): {:.2} s = {:.0} rows/s",
+            reference.as_secs_f64(),
+            rate(reference)
+        );
+        for r in &results {
+            println!(
+                "ratio worker/reference throughput, {} worker(s): {:.2}",
+                r.workers,
+                reference.as_secs_f64() / r.total.as_secs_f64()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A fresh stack, a backlog of `n` orders while no worker runs — product `drain-P` in
+/// partition P, so that every partition has the same share, as many products would — then
+/// `workers` workers started together and timed until the last row.
+async fn drain_round(
+    n: usize,
+    workers: usize,
+    with_reference: bool,
+) -> anyhow::Result<(Drained, Option<Duration>)> {
     let mut s = Stack::start_with(ApiEnv(vec![("FG_LOG", "warn".into())])).await;
-    let product = "drain";
-    s.init(product, n as i64, None).await;
+    // The stack's worker created the topic; it stops, and the round starts its own workers.
     s.worker.process.stop(Duration::from_secs(5)).await?;
-
-    // Reference: the same rows through one batched UNNEST insert, no Kafka, no worker.
-    let reference = reference_insert(&s, n).await?;
-
-    eprintln!("producing a backlog of {n} orders to Kafka …");
     let producer: flux_gate_core::kafka::Producer =
         flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(60))?;
-    let payloads: Vec<String> = (0..n)
+    let metadata = producer
+        .client()
+        .fetch_metadata(Some(ORDERS_TOPIC), Duration::from_secs(10))?;
+    let partitions = metadata
+        .topics()
+        .iter()
+        .map(|t| t.partitions().len())
+        .sum::<usize>();
+    if partitions == 0 {
+        bail!("`{ORDERS_TOPIC}` has no partitions");
+    }
+    for p in 0..partitions {
+        s.init(&format!("drain-{p}"), n.div_ceil(partitions) as i64, None)
+            .await;
+    }
+    // Reference: the same rows through one batched UNNEST insert, no Kafka, no worker.
+    let reference = if with_reference {
+        Some(reference_insert(&s, n).await?)
+    } else {
+        None
+    };
+
+    eprintln!("producing a backlog of {n} orders over {partitions} partitions …");
+    let payloads: Vec<(usize, String)> = (0..n)
         .map(|i| {
+            let p = i % partitions;
             OrderMessage {
                 order_id: uuid::Uuid::now_v7(),
                 idempotency_key: format!("drain-{i}"),
-                product_id: product.into(),
+                product_id: format!("drain-{p}"),
                 user_id: format!("u{i}"),
                 reserved_at: time::OffsetDateTime::now_utc(),
             }
             .to_json()
+            .map(|json| (p, json))
         })
         .collect::<Result<_, _>>()?;
+    let keys: Vec<String> = (0..partitions).map(|p| format!("drain-{p}")).collect();
     let sends: Vec<_> = payloads
         .iter()
-        .map(|p| {
+        .map(|(p, json)| {
             producer
-                .send_result(FutureRecord::to(ORDERS_TOPIC).key(product).payload(p))
+                .send_result(
+                    FutureRecord::to(ORDERS_TOPIC)
+                        .key(&keys[*p])
+                        .partition(*p as i32)
+                        .payload(json),
+                )
                 .map_err(|(e, _)| e)
         })
         .collect::<Result<_, _>>()?;
@@ -256,32 +356,56 @@ async fn drain_bench(n: usize) -> anyhow::Result<()> {
     }
     producer.flush(Duration::from_secs(30))?;
 
-    eprintln!("starting the worker and timing the drain …");
+    let mut group: Vec<stack::Service> = (1..=workers)
+        .map(|i| s.another_worker(&format!("worker-{i}")))
+        .collect();
+    eprintln!("starting {workers} worker(s) and timing the drain …");
     let started = Instant::now();
-    s.worker.start().await;
-    let rows = s
-        .wait_for_orders(product, n, Duration::from_secs(120))
-        .await;
-    let took = started.elapsed();
-    let _ = std::fs::write("target/drain-bench-worker.log", s.log("worker"));
-    if rows.len() != n {
-        bail!("only {} of {n} orders persisted", rows.len());
+    futures::future::join_all(group.iter_mut().map(|w| w.start())).await;
+    let (first, last) = wait_for_count(&s, n, Duration::from_secs(120)).await?;
+    for i in 1..=workers {
+        let name = format!("worker-{i}");
+        let _ = std::fs::write(
+            format!("target/drain-bench-{workers}-{name}.log"),
+            s.log(&name),
+        );
     }
-    println!(
-        "worker drain: {n} orders in {:.2} s = {:.0} orders/s",
-        took.as_secs_f64(),
-        n as f64 / took.as_secs_f64()
-    );
-    println!(
-        "reference (one UNNEST insert of {n} rows): {:.2} s = {:.0} rows/s",
-        reference.as_secs_f64(),
-        n as f64 / reference.as_secs_f64()
-    );
-    println!(
-        "ratio worker/reference throughput: {:.2}",
-        reference.as_secs_f64() / took.as_secs_f64()
-    );
-    Ok(())
+    let round = Drained {
+        workers,
+        partitions,
+        total: last.duration_since(started),
+        drain: last.duration_since(first),
+    };
+    Ok((round, reference))
+}
+
+/// Polls `SELECT count(*)` of the benchmark's orders every 20 ms (fetching the rows, as the
+/// tests' wait does, would cost the database more than the drain it measures) until `n` are
+/// there: when the first row and the `n`th were seen.
+async fn wait_for_count(
+    s: &Stack,
+    n: usize,
+    limit: Duration,
+) -> anyhow::Result<(Instant, Instant)> {
+    let deadline = Instant::now() + limit;
+    let mut first = None;
+    loop {
+        let (count,): (i64,) =
+            sqlx::query_as("SELECT count(*) FROM orders WHERE product_id LIKE 'drain-%'")
+                .fetch_one(&s.db)
+                .await?;
+        let now = Instant::now();
+        if count > 0 && first.is_none() {
+            first = Some(now);
+        }
+        if count as usize >= n {
+            return Ok((first.unwrap_or(now), now));
+        }
+        if now > deadline {
+            bail!("only {count} of {n} orders persisted in {limit:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 async fn reference_insert(s: &Stack, n: usize) -> anyhow::Result<Duration> {

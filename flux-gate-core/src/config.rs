@@ -105,8 +105,9 @@ pub struct KafkaArgs {
     /// Comma-separated Kafka bootstrap brokers.
     #[arg(long, env = env::KAFKA_BROKERS, default_value = "127.0.0.1:9092")]
     pub kafka_brokers: String,
-    /// Partitions of the `orders` topic when this service has to create it.
-    #[arg(long, env = env::KAFKA_PARTITIONS, default_value_t = 3, value_parser = clap::value_parser!(i32).range(1..=1024))]
+    /// Partitions of the `orders` topic when this service has to create it. 6: workers of a
+    /// group of 1, 2, 3 or 6 get equal shares, and up to 6 all get one (docs/decisions.md §37).
+    #[arg(long, env = env::KAFKA_PARTITIONS, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub kafka_partitions: i32,
 }
 

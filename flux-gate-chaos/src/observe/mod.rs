@@ -54,4 +54,13 @@ pub enum ObserveError {
     },
     #[error("no worker reports a partition yet")]
     NoPartitions,
+    #[error(
+        "no live worker reports partition(s) {partitions:?} (a worker down and the group not rebalanced yet, or a fresh assignment){}",
+        silent.as_ref().map(|e| format!("; not answering: {e}")).unwrap_or_default()
+    )]
+    PartitionsUnowned {
+        partitions: Vec<i32>,
+        /// The first worker that did not answer, if any.
+        silent: Option<String>,
+    },
 }

@@ -2,6 +2,7 @@
 //! Redis and Kafka see it — directly, never through the fault proxies — and records the final
 //! state and the trace of every read ([`crate::model::Settled`]).
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 use flux_gate_contract::http::ProductId;
@@ -136,16 +137,16 @@ fn kafka(what: &'static str) -> impl Fn(rdkafka::error::KafkaError) -> ObserveEr
     move |source| ObserveError::Kafka { what, source }
 }
 
-/// Uncommitted messages as the workers report them (`fg_worker_consumer_lag` per partition in
-/// their `/metrics`): the lag source when the broker cannot be reached from here. Unknown (an
-/// error) until some worker reports a partition; a worker that does not answer is an error.
+/// Uncommitted messages as the workers report them in their `/metrics`: the lag source when
+/// the broker cannot be reached from here. Each worker reports the partitions it holds
+/// (`fg_worker_partition_assigned` 1, with `fg_worker_consumer_lag`) and how many the topic has
+/// (`fg_worker_topic_partitions`); see [`lag_of_reports`] for how they add up. The workers are
+/// asked together, so a paused one costs one timeout per read, not one per worker.
 pub async fn workers_lag(
     client: &reqwest::Client,
     workers: &[String],
 ) -> Result<i64, ObserveError> {
-    let mut total = 0i64;
-    let mut partitions = 0usize;
-    for w in workers {
+    let reads = workers.iter().map(|w| async move {
         let text = client
             .get(format!("{w}/metrics"))
             .send()
@@ -155,14 +156,9 @@ pub async fn workers_lag(
             .text()
             .await
             .map_err(metrics(w))?;
-        let (lag, n) = parse_lag(&text);
-        total += lag;
-        partitions += n;
-    }
-    if partitions == 0 {
-        return Err(ObserveError::NoPartitions);
-    }
-    Ok(total)
+        Ok(WorkerReport::parse(&text))
+    });
+    lag_of_reports(futures::future::join_all(reads).await)
 }
 
 fn metrics(url: &str) -> impl Fn(reqwest::Error) -> ObserveError + '_ {
@@ -172,12 +168,100 @@ fn metrics(url: &str) -> impl Fn(reqwest::Error) -> ObserveError + '_ {
     }
 }
 
-/// Sum and count of the `fg_worker_consumer_lag{partition=...}` samples of a Prometheus text.
-fn parse_lag(text: &str) -> (i64, usize) {
-    text.lines()
-        .filter(|l| l.starts_with("fg_worker_consumer_lag{"))
-        .filter_map(|l| l.rsplit_once(' ')?.1.parse::<f64>().ok())
-        .fold((0, 0), |(sum, n), v| (sum + v.max(0.0) as i64, n + 1))
+/// What one worker's `/metrics` says about the `orders` partitions.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct WorkerReport {
+    /// Partitions of the topic, as this worker's metadata lists them.
+    topic_partitions: usize,
+    /// Partitions this worker holds.
+    assigned: BTreeSet<i32>,
+    /// Lag per partition (only those held are meaningful).
+    lag: BTreeMap<i32, i64>,
+}
+
+impl WorkerReport {
+    fn parse(text: &str) -> Self {
+        let mut r = WorkerReport::default();
+        for line in text.lines() {
+            let Some((series, value)) = line.rsplit_once(' ') else {
+                continue;
+            };
+            let Ok(value) = value.parse::<f64>() else {
+                continue;
+            };
+            if series == "fg_worker_topic_partitions" {
+                r.topic_partitions = value.max(0.0) as usize;
+            } else if let Some(p) = partition_of(series, "fg_worker_partition_assigned") {
+                if value >= 1.0 {
+                    r.assigned.insert(p);
+                }
+            } else if let Some(p) = partition_of(series, "fg_worker_consumer_lag") {
+                r.lag.insert(p, value.max(0.0) as i64);
+            }
+        }
+        r
+    }
+}
+
+/// `name{partition="3"}` → 3.
+fn partition_of(series: &str, name: &str) -> Option<i32> {
+    series
+        .strip_prefix(name)?
+        .strip_prefix("{partition=\"")?
+        .strip_suffix("\"}")?
+        .parse()
+        .ok()
+}
+
+/// The group's lag from every worker's report (`Err`: that worker did not answer). Every
+/// partition of the topic must be held by a worker that answered and reports its lag, else the
+/// lag is unknown — never a guess: a killed worker's partitions have no live owner until the
+/// group rebalances, and summing only the live workers would read 0 while its backlog waits.
+/// A dead worker is otherwise fine (its partitions moved to the others). Two workers claiming
+/// one partition (a rebalance under way) count once, with the larger lag.
+fn lag_of_reports(reports: Vec<Result<WorkerReport, ObserveError>>) -> Result<i64, ObserveError> {
+    let mut answered = Vec::new();
+    let mut first_error = None;
+    for r in reports {
+        match r {
+            Ok(report) => answered.push(report),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if answered.is_empty() {
+        return Err(first_error.unwrap_or(ObserveError::NoPartitions));
+    }
+    let partitions = answered
+        .iter()
+        .map(|r| r.topic_partitions)
+        .max()
+        .unwrap_or(0);
+    if partitions == 0 {
+        return Err(ObserveError::NoPartitions);
+    }
+    let mut total = 0;
+    let mut unowned = Vec::new();
+    for p in 0..partitions as i32 {
+        let lag = answered
+            .iter()
+            .filter(|r| r.assigned.contains(&p))
+            .filter_map(|r| r.lag.get(&p).copied())
+            .max();
+        match lag {
+            Some(l) => total += l,
+            None => unowned.push(p),
+        }
+    }
+    if unowned.is_empty() {
+        Ok(total)
+    } else {
+        Err(ObserveError::PartitionsUnowned {
+            partitions: unowned,
+            silent: first_error.map(|e| e.to_string()),
+        })
+    }
 }
 
 /// Waits until the worker has committed everything, every outbox is empty and the DB order
@@ -281,8 +365,98 @@ mod tests {
             fg_worker_consumer_lag{partition=\"0\"} 3\n\
             fg_worker_consumer_lag{partition=\"1\"} 0\n\
             fg_worker_consumer_lag{partition=\"2\"} 12\n\
+            fg_worker_partition_assigned{partition=\"0\"} 1\n\
+            fg_worker_partition_assigned{partition=\"1\"} 1\n\
+            fg_worker_partition_assigned{partition=\"2\"} 1\n\
+            fg_worker_topic_partitions 3\n\
             fg_worker_orders_persisted_total 99\n";
-        assert_eq!(parse_lag(text), (15, 3));
-        assert_eq!(parse_lag("fg_worker_orders_persisted_total 1\n"), (0, 0));
+        let r = WorkerReport::parse(text);
+        assert_eq!(r.topic_partitions, 3);
+        assert_eq!(r.assigned, BTreeSet::from([0, 1, 2]));
+        assert_eq!(lag_of_reports(vec![Ok(r)]).unwrap(), 15);
+        let nothing = WorkerReport::parse("fg_worker_orders_persisted_total 1\n");
+        assert_eq!(nothing, WorkerReport::default());
+        assert!(matches!(
+            lag_of_reports(vec![Ok(nothing)]),
+            Err(ObserveError::NoPartitions)
+        ));
+    }
+
+    /// `held` partitions with their lag, of a 6-partition topic.
+    fn worker(held: &[(i32, i64)]) -> Result<WorkerReport, ObserveError> {
+        Ok(WorkerReport {
+            topic_partitions: 6,
+            assigned: held.iter().map(|(p, _)| *p).collect(),
+            lag: held.iter().copied().collect(),
+        })
+    }
+
+    /// A worker whose `/metrics` did not answer (any error stands for that one here).
+    fn dead() -> Result<WorkerReport, ObserveError> {
+        Err(ObserveError::Product("worker down".into()))
+    }
+
+    #[test]
+    fn several_workers_add_up_and_a_dead_one_is_fine_once_its_partitions_moved() {
+        let three = vec![
+            worker(&[(0, 5), (1, 0)]),
+            worker(&[(2, 0), (3, 7)]),
+            worker(&[(4, 1), (5, 0)]),
+        ];
+        assert_eq!(lag_of_reports(three).unwrap(), 13);
+        // #2 died and the group gave its partitions to the others.
+        let after = vec![
+            worker(&[(0, 5), (1, 0), (2, 0)]),
+            dead(),
+            worker(&[(3, 7), (4, 1), (5, 0)]),
+        ];
+        assert_eq!(lag_of_reports(after).unwrap(), 13);
+    }
+
+    #[test]
+    fn a_dead_workers_partitions_make_the_lag_unknown_until_someone_holds_them() {
+        // #2 died holding 2 and 3; the live ones report 0 for theirs — not a lag of 0.
+        let before = vec![worker(&[(0, 0), (1, 0)]), dead(), worker(&[(4, 0), (5, 0)])];
+        match lag_of_reports(before) {
+            Err(ObserveError::PartitionsUnowned { partitions, silent }) => {
+                assert_eq!(partitions, [2, 3]);
+                assert_eq!(silent.as_deref(), Some("product id: worker down"));
+            }
+            other => panic!("{other:?}"),
+        }
+        // A worker that was given a partition but has no lag for it yet does not count as
+        // holding it.
+        let fresh = WorkerReport {
+            topic_partitions: 6,
+            assigned: BTreeSet::from([2, 3]),
+            lag: BTreeMap::from([(2, 4)]),
+        };
+        let r = lag_of_reports(vec![worker(&[(0, 0), (1, 0), (4, 0), (5, 0)]), Ok(fresh)]);
+        assert!(
+            matches!(&r, Err(ObserveError::PartitionsUnowned { partitions, silent: None }) if partitions == &[3]),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn a_released_partition_is_not_counted_and_a_double_claim_counts_once() {
+        // #1 let 1 go (its stale lag 9 stays in its text, not assigned); #2 holds it now. For
+        // partition 0 both still claim it mid-rebalance: the larger lag counts, once.
+        let mut released = worker(&[(0, 2)]).unwrap();
+        released.lag.insert(1, 9);
+        let r = lag_of_reports(vec![
+            Ok(released),
+            worker(&[(0, 3), (1, 1), (2, 0), (3, 0), (4, 0), (5, 0)]),
+        ]);
+        assert_eq!(r.unwrap(), 4);
+    }
+
+    #[test]
+    fn no_worker_answering_is_that_error() {
+        let r = lag_of_reports(vec![dead(), dead()]);
+        assert!(
+            matches!(&r, Err(ObserveError::Product(m)) if m == "worker down"),
+            "{r:?}"
+        );
     }
 }

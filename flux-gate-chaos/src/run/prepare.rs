@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::{RunError, RunOptions, TargetChoice};
+use crate::scenario::parse::Problem;
 use crate::scenario::{self, validate, Scenario, ScenarioError};
 use crate::target::docker::DockerSpec;
 use crate::target::local::StackSpec;
@@ -43,6 +44,19 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
                 .iter()
                 .map(|path| {
                     let (scenario, text) = read(path)?;
+                    if !scenario.scale.is_empty() {
+                        return Err(invalid(
+                            path,
+                            Problem {
+                                key: "scale".into(),
+                                message: "shapes the stack the local target starts; the docker \
+                                          target attaches to a running project: scale it there \
+                                          (`docker compose up --scale SERVICE=N`) and leave \
+                                          `scale` out"
+                                    .into(),
+                            },
+                        ));
+                    }
                     check_names(path, &scenario, &names)?;
                     Ok(Prepared {
                         path: path.clone(),
@@ -60,7 +74,7 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
 }
 
 /// Reads a scenario for the local target and checks it against the stack it runs on: its own
-/// `stack:`, else `stack_override`, else the built-in one.
+/// `stack:`, else `stack_override`, else the built-in one — scaled by its `scale:`.
 pub fn local(path: &Path, stack_override: Option<&Path>) -> Result<Prepared, RunError> {
     let (scenario, text) = read(path)?;
     let spec = match (&scenario.stack, stack_override) {
@@ -68,6 +82,9 @@ pub fn local(path: &Path, stack_override: Option<&Path>) -> Result<Prepared, Run
         (None, Some(p)) => StackSpec::read(p)?,
         (None, None) => StackSpec::built_in()?,
     };
+    let spec = spec
+        .scaled(&scenario.scale)
+        .map_err(|problem| invalid(path, problem))?;
     check_names(path, &scenario, &spec.names(false))?;
     Ok(Prepared {
         path: path.to_owned(),
@@ -99,6 +116,15 @@ fn check_names(path: &Path, s: &Scenario, names: &validate::Names) -> Result<(),
         }
         .into())
     }
+}
+
+/// A scenario that cannot run as written, with the one reason.
+fn invalid(path: &Path, problem: Problem) -> RunError {
+    ScenarioError::Invalid {
+        file: path.display().to_string(),
+        problems: vec![problem],
+    }
+    .into()
 }
 
 /// How the docker target reads a compose project: `stack` or the built-in description.

@@ -12,6 +12,7 @@ pub mod parse;
 pub mod units;
 pub mod validate;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -52,6 +53,23 @@ pub struct Scenario {
     /// A stack file replacing the built-in Flux-Gate stack (relative to this file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<PathBuf>,
+    /// Replicas per service, on top of the stack file (local target only): the stack shape
+    /// this experiment needs, without a copy of the stack that would drift from the built-in
+    /// one.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scale: BTreeMap<String, Scale>,
+}
+
+/// A scenario's `scale:` entry for one service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scale {
+    /// Instances `SERVICE#1` … `SERVICE#N` (1–16).
+    pub replicas: u32,
+    /// How many of them start with the stack (default: all); the others exist, stopped, until
+    /// a `start` fault names them (`inventory-worker#4`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u32>,
 }
 
 /// The flash sale the run starts through `POST /init`.

@@ -214,7 +214,7 @@ pub fn load_duration(l: &super::Load) -> Option<Duration> {
 }
 
 /// "the stack has no service `x` — did you mean `y`? (known: …)"
-pub(super) fn unknown(what: &str, name: &str, known: &[String]) -> String {
+pub fn unknown(what: &str, name: &str, known: &[String]) -> String {
     let best = known
         .iter()
         .map(|k| (strsim::jaro_winkler(name, k), k))

@@ -114,7 +114,8 @@ pub trait Target: Send {
             None => Err(TargetError::NoRedisHa),
         }
     }
-    /// Resumes paused and starts stopped instances: the state the run began in.
+    /// Resumes paused and starts stopped instances: the state the run began in. An instance
+    /// the stack created stopped (`started:`) is not started by this: it began stopped.
     async fn restore(&mut self) -> Result<(), TargetError>;
     /// Stops what this target started; `keep` leaves the run directory on disk.
     async fn teardown(&mut self, keep: bool) -> Result<(), TargetError>;

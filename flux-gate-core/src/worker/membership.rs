@@ -1,18 +1,25 @@
-//! Rejoins the consumer group when it is stuck: this worker holds no partition, the group has
-//! messages it has not committed, and the group's committed offsets have not moved for longer
+//! Rejoins the consumer group when a partition is orphaned: a partition this worker does not
+//! hold has messages nobody has committed, and its committed offset has not moved for longer
 //! than a session timeout plus a margin.
 //!
 //! Why it exists: tansu 0.6's group coordinator can keep a group formed around a member that
-//! is dead. A worker restarted within `session.timeout.ms` of a SIGKILL joins while the dead
-//! member still holds every partition; the new member is assigned nothing, and the coordinator
-//! never rebalances when the dead member's session expires, so the backlog would sit there for
-//! ever. Leaving and joining again (unsubscribe, subscribe) makes the coordinator drop the
-//! expired member and form a new generation that assigns this worker its partitions.
+//! is dead. Two ways, both seen (docs/decisions.md §23 and §37):
+//! * a lone worker restarted within `session.timeout.ms` of a SIGKILL joins while the dead
+//!   member still holds every partition; the new member is assigned nothing;
+//! * in a group of several workers, the broker drops a killed member once its session expires
+//!   and tells the survivors to rejoin, but a rejoining member it already knows keeps the group's
+//!   generation and its old assignment: nobody is ever given the dead member's partitions.
 //!
-//! Why it is safe elsewhere: Apache Kafka expires the dead member itself, so the condition
-//! never lasts long enough to fire there; and a worker that is idle because the group has more
-//! members than partitions sees the others' commits move, so it never churns a healthy group.
+//! Either way the backlog of those partitions would sit there for ever. Leaving and joining
+//! again (unsubscribe, subscribe) comes back as a *new* member, which makes the coordinator form
+//! a new generation over the live members and assign every partition.
+//!
+//! Why it is safe elsewhere: Apache Kafka rebalances when a member expires, so the condition
+//! never lasts long enough to fire there; a partition whose owner works sees its offset move;
+//! a worker that holds every partition has nothing to watch; and a rejoin that does not help
+//! (every owner blocked, say, on a database outage) doubles the wait before the next one.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -28,30 +35,30 @@ const EVERY: Duration = Duration::from_secs(1);
 /// Budget for each broker round trip of one look.
 const CALL_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// What one look at the group found.
+/// One partition of `orders` this worker does not hold, as one look found it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Observation {
-    /// This worker holds at least one partition of `orders`.
-    pub assigned: bool,
-    /// Messages of `orders` the group has not committed (sum over partitions).
+pub struct Foreign {
+    pub partition: i32,
+    /// Messages the group has not committed.
     pub backlog: i64,
-    /// Sum of the group's committed offsets: moves whenever any member commits.
+    /// The group's committed offset: moves whenever its owner commits.
     pub committed: i64,
 }
 
-/// The decision, as pure logic: "stuck" is unassigned, with a backlog, and no commit by
-/// anyone, continuously for `limit`. A rejoin that does not bring a partition doubles the
-/// wait before the next one (up to [`MAX_WAIT`]): a spare member of a group whose owners are
-/// all blocked (say, on a database outage) must not rebalance that group every few seconds.
+/// The decision, as pure logic: "orphaned" is a partition held by someone else (or no one),
+/// with a backlog, whose committed offset stays the same for `wait`. A rejoin that does not
+/// get every such partition moving again doubles the wait before the next one (up to
+/// [`MAX_WAIT`]): members beside owners that are all blocked must not rebalance the group every
+/// few seconds. The wait is back to `limit` once no partition of another waits.
 #[derive(Debug)]
 pub struct StuckGroup {
     limit: Duration,
     wait: Duration,
-    /// Since when the group has looked stuck, and its committed sum then.
-    since: Option<(Instant, i64)>,
+    /// Foreign partitions with a backlog: since when their committed offset is this value.
+    flat: BTreeMap<i32, (Instant, i64)>,
 }
 
-/// The longest wait between two rejoins of a member that keeps getting nothing.
+/// The longest wait between two rejoins of a member that keeps finding partitions orphaned.
 pub const MAX_WAIT: Duration = Duration::from_secs(300);
 
 impl StuckGroup {
@@ -59,39 +66,41 @@ impl StuckGroup {
         StuckGroup {
             limit,
             wait: limit,
-            since: None,
+            flat: BTreeMap::new(),
         }
     }
 
-    /// Feeds one observation; `true` means "rejoin now" (and starts a fresh count).
-    pub fn observe(&mut self, now: Instant, o: Observation) -> bool {
-        if o.assigned {
-            self.wait = self.limit;
-        }
-        if o.assigned || o.backlog <= 0 {
-            self.since = None;
-            return false;
-        }
-        match self.since {
-            Some((t, committed)) if committed == o.committed => {
-                if now.saturating_duration_since(t) >= self.wait {
-                    self.since = None;
-                    self.wait = (self.wait * 2).min(MAX_WAIT.max(self.limit));
-                    true
-                } else {
-                    false
+    /// Feeds one look at the partitions this worker does not hold; `true` means "rejoin now"
+    /// (and starts a fresh count).
+    pub fn observe(&mut self, now: Instant, foreign: &[Foreign]) -> bool {
+        let mut waiting = BTreeSet::new();
+        let mut orphaned = false;
+        for f in foreign.iter().filter(|f| f.backlog > 0) {
+            waiting.insert(f.partition);
+            match self.flat.get(&f.partition) {
+                Some((since, committed)) if *committed == f.committed => {
+                    orphaned |= now.saturating_duration_since(*since) >= self.wait;
+                }
+                _ => {
+                    self.flat.insert(f.partition, (now, f.committed));
                 }
             }
-            _ => {
-                self.since = Some((now, o.committed));
-                false
-            }
         }
+        // Drained, or this worker's own now: no longer watched.
+        self.flat.retain(|p, _| waiting.contains(p));
+        if self.flat.is_empty() {
+            self.wait = self.limit;
+        }
+        if orphaned {
+            self.flat.clear();
+            self.wait = (self.wait * 2).min(MAX_WAIT.max(self.limit));
+        }
+        orphaned
     }
 }
 
-/// Watches the group for ever (the worker's lifetime), rejoining when it is stuck for
-/// `limit`.
+/// Watches the group for ever (the worker's lifetime), rejoining when a partition has been
+/// orphaned for `limit`.
 pub async fn watch(consumer: Arc<OrderConsumer>, limit: Duration) {
     let mut stuck = StuckGroup::new(limit);
     let mut tick = tokio::time::interval(EVERY);
@@ -101,8 +110,8 @@ pub async fn watch(consumer: Arc<OrderConsumer>, limit: Duration) {
         let c = Arc::clone(&consumer);
         // librdkafka's metadata and offset calls block: keep them off the async workers.
         let looked = tokio::task::spawn_blocking(move || observe(&c)).await;
-        let o = match looked {
-            Ok(Ok(o)) => o,
+        let foreign = match looked {
+            Ok(Ok(f)) => f,
             Ok(Err(e)) => {
                 tracing::debug!(error = %e, "could not look at the consumer group");
                 continue;
@@ -112,11 +121,17 @@ pub async fn watch(consumer: Arc<OrderConsumer>, limit: Duration) {
                 continue;
             }
         };
-        if stuck.observe(Instant::now(), o) {
+        if stuck.observe(Instant::now(), &foreign) {
+            let waiting: Vec<i32> = foreign
+                .iter()
+                .filter(|f| f.backlog > 0)
+                .map(|f| f.partition)
+                .collect();
             tracing::warn!(
-                backlog = o.backlog,
+                partitions = ?waiting,
+                backlog = foreign.iter().map(|f| f.backlog.max(0)).sum::<i64>(),
                 stuck_for = ?limit,
-                "no partition assigned and the group has not committed for a session timeout: leaving and rejoining the group"
+                "partitions this worker does not hold have waiting orders and no commit for a session timeout: leaving and rejoining the group"
             );
             metrics::counter!("fg_worker_group_rejoins_total").increment(1);
             consumer.unsubscribe();
@@ -127,26 +142,30 @@ pub async fn watch(consumer: Arc<OrderConsumer>, limit: Duration) {
     }
 }
 
-/// One look: assignment first (cheap, local); only an unassigned worker asks the broker for
-/// the group's committed offsets and the partitions' high watermarks.
-fn observe(consumer: &OrderConsumer) -> Result<Observation, KafkaError> {
-    let assigned = consumer.assignment()?.count() > 0;
-    if assigned {
-        return Ok(Observation {
-            assigned,
-            backlog: 0,
-            committed: 0,
-        });
-    }
+/// One look: the assignment (local), the topic's partitions (metadata); only for partitions
+/// this worker does not hold, the group's committed offsets and the high watermarks. A worker
+/// that holds them all asks nothing more.
+fn observe(consumer: &OrderConsumer) -> Result<Vec<Foreign>, KafkaError> {
+    let held: BTreeSet<i32> = consumer
+        .assignment()?
+        .elements_for_topic(ORDERS_TOPIC)
+        .iter()
+        .map(|e| e.partition())
+        .collect();
     let metadata = consumer.fetch_metadata(Some(ORDERS_TOPIC), CALL_TIMEOUT)?;
-    let mut all = TopicPartitionList::new();
+    let mut others = TopicPartitionList::new();
     for topic in metadata.topics() {
         for p in topic.partitions() {
-            all.add_partition(ORDERS_TOPIC, p.id());
+            if !held.contains(&p.id()) {
+                others.add_partition(ORDERS_TOPIC, p.id());
+            }
         }
     }
-    let committed = consumer.committed_offsets(all, CALL_TIMEOUT)?;
-    let (mut backlog, mut sum) = (0, 0);
+    if others.count() == 0 {
+        return Ok(Vec::new());
+    }
+    let committed = consumer.committed_offsets(others, CALL_TIMEOUT)?;
+    let mut foreign = Vec::new();
     for e in committed.elements() {
         let (low, high) = consumer.fetch_watermarks(ORDERS_TOPIC, e.partition(), CALL_TIMEOUT)?;
         let at = match e.offset() {
@@ -154,14 +173,13 @@ fn observe(consumer: &OrderConsumer) -> Result<Observation, KafkaError> {
             // Nothing committed yet: the group would start from the beginning.
             _ => low,
         };
-        backlog += (high - at).max(0);
-        sum += at;
+        foreign.push(Foreign {
+            partition: e.partition(),
+            backlog: (high - at).max(0),
+            committed: at,
+        });
     }
-    Ok(Observation {
-        assigned,
-        backlog,
-        committed: sum,
-    })
+    Ok(foreign)
 }
 
 #[cfg(test)]
@@ -170,89 +188,90 @@ mod tests {
 
     const LIMIT: Duration = Duration::from_secs(10);
 
-    fn idle(backlog: i64, committed: i64) -> Observation {
-        Observation {
-            assigned: false,
+    fn p(partition: i32, backlog: i64, committed: i64) -> Foreign {
+        Foreign {
+            partition,
             backlog,
             committed,
         }
     }
 
     #[test]
-    fn rejoins_only_after_the_limit_without_any_commit() {
+    fn rejoins_only_after_the_limit_without_a_commit_and_backs_off() {
         let t0 = Instant::now();
         let mut s = StuckGroup::new(LIMIT);
-        assert!(!s.observe(t0, idle(500, 1000)));
-        assert!(!s.observe(t0 + Duration::from_secs(9), idle(500, 1000)));
-        assert!(s.observe(t0 + LIMIT, idle(500, 1000)));
+        let orphan = [p(4, 500, 1000)];
+        assert!(!s.observe(t0, &orphan));
+        assert!(!s.observe(t0 + Duration::from_secs(9), &orphan));
+        assert!(s.observe(t0 + LIMIT, &orphan));
         // The count starts again after a rejoin, and a rejoin that brought nothing doubles
         // the wait before the next.
         let t1 = t0 + LIMIT + Duration::from_secs(1);
-        assert!(!s.observe(t1, idle(500, 1000)));
-        assert!(!s.observe(t1 + LIMIT, idle(500, 1000)));
-        assert!(s.observe(t1 + 2 * LIMIT, idle(500, 1000)));
+        assert!(!s.observe(t1, &orphan));
+        assert!(!s.observe(t1 + LIMIT, &orphan));
+        assert!(s.observe(t1 + 2 * LIMIT, &orphan));
         // ... up to MAX_WAIT.
         let mut t = t1 + 2 * LIMIT;
         for _ in 0..10 {
             t += Duration::from_secs(1);
-            assert!(!s.observe(t, idle(500, 1000)));
+            assert!(!s.observe(t, &orphan));
             t += MAX_WAIT;
-            assert!(s.observe(t, idle(500, 1000)));
+            assert!(s.observe(t, &orphan));
         }
     }
 
     #[test]
-    fn an_assignment_resets_the_wait() {
+    fn the_wait_is_short_again_once_nothing_of_another_waits() {
         let t0 = Instant::now();
         let mut s = StuckGroup::new(LIMIT);
-        assert!(!s.observe(t0, idle(500, 1000)));
-        assert!(s.observe(t0 + LIMIT, idle(500, 1000)));
-        let assigned = Observation {
-            assigned: true,
-            ..idle(500, 1000)
-        };
-        assert!(!s.observe(t0 + LIMIT * 2, assigned));
-        assert!(!s.observe(t0 + LIMIT * 3, idle(500, 1000)));
-        assert!(s.observe(t0 + LIMIT * 4, idle(500, 1000)));
+        assert!(!s.observe(t0, &[p(4, 500, 1000)]));
+        assert!(s.observe(t0 + LIMIT, &[p(4, 500, 1000)]));
+        // The rejoin worked: partition 4 is this worker's now (no longer foreign).
+        assert!(!s.observe(t0 + LIMIT * 2, &[p(0, 0, 7)]));
+        // Orphaned again later: the first wait again, not the doubled one.
+        assert!(!s.observe(t0 + LIMIT * 3, &[p(4, 80, 1500)]));
+        assert!(s.observe(t0 + LIMIT * 4, &[p(4, 80, 1500)]));
     }
 
     #[test]
     fn never_rejoins_a_group_that_makes_progress_or_has_nothing_to_do() {
         let t0 = Instant::now();
         let step = Duration::from_secs(3);
-        // Another member commits: more members than partitions is a healthy group.
+        // The owner of partition 2 commits: a healthy group, however busy.
         let mut s = StuckGroup::new(LIMIT);
         for i in 0..20 {
-            assert!(!s.observe(t0 + step * i, idle(500, 1000 + i as i64)));
+            assert!(!s.observe(t0 + step * i, &[p(2, 500, 1000 + i as i64), p(3, 0, 9)]));
         }
         // No backlog: an idle group is not stuck.
         let mut s = StuckGroup::new(LIMIT);
         for i in 0..20 {
-            assert!(!s.observe(t0 + step * i, idle(0, 1000)));
+            assert!(!s.observe(t0 + step * i, &[p(2, 0, 1000), p(3, 0, 9)]));
         }
-        // Holding partitions (even paused through a database outage) is not stuck.
+        // Holding every partition (even paused through a database outage): nothing foreign.
         let mut s = StuckGroup::new(LIMIT);
         for i in 0..20 {
-            let o = Observation {
-                assigned: true,
-                ..idle(500, 1000)
-            };
-            assert!(!s.observe(t0 + step * i, o));
+            assert!(!s.observe(t0 + step * i, &[]));
         }
     }
 
     #[test]
-    fn an_assignment_in_between_restarts_the_count() {
+    fn one_orphaned_partition_is_found_among_busy_ones() {
         let t0 = Instant::now();
         let mut s = StuckGroup::new(LIMIT);
-        assert!(!s.observe(t0, idle(500, 1000)));
-        let assigned = Observation {
-            assigned: true,
-            ..idle(500, 1000)
-        };
-        assert!(!s.observe(t0 + Duration::from_secs(8), assigned));
-        assert!(!s.observe(t0 + Duration::from_secs(9), idle(500, 1000)));
-        assert!(!s.observe(t0 + Duration::from_secs(18), idle(500, 1000)));
-        assert!(s.observe(t0 + Duration::from_secs(19), idle(500, 1000)));
+        for i in 0..10 {
+            let look = [p(0, 50, 100 + i), p(4, 300, 2000), p(5, 0, 0)];
+            assert!(!s.observe(t0 + Duration::from_secs(i as u64), &look));
+        }
+        assert!(s.observe(t0 + LIMIT, &[p(0, 50, 120), p(4, 300, 2000), p(5, 0, 0)]));
+    }
+
+    #[test]
+    fn a_commit_in_between_restarts_the_count() {
+        let t0 = Instant::now();
+        let mut s = StuckGroup::new(LIMIT);
+        assert!(!s.observe(t0, &[p(4, 500, 1000)]));
+        assert!(!s.observe(t0 + Duration::from_secs(8), &[p(4, 400, 1100)]));
+        assert!(!s.observe(t0 + Duration::from_secs(17), &[p(4, 400, 1100)]));
+        assert!(s.observe(t0 + Duration::from_secs(18), &[p(4, 400, 1100)]));
     }
 }

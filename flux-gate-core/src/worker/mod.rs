@@ -5,7 +5,7 @@
 //! at-least-once delivery and exactly-once effects. While PostgreSQL is down it holds its batch,
 //! pauses its partitions (so it keeps its group membership without fetching more), and retries
 //! with backoff until the batch lands. A watchdog ([`membership`]) rejoins the consumer group
-//! if the broker leaves this worker without partitions while orders wait.
+//! if the broker leaves a partition with waiting orders to no live worker.
 
 mod batch;
 mod context;
@@ -115,8 +115,8 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
 
 /// Kafka session timeout: a killed worker's partitions move to its replacement within this.
 const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
-/// How much longer than a session timeout an unassigned worker waits, with orders waiting and
-/// no member committing, before it rejoins the group (see [`membership`]).
+/// How much longer than a session timeout a worker waits, with orders waiting in a partition it
+/// does not hold and nobody committing there, before it rejoins the group (see [`membership`]).
 const REJOIN_MARGIN: Duration = Duration::from_secs(4);
 
 fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaError> {

@@ -2,17 +2,19 @@
 //! restart. Each test acknowledges orders while the fault is on and then proves every
 //! acknowledged order is in PostgreSQL exactly once, and Redis and the database agree.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::time::Duration;
 
 use flux_gate_core::contract::Status;
 use flux_gate_core::db;
+use flux_gate_core::message::ORDERS_TOPIC;
+use rdkafka::consumer::{BaseConsumer, Consumer};
 use redis::AsyncCommands;
 use reqwest::StatusCode;
 use uuid::Uuid;
 
 use crate::flash_sale::herd;
-use crate::stack::{ApiEnv, Stack};
+use crate::stack::{ApiEnv, Service, Stack};
 use crate::wait;
 
 /// Places `n` orders `from..from+n` and returns the ids of the acknowledged ones (200/202).
@@ -140,6 +142,137 @@ async fn stopped_worker_hands_its_partitions_to_an_immediate_replacement() {
         !metrics.contains("fg_worker_group_rejoins_total"),
         "the replacement had to rejoin the group: its predecessor did not leave"
     );
+}
+
+/// The partitions each worker says it holds (`fg_worker_partition_assigned{partition} 1`).
+async fn held(s: &Stack, workers: &[&Service]) -> Vec<BTreeSet<i32>> {
+    let mut all = Vec::new();
+    for w in workers {
+        let metrics = s.get_text(&w.url("/metrics")).await;
+        all.push(
+            metrics
+                .lines()
+                .filter_map(|l| l.strip_prefix("fg_worker_partition_assigned{partition=\""))
+                .filter_map(|l| l.split_once("\"} "))
+                .filter(|(_, v)| v.trim() == "1")
+                .filter_map(|(p, _)| p.parse().ok())
+                .collect(),
+        );
+    }
+    all
+}
+
+/// Waits until `workers` together hold each of the topic's `partitions` exactly once, every
+/// one of them some: the group has formed around all of them. Returns who holds what.
+async fn group_formed(s: &Stack, workers: &[&Service], partitions: i32) -> Vec<BTreeSet<i32>> {
+    wait::until(
+        Duration::from_secs(40),
+        "every worker to hold partitions, each partition once",
+        || async {
+            let h = held(s, workers).await;
+            let claims: usize = h.iter().map(BTreeSet::len).sum();
+            let union: BTreeSet<i32> = h.iter().flatten().copied().collect();
+            let all: BTreeSet<i32> = (0..partitions).collect();
+            if claims == partitions as usize && union == all && h.iter().all(|p| !p.is_empty()) {
+                Ok(h)
+            } else {
+                Err(format!("{h:?}"))
+            }
+        },
+    )
+    .await
+}
+
+/// The partitions of `orders` holding at least one message, and how many partitions there are.
+async fn partitions_in_use(s: &Stack) -> (Vec<i32>, i32) {
+    let client: BaseConsumer = flux_gate_core::kafka::client_config(&s.kafka.brokers())
+        .create()
+        .expect("a Kafka client");
+    tokio::task::spawn_blocking(move || {
+        let call = Duration::from_secs(5);
+        let md = client
+            .fetch_metadata(Some(ORDERS_TOPIC), call)
+            .expect("metadata");
+        let ids: Vec<i32> = md
+            .topics()
+            .iter()
+            .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+            .collect();
+        let used = ids
+            .iter()
+            .copied()
+            .filter(|p| {
+                let (low, high) = client
+                    .fetch_watermarks(ORDERS_TOPIC, *p, call)
+                    .expect("watermarks");
+                high > low
+            })
+            .collect();
+        (used, ids.len() as i32)
+    })
+    .await
+    .expect("the look at the topic")
+}
+
+/// Three workers in one group (worker-scale, deterministically): a sale's orders share one
+/// partition, and the worker holding it — found from the workers' own assignment gauges — is
+/// SIGKILLed while orders keep coming. The others still heartbeat, so the broker expires the
+/// dead member after its 6 s session timeout and the group rebalances: another worker takes
+/// the partition over, reads from the last committed offset (what the dead one had read but
+/// not committed comes again) and every acknowledged order lands exactly once. Without that
+/// rebalance — the failure decision 23 works around for a lone worker, which the watchdog here
+/// could not fix, since every survivor holds partitions — the orders would wait for ever.
+#[tokio::test(flavor = "multi_thread")]
+async fn killing_the_worker_that_holds_the_sale_hands_its_partition_over() {
+    let mut s = Stack::start_with(ApiEnv::patient()).await;
+    let mut others = vec![s.another_worker("worker-2"), s.another_worker("worker-3")];
+    for w in &mut others {
+        w.start().await;
+    }
+    s.init("wsc", 600, None).await;
+    let mut acked = acknowledged(&s, "wsc", 0, 200).await;
+    wait::orders(&s, "wsc", 200, Duration::from_secs(30)).await;
+    let (used, partitions) = partitions_in_use(&s).await;
+    assert_eq!(partitions, 6, "FG_KAFKA_PARTITIONS' default");
+    let [sale] = used[..] else {
+        panic!("one product, one partition: {used:?}");
+    };
+    let held_before = group_formed(&s, &[&s.worker, &others[0], &others[1]], partitions).await;
+    let owner = held_before
+        .iter()
+        .position(|h| h.contains(&sale))
+        .expect("someone holds the sale's partition");
+    let killed = std::time::Instant::now();
+    match owner {
+        0 => s.worker.process.kill().await.unwrap(),
+        n => others[n - 1].process.kill().await.unwrap(),
+    }
+    acked.extend(acknowledged(&s, "wsc", 200, 400).await);
+    assert_eq!(acked.len(), 600, "stock 600, 600 attempts");
+    // 6 s of session timeout, a rebalance, then 400 orders: far below this bound, which only
+    // a partition left without an owner for good would reach.
+    let rows = s.wait_for_orders("wsc", 600, Duration::from_secs(40)).await;
+    assert_eq!(
+        rows.len(),
+        600,
+        "{:?} after the kill; worker logs:\n{}\n{}\n{}",
+        killed.elapsed(),
+        s.log("worker"),
+        s.log("worker-2"),
+        s.log("worker-3")
+    );
+    let survivors: Vec<&Service> = [&s.worker, &others[0], &others[1]]
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| *i != owner)
+        .map(|(_, w)| w)
+        .collect();
+    let held_after = group_formed(&s, &survivors, partitions).await;
+    assert!(
+        held_after.iter().any(|h| h.contains(&sale)),
+        "{held_after:?}"
+    );
+    assert_all_persisted_once(&s, "wsc", &acked, 600).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

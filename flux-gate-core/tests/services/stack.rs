@@ -230,6 +230,23 @@ impl Stack {
             .expect("redis connection")
     }
 
+    /// Another `flux-gate worker` like the stack's own — same environment, same consumer group
+    /// — on a port of its own, logging to `NAME.log`; not started (`Service::start`), so a
+    /// caller can start several at the same moment.
+    pub fn another_worker(&self, name: &str) -> Service {
+        let port = ports::free_port().expect("free port");
+        let mut spec = self.worker.process.spec().clone();
+        spec.name = name.to_owned();
+        spec.log = self.path().join(format!("{name}.log"));
+        // Later entries win: this replaces the copied FG_LISTEN.
+        spec.env
+            .push(("FG_LISTEN".into(), format!("127.0.0.1:{port}")));
+        Service {
+            process: Supervised::new(spec),
+            port,
+        }
+    }
+
     /// Reads a service's log (for assertions and failure messages).
     pub fn log(&self, name: &str) -> String {
         std::fs::read_to_string(self.path().join(format!("{name}.log"))).unwrap_or_default()

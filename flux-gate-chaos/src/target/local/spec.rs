@@ -10,6 +10,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::scenario::parse::Problem;
+use crate::scenario::Scale;
 use crate::target::redis_ha::{PRIMARY_ROLE, REPLICA_ROLE};
 use crate::yaml::SyntaxError;
 
@@ -79,6 +81,12 @@ pub struct ServiceSpec {
     /// Instances `name#1` … `name#N`; a fault on `name` picks one with the run's seed.
     #[serde(default = "one")]
     pub replicas: u32,
+    /// How many of the replicas start with the stack (default: all). The others (`#started+1`
+    /// … `#replicas`) get their port, directory and name like the rest but stay stopped until
+    /// a fault `start`s them: a worker that joins the group mid-sale must exist for the
+    /// scenario to name it, and must not have run before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<u32>,
     /// Run as this system user when fgchaos runs as root (PostgreSQL refuses root).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -240,6 +248,25 @@ impl StackSpec {
                     "use 1–16 replicas".into(),
                 ));
             }
+            if let Some(started) = s.started {
+                if started == 0 || started > s.replicas {
+                    return Err(err(
+                        format!("services.{name}.started"),
+                        format!(
+                            "{started} of {} replicas: start 1 to {} of them",
+                            s.replicas, s.replicas
+                        ),
+                    ));
+                }
+                if started < s.replicas && !s.after_ready.is_empty() {
+                    return Err(err(
+                        format!("services.{name}.after_ready"),
+                        "runs once the first instance is ready: a service whose replicas start \
+                         stopped (`started` < `replicas`) cannot have it"
+                            .into(),
+                    ));
+                }
+            }
             if !matches!(
                 s.stop_signal.as_str(),
                 "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGUSR1" | "SIGUSR2"
@@ -313,6 +340,42 @@ impl StackSpec {
             reset_peer,
             redis_ha,
         }
+    }
+
+    /// Applies a scenario's `scale:` (service → replicas, and how many start) to this stack.
+    pub fn scaled(mut self, scale: &BTreeMap<String, Scale>) -> Result<Self, Problem> {
+        for (name, sc) in scale {
+            let known: Vec<String> = self.services.keys().cloned().collect();
+            let Some(s) = self.services.get_mut(name) else {
+                return Err(Problem {
+                    key: format!("scale.{name}"),
+                    message: crate::scenario::validate::unknown("service", name, &known),
+                });
+            };
+            s.replicas = sc.replicas;
+            s.started = sc.started;
+        }
+        self.check("scale").map_err(|e| Problem {
+            key: match e.key.strip_prefix("services.") {
+                Some(k) => format!("scale.{k}"),
+                None => e.key.clone(),
+            },
+            message: e.message.clone(),
+        })?;
+        Ok(self)
+    }
+
+    /// Instances that exist but stay stopped until a fault starts them (see
+    /// [`ServiceSpec::started`]).
+    pub fn starts_stopped(&self, instance: &str) -> bool {
+        let (name, replica) = match instance.split_once('#') {
+            Some((n, r)) => (n, r.parse::<u32>().unwrap_or(0)),
+            None => (instance, 1),
+        };
+        self.services
+            .get(name)
+            .and_then(|s| s.started)
+            .is_some_and(|started| replica > started)
     }
 
     /// Every instance name: `redis` for a single replica, `ingestion-api#1`… for several.
@@ -456,6 +519,71 @@ mod tests {
                 &base.state.kafka
             )
         );
+    }
+
+    #[test]
+    fn scale_adds_instances_faults_may_name_and_some_start_stopped() {
+        let scale = BTreeMap::from([(
+            "inventory-worker".to_owned(),
+            Scale {
+                replicas: 4,
+                started: Some(3),
+            },
+        )]);
+        let s = StackSpec::built_in().unwrap().scaled(&scale).unwrap();
+        let workers: Vec<String> = s
+            .instances()
+            .into_iter()
+            .filter(|i| i.starts_with("inventory-worker"))
+            .collect();
+        assert_eq!(
+            workers,
+            [
+                "inventory-worker#1",
+                "inventory-worker#2",
+                "inventory-worker#3",
+                "inventory-worker#4"
+            ]
+        );
+        let stopped: Vec<&String> = workers.iter().filter(|i| s.starts_stopped(i)).collect();
+        assert_eq!(stopped, ["inventory-worker#4"]);
+        assert!(!s.starts_stopped("ingestion-api#2"));
+        assert!(!s.starts_stopped("redis"));
+        assert!(s
+            .names(false)
+            .services
+            .contains(&"inventory-worker#4".to_owned()));
+    }
+
+    #[test]
+    fn scale_errors_name_the_key() {
+        let one = |name: &str, replicas, started| {
+            BTreeMap::from([(name.to_owned(), Scale { replicas, started })])
+        };
+        let err = |scale| StackSpec::built_in().unwrap().scaled(&scale).unwrap_err();
+        let e = err(one("inventory-wroker", 2, None));
+        assert_eq!(e.key, "scale.inventory-wroker");
+        assert!(
+            e.message.contains("did you mean `inventory-worker`?"),
+            "{}",
+            e.message
+        );
+        let e = err(one("inventory-worker", 4, Some(5)));
+        assert_eq!(
+            (e.key.as_str(), e.message.as_str()),
+            (
+                "scale.inventory-worker.started",
+                "5 of 4 replicas: start 1 to 4 of them"
+            )
+        );
+        assert_eq!(
+            err(one("inventory-worker", 17, None)).key,
+            "scale.inventory-worker.replicas"
+        );
+        // A replica a link names cannot be scaled away.
+        assert_eq!(err(one("ingestion-api", 1, None)).key, "links.lb-api-1.to");
+        // Commands run after the first instance is ready cannot wait for a stopped one.
+        assert_eq!(err(one("kafka", 2, Some(1))).key, "scale.kafka.after_ready");
     }
 
     #[test]

@@ -29,6 +29,9 @@ struct Instance {
     ready: Ready,
     vars: Vars,
     ready_timeout: Duration,
+    /// Created stopped (`started:` in the stack): only a `start` fault runs it, and
+    /// [`Target::restore`] leaves it as the run left it.
+    starts_stopped: bool,
 }
 
 /// A running local stack.
@@ -398,7 +401,13 @@ impl LocalStack {
                 ready,
                 vars: vars.clone(),
                 ready_timeout: Duration::from_secs(s.ready_timeout_secs),
+                starts_stopped: self.spec.starts_stopped(&inst),
             };
+            if instance.starts_stopped {
+                self.instances.insert(inst.clone(), instance);
+                tracing::info!(instance = %inst, port, "stays stopped until a fault starts it");
+                continue;
+            }
             start_and_wait(&mut instance).await?;
             self.instances.insert(inst.clone(), instance);
             for cmd in &s.after_ready {
@@ -578,7 +587,7 @@ impl Target for LocalStack {
             for inst in self.instances_of(&name) {
                 if let Some(i) = self.instances.get_mut(&inst) {
                     i.process.resume()?;
-                    if !i.process.is_running() {
+                    if !i.process.is_running() && !i.starts_stopped {
                         start_and_wait(i).await?;
                     }
                 }

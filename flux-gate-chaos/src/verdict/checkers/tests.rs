@@ -278,6 +278,34 @@ fn two_order_ids_for_one_key_is_a_duplicate() {
     );
 }
 
+/// What a worker rebalance would leave if the database let a second copy in (no key on
+/// `order_id` or on the idempotency key, no `ON CONFLICT`): the order the partition's next owner
+/// reads again becomes a second row for its key, and takes a second unit. The real schema
+/// refuses that row; if a change ever let it through, these checkers say so.
+#[test]
+fn an_order_applied_twice_by_two_workers_is_caught() {
+    let j = journal("", None);
+    let (ops, mut s) = clean();
+    s.state.db_orders.push(row("o2", "k2", "u2"));
+    s.state.db_stock = Some(-1);
+    let f = findings(&j, &ops, s);
+    let failed: Vec<&str> = f
+        .values()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| f.checker.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "db_matches_redis",
+            "no_duplicates",
+            "no_oversell",
+            "stock_conserved"
+        ]
+    );
+    assert_eq!(f["no_duplicates"].counterexamples, ["key k2: 2 rows"]);
+}
+
 #[test]
 fn conservation_and_agreement_catch_drift() {
     let j = journal("", None);
