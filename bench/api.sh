@@ -26,18 +26,21 @@ redis-server --port "$REPLICA_PORT" --bind 127.0.0.1 --dir "$REPLICA_DIR" --save
   --appendonly no --daemonize no --logfile "$REPLICA_DIR/log" \
   --replicaof "${PRIMARY%:*}" "${PRIMARY##*:}" &
 PIDS+=($!)
-# api_with ACKS: another API on the stack's Redis, Kafka and database; prints its URL.
+# api_with ACKS ADDR: another API on the stack's Redis, Kafka and database, at ADDR. (Not in a
+# command substitution: its pid must reach PIDS, which the exit trap kills.)
 api_with() {
-  local addr=127.0.0.1:$(free_port)
-  FG_LISTEN=$addr FG_REDIS_URL=$REDIS_URL FG_KAFKA_BROKERS=$KAFKA_BROKERS \
+  FG_LISTEN=$2 FG_REDIS_URL=$REDIS_URL FG_KAFKA_BROKERS=$KAFKA_BROKERS \
     FG_DATABASE_URL=$DATABASE_URL FG_ADMIN_TOKEN=$ADMIN_TOKEN FG_LOG=warn \
     FG_REDIS_REPLICA_ACKS=$1 FG_WAITING_ROOM_URL=http://127.0.0.1:9/ \
     target/release/flux-gate api >"$REPLICA_DIR/api-$1.log" 2>&1 &
   PIDS+=($!)
-  echo "http://$addr"
 }
-ASYNC_URL=$(api_with 0)
-ACK_URL=$(api_with 1)
+ASYNC_ADDR=127.0.0.1:$(free_port)
+ACK_ADDR=127.0.0.1:$(free_port)
+api_with 0 "$ASYNC_ADDR"
+api_with 1 "$ACK_ADDR"
+ASYNC_URL=http://$ASYNC_ADDR
+ACK_URL=http://$ACK_ADDR
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$REPLICA_DIR"; stop_stack' EXIT
 wait_http "http://$MINIMAL_ADDR/order" || { echo "minimal_order did not start" >&2; exit 1; }
 for u in "$ASYNC_URL" "$ACK_URL"; do wait_http "$u/health" || { echo "$u did not start" >&2; exit 1; }; done
