@@ -83,7 +83,11 @@ fn check_with(cfg: &Value, extra: &[&str]) {
     let names: BTreeSet<&str> = services.keys().filter_map(Value::as_str).collect();
     assert_eq!(
         names,
-        SERVICES.iter().chain(extra).copied().collect::<BTreeSet<_>>()
+        SERVICES
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect::<BTreeSet<_>>()
     );
     let ports = published(cfg);
     assert!(
