@@ -10,10 +10,17 @@ use std::process::Command;
 use serde_yaml::Value;
 
 fn compose_config(files: &[&str]) -> Option<Value> {
+    compose_config_with_profiles(files, &[])
+}
+
+fn compose_config_with_profiles(files: &[&str], profiles: &[&str]) -> Option<Value> {
     let mut c = Command::new("docker-compose");
     c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     for f in files {
         c.args(["-f", f]);
+    }
+    for p in profiles {
+        c.args(["--profile", p]);
     }
     let out = match c.arg("config").output() {
         Ok(o) => o,
@@ -53,23 +60,34 @@ fn published(cfg: &Value) -> Vec<(String, String)> {
 
 const ONE_SHOTS: [&str; 2] = ["kafka-init", "migrate"];
 
+const SERVICES: [&str; 10] = [
+    "ingestion-api",
+    "inventory-worker",
+    "kafka",
+    "kafka-init",
+    "migrate",
+    "nginx",
+    "postgres",
+    "redis",
+    "toxiproxy",
+    "waiting-room",
+];
+
 fn check(cfg: &Value) {
+    check_with(cfg, &[]);
+}
+
+/// The rules, for a project of [`SERVICES`] plus `extra`.
+fn check_with(cfg: &Value, extra: &[&str]) {
     let services = cfg["services"].as_mapping().unwrap();
     let names: BTreeSet<&str> = services.keys().filter_map(Value::as_str).collect();
     assert_eq!(
         names,
-        BTreeSet::from([
-            "ingestion-api",
-            "inventory-worker",
-            "kafka",
-            "kafka-init",
-            "migrate",
-            "nginx",
-            "postgres",
-            "redis",
-            "toxiproxy",
-            "waiting-room",
-        ])
+        SERVICES
+            .iter()
+            .chain(extra)
+            .copied()
+            .collect::<BTreeSet<_>>()
     );
     let ports = published(cfg);
     assert!(
@@ -118,6 +136,114 @@ fn local_override_keeps_the_same_shape() {
             .filter_map(Value::as_str)
             .collect();
         assert!(cmd.contains(&"tcp://toxiproxy:9092"), "{cmd:?}");
+    }
+}
+
+/// An environment value as a string: compose v1 keeps YAML numbers, v2 writes strings.
+fn env(cfg: &Value, service: &str, key: &str) -> String {
+    match &cfg["services"][service]["environment"][key] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        other => panic!("{service}: {key} = {other:?}"),
+    }
+}
+
+#[test]
+fn kafka_cluster_profile_is_three_kraft_nodes_replicating_everything_three_times() {
+    let files = ["docker-compose.yml", "docker-compose.kafka-cluster.yml"];
+    let Some(cfg) = compose_config_with_profiles(&files, &["kafka-cluster"]) else {
+        return;
+    };
+    check_with(&cfg, &["kafka-2", "kafka-3"]);
+    let brokers = ["kafka", "kafka-2", "kafka-3"];
+    for (i, b) in brokers.iter().enumerate() {
+        let node = i + 1;
+        assert_eq!(env(&cfg, b, "KAFKA_NODE_ID"), node.to_string(), "{b}");
+        assert_eq!(env(&cfg, b, "KAFKA_PROCESS_ROLES"), "broker,controller");
+        assert_eq!(
+            env(&cfg, b, "KAFKA_CONTROLLER_QUORUM_VOTERS"),
+            "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+        );
+        assert_eq!(env(&cfg, b, "CLUSTER_ID"), env(&cfg, "kafka", "CLUSTER_ID"));
+        for (key, want) in [
+            ("KAFKA_DEFAULT_REPLICATION_FACTOR", "3"),
+            ("KAFKA_MIN_INSYNC_REPLICAS", "2"),
+            ("KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR", "3"),
+            ("KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR", "3"),
+            ("KAFKA_TRANSACTION_STATE_LOG_MIN_ISR", "2"),
+            ("KAFKA_UNCLEAN_LEADER_ELECTION_ENABLE", "false"),
+        ] {
+            assert_eq!(env(&cfg, b, key), want, "{b}: {key}");
+        }
+        // Clients reach each broker through its own proxy; brokers reach each other directly.
+        assert_eq!(
+            env(&cfg, b, "KAFKA_ADVERTISED_LISTENERS"),
+            format!("PLAINTEXT://toxiproxy:{},INTERNAL://{b}:29092", 9091 + node)
+        );
+    }
+    // The one-shot creates both topics with three replicas, once all three nodes are healthy.
+    let init = &cfg["services"]["kafka-init"];
+    let script: String = init["command"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(" ");
+    for want in [
+        "--replication-factor 3",
+        "--config min.insync.replicas=2",
+        "orders:3",
+        "orders.dlq:1",
+    ] {
+        assert!(script.contains(want), "kafka-init lacks `{want}`: {script}");
+    }
+    for b in brokers {
+        assert_eq!(
+            init["depends_on"][b]["condition"].as_str(),
+            Some("service_healthy"),
+            "kafka-init waits for {b}"
+        );
+    }
+    for s in ["ingestion-api", "inventory-worker", "migrate"] {
+        assert_eq!(
+            env(&cfg, s, "FG_KAFKA_BROKERS"),
+            "toxiproxy:9092,toxiproxy:9093,toxiproxy:9094",
+            "{s}"
+        );
+    }
+    // The proxies behind those addresses: one per broker, the others as in the default file.
+    let mounted: Vec<&str> = cfg["services"]["toxiproxy"]["volumes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v.as_str().or_else(|| v["source"].as_str()))
+        .collect();
+    assert!(
+        mounted
+            .iter()
+            .any(|v| v.contains("docker/toxiproxy.kafka-cluster.json")),
+        "{mounted:?}"
+    );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let read = |f: &str| -> Vec<serde_json::Value> {
+        serde_json::from_slice(&std::fs::read(root.join(f)).unwrap()).unwrap()
+    };
+    let (single, cluster) = (
+        read("docker/toxiproxy.json"),
+        read("docker/toxiproxy.kafka-cluster.json"),
+    );
+    let mut expected = single.clone();
+    for (b, port) in [("kafka-2", 9093), ("kafka-3", 9094)] {
+        expected.push(serde_json::json!({
+            "name": b, "listen": format!("0.0.0.0:{port}"),
+            "upstream": format!("{b}:9092"), "enabled": true,
+        }));
+    }
+    assert_eq!(cluster, expected);
+    // Without the override the profile changes nothing.
+    if let Some(plain) = compose_config_with_profiles(&["docker-compose.yml"], &["kafka-cluster"]) {
+        check(&plain);
     }
 }
 
