@@ -51,7 +51,7 @@ struct Waiter {
 /// confirmation succeeds at once (plain asynchronous replication).
 #[derive(Clone)]
 pub struct ReplicaAck {
-    replicas: u32,
+    /// The batching task's queue; none when no replica is asked for.
     tx: Option<mpsc::UnboundedSender<Waiter>>,
 }
 
@@ -59,19 +59,11 @@ impl ReplicaAck {
     /// Starts the batching task on `link` (a task only when `replicas > 0`).
     pub fn start(link: RedisLink, replicas: u32, timeout: Duration) -> Self {
         if replicas == 0 {
-            return ReplicaAck { replicas, tx: None };
+            return ReplicaAck { tx: None };
         }
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(batches(link, replicas, timeout, rx));
-        ReplicaAck {
-            replicas,
-            tx: Some(tx),
-        }
-    }
-
-    /// How many replicas a write must reach (0: none).
-    pub fn replicas(&self) -> u32 {
-        self.replicas
+        ReplicaAck { tx: Some(tx) }
     }
 
     /// Waits until every write the server had applied when the caller's write (made on the

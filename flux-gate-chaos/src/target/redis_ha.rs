@@ -36,8 +36,6 @@ pub struct Roles {
     pub primary: Option<String>,
     /// Instances answering as replicas, in the stack's order.
     pub replicas: Vec<String>,
-    /// Every instance saying `role:master` (more than one: a split brain or a stale primary).
-    pub masters: Vec<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -54,15 +52,18 @@ pub enum RolesError {
     Failover { master: String, why: String },
 }
 
-async fn connect(addr: &str) -> Option<redis::aio::MultiplexedConnection> {
-    let client = redis::Client::open(format!("redis://{addr}")).ok()?;
+/// One command to one instance or Sentinel on a fresh connection, [`READ_TIMEOUT`] for
+/// connecting and as long again for the answer; the error says which.
+async fn ask<T: redis::FromRedisValue>(addr: &str, cmd: &redis::Cmd) -> Result<T, String> {
+    let client = redis::Client::open(format!("redis://{addr}")).map_err(|e| e.to_string())?;
     let config = redis::AsyncConnectionConfig::new()
         .set_connection_timeout(Some(READ_TIMEOUT))
         .set_response_timeout(Some(READ_TIMEOUT));
-    client
+    let mut con = client
         .get_multiplexed_async_connection_with_config(&config)
         .await
-        .ok()
+        .map_err(|e| format!("unreachable: {e}"))?;
+    cmd.query_async(&mut con).await.map_err(|e| e.to_string())
 }
 
 /// `field:value` from an INFO reply.
@@ -75,23 +76,17 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
 impl RedisTopology {
     /// Reads every instance and asks the Sentinels; instances that do not answer hold no role.
     pub async fn roles(&self) -> Roles {
-        let reads = self.instances.iter().map(|(name, addr)| async move {
-            let mut con = connect(addr).await?;
-            let info: String = tokio::time::timeout(
-                READ_TIMEOUT,
-                redis::cmd("INFO")
-                    .arg("server")
-                    .arg("replication")
-                    .query_async(&mut con),
-            )
-            .await
-            .ok()?
-            .ok()?;
-            Some((
-                name.clone(),
-                info_field(&info, "run_id")?.to_owned(),
-                info_field(&info, "role")? == "master",
-            ))
+        let info = redis::cmd("INFO").arg("server").arg("replication").clone();
+        let reads = self.instances.iter().map(|(name, addr)| {
+            let info = &info;
+            async move {
+                let info: String = ask(addr, info).await.ok()?;
+                Some((
+                    name.clone(),
+                    info_field(&info, "run_id")?.to_owned(),
+                    info_field(&info, "role")? == "master",
+                ))
+            }
         });
         let seen: Vec<(String, String, bool)> =
             join_all(reads).await.into_iter().flatten().collect();
@@ -112,25 +107,17 @@ impl RedisTopology {
                 .map(|(n, _, _)| n.clone())
                 .collect(),
             primary,
-            masters,
         }
     }
 
     /// The run id of the primary, as the first Sentinel that knows it says.
     async fn sentinel_run_id(&self) -> Option<String> {
+        let master = redis::cmd("SENTINEL")
+            .arg("MASTER")
+            .arg(&self.master)
+            .clone();
         for s in &self.sentinels {
-            let Some(mut con) = connect(s).await else {
-                continue;
-            };
-            let fields: Result<Result<Vec<String>, _>, _> = tokio::time::timeout(
-                READ_TIMEOUT,
-                redis::cmd("SENTINEL")
-                    .arg("MASTER")
-                    .arg(&self.master)
-                    .query_async(&mut con),
-            )
-            .await;
-            if let Ok(Ok(fields)) = fields {
+            if let Ok(fields) = ask::<Vec<String>>(s, &master).await {
                 let id = fields
                     .chunks(2)
                     .find(|kv| kv.first().is_some_and(|k| k == "runid"))
@@ -162,24 +149,15 @@ impl RedisTopology {
     /// `SENTINEL FAILOVER`: the first Sentinel that accepts it promotes a replica (it answers
     /// at once; the promotion follows within a few seconds).
     pub async fn failover(&self) -> Result<(), RolesError> {
+        let failover = redis::cmd("SENTINEL")
+            .arg("FAILOVER")
+            .arg(&self.master)
+            .clone();
         let mut why = Vec::new();
         for s in &self.sentinels {
-            let Some(mut con) = connect(s).await else {
-                why.push(format!("{s}: unreachable"));
-                continue;
-            };
-            let r: Result<Result<String, redis::RedisError>, _> = tokio::time::timeout(
-                READ_TIMEOUT,
-                redis::cmd("SENTINEL")
-                    .arg("FAILOVER")
-                    .arg(&self.master)
-                    .query_async(&mut con),
-            )
-            .await;
-            match r {
-                Ok(Ok(_)) => return Ok(()),
-                Ok(Err(e)) => why.push(format!("{s}: {e}")),
-                Err(_) => why.push(format!("{s}: no answer")),
+            match ask::<String>(s, &failover).await {
+                Ok(_) => return Ok(()),
+                Err(e) => why.push(format!("{s}: {e}")),
             }
         }
         Err(RolesError::Failover {

@@ -136,6 +136,14 @@ pub(crate) fn record(
     }
 }
 
+/// The names of the checkers that failed, in name order.
+fn failed_checkers(f: &BTreeMap<String, Finding>) -> Vec<&str> {
+    f.values()
+        .filter(|f| f.status == Status::Fail)
+        .map(|f| f.checker.as_str())
+        .collect()
+}
+
 fn findings(j: &Journal, ops: &[Op], s: Settled) -> BTreeMap<String, Finding> {
     judge_with(j, ops, s)
         .findings
@@ -260,11 +268,7 @@ fn two_order_ids_for_one_key_is_a_duplicate() {
     let (mut ops, s) = clean();
     ops.push(op(5, "k1", "u1", Some(200), Some("o1-bis")));
     let f = findings(&j, &ops, s);
-    let failed: Vec<&str> = f
-        .values()
-        .filter(|f| f.status == Status::Fail)
-        .map(|f| f.checker.as_str())
-        .collect();
+    let failed = failed_checkers(&f);
     assert_eq!(
         failed,
         ["no_duplicates", "no_lost_acks"],
@@ -289,11 +293,7 @@ fn an_order_applied_twice_by_two_workers_is_caught() {
     s.state.db_orders.push(row("o2", "k2", "u2"));
     s.state.db_stock = Some(-1);
     let f = findings(&j, &ops, s);
-    let failed: Vec<&str> = f
-        .values()
-        .filter(|f| f.status == Status::Fail)
-        .map(|f| f.checker.as_str())
-        .collect();
+    let failed = failed_checkers(&f);
     assert_eq!(
         failed,
         [
