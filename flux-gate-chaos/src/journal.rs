@@ -12,8 +12,9 @@ use crate::scenario::Scenario;
 use crate::target::Endpoints;
 
 /// Journal format version; bump on change. 2 added the stock samples (`samples`, `sampling`)
-/// and the settle trace (`settled.progress`); format-1 journals still read, without them.
-pub const FORMAT: u32 = 2;
+/// and the settle trace (`settled.progress`); 3 the backlog read once a second (`backlog`).
+/// Older journals still read, without them.
+pub const FORMAT: u32 = 3;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Journal {
@@ -48,6 +49,10 @@ pub struct Journal {
     pub samples: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sampling: Option<crate::model::Sampling>,
+    /// Consumer lag and backlog age, read once a second from the start of the load to the
+    /// end of settle.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub backlog: Vec<crate::model::BacklogPoint>,
     pub load: Option<LoadSummary>,
     /// Directory with one log file per service, if kept.
     pub logs: Option<PathBuf>,

@@ -11,8 +11,8 @@
 //! | [`toxiproxy`] | Toxiproxy's REST API: the embedded fault proxy server and the client that drives it and real Toxiproxy alike |
 //! | [`load`] | the **generator**: order attempts at the entry, each recorded as an operation of the history |
 //! | [`fault`] | the **nemesis**: a seeded plan of faults and its execution, every apply and heal timed |
-//! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the settle phase and the final state |
-//! | [`model`] | what was observed, as plain data: final state, settle result, samples, settle trace |
+//! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the backlog once a second, the settle phase and the final state |
+//! | [`model`] | what was observed, as plain data: final state, settle result, samples, backlog points, settle trace |
 //! | [`journal`] | the run's journal: everything it did, in one JSON file |
 //! | [`record`] | a stored run (journal, history, samples, log tails), read back from its directory |
 //! | [`verdict`] | the **checkers**: one per promise, pure over the [`verdict::checkers::Evidence`], and the verdict |

@@ -127,3 +127,18 @@ pub struct Sampling {
 pub fn min_stock(samples: &[Sample]) -> Option<i64> {
     samples.iter().filter_map(|s| s.stock).min()
 }
+
+/// One read of the backlog during the run: what the group has not committed, and how old the
+/// oldest order a worker holds unpersisted is (see [`crate::observe::backlog`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BacklogPoint {
+    /// Since the load's time zero.
+    pub at_ms: u64,
+    /// Uncommitted messages of `orders`; `None` when the lag could not be read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<i64>,
+    /// The largest `fg_worker_backlog_age_seconds` among the workers that answered, in ms;
+    /// `None` when none answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub age_ms: Option<u64>,
+}

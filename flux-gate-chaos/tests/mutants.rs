@@ -225,6 +225,38 @@ fn a_worker_that_skips_what_the_database_refused_loses_orders_in_an_outage() {
     );
 }
 
+/// Loses nothing — every data checker passes — but its uncapped backoff sleeps through the
+/// database's return: the backlog checker names the slow catch-up.
+#[test]
+fn a_worker_whose_backoff_has_no_cap_fails_backlog_catch_up() {
+    let r = caught(
+        Build::Worker("backs-off-without-a-cap"),
+        "db-outage",
+        "backlog",
+    );
+    let failed: Vec<&str> = r["verdict"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "fail")
+        .map(|f| f["checker"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["backlog"], "{r}");
+    let f = finding(&r, "backlog");
+    let shown: Vec<&str> = f["counterexamples"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap())
+        .collect();
+    assert!(
+        shown
+            .iter()
+            .any(|c| c.starts_with("caught up ") && c.ends_with("after the last heal (want < 5s)")),
+        "{f}"
+    );
+}
+
 #[test]
 fn a_worker_stuck_on_a_duplicate_key_fails_naming_the_worker_and_its_error() {
     let r = caught(

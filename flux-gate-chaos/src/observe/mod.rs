@@ -1,12 +1,17 @@
 //! What a run watches besides the answers: the stock, sampled every 100 ms from the start of
-//! the load to the end of settle ([`sampler`]), and the settle phase that waits for the system
-//! to converge and reads its final state ([`settle`]). Both read the stores directly, never
-//! through a fault proxy, and produce plain data ([`crate::model`]).
+//! the load to the end of settle ([`sampler`]), the backlog (consumer lag and the age of the
+//! oldest unpersisted order) once a second over the same span ([`backlog`], read through
+//! [`lag`]), and the settle phase that waits for the system to converge and reads its final
+//! state ([`settle`]). All read the stores and services directly, never through a fault proxy,
+//! and produce plain data ([`crate::model`]).
 
+pub mod backlog;
+pub mod lag;
 pub mod redis_source;
 pub mod sampler;
 pub mod settle;
 
+pub use backlog::BacklogWatch;
 pub use redis_source::RedisSource;
 pub use sampler::Sampler;
 

@@ -1,12 +1,13 @@
 //! SVG charts of a run (plotters): latency percentiles, throughput by outcome and the status
-//! mix, per second, with every fault window shaded so cause and effect line up.
+//! mix, per second, the sampled stock, and the backlog (consumer lag and backlog age), with
+//! every fault window shaded so cause and effect line up.
 
 use std::path::Path;
 
 use plotters::prelude::*;
 
 use crate::load::history::SecondStats;
-use crate::model::Sample;
+use crate::model::{BacklogPoint, Sample};
 use crate::verdict::phases::Phase;
 
 const W: u32 = 900;
@@ -143,13 +144,54 @@ fn stock(path: &Path, samples: &[Sample], shade: &[(f64, f64)]) -> Result<()> {
     )
 }
 
+/// The backlog read once a second: the lag and the age in two charts (messages and seconds
+/// do not share an axis). A read that failed is left out, not drawn as 0.
+fn backlog(dir: &Path, points: &[BacklogPoint], shade: &[(f64, f64)]) -> Result<()> {
+    let secs = |p: &BacklogPoint| p.at_ms as f64 / 1000.0;
+    let x_max = points.last().map_or(0.0, |p| secs(p) + 1.0);
+    let lag = (
+        "uncommitted messages of `orders`",
+        RGBColor(31, 119, 180),
+        points
+            .iter()
+            .filter_map(|p| Some((secs(p), p.lag? as f64)))
+            .collect(),
+    );
+    plot(
+        &dir.join("lag.svg"),
+        "Consumer lag (read once a second)",
+        "messages",
+        x_max,
+        &[lag],
+        shade,
+    )?;
+    let age = (
+        "oldest unpersisted order",
+        RGBColor(214, 39, 40),
+        points
+            .iter()
+            .filter_map(|p| Some((secs(p), p.age_ms? as f64 / 1000.0)))
+            .collect(),
+    );
+    plot(
+        &dir.join("backlog-age.svg"),
+        "Backlog age (the workers' fg_worker_backlog_age_seconds)",
+        "seconds",
+        x_max,
+        &[age],
+        shade,
+    )
+}
+
 /// Writes `latency.svg`, `throughput.svg`, `status.svg` and, when the run was sampled,
-/// `stock.svg` into `dir`; returns (title, file).
+/// `stock.svg`, and when the backlog was read, `lag.svg` and `backlog-age.svg` into `dir`;
+/// returns (title, file).
 pub fn write(
     dir: &Path,
     seconds: &[SecondStats],
     phases: &[Phase],
     samples: &[Sample],
+    backlog_points: &[BacklogPoint],
 ) -> Result<Vec<(String, String)>> {
     let shade = windows(phases);
     let ms = |us: u64| us as f64 / 1000.0;
@@ -208,6 +250,11 @@ pub fn write(
     if !samples.is_empty() {
         stock(&dir.join("stock.svg"), samples, &shade)?;
         out.push(("Stock and outbox over time".into(), "stock.svg".into()));
+    }
+    if !backlog_points.is_empty() {
+        backlog(dir, backlog_points, &shade)?;
+        out.push(("Consumer lag".into(), "lag.svg".into()));
+        out.push(("Backlog age".into(), "backlog-age.svg".into()));
     }
     Ok(out)
 }

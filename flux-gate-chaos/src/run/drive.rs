@@ -11,7 +11,7 @@ use super::{now_utc, progress_bar, Run, Times};
 use crate::fault::plan::PlanError;
 use crate::fault::{self, Executor};
 use crate::load::{self, Live, LoadPlan};
-use crate::observe::{ObserveError, RedisSource, Sampler};
+use crate::observe::{BacklogWatch, ObserveError, RedisSource, Sampler};
 use crate::scenario::{validate, Scenario};
 use crate::target::TargetError;
 use crate::toxiproxy;
@@ -31,6 +31,8 @@ pub enum DriveError {
     },
     #[error("sampling the stock: {0}")]
     Sampler(#[source] ObserveError),
+    #[error("watching the backlog: {0}")]
+    Backlog(#[source] ObserveError),
     #[error("the load: {0}")]
     Load(String),
     #[error("restoring the stack after the faults: {0}")]
@@ -92,6 +94,7 @@ impl Run {
             .await
             .map_err(DriveError::Sampler)?,
         );
+        self.backlog = Some(BacklogWatch::start(&ep, start).map_err(DriveError::Backlog)?);
         let bar =
             progress.then(|| progress_bar::show(duration, live.clone(), active.clone(), start));
 

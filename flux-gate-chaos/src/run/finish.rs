@@ -1,4 +1,4 @@
-//! Step 5 of a run: stop sampling, tear the stack down, keep the service logs, read back the
+//! Step 5 of a run: stop sampling and watching the backlog, tear the stack down, keep the service logs, read back the
 //! history and write the journal — leaving the [`Record`] that judging and reporting read.
 
 use std::path::PathBuf;
@@ -14,6 +14,9 @@ impl Run {
     /// returns the stored record of the run.
     pub async fn finish(&mut self, keep: bool) -> Result<Record, RunError> {
         let samples = self.stop_sampling().await;
+        if let Some(watch) = self.backlog.take() {
+            self.journal.backlog = watch.stop().await;
+        }
         let keep = keep || self.journal.harness_error.is_some();
         if let Err(e) = self.target.teardown(keep).await {
             tracing::warn!(error = %e, "teardown");

@@ -25,7 +25,7 @@ use tokio::sync::watch;
 
 use crate::journal::{self, Journal};
 use crate::observe::settle::{self, Reader};
-use crate::observe::Sampler;
+use crate::observe::{BacklogWatch, Sampler};
 use crate::report;
 use crate::scenario::{Scenario, ScenarioError};
 use crate::target::local::ProcessGroups;
@@ -139,6 +139,8 @@ pub struct Run {
     journal: Journal,
     /// Reads Redis stock every 100 ms from the start of the load to the end of settle.
     sampler: Option<Sampler>,
+    /// Reads the consumer lag and the backlog age every second over the same span.
+    backlog: Option<BacklogWatch>,
 }
 
 /// What drive hands to settle: when the load started and when the last thing changed (the
@@ -202,6 +204,7 @@ impl Run {
             target,
             journal,
             sampler: None,
+            backlog: None,
         })
     }
 
@@ -218,7 +221,7 @@ impl Run {
         };
         let ep = self.target.endpoints();
         let stock = i64::from(self.scenario.sale.stock);
-        match Reader::new(ep, &ep.consumer_group, &self.product, stock) {
+        match Reader::new(ep, &self.product, stock) {
             Ok(reader) => {
                 let settle = &self.scenario.settle;
                 let settled = settle::settle(
@@ -293,6 +296,7 @@ fn open_journal(p: &Prepared, id: &str, seed: u64, product: &str, target: &str) 
         history: PathBuf::from("history.jsonl"),
         samples: None,
         sampling: None,
+        backlog: Vec::new(),
         load: None,
         logs: None,
         harness_error: None,

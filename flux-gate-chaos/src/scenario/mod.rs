@@ -289,6 +289,22 @@ pub struct LatencyExpect {
     pub on: Vec<TargetName>,
 }
 
+/// Bounds on the backlog, read once a second through the run: the consumer lag and the age of
+/// the oldest order a worker holds unpersisted (`fg_worker_backlog_age_seconds`). The bounds
+/// are on the age, which does not depend on the load's rate; the lag is reported beside it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BacklogExpect {
+    /// The oldest an unpersisted order may get at any point of the run, like `< 75s` for a
+    /// 60 s database outage.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_age: Option<DurThreshold>,
+    /// From the last heal until the workers have caught up: the first read, at or after the
+    /// heal, whose backlog age is under 1 s with the lag known. Needs a fault.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub catch_up: Option<DurThreshold>,
+}
+
 /// A target, as scenarios name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
@@ -328,6 +344,9 @@ pub struct Expect {
     /// Latency bounds for the baseline phase (before the first fault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency: Option<LatencyExpect>,
+    /// Bounds on how far behind the workers fall and how fast they catch up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backlog: Option<BacklogExpect>,
     /// Fewest `ok` answers for the run to mean anything (else `inconclusive`).
     #[serde(default = "default_min_ok")]
     pub min_ok: u64,
@@ -340,6 +359,7 @@ impl Default for Expect {
             availability: None,
             recovery: None,
             latency: None,
+            backlog: None,
             min_ok: default_min_ok(),
         }
     }

@@ -99,6 +99,20 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
             f.validate(&key, names, &mut v.0);
         }
     }
+    if let Some(b) = &s.expect.backlog {
+        if b.peak_age.is_none() && b.catch_up.is_none() {
+            v.push(
+                "expect.backlog",
+                "bound `peak_age`, `catch_up` or both, like `{ peak_age: \"< 75s\", catch_up: \"< 10s\" }`",
+            );
+        }
+        if b.catch_up.is_some() && s.faults.is_empty() && s.nemesis.is_none() {
+            v.push(
+                "expect.backlog.catch_up",
+                "counts from the last heal, and this scenario has no fault; add one or remove `catch_up`",
+            );
+        }
+    }
     let mut seen = HashSet::new();
     for (i, inv) in s.expect.invariants.iter().enumerate() {
         if !seen.insert(inv) {
@@ -268,6 +282,43 @@ mod tests {
             problems("faults:\n  - { at: 1s, action: latency, link: api-redis, latency: 50ms, duration: 2s }\n  - { at: 1s, action: kill, random: [ingestion-api#1, ingestion-api#2] }"),
             Vec::<String>::new()
         );
+    }
+
+    #[test]
+    fn backlog_bounds_need_a_bound_and_catch_up_needs_a_fault() {
+        let fault = "faults:\n  - { at: 1s, action: stop, service: redis, duration: 1s }\n";
+        assert_eq!(
+            problems(&format!(
+                "{fault}expect: {{ backlog: {{ peak_age: \"< 75s\", catch_up: \"< 10s\" }} }}"
+            )),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            problems("expect: { backlog: { peak_age: \"< 75s\" } }"),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            problems("expect: { backlog: {} }"),
+            ["`expect.backlog`: bound `peak_age`, `catch_up` or both, like `{ peak_age: \"< 75s\", catch_up: \"< 10s\" }`"]
+        );
+        assert_eq!(
+            problems("expect: { backlog: { catch_up: 10s } }"),
+            ["`expect.backlog.catch_up`: counts from the last heal, and this scenario has no fault; add one or remove `catch_up`"]
+        );
+        let typo = parse_str(
+            "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 1s }\nexpect: { backlog: { peak_lag: 5 } }",
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(typo.contains("peak_lag"), "{typo}");
+        let bad = parse_str(
+            "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 1s }\nexpect: { backlog: { peak_age: soon } }",
+            "t.yaml",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(bad.contains("duration threshold"), "{bad}");
     }
 
     #[test]

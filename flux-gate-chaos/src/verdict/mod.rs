@@ -93,6 +93,7 @@ pub fn judge(record: &Record) -> Judgement {
         state_read: journal.settled.is_some(),
         samples: &record.samples,
         sampling: journal.sampling.as_ref(),
+        backlog: &journal.backlog,
         phases: &phases,
         diagnosis: diagnosis.as_ref(),
     };

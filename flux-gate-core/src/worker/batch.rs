@@ -11,6 +11,7 @@ use rdkafka::producer::FutureRecord;
 use rdkafka::{Offset, TopicPartitionList};
 use sqlx::PgPool;
 
+use super::backlog::Oldest;
 use super::OrderConsumer;
 use crate::db::{self, BatchOutcome};
 use crate::kafka;
@@ -53,6 +54,8 @@ pub struct Batcher {
     pub dlq: kafka::Producer,
     pub max: usize,
     pub linger: Duration,
+    /// The oldest order held unpersisted, for `fg_worker_backlog_age_seconds`.
+    pub oldest: Arc<Oldest>,
 }
 
 impl Batcher {
@@ -100,6 +103,7 @@ impl Batcher {
     /// Returns `false` if asked to stop while the batch could not land (nothing committed).
     async fn apply(&self, mut batch: Gathered, shutdown: &Shutdown) -> bool {
         let started = Instant::now();
+        self.oldest.hold(&batch.orders);
         let mut delay = Duration::from_millis(50);
         let mut paused: Option<TopicPartitionList> = None;
         let outcome = loop {
@@ -120,6 +124,7 @@ impl Batcher {
                     // joins the batch rather than being dropped.
                     if let Ok(Ok(m)) = tokio::time::timeout(delay, self.consumer.recv()).await {
                         batch.add(&m);
+                        self.oldest.hold(&batch.orders);
                     }
                     delay = (delay * 2).min(Duration::from_secs(1));
                 }
@@ -134,6 +139,7 @@ impl Batcher {
         }
         self.dead_letter(&batch, &outcome).await;
         self.commit(&batch.next_offsets);
+        self.oldest.release();
         record(&outcome, started.elapsed());
         true
     }

@@ -84,12 +84,79 @@ impl ClientContext for WorkerContext {
         metrics::gauge!("fg_worker_topic_partitions").set(partitions as f64);
         let held = self.assigned();
         for (id, p) in &topic.partitions {
-            // Lag -1 means unknown (no committed offset or watermark fetched yet).
-            if held.contains(id) && p.consumer_lag >= 0 {
+            let lag = uncommitted(Offsets {
+                consumer_lag: p.consumer_lag,
+                committed: p.committed_offset,
+                lo: p.lo_offset,
+                hi: p.hi_offset,
+                next: p.next_offset,
+            });
+            if let (true, Some(lag)) = (held.contains(id), lag) {
                 metrics::gauge!("fg_worker_consumer_lag", "partition" => id.to_string())
-                    .set(p.consumer_lag as f64);
+                    .set(lag as f64);
             }
         }
+    }
+}
+
+/// One partition's offsets as librdkafka's statistics give them (negative: unknown).
+#[derive(Debug, Clone, Copy)]
+struct Offsets {
+    consumer_lag: i64,
+    committed: i64,
+    lo: i64,
+    hi: i64,
+    /// The next offset the consumer will fetch.
+    next: i64,
+}
+
+/// Messages of a held partition the group has not committed, if that can be known.
+///
+/// librdkafka reports `consumer_lag` -1 until the group has committed in the partition —
+/// which, for a partition nobody has written to (with 6 partitions and one product, most of
+/// them), is never. Such a partition is not unknown: with `auto.offset.reset=earliest`
+/// everything from its low watermark on is uncommitted, and an empty one has nothing waiting.
+/// Leaving it unreported made a reader that sums the workers' gauges (fgchaos on the docker
+/// target) see the partition as held by no one and never settle.
+fn uncommitted(o: Offsets) -> Option<i64> {
+    if o.consumer_lag >= 0 {
+        return Some(o.consumer_lag);
+    }
+    if o.committed >= 0 || o.hi < 0 {
+        // Committed but the watermark not fetched yet, or nothing known: unknown.
+        return None;
+    }
+    let start = if o.lo >= 0 { o.lo } else { o.next };
+    (start >= 0).then(|| (o.hi - start).max(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn offsets(consumer_lag: i64, committed: i64, lo: i64, hi: i64, next: i64) -> Offsets {
+        Offsets {
+            consumer_lag,
+            committed,
+            lo,
+            hi,
+            next,
+        }
+    }
+
+    #[test]
+    fn a_partition_never_committed_is_empty_or_all_waiting_not_unknown() {
+        // librdkafka's own figure when it has one.
+        assert_eq!(uncommitted(offsets(7, 93, 0, 100, 93)), Some(7));
+        // Never committed (-1001): an empty partition waits for nothing, a written one for
+        // everything since its low watermark (or, that not fetched, the fetch position).
+        assert_eq!(uncommitted(offsets(-1, -1001, 0, 0, 0)), Some(0));
+        assert_eq!(uncommitted(offsets(-1, -1001, 0, 40, 12)), Some(40));
+        assert_eq!(uncommitted(offsets(-1, -1001, -1001, 40, 0)), Some(40));
+        // Nothing fetched yet, or a commit with no watermark: unknown.
+        assert_eq!(uncommitted(offsets(-1, -1001, -1001, -1001, -1001)), None);
+        assert_eq!(uncommitted(offsets(-1, 50, 0, -1001, 50)), None);
+        assert_eq!(uncommitted(offsets(-1, -1001, -1001, 40, -1001)), None);
     }
 }
 

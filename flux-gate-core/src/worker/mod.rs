@@ -4,9 +4,11 @@
 //! Redelivery after a crash is harmless (inserts skip existing rows), so the worker gives
 //! at-least-once delivery and exactly-once effects. While PostgreSQL is down it holds its batch,
 //! pauses its partitions (so it keeps its group membership without fetching more), and retries
-//! with backoff until the batch lands. A watchdog ([`membership`]) rejoins the consumer group
+//! with backoff until the batch lands; [`backlog`] exports how old the oldest order it holds
+//! is. A watchdog ([`membership`]) rejoins the consumer group
 //! if the broker leaves a partition with waiting orders to no live worker.
 
+pub mod backlog;
 mod batch;
 mod context;
 mod membership;
@@ -96,7 +98,10 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let dlq = kafka::producer(&brokers, Duration::from_secs(30))
         .context("creating the dead-letter producer")?;
     tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
+    let oldest = Arc::new(backlog::Oldest::default());
+    tokio::spawn(backlog::export(Arc::clone(&oldest), shutdown.clone()));
     let batcher = Batcher {
+        oldest,
         consumer,
         pool,
         dlq,

@@ -390,6 +390,16 @@ async fn kafka_outage_longer_than_the_message_timeout_is_relayed_without_loss() 
     assert!(!broker_log.contains("panicked"), "{broker_log}");
 }
 
+/// The worker's `fg_worker_backlog_age_seconds`.
+async fn backlog_age(s: &Stack) -> f64 {
+    let metrics = s.get_text(&s.worker.url("/metrics")).await;
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("fg_worker_backlog_age_seconds "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no fg_worker_backlog_age_seconds in\n{metrics}"))
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
     let mut s = Stack::start_with(ApiEnv::patient()).await;
@@ -414,10 +424,24 @@ async fn database_outage_is_invisible_to_buyers_and_the_worker_catches_up() {
     // The outage lasts until the worker has noticed it (its connection-acquire timeout ran
     // out on a batch of these orders) and holds the batch.
     wait::worker_sees_the_database_down(&s, Duration::from_secs(30)).await;
+    // The held batch ages with the outage: its oldest order was reserved before the worker
+    // noticed, and the gauge keeps counting while nothing lands.
+    let first = backlog_age(&s).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let second = backlog_age(&s).await;
+    assert!(first > 0.0, "a held batch has an age: {first}");
+    assert!(
+        second - first >= 1.0,
+        "the age grows while the database is down: {first} s, then {second} s 1.5 s later"
+    );
     s.postgres.start_again().await.unwrap();
     acked.extend(acknowledged(&s, "dbo", 200, 100).await);
     assert_eq!(acked.len(), 300);
     assert_all_persisted_once(&s, "dbo", &acked, 300).await;
+    // Everything persisted and committed: nothing is held, the age is back to 0 (the gauge
+    // is refreshed every 250 ms).
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(backlog_age(&s).await, 0.0);
     assert!(
         s.log("worker")
             .contains("database unavailable: holding the batch"),

@@ -6,6 +6,7 @@
 //! checker: no state-based checker passes on a state that was never read, and none passes on a
 //! state that never settled.
 
+mod backlog;
 mod data;
 mod service;
 
@@ -15,9 +16,10 @@ use super::phases::Phase;
 use super::progress::{Diagnosis, Stall};
 use crate::fault::PlannedFault;
 use crate::load::Op;
-use crate::model::{Sample, Sampling, Settled};
+use crate::model::{BacklogPoint, Sample, Sampling, Settled};
 use crate::scenario::{Expect, Invariant, Settle};
 
+pub use backlog::{Backlog, CAUGHT_UP};
 pub use data::{
     DbMatchesRedis, NoDuplicates, NoLostAcks, NoOversell, NoPhantoms, PerUserLimit, StockConserved,
 };
@@ -30,7 +32,8 @@ pub const NOT_JUDGED: &str = "not judged: the run ended before the settle phase"
 /// What a checker's verdict rests on, which decides when the framework lets it judge.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Basis {
-    /// The answers alone (availability, latency): always judged.
+    /// The answers alone (availability, latency), or what was read during the run whatever
+    /// came after (the backlog): always judged.
     History,
     /// States read during the run: a violation seen in any read is real even if the system
     /// never settled (orders only accumulate, a negative stock was negative); a pass needs the
@@ -65,6 +68,8 @@ pub struct Evidence<'a> {
     pub samples: &'a [Sample],
     /// How the sampling went (how often, how many reads missed).
     pub sampling: Option<&'a Sampling>,
+    /// Consumer lag and backlog age, read once a second.
+    pub backlog: &'a [BacklogPoint],
     pub phases: &'a [Phase],
     /// Stuck or slow, when the system did not settle.
     pub diagnosis: Option<&'a Diagnosis>,
@@ -217,6 +222,7 @@ pub fn for_invariants(list: &[Invariant]) -> Vec<Box<dyn Checker>> {
     out.push(Box::new(Availability));
     out.push(Box::new(Latency));
     out.push(Box::new(Recovery));
+    out.push(Box::new(Backlog));
     out
 }
 

@@ -35,6 +35,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         history: "history.jsonl".into(),
         samples: None,
         sampling: None,
+        backlog: Vec::new(),
         load: Some(crate::load::LoadSummary {
             totals: Default::default(),
             seconds: Vec::new(),
@@ -69,6 +70,21 @@ pub(crate) fn op(seq: u64, key: &str, user: &str, http: Option<u16>, order: Opti
         answer: answer.map(str::to_owned),
         order_id: order.map(str::to_owned),
         error: http.is_none().then(|| "timeout after 2s".to_owned()),
+    }
+}
+
+/// A timeline step that landed at `at` ms, as scheduled.
+fn event(fault: usize, phase: &str, label: &str, at: u64) -> crate::fault::TimelineEvent {
+    crate::fault::TimelineEvent {
+        fault,
+        phase: phase.into(),
+        label: label.into(),
+        scheduled_ms: Some(at),
+        started_ms: at,
+        finished_ms: at,
+        ok: true,
+        error: None,
+        instance: None,
     }
 }
 
@@ -188,10 +204,10 @@ fn a_clean_run_passes_every_checker() {
         .unwrap()
         .summary
         .contains("1 indeterminate"));
-    // Every checker runs and passes; only latency, with no threshold, is skipped.
-    assert_eq!(statuses.len(), 10, "{statuses:?}");
+    // Every checker runs and passes; only latency and backlog, with no threshold, are skipped.
+    assert_eq!(statuses.len(), 11, "{statuses:?}");
     for (checker, status) in &statuses {
-        let want = if *checker == "latency" {
+        let want = if *checker == "latency" || *checker == "backlog" {
             Status::Skipped
         } else {
             Status::Pass
@@ -351,7 +367,7 @@ fn availability_fails_below_its_threshold_and_names_the_errors() {
 
 #[test]
 fn a_fault_window_is_judged_by_its_own_expectation() {
-    use crate::fault::{Change, PlannedFault, TimelineEvent};
+    use crate::fault::{Change, PlannedFault};
     use crate::scenario::{Action, WindowExpect};
     use crate::target::Lifecycle;
     let mut j = journal("expect: { availability: \">= 50%\" }", None);
@@ -375,18 +391,10 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
             latency_on: Vec::new(),
         }),
     }];
-    let ev = |phase: &str, at: u64| TimelineEvent {
-        fault: 0,
-        phase: phase.into(),
-        label: "pause redis".into(),
-        scheduled_ms: Some(at),
-        started_ms: at,
-        finished_ms: at,
-        ok: true,
-        error: None,
-        instance: None,
-    };
-    j.timeline = vec![ev("apply", 150), ev("heal", 350)];
+    j.timeline = vec![
+        event(0, "apply", "pause redis", 150),
+        event(0, "heal", "pause redis", 350),
+    ];
     let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
     let f = findings(&j, &ops, s);
     assert_eq!(
@@ -431,15 +439,8 @@ fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
             }),
         }];
         let ev = |phase: &str, at: u64| TimelineEvent {
-            fault: 0,
-            phase: phase.into(),
-            label: "kill redis-primary".into(),
-            scheduled_ms: Some(at),
-            started_ms: at,
-            finished_ms: at,
-            ok: true,
-            error: None,
             instance: Some("redis-1".into()),
+            ..event(0, phase, "kill redis-primary", at)
         };
         j.timeline = vec![ev("apply", 150), ev("heal", 350)];
         let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
@@ -740,5 +741,110 @@ fn a_negative_stock_seen_only_by_the_sampler_is_oversell() {
         f.summary
             .contains("lowest 0 in 2 samples and 0 settle reads"),
         "{f:?}"
+    );
+}
+
+/// A run whose database was stopped 1 s into the load and started again at 3 s, with the
+/// backlog read at `points` (at, lag, age in ms), judged against `expect`.
+fn backlog_finding(expect: &str, points: &[(u64, Option<i64>, Option<u64>)]) -> Finding {
+    use crate::model::BacklogPoint;
+    let mut j = journal(&format!("expect: {{ backlog: {expect} }}"), None);
+    j.timeline = vec![
+        event(0, "apply", "stop postgres", 1000),
+        event(1, "apply", "start postgres", 3000),
+    ];
+    j.load.as_mut().unwrap().elapsed_ms = 8000;
+    j.backlog = points
+        .iter()
+        .map(|&(at_ms, lag, age_ms)| BacklogPoint { at_ms, lag, age_ms })
+        .collect();
+    let (ops, s) = clean();
+    findings(&j, &ops, s).remove("backlog").unwrap()
+}
+
+/// Reads once a second: the age grows through the outage (1–3 s) and is gone 1.4 s after it.
+const OUTAGE: &[(u64, Option<i64>, Option<u64>)] = &[
+    (0, Some(0), Some(0)),
+    (1000, Some(3), Some(0)),
+    (2000, Some(40), Some(900)),
+    (3000, Some(80), Some(1900)),
+    (3400, Some(90), Some(2300)),
+    (4400, Some(5), Some(20)),
+    (5400, Some(0), Some(0)),
+];
+
+#[test]
+fn the_backlog_checker_passes_a_worker_that_caught_up_in_time() {
+    let f = backlog_finding("{ peak_age: \"< 5s\", catch_up: \"< 2s\" }", OUTAGE);
+    assert_eq!(f.status, Status::Pass, "{f:?}");
+    assert_eq!(
+        f.summary,
+        "7 reads; peak lag 90 at 3.4s, peak age 2.3s at 3.4s, caught up 1.4s after the last heal at 3.0s (want peak age < 5s, catch-up < 2s)"
+    );
+    let not_asked = backlog_finding("{ }", OUTAGE);
+    assert_eq!(
+        (not_asked.status, not_asked.summary.as_str()),
+        (Status::Skipped, "7 reads; peak lag 90 at 3.4s, peak age 2.3s at 3.4s, caught up 1.4s after the last heal at 3.0s"),
+        "an empty `backlog` is refused before a run; judged, it bounds nothing"
+    );
+}
+
+#[test]
+fn the_backlog_checker_fails_a_backlog_too_old_or_a_catch_up_too_slow() {
+    let old = backlog_finding("{ peak_age: \"< 2s\" }", OUTAGE);
+    assert_eq!(old.status, Status::Fail);
+    assert_eq!(old.counterexamples, ["peak backlog age 2.3s (want < 2s)"]);
+    let slow = backlog_finding("{ catch_up: \"< 1s\" }", OUTAGE);
+    assert_eq!(slow.status, Status::Fail);
+    assert_eq!(
+        slow.counterexamples,
+        ["caught up 1.4s after the last heal (want < 1s)"]
+    );
+    // A worker that never drains after the heal: the age keeps growing to the last read.
+    let stuck: Vec<_> = OUTAGE[..4]
+        .iter()
+        .copied()
+        .chain([(4000, Some(95), Some(2900)), (5000, Some(99), Some(3900))])
+        .collect();
+    let never = backlog_finding("{ catch_up: \"< 10s\" }", &stuck);
+    assert_eq!(never.status, Status::Fail);
+    assert_eq!(
+        never.counterexamples,
+        ["never caught up after the last heal at 3.0s: at the last read (5.0s) lag 99, age 3.9s"]
+    );
+}
+
+#[test]
+fn an_age_of_zero_with_the_lag_unknown_is_not_caught_up() {
+    // 4.4 s: the workers that answered hold nothing, but the lag could not be read (a
+    // partition without a live owner): not caught up until 5.4 s.
+    let mut points = OUTAGE.to_vec();
+    points[5] = (4400, None, Some(0));
+    let f = backlog_finding("{ catch_up: \"< 2s\" }", &points);
+    assert_eq!(
+        f.counterexamples,
+        ["caught up 2.4s after the last heal (want < 2s)"]
+    );
+}
+
+#[test]
+fn a_backlog_never_read_is_inconclusive_and_unasked_is_skipped() {
+    let none = backlog_finding("{ peak_age: \"< 5s\", catch_up: \"< 2s\" }", &[]);
+    assert_eq!(none.status, Status::Inconclusive);
+    assert_eq!(
+        none.summary,
+        "the backlog was not read: no worker reported a backlog age; the backlog was not read after the last heal"
+    );
+    // Workers that never answered: lags known, no age.
+    let silent: Vec<_> = OUTAGE.iter().map(|&(at, lag, _)| (at, lag, None)).collect();
+    let f = backlog_finding("{ peak_age: \"< 5s\" }", &silent);
+    assert_eq!(f.status, Status::Inconclusive, "{f:?}");
+    let (ops, s) = clean();
+    let skipped = findings(&journal("", None), &ops, s)
+        .remove("backlog")
+        .unwrap();
+    assert_eq!(
+        (skipped.status, skipped.summary.as_str()),
+        (Status::Skipped, "the backlog was not read")
     );
 }
