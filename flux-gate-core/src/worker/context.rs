@@ -130,6 +130,24 @@ fn uncommitted(o: Offsets) -> Option<i64> {
     (start >= 0).then(|| (o.hi - start).max(0))
 }
 
+impl ConsumerContext for WorkerContext {
+    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        tracing::info!(?rebalance, "rebalance starting");
+        // Stop claiming partitions before they are handed over.
+        if let Rebalance::Revoke(tpl) = rebalance {
+            self.change_assignment(&orders_partitions(tpl), false);
+        }
+    }
+
+    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        tracing::info!(?rebalance, "rebalance done");
+        // Claim them only once they are ours.
+        if let Rebalance::Assign(tpl) = rebalance {
+            self.change_assignment(&orders_partitions(tpl), true);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,23 +175,5 @@ mod tests {
         assert_eq!(uncommitted(offsets(-1, -1001, -1001, -1001, -1001)), None);
         assert_eq!(uncommitted(offsets(-1, 50, 0, -1001, 50)), None);
         assert_eq!(uncommitted(offsets(-1, -1001, -1001, 40, -1001)), None);
-    }
-}
-
-impl ConsumerContext for WorkerContext {
-    fn pre_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "rebalance starting");
-        // Stop claiming partitions before they are handed over.
-        if let Rebalance::Revoke(tpl) = rebalance {
-            self.change_assignment(&orders_partitions(tpl), false);
-        }
-    }
-
-    fn post_rebalance(&self, _: &rdkafka::consumer::BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        tracing::info!(?rebalance, "rebalance done");
-        // Claim them only once they are ours.
-        if let Rebalance::Assign(tpl) = rebalance {
-            self.change_assignment(&orders_partitions(tpl), true);
-        }
     }
 }
