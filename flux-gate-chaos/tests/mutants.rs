@@ -145,6 +145,17 @@ fn run(build: Build, scenarios: &[&str]) -> (Option<i32>, Vec<Value>, String) {
     (out.status.code(), runs, stdout)
 }
 
+/// The checkers a run failed, in the report's order.
+fn failed_checkers(run: &Value) -> Vec<&str> {
+    run["verdict"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["status"] == "fail")
+        .map(|f| f["checker"].as_str().unwrap())
+        .collect()
+}
+
 fn finding<'a>(run: &'a Value, checker: &str) -> &'a Value {
     run["verdict"]["findings"]
         .as_array()
@@ -234,14 +245,7 @@ fn a_worker_whose_backoff_has_no_cap_fails_backlog_catch_up() {
         "db-outage",
         "backlog",
     );
-    let failed: Vec<&str> = r["verdict"]["findings"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|f| f["status"] == "fail")
-        .map(|f| f["checker"].as_str().unwrap())
-        .collect();
-    assert_eq!(failed, ["backlog"], "{r}");
+    assert_eq!(failed_checkers(&r), ["backlog"], "{r}");
     let f = finding(&r, "backlog");
     let shown: Vec<&str> = f["counterexamples"]
         .as_array()

@@ -305,19 +305,17 @@ mod tests {
             problems("expect: { backlog: { catch_up: 10s } }"),
             ["`expect.backlog.catch_up`: counts from the last heal, and this scenario has no fault; add one or remove `catch_up`"]
         );
-        let typo = parse_str(
-            "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 1s }\nexpect: { backlog: { peak_lag: 5 } }",
-            "t.yaml",
-        )
-        .unwrap_err()
-        .to_string();
+        let refused = |backlog: &str| {
+            parse_str(
+                &format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 1s }}\nexpect: {{ backlog: {backlog} }}"),
+                "t.yaml",
+            )
+            .unwrap_err()
+            .to_string()
+        };
+        let typo = refused("{ peak_lag: 5 }");
         assert!(typo.contains("peak_lag"), "{typo}");
-        let bad = parse_str(
-            "name: t\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 1s }\nexpect: { backlog: { peak_age: soon } }",
-            "t.yaml",
-        )
-        .unwrap_err()
-        .to_string();
+        let bad = refused("{ peak_age: soon }");
         assert!(bad.contains("duration threshold"), "{bad}");
     }
 

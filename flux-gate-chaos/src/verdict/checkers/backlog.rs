@@ -35,7 +35,9 @@ impl Checker for Backlog {
             .filter(|b| b.peak_age.is_some() || b.catch_up.is_some());
         let heal_ms = last_heal_ms(e);
         let peak = peak_age(points);
-        let summary = summary(points, peak, heal_ms);
+        // `Some(h, None)`: healed at `h`, not caught up by the last read.
+        let caught = heal_ms.map(|h| (h, caught_up_after(points, h)));
+        let summary = summary(points, peak, caught);
         let Some(expect) = expect else {
             return Finding::with(self.name(), Status::Skipped, summary);
         };
@@ -51,17 +53,15 @@ impl Checker for Backlog {
             }
         }
         if let Some(t) = expect.catch_up {
-            match (heal_ms, heal_ms.map(|h| caught_up_after(points, h))) {
-                (None, _) => {
-                    unknown.push("no fault window ended, so there is no heal to count from")
-                }
-                (Some(_), Some(Some(took))) if !t.holds(took) => {
+            match caught {
+                None => unknown.push("no fault window ended, so there is no heal to count from"),
+                Some((_, Some(took))) if !t.holds(took) => {
                     bad.push(format!("caught up {took:?} after the last heal (want {t})"));
                 }
-                (Some(h), Some(None)) if !points.iter().any(|p| p.at_ms >= h) => {
+                Some((h, None)) if !points.iter().any(|p| p.at_ms >= h) => {
                     unknown.push("the backlog was not read after the last heal");
                 }
-                (Some(h), Some(None)) => bad.push(format!(
+                Some((h, None)) => bad.push(format!(
                     "never caught up after the last heal at {}: {}",
                     secs(h),
                     last_seen(points)
@@ -120,8 +120,13 @@ fn caught_up_after(points: &[BacklogPoint], heal_ms: u64) -> Option<Duration> {
         .map(|p| Duration::from_millis(p.at_ms - heal_ms))
 }
 
-/// `peak lag 11873 at 64s, peak age 61.2s at 65s, caught up 2s after the heal at 66.1s`.
-fn summary(points: &[BacklogPoint], peak: Option<(Duration, u64)>, heal_ms: Option<u64>) -> String {
+/// `76 reads; peak lag 11581 at 65.0s, peak age 61.9s at 66.0s, caught up 0.9s after the last
+/// heal at 64.2s`.
+fn summary(
+    points: &[BacklogPoint],
+    peak: Option<(Duration, u64)>,
+    caught: Option<(u64, Option<Duration>)>,
+) -> String {
     if points.is_empty() {
         return "the backlog was not read".to_owned();
     }
@@ -141,8 +146,8 @@ fn summary(points: &[BacklogPoint], peak: Option<(Duration, u64)>, heal_ms: Opti
         Some((age, at)) => format!(", peak age {} at {}", dur(age), secs(at)),
         None => ", backlog age unknown".to_owned(),
     });
-    if let Some(h) = heal_ms {
-        match caught_up_after(points, h) {
+    if let Some((h, took)) = caught {
+        match took {
             Some(took) => s.push_str(&format!(
                 ", caught up {} after the last heal at {}",
                 dur(took),
