@@ -420,18 +420,23 @@ async fn redis_behind_a_proxy(
 ) -> (Redis, Client, tokio::sync::oneshot::Sender<()>, String) {
     let redis = Redis::start(dir).await.unwrap();
     let (c, stop) = server().await;
+    let listen = proxy_to(&c, "redis", &redis.addr().to_string()).await;
+    (redis, c, stop, listen)
+}
+
+/// Creates the toxic-free proxy `name` to `upstream` on a free loopback port; its listen address.
+async fn proxy_to(c: &Client, name: &str, upstream: &str) -> String {
     let made = c
         .populate(&[ProxyRequest {
-            name: Some("redis".into()),
+            name: Some(name.into()),
             listen: Some("127.0.0.1:0".into()),
-            upstream: Some(redis.addr().to_string()),
+            upstream: Some(upstream.into()),
             enabled: None,
         }])
         .await
         .unwrap();
     assert_eq!(made.len(), 1, "{made:?}");
-    let listen = made[0].listen.clone();
-    (redis, c, stop, listen)
+    made[0].listen.clone()
 }
 
 /// Toxics added, updated and removed (and `/reset`) while one client pipelines requests through
@@ -593,5 +598,102 @@ async fn toxic_free_proxy_adds_no_stall() {
         proxied.len(),
         direct.len(),
         &proxied[..proxied.len().min(10)]
+    );
+}
+
+/// SYNs this network namespace's listeners dropped so far (`TcpExt: ListenDrops`): a full
+/// accept queue counts here.
+fn listen_drops() -> u64 {
+    let netstat = std::fs::read_to_string("/proc/net/netstat").unwrap();
+    let mut tcp_ext = netstat.lines().filter(|l| l.starts_with("TcpExt:"));
+    let (names, values) = (tcp_ext.next().unwrap(), tcp_ext.next().unwrap());
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "ListenDrops")
+        .map(|(_, v)| v.parse().unwrap())
+        .unwrap()
+}
+
+/// Writes `msg` through the proxy at `listen` and reads it back from the echoing upstream.
+async fn echo_once(listen: String, msg: &'static [u8]) -> Vec<u8> {
+    let mut s = TcpStream::connect(&listen).await.unwrap();
+    s.write_all(msg).await.unwrap();
+    let mut buf = vec![0u8; msg.len()];
+    s.read_exact(&mut buf).await.unwrap();
+    buf
+}
+
+/// One client whose upstream connection is slow to open must not hold up the next client of
+/// the same proxy. noxious opened upstream connections inside its accept loop, so one slow name
+/// lookup or connect stalled every later client of that link: on the docker target, lookups of
+/// a just-stopped PostgreSQL container took seconds, and the worker's database link stayed dead
+/// for up to 8 s after PostgreSQL was back (`db-long-outage` failed its backlog bound). Here the
+/// first connect is slow because the upstream's accept queue is full: Linux drops its SYN and
+/// the proxy's connect retries after the 1 s retransmission timeout. The order in which the
+/// upstream accepts the two is the verdict, no clock: the second, sent once the kernel has
+/// counted the first one's SYN dropped, must be accepted first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_upstream_connect_holds_up_only_its_own_client() {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let upstream = socket.listen(0).unwrap();
+    let up_addr = upstream.local_addr().unwrap();
+    // Fills the accept queue (one connection with a backlog of 0): the next SYN is dropped.
+    let _filler = TcpStream::connect(up_addr).await.unwrap();
+    let (c, _stop) = server().await;
+    let listen = proxy_to(&c, "slow", &up_addr.to_string()).await;
+
+    let drops = listen_drops();
+    let first = tokio::spawn(echo_once(listen.clone(), b"first"));
+    // Wait until the proxy's connect for `first` has sent its SYN, and lost it.
+    let waited = Instant::now();
+    while listen_drops() == drops {
+        assert!(
+            waited.elapsed() < Duration::from_secs(10),
+            "the kernel never dropped the first client's SYN"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    // From now on the upstream accepts (the filler first, which makes room) and echoes,
+    // noting what each accepted connection says first, with the order it was accepted in.
+    let (said_tx, mut said) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<u8>)>();
+    tokio::spawn(async move {
+        for accepted in 0.. {
+            let (mut s, _) = upstream.accept().await.unwrap();
+            let said_tx = said_tx.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64];
+                let Ok(n) = s.read(&mut buf).await else {
+                    return;
+                };
+                let _ = said_tx.send((accepted, buf[..n].to_vec()));
+                let _ = s.write_all(&buf[..n]).await;
+                let (mut r, mut w) = s.split();
+                let _ = tokio::io::copy(&mut r, &mut w).await;
+            });
+        }
+    });
+    let second = tokio::time::timeout(Duration::from_secs(10), echo_once(listen, b"second"))
+        .await
+        .expect("the second client waited for the first one's upstream connect");
+    assert_eq!(second, b"second");
+    let first = tokio::time::timeout(Duration::from_secs(10), first)
+        .await
+        .expect("the first client never got its upstream connection")
+        .unwrap();
+    assert_eq!(first, b"first");
+    // The filler says nothing; the two clients in the order the upstream accepted them.
+    let mut heard = Vec::new();
+    for _ in 0..2 {
+        let (accepted, msg) = said.recv().await.unwrap();
+        heard.push((accepted, String::from_utf8_lossy(&msg).into_owned()));
+    }
+    heard.sort();
+    let heard: Vec<String> = heard.into_iter().map(|(_, m)| m).collect();
+    assert_eq!(
+        heard,
+        ["second", "first"],
+        "the second client was linked only after the first one's slow connect"
     );
 }

@@ -260,37 +260,17 @@ impl Runner for ProxyRunner {
 
             if let Some((client_stream, addr)) = maybe_connection {
                 debug!(proxy = ?&config, addr = ?&addr, "Accepted client {}", addr);
-                let upstream = match Listener::Stream::connect(&config.upstream).await {
-                    Ok(upstream) => upstream,
-                    Err(err) => {
-                        error!(err = ?err, proxy = ?&config.name, upstream = ?&config.upstream, listen = ?&config.listen, "Unable to open connection to upstream");
-                        // This is not a fatal error, can retry next time another client connects
-                        continue;
-                    }
-                };
-
-                let (client_read, client_write) = client_stream.into_split();
-                let (upstream_read, upstream_write) = upstream.into_split();
-
-                let client_read =
-                    FramedRead::with_capacity(client_read, BytesCodec::new(), READ_BUFFER_SIZE);
-                let client_write = FramedWrite::new(client_write, BytesCodec::new());
-                let upstream_read =
-                    FramedRead::with_capacity(upstream_read, BytesCodec::new(), READ_BUFFER_SIZE);
-                let upstream_write = FramedWrite::new(upstream_write, BytesCodec::new());
-
-                let streams = Streams {
-                    client_read,
-                    client_write,
-                    upstream_read,
-                    upstream_write,
-                };
-
-                let res = create_links(state.clone(), addr, &config, &mut stop, streams);
-                if let Err(err) = res {
-                    error!(err = ?err, proxy = ?&config.name, listen = ?&config.listen, "Unable to establish link for proxy");
-                    continue;
-                }
+                // Patched for fgchaos (see PATCHED.md): the upstream connection is opened in a
+                // task of the client's own. Opened here, one slow name lookup or connect (an
+                // upstream container that has just stopped) held up every later client of
+                // this proxy, for seconds after the upstream was back.
+                tokio::spawn(connect_client::<Listener>(
+                    client_stream,
+                    addr,
+                    state.clone(),
+                    config.clone(),
+                    stop.clone(),
+                ));
             } else {
                 break;
             }
@@ -299,6 +279,55 @@ impl Runner for ProxyRunner {
         let _ = closer.close();
         debug!(proxy = ?&config.name, listen = ?&config.listen, "Shutting down proxy");
         Ok(())
+    }
+}
+
+/// Opens the upstream connection of one accepted client and links the two (or drops the
+/// client, as a refused connection would, if the upstream cannot be reached). Nothing is
+/// linked once the proxy is stopping: a client accepted just before a stop is dropped.
+async fn connect_client<Listener>(
+    client_stream: Listener::Stream,
+    addr: SocketAddr,
+    state: Arc<ProxyState>,
+    config: Arc<ProxyConfig>,
+    mut stop: Stop,
+) where
+    Listener: SocketListener + 'static,
+{
+    let upstream = tokio::select! {
+        res = Listener::Stream::connect(&config.upstream) => res,
+        _ = stop.recv() => return,
+    };
+    let upstream = match upstream {
+        Ok(upstream) => upstream,
+        Err(err) => {
+            error!(err = ?err, proxy = ?&config.name, upstream = ?&config.upstream, listen = ?&config.listen, "Unable to open connection to upstream");
+            // This is not a fatal error, can retry next time another client connects
+            return;
+        }
+    };
+
+    let (client_read, client_write) = client_stream.into_split();
+    let (upstream_read, upstream_write) = upstream.into_split();
+
+    let client_read = FramedRead::with_capacity(client_read, BytesCodec::new(), READ_BUFFER_SIZE);
+    let client_write = FramedWrite::new(client_write, BytesCodec::new());
+    let upstream_read =
+        FramedRead::with_capacity(upstream_read, BytesCodec::new(), READ_BUFFER_SIZE);
+    let upstream_write = FramedWrite::new(upstream_write, BytesCodec::new());
+
+    let streams = Streams {
+        client_read,
+        client_write,
+        upstream_read,
+        upstream_write,
+    };
+
+    if stop.stop_received() {
+        return;
+    }
+    if let Err(err) = create_links(state, addr, &config, &mut stop, streams) {
+        error!(err = ?err, proxy = ?&config.name, listen = ?&config.listen, "Unable to establish link for proxy");
     }
 }
 
