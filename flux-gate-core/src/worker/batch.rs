@@ -19,6 +19,12 @@ use crate::log_throttle::Throttle;
 use crate::message::{OrderMessage, DLQ_TOPIC, ORDERS_TOPIC};
 use crate::shutdown::Shutdown;
 
+/// The longest wait between two attempts to persist a held batch. Every order of an outage
+/// waits this much longer than the outage at most, and a few connection attempts a second are
+/// nothing to a database: short. (A failed attempt costs little more than a refused connect —
+/// or, while the database's host name does not resolve, the pool's 3 s acquire timeout.)
+const MAX_RETRY_DELAY: Duration = Duration::from_millis(250);
+
 /// One gathered batch: orders to persist, raw messages that are not orders, and the next
 /// offset to commit per partition.
 #[derive(Default)]
@@ -118,6 +124,8 @@ impl Batcher {
                     if paused.is_none() {
                         tracing::warn!(error = %e, orders = batch.orders.len(), "database unavailable: holding the batch and pausing consumption");
                         paused = self.pause();
+                    } else {
+                        tracing::debug!(error = %e, waited = ?started.elapsed(), retry_in = ?delay, "database still unavailable");
                     }
                     // Keep serving the consumer (heartbeats, rebalances) while waiting; with
                     // the partitions paused nothing new should arrive, but anything that does
@@ -126,7 +134,7 @@ impl Batcher {
                         batch.add(&m);
                         self.oldest.hold(&batch.orders);
                     }
-                    delay = (delay * 2).min(Duration::from_secs(1));
+                    delay = (delay * 2).min(MAX_RETRY_DELAY);
                 }
             }
         };

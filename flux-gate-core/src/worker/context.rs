@@ -1,42 +1,71 @@
-//! The consumer's librdkafka context: turns statistics into the consumer-lag gauges, keeps the
-//! assignment gauges, logs rebalances, and logs librdkafka's errors without flooding (see
-//! [`QuietLog`]).
+//! The consumer's librdkafka context: keeps the assignment gauges, the consumer-lag gauges of
+//! the partitions held and the topic's partition count (lags and count from
+//! [`super::membership`]'s look once a second; librdkafka's statistics are not enabled),
+//! logs rebalances, and logs librdkafka's errors without flooding (see [`QuietLog`]).
 //!
 //! The gauges are what a reader that cannot reach the broker (fgchaos on the docker target)
 //! sums over several workers, so each worker reports only the partitions it holds: a partition
 //! moved to another worker by a rebalance must not keep its last lag here and be counted twice
-//! — or, worse, keep a stale 0 for a partition whose new owner is dead.
+//! — or, worse, keep a stale 0 for a partition whose new owner is dead. A held partition whose
+//! lag is not measured yet (just assigned, or the last look failed) reports -1: unknown.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Mutex;
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, Statistics, TopicPartitionList};
+use rdkafka::{ClientContext, TopicPartitionList};
 
 use crate::kafka::QuietLog;
 use crate::message::ORDERS_TOPIC;
+
+/// The lag gauge's value for "held, not measured": a reader must not take it for a figure.
+const UNKNOWN: f64 = -1.0;
 
 #[derive(Default)]
 pub struct WorkerContext {
     log: QuietLog,
     /// Partitions of `orders` this worker holds (the last assignment, emptied by a revoke).
     assigned: Mutex<BTreeSet<i32>>,
+    /// Told when partitions are assigned, so the watchdog looks at once: until its next look
+    /// they report unknown, and a reader waiting for a known lag (fgchaos settling after a
+    /// rebalance) would wait for up to a whole look period for nothing.
+    assigned_now: tokio::sync::Notify,
 }
 
 impl WorkerContext {
-    fn assigned(&self) -> BTreeSet<i32> {
-        self.assigned
-            .lock()
-            .map(|a| a.clone())
-            .unwrap_or_else(|poisoned| poisoned.into_inner().clone())
+    /// Sets the lag gauge of every partition held now: measured (`lags`), or -1 — unknown —
+    /// when the look failed. Under the assignment's lock, so a partition revoked meanwhile is
+    /// not given back a lag after the revoke zeroed it.
+    pub fn report_lags(&self, lags: Option<&BTreeMap<i32, i64>>) {
+        let held = match self.assigned.lock() {
+            Ok(g) => g,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        for p in held.iter() {
+            let lag = lags.and_then(|l| l.get(p)).map_or(UNKNOWN, |l| *l as f64);
+            metrics::gauge!("fg_worker_consumer_lag", "partition" => p.to_string()).set(lag);
+        }
+    }
+
+    /// Completes after the next assignment (at once if one came since the last call).
+    pub async fn assignment_changed(&self) {
+        self.assigned_now.notified().await;
+    }
+
+    /// Sets `fg_worker_topic_partitions`: how many partitions `orders` has, as a look's metadata
+    /// listed them. A reader summing several workers' lag gauges needs it to tell "every
+    /// partition is reported" from "some partition is held by no one".
+    pub fn report_topic_partitions(&self, partitions: usize) {
+        metrics::gauge!("fg_worker_topic_partitions").set(partitions as f64);
     }
 
     /// Records a change of assignment (`add` after an assign, remove after a revoke — with the
     /// eager protocol a revoke hands back everything and the next assign brings the whole new
     /// set): `fg_worker_partition_assigned{partition}` is 1 for the partitions held, 0 for those
-    /// let go, whose lag gauge goes to 0 too (their new owner reports them).
+    /// let go, whose lag gauge goes to 0 too (their new owner reports them). A partition taken
+    /// over reports unknown until the next look measures it.
     fn change_assignment(&self, partitions: &BTreeSet<i32>, add: bool) {
         let mut held = match self.assigned.lock() {
             Ok(g) => g,
@@ -46,13 +75,19 @@ impl WorkerContext {
             let label = p.to_string();
             if add {
                 held.insert(*p);
-                metrics::gauge!("fg_worker_partition_assigned", "partition" => label).set(1.0);
+                metrics::gauge!("fg_worker_partition_assigned", "partition" => label.clone())
+                    .set(1.0);
+                metrics::gauge!("fg_worker_consumer_lag", "partition" => label).set(UNKNOWN);
             } else {
                 held.remove(p);
                 metrics::gauge!("fg_worker_partition_assigned", "partition" => label.clone())
                     .set(0.0);
                 metrics::gauge!("fg_worker_consumer_lag", "partition" => label).set(0.0);
             }
+        }
+        if add && !partitions.is_empty() {
+            // Stores a permit when the watchdog is busy looking: it looks again right after.
+            self.assigned_now.notify_one();
         }
     }
 }
@@ -73,61 +108,6 @@ impl ClientContext for WorkerContext {
     fn error(&self, error: KafkaError, reason: &str) {
         self.log.error(error, reason);
     }
-
-    fn stats(&self, stats: Statistics) {
-        let Some(topic) = stats.topics.get(ORDERS_TOPIC) else {
-            return;
-        };
-        // Partition -1 is librdkafka's internal "unassigned" bucket; the others are the
-        // topic's partitions as the metadata lists them.
-        let partitions = topic.partitions.keys().filter(|id| **id >= 0).count();
-        metrics::gauge!("fg_worker_topic_partitions").set(partitions as f64);
-        let held = self.assigned();
-        for (id, p) in &topic.partitions {
-            let lag = uncommitted(Offsets {
-                consumer_lag: p.consumer_lag,
-                committed: p.committed_offset,
-                lo: p.lo_offset,
-                hi: p.hi_offset,
-                next: p.next_offset,
-            });
-            if let (true, Some(lag)) = (held.contains(id), lag) {
-                metrics::gauge!("fg_worker_consumer_lag", "partition" => id.to_string())
-                    .set(lag as f64);
-            }
-        }
-    }
-}
-
-/// One partition's offsets as librdkafka's statistics give them (negative: unknown).
-#[derive(Debug, Clone, Copy)]
-struct Offsets {
-    consumer_lag: i64,
-    committed: i64,
-    lo: i64,
-    hi: i64,
-    /// The next offset the consumer will fetch.
-    next: i64,
-}
-
-/// Messages of a held partition the group has not committed, if that can be known.
-///
-/// librdkafka reports `consumer_lag` -1 until the group has committed in the partition —
-/// which, for a partition nobody has written to (with 6 partitions and one product, most of
-/// them), is never. Such a partition is not unknown: with `auto.offset.reset=earliest`
-/// everything from its low watermark on is uncommitted, and an empty one has nothing waiting.
-/// Leaving it unreported made a reader that sums the workers' gauges (fgchaos on the docker
-/// target) see the partition as held by no one and never settle.
-fn uncommitted(o: Offsets) -> Option<i64> {
-    if o.consumer_lag >= 0 {
-        return Some(o.consumer_lag);
-    }
-    if o.committed >= 0 || o.hi < 0 {
-        // Committed but the watermark not fetched yet, or nothing known: unknown.
-        return None;
-    }
-    let start = if o.lo >= 0 { o.lo } else { o.next };
-    (start >= 0).then(|| (o.hi - start).max(0))
 }
 
 impl ConsumerContext for WorkerContext {
@@ -145,35 +125,5 @@ impl ConsumerContext for WorkerContext {
         if let Rebalance::Assign(tpl) = rebalance {
             self.change_assignment(&orders_partitions(tpl), true);
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn offsets(consumer_lag: i64, committed: i64, lo: i64, hi: i64, next: i64) -> Offsets {
-        Offsets {
-            consumer_lag,
-            committed,
-            lo,
-            hi,
-            next,
-        }
-    }
-
-    #[test]
-    fn a_partition_never_committed_is_empty_or_all_waiting_not_unknown() {
-        // librdkafka's own figure when it has one.
-        assert_eq!(uncommitted(offsets(7, 93, 0, 100, 93)), Some(7));
-        // Never committed (-1001): an empty partition waits for nothing, a written one for
-        // everything since its low watermark (or, that not fetched, the fetch position).
-        assert_eq!(uncommitted(offsets(-1, -1001, 0, 0, 0)), Some(0));
-        assert_eq!(uncommitted(offsets(-1, -1001, 0, 40, 12)), Some(40));
-        assert_eq!(uncommitted(offsets(-1, -1001, -1001, 40, 0)), Some(40));
-        // Nothing fetched yet, or a commit with no watermark: unknown.
-        assert_eq!(uncommitted(offsets(-1, -1001, -1001, -1001, -1001)), None);
-        assert_eq!(uncommitted(offsets(-1, 50, 0, -1001, 50)), None);
-        assert_eq!(uncommitted(offsets(-1, -1001, -1001, 40, -1001)), None);
     }
 }

@@ -90,8 +90,13 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     consumer
         .subscribe(&[ORDERS_TOPIC])
         .context("subscribing to the orders topic")?;
+    // The watchdog's database probe has a pool of its own (one connection): it must never
+    // take a connection the batch writer waits for when the database comes back.
+    let probe_pool = db::pool(&args.database.database_url, 1)
+        .context("creating the watchdog's database pool")?;
     let watchdog = tokio::spawn(membership::watch(
         Arc::clone(&consumer),
+        probe_pool,
         SESSION_TIMEOUT + REJOIN_MARGIN,
     ));
     let leave = Arc::clone(&consumer);
@@ -138,7 +143,6 @@ fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaErr
         .set("fetch.wait.max.ms", "50")
         .set("max.partition.fetch.bytes", "1048576")
         .set("queued.min.messages", "200000")
-        .set("statistics.interval.ms", "1000")
         .create_with_context(WorkerContext::default())
 }
 
