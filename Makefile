@@ -21,7 +21,8 @@ chaos: build
 
 ## Every check CI runs: formatting, lints, unit and integration tests on real components, then
 ## the chaos scenarios on the docker target when a Docker engine answers (FG_REQUIRE_DOCKER=1
-## makes a missing engine a failure).
+## makes a missing engine a failure): the plain project's five, then the Sentinel project's
+## four (docs/docker.md).
 test: bootstrap lint
 	$(CARGO) test --workspace --all-targets
 	cd third_party/noxious && CARGO_TARGET_DIR=$(CURDIR)/target/noxious $(CARGO) test --quiet
@@ -38,7 +39,9 @@ docker-down:
 	docker-compose -f docker-compose.yml -f docker-compose.local.yml down -v
 
 ## worker-crash, api-kill, db-outage, kafka-loss and network-partition on the docker target,
-## against a throwaway compose project built from local images.
+## against a throwaway compose project built from local images; then redis-failover,
+## redis-partition, worker-scale and db-long-outage against a second one with Redis Sentinel
+## and four workers (docker-compose.redis-ha.yml).
 docker-test: build
 	scripts/docker-test
 

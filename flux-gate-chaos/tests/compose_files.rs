@@ -14,7 +14,13 @@ fn compose_config(files: &[&str]) -> Option<Value> {
 }
 
 fn compose_config_with_profiles(files: &[&str], profiles: &[&str]) -> Option<Value> {
+    compose_config_with(files, profiles, &[])
+}
+
+fn compose_config_with(files: &[&str], profiles: &[&str], env: &[(&str, &str)]) -> Option<Value> {
     let mut c = Command::new("docker-compose");
+    // Only what the test says: a developer's own FG_REDIS_IMAGE must not change the result.
+    c.env_remove("FG_REDIS_IMAGE").envs(env.iter().copied());
     c.current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join(".."));
     for f in files {
         c.args(["-f", f]);
@@ -247,35 +253,243 @@ fn kafka_cluster_profile_is_three_kraft_nodes_replicating_everything_three_times
     }
 }
 
+/// The proxies a Toxiproxy config file defines, as JSON objects.
+fn proxies_of(file: &str) -> Vec<serde_json::Value> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    serde_json::from_slice(&std::fs::read(root.join(file)).unwrap()).unwrap()
+}
+
+fn proxy_names(file: &str) -> BTreeSet<String> {
+    proxies_of(file)
+        .iter()
+        .map(|p| p["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
 #[test]
 fn every_link_a_scenario_cuts_is_a_proxy_of_the_compose_toxiproxy() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let config: Vec<serde_json::Value> =
-        serde_json::from_slice(&std::fs::read(root.join("docker/toxiproxy.json")).unwrap())
-            .unwrap();
-    let proxies: BTreeSet<String> = config
-        .iter()
-        .map(|p| p["name"].as_str().unwrap().to_owned())
-        .collect();
-    let mut used = BTreeSet::new();
-    // A scenario naming its own stack file (`stack:`, a local stack description) runs on that
-    // topology; the compose project has no Sentinel topology yet, so those are local-only.
+    let (plain, ha) = (
+        proxy_names("docker/toxiproxy.json"),
+        proxy_names("docker/toxiproxy.redis-ha.json"),
+    );
+    // A scenario naming its own stack file (`stack:`, the local Sentinel topology) runs on
+    // docker against the Sentinel project (docker-compose.redis-ha.yml); the others against
+    // the plain one.
+    let (mut used, mut used_ha) = (BTreeSet::new(), BTreeSet::new());
     let mut own_stack = Vec::new();
     for e in std::fs::read_dir(root.join("scenarios")).unwrap().flatten() {
         let text = std::fs::read_to_string(e.path()).unwrap();
         let s = fgchaos::scenario::parse_str(&text, &e.path().display().to_string()).unwrap();
+        let yaml = serde_json::to_value(&s).unwrap();
         if s.stack.is_some() {
             own_stack.push(s.name.clone());
-            continue;
+            collect_links(&yaml, &mut used_ha);
+        } else {
+            collect_links(&yaml, &mut used);
         }
-        let yaml = serde_json::to_value(&s).unwrap();
-        collect_links(&yaml, &mut used);
     }
     own_stack.sort();
     assert_eq!(own_stack, ["redis-failover", "redis-partition"]);
     assert!(used.contains("api-redis"), "{used:?}");
-    let missing: Vec<&String> = used.difference(&proxies).collect();
+    // A role names the peer link of the instance holding it when the fault fires: every peer
+    // link the docker stack file gives must be a proxy of the Sentinel project.
+    assert!(used_ha.remove("redis-primary"), "{used_ha:?}");
+    used_ha.remove("redis-replica");
+    let peer_links = fgchaos::target::docker::spec::DockerSpec::built_in()
+        .unwrap()
+        .redis_ha
+        .unwrap()
+        .peer_links;
+    assert_eq!(peer_links, ["redis-1", "redis-2", "redis-3"]);
+    used_ha.extend(peer_links);
+    let missing: Vec<&String> = used.difference(&plain).collect();
     assert!(missing.is_empty(), "links without a proxy: {missing:?}");
+    let missing: Vec<&String> = used_ha.difference(&ha).collect();
+    assert!(
+        missing.is_empty(),
+        "Sentinel links without a proxy: {missing:?}"
+    );
+}
+
+/// A service's command as one string.
+fn command(cfg: &Value, service: &str) -> String {
+    cfg["services"][service]["command"]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{service} has no command"))
+        .iter()
+        .filter_map(Value::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The value following `flag` in a service's command.
+fn arg_after(cfg: &Value, service: &str, flag: &str) -> String {
+    let cmd = command(cfg, service);
+    let mut words = cmd.split(' ');
+    words.find(|w| *w == flag);
+    words
+        .next()
+        .unwrap_or_else(|| panic!("{service}: no {flag} in {cmd}"))
+        .to_owned()
+}
+
+#[test]
+fn redis_ha_override_is_the_sentinel_topology_of_the_local_stack_over_proxies() {
+    let files = [
+        "docker-compose.yml",
+        "docker-compose.local.yml",
+        "docker-compose.redis-ha.yml",
+    ];
+    let local_image = [("FG_REDIS_IMAGE", "fluxgate/base:bookworm")];
+    let Some(cfg) = compose_config_with(&files, &["redis-ha"], &local_image) else {
+        return;
+    };
+    let (instances, sentinels) = (
+        ["redis", "redis-2", "redis-3"],
+        ["redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"],
+    );
+    check_with(&cfg, &[&instances[1..], &sentinels[..]].concat());
+    for s in instances[1..].iter().chain(&sentinels) {
+        assert_eq!(
+            cfg["services"][*s]["image"].as_str(),
+            Some("fluxgate/base:bookworm"),
+            "{s}"
+        );
+    }
+    // The proxies: the plain file's, less the single Redis's, plus four per instance.
+    let ha = proxies_of("docker/toxiproxy.redis-ha.json");
+    let by_name = |n: &str| -> &serde_json::Value {
+        ha.iter()
+            .find(|p| p["name"] == n)
+            .unwrap_or_else(|| panic!("no proxy {n}"))
+    };
+    let port = |listen: &serde_json::Value| {
+        listen
+            .as_str()
+            .unwrap()
+            .rsplit(':')
+            .next()
+            .unwrap()
+            .to_owned()
+    };
+    let mut plain: Vec<_> = proxies_of("docker/toxiproxy.json")
+        .into_iter()
+        .filter(|p| !["api-redis", "waiting-room-redis"].contains(&p["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ha.len(), plain.len() + 12, "{ha:?}");
+    plain.retain(|p| !ha.contains(p));
+    assert!(
+        plain.is_empty(),
+        "plain proxies missing or changed: {plain:?}"
+    );
+    let (mut api_nat, mut room_nat) = (Vec::new(), Vec::new());
+    for (i, instance) in instances.iter().enumerate() {
+        let n = i + 1;
+        // Each instance announces its peer link; that proxy leads back to it.
+        let peer = by_name(&format!("redis-{n}"));
+        assert_eq!(peer["upstream"], format!("{instance}:6379"));
+        assert_eq!(
+            arg_after(&cfg, instance, "--replica-announce-ip"),
+            "toxiproxy"
+        );
+        let announced = arg_after(&cfg, instance, "--replica-announce-port");
+        assert_eq!(announced, port(&peer["listen"]), "{instance}");
+        assert_eq!(arg_after(&cfg, instance, "--min-replicas-to-write"), "1");
+        if n > 1 {
+            assert_eq!(
+                arg_after(&cfg, instance, "--replicaof"),
+                "toxiproxy",
+                "{instance} replicates through redis-1's peer link"
+            );
+            assert!(command(&cfg, instance).ends_with(&format!(
+                "toxiproxy {}",
+                port(&by_name("redis-1")["listen"])
+            )));
+        }
+        for (client, nat) in [("api", &mut api_nat), ("waiting-room", &mut room_nat)] {
+            let link = by_name(&format!("{client}-redis-{n}"));
+            assert_eq!(link["upstream"], format!("{instance}:6379"));
+            nat.push(format!(
+                "toxiproxy:{announced}=toxiproxy:{}",
+                port(&link["listen"])
+            ));
+        }
+        let sentinel = by_name(&format!("sentinel-{n}"));
+        assert_eq!(sentinel["upstream"], format!("{}:26379", sentinels[i]));
+    }
+    let sentinel_links = (1..=3)
+        .map(|n| {
+            format!(
+                "toxiproxy:{}",
+                port(&by_name(&format!("sentinel-{n}"))["listen"])
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(",");
+    for (service, nat) in [("ingestion-api", &api_nat), ("waiting-room", &room_nat)] {
+        assert_eq!(
+            env(&cfg, service, "FG_REDIS_SENTINELS"),
+            sentinel_links,
+            "{service}"
+        );
+        assert_eq!(
+            env(&cfg, service, "FG_REDIS_NAT_MAP"),
+            nat.join(","),
+            "{service}"
+        );
+        for s in sentinels {
+            assert_eq!(
+                cfg["services"][service]["depends_on"][s]["condition"].as_str(),
+                Some("service_healthy"),
+                "{service} waits for {s}"
+            );
+        }
+    }
+    assert_eq!(env(&cfg, "ingestion-api", "FG_REDIS_REPLICA_ACKS"), "1");
+    // The Sentinels watch the first primary through its peer link, by name.
+    for s in sentinels {
+        let script = command(&cfg, s);
+        for want in [
+            "sentinel resolve-hostnames yes",
+            "sentinel announce-hostnames yes",
+            &format!(
+                "sentinel monitor flux-gate toxiproxy {} 2",
+                port(&by_name("redis-1")["listen"])
+            ),
+        ] {
+            assert!(script.contains(want), "{s} lacks `{want}`: {script}");
+        }
+    }
+    let mounted = cfg["services"]["toxiproxy"]["volumes"]
+        .as_sequence()
+        .unwrap();
+    assert!(
+        mounted.iter().any(|v| v
+            .as_str()
+            .or_else(|| v["source"].as_str())
+            .is_some_and(|v| v.contains("docker/toxiproxy.redis-ha.json"))),
+        "{mounted:?}"
+    );
+    assert_eq!(
+        cfg["services"]["inventory-worker"]["deploy"]["replicas"].as_u64(),
+        Some(4)
+    );
+    // The docker stack description names exactly these services.
+    let spec = fgchaos::target::docker::DockerSpec::built_in().unwrap();
+    let named = spec.redis_ha.unwrap();
+    assert_eq!(named.instances, instances);
+    assert_eq!(named.sentinels, sentinels);
+    // Without a registry's image: the upstream one unless FG_REDIS_IMAGE says otherwise.
+    let upstream = compose_config_with_profiles(
+        &["docker-compose.yml", "docker-compose.redis-ha.yml"],
+        &["redis-ha"],
+    )
+    .unwrap();
+    assert_eq!(
+        upstream["services"]["redis-2"]["image"].as_str(),
+        Some("redis:7")
+    );
 }
 
 /// Every string under a `link` or `links` key.

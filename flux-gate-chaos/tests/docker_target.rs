@@ -230,9 +230,14 @@ async fn docker_target_drives_a_real_compose_project() {
         "600",
     ]));
     let dir = tempfile::tempdir().unwrap();
-    let mut t = DockerTarget::attach(DockerSpec::built_in().unwrap(), &project.name, dir.path())
-        .await
-        .unwrap();
+    let mut t = DockerTarget::attach(
+        DockerSpec::built_in().unwrap(),
+        &project.name,
+        &Default::default(),
+        dir.path(),
+    )
+    .await
+    .unwrap();
 
     // Discovery: compose services, replicas by number, the proxy's links, reachable endpoints.
     let names = t.names();
@@ -300,10 +305,12 @@ async fn docker_target_drives_a_real_compose_project() {
         .await
         .unwrap();
     assert_eq!(status(&worker), "running");
-    assert_eq!(
-        docker(&["inspect", "-f", "{{.State.Health.Status}}", &worker]),
-        "healthy"
-    );
+    // Ready by its own check, run by the harness: the engine's next one (every 5 s) may not
+    // have run yet, but the worker answers.
+    let health = docker(&["inspect", "-f", "{{.State.Health.Status}}", &worker]);
+    assert!(health == "starting" || health == "healthy", "{health}");
+    let worker_health = format!("{}/health", t.endpoints().workers[0]);
+    assert_eq!(reqwest::get(&worker_health).await.unwrap().status(), 200);
 
     // Restart: a new start time, healthy again.
     let room = project.id("waiting-room", 1);
@@ -313,10 +320,16 @@ async fn docker_target_drives_a_real_compose_project() {
         .await
         .unwrap();
     assert_ne!(started(&room), before);
-    assert_eq!(
-        docker(&["inspect", "-f", "{{.State.Health.Status}}", &room]),
-        "healthy"
-    );
+    // Ready once the restart returns: its own check passes (`docker` asserts the exit code).
+    docker(&[
+        "exec",
+        &room,
+        "flux-gate",
+        "probe",
+        "--timeout",
+        "900ms",
+        "http://127.0.0.1:8080/health",
+    ]);
 
     let redis = project.id("redis", 1);
     t.lifecycle("redis", Lifecycle::Pause).await.unwrap();
@@ -414,4 +427,78 @@ async fn docker_target_drives_a_real_compose_project() {
     assert!(stdout.contains("resumed 1 and started 0"), "{stdout}");
     assert_eq!(status(&worker), "running");
     assert_eq!(status(&foreign.0), "running");
+
+    // `scale:` is checked, not applied: with one worker running, a scenario needing two is
+    // refused, naming the compose command; scaled to two by compose, the second is held back
+    // (`started: 1`) — stopped at attach, left stopped by `restore` (the run began without
+    // it), started again at teardown, so the project is left as it was found.
+    let two = std::collections::BTreeMap::from([(
+        "inventory-worker".to_owned(),
+        fgchaos::scenario::Scale {
+            replicas: 2,
+            started: Some(1),
+        },
+    )]);
+    let held = tempfile::tempdir().unwrap();
+    let e = DockerTarget::attach(
+        DockerSpec::built_in().unwrap(),
+        &project.name,
+        &two,
+        held.path(),
+    )
+    .await
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.starts_with(&format!(
+            "`scale.inventory-worker.replicas`: compose project `{}` has 1 container(s) of \
+             `inventory-worker`, the scenario needs 2",
+            project.name
+        )) && e.contains("docker compose up -d --scale inventory-worker=2"),
+        "{e}"
+    );
+    let st = project
+        .compose()
+        .args([
+            "up",
+            "-d",
+            "--no-deps",
+            "--no-recreate",
+            "--scale",
+            "inventory-worker=2",
+            "inventory-worker",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success(), "docker-compose up --scale failed");
+    let second = project.id("inventory-worker", 2);
+    assert_eq!(status(&second), "running");
+    let mut t = DockerTarget::attach(
+        DockerSpec::built_in().unwrap(),
+        &project.name,
+        &two,
+        held.path(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        t.instances_of("inventory-worker"),
+        ["inventory-worker#1", "inventory-worker#2"]
+    );
+    assert_eq!(status(&second), "exited", "held back at attach");
+    assert_eq!(status(&worker), "running");
+    t.restore().await.unwrap();
+    assert_eq!(
+        status(&second),
+        "exited",
+        "restore started a held-back worker"
+    );
+    t.teardown(false).await.unwrap();
+    assert_eq!(
+        status(&second),
+        "running",
+        "teardown did not start it again"
+    );
+    assert_eq!(status(&worker), "running");
 }

@@ -24,15 +24,50 @@ pub enum StepError {
     Proxy(#[from] ClientError),
 }
 
-/// `change` with a role (`redis-primary`) replaced by the instance it was resolved to.
-fn with_instance(change: &Change, resolved: Option<&String>) -> Change {
-    match (change, resolved) {
-        (Change::Lifecycle { instance, op }, Some(r)) if is_role(instance) => Change::Lifecycle {
-            instance: r.clone(),
+/// What the roles (`redis-primary`) a fault names resolved to when it first fired.
+#[derive(Debug, Clone, Default)]
+struct Resolved {
+    /// Role → the instance (a lifecycle fault) or the link (a link fault) it named.
+    names: BTreeMap<String, String>,
+    /// For the timeline: what was hit, e.g. `redis-2`, or `redis-1 (to redis)` for a link.
+    shown: Vec<String>,
+}
+
+/// `change` with every role replaced by what it resolved to.
+fn with_resolved(change: &Change, resolved: Option<&Resolved>) -> Change {
+    let Some(r) = resolved else {
+        return change.clone();
+    };
+    let name = |n: &String| r.names.get(n).unwrap_or(n).clone();
+    match change {
+        Change::Lifecycle { instance, op } => Change::Lifecycle {
+            instance: name(instance),
             op: *op,
         },
-        _ => change.clone(),
+        Change::AddToxics { link, toxics } => Change::AddToxics {
+            link: name(link),
+            toxics: toxics.clone(),
+        },
+        Change::RemoveToxics { link, names } => Change::RemoveToxics {
+            link: name(link),
+            names: names.clone(),
+        },
+        Change::SetLinks { links, enabled } => Change::SetLinks {
+            links: links.iter().map(name).collect(),
+            enabled: *enabled,
+        },
     }
+}
+
+/// The roles `change` names, and whether they name links (else an instance).
+fn roles_in(change: &Change) -> (Vec<String>, bool) {
+    let (names, links): (Vec<&String>, bool) = match change {
+        Change::Lifecycle { instance, .. } => (vec![instance], false),
+        Change::AddToxics { link, .. } | Change::RemoveToxics { link, .. } => (vec![link], true),
+        Change::SetLinks { links, .. } => (links.iter().collect(), true),
+    };
+    let roles = names.into_iter().filter(|n| is_role(n)).cloned().collect();
+    (roles, links)
 }
 
 /// One apply, heal or undo as it happened. Times are ms from the start of the load.
@@ -64,9 +99,9 @@ pub struct Executor<'a> {
     pub timeline: Vec<TimelineEvent>,
     /// Fault id → the change that undoes it, for faults applied and not yet healed.
     outstanding: BTreeMap<usize, (String, Change)>,
-    /// Fault id → the instance its role resolved to when it fired: its heal and undo act on
-    /// that instance, wherever the role has moved since.
-    resolved: BTreeMap<usize, String>,
+    /// Fault id → what its roles resolved to when it fired: its heal and undo act on that
+    /// instance or link, wherever the role has moved since.
+    resolved: BTreeMap<usize, Resolved>,
     active: Active,
 }
 
@@ -117,8 +152,8 @@ impl<'a> Executor<'a> {
                 let ok = self.step(f.id, "apply", &l, Some(t), &f.apply).await;
                 if ok {
                     let resolved = self.resolved.get(&f.id);
-                    let applied = with_instance(&f.apply, resolved);
-                    let undo = f.undo.as_ref().map(|u| with_instance(u, resolved));
+                    let applied = with_resolved(&f.apply, resolved);
+                    let undo = f.undo.as_ref().map(|u| with_resolved(u, resolved));
                     self.after_success(&applied);
                     if let Some(u) = undo {
                         self.outstanding.insert(f.id, (l.clone(), u));
@@ -127,7 +162,7 @@ impl<'a> Executor<'a> {
                 }
             } else if let Some(h) = &f.heal {
                 if self.outstanding.contains_key(&f.id) {
-                    let h = with_instance(h, self.resolved.get(&f.id));
+                    let h = with_resolved(h, self.resolved.get(&f.id));
                     let ok = self.step(f.id, "heal", &l, Some(t), &h).await;
                     if ok {
                         self.outstanding.remove(&f.id);
@@ -234,22 +269,47 @@ impl<'a> Executor<'a> {
             finished_ms,
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
-            instance: self.resolved.get(&fault).cloned(),
+            instance: self
+                .resolved
+                .get(&fault)
+                .map(|r| r.shown.join(", "))
+                .filter(|s| !s.is_empty()),
         });
         result.is_ok()
     }
 
-    /// `change` on a real instance: a role is resolved the first time its fault fires (and
-    /// logged); later steps of the same fault reuse that instance.
+    /// `change` on real instances and links: a role is resolved the first time its fault
+    /// fires (and logged) — to the instance holding it, or for a link fault to that
+    /// instance's peer link; later steps of the same fault reuse what it resolved to.
     async fn resolve(&mut self, fault: usize, change: &Change) -> Result<Change, StepError> {
-        if let Change::Lifecycle { instance, .. } = change {
-            if is_role(instance) && !self.resolved.contains_key(&fault) {
-                let found = self.target.resolve_role(instance).await?;
-                tracing::info!(fault, role = %instance, instance = %found, "role resolved");
-                self.resolved.insert(fault, found);
+        let (roles, links) = roles_in(change);
+        for role in roles {
+            if self
+                .resolved
+                .get(&fault)
+                .is_some_and(|r| r.names.contains_key(&role))
+            {
+                continue;
             }
+            let (found, shown) = if links {
+                let (link, instance) = self.target.resolve_link_role(&role).await?;
+                tracing::info!(fault, %role, %instance, %link, "role resolved to a link");
+                let shown = if link == instance {
+                    link.clone()
+                } else {
+                    format!("{link} (to {instance})")
+                };
+                (link, shown)
+            } else {
+                let instance = self.target.resolve_role(&role).await?;
+                tracing::info!(fault, %role, %instance, "role resolved");
+                (instance.clone(), instance)
+            };
+            let r = self.resolved.entry(fault).or_default();
+            r.names.insert(role, found);
+            r.shown.push(shown);
         }
-        Ok(with_instance(change, self.resolved.get(&fault)))
+        Ok(with_resolved(change, self.resolved.get(&fault)))
     }
 
     async fn apply(&mut self, change: &Change) -> Result<(), StepError> {
@@ -274,5 +334,71 @@ impl<'a> Executor<'a> {
                 Ok(())
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(pairs: &[(&str, &str)]) -> Resolved {
+        Resolved {
+            names: pairs
+                .iter()
+                .map(|(r, n)| ((*r).to_owned(), (*n).to_owned()))
+                .collect(),
+            shown: Vec::new(),
+        }
+    }
+
+    /// Roles are found in every kind of change, and replaced there by what they resolved to;
+    /// names that are not roles stay as they are.
+    #[test]
+    fn roles_in_any_change_are_replaced_by_what_they_resolved_to() {
+        let cut = Change::SetLinks {
+            links: vec!["redis-primary".into(), "kafka".into()],
+            enabled: false,
+        };
+        assert_eq!(roles_in(&cut), (vec!["redis-primary".to_owned()], true));
+        let r = resolved(&[("redis-primary", "redis-2")]);
+        assert_eq!(
+            with_resolved(&cut, Some(&r)),
+            Change::SetLinks {
+                links: vec!["redis-2".into(), "kafka".into()],
+                enabled: false,
+            }
+        );
+        let slow = Change::RemoveToxics {
+            link: "redis-primary".into(),
+            names: vec!["f0".into()],
+        };
+        assert_eq!(roles_in(&slow), (vec!["redis-primary".to_owned()], true));
+        assert_eq!(
+            with_resolved(&slow, Some(&r)),
+            Change::RemoveToxics {
+                link: "redis-2".into(),
+                names: vec!["f0".into()],
+            }
+        );
+        let kill = Change::Lifecycle {
+            instance: "redis-replica".into(),
+            op: Lifecycle::Kill,
+        };
+        assert_eq!(roles_in(&kill), (vec!["redis-replica".to_owned()], false));
+        let r = resolved(&[("redis-replica", "redis-3")]);
+        assert_eq!(
+            with_resolved(&kill, Some(&r)),
+            Change::Lifecycle {
+                instance: "redis-3".into(),
+                op: Lifecycle::Kill,
+            }
+        );
+        let plain = Change::AddToxics {
+            link: "kafka".into(),
+            toxics: Vec::new(),
+        };
+        assert_eq!(roles_in(&plain), (Vec::new(), true));
+        assert_eq!(with_resolved(&plain, Some(&r)), plain);
+        assert_eq!(with_resolved(&kill, None), kill);
     }
 }

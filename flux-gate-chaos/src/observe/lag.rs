@@ -167,7 +167,10 @@ impl WorkerReport {
                     r.assigned.insert(p);
                 }
             } else if let Some(p) = partition_of(series, "fg_worker_consumer_lag") {
-                r.lag.insert(p, value.max(0.0) as i64);
+                // -1: held but not measured yet (just assigned, or the broker did not answer).
+                if value >= 0.0 {
+                    r.lag.insert(p, value as i64);
+                }
             }
         }
         r
@@ -258,6 +261,13 @@ mod tests {
         assert_eq!(r.backlog_age, Some(Duration::from_millis(61_250)));
         assert_eq!(r.assigned, BTreeSet::from([0, 1, 2]));
         assert_eq!(lag_of_reports(vec![Ok(r)]).unwrap(), 15);
+        // -1 is "held, not measured yet": the partition's lag is unknown, not 0.
+        let unmeasured = WorkerReport::parse(&text.replace("} 12\n", "} -1\n"));
+        assert_eq!(unmeasured.lag, BTreeMap::from([(0, 3), (1, 0)]));
+        assert!(matches!(
+            lag_of_reports(vec![Ok(unmeasured)]),
+            Err(ObserveError::PartitionsUnowned { .. })
+        ));
         let nothing = WorkerReport::parse("fg_worker_orders_persisted_total 1\n");
         assert_eq!(nothing, WorkerReport::default());
         assert!(matches!(

@@ -166,9 +166,13 @@ impl Run {
         };
         let mut journal = open_journal(&p, &id, seed, &product, opts.target.word());
         let started: Result<Box<dyn Target>, RunError> = match p.stack {
-            StackChoice::Docker { spec, project } => {
+            StackChoice::Docker {
+                spec,
+                project,
+                scale,
+            } => {
                 tracing::info!(run = %id, project, "attaching to the compose project");
-                crate::target::docker::DockerTarget::attach(spec, &project, &run_dir)
+                crate::target::docker::DockerTarget::attach(spec, &project, &scale, &run_dir)
                     .await
                     .map(|t| Box::new(t) as Box<dyn Target>)
                     .map_err(RunError::Attach)

@@ -2,11 +2,12 @@
 //! is read once and its names checked once: against the local stack description it will run
 //! on, or against the compose project's services and proxies (probed through the Docker API).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{RunError, RunOptions, TargetChoice};
 use crate::scenario::parse::Problem;
-use crate::scenario::{self, validate, Scenario, ScenarioError};
+use crate::scenario::{self, validate, Scale, Scenario, ScenarioError};
 use crate::target::docker::DockerSpec;
 use crate::target::local::StackSpec;
 
@@ -24,7 +25,12 @@ pub struct Prepared {
 #[derive(Debug)]
 pub enum StackChoice {
     Local(StackSpec),
-    Docker { spec: DockerSpec, project: String },
+    Docker {
+        spec: DockerSpec,
+        project: String,
+        /// The scenario's `scale:`, checked against the project (see `target::docker::scale`).
+        scale: BTreeMap<String, Scale>,
+    },
 }
 
 /// Prepares every file before any runs: one bad file stops the whole command before a stack
@@ -37,35 +43,27 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
             .collect(),
         TargetChoice::Docker { project } => {
             let spec = docker_spec(opts.stack.as_deref())?;
-            let names = crate::target::docker::stack::probe_names(&spec, project)
+            let probed = crate::target::docker::stack::probe(&spec, project)
                 .await
                 .map_err(RunError::Attach)?;
             paths
                 .iter()
                 .map(|path| {
                     let (scenario, text) = read(path)?;
-                    if !scenario.scale.is_empty() {
-                        return Err(invalid(
-                            path,
-                            Problem {
-                                key: "scale".into(),
-                                message: "shapes the stack the local target starts; the docker \
-                                          target attaches to a running project: scale it there \
-                                          (`docker compose up --scale SERVICE=N`) and leave \
-                                          `scale` out"
-                                    .into(),
-                            },
-                        ));
-                    }
-                    check_names(path, &scenario, &names)?;
+                    // `stack:` names the local stack file; on docker the project is the stack
+                    // and the names the faults use are checked against it.
+                    crate::target::docker::scale::check(&scenario.scale, &probed.project)
+                        .map_err(|problem| invalid(path, problem))?;
+                    check_names(path, &scenario, &probed.names)?;
                     Ok(Prepared {
                         path: path.clone(),
-                        scenario,
-                        text,
                         stack: StackChoice::Docker {
                             spec: spec.clone(),
                             project: project.clone(),
+                            scale: scenario.scale.clone(),
                         },
+                        scenario,
+                        text,
                     })
                 })
                 .collect()

@@ -72,6 +72,13 @@ pub struct Scale {
     pub started: Option<u32>,
 }
 
+/// Why `started` of `replicas` instances is out of range (1 to `replicas`), if it is: the
+/// one rule both targets apply to `started`.
+pub fn started_out_of_range(started: u32, replicas: u32) -> Option<String> {
+    (started == 0 || started > replicas)
+        .then(|| format!("{started} of {replicas} replicas: start 1 to {replicas} of them"))
+}
+
 /// The flash sale the run starts through `POST /init`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

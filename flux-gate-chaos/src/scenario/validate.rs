@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
+use super::fault::{PRIMARY_ROLE, REPLICA_ROLE};
 use super::parse::Problem;
 use super::{LoadModel, Scenario};
 
@@ -20,6 +21,41 @@ pub struct Names {
     /// Whether Redis runs with Sentinel (`failover` needs it; `redis-primary` and
     /// `redis-replica` are then in `services`).
     pub redis_ha: bool,
+}
+
+/// How Redis runs in a stack, as far as the names a fault may use go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedisNames {
+    /// One instance: no roles.
+    Single,
+    /// With Sentinel: the roles name instances, and name links too when the stack says which
+    /// proxy is each instance's peer link (a link fault on a role cuts that link).
+    Sentinel { peer_links: bool },
+}
+
+impl Names {
+    /// What a stack with these services and links offers: the Redis roles are added here, one
+    /// rule for every target.
+    pub fn of_stack(
+        mut services: Vec<String>,
+        mut links: Vec<String>,
+        reset_peer: bool,
+        redis: RedisNames,
+    ) -> Names {
+        let roles = [PRIMARY_ROLE.to_owned(), REPLICA_ROLE.to_owned()];
+        if let RedisNames::Sentinel { peer_links } = redis {
+            services.extend(roles.clone());
+            if peer_links {
+                links.extend(roles);
+            }
+        }
+        Names {
+            services,
+            links,
+            reset_peer,
+            redis_ha: redis != RedisNames::Single,
+        }
+    }
 }
 
 /// Longest load a scenario may ask for: loads are bounded.
@@ -262,6 +298,37 @@ mod tests {
             reset_peer: false,
             redis_ha: false,
         }
+    }
+
+    #[test]
+    fn a_stack_offers_the_redis_roles_only_with_sentinel_and_as_links_only_with_peer_links() {
+        let of = |redis| {
+            let n = Names::of_stack(vec!["redis".into()], vec!["api-redis".into()], true, redis);
+            (n.services, n.links, n.redis_ha, n.reset_peer)
+        };
+        let one = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            of(RedisNames::Single),
+            (one(&["redis"]), one(&["api-redis"]), false, true)
+        );
+        assert_eq!(
+            of(RedisNames::Sentinel { peer_links: false }),
+            (
+                one(&["redis", PRIMARY_ROLE, REPLICA_ROLE]),
+                one(&["api-redis"]),
+                true,
+                true
+            )
+        );
+        assert_eq!(
+            of(RedisNames::Sentinel { peer_links: true }),
+            (
+                one(&["redis", PRIMARY_ROLE, REPLICA_ROLE]),
+                one(&["api-redis", PRIMARY_ROLE, REPLICA_ROLE]),
+                true,
+                true
+            )
+        );
     }
 
     fn problems(faults_and_more: &str) -> Vec<String> {

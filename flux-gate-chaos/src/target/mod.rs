@@ -107,6 +107,14 @@ pub trait Target: Send {
             None => Err(TargetError::NoRedisHa),
         }
     }
+    /// The peer link of the instance holding a role now (the link its replicas and the
+    /// Sentinels reach it through), and that instance: what a link fault naming the role cuts.
+    async fn resolve_link_role(&mut self, role: &str) -> Result<(String, String), TargetError> {
+        match &self.endpoints().redis_ha {
+            Some(t) => Ok(t.resolve_peer_link(role).await?),
+            None => Err(TargetError::NoRedisHa),
+        }
+    }
     /// Asks a Sentinel to fail the Redis primary over to a replica.
     async fn failover(&mut self) -> Result<(), TargetError> {
         match &self.endpoints().redis_ha {

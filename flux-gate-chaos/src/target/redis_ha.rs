@@ -8,6 +8,7 @@
 //! the Sentinels' choice is the one clients follow. Only when no Sentinel answers does the
 //! sole instance saying `role:master` count.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures::future::join_all;
@@ -27,6 +28,11 @@ pub struct RedisTopology {
     pub sentinels: Vec<String>,
     /// The name the Sentinels monitor the primary under.
     pub master: String,
+    /// Instance → its peer link: the link its replicas and the Sentinels reach it through
+    /// (the address it announces). A link fault naming a role acts on the holder's peer link,
+    /// so "cut the primary off" cuts whichever instance is primary when the fault fires.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub peer_links: BTreeMap<String, String>,
 }
 
 /// Who holds which role at one moment.
@@ -48,6 +54,8 @@ pub enum RolesError {
         primary: Option<String>,
         replicas: Vec<String>,
     },
+    #[error("`{instance}` holds the role `{role}` now, but the stack names no peer link of it (`redis_ha.peer_links`)")]
+    NoPeerLink { role: String, instance: String },
     #[error("no Sentinel accepted SENTINEL FAILOVER {master}: {why}")]
     Failover { master: String, why: String },
 }
@@ -144,6 +152,18 @@ impl RedisTopology {
             primary: roles.primary,
             replicas: roles.replicas,
         })
+    }
+
+    /// The peer link of the instance holding `role` now, and that instance.
+    pub async fn resolve_peer_link(&self, role: &str) -> Result<(String, String), RolesError> {
+        let instance = self.resolve(role).await?;
+        match self.peer_links.get(&instance) {
+            Some(link) => Ok((link.clone(), instance)),
+            None => Err(RolesError::NoPeerLink {
+                role: role.to_owned(),
+                instance,
+            }),
+        }
     }
 
     /// `SENTINEL FAILOVER`: the first Sentinel that accepts it promotes a replica (it answers

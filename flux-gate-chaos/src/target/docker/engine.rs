@@ -40,6 +40,22 @@ pub enum DockerError {
     },
     #[error("refusing to touch container {id}: it is not part of compose project `{project}`")]
     Foreign { id: String, project: String },
+    #[error(
+        "compose project `{project}` runs part of the Redis Sentinel topology the docker stack file names (`redis_ha`): it has {present} but not {absent}. Start it with every file and profile of that topology (docker-compose.redis-ha.yml, `--profile redis-ha`), or remove `redis_ha` from the stack file"
+    )]
+    PartialRedisHa {
+        project: String,
+        present: String,
+        absent: String,
+    },
+    #[error(
+        "the docker stack file names `{link}` as the peer link of `{instance}` (`redis_ha.peer_links`), but compose project `{project}`'s Toxiproxy has no proxy `{link}`"
+    )]
+    NoPeerLink {
+        project: String,
+        instance: String,
+        link: String,
+    },
     #[error("{what}: {reason}")]
     Api { what: String, reason: String },
 }

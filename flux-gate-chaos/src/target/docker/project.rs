@@ -38,8 +38,10 @@ pub struct Container {
     /// Container port → where it is published on the host.
     #[serde(skip)]
     pub published: BTreeMap<u16, SocketAddr>,
+    /// Its healthcheck's command, which the harness runs itself while it waits for the
+    /// container to be ready (`readiness.rs`); none when it has no healthcheck.
     #[serde(skip)]
-    pub has_healthcheck: bool,
+    pub probe: Option<Vec<String>>,
 }
 
 /// What the engine says a container is doing.
@@ -243,17 +245,17 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
         ip,
         env,
         published,
-        has_healthcheck: config
+        probe: config
             .healthcheck
             .as_ref()
-            .and_then(|h| h.test.as_ref())
-            .is_some_and(|t| t.first().map(String::as_str) != Some("NONE")),
+            .and_then(|h| h.test.as_deref())
+            .and_then(super::readiness::probe_command),
     })
 }
 
 /// Names containers by instance: a service with one container is its own instance; a
 /// replicated one's are `service#N` by compose's replica number.
-fn name_instances(found: Vec<Container>) -> BTreeMap<String, Container> {
+pub(super) fn name_instances(found: Vec<Container>) -> BTreeMap<String, Container> {
     let mut per_service: BTreeMap<String, usize> = BTreeMap::new();
     for c in &found {
         *per_service.entry(c.service.clone()).or_default() += 1;
@@ -288,26 +290,30 @@ async fn other_projects(docker: &Docker, project: &str) -> String {
     }
 }
 
+/// A running container of `service` with no address, for tests of what is built from a
+/// project.
+#[cfg(test)]
+pub(super) fn container(service: &str, number: u32) -> Container {
+    Container {
+        instance: service.into(),
+        service: service.into(),
+        number,
+        id: format!("{service}{number}"),
+        name: String::new(),
+        image: String::new(),
+        image_id: String::new(),
+        state: State::Running { healthy: None },
+        ip: None,
+        env: BTreeMap::new(),
+        published: BTreeMap::new(),
+        probe: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use super::container as c;
     use super::*;
-
-    fn c(service: &str, number: u32) -> Container {
-        Container {
-            instance: service.into(),
-            service: service.into(),
-            number,
-            id: format!("{service}{number}"),
-            name: String::new(),
-            image: String::new(),
-            image_id: String::new(),
-            state: State::Running { healthy: None },
-            ip: None,
-            env: BTreeMap::new(),
-            published: BTreeMap::new(),
-            has_healthcheck: false,
-        }
-    }
 
     #[test]
     fn replicas_are_numbered_and_single_services_are_not() {

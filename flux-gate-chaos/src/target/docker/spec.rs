@@ -24,6 +24,9 @@ pub struct DockerSpec {
     /// Where the admin token for `POST /init` is read from.
     pub admin_token: EnvSource,
     pub state: StateUrls,
+    /// Redis with Sentinel, when the project runs it (see [`RedisHaServices`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redis_ha: Option<RedisHaServices>,
     /// Longest wait for a started container to report healthy.
     #[serde(default = "default_health_timeout")]
     pub health_timeout: Dur,
@@ -52,6 +55,42 @@ pub struct StateUrls {
     pub redis: String,
     pub database: String,
     pub consumer_group: String,
+}
+
+/// Where a project's Redis instances and Sentinels are (`docker-compose.redis-ha.yml`).
+///
+/// Conditional, so one description serves a project with and without the override: it
+/// applies when the project has every service named here; a project with none of them runs
+/// one Redis (`state.redis`); a project with only some of them is refused (a Sentinel
+/// topology missing a member would be judged as if it were whole).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisHaServices {
+    /// Services whose containers are the Redis instances, the first primary first.
+    pub instances: Vec<String>,
+    /// Services whose containers are the Sentinels.
+    pub sentinels: Vec<String>,
+    /// The name the Sentinels monitor the primary under.
+    pub master: String,
+    /// The instances' container port.
+    #[serde(default = "default_redis_port")]
+    pub port: u16,
+    /// The Sentinels' container port.
+    #[serde(default = "default_sentinel_port")]
+    pub sentinel_port: u16,
+    /// Each instance's peer link (a Toxiproxy proxy), in the order of `instances`: the link
+    /// its replicas and the Sentinels reach it through. With them a link fault may name
+    /// `redis-primary` / `redis-replica` (the holder's peer link when the fault fires).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_links: Vec<String>,
+}
+
+fn default_redis_port() -> u16 {
+    6379
+}
+
+fn default_sentinel_port() -> u16 {
+    26379
 }
 
 fn default_health_timeout() -> Dur {
@@ -96,6 +135,14 @@ mod tests {
             ["ingestion-api", "inventory-worker", "nginx", "toxiproxy"]
         );
         assert_eq!(s.health_timeout, Dur::secs(120));
+        let ha = s.redis_ha.unwrap();
+        assert_eq!(ha.instances, ["redis", "redis-2", "redis-3"]);
+        assert_eq!(
+            ha.sentinels,
+            ["redis-sentinel-1", "redis-sentinel-2", "redis-sentinel-3"]
+        );
+        assert_eq!((ha.port, ha.sentinel_port), (6379, 26379));
+        assert_eq!(ha.peer_links, ["redis-1", "redis-2", "redis-3"]);
     }
 
     #[test]

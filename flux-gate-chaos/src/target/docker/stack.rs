@@ -19,10 +19,15 @@ use super::engine::{self, already_there, DockerError};
 use super::project::{from_inspect, Container, Project, State};
 use super::record::Record;
 use super::spec::DockerSpec;
-use crate::scenario::validate::Names;
+use crate::scenario::validate::{Names, RedisNames};
+use crate::scenario::Scale;
 use crate::target::local::template::Vars;
+use crate::target::redis_ha::RedisTopology;
 use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Target, TargetError};
 use crate::toxiproxy;
+
+/// How long a held-back instance may take to stop cleanly (a worker leaves its group).
+const HOLD_BACK_GRACE_MS: u64 = 10_000;
 
 pub struct DockerTarget {
     docker: Docker,
@@ -31,9 +36,12 @@ pub struct DockerTarget {
     endpoints: Endpoints,
     engine: String,
     reset_peer: bool,
-    /// Instances running when the run attached: what `restore` brings back. One-shot
-    /// containers (migrations, topic creation) exited before and stay exited.
+    /// Instances running when the run attached, less those held back: what `restore` brings
+    /// back. One-shot containers (migrations, topic creation) exited before and stay exited.
     baseline: BTreeSet<String>,
+    /// Instances the scenario starts later (`scale: … started:`), stopped at the attach and
+    /// started again when the run ends.
+    held_back: Vec<String>,
     /// The run directory: logs and the attach record.
     dir: PathBuf,
     /// Unix time of the attach: logs are collected from here.
@@ -41,9 +49,16 @@ pub struct DockerTarget {
 }
 
 impl DockerTarget {
-    /// Finds `project`, waits for its running containers to be healthy, and records what it
-    /// found in `dir` (so `fgchaos cleanup --target docker` can repair after a crash).
-    pub async fn attach(spec: DockerSpec, project: &str, dir: &Path) -> Result<Self, TargetError> {
+    /// Finds `project`, checks it against the scenario's `scale` and stops the instances that
+    /// scale holds back (the scenario starts them later), waits for the other running
+    /// containers to be healthy, and records what it found in
+    /// `dir` (so `fgchaos cleanup --target docker` can repair after a crash).
+    pub async fn attach(
+        spec: DockerSpec,
+        project: &str,
+        scale: &BTreeMap<String, Scale>,
+        dir: &Path,
+    ) -> Result<Self, TargetError> {
         let docker = engine::connect().await?;
         let version = docker
             .version()
@@ -58,17 +73,28 @@ impl DockerTarget {
         for service in spec.required_services() {
             project.first(service)?;
         }
-        let baseline: BTreeSet<String> = project
+        super::scale::check(scale, &project)
+            .map_err(|p| TargetError::Setup(format!("`{}`: {}", p.key, p.message)))?;
+        let running: BTreeSet<String> = project
             .containers
             .values()
             .filter(|c| c.state != State::Stopped)
             .map(|c| c.instance.clone())
             .collect();
+        let held_back: Vec<String> = super::scale::held_back(scale, &project)
+            .into_iter()
+            .filter(|i| running.contains(i))
+            .collect();
+        let baseline: BTreeSet<String> = running
+            .iter()
+            .filter(|i| !held_back.contains(i))
+            .cloned()
+            .collect();
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
         let record = Record {
             project: project.name.clone(),
-            running: baseline
+            running: running
                 .iter()
                 .filter_map(|i| project.containers.get(i))
                 .map(|c| c.id.clone())
@@ -87,9 +113,14 @@ impl DockerTarget {
             engine,
             reset_peer: false,
             baseline,
+            held_back,
             dir: dir.to_owned(),
             since,
         };
+        for inst in t.held_back.clone() {
+            tracing::info!(instance = %inst, "held back until a fault starts it (`scale: … started:`)");
+            t.stop(&inst, HOLD_BACK_GRACE_MS).await?;
+        }
         // Paused containers (a crashed earlier run) are resumed; then everything must be
         // healthy before load starts.
         let deadline = Instant::now() + t.spec.health_timeout.get();
@@ -104,6 +135,7 @@ impl DockerTarget {
         t.refresh().await?;
         let proxy = toxiproxy::Client::new(t.endpoints.toxiproxy.clone());
         let (reset_peer, links) = links_of(&proxy, deadline).await?;
+        super::redis_ha::check_peer_links(t.endpoints.redis_ha.as_ref(), &links, &t.project.name)?;
         t.reset_peer = reset_peer;
         t.endpoints.links = links;
         let record = Record {
@@ -152,17 +184,28 @@ impl DockerTarget {
         Ok(self.inspect(instance).await?.state)
     }
 
-    /// Until `instance` runs and, if it has a healthcheck, reports healthy.
+    /// Until `instance` runs and, if it has a healthcheck, passes it: run by the harness every
+    /// [`super::readiness::EVERY`], or reported healthy by the engine.
     async fn wait_healthy(&self, instance: &str, deadline: Instant) -> Result<(), TargetError> {
         let started = Instant::now();
         loop {
             let c = self.inspect(instance).await?;
-            match c.state {
-                State::Running {
-                    healthy: Some(true),
-                } => return Ok(()),
-                State::Running { healthy: None } if !c.has_healthcheck => return Ok(()),
-                _ => {}
+            let ready = match (&c.state, &c.probe) {
+                (
+                    State::Running {
+                        healthy: Some(true),
+                    },
+                    _,
+                )
+                | (State::Running { .. }, None) => true,
+                // Its own check, run now: the engine's next one may be an interval away.
+                (State::Running { .. }, Some(cmd)) => {
+                    super::readiness::passes(&self.docker, &c.id, cmd).await?
+                }
+                _ => false,
+            };
+            if ready {
+                return Ok(());
             }
             if Instant::now() >= deadline {
                 return Err(DockerError::Unhealthy {
@@ -173,7 +216,7 @@ impl DockerTarget {
                 }
                 .into());
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(super::readiness::EVERY).await;
         }
     }
 
@@ -320,19 +363,36 @@ fn endpoints(spec: &DockerSpec, project: &Project) -> Result<Endpoints, DockerEr
             })
             .collect(),
         links: Default::default(),
-        redis_ha: None,
+        redis_ha: match &spec.redis_ha {
+            Some(ha) => super::redis_ha::topology(ha, project)?,
+            None => None,
+        },
     })
 }
 
-/// The names a scenario may use on `project`, without waiting for health (validation before
-/// any run starts).
-pub async fn probe_names(spec: &DockerSpec, project: &str) -> Result<Names, TargetError> {
+/// A project as validation sees it, before any run starts.
+pub struct Probed {
+    /// The names a scenario may use on it.
+    pub names: Names,
+    /// Its containers (a scenario's `scale:` is checked against them).
+    pub project: Project,
+}
+
+/// Reads `project` without waiting for health: the names a scenario may use on it.
+pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetError> {
     let docker = engine::connect().await?;
     let project = Project::discover(&docker, project).await?;
     let ep = endpoints(spec, &project)?;
     let proxy = toxiproxy::Client::new(ep.toxiproxy);
     let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
-    Ok(names(&project, links.keys().cloned().collect(), reset_peer))
+    super::redis_ha::check_peer_links(ep.redis_ha.as_ref(), &links, &project.name)?;
+    let names = names(
+        &project,
+        links.keys().cloned().collect(),
+        reset_peer,
+        ep.redis_ha.as_ref(),
+    );
+    Ok(Probed { names, project })
 }
 
 /// Whether the proxy has `reset_peer` (Shopify's has; the embedded one has not), and its
@@ -360,7 +420,14 @@ async fn links_of(
     Ok((!version.contains("fgchaos"), links))
 }
 
-fn names(project: &Project, links: Vec<String>, reset_peer: bool) -> Names {
+/// Services, replicas, links — and with Sentinel the roles `redis-primary`/`redis-replica`,
+/// as services and, when the stack names the instances' peer links, as links.
+fn names(
+    project: &Project,
+    links: Vec<String>,
+    reset_peer: bool,
+    topology: Option<&RedisTopology>,
+) -> Names {
     let mut services = project.services();
     services.extend(
         project
@@ -369,12 +436,13 @@ fn names(project: &Project, links: Vec<String>, reset_peer: bool) -> Names {
             .filter(|i| i.contains('#'))
             .cloned(),
     );
-    Names {
-        services,
-        links,
-        reset_peer,
-        redis_ha: false,
-    }
+    let redis = match topology {
+        None => RedisNames::Single,
+        Some(t) => RedisNames::Sentinel {
+            peer_links: !t.peer_links.is_empty(),
+        },
+    };
+    Names::of_stack(services, links, reset_peer, redis)
 }
 
 /// Waits for the Toxiproxy API to answer; returns its version.
@@ -408,7 +476,12 @@ impl Target for DockerTarget {
 
     fn names(&self) -> Names {
         let links = self.endpoints.links.keys().cloned().collect();
-        names(&self.project, links, self.reset_peer)
+        names(
+            &self.project,
+            links,
+            self.reset_peer,
+            self.endpoints.redis_ha.as_ref(),
+        )
     }
 
     fn instances_of(&self, service: &str) -> Vec<String> {
@@ -455,23 +528,34 @@ impl Target for DockerTarget {
 
     async fn restore(&mut self) -> Result<(), TargetError> {
         // Resume and start everything first, then wait: a service's health can depend on
-        // another one being back (the API's readiness on Kafka), whatever the order.
+        // another one being back (the API's readiness on Kafka), whatever the order. Only what
+        // was put back is waited for, as on the local target: a running container whose
+        // healthcheck still fails (a Sentinel re-learning its replicas after a failover) is
+        // the system's business, judged by settle, and waiting for it here would count the
+        // harness's wait as the system's recovery time.
+        let mut put_back = Vec::new();
         for inst in self.baseline.clone() {
             match self.state_of(&inst).await? {
                 State::Paused => self.lifecycle(&inst, Lifecycle::Resume).await?,
                 State::Stopped => self.start_container(&inst).await?,
-                State::Running { .. } => {}
+                State::Running { .. } => continue,
             }
+            put_back.push(inst);
         }
         let deadline = Instant::now() + self.spec.health_timeout.get();
-        for inst in self.baseline.clone() {
-            self.wait_healthy(&inst, deadline).await?;
+        for inst in &put_back {
+            self.wait_healthy(inst, deadline).await?;
         }
         self.refresh().await
     }
 
     async fn teardown(&mut self, _keep: bool) -> Result<(), TargetError> {
         self.collect_logs().await;
+        // Held-back instances ran when the run attached: the project is left as it was found
+        // (not waiting for health: the next attach does).
+        for inst in self.held_back.clone() {
+            self.start_container(&inst).await?;
+        }
         Record::remove(&self.dir);
         Ok(())
     }

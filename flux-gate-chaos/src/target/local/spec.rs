@@ -11,8 +11,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::scenario::parse::Problem;
+use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
-use crate::target::redis_ha::{PRIMARY_ROLE, REPLICA_ROLE};
 use crate::yaml::SyntaxError;
 
 /// The built-in Flux-Gate stack.
@@ -48,6 +48,12 @@ pub struct RedisHaSpec {
     pub sentinels: String,
     /// The name the Sentinels monitor the primary under.
     pub master: String,
+    /// Each instance's peer link, in the order of `instances`: the link its replicas and the
+    /// Sentinels reach it through (the address it announces). With them a link fault may name
+    /// `redis-primary` / `redis-replica`: it acts on the peer link of the instance holding the
+    /// role when it fires.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub peer_links: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -249,14 +255,8 @@ impl StackSpec {
                 ));
             }
             if let Some(started) = s.started {
-                if started == 0 || started > s.replicas {
-                    return Err(err(
-                        format!("services.{name}.started"),
-                        format!(
-                            "{started} of {} replicas: start 1 to {} of them",
-                            s.replicas, s.replicas
-                        ),
-                    ));
+                if let Some(why) = crate::scenario::started_out_of_range(started, s.replicas) {
+                    return Err(err(format!("services.{name}.started"), why));
                 }
                 if started < s.replicas && !s.after_ready.is_empty() {
                     return Err(err(
@@ -311,6 +311,32 @@ impl StackSpec {
                     format!("no service instance `{i}`"),
                 ));
             }
+            if !ha.peer_links.is_empty() && ha.peer_links.len() != ha.instances.len() {
+                return Err(err(
+                    "redis_ha.peer_links".into(),
+                    "name one link per instance, in the order of `instances`".into(),
+                ));
+            }
+            for (link, instance) in ha.peer_links.iter().zip(&ha.instances) {
+                match self.links.get(link) {
+                    None => {
+                        return Err(err(
+                            "redis_ha.peer_links".into(),
+                            format!("no link `{link}`"),
+                        ))
+                    }
+                    Some(l) if l.to != *instance => {
+                        return Err(err(
+                            "redis_ha.peer_links".into(),
+                            format!(
+                                "link `{link}` goes to `{}`, not to the instance `{instance}`",
+                                l.to
+                            ),
+                        ))
+                    }
+                    Some(_) => {}
+                }
+            }
             if !self.services.contains_key(&ha.sentinels) {
                 return Err(err(
                     "redis_ha.sentinels".into(),
@@ -323,23 +349,21 @@ impl StackSpec {
     }
 
     /// What faults may name: services, replica groups, instances and links.
-    pub fn names(&self, reset_peer: bool) -> crate::scenario::validate::Names {
+    pub fn names(&self, reset_peer: bool) -> Names {
         let mut services: Vec<String> = self.services.keys().cloned().collect();
         for i in self.instances() {
             if !services.contains(&i) {
                 services.push(i);
             }
         }
-        let redis_ha = self.redis_ha.is_some();
-        if redis_ha {
-            services.extend([PRIMARY_ROLE.to_owned(), REPLICA_ROLE.to_owned()]);
-        }
-        crate::scenario::validate::Names {
-            services,
-            links: self.links.keys().cloned().collect(),
-            reset_peer,
-            redis_ha,
-        }
+        let redis = match &self.redis_ha {
+            None => RedisNames::Single,
+            Some(h) => RedisNames::Sentinel {
+                peer_links: !h.peer_links.is_empty(),
+            },
+        };
+        let links = self.links.keys().cloned().collect();
+        Names::of_stack(services, links, reset_peer, redis)
     }
 
     /// Applies a scenario's `scale:` (service → replicas, and how many start) to this stack.
@@ -474,6 +498,45 @@ mod tests {
             StackSpec::parse(&bad, "s.yaml").unwrap_err().message,
             "no service instance `redis-9`"
         );
+    }
+
+    /// With peer links a role is a link name too (the holder's peer link); each peer link
+    /// must exist and lead to its instance.
+    #[test]
+    fn peer_links_make_roles_link_names_and_are_checked() {
+        let text = include_str!("../../../stacks/redis-ha.yaml");
+        let s = StackSpec::parse(text, "redis-ha.yaml").unwrap();
+        assert_eq!(
+            s.redis_ha.as_ref().unwrap().peer_links,
+            ["redis-1", "redis-2", "redis-3"]
+        );
+        let names = s.names(false);
+        for n in ["redis-primary", "redis-replica", "redis-1", "api-redis-2"] {
+            assert!(names.links.iter().any(|x| x == n), "{n}");
+        }
+        let without = text.replace("  peer_links: [redis-1, redis-2, redis-3]\n", "");
+        assert_ne!(without, text);
+        let names = StackSpec::parse(&without, "s.yaml").unwrap().names(false);
+        assert!(!names.links.iter().any(|x| x == "redis-primary"));
+        assert!(names.services.iter().any(|x| x == "redis-primary"));
+        for (peer_links, want) in [
+            (
+                "[redis-1, redis-2]",
+                "name one link per instance, in the order of `instances`",
+            ),
+            ("[redis-1, redis-2, redis-9]", "no link `redis-9`"),
+            (
+                "[redis-1, api-redis-1, redis-3]",
+                "link `api-redis-1` goes to `redis-1`, not to the instance `redis-2`",
+            ),
+        ] {
+            let bad = text.replace(
+                "peer_links: [redis-1, redis-2, redis-3]",
+                &format!("peer_links: {peer_links}"),
+            );
+            let e = StackSpec::parse(&bad, "s.yaml").unwrap_err();
+            assert_eq!(e.message, want);
+        }
     }
 
     /// redis-ha.yaml repeats the built-in stack around its Redis: every other service and link

@@ -280,6 +280,12 @@ fn endpoints(
                 .filter_map(|i| Some(format!("127.0.0.1:{}", addrs.instances.get(i)?)))
                 .collect(),
             master: ha.master.clone(),
+            peer_links: ha
+                .instances
+                .iter()
+                .cloned()
+                .zip(ha.peer_links.iter().cloned())
+                .collect(),
         }),
     })
 }

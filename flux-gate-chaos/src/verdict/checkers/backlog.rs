@@ -106,18 +106,25 @@ fn peak_age(points: &[BacklogPoint]) -> Option<(Duration, u64)> {
         .max_by_key(|(age, at)| (*age, std::cmp::Reverse(*at)))
 }
 
-/// Time from `heal_ms` to the first read at or after it that was caught up (age under
-/// [`CAUGHT_UP`], lag known); `None` if none was.
+/// Time from `heal_ms` to the read that began the final caught-up stretch: from it to the last
+/// read, no read found an order held for [`CAUGHT_UP`] or longer (reads without an age say
+/// nothing), and at that first read the lag was known. `None` if the last reads were not
+/// caught up.
+///
+/// "For good", not the first caught-up read: between two batches a worker holds nothing, so a
+/// read can find age 0 while thousands of orders still wait in Kafka for the next batch (seen
+/// on the docker target, where the lag read with it was a second old) — the next read finds
+/// the next old batch.
 fn caught_up_after(points: &[BacklogPoint], heal_ms: u64) -> Option<Duration> {
-    points
-        .iter()
-        .filter(|p| p.at_ms >= heal_ms)
-        .find(|p| {
-            p.lag.is_some()
-                && p.age_ms
-                    .is_some_and(|a| Duration::from_millis(a) < CAUGHT_UP)
-        })
-        .map(|p| Duration::from_millis(p.at_ms - heal_ms))
+    let mut since = None;
+    for p in points.iter().filter(|p| p.at_ms >= heal_ms) {
+        match p.age_ms.map(|a| Duration::from_millis(a) < CAUGHT_UP) {
+            Some(false) => since = None,
+            Some(true) if since.is_none() && p.lag.is_some() => since = Some(p.at_ms),
+            _ => {}
+        }
+    }
+    since.map(|at| Duration::from_millis(at - heal_ms))
 }
 
 /// `76 reads; peak lag 11581 at 65.0s, peak age 61.9s at 66.0s, caught up 0.9s after the last

@@ -828,6 +828,24 @@ fn an_age_of_zero_with_the_lag_unknown_is_not_caught_up() {
 }
 
 #[test]
+fn a_moment_between_two_old_batches_is_not_caught_up() {
+    // 4.4 s: the worker has just persisted one held batch and not yet taken the next, which
+    // is as old (5.0 s): caught up for good only at 5.4 s.
+    let mut points = OUTAGE.to_vec();
+    points.insert(6, (5000, Some(60), Some(2900)));
+    let f = backlog_finding("{ catch_up: \"< 2s\" }", &points);
+    assert_eq!(
+        f.counterexamples,
+        ["caught up 2.4s after the last heal (want < 2s)"]
+    );
+    // Once caught up, a read without an age changes nothing.
+    let mut points = OUTAGE.to_vec();
+    points.push((6400, Some(0), None));
+    let f = backlog_finding("{ catch_up: \"< 2s\" }", &points);
+    assert_eq!(f.status, Status::Pass, "{f:?}");
+}
+
+#[test]
 fn a_backlog_never_read_is_inconclusive_and_unasked_is_skipped() {
     let none = backlog_finding("{ peak_age: \"< 5s\", catch_up: \"< 2s\" }", &[]);
     assert_eq!(none.status, Status::Inconclusive);
