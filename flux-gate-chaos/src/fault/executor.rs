@@ -11,8 +11,7 @@ use tokio::sync::watch;
 
 use super::plan::{Change, PlannedFault};
 use crate::scenario::fault::is_role;
-use crate::target::TargetError;
-use crate::target::{Lifecycle, Target};
+use crate::target::{Endpoints, Lifecycle, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
@@ -103,6 +102,10 @@ pub struct Executor<'a> {
     /// instance or link, wherever the role has moved since.
     resolved: BTreeMap<usize, Resolved>,
     active: Active,
+    /// The target's endpoints after every step, for the observers that run beside the faults
+    /// (the backlog watch): a container started or restarted by a fault can come back at
+    /// another address, and one held back until a `start` had none when they began.
+    endpoints: &'a watch::Sender<Endpoints>,
 }
 
 /// A short human label: `kill inventory-worker`, `latency api-redis`.
@@ -111,7 +114,14 @@ pub fn label(f: &PlannedFault) -> String {
 }
 
 impl<'a> Executor<'a> {
-    pub fn new(target: &'a mut dyn Target, proxy: Client, start: Instant, active: Active) -> Self {
+    /// `endpoints` is told the target's endpoints after every apply, heal and undo.
+    pub fn new(
+        target: &'a mut dyn Target,
+        proxy: Client,
+        start: Instant,
+        active: Active,
+        endpoints: &'a watch::Sender<Endpoints>,
+    ) -> Self {
         Executor {
             target,
             proxy,
@@ -120,6 +130,7 @@ impl<'a> Executor<'a> {
             outstanding: BTreeMap::new(),
             resolved: BTreeMap::new(),
             active,
+            endpoints,
         }
     }
 
@@ -256,6 +267,8 @@ impl<'a> Executor<'a> {
             Err(e) => Err(e),
         };
         let finished_ms = self.now_ms();
+        // Whether or not it landed: a failed start may still have moved a container.
+        self.endpoints.send_replace(self.target.endpoints().clone());
         match &result {
             Ok(()) => tracing::info!(fault, phase, label = l, started_ms, "fault step done"),
             Err(e) => tracing::error!(fault, phase, label = l, error = %e, "fault step failed"),

@@ -47,6 +47,23 @@ impl LagSource {
     }
 }
 
+/// Reads `source` until the lag is known, at most for `limit`: how long that took, or the last
+/// read's error when it never was.
+pub async fn wait_known(
+    source: &LagSource,
+    http: &reqwest::Client,
+    limit: Duration,
+) -> Result<Duration, ObserveError> {
+    let start = tokio::time::Instant::now();
+    loop {
+        match source.read(http).await {
+            Ok(_) => return Ok(start.elapsed()),
+            Err(e) if start.elapsed() >= limit => return Err(e),
+            Err(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+        }
+    }
+}
+
 /// The client that reads the workers' `/metrics`: a short timeout, so a paused worker costs
 /// one timeout per read, and never a proxy.
 pub fn metrics_client(timeout: Duration) -> Result<reqwest::Client, ObserveError> {
