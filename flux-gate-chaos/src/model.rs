@@ -138,7 +138,8 @@ pub struct BacklogPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lag: Option<i64>,
     /// The largest `fg_worker_backlog_age_seconds` among the workers that answered, in ms;
-    /// `None` when none answered.
+    /// `None` when some partition had no worker that answered (what waits there is aged by no
+    /// one: `observe::lag::age_of_reports`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_ms: Option<u64>,
 }

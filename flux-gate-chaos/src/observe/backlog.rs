@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use super::lag::{metrics_client, worker_reports, LagSource};
+use super::lag::{age_of_reports, metrics_client, worker_reports, LagSource};
 use super::ObserveError;
 use crate::model::BacklogPoint;
 use crate::target::Endpoints;
@@ -59,12 +59,7 @@ impl BacklogWatch {
                 points.push(BacklogPoint {
                     at_ms,
                     lag: lag.ok(),
-                    age_ms: reports
-                        .iter()
-                        .flatten()
-                        .filter_map(|r| r.backlog_age)
-                        .max()
-                        .map(|d| d.as_millis() as u64),
+                    age_ms: age_of_reports(&reports).map(|d| d.as_millis() as u64),
                 });
             }
             points
@@ -133,7 +128,8 @@ mod tests {
         });
         let watch = BacklogWatch::start(endpoints.subscribe(), Instant::now()).unwrap();
         // The first read has begun, with the endpoints of the start: partition 1 is held by no
-        // worker it reads, so its lag is unknown. Then a fault starts the second worker.
+        // worker it reads, so its lag and the age of what waits there are unknown. Then a fault
+        // starts the second worker.
         first.read_at_least(1).await;
         endpoints.send_replace(Endpoints {
             workers: vec![first.url.clone(), later.url.clone()],
@@ -148,7 +144,7 @@ mod tests {
         let seen: Vec<(Option<i64>, Option<u64>)> =
             points.iter().map(|p| (p.lag, p.age_ms)).collect();
         assert!(seen.len() >= 2, "{seen:?}");
-        assert_eq!(seen[0], (None, Some(250)), "{seen:?}");
+        assert_eq!(seen[0], (None, None), "{seen:?}");
         assert!(
             seen[1..].iter().all(|p| *p == (Some(12), Some(2500))),
             "{seen:?}"

@@ -204,6 +204,29 @@ fn partition_of(series: &str, name: &str) -> Option<i32> {
         .ok()
 }
 
+/// The age of the oldest order the workers hold unpersisted — the largest `backlog_age` among
+/// the reports — when every partition of the topic is held by a worker that answered; `None`
+/// (unknown) otherwise. A partition nobody holds (its owner dead and the group not yet
+/// rebalanced, or its owner paused and silent) can have orders waiting that no report ages: the
+/// largest age of the others would be a figure, and a wrong one — on docker `worker-scale` it
+/// read 0.2 s while the sale's partition waited ~14 s for a new owner.
+pub fn age_of_reports(reports: &[Result<WorkerReport, ObserveError>]) -> Option<Duration> {
+    let answered: Vec<&WorkerReport> = reports.iter().flatten().collect();
+    let partitions = answered.iter().map(|r| r.topic_partitions).max()?;
+    let every_partition_held = partitions > 0
+        && (0..partitions as i32).all(|p| answered.iter().any(|r| r.assigned.contains(&p)));
+    if !every_partition_held {
+        return None;
+    }
+    Some(
+        answered
+            .iter()
+            .filter_map(|r| r.backlog_age)
+            .max()
+            .unwrap_or_default(),
+    )
+}
+
 /// The group's lag from every worker's report (`Err`: that worker did not answer). Every
 /// partition of the topic must be held by a worker that answered and reports its lag, else the
 /// lag is unknown — never a guess: a killed worker's partitions have no live owner until the
@@ -362,6 +385,32 @@ mod tests {
             worker(&[(0, 3), (1, 1), (2, 0), (3, 0), (4, 0), (5, 0)]),
         ]);
         assert_eq!(r.unwrap(), 4);
+    }
+
+    /// `held` partitions (lag 0) of a 6-partition topic, the oldest order held `age_ms` old.
+    fn holding(held: &[i32], age_ms: u64) -> Result<WorkerReport, ObserveError> {
+        let mut r = worker(&held.iter().map(|p| (*p, 0)).collect::<Vec<_>>())?;
+        r.backlog_age = Some(Duration::from_millis(age_ms));
+        Ok(r)
+    }
+
+    #[test]
+    fn the_backlog_age_is_known_only_while_every_partition_has_a_worker_that_answers() {
+        let all = vec![holding(&[0, 1, 2], 400), holding(&[3, 4, 5], 2_500)];
+        assert_eq!(age_of_reports(&all), Some(Duration::from_millis(2_500)));
+        // The owner of 3, 4 and 5 is dead (or paused): the orders waiting there are aged by
+        // no one, so the age is unknown — not the 0.4 s of the worker that answered.
+        let orphaned = vec![holding(&[0, 1, 2], 400), dead()];
+        assert_eq!(age_of_reports(&orphaned), None);
+        // The group gave them to the survivor: known again.
+        let moved = vec![holding(&[0, 1, 2, 3, 4, 5], 9_000), dead()];
+        assert_eq!(age_of_reports(&moved), Some(Duration::from_millis(9_000)));
+        // Every partition held and nothing held unpersisted: 0, not unknown.
+        let idle = vec![worker(&[(0, 0), (1, 0), (2, 0), (3, 0), (4, 0), (5, 0)])];
+        assert_eq!(age_of_reports(&idle), Some(Duration::ZERO));
+        // Nobody answered, or nobody knows the topic yet: unknown.
+        assert_eq!(age_of_reports(&[dead()]), None);
+        assert_eq!(age_of_reports(&[Ok(WorkerReport::default())]), None);
     }
 
     #[test]
