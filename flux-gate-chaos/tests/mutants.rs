@@ -48,6 +48,12 @@ enum Build {
 /// asynchronous replication: the API answers without waiting for a replica, and a primary
 /// takes writes with none. The scenario names its own stack (`stack:`, which `--stack` does not
 /// override), so both files are rewritten into `dir`; returns the scenario's path.
+///
+/// The replication link is slowed by 50 ms instead of the scenario's 10 ms: what the kill loses
+/// is what was acknowledged within one replication delay of it — about 4 reservations at 400/s
+/// with 10 ms, and one run in the mutation suite (tests in parallel on two cores) lost none and
+/// passed (2026-12-03). With 50 ms about 20 are in flight: the bug shows every time, as it would
+/// across a slower link.
 fn async_replication(dir: &Path) -> String {
     let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml")).unwrap();
     let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
@@ -64,6 +70,9 @@ fn async_replication(dir: &Path) -> String {
     let original = std::fs::read_to_string(repo().join("scenarios/redis-failover.yaml")).unwrap();
     let own = "stack: ../flux-gate-chaos/stacks/redis-ha.yaml";
     assert_eq!(original.matches(own).count(), 1);
+    let delay = "link: redis-primary, latency: 10ms,";
+    assert_eq!(original.matches(delay).count(), 1);
+    let original = original.replace(delay, "link: redis-primary, latency: 50ms,");
     let path = dir.join("redis-failover.yaml");
     std::fs::write(
         &path,
@@ -323,7 +332,8 @@ fn redis_without_its_append_only_file_fails_stock_conserved_after_a_restart() {
 /// already persisted the first sale of those units and refused the second (`products.stock`
 /// cannot go below 0), so `no_lost_acks` fails at sell-out, six seconds after the kill that
 /// caused it. Which data promise fails depends on where each lost reservation was
-/// (`no_oversell` / `stock_conserved` when the database takes the extra orders); one does,
+/// (`no_oversell` / `stock_conserved` when the database takes the extra orders;
+/// `per_user_limit` when the lost write was a buyer's count, and the buyer bought again); one does,
 /// with counterexamples, and the service-level ones pass: the failover itself went as well as
 /// with the unbroken build.
 #[test]
@@ -341,8 +351,13 @@ fn asynchronous_replication_loses_acknowledged_reservations_in_a_failover() {
     assert!(!failed.is_empty(), "{out}");
     for f in &failed {
         assert!(
-            ["no_lost_acks", "no_oversell", "stock_conserved"]
-                .contains(&f["checker"].as_str().unwrap()),
+            [
+                "no_lost_acks",
+                "no_oversell",
+                "stock_conserved",
+                "per_user_limit"
+            ]
+            .contains(&f["checker"].as_str().unwrap()),
             "{f}\n{out}"
         );
         assert!(f["count"].as_u64().unwrap() > 0, "{f}");
