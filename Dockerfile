@@ -48,6 +48,8 @@ COPY Cargo.toml Cargo.lock ./
 # The workspace's [patch.crates-io] points at the vendored noxious.
 COPY third_party third_party
 COPY flux-gate-core flux-gate-core
+COPY flux-gate-contract flux-gate-contract
+COPY flux-gate-testbed flux-gate-testbed
 COPY flux-gate-chaos flux-gate-chaos
 RUN cargo build --release --locked -p flux-gate-core -p flux-gate-chaos --bins
 

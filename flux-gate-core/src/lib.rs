@@ -10,7 +10,7 @@
 //! reservation script in [`reservation`]).
 //!
 //! The contract the harness (`fgchaos`) and outside tools share with the services lives in its
-//! own crate, `flux-gate-contract` (`flux-gate-core/contract`), so they need not compile the
+//! own crate, `flux-gate-contract` (`flux-gate-contract/`), so they need not compile the
 //! services: HTTP types ([`contract`]), Redis key names ([`keys`]), the Kafka message
 //! ([`message`]), the base Kafka settings (used by [`kafka`]) and the read side of the stores
 //! (re-exported by [`db`] and [`sale`]). The modules are re-exported here under their old
