@@ -2,7 +2,10 @@
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::builder::{PossibleValuesParser, TypedValueParser};
+use clap::{Args, Parser, Subcommand};
+
+use crate::target_kind::TargetKind;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -28,14 +31,17 @@ pub struct Cli {
 /// The compose project name this repository's `.env` gives `docker compose`.
 pub const DEFAULT_PROJECT: &str = "fluxgate";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TargetKind {
-    /// Docker when an engine answers and the compose project is up, else local.
-    Auto,
-    /// The whole stack as processes on loopback.
-    Local,
-    /// The user's Docker Compose project.
-    Docker,
+/// `--target`: `local`, `docker`, or `auto` (the default), which is no kind but the command's
+/// rule for picking one — docker when an engine answers and the compose project is up, else
+/// local — and so parses to `None`.
+pub type TargetFlag = ::std::option::Option<TargetKind>;
+
+fn target_flag() -> impl TypedValueParser<Value = TargetFlag> {
+    PossibleValuesParser::new(["auto", "local", "docker"]).map(|s| match s.as_str() {
+        "local" => Some(TargetKind::Local),
+        "docker" => Some(TargetKind::Docker),
+        _ => None,
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,8 +79,8 @@ pub struct RunArgs {
     /// Scenario files.
     #[arg(required = true)]
     pub scenarios: Vec<PathBuf>,
-    #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
-    pub target: TargetKind,
+    #[arg(long, default_value = "auto", value_parser = target_flag())]
+    pub target: TargetFlag,
     /// Docker target: the compose project to attach to.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
@@ -186,8 +192,8 @@ pub struct ProxyArgs {
 pub struct CleanupArgs {
     /// `local`: stray processes; `docker`: the compose project's containers and toxics;
     /// `auto`: both (docker when an engine answers).
-    #[arg(long, value_enum, default_value_t = TargetKind::Auto)]
-    pub target: TargetKind,
+    #[arg(long, default_value = "auto", value_parser = target_flag())]
+    pub target: TargetFlag,
     /// Docker target: the compose project to repair.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::fault::{PlannedFault, TimelineEvent};
 use crate::load::LoadSummary;
+use crate::nemesis::{Injection, TimelineEvent};
 use crate::scenario::Scenario;
 use crate::target::Endpoints;
+use crate::target_kind::TargetKind;
 
 /// Journal format version; bump on change. 2 added the stock samples (`samples`, `sampling`)
 /// and the settle trace (`settled.progress`); 3 the backlog read once a second (`backlog`).
@@ -26,7 +27,7 @@ pub struct Journal {
     pub scenario_hash: String,
     pub scenario: Scenario,
     pub seed: u64,
-    pub target: String,
+    pub target: TargetKind,
     /// The sale as started: the product id includes the run suffix.
     pub product: String,
     pub stock: u32,
@@ -39,7 +40,7 @@ pub struct Journal {
     /// Engine, images and containers (docker target).
     #[serde(default)]
     pub environment: crate::target::Environment,
-    pub faults: Vec<PlannedFault>,
+    pub faults: Vec<Injection>,
     pub timeline: Vec<TimelineEvent>,
     /// Relative to the journal's directory.
     pub history: PathBuf,

@@ -10,13 +10,14 @@
 //! | [`target`] | where the stack runs: the [`target::Target`] trait, [`target::local`] (processes on loopback) and [`target::docker`] (a Compose project) |
 //! | [`toxiproxy`] | Toxiproxy's REST API: the embedded fault proxy server and the client that drives it and real Toxiproxy alike |
 //! | [`load`] | the **generator**: order attempts at the entry, each recorded as an operation of the history |
-//! | [`fault`] | the **nemesis**: a seeded plan of faults and its execution, every apply and heal timed |
+//! | [`nemesis`] | the **nemesis**: a seeded plan of injections (one per scenario fault) and its execution, every apply and heal timed |
 //! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the backlog once a second, the settle phase and the final state |
 //! | [`model`] | what was observed, as plain data: final state, settle result, samples, backlog points, settle trace |
 //! | [`journal`] | the run's journal: everything it did, in one JSON file |
 //! | [`record`] | a stored run (journal, history, samples, log tails), read back from its directory |
 //! | [`verdict`] | the **checkers**: one per promise, pure over the [`verdict::checkers::Evidence`], and the verdict |
 //! | [`report`] | the markdown report, its charts and JUnit XML |
+//! | [`target_kind`] | `local` or `docker`: the one name of a target kind, for the CLI, scenarios, runs and journals |
 //! | [`cli`] | the command line's arguments (the `fgchaos` binary's `cmd/` runs them) |
 //! | [`cancel`] | the Ctrl-C signal the generator and the nemesis stop on |
 //! | [`jsonl`] | JSON-lines files (history, samples) |
@@ -26,17 +27,18 @@
 
 pub mod cancel;
 pub mod cli;
-pub mod fault;
 pub mod journal;
 pub mod jsonl;
 pub mod load;
 pub mod model;
+pub mod nemesis;
 pub mod observe;
 pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod target;
+pub mod target_kind;
 pub mod toxiproxy;
 pub mod verdict;
 pub mod yaml;

@@ -60,14 +60,14 @@ pub struct Settled {
     pub pending: Vec<String>,
     pub state: FinalState,
     /// Every successful read of the backlog, in order: the evidence for stuck or slow when
-    /// the system did not converge (see [`crate::verdict::progress`]).
-    #[serde(default)]
-    pub progress: Vec<ProgressPoint>,
+    /// the system did not converge (see [`crate::verdict::stall`]).
+    #[serde(default, rename = "progress")]
+    pub trace: Vec<SettlePoint>,
 }
 
 /// One settle-phase read of the backlog.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProgressPoint {
+pub struct SettlePoint {
     /// Since the load's time zero.
     pub at_ms: u64,
     /// Uncommitted messages of `orders`; `None` when the lag could not be read.
@@ -78,14 +78,14 @@ pub struct ProgressPoint {
     pub orders: u64,
 }
 
-impl ProgressPoint {
+impl SettlePoint {
     /// What is still to do: messages the worker has not committed plus orders not yet in Kafka.
     pub fn backlog(&self) -> u64 {
         self.lag.unwrap_or(0).max(0) as u64 + self.outbox
     }
 
     /// Same lag, outbox and order count: nothing moved between two reads.
-    pub fn same_state(&self, o: &ProgressPoint) -> bool {
+    pub fn same_state(&self, o: &SettlePoint) -> bool {
         self.lag == o.lag && self.outbox == o.outbox && self.orders == o.orders
     }
 

@@ -175,7 +175,7 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
     assert!(stock.windows(2).all(|w| w[1] <= w[0]), "{stock:?}");
     let settled = j.settled.unwrap();
     assert_eq!(stock.last().copied(), settled.state.redis_stock);
-    assert!(!settled.progress.is_empty());
+    assert!(!settled.trace.is_empty());
 
     // The stored run judged again: the same verdict, and the report rewritten.
     let report = reports.join(format!("{}.md", j.run_id));

@@ -383,7 +383,7 @@ async fn docker_target_drives_a_real_compose_project() {
     assert!(!dir.path().join("docker-attach.json").exists());
 
     // A harness killed mid-fault leaves a paused container; `fgchaos cleanup --target docker`
-    // puts it back from the attach record.
+    // puts it back from the attach ledger.
     let work = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
     let scenario = work.path().join("pause.yaml");

@@ -10,13 +10,21 @@ use std::path::{Path, PathBuf};
 /// Lowest first. The binary's `main.rs` and `cmd/` sit above all of them.
 const LAYERS: &[&[&str]] = &[
     // Plain data and formats.
-    &["model", "jsonl", "cancel", "cli", "yaml", "toxiproxy"],
+    &[
+        "model",
+        "jsonl",
+        "cancel",
+        "cli",
+        "target_kind",
+        "yaml",
+        "toxiproxy",
+    ],
     // The experiment as written.
     &["scenario"],
     // The generator and where the stack runs.
     &["load", "target"],
     // The nemesis and the observers.
-    &["fault", "observe"],
+    &["nemesis", "observe"],
     // What a run stores, and reading it back.
     &["journal"],
     &["record"],

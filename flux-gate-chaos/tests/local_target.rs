@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use fgchaos::target::local::{LocalStack, StackSpec};
+use fgchaos::target::local::{LocalTarget, StackSpec};
 use fgchaos::target::{Lifecycle, Target};
 use fgchaos::toxiproxy::Client;
 use flux_gate_testbed::ready;
@@ -13,7 +13,7 @@ use flux_gate_testbed::ready;
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn lifecycle_and_link_faults_on_the_local_stack() {
     let dir = tempfile::tempdir().unwrap();
-    let mut st = LocalStack::start(
+    let mut st = LocalTarget::start(
         StackSpec::built_in().unwrap(),
         dir.path(),
         "token",
@@ -169,7 +169,7 @@ async fn an_instance_that_starts_stopped_runs_only_when_started() {
         )
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let mut st = LocalStack::start(spec, dir.path(), "token", &Default::default())
+    let mut st = LocalTarget::start(spec, dir.path(), "token", &Default::default())
         .await
         .unwrap();
     let ep = st.endpoints().clone();

@@ -1,15 +1,16 @@
 //! `fgchaos cleanup`: heals what crashed runs left behind — stray service processes, stopped
 //! or paused containers, fgchaos toxics.
 
-use fgchaos::cli::{CleanupArgs, TargetKind};
-use fgchaos::target::docker::record::{repair, Record};
+use fgchaos::cli::CleanupArgs;
+use fgchaos::target::docker::ledger::{repair, Ledger};
 use fgchaos::target::local::strays;
+use fgchaos::target_kind::TargetKind;
 use fgchaos::toxiproxy;
 
 use super::Exit;
 
 pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
-    if args.target != TargetKind::Docker {
+    if args.target != Some(TargetKind::Docker) {
         let killed = strays::kill_under(&args.work_dir)?;
         println!(
             "killed {killed} stray service process(es) under {}",
@@ -20,9 +21,9 @@ pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
         }
     }
     let docker = match args.target {
-        TargetKind::Docker => true,
-        TargetKind::Auto => fgchaos::target::docker::engine::available().await,
-        TargetKind::Local => false,
+        Some(TargetKind::Docker) => true,
+        None => fgchaos::target::docker::engine::available().await,
+        Some(TargetKind::Local) => false,
     };
     if docker {
         cleanup_docker(args).await?;
@@ -34,15 +35,15 @@ pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
 /// every fgchaos toxic removed.
 async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
     let project = &args.project;
-    let records = Record::find(&args.work_dir, project);
-    if records.is_empty() {
+    let ledgers = Ledger::find(&args.work_dir, project);
+    if ledgers.is_empty() {
         println!(
             "no interrupted docker run of project `{project}` under {}",
             args.work_dir.display()
         );
     }
-    for (dir, record) in records {
-        let done = repair(&record).await?;
+    for (dir, ledger) in ledgers {
+        let done = repair(&ledger).await?;
         let touched = [done.resumed.clone(), done.started.clone()].concat();
         println!(
             "project `{project}`: resumed {} and started {} container(s){}",
@@ -54,10 +55,10 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
                 format!(" ({})", touched.join(", "))
             }
         );
-        if let Some(url) = &record.toxiproxy {
+        if let Some(url) = &ledger.toxiproxy {
             remove_toxics(url).await?;
         }
-        Record::remove(&dir);
+        Ledger::remove(&dir);
     }
     Ok(())
 }

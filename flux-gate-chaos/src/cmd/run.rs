@@ -2,9 +2,10 @@
 //! the exit code is the worst verdict (130 when interrupted).
 
 use anyhow::Context;
-use fgchaos::cli::{RunArgs, TargetKind};
-use fgchaos::run::{self, RunOptions, TargetChoice};
+use fgchaos::cli::{RunArgs, TargetFlag};
+use fgchaos::run::{self, RunOptions};
 use fgchaos::target::local::ProcessGroups;
+use fgchaos::target_kind::TargetKind;
 use fgchaos::verdict::Verdict;
 
 use super::interrupt::interrupts;
@@ -20,6 +21,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         keep: args.keep,
         stack: args.stack,
         target,
+        project: args.project,
         progress: true,
         groups: ProcessGroups::default(),
     };
@@ -74,21 +76,15 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
 }
 
 /// `--target auto`: docker when an engine answers and the project runs, else local.
-async fn choose_target(kind: TargetKind, project: &str) -> TargetChoice {
-    let docker = TargetChoice::Docker {
-        project: project.to_owned(),
-    };
-    match kind {
-        TargetKind::Local => TargetChoice::Local,
-        TargetKind::Docker => docker,
-        TargetKind::Auto => {
-            if fgchaos::target::docker::project::running(project).await {
-                eprintln!("fgchaos: target docker (compose project `{project}` is running)");
-                docker
-            } else {
-                eprintln!("fgchaos: target local (no running compose project `{project}`)");
-                TargetChoice::Local
-            }
-        }
+async fn choose_target(flag: TargetFlag, project: &str) -> TargetKind {
+    if let Some(kind) = flag {
+        return kind;
+    }
+    if fgchaos::target::docker::project::running(project).await {
+        eprintln!("fgchaos: target docker (compose project `{project}` is running)");
+        TargetKind::Docker
+    } else {
+        eprintln!("fgchaos: target local (no running compose project `{project}`)");
+        TargetKind::Local
     }
 }

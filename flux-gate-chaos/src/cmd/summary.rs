@@ -4,7 +4,7 @@ use std::path::Path;
 
 use comfy_table::{presets::UTF8_FULL_CONDENSED, Table};
 use fgchaos::journal::Journal;
-use fgchaos::verdict::progress::Diagnosis;
+use fgchaos::verdict::stall::Diagnosis;
 use fgchaos::verdict::Judgement;
 
 /// Checkers, phases, the quoted log lines of a stuck component, the verdict and the report.
@@ -32,7 +32,7 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
         "p99",
         "available",
     ]);
-    for ph in &jd.phases {
+    for ph in &jd.windows {
         p.add_row([
             ph.name.clone(),
             format!("{:.0}", ph.rps),

@@ -1,7 +1,7 @@
 //! `fgchaos up`: the local stack, kept running until Ctrl-C or `fgchaos down`.
 
 use fgchaos::cli::UpArgs;
-use fgchaos::target::local::{session, LocalStack, ProcessGroups, StackSpec};
+use fgchaos::target::local::{session, LocalTarget, ProcessGroups, StackSpec};
 use fgchaos::target::Target;
 
 use super::interrupt;
@@ -16,7 +16,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let groups = ProcessGroups::default();
     let interrupt = interrupt::interrupts(groups.clone());
-    let mut st = LocalStack::start(spec, &dir, &token, &groups).await?;
+    let mut st = LocalTarget::start(spec, &dir, &token, &groups).await?;
     let ep = st.endpoints().clone();
     let session = session::Session::record(&args.work_dir, &ep)?;
     println!("stack up (Ctrl-C or `fgchaos down` stops it)");

@@ -8,7 +8,7 @@ use flux_gate_contract::http::ProductId;
 
 use super::lag::{metrics_client, LagSource};
 use super::{ObserveError, RedisSource};
-use crate::model::{DbOrder, FinalState, ProgressPoint, Settled};
+use crate::model::{DbOrder, FinalState, SettlePoint, Settled};
 use crate::target::Endpoints;
 
 /// Reads the state; errors say which store could not be read.
@@ -70,7 +70,7 @@ impl Reader {
 }
 
 /// Waits until the worker has committed everything, every outbox is empty and the DB order
-/// count has not moved for `quiet`; gives up after `timeout`. Times in the progress trace count
+/// count has not moved for `quiet`; gives up after `timeout`. Times in the settle trace count
 /// from `zero`, the load's time zero.
 pub async fn settle(
     reader: &Reader,
@@ -84,7 +84,7 @@ pub async fn settle(
     let mut last: Option<FinalState> = None;
     let mut min_stock: Option<i64> = None;
     let mut pending: Vec<String>;
-    let mut progress = Vec::new();
+    let mut trace = Vec::new();
     // `Some(recovered_at)` once converged, `None` when the time ran out.
     let converged_at = loop {
         match reader.read().await {
@@ -94,7 +94,7 @@ pub async fn settle(
                     (a, b) => a.or(b),
                 };
                 let count = s.db_orders.len();
-                progress.push(ProgressPoint {
+                trace.push(SettlePoint {
                     at_ms: zero.elapsed().as_millis() as u64,
                     lag: s.consumer_lag,
                     outbox: s.outbox,
@@ -140,7 +140,7 @@ pub async fn settle(
             pending
         },
         state,
-        progress,
+        trace,
     }
 }
 

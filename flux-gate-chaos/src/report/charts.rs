@@ -8,7 +8,7 @@ use plotters::prelude::*;
 
 use crate::load::history::SecondStats;
 use crate::model::{BacklogPoint, Sample};
-use crate::verdict::phases::Phase;
+use crate::verdict::windows::Window;
 
 const W: u32 = 900;
 const H: u32 = 320;
@@ -25,8 +25,8 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
-fn windows(phases: &[Phase]) -> Vec<(f64, f64)> {
-    phases
+fn shaded(windows: &[Window]) -> Vec<(f64, f64)> {
+    windows
         .iter()
         .filter(|p| p.fault.is_some())
         .map(|p| (p.start_ms as f64 / 1000.0, p.end_ms as f64 / 1000.0))
@@ -189,11 +189,11 @@ fn backlog(dir: &Path, points: &[BacklogPoint], shade: &[(f64, f64)]) -> Result<
 pub fn write(
     dir: &Path,
     seconds: &[SecondStats],
-    phases: &[Phase],
+    windows: &[Window],
     samples: &[Sample],
     backlog_points: &[BacklogPoint],
 ) -> Result<Vec<(String, String)>> {
-    let shade = windows(phases);
+    let shade = shaded(windows);
     let ms = |us: u64| us as f64 / 1000.0;
     chart(
         &dir.join("latency.svg"),

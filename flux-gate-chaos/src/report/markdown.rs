@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::journal::Journal;
 use crate::model::Sample;
 use crate::verdict::checkers::Status;
-use crate::verdict::progress::Diagnosis;
+use crate::verdict::stall::Diagnosis;
 use crate::verdict::{Judgement, Verdict};
 
 /// Relative paths of the run's files, from the report's directory.
@@ -136,7 +136,7 @@ pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) ->
         o,
         "\n## Phases\n\n| phase | window | req/s | ok / fail / info | statuses | p50 | p95 | p99 | available |\n|---|---|---|---|---|---|---|---|---|"
     );
-    for p in &jd.phases {
+    for p in &jd.windows {
         let statuses: Vec<String> = p.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         let _ = writeln!(
             o,
@@ -311,7 +311,7 @@ fn environment(o: &mut String, env: &crate::target::Environment) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::TimelineEvent;
+    use crate::nemesis::TimelineEvent;
     use crate::verdict::checkers::tests::{clean, journal, op};
     use crate::verdict::judge;
 
@@ -387,8 +387,8 @@ mod tests {
         settled.recovery_ms = None;
         settled.pending = vec!["consumer lag 7 message(s)".into()];
         settled.state.db_orders.retain(|r| r.key != "k2");
-        settled.progress = (0..=80)
-            .map(|i| crate::model::ProgressPoint {
+        settled.trace = (0..=80)
+            .map(|i| crate::model::SettlePoint {
                 at_ms: 3000 + i * 250,
                 lag: Some(7),
                 outbox: 0,

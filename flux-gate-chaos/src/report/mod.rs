@@ -19,7 +19,7 @@ pub fn write(report_dir: &Path, r: &Record, jd: &Judgement) -> std::io::Result<P
         .as_ref()
         .map(|l| l.seconds.as_slice())
         .unwrap_or_default();
-    let charts = match charts::write(&run_dir, seconds, &jd.phases, &r.samples, &j.backlog) {
+    let charts = match charts::write(&run_dir, seconds, &jd.windows, &r.samples, &j.backlog) {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(error = %e, "charts not drawn");

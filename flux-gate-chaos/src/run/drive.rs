@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::{now_utc, progress_bar, Run, Times};
-use crate::fault::plan::PlanError;
-use crate::fault::{self, Executor};
-use crate::load::{self, Live, LoadPlan};
+use crate::load::{self, Live, LoadPlan, LoadSummary};
+use crate::nemesis::plan::PlanError;
+use crate::nemesis::{self, Executor, Injection, TimelineEvent};
 use crate::observe::lag::{self, LagSource};
 use crate::observe::{BacklogWatch, ObserveError, RedisSource, Sampler};
 use crate::scenario::{validate, Scenario};
@@ -49,22 +49,121 @@ pub enum DriveError {
     NotUndone,
 }
 
+/// What step 3 returned: the plan, the timeline and the load's summary — kept when the drive
+/// failed part way too, so the journal shows how far it got.
+#[derive(Debug, Default)]
+pub struct Driven {
+    /// Unix ms of the load's time zero (0 when the load never started).
+    pub load_zero_unix_ms: u64,
+    pub faults: Vec<Injection>,
+    pub timeline: Vec<TimelineEvent>,
+    pub load: Option<LoadSummary>,
+    /// Ctrl-C stopped the load and the nemesis.
+    pub interrupted: bool,
+    /// Settle's clocks, when the drive completed.
+    times: Option<Times>,
+    failure: Option<DriveError>,
+}
+
+impl Driven {
+    /// Why the drive did not complete: a harness error.
+    pub fn error(&self) -> Option<String> {
+        self.failure.as_ref().map(ToString::to_string)
+    }
+
+    /// Settle's clocks, when there is something to settle: the drive completed, uninterrupted.
+    pub fn completed(&self) -> Option<&Times> {
+        if self.interrupted || self.failure.is_some() {
+            None
+        } else {
+            self.times.as_ref()
+        }
+    }
+
+    /// Recovery counts from the last change: the end of the load or the last heal.
+    fn last_change_ms(&self) -> u64 {
+        let load_ms = self.load.as_ref().map_or(0, |l| l.elapsed_ms);
+        self.timeline
+            .iter()
+            .map(|e| e.finished_ms)
+            .max()
+            .unwrap_or(0)
+            .max(load_ms)
+    }
+}
+
 impl Run {
     /// Starts the sale, plans the faults, runs load and faults together, undoes and restores.
-    pub async fn drive(
+    pub async fn drive(&mut self, progress: bool, interrupt: watch::Receiver<bool>) -> Driven {
+        let mut driven = Driven::default();
+        match self.drive_into(&mut driven, progress, interrupt).await {
+            Ok(times) => driven.times = Some(times),
+            Err(e) => driven.failure = Some(e),
+        }
+        driven
+    }
+
+    async fn drive_into(
         &mut self,
+        d: &mut Driven,
         progress: bool,
         interrupt: watch::Receiver<bool>,
     ) -> Result<Times, DriveError> {
         let ep = self.target.endpoints().clone();
         group_at_rest(&ep).await;
-        start_sale(&ep.entry, &ep.admin_token, &self.product, &self.scenario).await?;
-        let faults = {
+        start_sale(
+            &ep.entry,
+            &ep.admin_token,
+            &self.opening.product,
+            &self.opening.scenario,
+        )
+        .await?;
+        d.faults = {
             let t = self.target.as_ref();
-            fault::plan(&self.scenario, self.seed, &|svc| t.instances_of(svc))
-                .map_err(DriveError::Plan)?
+            nemesis::plan(&self.opening.scenario, self.opening.seed, &|svc| {
+                t.instances_of(svc)
+            })?
         };
-        self.journal.faults = faults.clone();
+        let plan = self.load_plan(&ep)?;
+        let start = Instant::now();
+        d.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
+        // The target's endpoints as faults and the restore change them (a container started
+        // or restarted can come back at another address), for the backlog watch.
+        let endpoints = watch::Sender::new(ep.clone());
+        self.start_observers(&endpoints, start).await?;
+        let live = Arc::new(Live::default());
+        let active = Arc::new(Mutex::new(Vec::new()));
+        let bar = progress
+            .then(|| progress_bar::show(plan.duration, live.clone(), active.clone(), start));
+        let history = self.out_dir.join(super::assemble::history_file());
+        let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
+        let mut executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
+        let (load_result, ()) = tokio::join!(
+            load::drive(plan, &history, live, interrupt.clone()),
+            executor.run(&d.faults, interrupt.clone()),
+        );
+        let undone = executor.undo_all().await;
+        d.timeline = std::mem::take(&mut executor.timeline);
+        d.interrupted = *interrupt.borrow();
+        drop(executor);
+        if let Some(bar) = bar {
+            bar.finish();
+        }
+        d.load = Some(load_result.map_err(|e| DriveError::Load(e.to_string()))?);
+        self.target.restore().await.map_err(DriveError::Restore)?;
+        endpoints.send_replace(self.target.endpoints().clone());
+        every_step_landed(&d.timeline)?;
+        if !undone {
+            return Err(DriveError::NotUndone);
+        }
+        Ok(Times {
+            zero: start,
+            last_change: start + Duration::from_millis(d.last_change_ms()),
+        })
+    }
+
+    /// The open-model load the scenario asks for, at the stack's entry.
+    fn load_plan(&self, ep: &Endpoints) -> Result<LoadPlan, DriveError> {
         let entry: SocketAddr =
             ep.entry
                 .trim_start_matches("http://")
@@ -73,80 +172,47 @@ impl Run {
                     entry: ep.entry.clone(),
                     source,
                 })?;
-        let duration = validate::load_duration(&self.scenario.load).unwrap_or_default();
-        let plan = LoadPlan {
+        let s = &self.opening.scenario;
+        Ok(LoadPlan {
             entry,
-            product: self.product.clone(),
-            key_prefix: self.journal.run_id.clone(),
-            seed: self.seed,
-            load: self.scenario.load.clone(),
-            duration,
-        };
-        let live = Arc::new(Live::default());
-        let active = Arc::new(Mutex::new(Vec::new()));
-        let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
-        let start = Instant::now();
-        self.journal.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
-        self.sampler = Some(
-            Sampler::start(
-                RedisSource::new(&ep).map_err(DriveError::Sampler)?,
-                &self.product,
-                start,
-            )
-            .await
-            .map_err(DriveError::Sampler)?,
-        );
-        // The target's endpoints as faults and the restore change them (a container started
-        // or restarted can come back at another address), for the backlog watch.
-        let endpoints = watch::Sender::new(ep.clone());
-        self.backlog =
-            Some(BacklogWatch::start(endpoints.subscribe(), start).map_err(DriveError::Backlog)?);
-        let bar =
-            progress.then(|| progress_bar::show(duration, live.clone(), active.clone(), start));
-
-        let history = self.out_dir.join(&self.journal.history);
-        let mut executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
-        let (load_result, ()) = tokio::join!(
-            load::drive(plan, &history, live, interrupt.clone()),
-            executor.run(&faults, interrupt.clone()),
-        );
-        let undone = executor.undo_all().await;
-        self.journal.timeline = std::mem::take(&mut executor.timeline);
-        self.journal.interrupted = *interrupt.borrow();
-        drop(executor);
-        if let Some(bar) = bar {
-            bar.finish();
-        }
-        self.journal.load = Some(load_result.map_err(|e| DriveError::Load(e.to_string()))?);
-        self.target.restore().await.map_err(DriveError::Restore)?;
-        endpoints.send_replace(self.target.endpoints().clone());
-        if let Some(bad) = self.journal.timeline.iter().find(|e| !e.ok) {
-            return Err(DriveError::NotLanded {
-                fault: bad.fault,
-                label: bad.label.clone(),
-                phase: bad.phase.clone(),
-                error: bad.error.clone().unwrap_or_default(),
-            });
-        }
-        if !undone {
-            return Err(DriveError::NotUndone);
-        }
-        Ok(Times {
-            zero: start,
-            last_change: start + Duration::from_millis(self.last_change_ms()),
+            product: self.opening.product.clone(),
+            key_prefix: self.opening.run_id.clone(),
+            seed: self.opening.seed,
+            load: s.load.clone(),
+            duration: validate::load_duration(&s.load).unwrap_or_default(),
         })
     }
 
-    /// Recovery counts from the last change: the end of the load or the last heal.
-    fn last_change_ms(&self) -> u64 {
-        let load_ms = self.journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
-        self.journal
-            .timeline
-            .iter()
-            .map(|e| e.finished_ms)
-            .max()
-            .unwrap_or(0)
-            .max(load_ms)
+    /// The stock sampler and the backlog watch, from the load's time zero to the end of
+    /// settle (step 5 stops them).
+    async fn start_observers(
+        &mut self,
+        endpoints: &watch::Sender<Endpoints>,
+        start: Instant,
+    ) -> Result<(), DriveError> {
+        let ep = endpoints.borrow().clone();
+        let source = RedisSource::new(&ep).map_err(DriveError::Sampler)?;
+        self.sampler = Some(
+            Sampler::start(source, &self.opening.product, start)
+                .await
+                .map_err(DriveError::Sampler)?,
+        );
+        self.backlog =
+            Some(BacklogWatch::start(endpoints.subscribe(), start).map_err(DriveError::Backlog)?);
+        Ok(())
+    }
+}
+
+/// A step that did not land makes the run a harness error: its first one, named.
+fn every_step_landed(timeline: &[TimelineEvent]) -> Result<(), DriveError> {
+    match timeline.iter().find(|e| !e.ok) {
+        Some(bad) => Err(DriveError::NotLanded {
+            fault: bad.fault,
+            label: bad.label.clone(),
+            phase: bad.phase.clone(),
+            error: bad.error.clone().unwrap_or_default(),
+        }),
+        None => Ok(()),
     }
 }
 

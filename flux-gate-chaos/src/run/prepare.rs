@@ -5,11 +5,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::{RunError, RunOptions, TargetChoice};
+use super::{RunError, RunOptions};
 use crate::scenario::parse::Problem;
 use crate::scenario::{self, validate, Scale, Scenario, ScenarioError};
 use crate::target::docker::DockerSpec;
 use crate::target::local::StackSpec;
+use crate::target_kind::TargetKind;
 
 /// A scenario ready to run: parsed, checked, with the stack it runs on.
 #[derive(Debug)]
@@ -36,12 +37,13 @@ pub enum StackChoice {
 /// Prepares every file before any runs: one bad file stops the whole command before a stack
 /// starts.
 pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Prepared>, RunError> {
-    match &opts.target {
-        TargetChoice::Local => paths
+    match opts.target {
+        TargetKind::Local => paths
             .iter()
             .map(|p| local(p, opts.stack.as_deref()))
             .collect(),
-        TargetChoice::Docker { project } => {
+        TargetKind::Docker => {
+            let project = &opts.project;
             let spec = docker_spec(opts.stack.as_deref())?;
             let probed = crate::target::docker::stack::probe(&spec, project)
                 .await

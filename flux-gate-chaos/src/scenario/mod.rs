@@ -19,6 +19,8 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
+use crate::target_kind::TargetKind;
+
 pub use fault::{
     Action, Fault, FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions,
 };
@@ -187,7 +189,7 @@ pub struct WindowExpect {
     pub p99: Option<DurThreshold>,
     /// The targets `p50` and `p99` hold on (default: every target); see `expect.latency.on`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub latency_on: Vec<TargetName>,
+    pub latency_on: Vec<TargetKind>,
 }
 
 /// Seeded random faults: every `every`, one entry of `pool` is applied for `duration`.
@@ -293,7 +295,7 @@ pub struct LatencyExpect {
     /// expectation the machine decides: the same stack answers in a few milliseconds as
     /// processes on loopback and in tens as containers sharing two cores.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub on: Vec<TargetName>,
+    pub on: Vec<TargetKind>,
 }
 
 /// Bounds on the backlog, read once a second through the run: the consumer lag and the age of
@@ -312,26 +314,9 @@ pub struct BacklogExpect {
     pub catch_up: Option<DurThreshold>,
 }
 
-/// A target, as scenarios name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum TargetName {
-    Local,
-    Docker,
-}
-
-impl TargetName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TargetName::Local => "local",
-            TargetName::Docker => "docker",
-        }
-    }
-}
-
 /// Whether bounds restricted to `on` apply on `target` (an empty list: everywhere).
-pub fn applies_on(on: &[TargetName], target: &str) -> bool {
-    on.is_empty() || on.iter().any(|t| t.as_str() == target)
+pub fn applies_on(on: &[TargetKind], target: TargetKind) -> bool {
+    on.is_empty() || on.contains(&target)
 }
 
 /// What must hold for a pass.

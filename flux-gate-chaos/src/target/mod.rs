@@ -92,7 +92,6 @@ pub enum TargetError {
 #[async_trait::async_trait]
 pub trait Target: Send {
     /// `local` or `docker`.
-    fn kind(&self) -> &'static str;
     fn endpoints(&self) -> &Endpoints;
     /// Services, replica groups and links faults may name.
     fn names(&self) -> Names;

@@ -1,11 +1,11 @@
 //! Verdicts: the settle phase and the final state ([`state`]), stock sampled through the run
-//! ([`samples`]), stuck or slow when it did not settle ([`progress`]), the run cut into phases
-//! ([`phases`]), one checker per promise ([`checkers`]), and the overall verdict with its exit
+//! ([`samples`]), stuck or slow when it did not settle ([`stall`]), the run cut into windows
+//! ([`windows`]), one checker per promise ([`checkers`]), and the overall verdict with its exit
 //! code — all a pure function of the stored [`Record`].
 
 pub mod checkers;
-pub mod phases;
-pub mod progress;
+pub mod stall;
+pub mod windows;
 
 use serde::{Deserialize, Serialize};
 
@@ -13,8 +13,8 @@ use crate::load::Outcome;
 use crate::model::Settled;
 use crate::record::Record;
 use checkers::{Evidence, Finding, Status};
-use phases::Phase;
-use progress::Diagnosis;
+use stall::Diagnosis;
+use windows::Window;
 
 /// The run's verdict. Variants are declared from best to worst, so `Ord` is severity and the
 /// worst of several runs is their `max` (harness error > fail > inconclusive > pass) — which is
@@ -56,7 +56,8 @@ pub struct Judgement {
     /// Why, in one line.
     pub reason: String,
     pub findings: Vec<Finding>,
-    pub phases: Vec<Phase>,
+    #[serde(rename = "phases")]
+    pub windows: Vec<Window>,
     pub settled: Settled,
     /// Stuck or slow, when the system did not settle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,11 +73,11 @@ pub fn judge(record: &Record) -> Judgement {
     let ops = record.ops.as_slice();
     let settled = journal.settled.clone().unwrap_or_default();
     let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
-    let phases = phases::phases(ops, &journal.timeline, load_ms);
+    let windows = windows::windows(ops, &journal.timeline, load_ms);
     let diagnosis = (!settled.converged)
         .then(|| {
-            progress::diagnose(
-                &settled.progress,
+            stall::diagnose(
+                &settled.trace,
                 journal.scenario.settle.stall_window().as_millis() as u64,
                 &record.logs,
             )
@@ -85,7 +86,7 @@ pub fn judge(record: &Record) -> Judgement {
     let evidence = Evidence {
         expect: &journal.scenario.expect,
         settle: &journal.scenario.settle,
-        target: &journal.target,
+        target: journal.target,
         per_user_limit: journal.per_user_limit,
         faults: &journal.faults,
         ops,
@@ -94,7 +95,7 @@ pub fn judge(record: &Record) -> Judgement {
         samples: &record.samples,
         sampling: journal.sampling.as_ref(),
         backlog: &journal.backlog,
-        phases: &phases,
+        windows: &windows,
         diagnosis: diagnosis.as_ref(),
     };
     let findings: Vec<Finding> = checkers::for_invariants(&journal.scenario.expect.invariants)
@@ -147,7 +148,7 @@ pub fn judge(record: &Record) -> Judgement {
         verdict,
         reason,
         findings,
-        phases,
+        windows,
         settled,
         diagnosis,
         ok,

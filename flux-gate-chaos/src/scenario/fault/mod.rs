@@ -193,7 +193,7 @@ pub enum Stream {
     Both,
 }
 
-/// The action word alone, as the journal records it (`PlannedFault.action`) and the file
+/// The action word alone, as the journal records it (`Injection.action`) and the file
 /// writes it (`action: kill`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -16,8 +16,8 @@ use bollard::Docker;
 use futures::StreamExt;
 
 use super::engine::{self, already_there, DockerError};
+use super::ledger::Ledger;
 use super::project::{from_inspect, Container, Project, State};
-use super::record::Record;
 use super::spec::DockerSpec;
 use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
@@ -42,7 +42,7 @@ pub struct DockerTarget {
     /// Instances the scenario starts later (`scale: … started:`), stopped at the attach and
     /// started again when the run ends.
     held_back: Vec<String>,
-    /// The run directory: logs and the attach record.
+    /// The run directory: logs and the attach ledger.
     dir: PathBuf,
     /// Unix time of the attach: logs are collected from here.
     since: i64,
@@ -92,7 +92,7 @@ impl DockerTarget {
             .collect();
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
-        let record = Record {
+        let ledger = Ledger {
             project: project.name.clone(),
             running: running
                 .iter()
@@ -101,9 +101,9 @@ impl DockerTarget {
                 .collect(),
             toxiproxy: None,
         };
-        // Written before the health wait, so a harness killed while waiting leaves a record
+        // Written before the health wait, so a harness killed while waiting leaves a ledger
         // too; written again below once the Toxiproxy API is known.
-        record.write(dir)?;
+        ledger.write(dir)?;
         let since = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut t = DockerTarget {
             docker,
@@ -138,11 +138,11 @@ impl DockerTarget {
         super::redis_ha::check_peer_links(t.endpoints.redis_ha.as_ref(), &links, &t.project.name)?;
         t.reset_peer = reset_peer;
         t.endpoints.links = links;
-        let record = Record {
+        let ledger = Ledger {
             toxiproxy: Some(t.endpoints.toxiproxy.clone()),
-            ..record
+            ..ledger
         };
-        record.write(dir)?;
+        ledger.write(dir)?;
         Ok(t)
     }
 
@@ -466,10 +466,6 @@ async fn wait_for_proxy(
 
 #[async_trait::async_trait]
 impl Target for DockerTarget {
-    fn kind(&self) -> &'static str {
-        "docker"
-    }
-
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
@@ -556,7 +552,7 @@ impl Target for DockerTarget {
         for inst in self.held_back.clone() {
             self.start_container(&inst).await?;
         }
-        Record::remove(&self.dir);
+        Ledger::remove(&self.dir);
         Ok(())
     }
 

@@ -11,4 +11,4 @@ pub mod template;
 
 pub use groups::ProcessGroups;
 pub use spec::StackSpec;
-pub use stack::LocalStack;
+pub use stack::LocalTarget;

@@ -35,7 +35,7 @@ struct Instance {
 }
 
 /// A running local stack.
-pub struct LocalStack {
+pub struct LocalTarget {
     spec: StackSpec,
     dir: PathBuf,
     order: Vec<String>,
@@ -290,7 +290,7 @@ fn endpoints(
     })
 }
 
-impl LocalStack {
+impl LocalTarget {
     /// Starts every service of `spec` under `dir` (created) and every link's proxy, in four
     /// steps: addresses for everything, the fault proxy with every link, the endpoints, then
     /// the services in dependency order. Every instance's process group is registered in
@@ -310,7 +310,7 @@ impl LocalStack {
         let proxy = FaultProxy::start(&spec, &addrs).await?;
         let endpoints = endpoints(&spec, &addrs, &proxy, admin_token)?;
         let order = spec.start_order().map_err(setup)?;
-        let mut stack = LocalStack {
+        let mut stack = LocalTarget {
             endpoints,
             spec,
             dir,
@@ -525,11 +525,7 @@ async fn wait_stopped(pid: Option<u32>) {
 }
 
 #[async_trait::async_trait]
-impl Target for LocalStack {
-    fn kind(&self) -> &'static str {
-        "local"
-    }
-
+impl Target for LocalTarget {
     fn endpoints(&self) -> &Endpoints {
         &self.endpoints
     }
@@ -639,7 +635,7 @@ impl Target for LocalStack {
     }
 }
 
-impl Drop for LocalStack {
+impl Drop for LocalTarget {
     fn drop(&mut self) {
         for i in self.instances.values() {
             i.groups.remove(i.process.pid());

@@ -91,7 +91,7 @@ impl Checker for Backlog {
 
 /// The end of the last fault window: where catching up starts.
 fn last_heal_ms(e: &Evidence<'_>) -> Option<u64> {
-    e.phases
+    e.windows
         .iter()
         .filter(|p| p.fault.is_some())
         .map(|p| p.end_ms)

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Basis, Checker, Evidence, Finding, Status};
 use crate::load::{Op, Outcome};
 use crate::model::{min_stock, DbOrder};
-use crate::verdict::progress::Stall;
+use crate::verdict::stall::Stall;
 
 fn ms(us: u64) -> String {
     format!("{:.1}s", us as f64 / 1e6)
@@ -76,7 +76,7 @@ impl Checker for NoOversell {
             .flatten()
             .min();
         let seen = if e.samples.is_empty() {
-            format!("{} settle reads, no samples", e.settled.progress.len())
+            format!("{} settle reads, no samples", e.settled.trace.len())
         } else {
             let (every, missed) = e.sampling.map_or((String::new(), 0), |sm| {
                 (format!(" every {} ms", sm.every_ms), sm.missed)
@@ -89,7 +89,7 @@ impl Checker for NoOversell {
                 } else {
                     String::new()
                 },
-                e.settled.progress.len()
+                e.settled.trace.len()
             )
         };
         Finding::from_counterexamples(

@@ -12,12 +12,13 @@ mod service;
 
 use serde::{Deserialize, Serialize};
 
-use super::phases::Phase;
-use super::progress::{Diagnosis, Stall};
-use crate::fault::PlannedFault;
+use super::stall::{Diagnosis, Stall};
+use super::windows::Window;
 use crate::load::Op;
 use crate::model::{BacklogPoint, Sample, Sampling, Settled};
+use crate::nemesis::Injection;
 use crate::scenario::{Expect, Invariant, Settle};
+use crate::target_kind::TargetKind;
 
 pub use backlog::{Backlog, CAUGHT_UP};
 pub use data::{
@@ -55,11 +56,11 @@ pub struct Evidence<'a> {
     /// The scenario's settle rules (its timeout names why an unsettled state is not judged).
     pub settle: &'a Settle,
     /// `local` or `docker`: latency bounds may be restricted to one.
-    pub target: &'a str,
+    pub target: TargetKind,
     /// The sale's per-user limit, if it had one.
     pub per_user_limit: Option<u32>,
     /// The planned faults: each may carry expectations for its own window.
-    pub faults: &'a [PlannedFault],
+    pub faults: &'a [Injection],
     pub ops: &'a [Op],
     /// The settle phase; a default (never read) one when the run ended before it.
     pub settled: &'a Settled,
@@ -70,7 +71,7 @@ pub struct Evidence<'a> {
     pub sampling: Option<&'a Sampling>,
     /// Consumer lag and backlog age, read once a second.
     pub backlog: &'a [BacklogPoint],
-    pub phases: &'a [Phase],
+    pub windows: &'a [Window],
     /// Stuck or slow, when the system did not settle.
     pub diagnosis: Option<&'a Diagnosis>,
 }

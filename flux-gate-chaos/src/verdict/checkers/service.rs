@@ -22,7 +22,7 @@ fn window_expect<'a>(
 /// nothing if that sets none), else the scenario's. Baseline and recovery count only overall.
 fn availability_threshold(
     e: &Evidence<'_>,
-    p: &crate::verdict::phases::Phase,
+    p: &crate::verdict::windows::Window,
 ) -> Option<crate::scenario::PercentThreshold> {
     p.fault?;
     match window_expect(e, p.fault) {
@@ -53,7 +53,7 @@ impl Checker for Availability {
     /// through the overall share all the same.
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let own: Vec<(u64, u64)> = e
-            .phases
+            .windows
             .iter()
             .filter(|p| window_expect(e, p.fault).is_some_and(|w| w.availability.is_some()))
             .map(|p| (p.start_ms * 1000, p.end_ms * 1000))
@@ -66,7 +66,7 @@ impl Checker for Availability {
         let total = judged_overall.len() as u64;
         let avail = judged_overall
             .iter()
-            .filter(|o| crate::verdict::phases::available(o))
+            .filter(|o| crate::verdict::windows::available(o))
             .count() as u64;
         let overall = if total == 0 {
             1.0
@@ -86,7 +86,7 @@ impl Checker for Availability {
             }
         }
         let mut worst: Option<(f64, &str)> = None;
-        for p in e.phases.iter().filter(|p| p.ops > 0) {
+        for p in e.windows.iter().filter(|p| p.ops > 0) {
             if worst.is_none_or(|w| p.availability < w.0) {
                 worst = Some((p.availability, p.name.as_str()));
             }
@@ -148,7 +148,7 @@ impl Checker for Latency {
     fn check(&self, e: &Evidence<'_>) -> Finding {
         let d = |us: u64| Duration::from_micros(us);
         let summary = e
-            .phases
+            .windows
             .iter()
             .find(|p| p.name == "baseline")
             .map(|b| {
@@ -164,7 +164,7 @@ impl Checker for Latency {
         let mut elsewhere = 0;
         let mut bad = Vec::new();
         let target = e.target;
-        for p in e.phases.iter().filter(|p| p.ops > 0) {
+        for p in e.windows.iter().filter(|p| p.ops > 0) {
             let limits = if p.name == "baseline" {
                 e.expect
                     .latency

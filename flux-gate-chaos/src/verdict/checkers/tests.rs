@@ -22,7 +22,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         scenario_hash: "0".into(),
         scenario,
         seed: 1,
-        target: "local".into(),
+        target: crate::target_kind::TargetKind::Local,
         product: "p-abcd".into(),
         stock: 3,
         per_user_limit,
@@ -74,8 +74,8 @@ pub(crate) fn op(seq: u64, key: &str, user: &str, http: Option<u16>, order: Opti
 }
 
 /// A timeline step that landed at `at` ms, as scheduled.
-fn event(fault: usize, phase: &str, label: &str, at: u64) -> crate::fault::TimelineEvent {
-    crate::fault::TimelineEvent {
+fn event(fault: usize, phase: &str, label: &str, at: u64) -> crate::nemesis::TimelineEvent {
+    crate::nemesis::TimelineEvent {
         fault,
         phase: phase.into(),
         label: label.into(),
@@ -126,7 +126,7 @@ pub(crate) fn clean() -> (Vec<Op>, Settled) {
             consumer_lag: Some(0),
             lag_error: None,
         },
-        progress: Vec::new(),
+        trace: Vec::new(),
     };
     (ops, settled)
 }
@@ -367,7 +367,7 @@ fn availability_fails_below_its_threshold_and_names_the_errors() {
 
 #[test]
 fn a_fault_window_is_judged_by_its_own_expectation() {
-    use crate::fault::{Change, PlannedFault};
+    use crate::nemesis::{Change, Injection};
     use crate::scenario::{Action, WindowExpect};
     use crate::target::Lifecycle;
     let mut j = journal("expect: { availability: \">= 50%\" }", None);
@@ -375,7 +375,7 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
         instance: "redis".into(),
         op: Lifecycle::Pause,
     };
-    j.faults = vec![PlannedFault {
+    j.faults = vec![Injection {
         id: 0,
         action: Action::Pause,
         target: "redis".into(),
@@ -414,12 +414,12 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
 /// stricter one applies to everything outside it, overall included.
 #[test]
 fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
-    use crate::fault::{Change, PlannedFault, TimelineEvent};
+    use crate::nemesis::{Change, Injection, TimelineEvent};
     use crate::scenario::{Action, WindowExpect};
     use crate::target::Lifecycle;
     let judged = |window: Option<&str>| {
         let mut j = journal("expect: { availability: \">= 100%\" }", None);
-        j.faults = vec![PlannedFault {
+        j.faults = vec![Injection {
             id: 0,
             action: Action::Kill,
             target: "redis-primary".into(),
@@ -495,7 +495,7 @@ fn latency_bounds_restricted_to_a_target_hold_only_there() {
     let (ops, s) = clean();
     let f = findings(&j, &ops, s.clone());
     assert_eq!(f["latency"].status, Status::Fail, "{:?}", f["latency"]);
-    j.target = "docker".into();
+    j.target = crate::target_kind::TargetKind::Docker;
     let f = findings(&j, &ops, s);
     assert_eq!(f["latency"].status, Status::Skipped, "{:?}", f["latency"]);
     assert!(
@@ -608,8 +608,8 @@ fn unsettled(s: &mut Settled, lag: i64, flat_ms: u64, draining: bool) {
     s.converged = false;
     s.recovery_ms = None;
     s.pending = vec![format!("consumer lag {lag} message(s)")];
-    s.progress = (0..=(flat_ms / 250))
-        .map(|i| crate::model::ProgressPoint {
+    s.trace = (0..=(flat_ms / 250))
+        .map(|i| crate::model::SettlePoint {
             at_ms: 2000 + i * 250,
             lag: Some(if draining {
                 lag + (flat_ms / 250 - i) as i64
@@ -673,7 +673,7 @@ fn a_stuck_pipeline_fails_no_lost_acks_with_every_missing_acknowledged_order() {
     );
     assert!(matches!(
         jd.diagnosis,
-        Some(crate::verdict::progress::Diagnosis::Stuck(_))
+        Some(crate::verdict::stall::Diagnosis::Stuck(_))
     ));
     // What needs the quiet state stays undecided.
     assert_eq!(

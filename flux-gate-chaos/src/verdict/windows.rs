@@ -6,11 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::fault::TimelineEvent;
 use crate::load::{Op, Outcome};
+use crate::nemesis::TimelineEvent;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Phase {
+pub struct Window {
     pub name: String,
     /// The fault this window belongs to.
     pub fault: Option<usize>,
@@ -35,8 +35,8 @@ pub fn available(op: &Op) -> bool {
     matches!(op.http, Some(c) if c < 500)
 }
 
-/// Fault windows from the timeline: apply start → heal/undo finish (or `end_ms`).
-pub fn windows(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u64, u64)> {
+/// Each injection's span on the timeline: apply start → heal/undo finish (or `end_ms`).
+pub fn fault_spans(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u64, u64)> {
     let mut out = Vec::new();
     let target_of = |label: &str| label.split_once(' ').map(|x| x.1.to_owned());
     for e in timeline
@@ -81,8 +81,8 @@ fn is_healing_action(label: &str) -> bool {
 }
 
 /// Baseline, fault windows and recovery for a run whose load lasted `load_ms`.
-pub fn phases(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Phase> {
-    let wins = windows(timeline, load_ms);
+pub fn windows(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Window> {
+    let wins = fault_spans(timeline, load_ms);
     let first = wins.iter().map(|w| w.2).min().unwrap_or(load_ms);
     let last_heal = wins.iter().map(|w| w.3).max().unwrap_or(0);
     let mut out = vec![stats("baseline", None, 0, first.min(load_ms), ops)];
@@ -96,9 +96,9 @@ pub fn phases(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Phase
     out
 }
 
-fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op]) -> Phase {
+fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op]) -> Window {
     let mut h = crate::load::history::new_histogram();
-    let mut p = Phase {
+    let mut p = Window {
         name: name.to_owned(),
         fault,
         start_ms,
@@ -172,7 +172,7 @@ mod tests {
             ev(2, "apply", "start redis", 500, 520),
         ];
         assert_eq!(
-            windows(&timeline, 1000),
+            fault_spans(&timeline, 1000),
             [
                 (0, "kill redis".to_owned(), 100, 520),
                 (1, "pause other-redis".to_owned(), 150, 310),
@@ -180,7 +180,7 @@ mod tests {
         );
         // Never reversed: to the end of the load.
         assert_eq!(
-            windows(&timeline[..1], 1000),
+            fault_spans(&timeline[..1], 1000),
             [(0, "kill redis".to_owned(), 100, 1000)]
         );
     }

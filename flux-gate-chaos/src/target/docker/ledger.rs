@@ -1,4 +1,4 @@
-//! The attach record: which containers were running when a run attached to a project, kept in
+//! The attach ledger: which containers were running when a run attached to a project, kept in
 //! the run directory until the run has put everything back. A run that crashed (or was killed)
 //! leaves it behind; `fgchaos cleanup --target docker` reads it to repair the project.
 
@@ -14,7 +14,7 @@ use crate::target::TargetError;
 const FILE: &str = "docker-attach.json";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Record {
+pub struct Ledger {
     pub project: String,
     /// Ids of the containers that were running (or paused) at attach.
     pub running: Vec<String>,
@@ -22,7 +22,7 @@ pub struct Record {
     pub toxiproxy: Option<String>,
 }
 
-impl Record {
+impl Ledger {
     pub fn write(&self, dir: &Path) -> Result<(), TargetError> {
         let path = dir.join(FILE);
         let text = serde_json::to_vec_pretty(self)
@@ -36,7 +36,7 @@ impl Record {
     }
 
     /// Records left under `work_dir` (one level down: run directories) for `project`.
-    pub fn find(work_dir: &Path, project: &str) -> Vec<(PathBuf, Record)> {
+    pub fn find(work_dir: &Path, project: &str) -> Vec<(PathBuf, Ledger)> {
         let Ok(entries) = std::fs::read_dir(work_dir) else {
             return Vec::new();
         };
@@ -45,7 +45,7 @@ impl Record {
             .filter_map(|e| {
                 let path = e.path().join(FILE);
                 let text = std::fs::read(&path).ok()?;
-                let r: Record = serde_json::from_slice(&text).ok()?;
+                let r: Ledger = serde_json::from_slice(&text).ok()?;
                 (r.project == project).then_some((e.path(), r))
             })
             .collect()
@@ -61,17 +61,17 @@ pub struct Repaired {
 
 /// Resumes and starts every recorded container that still belongs to the project; never
 /// touches one that does not.
-pub async fn repair(record: &Record) -> Result<Repaired, DockerError> {
+pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
     let mut done = Repaired::default();
-    for id in &record.running {
+    for id in &ledger.running {
         let Ok(inspected) = docker
             .inspect_container(id, None::<InspectContainerOptions>)
             .await
         else {
             continue; // removed since (e.g. `compose down`): nothing to put back
         };
-        let Some(c) = from_inspect(&record.project, &inspected) else {
+        let Some(c) = from_inspect(&ledger.project, &inspected) else {
             continue;
         };
         match c.state {

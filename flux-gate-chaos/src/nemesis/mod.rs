@@ -5,4 +5,4 @@ pub mod executor;
 pub mod plan;
 
 pub use executor::{Executor, TimelineEvent};
-pub use plan::{plan, Change, PlannedFault};
+pub use plan::{plan, Change, Injection};

@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use super::plan::{Change, PlannedFault};
+use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
 use crate::target::{Endpoints, Lifecycle, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
@@ -109,7 +109,7 @@ pub struct Executor<'a> {
 }
 
 /// A short human label: `kill inventory-worker`, `latency api-redis`.
-pub fn label(f: &PlannedFault) -> String {
+pub fn label(f: &Injection) -> String {
     format!("{} {}", f.action.as_str(), f.target)
 }
 
@@ -139,7 +139,7 @@ impl<'a> Executor<'a> {
     }
 
     /// Runs every apply and heal at its time; stops early when `cancel` turns true.
-    pub async fn run(&mut self, faults: &[PlannedFault], mut cancel: watch::Receiver<bool>) {
+    pub async fn run(&mut self, faults: &[Injection], mut cancel: watch::Receiver<bool>) {
         let mut steps: Vec<(u64, usize, bool)> = Vec::new();
         for (i, f) in faults.iter().enumerate() {
             steps.push((f.at_ms, i, true));
@@ -198,11 +198,6 @@ impl<'a> Executor<'a> {
             all_ok &= ok;
         }
         all_ok
-    }
-
-    /// Whether every apply and heal so far landed.
-    pub fn all_landed(&self) -> bool {
-        self.timeline.iter().all(|e| e.ok)
     }
 
     /// A start/resume/enable that succeeded also heals earlier faults it reverses (an explicit

@@ -36,7 +36,7 @@ pub enum Change {
 
 /// A planned fault: what it does, when, and how it heals.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PlannedFault {
+pub struct Injection {
     pub id: usize,
     pub action: Action,
     /// What it hits: an instance, a link, or links.
@@ -62,7 +62,7 @@ pub fn plan(
     s: &Scenario,
     seed: u64,
     instances_of: &dyn Fn(&str) -> Vec<String>,
-) -> Result<Vec<PlannedFault>, PlanError> {
+) -> Result<Vec<Injection>, PlanError> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut out = Vec::new();
     for f in &s.faults {
@@ -108,7 +108,7 @@ fn expand(
     id: usize,
     rng: &mut ChaCha8Rng,
     instances_of: &dyn Fn(&str) -> Vec<String>,
-) -> Result<PlannedFault, PlanError> {
+) -> Result<Injection, PlanError> {
     let (target, apply, undo) = match f.action.effect(id) {
         Effect::Lifecycle { service, op, undo } => {
             let service = choose(service, rng)?;
@@ -159,7 +159,7 @@ fn expand(
         }
     };
     let heal = duration.and(undo.clone());
-    Ok(PlannedFault {
+    Ok(Injection {
         id,
         action: f.action.kind(),
         target,

@@ -10,7 +10,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::ProgressPoint;
+use crate::model::SettlePoint;
 use crate::record::LogTails;
 
 /// A part of the pipeline that can stop draining its backlog.
@@ -52,7 +52,7 @@ pub struct Stall {
     /// How long it then stayed exactly the same, up to the end of settle.
     pub flat_ms: u64,
     /// The state it stopped at.
-    pub at: ProgressPoint,
+    pub at: SettlePoint,
     pub components: Vec<Component>,
     /// The last warning and error lines of the stopped components' logs, `file: line`.
     pub log_lines: Vec<String>,
@@ -107,7 +107,7 @@ pub const LOG_LINES: usize = 8;
 
 /// Decides stuck or slow from the settle trace of a run that did not converge. `None` when the
 /// trace is empty (the state was never read).
-pub fn diagnose(trace: &[ProgressPoint], stall_ms: u64, logs: &LogTails) -> Option<Diagnosis> {
+pub fn diagnose(trace: &[SettlePoint], stall_ms: u64, logs: &LogTails) -> Option<Diagnosis> {
     let last = *trace.last()?;
     let first = trace.first()?;
     // Walk back to the last change of state.
@@ -175,8 +175,8 @@ pub fn diagnose(trace: &[ProgressPoint], stall_ms: u64, logs: &LogTails) -> Opti
 mod tests {
     use super::*;
 
-    fn p(at_ms: u64, lag: Option<i64>, outbox: u64, orders: u64) -> ProgressPoint {
-        ProgressPoint {
+    fn p(at_ms: u64, lag: Option<i64>, outbox: u64, orders: u64) -> SettlePoint {
+        SettlePoint {
             at_ms,
             lag,
             outbox,
