@@ -4,7 +4,7 @@
 //! It is a crate of its own, not modules of `flux-gate-core`, so that whoever only needs the
 //! shapes does not compile (or link) a web server, a Kafka client and an allocator for them:
 //! the harness judges the services through these definitions and must agree with them exactly,
-//! so it takes them from the same source rather than keeping copies (docs/decisions.md, 30).
+//! so it takes them from the same source rather than keeping copies (docs/decisions.md, 32).
 //!
 //! - [`http`]: the ingestion API's request and answer bodies, status words, headers and the
 //!   validation of every identifier (`parse_order`, `parse_init`).

@@ -11,7 +11,7 @@ use flux_gate_core::{api, db, kafka, probe, reconcile, telemetry, waiting_room, 
 /// short-lived allocations across threads: free-list consolidation, arena locks); mimalloc's
 /// thread-local free lists suit that shape. Measured with bench/api.sh (docs/performance.md).
 /// Behind the default feature `mimalloc` so that the library's users (the mutants fixture)
-/// need not compile it (docs/decisions.md, 30).
+/// need not compile it (docs/decisions.md, 32).
 #[cfg(feature = "mimalloc")]
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
