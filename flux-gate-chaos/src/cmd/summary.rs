@@ -7,7 +7,7 @@ use fgchaos::journal::Journal;
 use fgchaos::verdict::stall::Diagnosis;
 use fgchaos::verdict::Judgement;
 
-/// Checkers, phases, the quoted log lines of a stuck component, the verdict and the report.
+/// Checkers, windows, the quoted log lines of a stuck component, the verdict and the report.
 pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
     let mut t = Table::new();
     t.load_style(UTF8_FULL_CONDENSED);
@@ -23,7 +23,7 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
     let mut p = Table::new();
     p.load_style(UTF8_FULL_CONDENSED);
     p.set_header([
-        "phase",
+        "window",
         "req/s",
         "ok",
         "fail",
@@ -32,16 +32,16 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
         "p99",
         "available",
     ]);
-    for ph in &jd.windows {
+    for w in &jd.windows {
         p.add_row([
-            ph.name.clone(),
-            format!("{:.0}", ph.rps),
-            ph.ok.to_string(),
-            ph.fail.to_string(),
-            ph.info.to_string(),
-            format!("{:.1} ms", ph.p50_us as f64 / 1000.0),
-            format!("{:.1} ms", ph.p99_us as f64 / 1000.0),
-            format!("{:.2}%", ph.availability * 100.0),
+            w.name.clone(),
+            format!("{:.0}", w.rps),
+            w.ok.to_string(),
+            w.fail.to_string(),
+            w.info.to_string(),
+            format!("{:.1} ms", w.p50_us as f64 / 1000.0),
+            format!("{:.1} ms", w.p99_us as f64 / 1000.0),
+            format!("{:.2}%", w.availability * 100.0),
         ]);
     }
     println!("{p}");
