@@ -253,7 +253,7 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         .arg(&reports)
         .arg("--work-dir")
         .arg(&work)
-        .args(["--log", "warn,noxious=off,fgchaos::fault=info"])
+        .args(["--log", "warn,noxious=off,fgchaos::nemesis=info"])
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

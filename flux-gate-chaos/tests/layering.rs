@@ -9,13 +9,14 @@ use std::path::{Path, PathBuf};
 
 /// Lowest first. The binary's `main.rs` and `cmd/` sit above all of them.
 const LAYERS: &[&[&str]] = &[
+    // The one name of a target kind, which the command line and scenarios both use.
+    &["target_kind"],
     // Plain data and formats.
     &[
         "model",
         "jsonl",
         "cancel",
         "cli",
-        "target_kind",
         "yaml",
         "toxiproxy",
     ],
