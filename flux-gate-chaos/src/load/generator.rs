@@ -111,24 +111,23 @@ struct Shared {
 }
 
 /// Runs the load; returns once every worker stopped and the history is on disk.
+///
+/// Each attempt goes schedule → send → record: `release_tickets` (open model) or a
+/// `virtual_user` (closed model) decides when it is due, `send` makes it, `record` counts it
+/// and hands it to `write_history`.
 pub async fn drive(
     plan: LoadPlan,
     history: &std::path::Path,
     live: Arc<Live>,
-    mut cancel: watch::Receiver<bool>,
+    cancel: watch::Receiver<bool>,
 ) -> Result<LoadSummary, LoadError> {
     let hist_err = |source| LoadError::History {
         path: history.display().to_string(),
         source,
     };
-    let mut recorder = Recorder::create(history).map_err(hist_err)?;
-    let (tx, mut rx) = mpsc::unbounded_channel::<Op>();
-    let writer = tokio::spawn(async move {
-        while let Some(op) = rx.recv().await {
-            recorder.record(&op)?;
-        }
-        recorder.finish()
-    });
+    let recorder = Recorder::create(history).map_err(hist_err)?;
+    let (tx, rx) = mpsc::unbounded_channel::<Op>();
+    let writer = tokio::spawn(write_history(recorder, rx));
 
     let start = Instant::now();
     let timeout = plan.load.timeout.get();
@@ -140,73 +139,15 @@ pub async fn drive(
         next_seq: AtomicU64::new(0),
         plan,
     });
-    let max = shared.plan.load.max_requests.unwrap_or(u64::MAX);
-    let connections = shared.plan.load.connections.max(1) as usize;
-    let schedule = Schedule::of(&shared.plan.load, shared.plan.duration);
-    let mut not_sent = 0;
-
-    let mut workers = Vec::with_capacity(connections);
-    match schedule {
-        Some(schedule) => {
-            let (tickets_tx, tickets_rx) = async_channel::unbounded::<(u64, Duration)>();
-            for _ in 0..connections {
-                let s = shared.clone();
-                let rx = tickets_rx.clone();
-                workers.push(tokio::spawn(async move {
-                    let mut conn = None;
-                    while let Ok((seq, due)) = rx.recv().await {
-                        if Instant::now() >= s.hard_end {
-                            break;
-                        }
-                        send(&s, &mut conn, seq, due).await;
-                    }
-                }));
-            }
-            let mut seq = 0;
-            while seq < max {
-                let Some(due) = schedule.due(seq) else { break };
-                tokio::select! {
-                    _ = tokio::time::sleep_until((start + due).into()) => {}
-                    _ = crate::cancel::cancelled(&mut cancel) => break,
-                }
-                if tickets_tx.send((seq, due)).await.is_err() {
-                    break;
-                }
-                seq += 1;
-            }
-            tickets_tx.close();
-            for w in workers.drain(..) {
-                let _ = w.await;
-            }
-            not_sent = tickets_rx.len() as u64;
-        }
+    let not_sent = match Schedule::of(&shared.plan.load, shared.plan.duration) {
+        Some(schedule) => open_model(&shared, &schedule, cancel).await,
         None => {
-            let vus = shared.plan.load.vus.unwrap_or(1).max(1) as usize;
-            let end = start + shared.plan.duration;
-            for _ in 0..vus {
-                let s = shared.clone();
-                let mut cancel = cancel.clone();
-                workers.push(tokio::spawn(async move {
-                    let mut conn = None;
-                    loop {
-                        if Instant::now() >= end || *cancel.borrow_and_update() {
-                            break;
-                        }
-                        let seq = s.next_seq.fetch_add(1, Ordering::Relaxed);
-                        if seq >= max {
-                            break;
-                        }
-                        let due = s.start.elapsed();
-                        send(&s, &mut conn, seq, due).await;
-                    }
-                }));
-            }
-            for w in workers.drain(..) {
-                let _ = w.await;
-            }
+            closed_model(&shared, &cancel).await;
+            0
         }
-    }
+    };
     let elapsed_ms = start.elapsed().as_millis() as u64;
+    // The workers' clones are gone: this drops the last sender, so the writer finishes.
     drop(shared);
     let (seconds, totals) = writer
         .await
@@ -218,6 +159,111 @@ pub async fn drive(
         not_sent,
         elapsed_ms,
     })
+}
+
+/// Writes every op to the history as it arrives, until the last sender is dropped.
+async fn write_history(
+    mut recorder: Recorder,
+    mut ops: mpsc::UnboundedReceiver<Op>,
+) -> std::io::Result<(Vec<SecondStats>, Totals)> {
+    while let Some(op) = ops.recv().await {
+        recorder.record(&op)?;
+    }
+    recorder.finish()
+}
+
+/// Open model: `connections` workers send the tickets [`release_tickets`] puts in a queue.
+/// Returns how many tickets were still queued when the workers stopped (not sent).
+async fn open_model(
+    shared: &Arc<Shared>,
+    schedule: &Schedule,
+    cancel: watch::Receiver<bool>,
+) -> u64 {
+    let connections = shared.plan.load.connections.max(1) as usize;
+    let (tickets_tx, tickets_rx) = async_channel::unbounded::<(u64, Duration)>();
+    let mut workers = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        workers.push(tokio::spawn(send_tickets(
+            shared.clone(),
+            tickets_rx.clone(),
+        )));
+    }
+    release_tickets(shared, schedule, &tickets_tx, cancel).await;
+    tickets_tx.close();
+    for w in workers {
+        let _ = w.await;
+    }
+    tickets_rx.len() as u64
+}
+
+/// Puts each ticket in the queue at its intended time, which travels with it: however long
+/// it then waits for a free connection, its op records the intended time, not the actual.
+async fn release_tickets(
+    s: &Shared,
+    schedule: &Schedule,
+    tickets: &async_channel::Sender<(u64, Duration)>,
+    mut cancel: watch::Receiver<bool>,
+) {
+    let max = s.plan.load.max_requests.unwrap_or(u64::MAX);
+    let mut seq = 0;
+    while seq < max {
+        let Some(due) = schedule.due(seq) else { break };
+        tokio::select! {
+            _ = tokio::time::sleep_until((s.start + due).into()) => {}
+            _ = crate::cancel::cancelled(&mut cancel) => break,
+        }
+        if tickets.send((seq, due)).await.is_err() {
+            break;
+        }
+        seq += 1;
+    }
+}
+
+/// One connection of the open model: sends tickets until the queue closes or the hard end.
+async fn send_tickets(s: Arc<Shared>, tickets: async_channel::Receiver<(u64, Duration)>) {
+    let mut conn = None;
+    while let Ok((seq, due)) = tickets.recv().await {
+        if Instant::now() >= s.hard_end {
+            break;
+        }
+        let op = send(&s, &mut conn, seq, due).await;
+        record(&s, op);
+    }
+}
+
+/// Closed model: `vus` virtual users, until the load's duration is over.
+async fn closed_model(shared: &Arc<Shared>, cancel: &watch::Receiver<bool>) {
+    let vus = shared.plan.load.vus.unwrap_or(1).max(1) as usize;
+    let end = shared.start + shared.plan.duration;
+    let mut workers = Vec::with_capacity(vus);
+    for _ in 0..vus {
+        workers.push(tokio::spawn(virtual_user(
+            shared.clone(),
+            end,
+            cancel.clone(),
+        )));
+    }
+    for w in workers {
+        let _ = w.await;
+    }
+}
+
+/// Sends its next attempt as soon as the last is answered: each is due when it is sent.
+async fn virtual_user(s: Arc<Shared>, end: Instant, mut cancel: watch::Receiver<bool>) {
+    let max = s.plan.load.max_requests.unwrap_or(u64::MAX);
+    let mut conn = None;
+    loop {
+        if Instant::now() >= end || *cancel.borrow_and_update() {
+            break;
+        }
+        let seq = s.next_seq.fetch_add(1, Ordering::Relaxed);
+        if seq >= max {
+            break;
+        }
+        let due = s.start.elapsed();
+        let op = send(&s, &mut conn, seq, due).await;
+        record(&s, op);
+    }
 }
 
 type Conn = SendRequest<Full<Bytes>>;
@@ -236,8 +282,8 @@ async fn connect(addr: SocketAddr) -> Result<Conn, String> {
     Ok(sender)
 }
 
-/// Sends attempt `seq` (due at `due` after the start) and records it.
-async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
+/// Sends attempt `seq` (due at `due` after the start): the op it makes, answered or not.
+async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) -> Op {
     let p = &s.plan;
     let (origin, dup_of, user) = attempt(p.seed, seq, p.load.users, p.load.duplicate_ratio);
     let key = format!("{}-{origin}", p.key_prefix);
@@ -278,13 +324,7 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
         Some(code) => classify(code, order_id.is_some()),
         None => Outcome::Info,
     };
-    let counter = match outcome {
-        Outcome::Ok => &s.live.ok,
-        Outcome::Fail => &s.live.fail,
-        Outcome::Info => &s.live.info,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
-    let op = Op {
+    Op {
         seq,
         key,
         user,
@@ -297,7 +337,17 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) {
         answer,
         order_id,
         error,
+    }
+}
+
+/// Counts the op for the progress bar and hands it to [`write_history`].
+fn record(s: &Shared, op: Op) {
+    let counter = match op.outcome {
+        Outcome::Ok => &s.live.ok,
+        Outcome::Fail => &s.live.fail,
+        Outcome::Info => &s.live.info,
     };
+    counter.fetch_add(1, Ordering::Relaxed);
     let _ = s.ops.send(op);
 }
 

@@ -9,6 +9,7 @@ pub mod windows;
 
 use serde::{Deserialize, Serialize};
 
+use crate::journal::Journal;
 use crate::load::Outcome;
 use crate::model::Settled;
 use crate::record::Record;
@@ -74,76 +75,15 @@ pub fn judge(record: &Record) -> Judgement {
     let settled = journal.settled.clone().unwrap_or_default();
     let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
     let windows = windows::windows(ops, &journal.timeline, load_ms);
-    let diagnosis = (!settled.converged)
-        .then(|| {
-            stall::diagnose(
-                &settled.trace,
-                journal.scenario.settle.stall_window().as_millis() as u64,
-                &record.logs,
-            )
-        })
-        .flatten();
-    let evidence = Evidence {
-        expect: &journal.scenario.expect,
-        settle: &journal.scenario.settle,
-        target: journal.target,
-        per_user_limit: journal.per_user_limit,
-        faults: &journal.faults,
-        ops,
-        settled: &settled,
-        state_read: journal.settled.is_some(),
-        samples: &record.samples,
-        sampling: journal.sampling.as_ref(),
-        backlog: &journal.backlog,
-        windows: &windows,
-        diagnosis: diagnosis.as_ref(),
-    };
-    let findings: Vec<Finding> = checkers::for_invariants(&journal.scenario.expect.invariants)
-        .iter()
-        .map(|c| checkers::judge_one(c.as_ref(), &evidence))
-        .collect();
+    let diagnosis = diagnosis_of(record, &settled);
+    let findings = run_checkers(record, &settled, &windows, diagnosis.as_ref());
     let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count() as u64;
     let (ok, fail, info) = (
         count(Outcome::Ok),
         count(Outcome::Fail),
         count(Outcome::Info),
     );
-    let failed: Vec<&str> = findings
-        .iter()
-        .filter(|f| f.status == Status::Fail)
-        .map(|f| f.checker.as_str())
-        .collect();
-    let unsure: Vec<&str> = findings
-        .iter()
-        .filter(|f| f.status == Status::Inconclusive)
-        .map(|f| f.checker.as_str())
-        .collect();
-    let min_ok = journal.scenario.expect.min_ok;
-    let (verdict, reason) = if let Some(e) = &journal.harness_error {
-        (Verdict::HarnessError, e.clone())
-    } else if journal.interrupted {
-        (Verdict::Inconclusive, "the run was interrupted".to_owned())
-    } else if !failed.is_empty() {
-        (
-            Verdict::Fail,
-            format!("failed: {}{}", failed.join(", "), because(&diagnosis)),
-        )
-    } else if !unsure.is_empty() {
-        (
-            Verdict::Inconclusive,
-            format!("undecided: {}{}", unsure.join(", "), because(&diagnosis)),
-        )
-    } else if ok < min_ok {
-        (
-            Verdict::Inconclusive,
-            format!("only {ok} acknowledged order(s); at least {min_ok} needed to mean anything"),
-        )
-    } else {
-        (
-            Verdict::Pass,
-            format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"),
-        )
-    };
+    let (verdict, reason) = overall(journal, &findings, &diagnosis, (ok, fail, info));
     Judgement {
         verdict,
         reason,
@@ -155,6 +95,97 @@ pub fn judge(record: &Record) -> Judgement {
         fail,
         info,
     }
+}
+
+/// Stuck or slow, for a system that did not settle (`None` when it did, or when the trace
+/// cannot tell).
+fn diagnosis_of(record: &Record, settled: &Settled) -> Option<Diagnosis> {
+    (!settled.converged)
+        .then(|| {
+            stall::diagnose(
+                &settled.trace,
+                record.journal.scenario.settle.stall_window().as_millis() as u64,
+                &record.logs,
+            )
+        })
+        .flatten()
+}
+
+/// Every checker the scenario's invariants ask for, each judged on the run's evidence.
+fn run_checkers(
+    record: &Record,
+    settled: &Settled,
+    windows: &[Window],
+    diagnosis: Option<&Diagnosis>,
+) -> Vec<Finding> {
+    let journal = &record.journal;
+    let evidence = Evidence {
+        expect: &journal.scenario.expect,
+        settle: &journal.scenario.settle,
+        target: journal.target,
+        per_user_limit: journal.per_user_limit,
+        faults: &journal.faults,
+        ops: &record.ops,
+        settled,
+        state_read: journal.settled.is_some(),
+        samples: &record.samples,
+        sampling: journal.sampling.as_ref(),
+        backlog: &journal.backlog,
+        windows,
+        diagnosis,
+    };
+    checkers::for_invariants(&journal.scenario.expect.invariants)
+        .iter()
+        .map(|c| checkers::judge_one(c.as_ref(), &evidence))
+        .collect()
+}
+
+/// The verdict and its one-line reason, the first that applies: the harness failed, the run
+/// was interrupted, a checker failed, a checker could not decide, too few orders were
+/// acknowledged to mean anything, or every promise held.
+fn overall(
+    journal: &Journal,
+    findings: &[Finding],
+    diagnosis: &Option<Diagnosis>,
+    (ok, fail, info): (u64, u64, u64),
+) -> (Verdict, String) {
+    let failed = checkers_with(findings, Status::Fail);
+    let unsure = checkers_with(findings, Status::Inconclusive);
+    let min_ok = journal.scenario.expect.min_ok;
+    if let Some(e) = &journal.harness_error {
+        (Verdict::HarnessError, e.clone())
+    } else if journal.interrupted {
+        (Verdict::Inconclusive, "the run was interrupted".to_owned())
+    } else if !failed.is_empty() {
+        (
+            Verdict::Fail,
+            format!("failed: {}{}", failed.join(", "), because(diagnosis)),
+        )
+    } else if !unsure.is_empty() {
+        (
+            Verdict::Inconclusive,
+            format!("undecided: {}{}", unsure.join(", "), because(diagnosis)),
+        )
+    } else if ok < min_ok {
+        (
+            Verdict::Inconclusive,
+            format!("only {ok} acknowledged order(s); at least {min_ok} needed to mean anything"),
+        )
+    } else {
+        (
+            Verdict::Pass,
+            format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"),
+        )
+    }
+}
+
+/// The names of the checkers whose finding has `status`, in the order they ran.
+fn checkers_with(findings: &[Finding], status: Status) -> Vec<&str> {
+    findings
+        .iter()
+        .filter(|f| f.status == status)
+        .map(|f| f.checker.as_str())
+        .collect()
 }
 
 /// ` — stuck: …` when there is a diagnosis.

@@ -4,7 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
-use bollard::models::{ContainerInspectResponse, ContainerStateStatusEnum, HealthStatusEnum};
+use bollard::models::{
+    ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
+    HealthStatusEnum, NetworkSettings,
+};
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
@@ -176,12 +179,40 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
         .get(NUMBER_LABEL)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1);
-    let st = c.state.as_ref();
+    let net = c.network_settings.as_ref();
+    Some(Container {
+        instance: service.clone(),
+        service,
+        number,
+        id: c.id.clone().unwrap_or_default(),
+        name: c
+            .name
+            .as_deref()
+            .unwrap_or_default()
+            .trim_start_matches('/')
+            .to_owned(),
+        image: config.image.clone().unwrap_or_default(),
+        image_id: c.image.clone().unwrap_or_default(),
+        state: state_of(c.state.as_ref()),
+        ip: address_on(project, net),
+        env: env_of(config),
+        published: published_ports(net),
+        probe: config
+            .healthcheck
+            .as_ref()
+            .and_then(|h| h.test.as_deref())
+            .and_then(super::readiness::probe_command),
+    })
+}
+
+/// Paused, running (healthy or not, when it has a healthcheck) or stopped; a restarting
+/// container counts as running.
+fn state_of(st: Option<&ContainerState>) -> State {
     let health = st
         .and_then(|s| s.health.as_ref())
         .and_then(|h| h.status)
         .filter(|h| !matches!(h, HealthStatusEnum::EMPTY | HealthStatusEnum::NONE));
-    let state = match st.and_then(|s| s.status) {
+    match st.and_then(|s| s.status) {
         Some(ContainerStateStatusEnum::PAUSED) => State::Paused,
         Some(ContainerStateStatusEnum::RUNNING | ContainerStateStatusEnum::RESTARTING) => {
             State::Running {
@@ -189,18 +220,25 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
             }
         }
         _ => State::Stopped,
-    };
-    let net = c.network_settings.as_ref();
-    let ip = net
-        .and_then(|n| n.networks.as_ref())
+    }
+}
+
+/// The container's address on one of its networks: the project's default network first,
+/// then by name, so the choice is stable across runs.
+fn address_on(project: &str, net: Option<&NetworkSettings>) -> Option<IpAddr> {
+    net.and_then(|n| n.networks.as_ref())
         .and_then(|nets| {
             let mut v: Vec<(&String, _)> = nets.iter().collect();
-            // The project's default network first, then by name: stable across runs.
             v.sort_by_key(|(name, _)| (*name != &format!("{project}_default"), (*name).clone()));
             v.into_iter()
                 .find_map(|(_, e)| e.ip_address.as_deref().filter(|ip| !ip.is_empty()))
         })
-        .and_then(|ip| ip.parse().ok());
+        .and_then(|ip| ip.parse().ok())
+}
+
+/// Each TCP port published on an IPv4 host address; a binding on every address (`0.0.0.0`
+/// or none given) is reached on loopback.
+fn published_ports(net: Option<&NetworkSettings>) -> BTreeMap<u16, SocketAddr> {
     let mut published = BTreeMap::new();
     for (port, bindings) in net.and_then(|n| n.ports.as_ref()).into_iter().flatten() {
         let Some(p) = port
@@ -221,36 +259,17 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
             published.insert(p, h);
         }
     }
-    let env = config
+    published
+}
+
+fn env_of(config: &ContainerConfig) -> BTreeMap<String, String> {
+    config
         .env
         .iter()
         .flatten()
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    Some(Container {
-        instance: service.clone(),
-        service,
-        number,
-        id: c.id.clone().unwrap_or_default(),
-        name: c
-            .name
-            .as_deref()
-            .unwrap_or_default()
-            .trim_start_matches('/')
-            .to_owned(),
-        image: config.image.clone().unwrap_or_default(),
-        image_id: c.image.clone().unwrap_or_default(),
-        state,
-        ip,
-        env,
-        published,
-        probe: config
-            .healthcheck
-            .as_ref()
-            .and_then(|h| h.test.as_deref())
-            .and_then(super::readiness::probe_command),
-    })
+        .collect()
 }
 
 /// Names containers by instance: a service with one container is its own instance; a

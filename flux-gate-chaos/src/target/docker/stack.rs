@@ -60,36 +60,10 @@ impl DockerTarget {
         dir: &Path,
     ) -> Result<Self, TargetError> {
         let docker = engine::connect().await?;
-        let version = docker
-            .version()
-            .await
-            .map_err(|e| DockerError::api("reading the engine version", e))?;
-        let engine = format!(
-            "Docker Engine {} (API {})",
-            version.version.unwrap_or_default(),
-            version.api_version.unwrap_or_default()
-        );
-        let project = Project::discover(&docker, project).await?;
-        for service in spec.required_services() {
-            project.first(service)?;
-        }
-        super::scale::check(scale, &project)
-            .map_err(|p| TargetError::Setup(format!("`{}`: {}", p.key, p.message)))?;
-        let running: BTreeSet<String> = project
-            .containers
-            .values()
-            .filter(|c| c.state != State::Stopped)
-            .map(|c| c.instance.clone())
-            .collect();
-        let held_back: Vec<String> = super::scale::held_back(scale, &project)
-            .into_iter()
-            .filter(|i| running.contains(i))
-            .collect();
-        let baseline: BTreeSet<String> = running
-            .iter()
-            .filter(|i| !held_back.contains(i))
-            .cloned()
-            .collect();
+        let engine = engine_version(&docker).await?;
+        let project = find_project(&docker, &spec, project, scale).await?;
+        let running = running_instances(&project);
+        let (held_back, baseline) = held_back_and_baseline(scale, &project, &running);
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
         let ledger = Ledger {
@@ -117,33 +91,54 @@ impl DockerTarget {
             dir: dir.to_owned(),
             since,
         };
-        for inst in t.held_back.clone() {
-            tracing::info!(instance = %inst, "held back until a fault starts it (`scale: … started:`)");
-            t.stop(&inst, HOLD_BACK_GRACE_MS).await?;
-        }
-        // Paused containers (a crashed earlier run) are resumed; then everything must be
-        // healthy before load starts.
+        t.stop_held_back().await?;
         let deadline = Instant::now() + t.spec.health_timeout.get();
-        for inst in t.baseline.clone() {
-            if t.state_of(&inst).await? == State::Paused {
-                t.lifecycle(&inst, Lifecycle::Resume).await?;
-            }
-        }
-        for inst in t.baseline.clone() {
-            t.wait_healthy(&inst, deadline).await?;
-        }
-        t.refresh().await?;
-        let proxy = toxiproxy::Client::new(t.endpoints.toxiproxy.clone());
-        let (reset_peer, links) = links_of(&proxy, deadline).await?;
-        super::redis_ha::check_peer_links(t.endpoints.redis_ha.as_ref(), &links, &t.project.name)?;
-        t.reset_peer = reset_peer;
-        t.endpoints.links = links;
+        t.wait_baseline_healthy(deadline).await?;
+        t.read_links(deadline).await?;
         let ledger = Ledger {
             toxiproxy: Some(t.endpoints.toxiproxy.clone()),
             ..ledger
         };
         ledger.write(dir)?;
         Ok(t)
+    }
+
+    async fn stop_held_back(&self) -> Result<(), TargetError> {
+        for inst in &self.held_back {
+            tracing::info!(instance = %inst, "held back until a fault starts it (`scale: … started:`)");
+            self.stop(inst, HOLD_BACK_GRACE_MS).await?;
+        }
+        Ok(())
+    }
+
+    /// Resumes the paused containers (a crashed earlier run), then waits until every
+    /// baseline instance is healthy: load starts only on a healthy project.
+    async fn wait_baseline_healthy(&mut self, deadline: Instant) -> Result<(), TargetError> {
+        for inst in self.baseline.clone() {
+            if self.state_of(&inst).await? == State::Paused {
+                self.lifecycle(&inst, Lifecycle::Resume).await?;
+            }
+        }
+        for inst in &self.baseline {
+            self.wait_healthy(inst, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Reads the endpoints of the now healthy project, then the proxy's links (checked
+    /// against the Redis topology) and whether it can reset peers.
+    async fn read_links(&mut self, deadline: Instant) -> Result<(), TargetError> {
+        self.refresh().await?;
+        let proxy = toxiproxy::Client::new(self.endpoints.toxiproxy.clone());
+        let (reset_peer, links) = links_of(&proxy, deadline).await?;
+        super::redis_ha::check_peer_links(
+            self.endpoints.redis_ha.as_ref(),
+            &links,
+            &self.project.name,
+        )?;
+        self.reset_peer = reset_peer;
+        self.endpoints.links = links;
+        Ok(())
     }
 
     /// Re-reads the project (addresses can change when a container restarts) and rebuilds the
@@ -368,6 +363,65 @@ fn endpoints(spec: &DockerSpec, project: &Project) -> Result<Endpoints, DockerEr
             None => None,
         },
     })
+}
+
+/// `Docker Engine <version> (API <version>)`, for the run's environment.
+async fn engine_version(docker: &Docker) -> Result<String, TargetError> {
+    let version = docker
+        .version()
+        .await
+        .map_err(|e| DockerError::api("reading the engine version", e))?;
+    Ok(format!(
+        "Docker Engine {} (API {})",
+        version.version.unwrap_or_default(),
+        version.api_version.unwrap_or_default()
+    ))
+}
+
+/// The project, once it has every service the harness reads and the services the
+/// scenario's `scale` names, with as many replicas.
+async fn find_project(
+    docker: &Docker,
+    spec: &DockerSpec,
+    project: &str,
+    scale: &BTreeMap<String, Scale>,
+) -> Result<Project, TargetError> {
+    let project = Project::discover(docker, project).await?;
+    for service in spec.required_services() {
+        project.first(service)?;
+    }
+    super::scale::check(scale, &project)
+        .map_err(|p| TargetError::Setup(format!("`{}`: {}", p.key, p.message)))?;
+    Ok(project)
+}
+
+/// Instances running (or paused) at the attach.
+fn running_instances(project: &Project) -> BTreeSet<String> {
+    project
+        .containers
+        .values()
+        .filter(|c| c.state != State::Stopped)
+        .map(|c| c.instance.clone())
+        .collect()
+}
+
+/// The running instances `scale` holds back (the scenario starts them later), and the rest:
+/// what `restore` brings back.
+fn held_back_and_baseline(
+    scale: &BTreeMap<String, Scale>,
+    project: &Project,
+    running: &BTreeSet<String>,
+) -> (Vec<String>, BTreeSet<String>) {
+    let held_back: Vec<String> = super::scale::held_back(scale, project)
+        .into_iter()
+        .filter(|i| running.contains(i))
+        .collect();
+    let baseline: BTreeSet<String> = running
+        .iter()
+        .filter(|i| !held_back.contains(i))
+        .cloned()
+        .collect();
+    (held_back, baseline)
 }
 
 /// A project as validation sees it, before any run starts.

@@ -226,126 +226,120 @@ impl StackSpec {
         Ok(spec)
     }
 
+    /// The rules a stack must meet beyond its types, each placed at its key in `file`.
     fn check(&self, file: &str) -> Result<(), Box<SyntaxError>> {
-        let err = |key: String, message: String| {
+        self.first_broken_rule().map_err(|p| {
             Box::new(SyntaxError {
                 file: file.to_owned(),
                 line: None,
                 column: None,
-                key,
-                message,
+                key: p.key,
+                message: p.message,
                 suggestion: None,
             })
-        };
+        })
+    }
+
+    /// The first rule the stack breaks, checked in a fixed order: the entry, each service, each
+    /// link, Redis HA, and last the start order (which needs every `depends_on` to be known).
+    fn first_broken_rule(&self) -> Result<(), Problem> {
         let instances = self.instances();
-        if !self.services.contains_key(&self.entry) && !instances.contains(&self.entry) {
-            return Err(err("entry".into(), format!("no service `{}`", self.entry)));
-        }
+        self.entry_is_known(&instances)?;
         for (name, s) in &self.services {
-            if name.contains('#') || name.is_empty() {
-                return Err(err(
-                    format!("services.{name}"),
-                    "service names may not contain `#`".into(),
-                ));
-            }
-            if s.replicas == 0 || s.replicas > 16 {
-                return Err(err(
-                    format!("services.{name}.replicas"),
-                    "use 1–16 replicas".into(),
-                ));
-            }
-            if let Some(started) = s.started {
-                if let Some(why) = crate::scenario::started_out_of_range(started, s.replicas) {
-                    return Err(err(format!("services.{name}.started"), why));
-                }
-                if started < s.replicas && !s.after_ready.is_empty() {
-                    return Err(err(
-                        format!("services.{name}.after_ready"),
-                        "runs once the first instance is ready: a service whose replicas start \
-                         stopped (`started` < `replicas`) cannot have it"
-                            .into(),
-                    ));
-                }
-            }
-            if !matches!(
-                s.stop_signal.as_str(),
-                "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGUSR1" | "SIGUSR2"
-            ) {
-                return Err(err(
-                    format!("services.{name}.stop_signal"),
-                    format!(
-                        "`{}`: use SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2",
-                        s.stop_signal
-                    ),
-                ));
-            }
-            for d in &s.depends_on {
-                if !self.services.contains_key(d) {
-                    return Err(err(
-                        format!("services.{name}.depends_on"),
-                        format!("no service `{d}`"),
-                    ));
-                }
-            }
+            self.service_rules(name, s)?;
         }
         for (name, l) in &self.links {
-            if !instances.contains(&l.to)
-                && self.services.get(&l.to).is_none_or(|s| s.replicas != 1)
-            {
-                return Err(err(
-                    format!("links.{name}.to"),
-                    format!("no service instance `{}`", l.to),
-                ));
-            }
+            self.link_leads_to_one_instance(name, l, &instances)?;
         }
         if let Some(ha) = &self.redis_ha {
-            if ha.instances.len() < 2 {
-                return Err(err(
-                    "redis_ha.instances".into(),
-                    "name the primary and at least one replica".into(),
-                ));
-            }
-            if let Some(i) = ha.instances.iter().find(|i| !instances.contains(i)) {
-                return Err(err(
-                    "redis_ha.instances".into(),
-                    format!("no service instance `{i}`"),
-                ));
-            }
-            if !ha.peer_links.is_empty() && ha.peer_links.len() != ha.instances.len() {
-                return Err(err(
-                    "redis_ha.peer_links".into(),
-                    "name one link per instance, in the order of `instances`".into(),
-                ));
-            }
-            for (link, instance) in ha.peer_links.iter().zip(&ha.instances) {
-                match self.links.get(link) {
-                    None => {
-                        return Err(err(
-                            "redis_ha.peer_links".into(),
-                            format!("no link `{link}`"),
-                        ))
-                    }
-                    Some(l) if l.to != *instance => {
-                        return Err(err(
-                            "redis_ha.peer_links".into(),
-                            format!(
-                                "link `{link}` goes to `{}`, not to the instance `{instance}`",
-                                l.to
-                            ),
-                        ))
-                    }
-                    Some(_) => {}
+            self.redis_ha_rules(ha, &instances)?;
+        }
+        self.start_order().map_err(|m| broken("services", m))?;
+        Ok(())
+    }
+
+    fn entry_is_known(&self, instances: &[String]) -> Result<(), Problem> {
+        if self.services.contains_key(&self.entry) || instances.contains(&self.entry) {
+            return Ok(());
+        }
+        Err(broken("entry", format!("no service `{}`", self.entry)))
+    }
+
+    /// One service's rules, checked one after another.
+    fn service_rules(&self, name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+        name_has_no_hash(name)?;
+        replicas_in_range(name, s)?;
+        started_in_range(name, s)?;
+        after_ready_has_every_replica_started(name, s)?;
+        stop_signal_is_known(name, s)?;
+        self.depends_on_services(name, s)
+    }
+
+    fn depends_on_services(&self, name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+        match s
+            .depends_on
+            .iter()
+            .find(|d| !self.services.contains_key(*d))
+        {
+            Some(d) => Err(broken(
+                format!("services.{name}.depends_on"),
+                format!("no service `{d}`"),
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// A link forwards to one address: an instance, or a service that has only one.
+    fn link_leads_to_one_instance(
+        &self,
+        name: &str,
+        l: &LinkSpec,
+        instances: &[String],
+    ) -> Result<(), Problem> {
+        if instances.contains(&l.to) || self.services.get(&l.to).is_some_and(|s| s.replicas == 1) {
+            return Ok(());
+        }
+        Err(broken(
+            format!("links.{name}.to"),
+            format!("no service instance `{}`", l.to),
+        ))
+    }
+
+    fn redis_ha_rules(&self, ha: &RedisHaSpec, instances: &[String]) -> Result<(), Problem> {
+        ha_has_a_replica(ha)?;
+        ha_instances_are_known(ha, instances)?;
+        ha_peer_links_pair_with_instances(ha)?;
+        self.ha_peer_links_lead_to_their_instances(ha)?;
+        self.ha_sentinels_are_a_service(ha)
+    }
+
+    fn ha_peer_links_lead_to_their_instances(&self, ha: &RedisHaSpec) -> Result<(), Problem> {
+        for (link, instance) in ha.peer_links.iter().zip(&ha.instances) {
+            match self.links.get(link) {
+                None => return Err(broken("redis_ha.peer_links", format!("no link `{link}`"))),
+                Some(l) if l.to != *instance => {
+                    return Err(broken(
+                        "redis_ha.peer_links",
+                        format!(
+                            "link `{link}` goes to `{}`, not to the instance `{instance}`",
+                            l.to
+                        ),
+                    ))
                 }
-            }
-            if !self.services.contains_key(&ha.sentinels) {
-                return Err(err(
-                    "redis_ha.sentinels".into(),
-                    format!("no service `{}`", ha.sentinels),
-                ));
+                Some(_) => {}
             }
         }
-        self.start_order().map_err(|m| err("services".into(), m))?;
         Ok(())
+    }
+
+    fn ha_sentinels_are_a_service(&self, ha: &RedisHaSpec) -> Result<(), Problem> {
+        if self.services.contains_key(&ha.sentinels) {
+            return Ok(());
+        }
+        Err(broken(
+            "redis_ha.sentinels",
+            format!("no service `{}`", ha.sentinels),
+        ))
     }
 
     /// What faults may name: services, replica groups, instances and links.
@@ -379,12 +373,12 @@ impl StackSpec {
             s.replicas = sc.replicas;
             s.started = sc.started;
         }
-        self.check("scale").map_err(|e| Problem {
-            key: match e.key.strip_prefix("services.") {
+        self.first_broken_rule().map_err(|p| Problem {
+            key: match p.key.strip_prefix("services.") {
                 Some(k) => format!("scale.{k}"),
-                None => e.key.clone(),
+                None => p.key.clone(),
             },
-            message: e.message.clone(),
+            message: p.message,
         })?;
         Ok(self)
     }
@@ -441,6 +435,106 @@ impl StackSpec {
         }
         Ok(order)
     }
+}
+
+/// A broken rule of the stack: the key it is at, and what is wrong there.
+fn broken(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
+    }
+}
+
+/// `#` separates a service from its replica number in instance names.
+fn name_has_no_hash(name: &str) -> Result<(), Problem> {
+    if name.contains('#') || name.is_empty() {
+        return Err(broken(
+            format!("services.{name}"),
+            "service names may not contain `#`",
+        ));
+    }
+    Ok(())
+}
+
+fn replicas_in_range(name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+    if s.replicas == 0 || s.replicas > 16 {
+        return Err(broken(
+            format!("services.{name}.replicas"),
+            "use 1–16 replicas",
+        ));
+    }
+    Ok(())
+}
+
+fn started_in_range(name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+    let Some(started) = s.started else {
+        return Ok(());
+    };
+    match crate::scenario::started_out_of_range(started, s.replicas) {
+        Some(why) => Err(broken(format!("services.{name}.started"), why)),
+        None => Ok(()),
+    }
+}
+
+/// `after_ready` runs as the stack starts, once an instance is first ready: a replica that a
+/// fault starts later would never run it.
+fn after_ready_has_every_replica_started(name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+    if s.started.is_some_and(|started| started < s.replicas) && !s.after_ready.is_empty() {
+        return Err(broken(
+            format!("services.{name}.after_ready"),
+            "runs once the first instance is ready: a service whose replicas start \
+             stopped (`started` < `replicas`) cannot have it",
+        ));
+    }
+    Ok(())
+}
+
+fn stop_signal_is_known(name: &str, s: &ServiceSpec) -> Result<(), Problem> {
+    if matches!(
+        s.stop_signal.as_str(),
+        "SIGTERM" | "SIGINT" | "SIGQUIT" | "SIGHUP" | "SIGUSR1" | "SIGUSR2"
+    ) {
+        return Ok(());
+    }
+    Err(broken(
+        format!("services.{name}.stop_signal"),
+        format!(
+            "`{}`: use SIGTERM, SIGINT, SIGQUIT, SIGHUP, SIGUSR1 or SIGUSR2",
+            s.stop_signal
+        ),
+    ))
+}
+
+/// Sentinel fails over from a primary to a replica: it needs both.
+fn ha_has_a_replica(ha: &RedisHaSpec) -> Result<(), Problem> {
+    if ha.instances.len() < 2 {
+        return Err(broken(
+            "redis_ha.instances",
+            "name the primary and at least one replica",
+        ));
+    }
+    Ok(())
+}
+
+fn ha_instances_are_known(ha: &RedisHaSpec, instances: &[String]) -> Result<(), Problem> {
+    match ha.instances.iter().find(|i| !instances.contains(i)) {
+        Some(i) => Err(broken(
+            "redis_ha.instances",
+            format!("no service instance `{i}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Peer links are optional; given, the n-th is the n-th instance's.
+fn ha_peer_links_pair_with_instances(ha: &RedisHaSpec) -> Result<(), Problem> {
+    if !ha.peer_links.is_empty() && ha.peer_links.len() != ha.instances.len() {
+        return Err(broken(
+            "redis_ha.peer_links",
+            "name one link per instance, in the order of `instances`",
+        ));
+    }
+    Ok(())
 }
 
 /// `name` when there is one replica, else `name#1` … `name#n`.

@@ -13,7 +13,7 @@ use flux_gate_testbed::{binaries, ports, ready, Spec, Supervised};
 use tokio::task::JoinHandle;
 
 use super::groups::ProcessGroups;
-use super::spec::{instance_names, Ready, StackSpec};
+use super::spec::{instance_names, Ready, ServiceSpec, StackSpec};
 use super::template::Vars;
 use crate::scenario::validate::Names;
 use crate::target::redis_ha::RedisTopology;
@@ -81,7 +81,7 @@ async fn run_once(
     cmd: &[String],
     vars: &Vars,
     dir: &Path,
-    user: Option<(nix::unistd::Uid, nix::unistd::Gid)>,
+    user: RunAs,
     what: &str,
 ) -> Result<(), TargetError> {
     let expanded: Vec<String> = cmd
@@ -331,84 +331,19 @@ impl LocalTarget {
         Ok(stack)
     }
 
+    /// Starts the instances of service `name` one after another: each is ready, and has run
+    /// its `after_ready`, before the next is created.
     async fn start_service(&mut self, name: &str, addrs: &Addresses) -> Result<(), TargetError> {
-        let (globals, ports) = (&addrs.vars, &addrs.instances);
         let s = self.spec.services[name].clone();
         let user = match &s.user {
             Some(u) => flux_gate_testbed::user::run_as(u)?,
             None => None,
         };
         for (replica, inst) in instance_names(name, s.replicas).into_iter().enumerate() {
-            let port = ports[&inst];
-            let dir = self.dir.join("services").join(inst.replace('#', "-"));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
-            let mut vars = globals.clone();
-            vars.set("port", port.to_string())
-                .set("dir", dir.display().to_string())
-                .set("replica", (replica + 1).to_string())
-                .set("instance", inst.clone());
-            for (file, content) in &s.files {
-                let text = vars
-                    .expand(content)
-                    .map_err(|e| setup(format!("{inst}: file {file}: {e}")))?;
-                std::fs::write(dir.join(file), text)
-                    .map_err(|e| setup(format!("writing {file}: {e}")))?;
-            }
-            if let Some((uid, gid)) = user {
-                flux_gate_testbed::user::make_reachable(&dir, uid, gid)?;
-            }
-            for cmd in &s.setup {
-                run_once(cmd, &vars, &dir, user, &format!("{inst} setup")).await?;
-            }
-            let args: Vec<String> = s
-                .args
-                .iter()
-                .map(|a| vars.expand(a))
-                .collect::<Result<_, _>>()
-                .map_err(|e| setup(format!("{inst}: {e}")))?;
-            let mut spec = Spec::new(
-                inst.clone(),
-                resolve(&s.command)?,
-                self.dir
-                    .join("logs")
-                    .join(format!("{}.log", inst.replace('#', "-"))),
-            )
-            .args(args);
-            std::fs::create_dir_all(self.dir.join("logs"))
-                .map_err(|e| setup(format!("creating logs: {e}")))?;
-            for (k, v) in &s.env {
-                spec = spec.env(
-                    k.clone(),
-                    vars.expand(v)
-                        .map_err(|e| setup(format!("{inst}: env {k}: {e}")))?,
-                );
-            }
-            spec.cwd = Some(dir.clone());
-            spec.user = user;
-            let ready = match &s.ready {
-                Ready::Command(c) => Ready::Command(
-                    c.iter()
-                        .map(|a| vars.expand(a))
-                        .collect::<Result<_, _>>()
-                        .map_err(setup)?,
-                ),
-                other => other.clone(),
-            };
-            let stop_signal = s
-                .stop_signal
-                .parse()
-                .map_err(|_| setup(format!("{inst}: stop_signal {}", s.stop_signal)))?;
-            let mut instance = Instance {
-                process: Supervised::new(spec),
-                groups: self.groups.clone(),
-                stop_signal,
-                port,
-                ready,
-                vars: vars.clone(),
-                ready_timeout: Duration::from_secs(s.ready_timeout_secs),
-                starts_stopped: self.spec.starts_stopped(&inst),
-            };
+            let home = self.home(inst, replica, addrs)?;
+            before_first_start(&s, &home, user).await?;
+            let mut instance = self.instance(&s, &home, user)?;
+            let (inst, port) = (&home.name, home.port);
             if instance.starts_stopped {
                 self.instances.insert(inst.clone(), instance);
                 tracing::info!(instance = %inst, port, "stays stopped until a fault starts it");
@@ -417,11 +352,93 @@ impl LocalTarget {
             start_and_wait(&mut instance).await?;
             self.instances.insert(inst.clone(), instance);
             for cmd in &s.after_ready {
-                run_once(cmd, &vars, &dir, user, &format!("{inst} after_ready")).await?;
+                let what = format!("{inst} after_ready");
+                run_once(cmd, &home.vars, &home.dir, user, &what).await?;
             }
             tracing::info!(instance = %inst, port, "ready");
         }
         Ok(())
+    }
+
+    /// Creates the directory of instance `inst` (the `replica`-th, from 0) and the placeholders
+    /// its service's values expand with.
+    fn home(&self, inst: String, replica: usize, addrs: &Addresses) -> Result<Home, TargetError> {
+        let port = addrs.instances[&inst];
+        let dir = self.dir.join("services").join(inst.replace('#', "-"));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| setup(format!("creating {}: {e}", dir.display())))?;
+        let mut vars = addrs.vars.clone();
+        vars.set("port", port.to_string())
+            .set("dir", dir.display().to_string())
+            .set("replica", (replica + 1).to_string())
+            .set("instance", inst.clone());
+        Ok(Home {
+            name: inst,
+            port,
+            dir,
+            vars,
+        })
+    }
+
+    /// The instance as the stack supervises it, not yet started.
+    fn instance(&self, s: &ServiceSpec, home: &Home, user: RunAs) -> Result<Instance, TargetError> {
+        let process = self.process(s, home, user)?;
+        let ready = match &s.ready {
+            Ready::Command(c) => Ready::Command(
+                c.iter()
+                    .map(|a| home.vars.expand(a))
+                    .collect::<Result<_, _>>()
+                    .map_err(setup)?,
+            ),
+            other => other.clone(),
+        };
+        let stop_signal = s
+            .stop_signal
+            .parse()
+            .map_err(|_| setup(format!("{}: stop_signal {}", home.name, s.stop_signal)))?;
+        Ok(Instance {
+            process: Supervised::new(process),
+            groups: self.groups.clone(),
+            stop_signal,
+            port: home.port,
+            ready,
+            vars: home.vars.clone(),
+            ready_timeout: Duration::from_secs(s.ready_timeout_secs),
+            starts_stopped: self.spec.starts_stopped(&home.name),
+        })
+    }
+
+    /// The instance's process: program, expanded arguments and environment, its directory,
+    /// its user, and its log under the run's `logs/`.
+    fn process(&self, s: &ServiceSpec, home: &Home, user: RunAs) -> Result<Spec, TargetError> {
+        let inst = &home.name;
+        let args: Vec<String> = s
+            .args
+            .iter()
+            .map(|a| home.vars.expand(a))
+            .collect::<Result<_, _>>()
+            .map_err(|e| setup(format!("{inst}: {e}")))?;
+        let mut process = Spec::new(
+            inst.clone(),
+            resolve(&s.command)?,
+            self.dir
+                .join("logs")
+                .join(format!("{}.log", inst.replace('#', "-"))),
+        )
+        .args(args);
+        std::fs::create_dir_all(self.dir.join("logs"))
+            .map_err(|e| setup(format!("creating logs: {e}")))?;
+        for (k, v) in &s.env {
+            process = process.env(
+                k.clone(),
+                home.vars
+                    .expand(v)
+                    .map_err(|e| setup(format!("{inst}: env {k}: {e}")))?,
+            );
+        }
+        process.cwd = Some(home.dir.clone());
+        process.user = user;
+        Ok(process)
     }
 
     pub fn dir(&self) -> &Path {
@@ -442,6 +459,39 @@ impl LocalTarget {
             .get_mut(instance)
             .is_some_and(|i| i.process.is_running())
     }
+}
+
+/// The system user an instance runs as (when fgchaos runs as root), or `None`.
+type RunAs = Option<(nix::unistd::Uid, nix::unistd::Gid)>;
+
+/// Where one instance lives: its name, port and directory, and the placeholders its service's
+/// values expand with (the stack's, plus `port`, `dir`, `replica`, `instance`).
+struct Home {
+    name: String,
+    port: u16,
+    dir: PathBuf,
+    vars: Vars,
+}
+
+/// What an instance needs before its first start: its files written (expanded), its
+/// directory handed to its user, its `setup` commands run.
+async fn before_first_start(s: &ServiceSpec, home: &Home, user: RunAs) -> Result<(), TargetError> {
+    let inst = &home.name;
+    for (file, content) in &s.files {
+        let text = home
+            .vars
+            .expand(content)
+            .map_err(|e| setup(format!("{inst}: file {file}: {e}")))?;
+        std::fs::write(home.dir.join(file), text)
+            .map_err(|e| setup(format!("writing {file}: {e}")))?;
+    }
+    if let Some((uid, gid)) = user {
+        flux_gate_testbed::user::make_reachable(&home.dir, uid, gid)?;
+    }
+    for cmd in &s.setup {
+        run_once(cmd, &home.vars, &home.dir, user, &format!("{inst} setup")).await?;
+    }
+    Ok(())
 }
 
 /// Starts the instance and waits until it is ready. A server started right after its previous

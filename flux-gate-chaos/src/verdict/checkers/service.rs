@@ -52,27 +52,8 @@ impl Checker for Availability {
     /// Otherwise a window allowed to dip (a failover) would fail the scenario-wide threshold
     /// through the overall share all the same.
     fn check(&self, e: &Evidence<'_>) -> Finding {
-        let own: Vec<(u64, u64)> = e
-            .windows
-            .iter()
-            .filter(|p| window_expect(e, p.fault).is_some_and(|w| w.availability.is_some()))
-            .map(|p| (p.start_ms * 1000, p.end_ms * 1000))
-            .collect();
-        let judged_overall: Vec<_> = e
-            .ops
-            .iter()
-            .filter(|o| !own.iter().any(|(s, t)| (*s..*t).contains(&o.intended_us)))
-            .collect();
-        let total = judged_overall.len() as u64;
-        let avail = judged_overall
-            .iter()
-            .filter(|o| crate::verdict::windows::available(o))
-            .count() as u64;
-        let overall = if total == 0 {
-            1.0
-        } else {
-            avail as f64 / total as f64
-        };
+        let own = windows_with_own_threshold(e);
+        let (overall, total) = availability_outside(e, &own);
         let global = e.expect.availability;
         let mut judged = 0;
         let mut bad = Vec::new();
@@ -85,45 +66,10 @@ impl Checker for Availability {
                 ));
             }
         }
-        let mut worst: Option<(f64, &str)> = None;
-        for p in e.windows.iter().filter(|p| p.ops > 0) {
-            if worst.is_none_or(|w| p.availability < w.0) {
-                worst = Some((p.availability, p.name.as_str()));
-            }
-            let Some(t) = availability_threshold(e, p) else {
-                continue;
-            };
-            judged += 1;
-            if !meets(t, p.availability) {
-                let errors: Vec<String> = p
-                    .statuses
-                    .iter()
-                    .filter(|(k, _)| k.starts_with('5') || *k == "timeout" || *k == "error")
-                    .map(|(k, v)| format!("{v}× {k}"))
-                    .collect();
-                bad.push(format!(
-                    "`{}`: {} ({}; want {t})",
-                    p.name,
-                    pct(p.availability),
-                    errors.join(", ")
-                ));
-            }
-        }
-        let outside = if own.is_empty() {
-            String::new()
-        } else {
-            format!(
-                " (outside the {} window(s) with their own threshold)",
-                own.len()
-            )
-        };
-        let summary = format!(
-            "{} overall{outside}{}",
-            pct(overall),
-            worst
-                .map(|w| format!(", lowest {} in `{}`", pct(w.0), w.1))
-                .unwrap_or_default()
-        );
+        let (windows_judged, windows_bad) = windows_against_thresholds(e);
+        judged += windows_judged;
+        bad.extend(windows_bad);
+        let summary = availability_summary(overall, own.len(), lowest_window(e.windows));
         if judged == 0 {
             return Finding::with(self.name(), Status::Skipped, summary);
         }
@@ -135,6 +81,92 @@ impl Checker for Availability {
             bad,
         )
     }
+}
+
+/// The spans (µs from the start) of the windows whose fault sets its own availability: their
+/// answers are judged by that alone, never by the scenario's overall threshold.
+fn windows_with_own_threshold(e: &Evidence<'_>) -> Vec<(u64, u64)> {
+    e.windows
+        .iter()
+        .filter(|p| window_expect(e, p.fault).is_some_and(|w| w.availability.is_some()))
+        .map(|p| (p.start_ms * 1000, p.end_ms * 1000))
+        .collect()
+}
+
+/// The share of available answers among those intended outside the `own` spans (1 when
+/// there are none), and how many answers that was.
+fn availability_outside(e: &Evidence<'_>, own: &[(u64, u64)]) -> (f64, u64) {
+    let judged_overall: Vec<_> = e
+        .ops
+        .iter()
+        .filter(|o| !own.iter().any(|(s, t)| (*s..*t).contains(&o.intended_us)))
+        .collect();
+    let total = judged_overall.len() as u64;
+    let avail = judged_overall
+        .iter()
+        .filter(|o| crate::verdict::windows::available(o))
+        .count() as u64;
+    let overall = if total == 0 {
+        1.0
+    } else {
+        avail as f64 / total as f64
+    };
+    (overall, total)
+}
+
+/// Each window with answers and a threshold, against it: how many were judged, and one line
+/// per window that fell short, with the errors it answered.
+fn windows_against_thresholds(e: &Evidence<'_>) -> (usize, Vec<String>) {
+    let mut judged = 0;
+    let mut bad = Vec::new();
+    for p in e.windows.iter().filter(|p| p.ops > 0) {
+        let Some(t) = availability_threshold(e, p) else {
+            continue;
+        };
+        judged += 1;
+        if !meets(t, p.availability) {
+            let errors: Vec<String> = p
+                .statuses
+                .iter()
+                .filter(|(k, _)| k.starts_with('5') || *k == "timeout" || *k == "error")
+                .map(|(k, v)| format!("{v}× {k}"))
+                .collect();
+            bad.push(format!(
+                "`{}`: {} ({}; want {t})",
+                p.name,
+                pct(p.availability),
+                errors.join(", ")
+            ));
+        }
+    }
+    (judged, bad)
+}
+
+/// The window with answers whose availability is lowest (the first of equals).
+fn lowest_window(windows: &[crate::verdict::windows::Window]) -> Option<(f64, &str)> {
+    let mut worst: Option<(f64, &str)> = None;
+    for p in windows.iter().filter(|p| p.ops > 0) {
+        if worst.is_none_or(|w| p.availability < w.0) {
+            worst = Some((p.availability, p.name.as_str()));
+        }
+    }
+    worst
+}
+
+/// The one line: the overall share, which windows it leaves out, and the lowest window.
+fn availability_summary(overall: f64, own: usize, worst: Option<(f64, &str)>) -> String {
+    let outside = if own == 0 {
+        String::new()
+    } else {
+        format!(" (outside the {own} window(s) with their own threshold)")
+    };
+    format!(
+        "{} overall{outside}{}",
+        pct(overall),
+        worst
+            .map(|w| format!(", lowest {} in `{}`", pct(w.0), w.1))
+            .unwrap_or_default()
+    )
 }
 
 pub struct Latency;
