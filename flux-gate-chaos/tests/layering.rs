@@ -12,14 +12,7 @@ const LAYERS: &[&[&str]] = &[
     // The one name of a target kind, which the command line and scenarios both use.
     &["target_kind"],
     // Plain data and formats.
-    &[
-        "model",
-        "jsonl",
-        "cancel",
-        "cli",
-        "yaml",
-        "toxiproxy",
-    ],
+    &["model", "jsonl", "cancel", "cli", "yaml", "toxiproxy"],
     // The experiment as written.
     &["scenario"],
     // The generator and where the stack runs.
