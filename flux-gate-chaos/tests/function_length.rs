@@ -26,11 +26,6 @@ const NOT_YET_SPLIT: &[(&str, &str)] = &[
     ("flux-gate-core/src/api/order.rs", "decide"),
     ("flux-gate-core/src/api/mod.rs", "run_with"),
     ("flux-gate-core/examples/stack.rs", "drain_round"),
-    ("flux-gate-chaos/src/report/markdown.rs", "render"),
-    ("flux-gate-chaos/src/scenario/fault/effect.rs", "effect"),
-    ("flux-gate-chaos/src/scenario/fault/mod.rs", "spec"),
-    ("flux-gate-chaos/src/scenario/validate.rs", "validate"),
-    ("flux-gate-chaos/src/scenario/validate.rs", "load"),
 ];
 
 #[derive(Debug, PartialEq)]

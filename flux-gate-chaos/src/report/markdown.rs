@@ -8,8 +8,12 @@ use std::time::Duration;
 
 use crate::journal::Journal;
 use crate::model::Sample;
-use crate::verdict::checkers::Status;
+use crate::nemesis::TimelineEvent;
+use crate::target::docker::Container;
+use crate::target::Environment;
+use crate::verdict::checkers::{Finding, Status};
 use crate::verdict::stall::Diagnosis;
+use crate::verdict::windows::Window;
 use crate::verdict::{Judgement, Verdict};
 
 /// Relative paths of the run's files, from the report's directory.
@@ -45,6 +49,58 @@ fn badge(v: Verdict) -> &'static str {
 
 pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) -> String {
     let mut o = String::new();
+    headline(&mut o, j, jd, links);
+    checkers(&mut o, &jd.findings);
+    diagnosis(&mut o, jd.diagnosis.as_ref());
+    timeline(&mut o, &j.timeline);
+    primaries(&mut o, samples);
+    phases(&mut o, &jd.windows);
+    charts(&mut o, links);
+    final_state(&mut o, j, jd);
+    environment(&mut o, j);
+    o
+}
+
+/// A markdown table of `N` columns: the head, its `|---|` rule, then the rows. Cells are
+/// written as given: escape with [`cell`] those that may hold a `|` or a newline.
+struct Table<const N: usize> {
+    head: [&'static str; N],
+    rows: Vec<[String; N]>,
+}
+
+impl<const N: usize> Table<N> {
+    fn new(head: [&'static str; N]) -> Self {
+        Table {
+            head,
+            rows: Vec::new(),
+        }
+    }
+
+    fn row(&mut self, cells: [&str; N]) {
+        self.rows.push(cells.map(str::to_owned));
+    }
+
+    /// The table's lines, each ending in a newline. An untitled column's head is one space,
+    /// so a key–value table starts `| | |`; an empty cell of a row keeps its two.
+    fn render(&self) -> String {
+        let head = self.head.map(|h| {
+            if h.is_empty() {
+                " ".to_owned()
+            } else {
+                format!(" {h} ")
+            }
+        });
+        let mut out = format!("|{}|\n|{}|\n", head.join("|"), ["---"; N].join("|"));
+        for r in &self.rows {
+            let _ = writeln!(out, "| {} |", r.join(" | "));
+        }
+        out
+    }
+}
+
+/// The title with the verdict's badge, the scenario's description, and the verdict's line:
+/// why, how long recovery took, and where the run's files are.
+fn headline(o: &mut String, j: &Journal, jd: &Judgement, links: &Links) {
     let s = &j.scenario;
     let _ = writeln!(o, "# {} — {}\n", s.name, badge(jd.verdict));
     if !s.description.is_empty() {
@@ -63,191 +119,47 @@ pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) ->
         recovery,
         d = links.dir
     );
+}
 
-    let _ = writeln!(
-        o,
-        "## Checkers\n\n| checker | result | evidence |\n|---|---|---|"
-    );
-    for f in &jd.findings {
+/// One row per checker, then the counterexamples of each that has some, folded.
+fn checkers(o: &mut String, findings: &[Finding]) {
+    let _ = writeln!(o, "## Checkers\n");
+    let mut t = Table::new(["checker", "result", "evidence"]);
+    for f in findings {
         let mark = match f.status {
             Status::Pass => "✅ pass",
             Status::Fail => "❌ FAIL",
             Status::Inconclusive => "⚠️ inconclusive",
             Status::Skipped => "➖ not required",
         };
-        let _ = writeln!(o, "| `{}` | {mark} | {} |", f.checker, cell(&f.summary));
+        t.row([&format!("`{}`", f.checker), mark, &cell(&f.summary)]);
     }
-    for f in jd.findings.iter().filter(|f| !f.counterexamples.is_empty()) {
-        let _ = writeln!(
-            o,
-            "\n<details><summary><code>{}</code>: {} counterexample(s){}</summary>\n",
-            f.checker,
-            f.count,
-            if f.count > f.counterexamples.len() {
-                format!(", first {}", f.counterexamples.len())
-            } else {
-                String::new()
-            }
-        );
-        for c in &f.counterexamples {
-            let _ = writeln!(o, "- {}", c);
-        }
-        let _ = writeln!(o, "\n</details>");
+    o.push_str(&t.render());
+    for f in findings.iter().filter(|f| !f.counterexamples.is_empty()) {
+        counterexamples(o, f);
     }
+}
 
-    diagnosis(&mut o, jd.diagnosis.as_ref());
-
-    let _ = writeln!(o, "\n## Fault timeline\n");
-    if j.timeline.is_empty() {
-        let _ = writeln!(o, "No faults.");
+/// A failed checker's counterexamples in a `<details>` block, saying when only the first
+/// are shown.
+fn counterexamples(o: &mut String, f: &Finding) {
+    let shown = if f.count > f.counterexamples.len() {
+        format!(", first {}", f.counterexamples.len())
     } else {
-        let _ = writeln!(
-            o,
-            "| fault | step | scheduled | started | done | result |\n|---|---|---|---|---|---|"
-        );
-        for e in &j.timeline {
-            let _ = writeln!(
-                o,
-                "| {} `{}`{} | {} | {} | {} | {} | {} |",
-                e.fault,
-                e.label,
-                e.instance
-                    .as_ref()
-                    .map(|i| format!(" → `{i}`"))
-                    .unwrap_or_default(),
-                e.phase,
-                e.scheduled_ms
-                    .map(secs)
-                    .unwrap_or_else(|| "end of run".into()),
-                secs(e.started_ms),
-                secs(e.finished_ms),
-                if e.ok {
-                    "ok".to_owned()
-                } else {
-                    format!("**failed**: {}", cell(e.error.as_deref().unwrap_or("")))
-                }
-            );
-        }
-    }
-
-    primaries(&mut o, samples);
-
+        String::new()
+    };
     let _ = writeln!(
         o,
-        "\n## Phases\n\n| phase | window | req/s | ok / fail / info | statuses | p50 | p95 | p99 | available |\n|---|---|---|---|---|---|---|---|---|"
+        "\n<details><summary><code>{}</code>: {} counterexample(s){shown}</summary>\n",
+        f.checker, f.count,
     );
-    for p in &jd.windows {
-        let statuses: Vec<String> = p.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
-        let _ = writeln!(
-            o,
-            "| {} | {}–{} | {:.0} | {} / {} / {} | {} | {} | {} | {} | {:.2}% |",
-            cell(&p.name),
-            secs(p.start_ms),
-            secs(p.end_ms),
-            p.rps,
-            p.ok,
-            p.fail,
-            p.info,
-            statuses.join(" "),
-            dur_us(p.p50_us),
-            dur_us(p.p95_us),
-            dur_us(p.p99_us),
-            p.availability * 100.0
-        );
+    for c in &f.counterexamples {
+        let _ = writeln!(o, "- {}", c);
     }
-
-    if !links.charts.is_empty() {
-        let _ = writeln!(o, "\n## Charts\n\nFault windows are shaded.\n");
-        for (title, file) in &links.charts {
-            let _ = writeln!(o, "![{title}]({}/{file})\n", links.dir);
-        }
-    }
-
-    let st = &jd.settled.state;
-    let opt = |v: Option<i64>| v.map_or_else(|| "—".to_owned(), |x| x.to_string());
-    let _ = writeln!(
-        o,
-        "## Final state\n\n{}{}\n\n| initial | Redis stock (lowest seen) | DB orders | products.stock | outbox | relayed | consumer lag |\n|---|---|---|---|---|---|---|\n| {} | {} ({}) | {} | {} | {} | {} | {} |",
-        if jd.settled.converged {
-            format!(
-                "Converged {} after the last change (settle waited {}).",
-                jd.settled.recovery_ms.map(secs).unwrap_or_default(),
-                secs(jd.settled.waited_ms)
-            )
-        } else if jd.settled.pending.is_empty() {
-            "Not settled (the run ended early).".to_owned()
-        } else {
-            format!("**Did not settle** within {}: {}.", s.settle.timeout, jd.settled.pending.join("; "))
-        },
-        match &j.sampling {
-            Some(sm) => format!(
-                " Redis stock was sampled every {} ms from sale start to the end of settle: {} samples{}.",
-                sm.every_ms,
-                sm.taken,
-                if sm.missed > 0 { format!(", {} missed while Redis did not answer", sm.missed) } else { String::new() }
-            ),
-            None => String::new(),
-        },
-        st.initial,
-        opt(st.redis_stock),
-        opt(st.redis_stock_min),
-        st.db_orders.len(),
-        opt(st.db_stock),
-        st.outbox,
-        st.relayed,
-        opt(st.consumer_lag)
-    );
-
-    let load = j.load.as_ref();
-    let _ = writeln!(
-        o,
-        "\n## Environment\n\n| | |\n|---|---|\n| target | {} |\n| fgchaos | {} |\n| scenario | `{}` (fingerprint `{}`) |\n| seed | {} (`--seed {}` replays the schedule and the requests) |\n| product | `{}`: {} units{} |\n| load | {} {} for {} ({} sent, {} not sent) |\n| started | {} |",
-        j.target,
-        j.fgchaos_version,
-        j.scenario_file,
-        j.scenario_hash,
-        j.seed,
-        j.seed,
-        j.product,
-        j.stock,
-        j.per_user_limit.map(|l| format!(", {l} per user")).unwrap_or_default(),
-        s.load.model.as_str(),
-        s.load.rate.map(|r| r.to_string()).or(s.load.vus.map(|v| format!("{v} users"))).unwrap_or_default(),
-        humantime::format_duration(Duration::from_millis(load.map_or(0, |l| l.elapsed_ms))),
-        load.map_or(0, |l| l.totals.ops),
-        load.map_or(0, |l| l.not_sent),
-        j.started_at
-    );
-    environment(&mut o, &j.environment);
-    o
+    let _ = writeln!(o, "\n</details>");
 }
 
 /// Stuck or slow: what the settle trace says about a system that did not settle.
-/// Which Redis instance was primary when, from the stock samples (Redis with Sentinel only):
-/// one row per stretch, so a failover shows as the row where the name changes.
-fn primaries(o: &mut String, samples: &[Sample]) {
-    let mut stretches: Vec<(u64, u64, &str)> = Vec::new();
-    for s in samples {
-        let Some(p) = s.primary.as_deref() else {
-            continue;
-        };
-        match stretches.last_mut() {
-            Some(last) if last.2 == p => last.1 = s.at_ms,
-            _ => stretches.push((s.at_ms, s.at_ms, p)),
-        }
-    }
-    if stretches.is_empty() {
-        return;
-    }
-    let _ = writeln!(
-        o,
-        "\n## Redis primary\n\nAs the samples read it (the instance the Sentinels named; no row while none answered).\n\n| from | to | primary |\n|---|---|---|"
-    );
-    for (from, to, p) in stretches {
-        let _ = writeln!(o, "| {} | {} | `{p}` |", secs(from), secs(to));
-    }
-}
-
 fn diagnosis(o: &mut String, d: Option<&Diagnosis>) {
     let Some(d) = d else { return };
     let _ = writeln!(o, "\n## Why it did not settle\n\n{}.", cell(&d.headline()));
@@ -272,40 +184,272 @@ fn diagnosis(o: &mut String, d: Option<&Diagnosis>) {
     }
 }
 
-/// Engine and containers (docker target): which images a verdict holds for.
-fn environment(o: &mut String, env: &crate::target::Environment) {
-    if let Some(engine) = &env.engine {
-        let _ = writeln!(o, "| engine | {engine} |");
+/// Each step of each fault (apply, heal): when it was due, when it ran, how it went.
+fn timeline(o: &mut String, events: &[TimelineEvent]) {
+    let _ = writeln!(o, "\n## Fault timeline\n");
+    if events.is_empty() {
+        let _ = writeln!(o, "No faults.");
+        return;
     }
-    if let Some(project) = &env.project {
-        let _ = writeln!(o, "| compose project | `{project}` |");
+    let mut t = Table::new(["fault", "step", "scheduled", "started", "done", "result"]);
+    for e in events {
+        let instance = e
+            .instance
+            .as_ref()
+            .map(|i| format!(" → `{i}`"))
+            .unwrap_or_default();
+        let scheduled = e
+            .scheduled_ms
+            .map(secs)
+            .unwrap_or_else(|| "end of run".into());
+        let result = if e.ok {
+            "ok".to_owned()
+        } else {
+            format!("**failed**: {}", cell(e.error.as_deref().unwrap_or("")))
+        };
+        t.row([
+            &format!("{} `{}`{instance}", e.fault, e.label),
+            &e.phase,
+            &scheduled,
+            &secs(e.started_ms),
+            &secs(e.finished_ms),
+            &result,
+        ]);
     }
-    if env.containers.is_empty() {
+    o.push_str(&t.render());
+}
+
+/// Which Redis instance was primary when, from the stock samples (Redis with Sentinel only):
+/// one row per stretch, so a failover shows as the row where the name changes.
+fn primaries(o: &mut String, samples: &[Sample]) {
+    let mut stretches: Vec<(u64, u64, &str)> = Vec::new();
+    for s in samples {
+        let Some(p) = s.primary.as_deref() else {
+            continue;
+        };
+        match stretches.last_mut() {
+            Some(last) if last.2 == p => last.1 = s.at_ms,
+            _ => stretches.push((s.at_ms, s.at_ms, p)),
+        }
+    }
+    if stretches.is_empty() {
         return;
     }
     let _ = writeln!(
         o,
-        "\n<details><summary>{} containers</summary>\n\n| instance | container | image | image id |\n|---|---|---|---|",
-        env.containers.len()
+        "\n## Redis primary\n\nAs the samples read it (the instance the Sentinels named; no row while none answered).\n"
     );
-    for c in &env.containers {
-        let short = |id: &str| {
-            id.trim_start_matches("sha256:")
-                .chars()
-                .take(12)
-                .collect::<String>()
-        };
-        let _ = writeln!(
-            o,
-            "| {} | `{}` ({}) | `{}` | `{}` |",
-            c.instance,
-            c.name,
-            short(&c.id),
-            c.image,
-            short(&c.image_id)
-        );
+    let mut t = Table::new(["from", "to", "primary"]);
+    for (from, to, p) in stretches {
+        t.row([&secs(from), &secs(to), &format!("`{p}`")]);
     }
+    o.push_str(&t.render());
+}
+
+/// The answers of each window (baseline, each fault's, recovery): rate, outcomes, latency
+/// and availability.
+fn phases(o: &mut String, windows: &[Window]) {
+    let _ = writeln!(o, "\n## Phases\n");
+    let mut t = Table::new([
+        "phase",
+        "window",
+        "req/s",
+        "ok / fail / info",
+        "statuses",
+        "p50",
+        "p95",
+        "p99",
+        "available",
+    ]);
+    for p in windows {
+        let statuses: Vec<String> = p.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+        t.row([
+            &cell(&p.name),
+            &format!("{}–{}", secs(p.start_ms), secs(p.end_ms)),
+            &format!("{:.0}", p.rps),
+            &format!("{} / {} / {}", p.ok, p.fail, p.info),
+            &statuses.join(" "),
+            &dur_us(p.p50_us),
+            &dur_us(p.p95_us),
+            &dur_us(p.p99_us),
+            &format!("{:.2}%", p.availability * 100.0),
+        ]);
+    }
+    o.push_str(&t.render());
+}
+
+/// The charts drawn beside the report, when there are any. Each ends in a blank line, which
+/// is what parts them from the next section's heading.
+fn charts(o: &mut String, links: &Links) {
+    if links.charts.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "\n## Charts\n\nFault windows are shaded.\n");
+    for (title, file) in &links.charts {
+        let _ = writeln!(o, "![{title}]({}/{file})\n", links.dir);
+    }
+}
+
+/// How the settle phase ended, how the stock was sampled, and the state it read last.
+fn final_state(o: &mut String, j: &Journal, jd: &Judgement) {
+    let _ = writeln!(
+        o,
+        "## Final state\n\n{}{}\n",
+        settle_outcome(j, jd),
+        sampling(j)
+    );
+    let st = &jd.settled.state;
+    let mut t = Table::new([
+        "initial",
+        "Redis stock (lowest seen)",
+        "DB orders",
+        "products.stock",
+        "outbox",
+        "relayed",
+        "consumer lag",
+    ]);
+    t.row([
+        &st.initial.to_string(),
+        &format!(
+            "{} ({})",
+            or_dash(st.redis_stock),
+            or_dash(st.redis_stock_min)
+        ),
+        &st.db_orders.len().to_string(),
+        &or_dash(st.db_stock),
+        &st.outbox.to_string(),
+        &st.relayed.to_string(),
+        &or_dash(st.consumer_lag),
+    ]);
+    o.push_str(&t.render());
+}
+
+/// Converged (and how fast), ended early, or did not settle (and what was still pending).
+fn settle_outcome(j: &Journal, jd: &Judgement) -> String {
+    let settled = &jd.settled;
+    if settled.converged {
+        format!(
+            "Converged {} after the last change (settle waited {}).",
+            settled.recovery_ms.map(secs).unwrap_or_default(),
+            secs(settled.waited_ms)
+        )
+    } else if settled.pending.is_empty() {
+        "Not settled (the run ended early).".to_owned()
+    } else {
+        format!(
+            "**Did not settle** within {}: {}.",
+            j.scenario.settle.timeout,
+            settled.pending.join("; ")
+        )
+    }
+}
+
+/// How often the Redis stock was sampled and how many reads missed; nothing when it was not.
+fn sampling(j: &Journal) -> String {
+    let Some(sm) = &j.sampling else {
+        return String::new();
+    };
+    let missed = if sm.missed > 0 {
+        format!(", {} missed while Redis did not answer", sm.missed)
+    } else {
+        String::new()
+    };
+    format!(
+        " Redis stock was sampled every {} ms from sale start to the end of settle: {} samples{missed}.",
+        sm.every_ms, sm.taken
+    )
+}
+
+/// A value the run may not have read: `—` when it did not.
+fn or_dash(v: Option<i64>) -> String {
+    v.map_or_else(|| "—".to_owned(), |x| x.to_string())
+}
+
+/// What ran where, for whom, and how: enough to replay the run or to tell two runs apart.
+fn environment(o: &mut String, j: &Journal) {
+    let _ = writeln!(o, "\n## Environment\n");
+    let s = &j.scenario;
+    let load = j.load.as_ref();
+    let per_user = j.per_user_limit.map(|l| format!(", {l} per user"));
+    let rate = s.load.rate.map(|r| r.to_string());
+    let rate = rate.or(s.load.vus.map(|v| format!("{v} users")));
+    let elapsed = Duration::from_millis(load.map_or(0, |l| l.elapsed_ms));
+    let mut t = Table::new(["", ""]);
+    t.row(["target", &j.target.to_string()]);
+    t.row(["fgchaos", &j.fgchaos_version]);
+    t.row([
+        "scenario",
+        &format!("`{}` (fingerprint `{}`)", j.scenario_file, j.scenario_hash),
+    ]);
+    t.row([
+        "seed",
+        &format!(
+            "{} (`--seed {}` replays the schedule and the requests)",
+            j.seed, j.seed
+        ),
+    ]);
+    t.row([
+        "product",
+        &format!(
+            "`{}`: {} units{}",
+            j.product,
+            j.stock,
+            per_user.unwrap_or_default()
+        ),
+    ]);
+    t.row([
+        "load",
+        &format!(
+            "{} {} for {} ({} sent, {} not sent)",
+            s.load.model.as_str(),
+            rate.unwrap_or_default(),
+            humantime::format_duration(elapsed),
+            load.map_or(0, |l| l.totals.ops),
+            load.map_or(0, |l| l.not_sent),
+        ),
+    ]);
+    t.row(["started", &j.started_at]);
+    docker_rows(&mut t, &j.environment);
+    o.push_str(&t.render());
+    containers(o, &j.environment.containers);
+}
+
+/// The docker target's engine and compose project, as rows of the environment table.
+fn docker_rows(t: &mut Table<2>, env: &Environment) {
+    if let Some(engine) = &env.engine {
+        t.row(["engine", engine]);
+    }
+    if let Some(project) = &env.project {
+        t.row(["compose project", &format!("`{project}`")]);
+    }
+}
+
+/// The containers (docker target), folded: which images a verdict holds for.
+fn containers(o: &mut String, containers: &[Container]) {
+    if containers.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "\n<details><summary>{} containers</summary>\n",
+        containers.len()
+    );
+    let mut t = Table::new(["instance", "container", "image", "image id"]);
+    for c in containers {
+        t.row([
+            &c.instance,
+            &format!("`{}` ({})", c.name, short_id(&c.id)),
+            &format!("`{}`", c.image),
+            &format!("`{}`", short_id(&c.image_id)),
+        ]);
+    }
+    o.push_str(&t.render());
     let _ = writeln!(o, "\n</details>");
+}
+
+/// The first 12 hex digits of a docker id, as `docker ps` shows it.
+fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
 }
 
 #[cfg(test)]

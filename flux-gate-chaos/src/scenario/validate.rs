@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::fault::{PRIMARY_ROLE, REPLICA_ROLE};
 use super::parse::Problem;
-use super::{LoadModel, Scenario};
+use super::{BacklogExpect, Fault, Invariant, Load, LoadModel, Nemesis, Sale, Scenario, Settle};
 
 /// What the target's stack offers faults to name.
 #[derive(Debug, Clone, Default)]
@@ -61,202 +61,326 @@ impl Names {
 /// Longest load a scenario may ask for: loads are bounded.
 pub const MAX_LOAD: Duration = Duration::from_secs(3600);
 
-/// Every problem of `s` against `names`; empty when the scenario can run.
+/// Every problem of `s` against `names`; empty when the scenario can run. They come in the
+/// file's order (name, sale, load, settle, faults, nemesis, expect), each placed at its key.
 pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
-    let mut v = Problems::default();
-    if s.name.is_empty()
-        || s.name.len() > 64
-        || !s
-            .name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-    {
-        v.push(
-            "name",
-            "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)",
-        );
+    let mut v = Vec::from_iter(name(&s.name));
+    v.extend(broken(&s.sale, &[product, stock, per_user_limit]));
+    v.extend(load(&s.load));
+    v.extend(stall(&s.settle));
+    v.extend(faults(&s.faults, names));
+    v.extend(s.nemesis.iter().flat_map(|n| nemesis(n, names)));
+    if let Some(b) = &s.expect.backlog {
+        v.extend(backlog_bound(b));
+        v.extend(catch_up_needs_a_fault(b, s));
     }
-    if flux_gate_contract::http::ProductId::parse(&s.sale.product).is_err()
-        || s.sale.product.len() > 100
-    {
-        v.push(
-            "sale.product",
-            "use 1–100 characters of A-Z, a-z, 0-9, `_` and `-`",
-        );
+    v.extend(invariants_listed_twice(&s.expect.invariants));
+    v
+}
+
+/// A rule about one part of a scenario: the problem, placed at its key, when the part breaks it.
+type Rule<T> = fn(&T) -> Option<Problem>;
+
+/// The problems of `rules` that `part` breaks, in the rules' order.
+fn broken<T>(part: &T, rules: &[Rule<T>]) -> Vec<Problem> {
+    rules.iter().filter_map(|rule| rule(part)).collect()
+}
+
+/// The problem at `key` when a rule is `broken`.
+fn problem_if(broken: bool, key: &str, message: &str) -> Option<Problem> {
+    broken.then(|| problem(key, message))
+}
+
+fn problem(key: impl Into<String>, message: impl Into<String>) -> Problem {
+    Problem {
+        key: key.into(),
+        message: message.into(),
     }
-    if s.sale.stock == 0 {
-        v.push("sale.stock", "a sale needs at least 1 unit");
+}
+
+/// The name names the report file, so it is held to what a file name may safely be.
+fn name(name: &str) -> Option<Problem> {
+    problem_if(
+        name.is_empty()
+            || name.len() > 64
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+        "name",
+        "use 1–64 characters of a-z, 0-9 and `-` (it names the report file)",
+    )
+}
+
+fn product(sale: &Sale) -> Option<Problem> {
+    problem_if(
+        flux_gate_contract::http::ProductId::parse(&sale.product).is_err()
+            || sale.product.len() > 100,
+        "sale.product",
+        "use 1–100 characters of A-Z, a-z, 0-9, `_` and `-`",
+    )
+}
+
+fn stock(sale: &Sale) -> Option<Problem> {
+    problem_if(
+        sale.stock == 0,
+        "sale.stock",
+        "a sale needs at least 1 unit",
+    )
+}
+
+fn per_user_limit(sale: &Sale) -> Option<Problem> {
+    problem_if(
+        sale.per_user_limit == Some(0),
+        "sale.per_user_limit",
+        "must be at least 1 (leave it out for no limit)",
+    )
+}
+
+/// The load's problems: first what its model needs, then the keys of other models it gives,
+/// then the bounds every load has.
+fn load(l: &Load) -> Vec<Problem> {
+    let mut v = match l.model {
+        LoadModel::ArrivalRate => Vec::from_iter(arrival_rate(l)),
+        LoadModel::RampingArrivalRate => ramping_stages(l),
+        LoadModel::VirtualUsers => Vec::from_iter(virtual_users(l)),
+    };
+    v.extend(broken(
+        l,
+        &[
+            vus_of_another_model,
+            stages_of_another_model,
+            rate_of_virtual_users,
+            load_length,
+            max_requests,
+            users,
+            duplicate_ratio,
+            request_timeout,
+            connections,
+        ],
+    ));
+    v
+}
+
+fn arrival_rate(l: &Load) -> Option<Problem> {
+    let message = match l.rate {
+        None => "`arrival-rate` needs a rate, like `rate: 2000/s`",
+        Some(r) if r.per_second <= 0.0 => "must be more than 0/s",
+        Some(r) if r.per_second > 1_000_000.0 => "at most 1000000/s",
+        _ => return None,
+    };
+    Some(problem("load.rate", message))
+}
+
+/// A ramp needs stages, and each stage a length and a rate in range.
+fn ramping_stages(l: &Load) -> Vec<Problem> {
+    let mut v = Vec::new();
+    if l.stages.is_empty() {
+        v.push(problem(
+            "load.stages",
+            "`ramping-arrival-rate` needs stages, like `[{ to: 1000/s, over: 10s }]`",
+        ));
     }
-    if s.sale.per_user_limit == Some(0) {
-        v.push(
-            "sale.per_user_limit",
-            "must be at least 1 (leave it out for no limit)",
-        );
+    for (i, st) in l.stages.iter().enumerate() {
+        if st.over.get().is_zero() {
+            v.push(problem(
+                format!("load.stages[{i}].over"),
+                "must be more than 0s",
+            ));
+        }
+        if st.to.per_second > 1_000_000.0 {
+            v.push(problem(format!("load.stages[{i}].to"), "at most 1000000/s"));
+        }
     }
-    load(s, &mut v);
-    if s.settle
-        .stall
-        .is_some_and(|w| w > s.settle.timeout || w.get().is_zero())
-    {
-        v.push(
-            "settle.stall",
-            "must be more than 0s and at most `settle.timeout`, or a stopped system could never be told from a slow one",
-        );
-    }
-    for (i, f) in s.faults.iter().enumerate() {
+    v
+}
+
+fn virtual_users(l: &Load) -> Option<Problem> {
+    let message = match l.vus {
+        None => "`virtual-users` needs `vus`, like `vus: 50`",
+        Some(n) if n == 0 || n > 10_000 => "use 1–10000 virtual users",
+        _ => return None,
+    };
+    Some(problem("load.vus", message))
+}
+
+fn vus_of_another_model(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.vus.is_some() && l.model != LoadModel::VirtualUsers,
+        "load.vus",
+        "only `virtual-users` has `vus`; remove it or change `model`",
+    )
+}
+
+fn stages_of_another_model(l: &Load) -> Option<Problem> {
+    problem_if(
+        !l.stages.is_empty() && l.model != LoadModel::RampingArrivalRate,
+        "load.stages",
+        "only `ramping-arrival-rate` has `stages`; remove them or change `model`",
+    )
+}
+
+fn rate_of_virtual_users(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.rate.is_some() && l.model == LoadModel::VirtualUsers,
+        "load.rate",
+        "`virtual-users` sends as fast as answers come; remove `rate` or change `model`",
+    )
+}
+
+/// How long the load runs, given or summed from the stages: it must be said, and loads are
+/// bounded ([`MAX_LOAD`]).
+fn load_length(l: &Load) -> Option<Problem> {
+    let message = match load_duration(l) {
+        None => "say how long load runs, like `duration: 25s`",
+        Some(d) if d.is_zero() => "must be more than 0s",
+        Some(d) if d > MAX_LOAD => "at most 1h: loads are bounded",
+        _ => return None,
+    };
+    Some(problem("load.duration", message))
+}
+
+fn max_requests(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.max_requests == Some(0),
+        "load.max_requests",
+        "must be at least 1 (leave it out for no cap)",
+    )
+}
+
+fn users(l: &Load) -> Option<Problem> {
+    problem_if(l.users == 0, "load.users", "must be at least 1")
+}
+
+fn duplicate_ratio(l: &Load) -> Option<Problem> {
+    problem_if(
+        !(0.0..=1.0).contains(&l.duplicate_ratio),
+        "load.duplicate_ratio",
+        "a share between 0 and 1, like `0.05`",
+    )
+}
+
+fn request_timeout(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.timeout.get().is_zero() || l.timeout.get() > Duration::from_secs(120),
+        "load.timeout",
+        "between 1ms and 120s",
+    )
+}
+
+fn connections(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.connections == 0 || l.connections > 4096,
+        "load.connections",
+        "use 1–4096 connections",
+    )
+}
+
+/// The stall window must fit in the settle timeout: a settle that times out is judged stuck
+/// or slow by what the last `stall` of it saw.
+fn stall(settle: &Settle) -> Option<Problem> {
+    problem_if(
+        settle
+            .stall
+            .is_some_and(|w| w > settle.timeout || w.get().is_zero()),
+        "settle.stall",
+        "must be more than 0s and at most `settle.timeout`, or a stopped system could never be told from a slow one",
+    )
+}
+
+/// Each fault of `faults` needs its time; the rest of its rules are the action's.
+fn faults(faults: &[Fault], names: &Names) -> Vec<Problem> {
+    let mut v = Vec::new();
+    for (i, f) in faults.iter().enumerate() {
         let key = format!("faults[{i}]");
         if f.at.is_none() {
-            v.push(
+            v.push(problem(
                 format!("{key}.at"),
                 "say when the fault happens, like `at: 5s`",
-            );
+            ));
         }
-        f.validate(&key, names, &mut v.0);
+        f.validate(&key, names, &mut v);
     }
-    if let Some(n) = &s.nemesis {
-        if n.end <= n.start {
-            v.push("nemesis.end", "must be after `nemesis.start`");
-        }
-        if n.every.get().is_zero() {
-            v.push("nemesis.every", "must be more than 0s");
-        }
-        if n.duration.get().is_zero() || n.duration >= n.every {
-            v.push(
-                "nemesis.duration",
-                "must be more than 0s and less than `every`, so faults do not overlap",
-            );
-        }
-        if n.pool.is_empty() {
-            v.push("nemesis.pool", "list at least one fault to choose from");
-        }
-        for (i, f) in n.pool.iter().enumerate() {
-            let key = format!("nemesis.pool[{i}]");
-            f.validate_pool_entry(&key, &mut v.0);
-            f.validate(&key, names, &mut v.0);
-        }
+    v
+}
+
+/// The nemesis's schedule, then each pool entry: the rules of a pool entry, and of its action.
+fn nemesis(n: &Nemesis, names: &Names) -> Vec<Problem> {
+    let mut v = broken(
+        n,
+        &[nemesis_end, nemesis_every, nemesis_duration, nemesis_pool],
+    );
+    for (i, f) in n.pool.iter().enumerate() {
+        let key = format!("nemesis.pool[{i}]");
+        f.validate_pool_entry(&key, &mut v);
+        f.validate(&key, names, &mut v);
     }
-    if let Some(b) = &s.expect.backlog {
-        if b.peak_age.is_none() && b.catch_up.is_none() {
-            v.push(
-                "expect.backlog",
-                "bound `peak_age`, `catch_up` or both, like `{ peak_age: \"< 75s\", catch_up: \"< 10s\" }`",
-            );
-        }
-        if b.catch_up.is_some() && s.faults.is_empty() && s.nemesis.is_none() {
-            v.push(
-                "expect.backlog.catch_up",
-                "counts from the last heal, and this scenario has no fault; add one or remove `catch_up`",
-            );
-        }
-    }
+    v
+}
+
+fn nemesis_end(n: &Nemesis) -> Option<Problem> {
+    problem_if(
+        n.end <= n.start,
+        "nemesis.end",
+        "must be after `nemesis.start`",
+    )
+}
+
+fn nemesis_every(n: &Nemesis) -> Option<Problem> {
+    problem_if(
+        n.every.get().is_zero(),
+        "nemesis.every",
+        "must be more than 0s",
+    )
+}
+
+fn nemesis_duration(n: &Nemesis) -> Option<Problem> {
+    problem_if(
+        n.duration.get().is_zero() || n.duration >= n.every,
+        "nemesis.duration",
+        "must be more than 0s and less than `every`, so faults do not overlap",
+    )
+}
+
+fn nemesis_pool(n: &Nemesis) -> Option<Problem> {
+    problem_if(
+        n.pool.is_empty(),
+        "nemesis.pool",
+        "list at least one fault to choose from",
+    )
+}
+
+/// A backlog expectation with no bound would pass whatever the backlog did.
+fn backlog_bound(b: &BacklogExpect) -> Option<Problem> {
+    problem_if(
+        b.peak_age.is_none() && b.catch_up.is_none(),
+        "expect.backlog",
+        "bound `peak_age`, `catch_up` or both, like `{ peak_age: \"< 75s\", catch_up: \"< 10s\" }`",
+    )
+}
+
+/// `catch_up` is measured from the last heal, so a scenario without faults has nothing to
+/// measure it from.
+fn catch_up_needs_a_fault(b: &BacklogExpect, s: &Scenario) -> Option<Problem> {
+    problem_if(
+        b.catch_up.is_some() && s.faults.is_empty() && s.nemesis.is_none(),
+        "expect.backlog.catch_up",
+        "counts from the last heal, and this scenario has no fault; add one or remove `catch_up`",
+    )
+}
+
+/// Every repeat of an invariant, placed at the repeat.
+fn invariants_listed_twice(invariants: &[Invariant]) -> Vec<Problem> {
     let mut seen = HashSet::new();
-    for (i, inv) in s.expect.invariants.iter().enumerate() {
-        if !seen.insert(inv) {
-            v.push(format!("expect.invariants[{i}]"), "listed twice");
-        }
-    }
-    v.0
-}
-
-#[derive(Default)]
-struct Problems(Vec<Problem>);
-
-impl Problems {
-    fn push(&mut self, key: impl Into<String>, message: impl Into<String>) {
-        self.0.push(Problem {
-            key: key.into(),
-            message: message.into(),
-        });
-    }
-}
-
-fn load(s: &Scenario, v: &mut Problems) {
-    let l = &s.load;
-    match l.model {
-        LoadModel::ArrivalRate => match l.rate {
-            None => v.push(
-                "load.rate",
-                "`arrival-rate` needs a rate, like `rate: 2000/s`",
-            ),
-            Some(r) if r.per_second <= 0.0 => v.push("load.rate", "must be more than 0/s"),
-            Some(r) if r.per_second > 1_000_000.0 => v.push("load.rate", "at most 1000000/s"),
-            _ => {}
-        },
-        LoadModel::RampingArrivalRate => {
-            if l.stages.is_empty() {
-                v.push(
-                    "load.stages",
-                    "`ramping-arrival-rate` needs stages, like `[{ to: 1000/s, over: 10s }]`",
-                );
-            }
-            for (i, st) in l.stages.iter().enumerate() {
-                if st.over.get().is_zero() {
-                    v.push(format!("load.stages[{i}].over"), "must be more than 0s");
-                }
-                if st.to.per_second > 1_000_000.0 {
-                    v.push(format!("load.stages[{i}].to"), "at most 1000000/s");
-                }
-            }
-        }
-        LoadModel::VirtualUsers => match l.vus {
-            None => v.push("load.vus", "`virtual-users` needs `vus`, like `vus: 50`"),
-            Some(n) if n == 0 || n > 10_000 => v.push("load.vus", "use 1–10000 virtual users"),
-            _ => {}
-        },
-    }
-    if l.vus.is_some() && l.model != LoadModel::VirtualUsers {
-        v.push(
-            "load.vus",
-            "only `virtual-users` has `vus`; remove it or change `model`",
-        );
-    }
-    if !l.stages.is_empty() && l.model != LoadModel::RampingArrivalRate {
-        v.push(
-            "load.stages",
-            "only `ramping-arrival-rate` has `stages`; remove them or change `model`",
-        );
-    }
-    if l.rate.is_some() && l.model == LoadModel::VirtualUsers {
-        v.push(
-            "load.rate",
-            "`virtual-users` sends as fast as answers come; remove `rate` or change `model`",
-        );
-    }
-    let duration = load_duration(l);
-    match duration {
-        None => v.push(
-            "load.duration",
-            "say how long load runs, like `duration: 25s`",
-        ),
-        Some(d) if d.is_zero() => v.push("load.duration", "must be more than 0s"),
-        Some(d) if d > MAX_LOAD => v.push("load.duration", "at most 1h: loads are bounded"),
-        _ => {}
-    }
-    if l.max_requests == Some(0) {
-        v.push(
-            "load.max_requests",
-            "must be at least 1 (leave it out for no cap)",
-        );
-    }
-    if l.users == 0 {
-        v.push("load.users", "must be at least 1");
-    }
-    if !(0.0..=1.0).contains(&l.duplicate_ratio) {
-        v.push(
-            "load.duplicate_ratio",
-            "a share between 0 and 1, like `0.05`",
-        );
-    }
-    if l.timeout.get().is_zero() || l.timeout.get() > Duration::from_secs(120) {
-        v.push("load.timeout", "between 1ms and 120s");
-    }
-    if l.connections == 0 || l.connections > 4096 {
-        v.push("load.connections", "use 1–4096 connections");
-    }
+    invariants
+        .iter()
+        .enumerate()
+        .filter(|(_, inv)| !seen.insert(*inv))
+        .map(|(i, _)| problem(format!("expect.invariants[{i}]"), "listed twice"))
+        .collect()
 }
 
 /// How long load runs: `duration`, or the ramping stages' total.
-pub fn load_duration(l: &super::Load) -> Option<Duration> {
+pub fn load_duration(l: &Load) -> Option<Duration> {
     l.duration.map(|d| d.get()).or_else(|| {
         (l.model == LoadModel::RampingArrivalRate && !l.stages.is_empty())
             .then(|| l.stages.iter().map(|s| s.over.get()).sum())

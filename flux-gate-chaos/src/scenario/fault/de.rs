@@ -96,7 +96,7 @@ fn misplaced(key: Key, a: Action) -> String {
         key.as_str(),
         a.as_str(),
         a.as_str(),
-        listed(a.spec().keys.iter().copied().filter(|k| *k != Key::Action)),
+        listed(a.row().keys.iter().copied().filter(|k| *k != Key::Action)),
     )
 }
 
@@ -287,7 +287,7 @@ impl<'de> Visitor<'de> for KeySeed<'_> {
         let Some(key) = Key::parse(v) else {
             // Worded as serde words it, so `yaml::suggest` offers the closest key — of this
             // action when it is known.
-            let keys = self.action.map_or(&Key::ALL[..], |a| a.spec().keys);
+            let keys = self.action.map_or(&Key::ALL[..], |a| a.row().keys);
             return Err(E::custom(format!(
                 "unknown field `{v}`, expected one of {}",
                 listed(keys.iter().copied())

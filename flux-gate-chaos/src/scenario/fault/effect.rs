@@ -24,93 +24,53 @@ impl FaultAction {
     /// What applying the fault does, before the plan's seeded choices (which service or link
     /// of `random`, which replica). `id` names its toxics so they can be removed by name.
     pub fn effect(&self, id: usize) -> Effect<'_> {
-        let grace_ms = |g: &Option<Dur>| ms(g.map_or(DEFAULT_GRACE, Dur::get));
-        let ms_of = |d: &Option<Dur>| d.map_or(0, |d| ms(d.get()));
         match self {
             FaultAction::Kill { on } => on.lifecycle(Lifecycle::Kill, Some(Lifecycle::Start)),
-            FaultAction::Stop { on, grace } => on.lifecycle(
-                Lifecycle::Stop {
-                    grace_ms: grace_ms(grace),
-                },
-                Some(Lifecycle::Start),
-            ),
+            FaultAction::Stop { on, grace } => {
+                on.lifecycle(Lifecycle::stop(*grace), Some(Lifecycle::Start))
+            }
             FaultAction::Start { on } => on.lifecycle(Lifecycle::Start, None),
-            FaultAction::Restart { on, grace } => on.lifecycle(
-                Lifecycle::Restart {
-                    grace_ms: grace_ms(grace),
-                },
-                None,
-            ),
+            FaultAction::Restart { on, grace } => on.lifecycle(Lifecycle::restart(*grace), None),
             FaultAction::Pause { on } => on.lifecycle(Lifecycle::Pause, Some(Lifecycle::Resume)),
             FaultAction::Resume { on } => on.lifecycle(Lifecycle::Resume, None),
+            FaultAction::Failover { on } => on.lifecycle(Lifecycle::Failover, None),
             FaultAction::Latency {
                 on,
                 latency,
                 jitter,
                 toxic,
-            } => on.toxics(toxic.make(
-                id,
-                "latency",
-                json!({ "latency": ms(latency.get()), "jitter": ms_of(jitter) }),
-                Stream::Downstream,
-            )),
-            FaultAction::Bandwidth { on, rate_kb, toxic } => on.toxics(toxic.make(
-                id,
-                "bandwidth",
-                json!({ "rate": rate_kb }),
-                Stream::Downstream,
-            )),
-            // Blackholes and timeouts must stop both directions to cut a request/response
-            // protocol: one direction alone lets the request through, or the answer.
-            FaultAction::Timeout { on, timeout, toxic } => on.toxics(toxic.make(
-                id,
-                "timeout",
-                json!({ "timeout": ms_of(timeout) }),
-                Stream::Both,
-            )),
-            FaultAction::Blackhole { on, toxic } => {
-                on.toxics(toxic.make(id, "timeout", json!({ "timeout": 0 }), Stream::Both))
+            } => on.toxics(toxic, id, Recipe::latency(*latency, *jitter)),
+            FaultAction::Bandwidth { on, rate_kb, toxic } => {
+                on.toxics(toxic, id, Recipe::bandwidth(*rate_kb))
             }
-            FaultAction::ResetPeer { on, timeout, toxic } => on.toxics(toxic.make(
-                id,
-                "reset_peer",
-                json!({ "timeout": ms_of(timeout) }),
-                Stream::Downstream,
-            )),
+            FaultAction::Timeout { on, timeout, toxic } => {
+                on.toxics(toxic, id, Recipe::timeout(*timeout))
+            }
+            FaultAction::Blackhole { on, toxic } => on.toxics(toxic, id, Recipe::blackhole()),
+            FaultAction::ResetPeer { on, timeout, toxic } => {
+                on.toxics(toxic, id, Recipe::reset_peer(*timeout))
+            }
             FaultAction::Slicer {
                 on,
                 average_size,
                 size_variation,
                 delay,
                 toxic,
-            } => on.toxics(toxic.make(
+            } => on.toxics(
+                toxic,
                 id,
-                "slicer",
-                json!({
-                    "average_size": average_size,
-                    "size_variation": size_variation.unwrap_or(0),
-                    // Toxiproxy's slicer takes microseconds.
-                    "delay": delay.map_or(0, |d| micros(d.get())),
-                }),
-                Stream::Downstream,
-            )),
-            FaultAction::LimitData { on, bytes, toxic } => on.toxics(toxic.make(
-                id,
-                "limit_data",
-                json!({ "bytes": bytes }),
-                Stream::Downstream,
-            )),
-            FaultAction::SlowClose { on, delay, toxic } => on.toxics(toxic.make(
-                id,
-                "slow_close",
-                json!({ "delay": ms(delay.get()) }),
-                Stream::Downstream,
-            )),
+                Recipe::slicer(*average_size, *size_variation, *delay),
+            ),
+            FaultAction::LimitData { on, bytes, toxic } => {
+                on.toxics(toxic, id, Recipe::limit_data(*bytes))
+            }
+            FaultAction::SlowClose { on, delay, toxic } => {
+                on.toxics(toxic, id, Recipe::slow_close(*delay))
+            }
             FaultAction::Down { on } => Effect::Disable {
                 links: vec![on.pick()],
             },
             FaultAction::Partition { on } => Effect::Disable { links: on.picks() },
-            FaultAction::Failover { on } => on.lifecycle(Lifecycle::Failover, None),
         }
     }
 
@@ -156,10 +116,11 @@ impl LinkTarget {
         }
     }
 
-    fn toxics(&self, toxics: Vec<Toxic>) -> Effect<'_> {
+    /// The toxics `recipe` makes, with the fault's `options` and named by its `id`, on this link.
+    fn toxics(&self, options: &ToxicOptions, id: usize, recipe: Recipe) -> Effect<'_> {
         Effect::Toxics {
             link: self.pick(),
-            toxics,
+            toxics: options.make(id, recipe),
         }
     }
 }
@@ -207,11 +168,100 @@ pub enum Lifecycle {
     Failover,
 }
 
+impl Lifecycle {
+    /// `stop` with its grace, [`DEFAULT_GRACE`] when the file gives none.
+    fn stop(grace: Option<Dur>) -> Lifecycle {
+        Lifecycle::Stop {
+            grace_ms: grace_ms(grace),
+        }
+    }
+
+    /// `restart` with its grace, [`DEFAULT_GRACE`] when the file gives none.
+    fn restart(grace: Option<Dur>) -> Lifecycle {
+        Lifecycle::Restart {
+            grace_ms: grace_ms(grace),
+        }
+    }
+}
+
+fn grace_ms(grace: Option<Dur>) -> u64 {
+    ms(grace.map_or(DEFAULT_GRACE, Dur::get))
+}
+
+/// How to make the toxic of a network fault, before its streams and toxicity: Toxiproxy's
+/// type, its attributes in Toxiproxy's names and units, and the direction it slows when the
+/// file says none.
+struct Recipe {
+    kind: &'static str,
+    attributes: Value,
+    default_stream: Stream,
+}
+
+impl Recipe {
+    fn downstream(kind: &'static str, attributes: Value) -> Recipe {
+        Recipe {
+            kind,
+            attributes,
+            default_stream: Stream::Downstream,
+        }
+    }
+
+    /// Blackholes and timeouts must stop both directions to cut a request/response
+    /// protocol: one direction alone lets the request through, or the answer.
+    fn both_ways(kind: &'static str, attributes: Value) -> Recipe {
+        Recipe {
+            kind,
+            attributes,
+            default_stream: Stream::Both,
+        }
+    }
+
+    fn latency(latency: Dur, jitter: Option<Dur>) -> Recipe {
+        let attributes = json!({ "latency": ms(latency.get()), "jitter": ms_or_zero(jitter) });
+        Recipe::downstream("latency", attributes)
+    }
+
+    fn bandwidth(rate_kb: u64) -> Recipe {
+        Recipe::downstream("bandwidth", json!({ "rate": rate_kb }))
+    }
+
+    fn timeout(timeout: Option<Dur>) -> Recipe {
+        Recipe::both_ways("timeout", json!({ "timeout": ms_or_zero(timeout) }))
+    }
+
+    /// A timeout that never closes.
+    fn blackhole() -> Recipe {
+        Recipe::both_ways("timeout", json!({ "timeout": 0 }))
+    }
+
+    fn reset_peer(timeout: Option<Dur>) -> Recipe {
+        Recipe::downstream("reset_peer", json!({ "timeout": ms_or_zero(timeout) }))
+    }
+
+    fn slicer(average_size: u64, size_variation: Option<u64>, delay: Option<Dur>) -> Recipe {
+        let attributes = json!({
+            "average_size": average_size,
+            "size_variation": size_variation.unwrap_or(0),
+            // Toxiproxy's slicer takes microseconds.
+            "delay": delay.map_or(0, |d| micros(d.get())),
+        });
+        Recipe::downstream("slicer", attributes)
+    }
+
+    fn limit_data(bytes: u64) -> Recipe {
+        Recipe::downstream("limit_data", json!({ "bytes": bytes }))
+    }
+
+    fn slow_close(delay: Dur) -> Recipe {
+        Recipe::downstream("slow_close", json!({ "delay": ms(delay.get()) }))
+    }
+}
+
 impl ToxicOptions {
     /// The toxics of one fault (one per stream), in Toxiproxy's attribute names and units,
     /// named `fgchaos-{id}-{kind}-{stream}` so cleanup finds exactly ours.
-    fn make(&self, id: usize, kind: &str, attributes: Value, default: Stream) -> Vec<Toxic> {
-        let streams: &[&str] = match self.stream.unwrap_or(default) {
+    fn make(&self, id: usize, recipe: Recipe) -> Vec<Toxic> {
+        let streams: &[&str] = match self.stream.unwrap_or(recipe.default_stream) {
             Stream::Upstream => &["upstream"],
             Stream::Downstream => &["downstream"],
             Stream::Both => &["upstream", "downstream"],
@@ -219,8 +269,8 @@ impl ToxicOptions {
         streams
             .iter()
             .map(|s| {
-                let mut t = Toxic::new(kind, s, attributes.clone());
-                t.name = format!("{TOXIC_PREFIX}{id}-{kind}-{s}");
+                let mut t = Toxic::new(recipe.kind, s, recipe.attributes.clone());
+                t.name = format!("{TOXIC_PREFIX}{id}-{}-{s}", recipe.kind);
                 t.toxicity = self.toxicity.unwrap_or(1.0);
                 t
             })
@@ -231,6 +281,11 @@ impl ToxicOptions {
 /// Toxiproxy's milliseconds, saturating: a duration too long for a u64 of them is forever anyway.
 fn ms(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Toxiproxy's milliseconds of a duration the file may leave out (then none).
+fn ms_or_zero(d: Option<Dur>) -> u64 {
+    d.map_or(0, |d| ms(d.get()))
 }
 
 fn micros(d: Duration) -> u64 {

@@ -1,4 +1,4 @@
-//! Every key a fault may have, across actions. The per-action table (`Action::spec` in
+//! Every key a fault may have, across actions. The per-action table (`KeyRow` in
 //! `mod.rs`) lists these rather than strings, so a key it names is one the reader, the writer
 //! and the schema all know, and a misspelt one does not compile.
 

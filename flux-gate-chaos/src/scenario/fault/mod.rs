@@ -2,11 +2,12 @@
 //! which it needs, the rules it follows against a stack, and what it does to the system.
 //!
 //! Adding an action starts in this file: a [`FaultAction`] variant with exactly its keys, its
-//! [`Action`] word, and its row of the key table (`Action::spec`: the keys it takes, the ones it
-//! needs, the key naming its target). Every `match` on an action lists them all, so the compiler
-//! then asks for the action's arm in `effect.rs`, `rules.rs`, `de.rs` and `ser.rs`, and nothing
-//! falls through a catch-all into another action's behaviour. The schema follows from the table;
-//! a key no action had yet goes in `keys.rs`; the action's test goes in `tests.rs`.
+//! [`Action`] word, and its row of the key table (a `KeyRow` right after that enum: the keys it
+//! takes, the ones it needs, the key naming its target). Every `match` on an action lists them
+//! all, so the compiler then asks for the action's arm in `effect.rs`, `rules.rs`, `de.rs` and
+//! `ser.rs`, and nothing falls through a catch-all into another action's behaviour. The schema
+//! follows from the table; a key no action had yet goes in `keys.rs`; the action's test goes in
+//! `tests.rs`.
 //!
 //! The other files hold one concern each, for every action:
 //!
@@ -217,15 +218,281 @@ pub enum Action {
     Failover,
 }
 
-/// What the file format knows about an action before its value is built: its word, the keys
-/// it takes (in the order they are written back), which of them it cannot do without, and the
-/// key naming its target (`random` may stand in for it).
-struct Spec {
+/// An action's row of the key table: what the file format knows about the action before its
+/// value is built. Its word and documentation, the keys it takes (in the order they are written
+/// back), which of them it cannot do without, and the key naming its target (`random` may stand
+/// in for it). The reader and the schema are built from it, and a test holds the writer to it.
+struct KeyRow {
     word: &'static str,
     doc: &'static str,
     keys: &'static [Key],
     needs: &'static [Key],
     target: Target,
+}
+
+/// The key table, one row per [`Action`] variant and in their order: a new action's row goes
+/// here, and [`Action::row`] asks for it.
+impl KeyRow {
+    const KILL: KeyRow = KeyRow {
+        word: "kill",
+        doc: "SIGKILL the service (all its processes); heals by starting it.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Service,
+            Key::Random,
+            Key::Duration,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const STOP: KeyRow = KeyRow {
+        word: "stop",
+        doc: "SIGTERM, then SIGKILL after `grace` (default 10s); heals by starting it.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Service,
+            Key::Random,
+            Key::Duration,
+            Key::Grace,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const START: KeyRow = KeyRow {
+        word: "start",
+        doc: "Start a stopped or killed service and wait until it is ready.",
+        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const RESTART: KeyRow = KeyRow {
+        word: "restart",
+        doc: "Stop (SIGTERM, SIGKILL after `grace`), then start.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Service,
+            Key::Random,
+            Key::Grace,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const PAUSE: KeyRow = KeyRow {
+        word: "pause",
+        doc: "SIGSTOP: the service keeps its sockets and answers nothing; heals by resuming it.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Service,
+            Key::Random,
+            Key::Duration,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const RESUME: KeyRow = KeyRow {
+        word: "resume",
+        doc: "SIGCONT after `pause`.",
+        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        needs: &[],
+        target: Target::Service,
+    };
+
+    const LATENCY: KeyRow = KeyRow {
+        word: "latency",
+        doc: "Toxic: delay every chunk by `latency` ± `jitter`.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Latency,
+            Key::Jitter,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[Key::Latency],
+        target: Target::Link,
+    };
+
+    const BANDWIDTH: KeyRow = KeyRow {
+        word: "bandwidth",
+        doc: "Toxic: limit throughput to `rate_kb` KB/s.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::RateKb,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[Key::RateKb],
+        target: Target::Link,
+    };
+
+    const TIMEOUT: KeyRow = KeyRow {
+        word: "timeout",
+        doc: "Toxic: stop all data, close after `timeout` (0 = never); both streams by default.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Timeout,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Link,
+    };
+
+    const BLACKHOLE: KeyRow = KeyRow {
+        word: "blackhole",
+        doc: "Toxic: stop all data forever (a `timeout` of 0); both streams by default.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Link,
+    };
+
+    const RESET_PEER: KeyRow = KeyRow {
+        word: "reset_peer",
+        doc: "Toxic: reset connections after `timeout` (real Toxiproxy only).",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Timeout,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Link,
+    };
+
+    const SLICER: KeyRow = KeyRow {
+        word: "slicer",
+        doc: "Toxic: cut data into `average_size`-byte pieces, `delay` apart.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::AverageSize,
+            Key::SizeVariation,
+            Key::Delay,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[Key::AverageSize],
+        target: Target::Link,
+    };
+
+    const LIMIT_DATA: KeyRow = KeyRow {
+        word: "limit_data",
+        doc: "Toxic: close the connection after `bytes` bytes.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Bytes,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[Key::Bytes],
+        target: Target::Link,
+    };
+
+    const SLOW_CLOSE: KeyRow = KeyRow {
+        word: "slow_close",
+        doc: "Toxic: delay the close of a connection by `delay`.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Delay,
+            Key::Stream,
+            Key::Toxicity,
+            Key::Expect,
+        ],
+        needs: &[Key::Delay],
+        target: Target::Link,
+    };
+
+    const DOWN: KeyRow = KeyRow {
+        word: "down",
+        doc: "Disable the proxy: connections refused, open ones closed; heals by enabling it.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Link,
+            Key::Random,
+            Key::Duration,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Link,
+    };
+
+    const PARTITION: KeyRow = KeyRow {
+        word: "partition",
+        doc: "Disable every proxy in `links` together; heals by enabling them.",
+        keys: &[
+            Key::At,
+            Key::Action,
+            Key::Links,
+            Key::Random,
+            Key::Duration,
+            Key::Expect,
+        ],
+        needs: &[],
+        target: Target::Links,
+    };
+
+    const FAILOVER: KeyRow = KeyRow {
+        word: "failover",
+        doc: "SENTINEL FAILOVER: a Sentinel promotes a replica of `redis-primary` (the stack needs `redis_ha`).",
+        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        needs: &[],
+        target: Target::Service,
+    };
 }
 
 /// The key naming what an action hits.
@@ -269,226 +536,34 @@ impl Action {
 
     /// The snake_case word of the scenario file.
     pub fn as_str(self) -> &'static str {
-        self.spec().word
+        self.row().word
     }
 
-    fn spec(self) -> &'static Spec {
-        use Key as K;
+    /// This action's row of the key table.
+    fn row(self) -> &'static KeyRow {
         match self {
-            Action::Kill => &Spec {
-                word: "kill",
-                doc: "SIGKILL the service (all its processes); heals by starting it.",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Duration, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Stop => &Spec {
-                word: "stop",
-                doc: "SIGTERM, then SIGKILL after `grace` (default 10s); heals by starting it.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Service,
-                    K::Random,
-                    K::Duration,
-                    K::Grace,
-                    K::Expect,
-                ],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Start => &Spec {
-                word: "start",
-                doc: "Start a stopped or killed service and wait until it is ready.",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Restart => &Spec {
-                word: "restart",
-                doc: "Stop (SIGTERM, SIGKILL after `grace`), then start.",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Grace, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Pause => &Spec {
-                word: "pause",
-                doc: "SIGSTOP: the service keeps its sockets and answers nothing; heals by resuming it.",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Duration, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Resume => &Spec {
-                word: "resume",
-                doc: "SIGCONT after `pause`.",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
-            Action::Latency => &Spec {
-                word: "latency",
-                doc: "Toxic: delay every chunk by `latency` ± `jitter`.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Latency,
-                    K::Jitter,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[K::Latency],
-                target: Target::Link,
-            },
-            Action::Bandwidth => &Spec {
-                word: "bandwidth",
-                doc: "Toxic: limit throughput to `rate_kb` KB/s.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::RateKb,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[K::RateKb],
-                target: Target::Link,
-            },
-            Action::Timeout => &Spec {
-                word: "timeout",
-                doc: "Toxic: stop all data, close after `timeout` (0 = never); both streams by default.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Timeout,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[],
-                target: Target::Link,
-            },
-            Action::Blackhole => &Spec {
-                word: "blackhole",
-                doc: "Toxic: stop all data forever (a `timeout` of 0); both streams by default.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[],
-                target: Target::Link,
-            },
-            Action::ResetPeer => &Spec {
-                word: "reset_peer",
-                doc: "Toxic: reset connections after `timeout` (real Toxiproxy only).",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Timeout,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[],
-                target: Target::Link,
-            },
-            Action::Slicer => &Spec {
-                word: "slicer",
-                doc: "Toxic: cut data into `average_size`-byte pieces, `delay` apart.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::AverageSize,
-                    K::SizeVariation,
-                    K::Delay,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[K::AverageSize],
-                target: Target::Link,
-            },
-            Action::LimitData => &Spec {
-                word: "limit_data",
-                doc: "Toxic: close the connection after `bytes` bytes.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Bytes,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[K::Bytes],
-                target: Target::Link,
-            },
-            Action::SlowClose => &Spec {
-                word: "slow_close",
-                doc: "Toxic: delay the close of a connection by `delay`.",
-                keys: &[
-                    K::At,
-                    K::Action,
-                    K::Link,
-                    K::Random,
-                    K::Duration,
-                    K::Delay,
-                    K::Stream,
-                    K::Toxicity,
-                    K::Expect,
-                ],
-                needs: &[K::Delay],
-                target: Target::Link,
-            },
-            Action::Down => &Spec {
-                word: "down",
-                doc: "Disable the proxy: connections refused, open ones closed; heals by enabling it.",
-                keys: &[K::At, K::Action, K::Link, K::Random, K::Duration, K::Expect],
-                needs: &[],
-                target: Target::Link,
-            },
-            Action::Partition => &Spec {
-                word: "partition",
-                doc: "Disable every proxy in `links` together; heals by enabling them.",
-                keys: &[K::At, K::Action, K::Links, K::Random, K::Duration, K::Expect],
-                needs: &[],
-                target: Target::Links,
-            },
-            Action::Failover => &Spec {
-                word: "failover",
-                doc: "SENTINEL FAILOVER: a Sentinel promotes a replica of `redis-primary` (the stack needs `redis_ha`).",
-                keys: &[K::At, K::Action, K::Service, K::Random, K::Expect],
-                needs: &[],
-                target: Target::Service,
-            },
+            Action::Kill => &KeyRow::KILL,
+            Action::Stop => &KeyRow::STOP,
+            Action::Start => &KeyRow::START,
+            Action::Restart => &KeyRow::RESTART,
+            Action::Pause => &KeyRow::PAUSE,
+            Action::Resume => &KeyRow::RESUME,
+            Action::Latency => &KeyRow::LATENCY,
+            Action::Bandwidth => &KeyRow::BANDWIDTH,
+            Action::Timeout => &KeyRow::TIMEOUT,
+            Action::Blackhole => &KeyRow::BLACKHOLE,
+            Action::ResetPeer => &KeyRow::RESET_PEER,
+            Action::Slicer => &KeyRow::SLICER,
+            Action::LimitData => &KeyRow::LIMIT_DATA,
+            Action::SlowClose => &KeyRow::SLOW_CLOSE,
+            Action::Down => &KeyRow::DOWN,
+            Action::Partition => &KeyRow::PARTITION,
+            Action::Failover => &KeyRow::FAILOVER,
         }
     }
 
     fn takes(self, key: Key) -> bool {
-        self.spec().keys.contains(&key)
+        self.row().keys.contains(&key)
     }
 }
 

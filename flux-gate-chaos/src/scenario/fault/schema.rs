@@ -23,24 +23,24 @@ impl JsonSchema for Fault {
         let one_of: Vec<Value> = Action::ALL
             .into_iter()
             .map(|a| {
-                let spec = a.spec();
-                let properties: serde_json::Map<String, Value> = spec
+                let row = a.row();
+                let properties: serde_json::Map<String, Value> = row
                     .keys
                     .iter()
                     .map(|k| (k.as_str().to_owned(), k.schema(g, a)))
                     .collect();
                 let required: Vec<&str> = std::iter::once(Key::Action)
-                    .chain(spec.needs.iter().copied())
+                    .chain(row.needs.iter().copied())
                     .map(Key::as_str)
                     .collect();
                 json!({
-                    "title": spec.word,
-                    "description": spec.doc,
+                    "title": row.word,
+                    "description": row.doc,
                     "type": "object",
                     "properties": properties,
                     "required": required,
                     "oneOf": [
-                        { "required": [spec.target.key().as_str()] },
+                        { "required": [row.target.key().as_str()] },
                         { "required": [Key::Random.as_str()] },
                     ],
                     "additionalProperties": false,
@@ -65,7 +65,7 @@ impl Key {
                 g,
                 "When, from the start of the load (required in `faults`, absent in a nemesis pool).",
             ),
-            Key::Action => json!({ "const": a.as_str(), "description": a.spec().doc }),
+            Key::Action => json!({ "const": a.as_str(), "description": a.row().doc }),
             Key::Service => json!({
                 "type": "string",
                 "description": "The service (`ingestion-api` = one replica chosen by the seed, `ingestion-api#2` = that replica).",
@@ -75,7 +75,7 @@ impl Key {
                 "description": "The link (a Toxiproxy proxy name).",
             }),
             Key::Links => names("The links cut together."),
-            Key::Random => names(match a.spec().target {
+            Key::Random => names(match a.row().target {
                 Target::Service => "Instead of `service`: one of these, chosen with the run's seed.",
                 Target::Link => "Instead of `link`: one of these, chosen with the run's seed.",
                 Target::Links => "Instead of `links`: one of these, chosen with the run's seed.",

@@ -192,7 +192,7 @@ fn a_null_value_is_a_key_left_out_but_not_a_list() {
 /// example value.
 fn sample(a: Action, omit: Option<Key>) -> String {
     let entries: Vec<String> = a
-        .spec()
+        .row()
         .keys
         .iter()
         .filter(|k| **k != Key::Random && Some(**k) != omit)
@@ -205,73 +205,95 @@ fn sample(a: Action, omit: Option<Key>) -> String {
 }
 
 #[test]
-fn every_action_takes_its_keys_writes_them_in_order_and_needs_what_it_says() {
+fn every_action_row_takes_its_target_and_what_it_needs() {
     for a in Action::ALL {
-        let spec = a.spec();
-        assert!(spec.keys.contains(&spec.target.key()), "{}", spec.word);
+        let row = a.row();
+        assert!(row.keys.contains(&row.target.key()), "{}", row.word);
         assert!(
-            spec.needs.iter().all(|k| spec.keys.contains(k)),
+            row.needs.iter().all(|k| row.keys.contains(k)),
             "{}",
-            spec.word
+            row.word
         );
         let f = fault(&sample(a, None));
         assert_eq!(f.action.kind(), a);
-        assert_eq!(f.action.as_str(), spec.word);
-        // Written back with exactly its keys, in the spec's order.
+        assert_eq!(f.action.as_str(), row.word);
+    }
+}
+
+/// The keys a fault of `a` is written back with: every one it takes but `random`, in its
+/// row's order.
+fn written_keys(a: Action) -> Vec<&'static str> {
+    a.row()
+        .keys
+        .iter()
+        .filter(|k| **k != Key::Random)
+        .map(|k| k.as_str())
+        .collect()
+}
+
+#[test]
+fn every_action_is_written_back_with_exactly_its_keys_in_its_rows_order() {
+    for a in Action::ALL {
+        let f = fault(&sample(a, None));
         let json = serde_json::to_value(&f).unwrap_or_default();
         let written: Vec<&str> = json
             .as_object()
             .map(|m| m.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        let mut want: Vec<&str> = spec
-            .keys
-            .iter()
-            .filter(|k| **k != Key::Random)
-            .map(|k| k.as_str())
-            .collect();
+        let mut want = written_keys(a);
         want.sort_unstable(); // serde_json's map sorts; the order is checked on YAML below
-        assert_eq!(written, want, "{}", spec.word);
+        assert_eq!(written, want, "{}", a.as_str());
         let yaml = serde_yaml::to_string(&f).unwrap_or_default();
         let order: Vec<&str> = yaml
             .lines()
             .filter(|l| l.starts_with(|c: char| c.is_ascii_lowercase()))
             .filter_map(|l| l.split(':').next())
             .collect();
-        let in_spec: Vec<&str> = spec
-            .keys
-            .iter()
-            .filter(|k| **k != Key::Random)
-            .map(|k| k.as_str())
-            .collect();
-        assert_eq!(order, in_spec, "{yaml}");
-        // Each key it needs is needed; every other may be left out.
-        for k in spec
+        assert_eq!(order, written_keys(a), "{yaml}");
+    }
+}
+
+#[test]
+fn every_action_needs_the_keys_its_row_says_and_may_leave_out_the_others() {
+    for a in Action::ALL {
+        let row = a.row();
+        for k in row
             .keys
             .iter()
             .copied()
             .filter(|k| !matches!(k, Key::Action | Key::Random))
         {
             let r = parse(&format!("  - {}\n", sample(a, Some(k))));
-            let needed = spec.needs.contains(&k) || k == spec.target.key();
+            let needed = row.needs.contains(&k) || k == row.target.key();
             match r {
-                Ok(_) => assert!(!needed, "{} parsed without `{}`", spec.word, k.as_str()),
+                Ok(_) => assert!(!needed, "{} parsed without `{}`", row.word, k.as_str()),
                 Err(e) => assert!(
                     needed && e.to_string().contains("needs"),
                     "{}: {e}",
-                    spec.word
+                    row.word
                 ),
             }
         }
-        // `random` stands in for the target.
+    }
+}
+
+#[test]
+fn random_stands_in_for_every_actions_target() {
+    for a in Action::ALL {
         let with_random =
-            sample(a, Some(spec.target.key())).replacen("{ ", "{ random: [a, b], ", 1);
+            sample(a, Some(a.row().target.key())).replacen("{ ", "{ random: [a, b], ", 1);
         assert!(fault(&with_random)
             .action
             .on()
             .named()
             .iter()
             .all(|(k, _)| k.starts_with("random[")));
-        // A key of no action, and a key of another action, are refused.
+    }
+}
+
+#[test]
+fn every_action_refuses_a_key_of_no_action_and_a_key_of_another() {
+    for a in Action::ALL {
         assert!(parse(&format!(
             "  - {}\n",
             sample(a, None).replacen("{ ", "{ colour: red, ", 1)
@@ -285,7 +307,7 @@ fn every_action_takes_its_keys_writes_them_in_order_and_needs_what_it_says() {
             assert!(
                 matches!(&e, Err(e) if e.to_string().contains("does not apply to")),
                 "{}: {e:?}",
-                spec.word
+                a.as_str()
             );
         }
     }
@@ -399,7 +421,7 @@ fn the_schema_has_one_closed_object_per_action() {
             .as_object()
             .map(|m| m.keys().map(String::as_str).collect())
             .unwrap_or_default();
-        let mut want: Vec<&str> = a.spec().keys.iter().map(|k| k.as_str()).collect();
+        let mut want: Vec<&str> = a.row().keys.iter().map(|k| k.as_str()).collect();
         want.sort_unstable();
         assert_eq!(props, want, "{}", a.as_str());
     }
