@@ -33,15 +33,13 @@ pub const DEFAULT_PROJECT: &str = "fluxgate";
 
 /// `--target`: `local`, `docker`, or `auto` (the default), which is no kind but the command's
 /// rule for picking one — docker when an engine answers and the compose project is up, else
-/// local — and so parses to `None`.
+/// local — and so parses to `None`. Spelt with its full path so that clap's derive takes it as
+/// a value with a default, not as an optional flag.
 pub type TargetFlag = ::std::option::Option<TargetKind>;
 
 fn target_flag() -> impl TypedValueParser<Value = TargetFlag> {
-    PossibleValuesParser::new(["auto", "local", "docker"]).map(|s| match s.as_str() {
-        "local" => Some(TargetKind::Local),
-        "docker" => Some(TargetKind::Docker),
-        _ => None,
-    })
+    PossibleValuesParser::new(["auto", "local", "docker"])
+        .map(|s| <TargetKind as clap::ValueEnum>::from_str(&s, false).ok())
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,4 +200,34 @@ pub struct CleanupArgs {
     /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
     #[arg(long)]
     pub toxiproxy: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn target_of(args: &[&str]) -> TargetFlag {
+        let cli = Cli::try_parse_from([&["fgchaos", "run", "s.yaml"], args].concat()).unwrap();
+        match cli.command {
+            Command::Run(run) => run.target,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn target_is_a_kind_or_auto() {
+        assert_eq!(target_of(&[]), None);
+        assert_eq!(target_of(&["--target", "auto"]), None);
+        assert_eq!(target_of(&["--target", "local"]), Some(TargetKind::Local));
+        assert_eq!(target_of(&["--target", "docker"]), Some(TargetKind::Docker));
+        let err =
+            Cli::try_parse_from(["fgchaos", "run", "s.yaml", "--target", "swarm"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("possible values: auto, local, docker"),
+            "{err}"
+        );
+    }
 }

@@ -180,26 +180,19 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
     // The stored run judged again: the same verdict, and the report rewritten.
     let report = reports.join(format!("{}.md", j.run_id));
     std::fs::remove_file(&report).unwrap();
-    let json = dir.path().join("check.json");
-    let out = fgchaos()
-        .arg("check")
-        .arg(&run_dir)
-        .arg("--write-report")
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let checked = common::check(&run_dir, &["--write-report"]);
+    assert_eq!(checked.code, Some(0), "{}", checked.stdout);
     assert!(
-        stdout.contains("cli-run: PASS — every promise held"),
-        "{stdout}"
+        checked
+            .stdout
+            .contains("cli-run: PASS — every promise held"),
+        "{}",
+        checked.stdout
     );
     assert!(std::fs::read_to_string(&report)
         .unwrap()
         .contains("✅ PASS"));
-    let checked: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let checked = checked.verdicts;
     assert_eq!(checked[0]["verdict"]["verdict"], "pass");
 }
 

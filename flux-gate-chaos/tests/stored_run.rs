@@ -3,8 +3,9 @@
 //! journal's shape that is not versioned fails here: either keep the JSON as it is or bump
 //! `journal::FORMAT` and teach the reader the older one.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use fgchaos::journal::{Journal, FORMAT};
 use fgchaos::record::Record;
@@ -65,24 +66,20 @@ fn the_stored_run_is_judged_as_it_was_recorded() {
 
 #[test]
 fn fgchaos_check_reads_the_stored_run() {
-    let out_dir = tempfile::tempdir().unwrap();
-    let json = out_dir.path().join("check.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-        .arg("check")
-        .arg(golden())
-        .arg("--json")
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let checked = common::check(&golden(), &[]);
+    assert_eq!(checked.code, Some(0), "{}", checked.stdout);
     assert!(
-        stdout.contains("golden-run: PASS — every promise held (131 ok, 69 fail, 0 info ops)"),
-        "{stdout}"
+        checked
+            .stdout
+            .contains("golden-run: PASS — every promise held (131 ok, 69 fail, 0 info ops)"),
+        "{}",
+        checked.stdout
     );
-    let verdicts: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(json).unwrap()).unwrap();
-    assert_eq!(verdicts[0]["verdict"]["verdict"], "pass", "{verdicts}");
+    assert_eq!(
+        checked.verdicts[0]["verdict"]["verdict"], "pass",
+        "{}",
+        checked.verdicts
+    );
 }
 
 /// Where two texts part, with a little context, for a readable failure.

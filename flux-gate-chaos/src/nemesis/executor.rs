@@ -16,7 +16,7 @@ use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
 #[derive(Debug, thiserror::Error)]
-pub enum StepError {
+pub enum ChangeError {
     #[error(transparent)]
     Target(#[from] TargetError),
     #[error(transparent)]
@@ -289,7 +289,7 @@ impl<'a> Executor<'a> {
     /// `change` on real instances and links: a role is resolved the first time its fault
     /// fires (and logged) — to the instance holding it, or for a link fault to that
     /// instance's peer link; later steps of the same fault reuse what it resolved to.
-    async fn resolve(&mut self, fault: usize, change: &Change) -> Result<Change, StepError> {
+    async fn resolve(&mut self, fault: usize, change: &Change) -> Result<Change, ChangeError> {
         let (roles, links) = roles_in(change);
         for role in roles {
             if self
@@ -320,7 +320,7 @@ impl<'a> Executor<'a> {
         Ok(with_resolved(change, self.resolved.get(&fault)))
     }
 
-    async fn apply(&mut self, change: &Change) -> Result<(), StepError> {
+    async fn apply(&mut self, change: &Change) -> Result<(), ChangeError> {
         match change {
             Change::Lifecycle { instance, op } => Ok(self.target.lifecycle(instance, *op).await?),
             Change::AddToxics { link, toxics } => {

@@ -1,5 +1,5 @@
 //! The markdown report: verdict first, then the evidence — checkers with counterexamples,
-//! fault timeline, phases, charts, final state, environment. Plain tables and `<details>`
+//! fault timeline, windows, charts, final state, environment. Plain tables and `<details>`
 //! read well both rendered on GitHub and raw in a terminal. Deterministic: the same journal and
 //! judgement render the same bytes (golden-file tested).
 
@@ -54,7 +54,7 @@ pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) ->
     diagnosis(&mut o, jd.diagnosis.as_ref());
     timeline(&mut o, &j.timeline);
     primaries(&mut o, samples);
-    phases(&mut o, &jd.windows);
+    windows(&mut o, &jd.windows);
     charts(&mut o, links);
     final_state(&mut o, j, jd);
     environment(&mut o, j);
@@ -248,11 +248,11 @@ fn primaries(o: &mut String, samples: &[Sample]) {
 
 /// The answers of each window (baseline, each fault's, recovery): rate, outcomes, latency
 /// and availability.
-fn phases(o: &mut String, windows: &[Window]) {
-    let _ = writeln!(o, "\n## Phases\n");
+fn windows(o: &mut String, windows: &[Window]) {
+    let _ = writeln!(o, "\n## Windows\n");
     let mut t = Table::new([
-        "phase",
         "window",
+        "span",
         "req/s",
         "ok / fail / info",
         "statuses",
@@ -261,18 +261,18 @@ fn phases(o: &mut String, windows: &[Window]) {
         "p99",
         "available",
     ]);
-    for p in windows {
-        let statuses: Vec<String> = p.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
+    for w in windows {
+        let statuses: Vec<String> = w.statuses.iter().map(|(k, v)| format!("{k}×{v}")).collect();
         t.row([
-            &cell(&p.name),
-            &format!("{}–{}", secs(p.start_ms), secs(p.end_ms)),
-            &format!("{:.0}", p.rps),
-            &format!("{} / {} / {}", p.ok, p.fail, p.info),
+            &cell(&w.name),
+            &format!("{}–{}", secs(w.start_ms), secs(w.end_ms)),
+            &format!("{:.0}", w.rps),
+            &format!("{} / {} / {}", w.ok, w.fail, w.info),
             &statuses.join(" "),
-            &dur_us(p.p50_us),
-            &dur_us(p.p95_us),
-            &dur_us(p.p99_us),
-            &format!("{:.2}%", p.availability * 100.0),
+            &dur_us(w.p50_us),
+            &dur_us(w.p95_us),
+            &dur_us(w.p99_us),
+            &format!("{:.2}%", w.availability * 100.0),
         ]);
     }
     o.push_str(&t.render());

@@ -114,13 +114,13 @@ impl Run {
         start_sale(
             &ep.entry,
             &ep.admin_token,
-            &self.opening.product,
-            &self.opening.scenario,
+            &self.opened.product,
+            &self.opened.scenario,
         )
         .await?;
         d.faults = {
             let t = self.target.as_ref();
-            nemesis::plan(&self.opening.scenario, self.opening.seed, &|svc| {
+            nemesis::plan(&self.opened.scenario, self.opened.seed, &|svc| {
                 t.instances_of(svc)
             })?
         };
@@ -135,7 +135,7 @@ impl Run {
         let active = Arc::new(Mutex::new(Vec::new()));
         let bar = progress
             .then(|| progress_bar::show(plan.duration, live.clone(), active.clone(), start));
-        let history = self.out_dir.join(super::assemble::history_file());
+        let history = self.out_dir.join(&self.opened.history);
         let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
         let mut executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
         let (load_result, ()) = tokio::join!(
@@ -172,12 +172,12 @@ impl Run {
                     entry: ep.entry.clone(),
                     source,
                 })?;
-        let s = &self.opening.scenario;
+        let s = &self.opened.scenario;
         Ok(LoadPlan {
             entry,
-            product: self.opening.product.clone(),
-            key_prefix: self.opening.run_id.clone(),
-            seed: self.opening.seed,
+            product: self.opened.product.clone(),
+            key_prefix: self.opened.run_id.clone(),
+            seed: self.opened.seed,
             load: s.load.clone(),
             duration: validate::load_duration(&s.load).unwrap_or_default(),
         })
@@ -193,7 +193,7 @@ impl Run {
         let ep = endpoints.borrow().clone();
         let source = RedisSource::new(&ep).map_err(DriveError::Sampler)?;
         self.sampler = Some(
-            Sampler::start(source, &self.opening.product, start)
+            Sampler::start(source, &self.opened.product, start)
                 .await
                 .map_err(DriveError::Sampler)?,
         );

@@ -41,7 +41,7 @@ impl Run {
         };
         let keep = keep || assemble::failed_before_finish(&driven, &settling).is_some();
         let logs = self.tear_down(keep).await;
-        let history_path = self.out_dir.join(assemble::history_file());
+        let history_path = self.out_dir.join(&self.opened.history);
         let (ops, history_error) = match history::read(&history_path) {
             Ok(ops) => (ops, None),
             Err(e) => (
@@ -58,7 +58,7 @@ impl Run {
             logs,
             history_error,
         };
-        let journal = assemble::journal(self.opening, driven, settling, finished);
+        let journal = assemble::journal(self.opened, driven, settling, finished);
         let journal_path = self.out_dir.join("journal.json");
         journal
             .write(&journal_path)

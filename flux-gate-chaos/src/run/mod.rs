@@ -37,7 +37,6 @@ use crate::target::{Target, TargetError};
 use crate::target_kind::TargetKind;
 use crate::verdict::{self, Judgement};
 use crate::yaml::SyntaxError;
-use assemble::Opening;
 pub use drive::{DriveError, Driven};
 pub use finish::Finished;
 pub use prepare::{prepare_all, Prepared, StackChoice};
@@ -128,9 +127,12 @@ pub async fn run(
     })
 }
 
-/// A run in progress: what it opened with, its stack, its directories and its observers.
+/// A run in progress: its journal as step 2 opened it, its stack, its directories and its
+/// observers.
 pub struct Run {
-    opening: Opening,
+    /// Step 2's facts (scenario, seed, target, product, endpoints); every later field stays
+    /// empty until [`assemble::journal`] fills them from the steps' values.
+    opened: Journal,
     /// `<report dir>/<run id>/`: journal, history, samples, logs.
     out_dir: PathBuf,
     /// `<work dir>/<run id>/`: the services' data (local target).
@@ -144,7 +146,7 @@ pub struct Run {
 
 /// What drive hands to settle: when the load started and when the last thing changed (the
 /// end of the load or the last heal) — settle's clocks.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug)]
 pub struct Times {
     pub zero: Instant,
     pub last_change: Instant,

@@ -38,10 +38,10 @@ impl Run {
             return Settling::Skipped;
         };
         let ep = self.target.endpoints();
-        let stock = i64::from(self.opening.scenario.sale.stock);
-        match Reader::new(ep, &self.opening.product, stock) {
+        let stock = i64::from(self.opened.scenario.sale.stock);
+        match Reader::new(ep, &self.opened.product, stock) {
             Ok(reader) => {
-                let rules = &self.opening.scenario.settle;
+                let rules = &self.opened.scenario.settle;
                 Settling::Settled(
                     settle::settle(
                         &reader,

@@ -1,6 +1,6 @@
-//! The run cut into phases — baseline (before the first fault), one window per fault (apply to
+//! The run cut into windows — baseline (before the first fault), one window per fault (apply to
 //! heal), recovery (last heal to the end of the load) — with throughput, status mix and latency
-//! percentiles for each. Operations belong to a phase by their intended send time.
+//! percentiles for each. Operations belong to a window by their intended send time.
 
 use std::collections::BTreeMap;
 

@@ -140,3 +140,35 @@ pub fn strip_ansi(line: &str) -> String {
     }
     out
 }
+
+/// What `fgchaos check` said of stored runs: its exit code, its stdout and the verdicts it
+/// wrote with `--json`.
+pub struct Checked {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub verdicts: serde_json::Value,
+}
+
+/// Runs `fgchaos check <run_dir> <extra…> --json <file>` and reads back what it wrote.
+pub fn check(run_dir: &Path, extra: &[&str]) -> Checked {
+    let out_dir = tempfile::tempdir().unwrap();
+    let json = out_dir.path().join("check.json");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .arg("check")
+        .arg(run_dir)
+        .args(extra)
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let verdicts = match std::fs::read(&json) {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap(),
+        Err(e) => panic!("fgchaos check wrote no {}: {e}\n{stdout}", json.display()),
+    };
+    Checked {
+        code: out.status.code(),
+        stdout,
+        verdicts,
+    }
+}

@@ -230,20 +230,27 @@ struct KeyRow {
     target: Target,
 }
 
+/// A row's keys, in the order a fault is written back: when, which action, what it hits, how
+/// that is chosen, then the action's own keys, then what the run expects of it. A toxic's own
+/// keys sit between its duration and the stream and toxicity every toxic takes.
+macro_rules! keys {
+    (toxic $(, $own:ident)*) => {
+        &[Key::At, Key::Action, Key::Link, Key::Random, Key::Duration,
+          $(Key::$own,)* Key::Stream, Key::Toxicity, Key::Expect]
+    };
+    ($target:ident $(; $first:ident $(, $own:ident)*)?) => {
+        &[Key::At, Key::Action, Key::$target, Key::Random,
+          $(Key::$first, $(Key::$own,)*)? Key::Expect]
+    };
+}
+
 /// The key table, one row per [`Action`] variant and in their order: a new action's row goes
 /// here, and [`Action::row`] asks for it.
 impl KeyRow {
     const KILL: KeyRow = KeyRow {
         word: "kill",
         doc: "SIGKILL the service (all its processes); heals by starting it.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Service,
-            Key::Random,
-            Key::Duration,
-            Key::Expect,
-        ],
+        keys: keys!(Service; Duration),
         needs: &[],
         target: Target::Service,
     };
@@ -251,15 +258,7 @@ impl KeyRow {
     const STOP: KeyRow = KeyRow {
         word: "stop",
         doc: "SIGTERM, then SIGKILL after `grace` (default 10s); heals by starting it.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Service,
-            Key::Random,
-            Key::Duration,
-            Key::Grace,
-            Key::Expect,
-        ],
+        keys: keys!(Service; Duration, Grace),
         needs: &[],
         target: Target::Service,
     };
@@ -267,7 +266,7 @@ impl KeyRow {
     const START: KeyRow = KeyRow {
         word: "start",
         doc: "Start a stopped or killed service and wait until it is ready.",
-        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        keys: keys!(Service),
         needs: &[],
         target: Target::Service,
     };
@@ -275,14 +274,7 @@ impl KeyRow {
     const RESTART: KeyRow = KeyRow {
         word: "restart",
         doc: "Stop (SIGTERM, SIGKILL after `grace`), then start.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Service,
-            Key::Random,
-            Key::Grace,
-            Key::Expect,
-        ],
+        keys: keys!(Service; Grace),
         needs: &[],
         target: Target::Service,
     };
@@ -290,14 +282,7 @@ impl KeyRow {
     const PAUSE: KeyRow = KeyRow {
         word: "pause",
         doc: "SIGSTOP: the service keeps its sockets and answers nothing; heals by resuming it.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Service,
-            Key::Random,
-            Key::Duration,
-            Key::Expect,
-        ],
+        keys: keys!(Service; Duration),
         needs: &[],
         target: Target::Service,
     };
@@ -305,7 +290,7 @@ impl KeyRow {
     const RESUME: KeyRow = KeyRow {
         word: "resume",
         doc: "SIGCONT after `pause`.",
-        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        keys: keys!(Service),
         needs: &[],
         target: Target::Service,
     };
@@ -313,18 +298,7 @@ impl KeyRow {
     const LATENCY: KeyRow = KeyRow {
         word: "latency",
         doc: "Toxic: delay every chunk by `latency` ± `jitter`.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Latency,
-            Key::Jitter,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, Latency, Jitter),
         needs: &[Key::Latency],
         target: Target::Link,
     };
@@ -332,17 +306,7 @@ impl KeyRow {
     const BANDWIDTH: KeyRow = KeyRow {
         word: "bandwidth",
         doc: "Toxic: limit throughput to `rate_kb` KB/s.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::RateKb,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, RateKb),
         needs: &[Key::RateKb],
         target: Target::Link,
     };
@@ -350,17 +314,7 @@ impl KeyRow {
     const TIMEOUT: KeyRow = KeyRow {
         word: "timeout",
         doc: "Toxic: stop all data, close after `timeout` (0 = never); both streams by default.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Timeout,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, Timeout),
         needs: &[],
         target: Target::Link,
     };
@@ -368,16 +322,7 @@ impl KeyRow {
     const BLACKHOLE: KeyRow = KeyRow {
         word: "blackhole",
         doc: "Toxic: stop all data forever (a `timeout` of 0); both streams by default.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic),
         needs: &[],
         target: Target::Link,
     };
@@ -385,17 +330,7 @@ impl KeyRow {
     const RESET_PEER: KeyRow = KeyRow {
         word: "reset_peer",
         doc: "Toxic: reset connections after `timeout` (real Toxiproxy only).",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Timeout,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, Timeout),
         needs: &[],
         target: Target::Link,
     };
@@ -403,19 +338,7 @@ impl KeyRow {
     const SLICER: KeyRow = KeyRow {
         word: "slicer",
         doc: "Toxic: cut data into `average_size`-byte pieces, `delay` apart.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::AverageSize,
-            Key::SizeVariation,
-            Key::Delay,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, AverageSize, SizeVariation, Delay),
         needs: &[Key::AverageSize],
         target: Target::Link,
     };
@@ -423,17 +346,7 @@ impl KeyRow {
     const LIMIT_DATA: KeyRow = KeyRow {
         word: "limit_data",
         doc: "Toxic: close the connection after `bytes` bytes.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Bytes,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, Bytes),
         needs: &[Key::Bytes],
         target: Target::Link,
     };
@@ -441,17 +354,7 @@ impl KeyRow {
     const SLOW_CLOSE: KeyRow = KeyRow {
         word: "slow_close",
         doc: "Toxic: delay the close of a connection by `delay`.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Delay,
-            Key::Stream,
-            Key::Toxicity,
-            Key::Expect,
-        ],
+        keys: keys!(toxic, Delay),
         needs: &[Key::Delay],
         target: Target::Link,
     };
@@ -459,14 +362,7 @@ impl KeyRow {
     const DOWN: KeyRow = KeyRow {
         word: "down",
         doc: "Disable the proxy: connections refused, open ones closed; heals by enabling it.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Link,
-            Key::Random,
-            Key::Duration,
-            Key::Expect,
-        ],
+        keys: keys!(Link; Duration),
         needs: &[],
         target: Target::Link,
     };
@@ -474,14 +370,7 @@ impl KeyRow {
     const PARTITION: KeyRow = KeyRow {
         word: "partition",
         doc: "Disable every proxy in `links` together; heals by enabling them.",
-        keys: &[
-            Key::At,
-            Key::Action,
-            Key::Links,
-            Key::Random,
-            Key::Duration,
-            Key::Expect,
-        ],
+        keys: keys!(Links; Duration),
         needs: &[],
         target: Target::Links,
     };
@@ -489,7 +378,7 @@ impl KeyRow {
     const FAILOVER: KeyRow = KeyRow {
         word: "failover",
         doc: "SENTINEL FAILOVER: a Sentinel promotes a replica of `redis-primary` (the stack needs `redis_ha`).",
-        keys: &[Key::At, Key::Action, Key::Service, Key::Random, Key::Expect],
+        keys: keys!(Service),
         needs: &[],
         target: Target::Service,
     };
