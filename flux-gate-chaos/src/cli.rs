@@ -51,14 +51,25 @@ pub enum Command {
     /// code. A run directory is `<report dir>/<run id>/` (journal.json, history.jsonl,
     /// samples.jsonl, logs/).
     Check(CheckArgs),
+    /// Search fault schedules for a failure nobody wrote a scenario for: seeded trials drawn
+    /// from a search space, run on one stack, judged by every checker (docs/explore.md).
+    /// Exits 1 when anything was found, 0 when nothing was.
+    Explore(ExploreArgs),
+    /// Reduce a failing run to the smallest scenario that still fails the same way: fewer
+    /// faults, gentler ones, a shorter load (docs/explore.md).
+    Shrink(ShrinkArgs),
     /// Drive order attempts at a running stack and record the history (no faults, no stack).
     Load(LoadArgs),
     /// Check scenario files without running anything.
     Validate(ValidateArgs),
     /// List the scenarios of a directory: name, description, faults, duration.
     List(ListArgs),
-    /// Print the JSON Schema of scenario files (for editor completion).
-    Schema,
+    /// Print the JSON Schema of scenario files, or of explore's space files (for editor
+    /// completion).
+    Schema {
+        #[arg(default_value = "scenario", value_parser = ["scenario", "space"])]
+        of: String,
+    },
     /// Start the local stack and keep it running until Ctrl-C (or `fgchaos down`).
     Up(UpArgs),
     /// Stop a stack started with `fgchaos up`.
@@ -104,6 +115,69 @@ pub struct RunArgs {
     /// Also write JUnit XML: one test case per checker per scenario.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ExploreArgs {
+    #[arg(long, default_value = "auto", value_parser = target_flag())]
+    pub target: TargetFlag,
+    /// Docker target: the compose project to attach to.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
+    /// Replace the built-in stack description (as for `run`).
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// Stop starting trials after this long, like `20m` (default 10m unless `--trials`).
+    #[arg(long, conflicts_with = "trials")]
+    pub budget: Option<String>,
+    /// Run this many trials.
+    #[arg(long)]
+    pub trials: Option<usize>,
+    /// The search's seed: the same seed and space draw the same trials (random when absent;
+    /// the index says which).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// A space file narrowing or widening what trials are drawn from (default: everything the
+    /// stack offers).
+    #[arg(long)]
+    pub space: Option<PathBuf>,
+    /// How the next trial is chosen: `guided` draws half the trials near one that showed
+    /// something new; `uniform` draws every trial fresh.
+    #[arg(long, default_value = "guided", value_parser = ["guided", "uniform"])]
+    pub strategy: String,
+    /// Where `explore-<ts>/` (the index, the trials' scenarios, the failing runs) goes.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    /// Where the stack's directory goes.
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ShrinkArgs {
+    /// A failing run's directory (from `explore` or `run`).
+    pub run: PathBuf,
+    /// The target to shrink on (default: the one the run recorded).
+    #[arg(long, value_enum)]
+    pub target: Option<TargetKind>,
+    /// Docker target: the compose project to attach to.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
+    /// Replace the built-in stack description (as for `run`).
+    #[arg(long)]
+    pub stack: Option<PathBuf>,
+    /// Stop trying candidates after this long (default 15m).
+    #[arg(long, default_value = "15m")]
+    pub budget: String,
+    /// Write the minimal scenario here too, as a regression scenario of the suite, like
+    /// `scenarios/found-lost-ack.yaml`.
+    #[arg(long)]
+    pub save: Option<PathBuf>,
+    /// Where `shrink-<ts>/` (minimal.yaml, the candidates' runs) goes.
+    #[arg(long, default_value = "reports")]
+    pub out: PathBuf,
+    #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
+    pub work_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]

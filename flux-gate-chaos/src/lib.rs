@@ -6,6 +6,8 @@
 //! | module | what it is |
 //! |---|---|
 //! | [`scenario`] | the experiment as written: types, strict YAML reading with placed errors, validation, one variant per fault action |
+//! | [`explore`] | the search for failures nobody wrote a scenario for: a space of fault schedules, seeded trials drawn from it |
+//! | [`shrink`] | a failing run reduced to the smallest scenario that still fails the same way |
 //! | [`run`] | one run as named steps: prepare → start/attach → drive → settle → finish; then judge and report |
 //! | [`target`] | where the stack runs: the [`target::Target`] trait, [`target::local`] (processes on loopback) and [`target::docker`] (a Compose project) |
 //! | [`toxiproxy`] | Toxiproxy's REST API: the embedded fault proxy server and the client that drives it and real Toxiproxy alike |
@@ -27,6 +29,7 @@
 
 pub mod cancel;
 pub mod cli;
+pub mod explore;
 pub mod journal;
 pub mod jsonl;
 pub mod load;
@@ -37,6 +40,7 @@ pub mod record;
 pub mod report;
 pub mod run;
 pub mod scenario;
+pub mod shrink;
 pub mod target;
 pub mod target_kind;
 pub mod toxiproxy;

@@ -127,7 +127,7 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
     let phases: Vec<(usize, &str, bool)> = j
         .timeline
         .iter()
-        .map(|e| (e.fault, e.phase.as_str(), e.ok))
+        .map(|e| (e.fault, e.kind.as_str(), e.ok))
         .collect();
     assert_eq!(
         phases,
@@ -298,7 +298,7 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     let undone: Vec<(&str, bool)> = j
         .timeline
         .iter()
-        .filter(|e| e.phase == "undo")
+        .filter(|e| e.kind == fgchaos::nemesis::EventKind::Undo)
         .map(|e| (e.label.as_str(), e.ok))
         .collect();
     assert_eq!(

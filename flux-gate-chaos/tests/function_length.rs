@@ -1,7 +1,7 @@
 //! No function of the workspace's own code is a wall: every `fn` outside tests, from its
 //! signature to its closing brace, is at most [`LIMIT`] lines (docs/decisions.md §44). A
-//! longer one fails here with its place and length; split it along its ideas. The walls older
-//! than the rule that are still to be split are listed in [`NOT_YET_SPLIT`].
+//! longer one fails here with its place and length; split it along its ideas. There are no
+//! exceptions: the walls older than the rule have all been split.
 //!
 //! The scan is a small lexer, not a parser: it knows strings, raw strings, char literals and
 //! comments well enough that braces inside them do not count, which is all it needs.
@@ -16,16 +16,6 @@ const CRATES: &[&str] = &[
     "flux-gate-contract",
     "flux-gate-testbed",
     "flux-gate-chaos",
-];
-
-/// The walls still waiting for their split (issue 22), as `path`, `fn` name. The list only
-/// shrinks: a wall not on it fails, and so does an entry that is no longer a wall (take it
-/// off when you split it).
-const NOT_YET_SPLIT: &[(&str, &str)] = &[
-    ("flux-gate-core/src/worker/mod.rs", "run"),
-    ("flux-gate-core/src/api/order.rs", "decide"),
-    ("flux-gate-core/src/api/mod.rs", "run_with"),
-    ("flux-gate-core/examples/stack.rs", "drain_round"),
 ];
 
 #[derive(Debug, PartialEq)]
@@ -239,18 +229,12 @@ fn no_function_is_longer_than_the_limit() {
     }
     assert!(files.len() > 100, "only {} source files found", files.len());
     let mut walls = Vec::new();
-    let mut still_walls = Vec::new();
     for f in &files {
         let text = std::fs::read_to_string(f).unwrap();
         let rel = f.strip_prefix(&root).unwrap_or(f).display().to_string();
         let rel = rel.trim_start_matches("./").to_owned();
         for func in functions(without_test_module(&text)) {
-            if func.lines <= LIMIT {
-                continue;
-            }
-            if NOT_YET_SPLIT.contains(&(rel.as_str(), func.name.as_str())) {
-                still_walls.push((rel.clone(), func.name.clone()));
-            } else {
+            if func.lines > LIMIT {
                 walls.push(format!(
                     "{rel}:{} fn {} is {} lines",
                     func.line, func.name, func.lines
@@ -262,14 +246,6 @@ fn no_function_is_longer_than_the_limit() {
         walls.is_empty(),
         "functions over {LIMIT} lines (split them along their ideas):\n{}",
         walls.join("\n")
-    );
-    let split: Vec<_> = NOT_YET_SPLIT
-        .iter()
-        .filter(|(p, n)| !still_walls.iter().any(|(sp, sn)| sp == p && sn == n))
-        .collect();
-    assert!(
-        split.is_empty(),
-        "no longer walls: take them off NOT_YET_SPLIT: {split:?}"
     );
 }
 

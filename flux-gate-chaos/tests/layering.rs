@@ -27,6 +27,9 @@ const LAYERS: &[&[&str]] = &[
     &["report"],
     // One run, in steps.
     &["run"],
+    // Many runs: the search for failures, then the reduction of one.
+    &["explore"],
+    &["shrink"],
 ];
 
 fn layer_of(module: &str) -> Option<usize> {

@@ -299,6 +299,30 @@ async fn drain_round(
     s.worker.process.stop(Duration::from_secs(5)).await?;
     let producer: flux_gate_core::kafka::Producer =
         flux_gate_core::kafka::producer(&s.kafka.brokers(), Duration::from_secs(60))?;
+    let partitions = partitions_of_orders(&producer)?;
+    for p in 0..partitions {
+        s.init(&format!("drain-{p}"), n.div_ceil(partitions) as i64, None)
+            .await;
+    }
+    // Reference: the same rows through one batched UNNEST insert, no Kafka, no worker.
+    let reference = if with_reference {
+        Some(reference_insert(&s, n).await?)
+    } else {
+        None
+    };
+    eprintln!("producing a backlog of {n} orders over {partitions} partitions …");
+    produce_backlog(&producer, n, partitions).await?;
+    let (total, drain) = time_drain(&s, n, workers).await?;
+    let round = Drained {
+        workers,
+        partitions,
+        total,
+        drain,
+    };
+    Ok((round, reference))
+}
+
+fn partitions_of_orders(producer: &flux_gate_core::kafka::Producer) -> anyhow::Result<usize> {
     let metadata = producer
         .client()
         .fetch_metadata(Some(ORDERS_TOPIC), Duration::from_secs(10))?;
@@ -310,18 +334,15 @@ async fn drain_round(
     if partitions == 0 {
         bail!("`{ORDERS_TOPIC}` has no partitions");
     }
-    for p in 0..partitions {
-        s.init(&format!("drain-{p}"), n.div_ceil(partitions) as i64, None)
-            .await;
-    }
-    // Reference: the same rows through one batched UNNEST insert, no Kafka, no worker.
-    let reference = if with_reference {
-        Some(reference_insert(&s, n).await?)
-    } else {
-        None
-    };
+    Ok(partitions)
+}
 
-    eprintln!("producing a backlog of {n} orders over {partitions} partitions …");
+/// Order `i` goes to partition `i % partitions`, as product `drain-P`; waits for every ack.
+async fn produce_backlog(
+    producer: &flux_gate_core::kafka::Producer,
+    n: usize,
+    partitions: usize,
+) -> anyhow::Result<()> {
     let payloads: Vec<(usize, String)> = (0..n)
         .map(|i| {
             let p = i % partitions;
@@ -355,14 +376,19 @@ async fn drain_round(
             .map_err(|(e, _)| e)?;
     }
     producer.flush(Duration::from_secs(30))?;
+    Ok(())
+}
 
+/// Starts `workers` workers together and waits for the `n`th row: (start to last row, first
+/// row to last row). Each worker's log is kept under `target/` for a round that looks wrong.
+async fn time_drain(s: &Stack, n: usize, workers: usize) -> anyhow::Result<(Duration, Duration)> {
     let mut group: Vec<stack::Service> = (1..=workers)
         .map(|i| s.another_worker(&format!("worker-{i}")))
         .collect();
     eprintln!("starting {workers} worker(s) and timing the drain …");
     let started = Instant::now();
     futures::future::join_all(group.iter_mut().map(|w| w.start())).await;
-    let (first, last) = wait_for_count(&s, n, Duration::from_secs(120)).await?;
+    let (first, last) = wait_for_count(s, n, Duration::from_secs(120)).await?;
     for i in 1..=workers {
         let name = format!("worker-{i}");
         let _ = std::fs::write(
@@ -370,13 +396,7 @@ async fn drain_round(
             s.log(&name),
         );
     }
-    let round = Drained {
-        workers,
-        partitions,
-        total: last.duration_since(started),
-        drain: last.duration_since(first),
-    };
-    Ok((round, reference))
+    Ok((last.duration_since(started), last.duration_since(first)))
 }
 
 /// Polls `SELECT count(*)` of the benchmark's orders every 20 ms (fetching the rows, as the

@@ -118,6 +118,21 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+impl DatabaseArgs {
+    /// A lazily connecting pool of at most `connections`; a malformed URL is an error naming
+    /// the setting (nothing is dialled here, so a database that is down is not an error yet).
+    pub fn pool(&self, connections: u32) -> anyhow::Result<sqlx::PgPool> {
+        use anyhow::Context;
+        crate::db::pool(&self.database_url, connections).with_context(|| {
+            format!(
+                "{} {:?} is not a PostgreSQL URL",
+                env::DATABASE_URL,
+                self.database_url
+            )
+        })
+    }
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct ApiArgs {
     /// Address to serve HTTP on.

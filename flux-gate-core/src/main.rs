@@ -49,8 +49,7 @@ async fn run(command: Command) -> anyhow::Result<ExitCode> {
             });
         }
         Command::Migrate(args) => {
-            let pool = db::pool(&args.database.database_url, 1)
-                .context("FG_DATABASE_URL is not a PostgreSQL URL")?;
+            let pool = args.database.pool(1)?;
             db::migrate(&pool)
                 .await
                 .context("migrating the database schema")?;

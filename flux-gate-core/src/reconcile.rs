@@ -85,8 +85,7 @@ fn db_stock_expected(row: &db::ProductRow) -> i64 {
 
 /// Runs the reconciler; `Ok(true)` when everything agrees (after `--fix`, if given).
 pub async fn run(args: ReconcileArgs) -> anyhow::Result<bool> {
-    let pool = db::pool(&args.database.database_url, 2)
-        .context("FG_DATABASE_URL is not a PostgreSQL URL")?;
+    let pool = args.database.pool(2)?;
     let redis = args.redis.link()?;
     if let Some(p) = &args.product {
         ProductId::parse(p).map_err(|e| anyhow::anyhow!("--product: {e}"))?;

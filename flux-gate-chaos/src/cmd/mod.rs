@@ -6,11 +6,13 @@
 mod check;
 mod cleanup;
 mod down;
+mod explore;
 mod interrupt;
 mod list;
 mod load;
 mod proxy;
 mod run;
+mod shrink;
 mod summary;
 mod up;
 mod validate;
@@ -59,9 +61,15 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
         Command::Check(args) => check::check(&args),
         Command::Validate(args) => Ok(validate::validate(&args)),
         Command::List(args) => list::list(&args),
+        Command::Explore(args) => explore::explore(args).await,
+        Command::Shrink(args) => shrink::shrink(args).await,
         Command::Load(args) => load::load(args).await,
-        Command::Schema => {
-            let schema = schemars::schema_for!(fgchaos::scenario::Scenario);
+        Command::Schema { of } => {
+            let schema = if of == "space" {
+                schemars::schema_for!(fgchaos::explore::Space)
+            } else {
+                schemars::schema_for!(fgchaos::scenario::Scenario)
+            };
             println!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(Exit::Success)
         }

@@ -76,7 +76,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
 }
 
 /// `--target auto`: docker when an engine answers and the project runs, else local.
-async fn choose_target(flag: TargetFlag, project: &str) -> TargetKind {
+pub async fn choose_target(flag: TargetFlag, project: &str) -> TargetKind {
     if let Some(kind) = flag {
         return kind;
     }

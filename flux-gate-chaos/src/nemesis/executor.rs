@@ -69,12 +69,42 @@ fn roles_in(change: &Change) -> (Vec<String>, bool) {
     (roles, links)
 }
 
+/// Which of an injection's changes a timeline event is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    /// The fault is put on.
+    Apply,
+    /// Its own `duration` ran out and its heal ran.
+    Heal,
+    /// End-of-run cleanup of a fault still on ([`Executor::undo_all`]).
+    Undo,
+}
+
+impl EventKind {
+    /// The word the journal and the report's timeline use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Apply => "apply",
+            EventKind::Heal => "heal",
+            EventKind::Undo => "undo",
+        }
+    }
+}
+
+impl std::fmt::Display for EventKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// One apply, heal or undo as it happened. Times are ms from the start of the load.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TimelineEvent {
     pub fault: usize,
-    /// `apply`, `heal` (its own `duration` ran out) or `undo` (end-of-run cleanup).
-    pub phase: String,
+    /// Apply, heal or undo; stored under the field name `phase` (the journal's format 3).
+    #[serde(rename = "phase")]
+    pub kind: EventKind,
     pub label: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scheduled_ms: Option<u64>,
@@ -160,7 +190,9 @@ impl<'a> Executor<'a> {
             let f = &faults[i];
             let l = label(f);
             if apply {
-                let ok = self.step(f.id, "apply", &l, Some(t), &f.apply).await;
+                let ok = self
+                    .step(f.id, EventKind::Apply, &l, Some(t), &f.apply)
+                    .await;
                 if ok {
                     let resolved = self.resolved.get(&f.id);
                     let applied = with_resolved(&f.apply, resolved);
@@ -174,7 +206,7 @@ impl<'a> Executor<'a> {
             } else if let Some(h) = &f.heal {
                 if self.outstanding.contains_key(&f.id) {
                     let h = with_resolved(h, self.resolved.get(&f.id));
-                    let ok = self.step(f.id, "heal", &l, Some(t), &h).await;
+                    let ok = self.step(f.id, EventKind::Heal, &l, Some(t), &h).await;
                     if ok {
                         self.outstanding.remove(&f.id);
                         self.set_active(&l, false);
@@ -193,7 +225,7 @@ impl<'a> Executor<'a> {
             .rev()
             .collect();
         for (id, (l, change)) in pending {
-            let ok = self.step(id, "undo", &l, None, &change).await;
+            let ok = self.step(id, EventKind::Undo, &l, None, &change).await;
             self.set_active(&l, false);
             all_ok &= ok;
         }
@@ -251,7 +283,7 @@ impl<'a> Executor<'a> {
     async fn step(
         &mut self,
         fault: usize,
-        phase: &str,
+        kind: EventKind,
         l: &str,
         scheduled_ms: Option<u64>,
         change: &Change,
@@ -265,12 +297,12 @@ impl<'a> Executor<'a> {
         // Whether or not it landed: a failed start may still have moved a container.
         self.endpoints.send_replace(self.target.endpoints().clone());
         match &result {
-            Ok(()) => tracing::info!(fault, phase, label = l, started_ms, "fault step done"),
-            Err(e) => tracing::error!(fault, phase, label = l, error = %e, "fault step failed"),
+            Ok(()) => tracing::info!(fault, %kind, label = l, started_ms, "fault step done"),
+            Err(e) => tracing::error!(fault, %kind, label = l, error = %e, "fault step failed"),
         }
         self.timeline.push(TimelineEvent {
             fault,
-            phase: phase.to_owned(),
+            kind,
             label: l.to_owned(),
             scheduled_ms,
             started_ms,

@@ -4,5 +4,5 @@
 pub mod executor;
 pub mod plan;
 
-pub use executor::{Executor, TimelineEvent};
+pub use executor::{EventKind, Executor, TimelineEvent};
 pub use plan::{plan, Change, Injection};

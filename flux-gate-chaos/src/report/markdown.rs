@@ -209,7 +209,7 @@ fn timeline(o: &mut String, events: &[TimelineEvent]) {
         };
         t.row([
             &format!("{} `{}`{instance}", e.fault, e.label),
-            &e.phase,
+            e.kind.as_str(),
             &scheduled,
             &secs(e.started_ms),
             &secs(e.finished_ms),
@@ -455,8 +455,9 @@ fn short_id(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::nemesis::TimelineEvent;
-    use crate::verdict::checkers::tests::{clean, journal, op};
+    use crate::nemesis::{EventKind, TimelineEvent};
+    use crate::scenario::Action;
+    use crate::verdict::checkers::tests::{clean, journal, op, planned};
     use crate::verdict::judge;
 
     /// A failed run with a fault window: every section of the report has content.
@@ -465,10 +466,11 @@ mod tests {
             "expect: { availability: \">= 99%\", recovery: \"< 5s\" }",
             Some(1),
         );
+        j.faults = vec![planned(0, Action::Kill, "inventory-worker")];
         j.timeline = vec![
             TimelineEvent {
                 fault: 0,
-                phase: "apply".into(),
+                kind: EventKind::Apply,
                 label: "kill inventory-worker".into(),
                 scheduled_ms: Some(150),
                 started_ms: 151,
@@ -479,7 +481,7 @@ mod tests {
             },
             TimelineEvent {
                 fault: 0,
-                phase: "heal".into(),
+                kind: EventKind::Heal,
                 label: "kill inventory-worker".into(),
                 scheduled_ms: Some(400),
                 started_ms: 401,

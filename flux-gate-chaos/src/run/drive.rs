@@ -10,7 +10,7 @@ use tokio::sync::watch;
 use super::{now_utc, progress_bar, Run, Times};
 use crate::load::{self, Live, LoadPlan, LoadSummary};
 use crate::nemesis::plan::PlanError;
-use crate::nemesis::{self, Executor, Injection, TimelineEvent};
+use crate::nemesis::{self, EventKind, Executor, Injection, TimelineEvent};
 use crate::observe::lag::{self, LagSource};
 use crate::observe::{BacklogWatch, ObserveError, RedisSource, Sampler};
 use crate::scenario::{validate, Scenario};
@@ -38,11 +38,11 @@ pub enum DriveError {
     Load(String),
     #[error("restoring the stack after the faults: {0}")]
     Restore(#[source] TargetError),
-    #[error("fault {fault} `{label}` ({phase}) did not land: {error}")]
+    #[error("fault {fault} `{label}` ({kind}) did not land: {error}")]
     NotLanded {
         fault: usize,
         label: String,
-        phase: String,
+        kind: EventKind,
         error: String,
     },
     #[error("some faults could not be undone")]
@@ -209,7 +209,7 @@ fn every_step_landed(timeline: &[TimelineEvent]) -> Result<(), DriveError> {
         Some(bad) => Err(DriveError::NotLanded {
             fault: bad.fault,
             label: bad.label.clone(),
-            phase: bad.phase.clone(),
+            kind: bad.kind,
             error: bad.error.clone().unwrap_or_default(),
         }),
         None => Ok(()),

@@ -12,6 +12,10 @@ use crate::load::history;
 use crate::model::{BacklogPoint, Sample, Sampling};
 use crate::record;
 use crate::record::{LogTails, Record};
+use crate::target::Target;
+
+/// How much of each service log a run on a kept stack copies beside its journal.
+const TAIL_BYTES: usize = 256 * 1024;
 
 /// What step 5 returned, besides the record it writes.
 #[derive(Debug, Default)]
@@ -25,22 +29,55 @@ pub struct Finished {
     pub history_error: Option<String>,
 }
 
+/// What step 5 does with the stack.
+enum Release {
+    /// Tear it down; `keep` leaves its directory on disk.
+    TearDown { keep: bool },
+    /// Leave it running for the next run, and copy the tails of its logs beside the journal.
+    HandBack,
+}
+
 impl Run {
     /// Tears down (keeping the run directory when asked or when the harness failed), builds
-    /// the journal from every step's value, writes it and returns the stored record.
+    /// the journal from every step's value, writes it and returns the stored record. (The
+    /// torn-down target is dropped.)
     pub async fn finish(
-        mut self,
+        self,
         keep: bool,
         driven: Driven,
         settling: Settling,
     ) -> Result<Record, RunError> {
+        let keep = keep || assemble::failed_before_finish(&driven, &settling).is_some();
+        self.finish_with(Release::TearDown { keep }, driven, settling)
+            .await
+            .0
+    }
+
+    /// Step 5 of a run on a stack that outlives it ([`Run::on`]): the same record, and the
+    /// stack handed back running.
+    pub async fn finish_kept(
+        self,
+        driven: Driven,
+        settling: Settling,
+    ) -> (Result<Record, RunError>, Box<dyn Target>) {
+        self.finish_with(Release::HandBack, driven, settling).await
+    }
+
+    async fn finish_with(
+        mut self,
+        release: Release,
+        driven: Driven,
+        settling: Settling,
+    ) -> (Result<Record, RunError>, Box<dyn Target>) {
         let (samples, samples_file) = self.stop_sampling().await;
         let backlog = match self.backlog.take() {
             Some(watch) => watch.stop().await,
             None => Vec::new(),
         };
-        let keep = keep || assemble::failed_before_finish(&driven, &settling).is_some();
-        let logs = self.tear_down(keep).await;
+        let logs = match release {
+            Release::TearDown { keep } => self.tear_down(keep).await,
+            Release::HandBack => self.copy_log_tails(),
+        };
         let history_path = self.out_dir.join(&self.opened.history);
         let (ops, history_error) = match history::read(&history_path) {
             Ok(ops) => (ops, None),
@@ -60,20 +97,21 @@ impl Run {
         };
         let journal = assemble::journal(self.opened, driven, settling, finished);
         let journal_path = self.out_dir.join("journal.json");
-        journal
-            .write(&journal_path)
-            .map_err(RunError::io("writing", &journal_path))?;
+        if let Err(e) = journal.write(&journal_path) {
+            return (Err(RunError::io("writing", &journal_path)(e)), self.target);
+        }
         let logs = journal
             .logs
             .as_ref()
             .map(|rel| LogTails::read_dir(&self.out_dir.join(rel)))
             .unwrap_or_default();
-        Ok(Record {
+        let record = Record {
             journal,
             ops,
             samples,
             logs,
-        })
+        };
+        (Ok(record), self.target)
     }
 
     /// Tears the stack down and moves its service logs beside the journal; the run directory
@@ -91,6 +129,23 @@ impl Run {
             let _ = std::fs::remove_dir_all(&self.run_dir);
         }
         moved
+    }
+
+    /// The last [`TAIL_BYTES`] of each service log of a stack that goes on running, copied
+    /// beside the journal: what this run's diagnosis may quote (the logs hold every earlier
+    /// run's lines too, which is why only the tail is taken).
+    fn copy_log_tails(&self) -> Option<PathBuf> {
+        let from = self.target.logs()?;
+        let to = self.out_dir.join("logs");
+        std::fs::create_dir_all(&to).ok()?;
+        for entry in std::fs::read_dir(from).ok()?.flatten() {
+            let path = entry.path();
+            if let (Some(name), Ok(bytes)) = (path.file_name(), std::fs::read(&path)) {
+                let tail = &bytes[bytes.len().saturating_sub(TAIL_BYTES)..];
+                let _ = std::fs::write(to.join(name), tail);
+            }
+        }
+        Some(PathBuf::from("logs"))
     }
 
     /// Sampling spans the start of the load to the end of settle; the samples go to

@@ -18,12 +18,13 @@
 mod assemble;
 mod drive;
 mod finish;
+pub mod kept;
 pub mod prepare;
 mod progress_bar;
 mod settle;
 mod start;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use tokio::sync::watch;
@@ -31,7 +32,7 @@ use tokio::sync::watch;
 use crate::journal::Journal;
 use crate::observe::{BacklogWatch, Sampler};
 use crate::report;
-use crate::scenario::ScenarioError;
+use crate::scenario::{Scenario, ScenarioError};
 use crate::target::local::ProcessGroups;
 use crate::target::{Target, TargetError};
 use crate::target_kind::TargetKind;
@@ -39,8 +40,10 @@ use crate::verdict::{self, Judgement};
 use crate::yaml::SyntaxError;
 pub use drive::{DriveError, Driven};
 pub use finish::Finished;
-pub use prepare::{prepare_all, Prepared, StackChoice};
+pub use kept::{KeptRun, KeptStack};
+pub use prepare::{prepare_all, stack_of, Prepared, StackChoice};
 pub use settle::Settling;
+pub use start::bring_up;
 
 /// How to run.
 #[derive(Debug, Clone)]
@@ -116,6 +119,37 @@ pub async fn run(
     let driven = run.drive(opts.progress, interrupt).await;
     let settling = run.settle(&driven).await;
     let record = run.finish(opts.keep, driven, settling).await?;
+    judged(record, journal_path, opts)
+}
+
+/// Runs one scenario on a stack that outlives the run (explore's trials, shrink's
+/// candidates): the steps of [`run`], with step 2 taking `target` and step 5 handing it back,
+/// running — whatever happened to the run.
+pub async fn run_on(
+    target: Box<dyn Target>,
+    scenario: (&Path, &Scenario, &str),
+    opts: &RunOptions,
+    interrupt: watch::Receiver<bool>,
+) -> (Result<RunOutcome, RunError>, Box<dyn Target>) {
+    let (path, s, text) = scenario;
+    let mut run = match start::Opening::new(path, s, text, opts) {
+        Ok(opening) => opening.on(target),
+        Err(e) => return (Err(e), target),
+    };
+    let journal_path = run.out_dir.join("journal.json");
+    let driven = run.drive(opts.progress, interrupt).await;
+    let settling = run.settle(&driven).await;
+    let (record, target) = run.finish_kept(driven, settling).await;
+    let outcome = record.and_then(|record| judged(record, journal_path, opts));
+    (outcome, target)
+}
+
+/// Step 6: the stored record judged, and its report written.
+fn judged(
+    record: crate::record::Record,
+    journal_path: PathBuf,
+    opts: &RunOptions,
+) -> Result<RunOutcome, RunError> {
     let judgement = verdict::judge(&record);
     let report = report::write(&opts.report_dir, &record, &judgement)
         .map_err(RunError::io("writing the report in", &opts.report_dir))?;
@@ -158,10 +192,15 @@ fn now_utc() -> time::OffsetDateTime {
 
 /// `worker-crash-20261127T031500Z-3fa2`: sortable, unique, readable.
 pub fn run_id(name: &str) -> String {
-    let t = now_utc();
     let suffix = &uuid::Uuid::new_v4().simple().to_string()[..4];
+    format!("{name}-{}-{suffix}", stamp())
+}
+
+/// `20261127T031500Z`: now, in UTC, as run ids and session directories carry it.
+pub fn stamp() -> String {
+    let t = now_utc();
     format!(
-        "{name}-{:04}{:02}{:02}T{:02}{:02}{:02}Z-{suffix}",
+        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
         t.year(),
         u8::from(t.month()),
         t.day(),

@@ -23,7 +23,7 @@ pub struct Prepared {
 }
 
 /// What a run starts (local) or attaches to (docker).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum StackChoice {
     Local(StackSpec),
     Docker {
@@ -69,6 +69,34 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
                     })
                 })
                 .collect()
+        }
+    }
+}
+
+/// The stack runs of `opts` use, with no scenario yet: what explore starts once for all its
+/// trials, and the names the trials may use on it. (A scenario's own `stack:` and `scale:`
+/// have no part here: the stack is the one given, as it is.)
+pub async fn stack_of(opts: &RunOptions) -> Result<(StackChoice, validate::Names), RunError> {
+    match opts.target {
+        TargetKind::Local => {
+            let spec = match opts.stack.as_deref() {
+                Some(p) => StackSpec::read(p)?,
+                None => StackSpec::built_in()?,
+            };
+            let names = spec.names(false);
+            Ok((StackChoice::Local(spec), names))
+        }
+        TargetKind::Docker => {
+            let spec = docker_spec(opts.stack.as_deref())?;
+            let probed = crate::target::docker::stack::probe(&spec, &opts.project)
+                .await
+                .map_err(RunError::Attach)?;
+            let choice = StackChoice::Docker {
+                spec,
+                project: opts.project.clone(),
+                scale: BTreeMap::new(),
+            };
+            Ok((choice, probed.names))
         }
     }
 }

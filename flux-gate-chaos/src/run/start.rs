@@ -1,58 +1,97 @@
-//! Step 2 of a run: start the local stack, or attach to the compose project. A stack that does
-//! not come up leaves a journal saying why, and the run ends there.
+//! Step 2 of a run: start the local stack, or attach to the compose project — or take a stack
+//! that outlives the run. A stack that does not come up leaves a journal saying why, and the
+//! run ends there.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::assemble;
 use super::{now_utc, run_id, Prepared, Run, RunError, RunOptions, StackChoice};
 use crate::journal::{self, Journal};
+use crate::scenario::Scenario;
 use crate::target::Target;
 use crate::target_kind::TargetKind;
 
 impl Run {
+    /// Step 2 for a run that has a stack of its own: starts it (local) or attaches to it
+    /// (docker).
     pub async fn start(p: Prepared, opts: &RunOptions) -> Result<Run, RunError> {
-        let id = run_id(&p.scenario.name);
+        let opening = Opening::new(&p.path, &p.scenario, &p.text, opts)?;
+        match bring_up(p.stack, &opening.journal.run_id, &opening.run_dir, opts).await {
+            Ok(target) => Ok(opening.on(target)),
+            Err(e) => {
+                let journal = assemble::journal_of_failed_start(opening.journal, e.to_string());
+                let _ = journal.write(&opening.out_dir.join("journal.json"));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// What step 2 knows before it has a stack: the run's id, directories and opened journal.
+/// A run on a stack that outlives it (explore's trials, shrink's candidates) opens this, then
+/// takes the running stack ([`Opening::on`]); step 5 hands it back ([`Run::finish_kept`]).
+pub(super) struct Opening {
+    journal: Journal,
+    out_dir: PathBuf,
+    run_dir: PathBuf,
+}
+
+impl Opening {
+    pub(super) fn new(
+        path: &Path,
+        scenario: &Scenario,
+        text: &str,
+        opts: &RunOptions,
+    ) -> Result<Self, RunError> {
+        let id = run_id(&scenario.name);
         let seed = opts.seed.unwrap_or_else(rand::random);
         let out_dir = opts.report_dir.join(&id);
         std::fs::create_dir_all(&out_dir).map_err(RunError::io("creating", &out_dir))?;
         let run_dir = opts.work_dir.join(&id);
-        let product = if p.scenario.sale.exact {
-            p.scenario.sale.product.clone()
+        let product = if scenario.sale.exact {
+            scenario.sale.product.clone()
         } else {
-            format!("{}-{}", p.scenario.sale.product, &id[id.len() - 4..])
+            format!("{}-{}", scenario.sale.product, &id[id.len() - 4..])
         };
-        let mut opened = opened(&p, id, seed, opts.target, product);
-        let target = match bring_up(p.stack, &opened.run_id, &run_dir, opts).await {
-            Ok(t) => t,
-            Err(e) => {
-                let journal = assemble::journal_of_failed_start(opened, e.to_string());
-                let _ = journal.write(&out_dir.join("journal.json"));
-                return Err(e);
-            }
-        };
-        opened.endpoints = target.endpoints().clone();
-        opened.environment = target.environment();
-        Ok(Run {
-            opened,
+        let journal = opened(path, scenario, text, id, seed, opts.target, product);
+        Ok(Opening {
+            journal,
             out_dir,
             run_dir,
+        })
+    }
+
+    pub(super) fn on(mut self, target: Box<dyn Target>) -> Run {
+        self.journal.endpoints = target.endpoints().clone();
+        self.journal.environment = target.environment();
+        Run {
+            opened: self.journal,
+            out_dir: self.out_dir,
+            run_dir: self.run_dir,
             target,
             sampler: None,
             backlog: None,
-        })
+        }
     }
 }
 
 /// The journal as step 2 opens it: what runs, where, with which seed; every later field
 /// empty, for [`assemble::journal`] to fill from the steps' values.
-fn opened(p: &Prepared, run_id: String, seed: u64, target: TargetKind, product: String) -> Journal {
-    let s = &p.scenario;
+fn opened(
+    path: &Path,
+    s: &Scenario,
+    text: &str,
+    run_id: String,
+    seed: u64,
+    target: TargetKind,
+    product: String,
+) -> Journal {
     Journal {
         format: journal::FORMAT,
         run_id,
         fgchaos_version: env!("CARGO_PKG_VERSION").to_owned(),
-        scenario_file: p.path.display().to_string(),
-        scenario_hash: journal::fingerprint(&p.text),
+        scenario_file: path.display().to_string(),
+        scenario_hash: journal::fingerprint(text),
         scenario: s.clone(),
         seed,
         target,
@@ -80,7 +119,7 @@ fn opened(p: &Prepared, run_id: String, seed: u64, target: TargetKind, product: 
 }
 
 /// Attaches to the compose project, or starts the local stack in `run_dir`.
-async fn bring_up(
+pub async fn bring_up(
     stack: StackChoice,
     id: &str,
     run_dir: &std::path::Path,

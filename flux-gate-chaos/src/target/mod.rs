@@ -91,7 +91,7 @@ pub enum TargetError {
 /// A running stack that faults can be applied to.
 #[async_trait::async_trait]
 pub trait Target: Send {
-    /// `local` or `docker`.
+    /// Where the stack's entry, stores, proxy and services are reached now.
     fn endpoints(&self) -> &Endpoints;
     /// Services, replica groups and links faults may name.
     fn names(&self) -> Names;

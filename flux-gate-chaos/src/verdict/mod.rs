@@ -74,7 +74,7 @@ pub fn judge(record: &Record) -> Judgement {
     let ops = record.ops.as_slice();
     let settled = journal.settled.clone().unwrap_or_default();
     let load_ms = journal.load.as_ref().map_or(0, |l| l.elapsed_ms);
-    let windows = windows::windows(ops, &journal.timeline, load_ms);
+    let windows = windows::windows(ops, &journal.faults, &journal.timeline, load_ms);
     let diagnosis = diagnosis_of(record, &settled);
     let findings = run_checkers(record, &settled, &windows, diagnosis.as_ref());
     let count = |o: Outcome| ops.iter().filter(|x| x.outcome == o).count() as u64;

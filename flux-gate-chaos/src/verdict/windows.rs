@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::load::{Op, Outcome};
-use crate::nemesis::TimelineEvent;
+use crate::nemesis::{EventKind, Injection, TimelineEvent};
+use crate::scenario::Action;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Window {
@@ -35,59 +36,86 @@ pub fn available(op: &Op) -> bool {
     matches!(op.http, Some(c) if c < 500)
 }
 
-/// Each injection's span on the timeline: apply start → heal/undo finish (or `end_ms`).
-pub fn fault_spans(timeline: &[TimelineEvent], end_ms: u64) -> Vec<(usize, String, u64, u64)> {
+/// One injection's window on the timeline: from its apply until it was healed or undone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FaultSpan {
+    pub fault: usize,
+    /// The timeline's label of the fault (`kill inventory-worker`), the window's name.
+    pub label: String,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+/// Each injection's span on the timeline: apply start → heal/undo finish (or `end_ms`). What a
+/// fault is and hits comes from its planned [`Injection`], never from a timeline label.
+pub fn fault_spans(
+    faults: &[Injection],
+    timeline: &[TimelineEvent],
+    end_ms: u64,
+) -> Vec<FaultSpan> {
+    let injection = |id: usize| faults.iter().find(|f| f.id == id);
+    let applied = |e: &TimelineEvent| e.kind == EventKind::Apply && e.ok;
     let mut out = Vec::new();
-    let target_of = |label: &str| label.split_once(' ').map(|x| x.1.to_owned());
-    for e in timeline
-        .iter()
-        .filter(|e| e.phase == "apply" && e.ok && !is_healing_action(&e.label))
-    {
+    for e in timeline.iter().filter(|e| applied(e)) {
+        let Some(planned) = injection(e.fault) else {
+            continue;
+        };
+        if ends_faults(planned.action) {
+            continue;
+        }
         let healed = timeline
             .iter()
-            .filter(|h| h.fault == e.fault && h.phase != "apply" && h.ok)
+            .filter(|h| h.fault == e.fault && h.kind != EventKind::Apply && h.ok)
             .map(|h| h.finished_ms)
             .min();
         // A fault that does not heal itself (a later `start` does) runs until the next
-        // lifecycle change of the same target, approximated by the next apply on its label's
-        // target; otherwise to the end of the load.
+        // applied change of the same target; otherwise to the end of the load.
         let reversed = || {
-            let target = target_of(&e.label)?;
             timeline
                 .iter()
                 .filter(|n| {
-                    n.phase == "apply"
-                        && n.ok
+                    applied(n)
                         && n.started_ms > e.started_ms
-                        && target_of(&n.label).as_deref() == Some(target.as_str())
+                        && injection(n.fault).is_some_and(|i| i.target == planned.target)
                 })
                 .map(|n| n.finished_ms)
                 .min()
         };
         let until = healed.or_else(reversed).unwrap_or(end_ms);
-        out.push((
-            e.fault,
-            e.label.clone(),
-            e.started_ms,
-            until.max(e.started_ms),
-        ));
+        out.push(FaultSpan {
+            fault: e.fault,
+            label: e.label.clone(),
+            start_ms: e.started_ms,
+            end_ms: until.max(e.started_ms),
+        });
     }
     out
 }
 
-/// `start`/`resume` applies end faults rather than being faults.
-fn is_healing_action(label: &str) -> bool {
-    label.starts_with("start ") || label.starts_with("resume ")
+/// `start` and `resume` end faults rather than being faults: they have no window.
+fn ends_faults(action: Action) -> bool {
+    matches!(action, Action::Start | Action::Resume)
 }
 
 /// Baseline, fault windows and recovery for a run whose load lasted `load_ms`.
-pub fn windows(ops: &[Op], timeline: &[TimelineEvent], load_ms: u64) -> Vec<Window> {
-    let wins = fault_spans(timeline, load_ms);
-    let first = wins.iter().map(|w| w.2).min().unwrap_or(load_ms);
-    let last_heal = wins.iter().map(|w| w.3).max().unwrap_or(0);
+pub fn windows(
+    ops: &[Op],
+    faults: &[Injection],
+    timeline: &[TimelineEvent],
+    load_ms: u64,
+) -> Vec<Window> {
+    let spans = fault_spans(faults, timeline, load_ms);
+    let first = spans.iter().map(|w| w.start_ms).min().unwrap_or(load_ms);
+    let last_heal = spans.iter().map(|w| w.end_ms).max().unwrap_or(0);
     let mut out = vec![stats("baseline", None, 0, first.min(load_ms), ops)];
-    for (fault, label, s, e) in wins {
-        out.push(stats(&label, Some(fault), s, e, ops));
+    for span in spans {
+        out.push(stats(
+            &span.label,
+            Some(span.fault),
+            span.start_ms,
+            span.end_ms,
+            ops,
+        ));
     }
     if last_heal > 0 && last_heal < load_ms {
         out.push(stats("recovery", None, last_heal, load_ms, ops));
@@ -147,11 +175,19 @@ fn stats(name: &str, fault: Option<usize>, start_ms: u64, end_ms: u64, ops: &[Op
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nemesis::Change;
+    use crate::target::Lifecycle;
 
-    fn ev(fault: usize, phase: &str, label: &str, started: u64, finished: u64) -> TimelineEvent {
+    fn ev(
+        fault: usize,
+        kind: EventKind,
+        label: &str,
+        started: u64,
+        finished: u64,
+    ) -> TimelineEvent {
         TimelineEvent {
             fault,
-            phase: phase.into(),
+            kind,
             label: label.into(),
             scheduled_ms: Some(started),
             started_ms: started,
@@ -162,26 +198,74 @@ mod tests {
         }
     }
 
+    fn injection(id: usize, action: Action, target: &str) -> Injection {
+        Injection {
+            id,
+            action,
+            target: target.into(),
+            at_ms: 0,
+            apply: Change::Lifecycle {
+                instance: target.into(),
+                op: Lifecycle::Kill,
+            },
+            heal_at_ms: None,
+            heal: None,
+            undo: None,
+            expect: None,
+        }
+    }
+
+    fn span(fault: usize, label: &str, start_ms: u64, end_ms: u64) -> FaultSpan {
+        FaultSpan {
+            fault,
+            label: label.into(),
+            start_ms,
+            end_ms,
+        }
+    }
+
     #[test]
     fn an_unhealed_fault_lasts_until_its_own_target_changes_again() {
+        let faults = [
+            injection(0, Action::Kill, "redis"),
+            injection(1, Action::Pause, "other-redis"),
+            injection(2, Action::Start, "redis"),
+        ];
         let timeline = [
-            ev(0, "apply", "kill redis", 100, 110),
+            ev(0, EventKind::Apply, "kill redis", 100, 110),
             // Another target whose name ends like the first must not end its window.
-            ev(1, "apply", "pause other-redis", 150, 160),
-            ev(1, "heal", "pause other-redis", 300, 310),
-            ev(2, "apply", "start redis", 500, 520),
+            ev(1, EventKind::Apply, "pause other-redis", 150, 160),
+            ev(1, EventKind::Heal, "pause other-redis", 300, 310),
+            ev(2, EventKind::Apply, "start redis", 500, 520),
         ];
         assert_eq!(
-            fault_spans(&timeline, 1000),
+            fault_spans(&faults, &timeline, 1000),
             [
-                (0, "kill redis".to_owned(), 100, 520),
-                (1, "pause other-redis".to_owned(), 150, 310),
+                span(0, "kill redis", 100, 520),
+                span(1, "pause other-redis", 150, 310),
             ]
         );
         // Never reversed: to the end of the load.
         assert_eq!(
-            fault_spans(&timeline[..1], 1000),
-            [(0, "kill redis".to_owned(), 100, 1000)]
+            fault_spans(&faults, &timeline[..1], 1000),
+            [span(0, "kill redis", 100, 1000)]
+        );
+    }
+
+    #[test]
+    fn the_target_comes_from_the_plan_not_from_the_label() {
+        // A role's label names the role; a label is prose and may say anything.
+        let faults = [
+            injection(0, Action::Kill, "redis-primary"),
+            injection(1, Action::Start, "redis-primary"),
+        ];
+        let timeline = [
+            ev(0, EventKind::Apply, "kill the primary", 100, 110),
+            ev(1, EventKind::Apply, "bring it back", 400, 420),
+        ];
+        assert_eq!(
+            fault_spans(&faults, &timeline, 1000),
+            [span(0, "kill the primary", 100, 420)]
         );
     }
 }

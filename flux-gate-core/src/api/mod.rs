@@ -21,11 +21,11 @@ use sqlx::PgPool;
 use crate::config::ApiArgs;
 use crate::contract::{Answer, Status};
 use crate::http::{self, answer, unavailable};
+use crate::kafka;
 use crate::redis_link::RedisLink;
 use crate::replica_ack::ReplicaAck;
 use crate::reservation::Reserver;
 use crate::shutdown::Shutdown;
-use crate::{db, kafka};
 use kafka_gate::KafkaGate;
 use publisher::Publisher;
 use relay::Relay;
@@ -83,52 +83,10 @@ pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
         args.redis_replica_acks,
         args.replica_ack_timeout(),
     );
-    let gate = Arc::new(KafkaGate::new());
-    let on_down = gate.clone();
-    let producer = kafka::producer_with(
-        &args.kafka.kafka_brokers,
-        MESSAGE_TIMEOUT,
-        kafka::QuietLog::on_all_brokers_down(move || on_down.lost("all brokers down")),
-    )
-    .with_context(|| {
-        format!(
-            "creating a Kafka producer for {:?}",
-            args.kafka.kafka_brokers
-        )
-    })?;
-    let db = db::pool(&args.database.database_url, 4).with_context(|| {
-        format!(
-            "FG_DATABASE_URL {:?} is not a PostgreSQL URL",
-            args.database.database_url
-        )
-    })?;
-    let publisher = Publisher::new(producer, redis.clone(), gate);
-    let brokers = args.kafka.kafka_brokers.clone();
-    let partitions = args.kafka.kafka_partitions;
-    let warming = publisher.clone();
-    tokio::spawn(async move {
-        if let Err(e) = kafka::ensure_topics(&brokers, partitions).await {
-            tracing::warn!(error = %e, "could not ensure Kafka topics; orders wait in the outbox until Kafka has them");
-        }
-        if warming.warm_up(Duration::from_secs(10)).await {
-            tracing::info!("kafka producer ready");
-        } else {
-            tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox");
-        }
-    });
-    let silence = publisher.gate_handle();
-    tokio::spawn(async move { silence.watch_silence().await });
-    tokio::spawn(
-        Relay {
-            redis: redis.clone(),
-            ack: ack.clone(),
-            publisher: publisher.clone(),
-            instance: format!("{}-{}", args.listen, std::process::id()),
-            interval: RELAY_INTERVAL,
-            min_age: args.produce_timeout() + Duration::from_millis(500),
-        }
-        .run(),
-    );
+    let publisher = publisher(&args, redis.clone())?;
+    let db = args.database.pool(4)?;
+    spawn_kafka_warm_up(&args, publisher.clone());
+    spawn_relay(&args, redis.clone(), ack.clone(), publisher.clone());
     let api = Arc::new(Api {
         redis,
         ack,
@@ -144,14 +102,73 @@ pub async fn run_with(args: ApiArgs, reserver: Reserver) -> anyhow::Result<()> {
     let served = http::serve(args.listen, router(api.clone(), metrics), shutdown)
         .await
         .with_context(|| format!("serving on {}", args.listen));
-    // Give in-flight deliveries a moment; anything left is in the outbox for the relay.
-    let producer = api.publisher.producer().clone();
+    flush(&api.publisher).await;
+    served
+}
+
+/// The producer behind a [`KafkaGate`] that closes when librdkafka sees every broker down, and
+/// the gate's silence watch.
+fn publisher(args: &ApiArgs, redis: RedisLink) -> anyhow::Result<Publisher> {
+    let gate = Arc::new(KafkaGate::new());
+    let on_down = gate.clone();
+    let producer = kafka::producer_with(
+        &args.kafka.kafka_brokers,
+        MESSAGE_TIMEOUT,
+        kafka::QuietLog::on_all_brokers_down(move || on_down.lost("all brokers down")),
+    )
+    .with_context(|| {
+        format!(
+            "creating a Kafka producer for {:?}",
+            args.kafka.kafka_brokers
+        )
+    })?;
+    let publisher = Publisher::new(producer, redis, gate);
+    let silence = publisher.gate_handle();
+    tokio::spawn(async move { silence.watch_silence().await });
+    Ok(publisher)
+}
+
+/// Creates the topics and warms the producer up in the background: the API serves at once,
+/// and orders wait in the outbox until Kafka has them.
+fn spawn_kafka_warm_up(args: &ApiArgs, publisher: Publisher) {
+    let brokers = args.kafka.kafka_brokers.clone();
+    let partitions = args.kafka.kafka_partitions;
+    tokio::spawn(async move {
+        if let Err(e) = kafka::ensure_topics(&brokers, partitions).await {
+            tracing::warn!(error = %e, "could not ensure Kafka topics; orders wait in the outbox until Kafka has them");
+        }
+        if publisher.warm_up(Duration::from_secs(10)).await {
+            tracing::info!("kafka producer ready");
+        } else {
+            tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox");
+        }
+    });
+}
+
+/// The outbox relay: publishes what a request could not deliver in time.
+fn spawn_relay(args: &ApiArgs, redis: RedisLink, ack: ReplicaAck, publisher: Publisher) {
+    tokio::spawn(
+        Relay {
+            redis,
+            ack,
+            publisher,
+            instance: format!("{}-{}", args.listen, std::process::id()),
+            interval: RELAY_INTERVAL,
+            min_age: args.produce_timeout() + Duration::from_millis(500),
+        }
+        .run(),
+    );
+}
+
+/// Gives in-flight deliveries a moment on the way out; anything left is in the outbox for the
+/// relay.
+async fn flush(publisher: &Publisher) {
+    let producer = publisher.producer().clone();
     let _ = tokio::task::spawn_blocking(move || {
         use rdkafka::producer::Producer;
         producer.flush(Duration::from_secs(3))
     })
     .await;
-    served
 }
 
 async fn stock(State(api): State<Shared>, Path(product): Path<String>) -> Response {

@@ -13,6 +13,7 @@ mod batch;
 mod context;
 mod membership;
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,9 +21,11 @@ use std::time::Duration;
 use anyhow::Context as _;
 use axum::routing::get;
 use axum::Router;
+use metrics_exporter_prometheus::PrometheusHandle;
 use rdkafka::consumer::{Consumer, StreamConsumer};
+use sqlx::PgPool;
 
-use crate::config::WorkerArgs;
+use crate::config::{KafkaArgs, WorkerArgs};
 use crate::contract::{Answer, Status};
 use crate::http::{answer, unavailable};
 use crate::message::ORDERS_TOPIC;
@@ -33,22 +36,35 @@ use context::WorkerContext;
 
 pub type OrderConsumer = StreamConsumer<WorkerContext>;
 
-/// Runs the worker until SIGINT/SIGTERM.
+/// Runs the worker until SIGINT/SIGTERM: health first, then the schema and topics, then the
+/// consumer loop.
 pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
     let shutdown = Shutdown::listen().context("listening for SIGINT and SIGTERM")?;
     let metrics = http::install_metrics().context("installing the metrics recorder")?;
-    let pool = db::pool(&args.database.database_url, 4).with_context(|| {
-        format!(
-            "FG_DATABASE_URL {:?} is not a PostgreSQL URL",
-            args.database.database_url
-        )
-    })?;
-    let listen = args.listen;
-    let health_shutdown = shutdown.clone();
-    // `/ready` answers 503 until the schema is migrated and the topics exist: a stack that
-    // waits for it (the local target) must not start a sale the database cannot hold yet.
-    let prepared_flag = Arc::new(AtomicBool::new(false));
-    let ready_flag = Arc::clone(&prepared_flag);
+    let pool = args.database.pool(4)?;
+    let prepared = serve_health(args.listen, metrics, shutdown.clone());
+    tokio::select! {
+        biased;
+        () = shutdown.clone().requested() => {
+            tracing::info!("stopped before consuming");
+            return Ok(());
+        }
+        () = prepare(&pool, &args.kafka) => {}
+    }
+    prepared.store(true, Ordering::Release);
+    consume(&args, pool, shutdown).await
+}
+
+/// Serves `/ready`, `/health` and `/metrics`. `/ready` answers 503 until the returned flag is
+/// set: a stack that waits for it (the local target) must not start a sale the database
+/// cannot hold yet.
+fn serve_health(
+    listen: SocketAddr,
+    metrics: PrometheusHandle,
+    shutdown: Shutdown,
+) -> Arc<AtomicBool> {
+    let prepared = Arc::new(AtomicBool::new(false));
+    let ready_flag = Arc::clone(&prepared);
     tokio::spawn(async move {
         let ready = Router::new().route(
             "/ready",
@@ -64,43 +80,38 @@ pub async fn run(args: WorkerArgs) -> anyhow::Result<()> {
             }),
         );
         let app = http::with_common_routes(ready, metrics);
-        if let Err(e) = http::serve(listen, app, health_shutdown).await {
+        if let Err(e) = http::serve(listen, app, shutdown).await {
             tracing::error!(error = %e, %listen, "worker health server failed");
         }
     });
-    let brokers = args.kafka.kafka_brokers.clone();
-    let prepared = async {
-        retry("migrating the database schema", || db::migrate(&pool)).await;
-        retry("ensuring Kafka topics", || {
-            kafka::ensure_topics(&brokers, args.kafka.kafka_partitions)
-        })
-        .await;
-    };
-    tokio::select! {
-        biased;
-        () = shutdown.clone().requested() => {
-            tracing::info!("stopped before consuming");
-            return Ok(());
-        }
-        () = prepared => {}
-    }
-    prepared_flag.store(true, Ordering::Release);
+    prepared
+}
 
-    let consumer = Arc::new(consumer(&args).context("creating the Kafka consumer")?);
+/// Migrates the schema and creates the topics, retrying each until it succeeds.
+async fn prepare(pool: &PgPool, kafka: &KafkaArgs) {
+    retry("migrating the database schema", || db::migrate(pool)).await;
+    retry("ensuring Kafka topics", || {
+        kafka::ensure_topics(&kafka.kafka_brokers, kafka.kafka_partitions)
+    })
+    .await;
+}
+
+/// Joins the group and persists batches until shutdown, with the membership watchdog beside.
+async fn consume(args: &WorkerArgs, pool: PgPool, shutdown: Shutdown) -> anyhow::Result<()> {
+    let consumer = Arc::new(consumer(args).context("creating the Kafka consumer")?);
     consumer
         .subscribe(&[ORDERS_TOPIC])
         .context("subscribing to the orders topic")?;
     // The watchdog's database probe has a pool of its own (one connection): it must never
     // take a connection the batch writer waits for when the database comes back.
-    let probe_pool = db::pool(&args.database.database_url, 1)
-        .context("creating the watchdog's database pool")?;
+    let probe_pool = args.database.pool(1)?;
     let watchdog = tokio::spawn(membership::watch(
         Arc::clone(&consumer),
         probe_pool,
         SESSION_TIMEOUT + REJOIN_MARGIN,
     ));
     let leave = Arc::clone(&consumer);
-    let dlq = kafka::producer(&brokers, Duration::from_secs(30))
+    let dlq = kafka::producer(&args.kafka.kafka_brokers, Duration::from_secs(30))
         .context("creating the dead-letter producer")?;
     tracing::info!(group = %args.group, batch = args.batch_size, "worker consuming");
     let oldest = Arc::new(backlog::Oldest::default());

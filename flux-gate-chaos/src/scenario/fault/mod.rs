@@ -4,10 +4,10 @@
 //! Adding an action starts in this file: a [`FaultAction`] variant with exactly its keys, its
 //! [`Action`] word, and its row of the key table (a `KeyRow` right after that enum: the keys it
 //! takes, the ones it needs, the key naming its target). Every `match` on an action lists them
-//! all, so the compiler then asks for the action's arm in `effect.rs`, `rules.rs`, `de.rs` and
-//! `ser.rs`, and nothing falls through a catch-all into another action's behaviour. The schema
-//! follows from the table; a key no action had yet goes in `keys.rs`; the action's test goes in
-//! `tests.rs`.
+//! all, so the compiler then asks for the action's arm in `effect.rs`, `rules.rs`, `de.rs`,
+//! `ser.rs` and `draw.rs`, and nothing falls through a catch-all into another action's
+//! behaviour. The schema follows from the table; a key no action had yet goes in `keys.rs`; the
+//! action's test goes in `tests.rs`.
 //!
 //! The other files hold one concern each, for every action:
 //!
@@ -16,6 +16,7 @@
 //! | `effect.rs` | what an action does to the system ([`Effect`]): a lifecycle operation, toxics, links cut |
 //! | `rules.rs` | the rules a fault follows against a stack ([`Fault::validate`]), and a nemesis pool entry's |
 //! | `keys.rs` | every key a fault may have, its word and the example value messages show |
+//! | `draw.rs` | faults as data to search over: how explore draws an action, how shrink weakens it |
 //! | `de.rs` | reading a fault: the map visitor, its key seed and the slots values go into |
 //! | `ser.rs` | writing a fault back, key for key in the old flat order, so journals keep their bytes |
 //! | `schema.rs` | the JSON Schema: one closed object per action |
@@ -35,12 +36,14 @@ use super::{Dur, WindowExpect};
 use keys::Key;
 
 mod de;
+mod draw;
 mod effect;
 mod keys;
 mod rules;
 mod schema;
 mod ser;
 
+pub use draw::Choices;
 pub use effect::{Effect, Lifecycle, Pick, DEFAULT_GRACE, TOXIC_PREFIX};
 
 /// Roles a lifecycle fault may name instead of an instance when Redis runs with Sentinel
@@ -196,7 +199,9 @@ pub enum Stream {
 
 /// The action word alone, as the journal records it (`Injection.action`) and the file
 /// writes it (`action: kill`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     Kill,

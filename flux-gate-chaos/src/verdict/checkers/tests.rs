@@ -5,7 +5,8 @@ use super::*;
 use crate::journal::{Journal, FORMAT};
 use crate::load::Outcome;
 use crate::model::{DbOrder, FinalState, Settled};
-use crate::scenario::parse_str;
+use crate::nemesis::EventKind;
+use crate::scenario::{parse_str, Action};
 use crate::verdict::{judge, Verdict};
 
 pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
@@ -73,11 +74,16 @@ pub(crate) fn op(seq: u64, key: &str, user: &str, http: Option<u16>, order: Opti
     }
 }
 
-/// A timeline step that landed at `at` ms, as scheduled.
-fn event(fault: usize, phase: &str, label: &str, at: u64) -> crate::nemesis::TimelineEvent {
+/// A timeline event that landed at `at` ms, as scheduled.
+pub(crate) fn event(
+    fault: usize,
+    kind: crate::nemesis::EventKind,
+    label: &str,
+    at: u64,
+) -> crate::nemesis::TimelineEvent {
     crate::nemesis::TimelineEvent {
         fault,
-        phase: phase.into(),
+        kind,
         label: label.into(),
         scheduled_ms: Some(at),
         started_ms: at,
@@ -85,6 +91,29 @@ fn event(fault: usize, phase: &str, label: &str, at: u64) -> crate::nemesis::Tim
         ok: true,
         error: None,
         instance: None,
+    }
+}
+
+/// Fault `id` as planned: `action` on the instance `target`, applied at 0 and never healing
+/// by itself; the tests that need its changes or its window's bound build one in full.
+pub(crate) fn planned(
+    id: usize,
+    action: crate::scenario::Action,
+    target: &str,
+) -> crate::nemesis::Injection {
+    crate::nemesis::Injection {
+        id,
+        action,
+        target: target.into(),
+        at_ms: 0,
+        apply: crate::nemesis::Change::Lifecycle {
+            instance: target.into(),
+            op: crate::target::Lifecycle::Kill,
+        },
+        heal_at_ms: None,
+        heal: None,
+        undo: None,
+        expect: None,
     }
 }
 
@@ -368,7 +397,7 @@ fn availability_fails_below_its_threshold_and_names_the_errors() {
 #[test]
 fn a_fault_window_is_judged_by_its_own_expectation() {
     use crate::nemesis::{Change, Injection};
-    use crate::scenario::{Action, WindowExpect};
+    use crate::scenario::WindowExpect;
     use crate::target::Lifecycle;
     let mut j = journal("expect: { availability: \">= 50%\" }", None);
     let apply = Change::Lifecycle {
@@ -392,8 +421,8 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
         }),
     }];
     j.timeline = vec![
-        event(0, "apply", "pause redis", 150),
-        event(0, "heal", "pause redis", 350),
+        event(0, EventKind::Apply, "pause redis", 150),
+        event(0, EventKind::Heal, "pause redis", 350),
     ];
     let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
     let f = findings(&j, &ops, s);
@@ -415,7 +444,7 @@ fn a_fault_window_is_judged_by_its_own_expectation() {
 #[test]
 fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
     use crate::nemesis::{Change, Injection, TimelineEvent};
-    use crate::scenario::{Action, WindowExpect};
+    use crate::scenario::WindowExpect;
     use crate::target::Lifecycle;
     let judged = |window: Option<&str>| {
         let mut j = journal("expect: { availability: \">= 100%\" }", None);
@@ -438,11 +467,11 @@ fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
                 latency_on: Vec::new(),
             }),
         }];
-        let ev = |phase: &str, at: u64| TimelineEvent {
+        let ev = |kind: EventKind, at: u64| TimelineEvent {
             instance: Some("redis-1".into()),
-            ..event(0, phase, "kill redis-primary", at)
+            ..event(0, kind, "kill redis-primary", at)
         };
-        j.timeline = vec![ev("apply", 150), ev("heal", 350)];
+        j.timeline = vec![ev(EventKind::Apply, 150), ev(EventKind::Heal, 350)];
         let (ops, s) = clean(); // op 2 (at 0.2 s, inside the window) timed out
         findings(&j, &ops, s).remove("availability").unwrap()
     };
@@ -749,9 +778,13 @@ fn a_negative_stock_seen_only_by_the_sampler_is_oversell() {
 fn backlog_finding(expect: &str, points: &[(u64, Option<i64>, Option<u64>)]) -> Finding {
     use crate::model::BacklogPoint;
     let mut j = journal(&format!("expect: {{ backlog: {expect} }}"), None);
+    j.faults = vec![
+        planned(0, Action::Stop, "postgres"),
+        planned(1, Action::Start, "postgres"),
+    ];
     j.timeline = vec![
-        event(0, "apply", "stop postgres", 1000),
-        event(1, "apply", "start postgres", 3000),
+        event(0, EventKind::Apply, "stop postgres", 1000),
+        event(1, EventKind::Apply, "start postgres", 3000),
     ];
     j.load.as_mut().unwrap().elapsed_ms = 8000;
     j.backlog = points

@@ -1,0 +1,198 @@
+//! `reports/explore-<ts>/index.md`: the session at a glance — one row per trial (its schedule on
+//! one line, its verdict, its seconds, what it showed first) and one section per finding, with
+//! its counterexamples and the run that replays it.
+
+use std::fmt::Write as _;
+
+use super::session::{Explored, Row};
+use crate::scenario::{Fault, FaultAction, Scenario};
+use crate::verdict::checkers::Status;
+use crate::verdict::Verdict;
+
+/// What the index says the session was.
+pub struct Header<'a> {
+    pub seed: u64,
+    pub strategy: &'a str,
+    pub target: &'a str,
+    pub space: &'a str,
+    pub budget: String,
+}
+
+/// A trial's schedule on one line: its faults (`kill inventory-worker @2.1s for 6s`), then its
+/// sale and load.
+pub fn schedule(s: &Scenario) -> String {
+    let faults: Vec<String> = s.faults.iter().map(fault).collect();
+    let rate = s.load.rate.map_or(0.0, |r| r.per_second);
+    let limit = s
+        .sale
+        .per_user_limit
+        .map_or(String::new(), |l| format!(", limit {l}"));
+    format!(
+        "{} · {rate}/s, stock {}{limit}, {} buyers, dup {}",
+        if faults.is_empty() {
+            "no fault".to_owned()
+        } else {
+            faults.join("; ")
+        },
+        s.sale.stock,
+        s.load.users,
+        s.load.duplicate_ratio
+    )
+}
+
+/// `latency api-redis 250ms @3s for 2s`.
+fn fault(f: &Fault) -> String {
+    let mut out = format!("{} {}", f.action.as_str(), target(&f.action));
+    if let Some(v) = f.action.strength() {
+        let _ = write!(out, " {v}");
+    }
+    if let Some(at) = f.at {
+        let _ = write!(out, " @{at}");
+    }
+    if let Some(d) = f.duration {
+        let _ = write!(out, " for {d}");
+    }
+    out
+}
+
+fn target(a: &FaultAction) -> String {
+    use crate::scenario::fault::On;
+    use crate::scenario::{LinkTarget, LinksTarget, ServiceTarget};
+    match a.on() {
+        On::Service(ServiceTarget::Service(s)) | On::Link(LinkTarget::Link(s)) => s.clone(),
+        On::Links(LinksTarget::Links(l)) => l.join("+"),
+        On::Service(ServiceTarget::Random(r))
+        | On::Link(LinkTarget::Random(r))
+        | On::Links(LinksTarget::Random(r)) => format!("one of {}", r.join("|")),
+    }
+}
+
+/// The whole index.
+pub fn render(h: &Header, e: &Explored) -> String {
+    let mut o = String::new();
+    let findings = e.findings();
+    let _ = writeln!(o, "# fgchaos explore\n");
+    let _ = writeln!(
+        o,
+        "Seed {} · {} search · target {} · space {} · budget {}\n",
+        h.seed, h.strategy, h.target, h.space, h.budget
+    );
+    let _ = writeln!(
+        o,
+        "**{} trial(s) in {:.0} s ({:.1} trials/min, median trial {:.1} s), {} finding(s), {} \
+         harness error(s), {} behaviour feature(s) seen{}.**\n",
+        e.rows.len(),
+        e.elapsed.as_secs_f64(),
+        e.trials_per_minute(),
+        e.median_seconds(),
+        findings.len(),
+        e.harness_errors(),
+        e.coverage,
+        if e.interrupted { "; interrupted" } else { "" }
+    );
+    if let Some(why) = &e.stopped_by {
+        let _ = writeln!(o, "**Stopped before its budget**: {why}\n");
+    }
+    let _ = writeln!(
+        o,
+        "Replay a trial: `fgchaos run --seed SEED scenarios/trial-NNNN.yaml` (the seed is in its \
+         journal); reduce a finding: `fgchaos shrink RUN_DIR`.\n"
+    );
+    findings_section(&mut o, e, &findings);
+    trials_section(&mut o, &e.rows);
+    o
+}
+
+fn findings_section(
+    o: &mut String,
+    e: &Explored,
+    findings: &std::collections::BTreeMap<super::signature::Signature, Vec<usize>>,
+) {
+    let _ = writeln!(o, "## Findings\n");
+    if findings.is_empty() {
+        let _ = writeln!(o, "None: every trial kept every promise.\n");
+        return;
+    }
+    for (n, (sig, trials)) in findings.iter().enumerate() {
+        let _ = writeln!(o, "### {}. {sig}\n", n + 1);
+        let list: Vec<String> = trials.iter().map(|t| format!("#{t}")).collect();
+        let _ = writeln!(o, "Trials: {}\n", list.join(", "));
+        let Some(first) = trials
+            .first()
+            .and_then(|t| e.rows.iter().find(|r| r.index == *t))
+        else {
+            continue;
+        };
+        let _ = writeln!(o, "First: trial #{} — `{}`\n", first.index, first.schedule);
+        if let Some(dir) = &first.run_dir {
+            let _ = writeln!(
+                o,
+                "Run: [{}]({}) · scenario: `{}`\n",
+                dir.file_name()
+                    .map_or_else(String::new, |n| n.to_string_lossy().into_owned()),
+                relative(dir),
+                relative(&dir.join("scenario.yaml")),
+            );
+        }
+        for f in first
+            .judgement
+            .iter()
+            .flat_map(|j| &j.findings)
+            .filter(|f| f.status == Status::Fail)
+        {
+            let _ = writeln!(o, "- **{}**: {}", f.checker, f.summary);
+            for c in &f.counterexamples {
+                let _ = writeln!(o, "  - {c}");
+            }
+        }
+        let _ = writeln!(o);
+    }
+}
+
+fn trials_section(o: &mut String, rows: &[Row]) {
+    let _ = writeln!(o, "## Trials\n");
+    let _ = writeln!(o, "| # | near | schedule | verdict | s | new behaviour |");
+    let _ = writeln!(o, "|---|---|---|---|---|---|");
+    for r in rows {
+        let verdict = match (&r.verdict, &r.error) {
+            (Some(v), _) => verdict_cell(*v, r),
+            (None, Some(e)) => format!("no verdict: {}", e.replace('|', "\\|")),
+            (None, None) => "no verdict".into(),
+        };
+        let restarted = if r.restarted {
+            " · stack restarted"
+        } else {
+            ""
+        };
+        let _ = writeln!(
+            o,
+            "| {} | {} | {} | {verdict}{restarted} | {:.1} | {} |",
+            r.index,
+            r.parent.map_or(String::new(), |p| format!("#{p}")),
+            r.schedule.replace('|', "\\|"),
+            r.seconds,
+            r.new.join(", ")
+        );
+    }
+}
+
+fn verdict_cell(v: Verdict, r: &Row) -> String {
+    match (v, &r.signature) {
+        (Verdict::Fail, Some(s)) => format!("**FAIL** {}", s.checkers.join(", ")),
+        (Verdict::Fail, None) => "**FAIL**".into(),
+        (Verdict::Pass, _) => "pass".into(),
+        (Verdict::Inconclusive, _) => "inconclusive".into(),
+        (Verdict::HarnessError, _) => "**harness error**".into(),
+    }
+}
+
+/// A run directory as the index links it: relative to the index (`runs/<id>`).
+fn relative(p: &std::path::Path) -> String {
+    let parts: Vec<String> = p
+        .components()
+        .rev()
+        .take(if p.ends_with("scenario.yaml") { 3 } else { 2 })
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}

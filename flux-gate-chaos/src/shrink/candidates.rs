@@ -1,0 +1,152 @@
+//! The test shrink asks of every candidate: does this scenario still fail the same way? A
+//! candidate runs on the kept stack, is judged, and counts as failing when the same checkers —
+//! no more, no fewer — fail in `k` of at most `m` runs ([`Rule`]). Answers are cached by the
+//! scenario's canonical text, so no candidate is run twice, and runs stop at the budget.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::explore::Signature;
+use crate::run::KeptStack;
+use crate::scenario::validate::{validate, Names};
+use crate::scenario::Scenario;
+
+/// A candidate fails when `k` of at most `m` runs fail the same way (runs stop as soon as
+/// the answer is known).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Rule {
+    pub k: u32,
+    pub m: u32,
+}
+
+/// What the candidates cost and found.
+pub struct Candidates<'a> {
+    kept: &'a mut KeptStack,
+    names: Names,
+    signature: Signature,
+    /// The failing run's seed: the first run of a candidate uses it (the same load and the
+    /// same seeded picks), later ones the seeds after it.
+    seed: u64,
+    rule: Rule,
+    cache: HashMap<String, bool>,
+    /// Every run started, cached answers not counted.
+    pub runs: usize,
+    deadline: Instant,
+    /// Where candidates' scenario files are written.
+    dir: PathBuf,
+    interrupt: watch::Receiver<bool>,
+    /// The stored run of the last candidate that failed the same way.
+    pub last_failing: Option<PathBuf>,
+}
+
+impl<'a> Candidates<'a> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        kept: &'a mut KeptStack,
+        names: Names,
+        signature: Signature,
+        seed: u64,
+        rule: Rule,
+        deadline: Instant,
+        dir: PathBuf,
+        interrupt: watch::Receiver<bool>,
+    ) -> Self {
+        Candidates {
+            kept,
+            names,
+            signature,
+            seed,
+            rule,
+            cache: HashMap::new(),
+            runs: 0,
+            deadline,
+            dir,
+            interrupt,
+            last_failing: None,
+        }
+    }
+
+    /// Whether time or Ctrl-C has ended the search: every later candidate then counts as
+    /// passing, so the reduction keeps what it has.
+    pub fn exhausted(&self) -> bool {
+        Instant::now() >= self.deadline || *self.interrupt.borrow()
+    }
+
+    /// Whether `s` fails the same way, by the rule. An invalid candidate (a reduction that
+    /// broke a rule of the format) is not run and does not fail.
+    pub async fn fails(&mut self, s: &Scenario) -> bool {
+        if !validate(s, &self.names).is_empty() {
+            return false;
+        }
+        let Ok(text) = serde_yaml::to_string(s) else {
+            return false;
+        };
+        if let Some(&known) = self.cache.get(&text) {
+            return known;
+        }
+        if self.exhausted() {
+            return false;
+        }
+        let answer = self.run_by_rule(s, &text).await;
+        self.cache.insert(text, answer);
+        answer
+    }
+
+    /// Runs until `k` runs failed the same way or too few runs are left for that.
+    async fn run_by_rule(&mut self, s: &Scenario, text: &str) -> bool {
+        let path = self
+            .dir
+            .join(format!("candidate-{:03}.yaml", self.cache.len() + 1));
+        if std::fs::write(&path, text).is_err() {
+            return false;
+        }
+        let (mut hits, mut done) = (0, 0);
+        while hits < self.rule.k && self.rule.m - done >= self.rule.k - hits {
+            if self.exhausted() {
+                return false;
+            }
+            let seed = self.seed.wrapping_add(u64::from(done));
+            done += 1;
+            self.runs += 1;
+            if self.run_once(s, &path, text, seed).await {
+                hits += 1;
+            }
+        }
+        hits >= self.rule.k
+    }
+
+    /// One run of a candidate: whether it failed the same way. Its stored run is kept while it
+    /// is the latest that did, and removed otherwise.
+    async fn run_once(&mut self, s: &Scenario, path: &Path, text: &str, seed: u64) -> bool {
+        let ran = match self
+            .kept
+            .run((path, s, text), seed, self.interrupt.clone())
+            .await
+        {
+            Ok(ran) => ran,
+            Err(e) => {
+                tracing::warn!(error = %e, "a candidate's run could not be made");
+                return false;
+            }
+        };
+        let Ok(outcome) = ran.outcome else {
+            return false;
+        };
+        let same = self.signature.matches(&outcome.judgement);
+        let dir = outcome.journal_path.parent().map(Path::to_path_buf);
+        if let Some(dir) = dir {
+            if same {
+                let _ = std::fs::write(dir.join("scenario.yaml"), text);
+                if let Some(old) = self.last_failing.replace(dir) {
+                    let _ = std::fs::remove_dir_all(old);
+                }
+            } else {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+        }
+        same
+    }
+}

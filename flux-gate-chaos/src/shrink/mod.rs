@@ -1,0 +1,287 @@
+//! `fgchaos shrink`: a failing run reduced to the smallest scenario that still fails the same
+//! way — the same checkers failing, no more and no fewer. Hypothesis's discipline: every
+//! reduction is kept only once a run confirms it, and the result is confirmed again at the
+//! end, three times, with the rate said when it is not three of three.
+//!
+//! | file | what it holds |
+//! |---|---|
+//! | `ddmin.rs` | delta debugging over a list: which faults are needed |
+//! | `candidates.rs` | the test of a candidate: runs on the kept stack, k of m, cached |
+//! | `reduce.rs` | the passes: faults, then each fault's values, then the load |
+//!
+//! The candidates run on one [`KeptStack`], as explore's trials do. The stack's size is not
+//! reduced: a kept stack has the one size it started with.
+
+pub mod candidates;
+pub mod ddmin;
+pub mod reduce;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+
+use crate::explore::Signature;
+use crate::record::{Record, RecordError};
+use crate::run::{KeptStack, RunError, RunOptions, StackChoice};
+use crate::scenario::parse::Problem;
+use crate::scenario::validate::{validate, Names};
+use crate::scenario::Scenario;
+use crate::verdict;
+use candidates::{Candidates, Rule};
+
+/// A candidate counts as failing when 1 of at most 2 runs fails the same way. A bug in a
+/// narrow window does not show in every run; asking twice keeps shrink from dropping a fault
+/// the failure needs, and the final confirmation (3 runs) says how reliably the result fails.
+pub const RULE: Rule = Rule { k: 1, m: 2 };
+/// Runs that confirm the result.
+pub const CONFIRMATIONS: u32 = 3;
+
+/// Why a run cannot be shrunk. Nothing was run.
+#[derive(Debug, thiserror::Error)]
+pub enum ShrinkError {
+    #[error("{0}")]
+    Record(#[from] RecordError),
+    #[error("{}: the run passed (no checker failed): there is nothing to shrink", .0.display())]
+    Passing(PathBuf),
+    #[error(
+        "{}: its faults come from `nemesis:`; shrink reduces a scenario's `faults:` — write the \
+         injections its journal lists as `faults:` (or explore, whose trials list theirs)",
+        .0.display()
+    )]
+    Nemesis(PathBuf),
+    #[error(
+        "{}: the run's scenario does not fit this stack (did it run on another?):\n{}",
+        .run.display(),
+        .problems.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n")
+    )]
+    OtherStack {
+        run: PathBuf,
+        problems: Vec<Problem>,
+    },
+    #[error(transparent)]
+    Run(#[from] RunError),
+    #[error("writing {}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The failing run, read and checked before any stack starts.
+pub struct Failing {
+    pub dir: PathBuf,
+    pub scenario: Scenario,
+    pub signature: Signature,
+    pub seed: u64,
+}
+
+impl Failing {
+    /// Reads the run at `dir` and judges it again: it must fail, list its faults under
+    /// `faults:`, and fit the stack whose names are `names`.
+    pub fn read(dir: &Path, names: &Names) -> Result<Failing, ShrinkError> {
+        let record = Record::read(dir)?;
+        let judgement = verdict::judge(&record);
+        let scenario = record.journal.scenario.clone();
+        let signature = Signature::of(&scenario, &judgement)
+            .ok_or_else(|| ShrinkError::Passing(dir.to_owned()))?;
+        if scenario.nemesis.is_some() {
+            return Err(ShrinkError::Nemesis(dir.to_owned()));
+        }
+        let problems = validate(&scenario, names);
+        if !problems.is_empty() {
+            return Err(ShrinkError::OtherStack {
+                run: dir.to_owned(),
+                problems,
+            });
+        }
+        Ok(Failing {
+            dir: dir.to_owned(),
+            scenario,
+            signature,
+            seed: record.journal.seed,
+        })
+    }
+}
+
+/// How a shrink runs.
+pub struct ShrinkOptions {
+    pub budget: Duration,
+    /// `shrink-<ts>/`: the candidates' scenarios and runs, `minimal.yaml`.
+    pub out: PathBuf,
+    /// Each candidate's run (`report_dir` is `out/runs`).
+    pub run: RunOptions,
+}
+
+/// One line of the steps table: the scenario after a pass.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub pass: &'static str,
+    pub faults: usize,
+    pub load: Duration,
+    /// Runs spent by this pass.
+    pub runs: usize,
+}
+
+/// What shrinking gave.
+pub struct Shrunk {
+    pub original: Scenario,
+    pub minimal: Scenario,
+    pub signature: Signature,
+    pub steps: Vec<Step>,
+    /// Of [`CONFIRMATIONS`] final runs, how many failed the same way.
+    pub confirmed: u32,
+    /// The stored run of the last candidate that failed the same way.
+    pub run: Option<PathBuf>,
+    pub runs: usize,
+    pub elapsed: Duration,
+    /// The budget or Ctrl-C ended it before every pass was done.
+    pub cut_short: bool,
+}
+
+/// Reduces `failing` on `stack`; `progress` hears each pass's end.
+pub async fn shrink(
+    failing: Failing,
+    names: Names,
+    stack: StackChoice,
+    opts: &ShrinkOptions,
+    interrupt: watch::Receiver<bool>,
+    progress: &mut dyn FnMut(&Step),
+) -> Result<Shrunk, ShrinkError> {
+    let started = Instant::now();
+    let dir = opts.out.join("candidates");
+    std::fs::create_dir_all(&dir).map_err(|source| ShrinkError::Write {
+        path: dir.clone(),
+        source,
+    })?;
+    let mut kept = KeptStack::up(stack, &opts.run).await?;
+    let mut c = Candidates::new(
+        &mut kept,
+        names,
+        failing.signature.clone(),
+        failing.seed,
+        RULE,
+        started + opts.budget,
+        dir,
+        interrupt.clone(),
+    );
+    let mut steps = vec![step("original", &failing.scenario, 0)];
+    let mut s = failing.scenario.clone();
+    let passes: [(&'static str, Pass); 3] = [
+        ("faults (ddmin)", Pass::Faults),
+        ("each fault's values", Pass::Values),
+        ("load", Pass::Load),
+    ];
+    for (name, pass) in passes {
+        let before = c.runs;
+        s = match pass {
+            Pass::Faults => reduce::faults(&mut c, s).await,
+            Pass::Values => reduce::fault_values(&mut c, s).await,
+            Pass::Load => reduce::load(&mut c, s).await,
+        };
+        let done = step(name, &s, c.runs - before);
+        progress(&done);
+        steps.push(done);
+    }
+    let cut_short = c.exhausted();
+    s.name = minimal_name(&failing.scenario.name);
+    s.description = format!(
+        "{} reduced by fgchaos shrink: fails {}.",
+        failing.scenario.name,
+        failing.signature.checkers_line()
+    );
+    let (runs, run) = (c.runs, c.last_failing.clone());
+    let confirmed = confirm(&mut kept, &s, &failing, &opts.out, interrupt).await;
+    kept.down().await;
+    Ok(Shrunk {
+        original: failing.scenario,
+        minimal: s,
+        signature: failing.signature,
+        steps,
+        confirmed,
+        run,
+        runs: runs + CONFIRMATIONS as usize,
+        elapsed: started.elapsed(),
+        cut_short,
+    })
+}
+
+/// `worker-crash-min`: the name a reduced scenario gets (64 characters at most, as every
+/// scenario name).
+fn minimal_name(original: &str) -> String {
+    let stem: String = original.chars().take(60).collect();
+    format!("{}-min", stem.trim_end_matches('-'))
+}
+
+enum Pass {
+    Faults,
+    Values,
+    Load,
+}
+
+fn step(pass: &'static str, s: &Scenario, runs: usize) -> Step {
+    Step {
+        pass,
+        faults: s.faults.len(),
+        load: s.load.duration.map_or(Duration::ZERO, |d| d.get()),
+        runs,
+    }
+}
+
+/// Runs the result [`CONFIRMATIONS`] times with fresh seeds after the original's; how many
+/// failed the same way.
+async fn confirm(
+    kept: &mut KeptStack,
+    s: &Scenario,
+    failing: &Failing,
+    out: &Path,
+    interrupt: watch::Receiver<bool>,
+) -> u32 {
+    let Ok(text) = serde_yaml::to_string(s) else {
+        return 0;
+    };
+    let path = out.join("minimal.yaml");
+    if std::fs::write(&path, &text).is_err() {
+        return 0;
+    }
+    let mut same = 0;
+    for i in 0..CONFIRMATIONS {
+        if *interrupt.borrow() {
+            break;
+        }
+        let seed = failing.seed.wrapping_add(100 + u64::from(i));
+        if let Ok(ran) = kept.run((&path, s, &text), seed, interrupt.clone()).await {
+            if let Ok(o) = ran.outcome {
+                same += u32::from(failing.signature.matches(&o.judgement));
+            }
+        }
+    }
+    same
+}
+
+/// `minimal.yaml`: `scenario` (the minimal one, perhaps renamed), under a header naming the run
+/// it came from and the steps.
+pub fn minimal_file(
+    scenario: &Scenario,
+    shrunk: &Shrunk,
+    from: &Path,
+) -> Result<String, serde_yaml::Error> {
+    let mut header = format!(
+        "# Shrunk by fgchaos shrink from {}\n# It fails {}; confirmed in {} of {} runs.\n# Steps:\n",
+        from.display(),
+        shrunk.signature.checkers_line(),
+        shrunk.confirmed,
+        CONFIRMATIONS
+    );
+    for s in &shrunk.steps {
+        header.push_str(&format!(
+            "#   {:<22} {} fault(s), load {}, {} run(s)\n",
+            s.pass,
+            s.faults,
+            humantime::format_duration(s.load),
+            s.runs
+        ));
+    }
+    Ok(header + &serde_yaml::to_string(scenario)?)
+}
