@@ -53,7 +53,7 @@ pub enum Command {
     Check(CheckArgs),
     /// Search fault schedules for a failure nobody wrote a scenario for: seeded trials drawn
     /// from a search space, run on one stack, judged by every checker (docs/explore.md).
-    /// Exits 1 when anything was found, 0 when nothing was.
+    /// Exits 1 when any failure was found, 0 when nothing was.
     Explore(ExploreArgs),
     /// Reduce a failing run to the smallest scenario that still fails the same way: fewer
     /// faults, gentler ones, a shorter load (docs/explore.md).

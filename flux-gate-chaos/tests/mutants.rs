@@ -12,6 +12,9 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+mod common;
+use common::builds::{stack_file, Build};
+
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
 thread_local! {
@@ -31,17 +34,6 @@ fn scenario(name: &str) -> PathBuf {
     repo().join(format!(
         "flux-gate-chaos/fixtures/mutants/scenarios/{name}.yaml"
     ))
-}
-
-/// How a build differs from the built-in stack.
-enum Build {
-    Unbroken,
-    /// The inventory worker is `fg-mutant <name>`.
-    Worker(&'static str),
-    /// Both API instances are `fg-mutant <name>`.
-    Api(&'static str),
-    /// Redis keeps everything in memory only.
-    RedisWithoutAof,
 }
 
 /// scenarios/redis-failover.yaml on the Sentinel stack (stacks/redis-ha.yaml) with plain
@@ -80,44 +72,6 @@ fn async_replication(dir: &Path) -> String {
     )
     .unwrap();
     path.display().to_string()
-}
-
-fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
-    let builtin =
-        std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/flux-gate.yaml")).unwrap();
-    let mutant = || {
-        let bin = Path::new(env!("CARGO_BIN_EXE_fgchaos"))
-            .parent()
-            .unwrap()
-            .join("fg-mutant"); // workspace binary: flux-gate-chaos/fixtures/mutants
-        assert!(
-            bin.exists(),
-            "build it first: cargo build --workspace --bins"
-        );
-        bin.display().to_string()
-    };
-    let broken = match build {
-        Build::Unbroken => return None,
-        Build::Worker(name) => builtin.replace(
-            "  inventory-worker:\n    command: flux-gate\n    args: [worker]",
-            &format!(
-                "  inventory-worker:\n    command: {}\n    args: [{name}]",
-                mutant()
-            ),
-        ),
-        Build::Api(name) => builtin.replace(
-            "    replicas: 2\n    command: flux-gate\n    args: [api]",
-            &format!(
-                "    replicas: 2\n    command: {}\n    args: [{name}]",
-                mutant()
-            ),
-        ),
-        Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
-    };
-    assert_ne!(broken, builtin, "the stack change did not apply");
-    let path = dir.join("stack.yaml");
-    std::fs::write(&path, broken).unwrap();
-    Some(path)
 }
 
 /// Runs `scenarios` with `build`; returns the exit code, the runs' JSON and the output. The

@@ -1,6 +1,6 @@
 //! `fgchaos explore`: the space read and checked against the stack before anything starts,
 //! then one session of trials with a progress bar, then the index and a summary. Exit 1 when
-//! anything was found, 0 when nothing was, 3 when the harness could not explore; Ctrl-C heals
+//! any failure was found, 0 when nothing was, 3 when the harness could not explore; Ctrl-C heals
 //! the trial in flight, stops, and still writes the index.
 
 use std::time::Duration;
@@ -100,7 +100,7 @@ fn budget(args: &ExploreArgs) -> anyhow::Result<Budget> {
 }
 
 fn exit(e: &Explored) -> Exit {
-    if !e.findings().is_empty() {
+    if !e.failures().is_empty() {
         Exit::Verdict(Verdict::Fail)
     } else if e.interrupted {
         Exit::Interrupted
@@ -142,8 +142,8 @@ fn show(bar: &ProgressBar, budget: Budget, row: &Row, e: &Explored) {
         Budget::Time(_) => e.elapsed.as_secs(),
     });
     bar.set_message(format!(
-        "{} finding(s), {:.1} trials/min · #{} {}",
-        e.findings().len(),
+        "{} failure(s), {:.1} trials/min · #{} {}",
+        e.failures().len(),
         e.trials_per_minute(),
         row.index,
         row.verdict.map_or("no verdict", Verdict::as_str)
@@ -151,17 +151,17 @@ fn show(bar: &ProgressBar, budget: Budget, row: &Row, e: &Explored) {
 }
 
 fn summary(e: &Explored, index: &std::path::Path) {
-    let findings = e.findings();
+    let failures = e.failures();
     println!(
-        "\n{} trial(s) in {:.0} s: {:.1} trials/min, median trial {:.1} s; {} finding(s), {} harness error(s)",
+        "\n{} trial(s) in {:.0} s: {:.1} trials/min, median trial {:.1} s; {} failure(s), {} harness error(s)",
         e.rows.len(),
         e.elapsed.as_secs_f64(),
         e.trials_per_minute(),
         e.median_seconds(),
-        findings.len(),
+        failures.len(),
         e.harness_errors()
     );
-    for (sig, trials) in &findings {
+    for (sig, trials) in &failures {
         let first = trials.first().copied().unwrap_or_default();
         let run = e
             .rows

@@ -1,6 +1,6 @@
 //! Drawing a trial: a whole scenario — sale, load and one to four faults — from a resolved
 //! space and a seed. The same space and seed draw the same scenario, byte for byte once
-//! written, which is what makes a finding replayable.
+//! written, which is what makes a failure replayable.
 //!
 //! Each fault comes from the catalogue ([`FaultAction::draw`]), so whatever is drawn is what
 //! the scenario format writes and validation accepts. What this file adds is *when* and *how

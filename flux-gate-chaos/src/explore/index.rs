@@ -1,5 +1,5 @@
 //! `reports/explore-<ts>/index.md`: the session at a glance — one row per trial (its schedule on
-//! one line, its verdict, its seconds, what it showed first) and one section per finding, with
+//! one line, its verdict, its seconds, what it showed first) and one section per failure found, with
 //! its counterexamples and the run that replays it.
 
 use std::fmt::Write as _;
@@ -70,7 +70,7 @@ fn target(a: &FaultAction) -> String {
 /// The whole index.
 pub fn render(h: &Header, e: &Explored) -> String {
     let mut o = String::new();
-    let findings = e.findings();
+    let failures = e.failures();
     let _ = writeln!(o, "# fgchaos explore\n");
     let _ = writeln!(
         o,
@@ -79,13 +79,13 @@ pub fn render(h: &Header, e: &Explored) -> String {
     );
     let _ = writeln!(
         o,
-        "**{} trial(s) in {:.0} s ({:.1} trials/min, median trial {:.1} s), {} finding(s), {} \
+        "**{} trial(s) in {:.0} s ({:.1} trials/min, median trial {:.1} s), {} failure(s), {} \
          harness error(s), {} behaviour feature(s) seen{}.**\n",
         e.rows.len(),
         e.elapsed.as_secs_f64(),
         e.trials_per_minute(),
         e.median_seconds(),
-        findings.len(),
+        failures.len(),
         e.harness_errors(),
         e.coverage,
         if e.interrupted { "; interrupted" } else { "" }
@@ -96,24 +96,24 @@ pub fn render(h: &Header, e: &Explored) -> String {
     let _ = writeln!(
         o,
         "Replay a trial: `fgchaos run --seed SEED scenarios/trial-NNNN.yaml` (the seed is in its \
-         journal); reduce a finding: `fgchaos shrink RUN_DIR`.\n"
+         journal); reduce a failure: `fgchaos shrink RUN_DIR`.\n"
     );
-    findings_section(&mut o, e, &findings);
+    failures_section(&mut o, e, &failures);
     trials_section(&mut o, &e.rows);
     o
 }
 
-fn findings_section(
+fn failures_section(
     o: &mut String,
     e: &Explored,
-    findings: &std::collections::BTreeMap<super::signature::Signature, Vec<usize>>,
+    failures: &std::collections::BTreeMap<super::signature::Signature, Vec<usize>>,
 ) {
-    let _ = writeln!(o, "## Findings\n");
-    if findings.is_empty() {
+    let _ = writeln!(o, "## Failures found\n");
+    if failures.is_empty() {
         let _ = writeln!(o, "None: every trial kept every promise.\n");
         return;
     }
-    for (n, (sig, trials)) in findings.iter().enumerate() {
+    for (n, (sig, trials)) in failures.iter().enumerate() {
         let _ = writeln!(o, "### {}. {sig}\n", n + 1);
         let list: Vec<String> = trials.iter().map(|t| format!("#{t}")).collect();
         let _ = writeln!(o, "Trials: {}\n", list.join(", "));

@@ -2,7 +2,7 @@
 //! scenario for. Each trial is a whole scenario drawn from a search space — several faults,
 //! overlapping, with values across the system's own timeouts, against loads that sell out —
 //! run on one stack started for the whole session, and judged by every checker. Failing
-//! trials are grouped into findings by their signature, and `fgchaos shrink` reduces one.
+//! trials are grouped by their signature, one failure found per signature, and `fgchaos shrink` reduces one.
 //!
 //! | file | what it holds |
 //! |---|---|
@@ -12,9 +12,9 @@
 //! | `draw.rs` | a trial's scenario from the space and a seed; a neighbour of a trial |
 //! | `search.rs` | which trial comes next: uniform, or guided by what earlier trials showed |
 //! | `novelty.rs` | the behaviour a trial showed, as features: guided search's coverage |
-//! | `signature.rs` | a failure's signature: failed checkers and fault kinds; one per finding |
+//! | `signature.rs` | a failure's signature: failed checkers and fault kinds; one per failure found |
 //! | `session.rs` | the session: one stack, trial after trial on it, within a budget |
-//! | `index.rs` | `index.md`: a row per trial, a section per finding |
+//! | `index.rs` | `index.md`: a row per trial, a section per failure found |
 
 pub mod anchors;
 pub mod between;

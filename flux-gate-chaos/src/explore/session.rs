@@ -82,8 +82,9 @@ pub struct Explored {
 }
 
 impl Explored {
-    /// The findings: failing trials grouped by signature, each with its trials' indexes.
-    pub fn findings(&self) -> BTreeMap<Signature, Vec<usize>> {
+    /// The failures found: failing trials grouped by signature, each with its trials'
+    /// indexes. (A checker's own result on a run is its *finding*; this is a level up.)
+    pub fn failures(&self) -> BTreeMap<Signature, Vec<usize>> {
         let mut out: BTreeMap<Signature, Vec<usize>> = BTreeMap::new();
         for r in &self.rows {
             if let Some(s) = &r.signature {

@@ -1,6 +1,6 @@
 //! A failure's signature: which checkers failed, and which kinds of fault were on. Trials with
-//! the same signature are one finding — the same broken promise under the same kind of fault —
-//! however their times and values differ, so a long search reports a handful of findings, not
+//! the same signature are one failure found — the same broken promise under the same kind of fault —
+//! however their times and values differ, so a long search reports a handful of failures, not
 //! hundreds of failing trials.
 
 use std::collections::BTreeSet;

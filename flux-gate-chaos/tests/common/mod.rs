@@ -3,6 +3,8 @@
 
 use std::path::Path;
 
+pub mod builds;
+
 /// Pids of live processes whose working directory is inside `dir` (every service of a local
 /// stack runs in its own directory there).
 pub fn processes_under(dir: &Path) -> Vec<i32> {

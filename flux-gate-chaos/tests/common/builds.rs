@@ -1,0 +1,58 @@
+//! The builds the mutation suite and explore's proof run: the unbroken stack, or one with a
+//! broken service (the `fg-mutant` fixture) or a broken setting, written as a stack file.
+
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// How a build differs from the built-in stack.
+pub enum Build {
+    Unbroken,
+    /// The inventory worker is `fg-mutant <name>`.
+    Worker(&'static str),
+    /// Both API instances are `fg-mutant <name>`.
+    Api(&'static str),
+    /// Redis keeps everything in memory only.
+    RedisWithoutAof,
+}
+
+/// The stack file of `build` in `dir` (`None` for the unbroken build: the built-in stack).
+pub fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
+    let builtin =
+        std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/flux-gate.yaml")).unwrap();
+    let mutant = || {
+        let bin = Path::new(env!("CARGO_BIN_EXE_fgchaos"))
+            .parent()
+            .unwrap()
+            .join("fg-mutant"); // workspace binary: flux-gate-chaos/fixtures/mutants
+        assert!(
+            bin.exists(),
+            "build it first: cargo build --workspace --bins"
+        );
+        bin.display().to_string()
+    };
+    let broken = match build {
+        Build::Unbroken => return None,
+        Build::Worker(name) => builtin.replace(
+            "  inventory-worker:\n    command: flux-gate\n    args: [worker]",
+            &format!(
+                "  inventory-worker:\n    command: {}\n    args: [{name}]",
+                mutant()
+            ),
+        ),
+        Build::Api(name) => builtin.replace(
+            "    replicas: 2\n    command: flux-gate\n    args: [api]",
+            &format!(
+                "    replicas: 2\n    command: {}\n    args: [{name}]",
+                mutant()
+            ),
+        ),
+        Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
+    };
+    assert_ne!(broken, builtin, "the stack change did not apply");
+    let path = dir.join("stack.yaml");
+    std::fs::write(&path, broken).unwrap();
+    Some(path)
+}

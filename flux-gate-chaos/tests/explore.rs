@@ -1,0 +1,210 @@
+//! `fgchaos explore` and `fgchaos shrink` on real components (the local target): the fast
+//! subset `make test` runs. On the unbroken build a short search finds nothing; on an API that
+//! sells past zero — a bug no fault is needed for, found only by a sale that sells out, which
+//! `random-nemesis` never does — it finds `no_oversell`, and shrink reduces the trial to a
+//! scenario of at most two faults that still fails that way, which `fgchaos validate` accepts
+//! and `--save` turns into a scenario of the suite. Bad input to both commands is refused
+//! before anything starts. The whole proof, six broken builds and 100 clean trials, is
+//! `make verify-explore` (docs/explore.md).
+//!
+//! Runs go one at a time: two stacks on a two-core machine would measure each other.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::Mutex;
+
+mod common;
+use common::builds::{stack_file, Build};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn fgchaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// The one `explore-<ts>` directory `fgchaos explore` made under `out`.
+fn session_dir(out: &Path) -> PathBuf {
+    let found: Vec<PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("explore-"))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
+
+fn explore(build: &Build, dir: &Path, extra: &[&str]) -> (Output, PathBuf) {
+    let mut cmd = fgchaos();
+    cmd.args(["explore", "--target", "local", "--out"])
+        .arg(dir.join("out"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .args(extra);
+    if let Some(stack) = stack_file(build, dir) {
+        cmd.arg("--stack").arg(stack);
+    }
+    let out = cmd.output().unwrap();
+    let session = session_dir(&dir.join("out"));
+    (out, session)
+}
+
+/// The rows of the index's trial table, `| 1 | …`.
+fn trial_rows(index: &str) -> Vec<&str> {
+    index
+        .lines()
+        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+#[test]
+fn on_the_unbroken_build_a_search_finds_nothing_and_leaves_nothing_running() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let (out, session) = explore(
+        &Build::Unbroken,
+        dir.path(),
+        &["--trials", "3", "--seed", "11"],
+    );
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("3 trial(s) in"), "{said}");
+    assert!(said.contains("0 failure(s), 0 harness error(s)"), "{said}");
+    let index = std::fs::read_to_string(session.join("index.md")).unwrap();
+    assert_eq!(trial_rows(&index).len(), 3, "{index}");
+    assert!(
+        index.contains("None: every trial kept every promise."),
+        "{index}"
+    );
+    // Every trial's scenario is kept, and each is a scenario fgchaos accepts as it is.
+    let scenarios: Vec<PathBuf> = (1..=3)
+        .map(|i| session.join(format!("scenarios/trial-{i:04}.yaml")))
+        .collect();
+    let valid = fgchaos().arg("validate").args(&scenarios).output().unwrap();
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    // Passing trials keep no run; the stack is gone.
+    let runs = std::fs::read_dir(session.join("runs"))
+        .map_or(0, |d| d.flatten().filter(|e| e.path().is_dir()).count());
+    assert_eq!(runs, 0);
+    assert!(common::processes_under(&dir.path().join("work")).is_empty());
+}
+
+#[test]
+fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let build = Build::Api("api-sells-past-zero");
+    let (out, session) = explore(&build, dir.path(), &["--trials", "4", "--seed", "1"]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert!(
+        said.contains("FOUND no_oversell") || said.contains("no_oversell +"),
+        "{said}"
+    );
+    let index = std::fs::read_to_string(session.join("index.md")).unwrap();
+    assert_eq!(trial_rows(&index).len(), 4, "{index}");
+    assert!(index.contains("**no_oversell**"), "{index}");
+    // The failing trial keeps its run and the scenario that replays it.
+    let run = std::fs::read_dir(session.join("runs"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("a failing trial's run");
+    assert!(run.join("scenario.yaml").exists());
+    let checked = common::check(&run, &[]);
+    assert_eq!(checked.code, Some(1), "{}", checked.stdout);
+
+    let saved = dir.path().join("found-sells-past-zero.yaml");
+    let mut shrink = fgchaos();
+    shrink
+        .arg("shrink")
+        .arg(&run)
+        .args(["--budget", "12m", "--out"])
+        .arg(dir.path().join("shrunk"))
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .arg("--save")
+        .arg(&saved);
+    if let Some(stack) = stack_file(&build, dir.path()) {
+        shrink.arg("--stack").arg(stack);
+    }
+    let out = shrink.output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("| faults (ddmin) |"), "{said}");
+    let minimal = fgchaos_scenario(&saved);
+    assert!(minimal.faults.len() <= 2, "{said}");
+    assert_eq!(minimal.name, "found-sells-past-zero");
+    assert!(
+        said.contains("in 3 of 3 confirmation runs") || said.contains("confirmation runs"),
+        "{said}"
+    );
+    let valid = fgchaos().arg("validate").arg(&saved).output().unwrap();
+    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    assert!(common::processes_under(&dir.path().join("work")).is_empty());
+}
+
+fn fgchaos_scenario(path: &Path) -> fgchaos::scenario::Scenario {
+    fgchaos::scenario::read_file(path).unwrap()
+}
+
+#[test]
+fn bad_input_is_refused_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let space = dir.path().join("space.yaml");
+    std::fs::write(
+        &space,
+        "faults:\n  actions: [kill, latency]\n  links: [kafak]\n",
+    )
+    .unwrap();
+    let out = fgchaos()
+        .args(["explore", "--target", "local", "--trials", "1", "--space"])
+        .arg(&space)
+        .arg("--out")
+        .arg(dir.path().join("out"))
+        .output()
+        .unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains(
+            "3:11: `faults.links[0]`: the stack has no link `kafak` — did you mean `kafka`?"
+        ),
+        "{said}"
+    );
+    assert!(
+        !dir.path().join("out").exists(),
+        "nothing is written for a bad space"
+    );
+
+    // A run that passed has nothing to shrink; a directory that is no run is no run.
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/run");
+    let passing = fgchaos()
+        .arg("shrink")
+        .arg(&golden)
+        .args(["--target", "local"])
+        .output()
+        .unwrap();
+    let said = text(&passing);
+    assert_eq!(passing.status.code(), Some(3), "{said}");
+    assert!(
+        said.contains("the run passed (no checker failed): there is nothing to shrink"),
+        "{said}"
+    );
+    let missing = fgchaos()
+        .arg("shrink")
+        .arg(dir.path().join("nope"))
+        .output()
+        .unwrap();
+    let said = text(&missing);
+    assert_eq!(missing.status.code(), Some(3), "{said}");
+    assert!(said.contains("not a stored run"), "{said}");
+}
