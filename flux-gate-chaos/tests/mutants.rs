@@ -37,9 +37,9 @@ fn scenario(name: &str) -> PathBuf {
 }
 
 /// scenarios/redis-failover.yaml on the Sentinel stack (stacks/redis-ha.yaml) with plain
-/// asynchronous replication: the API answers without waiting for a replica, and a primary
-/// takes writes with none. The scenario names its own stack (`stack:`, which `--stack` does not
-/// override), so both files are rewritten into `dir`; returns the scenario's path.
+/// asynchronous replication ([`Build::AsyncReplication`]). The scenario names its own stack
+/// (`stack:`, which `--stack` does not override), so it is rewritten into `dir` to name the
+/// broken one; returns the scenario's path.
 ///
 /// The replication link is slowed by 50 ms instead of the scenario's 10 ms: what the kill loses
 /// is what was acknowledged within one replication delay of it — about 4 reservations at 400/s
@@ -47,18 +47,7 @@ fn scenario(name: &str) -> PathBuf {
 /// passed (2026-12-03). With 50 ms about 20 are in flight: the bug shows every time, as it would
 /// across a slower link.
 fn async_replication(dir: &Path) -> String {
-    let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml")).unwrap();
-    let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
-    let min = "--min-replicas-to-write, \"1\"";
-    assert_eq!(ha.matches(acks).count(), 1);
-    assert_eq!(ha.matches(min).count(), 3);
-    let stack = dir.join("redis-async.yaml");
-    std::fs::write(
-        &stack,
-        ha.replace(acks, "FG_REDIS_REPLICA_ACKS: \"0\"")
-            .replace(min, "--min-replicas-to-write, \"0\""),
-    )
-    .unwrap();
+    let stack = stack_file(&Build::AsyncReplication, dir).unwrap();
     let original = std::fs::read_to_string(repo().join("scenarios/redis-failover.yaml")).unwrap();
     let own = "stack: ../flux-gate-chaos/stacks/redis-ha.yaml";
     assert_eq!(original.matches(own).count(), 1);

@@ -16,6 +16,9 @@ pub enum Build {
     Api(&'static str),
     /// Redis keeps everything in memory only.
     RedisWithoutAof,
+    /// The Sentinel stack (stacks/redis-ha.yaml) with plain asynchronous replication: the API
+    /// answers without waiting for a replica, and a primary takes writes with none.
+    AsyncReplication,
 }
 
 /// The stack file of `build` in `dir` (`None` for the unbroken build: the built-in stack).
@@ -50,9 +53,26 @@ pub fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
             ),
         ),
         Build::RedisWithoutAof => builtin.replace("--appendonly, \"yes\"", "--appendonly, \"no\""),
+        Build::AsyncReplication => return Some(async_replication(dir)),
     };
     assert_ne!(broken, builtin, "the stack change did not apply");
     let path = dir.join("stack.yaml");
     std::fs::write(&path, broken).unwrap();
     Some(path)
+}
+
+fn async_replication(dir: &Path) -> PathBuf {
+    let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml")).unwrap();
+    let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";
+    let min = "--min-replicas-to-write, \"1\"";
+    assert_eq!(ha.matches(acks).count(), 1);
+    assert_eq!(ha.matches(min).count(), 3);
+    let stack = dir.join("redis-async.yaml");
+    std::fs::write(
+        &stack,
+        ha.replace(acks, "FG_REDIS_REPLICA_ACKS: \"0\"")
+            .replace(min, "--min-replicas-to-write, \"0\""),
+    )
+    .unwrap();
+    stack
 }
