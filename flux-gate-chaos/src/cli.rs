@@ -133,6 +133,9 @@ pub struct ExploreArgs {
     /// Run this many trials.
     #[arg(long)]
     pub trials: Option<usize>,
+    /// Stop after the first trial that fails (the budget is then the most it may take).
+    #[arg(long)]
+    pub stop_on_failure: bool,
     /// The search's seed: the same seed and space draw the same trials (random when absent;
     /// the index says which).
     #[arg(long)]

@@ -27,7 +27,7 @@ fn fgchaos() -> Command {
 /// `fgchaos explore` on `build`; the session directory and the output.
 fn explore(build: &Build, dir: &Path, seed: u64, trials: usize) -> (Option<i32>, PathBuf, String) {
     let mut cmd = fgchaos();
-    cmd.args(["explore", "--target", "local", "--seed"])
+    cmd.args(["explore", "--target", "local", "--stop-on-failure", "--seed"])
         .arg(seed.to_string())
         .arg("--trials")
         .arg(trials.to_string())

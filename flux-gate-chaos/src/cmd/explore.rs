@@ -55,6 +55,7 @@ pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
         seed,
         budget,
         strategy,
+        stop_on_failure: args.stop_on_failure,
         out: out.clone(),
         run: run_opts,
     };

@@ -41,6 +41,9 @@ pub struct SessionOptions {
     pub seed: u64,
     pub budget: Budget,
     pub strategy: Strategy,
+    /// End the session after the first failing trial (a CI gate, or a proof that only needs
+    /// one).
+    pub stop_on_failure: bool,
     /// `reports/explore-<ts>/`: the index, `scenarios/`, and the failing trials' runs.
     pub out: PathBuf,
     /// Each trial's run (its seed is set per trial; `report_dir` is `out/runs`).
@@ -151,11 +154,15 @@ pub async fn explore(
                 }
             };
         row.new = search.learn(&trial, &features);
+        let failed = row.signature.is_some();
         explored.rows.push(row);
         explored.elapsed = started.elapsed();
         explored.coverage = search.coverage();
         if let Some(last) = explored.rows.last() {
             shown(last, &explored);
+        }
+        if failed && opts.stop_on_failure {
+            break;
         }
     }
     explored.interrupted = *interrupt.borrow();
