@@ -27,14 +27,20 @@ fn fgchaos() -> Command {
 /// `fgchaos explore` on `build`; the session directory and the output.
 fn explore(build: &Build, dir: &Path, seed: u64, trials: usize) -> (Option<i32>, PathBuf, String) {
     let mut cmd = fgchaos();
-    cmd.args(["explore", "--target", "local", "--stop-on-failure", "--seed"])
-        .arg(seed.to_string())
-        .arg("--trials")
-        .arg(trials.to_string())
-        .arg("--out")
-        .arg(dir.join("out"))
-        .arg("--work-dir")
-        .arg(dir.join("work"));
+    cmd.args([
+        "explore",
+        "--target",
+        "local",
+        "--stop-on-failure",
+        "--seed",
+    ])
+    .arg(seed.to_string())
+    .arg("--trials")
+    .arg(trials.to_string())
+    .arg("--out")
+    .arg(dir.join("out"))
+    .arg("--work-dir")
+    .arg(dir.join("work"));
     if let Some(stack) = stack_file(build, dir) {
         cmd.arg("--stack").arg(stack);
     }
