@@ -26,21 +26,6 @@ fn text(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
 }
 
-/// The one `explore-<ts>` directory `fgchaos explore` made under `out`.
-fn session_dir(out: &Path) -> PathBuf {
-    let found: Vec<PathBuf> = std::fs::read_dir(out)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("explore-"))
-        })
-        .collect();
-    assert_eq!(found.len(), 1, "{found:?}");
-    found[0].clone()
-}
-
 fn explore(build: &Build, dir: &Path, extra: &[&str]) -> (Output, PathBuf) {
     let mut cmd = fgchaos();
     cmd.args(["explore", "--target", "local", "--out"])
@@ -52,7 +37,7 @@ fn explore(build: &Build, dir: &Path, extra: &[&str]) -> (Output, PathBuf) {
         cmd.arg("--stack").arg(stack);
     }
     let out = cmd.output().unwrap();
-    let session = session_dir(&dir.join("out"));
+    let session = common::explore_session(&dir.join("out"));
     (out, session)
 }
 

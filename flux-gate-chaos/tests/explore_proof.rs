@@ -47,15 +47,7 @@ fn explore(build: &Build, dir: &Path, seed: u64, trials: usize) -> (Option<i32>,
     let out = cmd.output().unwrap();
     let said =
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    let session = std::fs::read_dir(dir.join("out"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| {
-            p.file_name()
-                .is_some_and(|n| n.to_string_lossy().starts_with("explore-"))
-        })
-        .unwrap();
+    let session = common::explore_session(&dir.join("out"));
     (out.status.code(), session, said)
 }
 

@@ -31,17 +31,14 @@ pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
     let seed = args.seed.unwrap_or_else(rand::random);
     let out = args.out.join(format!("explore-{}", run::stamp()));
     let groups = ProcessGroups::default();
-    let run_opts = RunOptions {
-        seed: None,
-        report_dir: out.join("runs"),
-        work_dir: args.work_dir.clone(),
-        keep: false,
-        stack: args.stack.clone(),
+    let run_opts = RunOptions::on_kept_stack(
+        &out,
         target,
-        project: args.project.clone(),
-        progress: false,
-        groups: groups.clone(),
-    };
+        args.stack.clone(),
+        args.project.clone(),
+        args.work_dir.clone(),
+        groups.clone(),
+    );
     // The space is checked against the stack before anything starts.
     let (space, text, file) = Space::read(args.space.as_deref())?;
     let (stack, names) = run::stack_of(&run_opts).await?;

@@ -26,17 +26,14 @@ pub async fn shrink(args: ShrinkArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("{}: not a stored run", args.run.display()))?;
     let out = args.out.join(format!("shrink-{}", run::stamp()));
     let groups = ProcessGroups::default();
-    let run_opts = RunOptions {
-        seed: None,
-        report_dir: out.join("runs"),
-        work_dir: args.work_dir.clone(),
-        keep: false,
-        stack: args.stack.clone().or_else(|| own_stack(&journal)),
-        target: args.target.unwrap_or(journal.target),
-        project: args.project.clone(),
-        progress: false,
-        groups: groups.clone(),
-    };
+    let run_opts = RunOptions::on_kept_stack(
+        &out,
+        args.target.unwrap_or(journal.target),
+        args.stack.clone().or_else(|| own_stack(&journal)),
+        args.project.clone(),
+        args.work_dir.clone(),
+        groups.clone(),
+    );
     let (stack, names) = run::stack_of(&run_opts).await?;
     let stack = scaled(stack, &journal)?;
     let names = match &stack {

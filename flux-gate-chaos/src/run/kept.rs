@@ -11,8 +11,35 @@ use tokio::sync::watch;
 
 use super::{bring_up, run_on, RunError, RunOptions, RunOutcome, StackChoice};
 use crate::scenario::Scenario;
+use crate::target::local::ProcessGroups;
 use crate::target::Target;
+use crate::target_kind::TargetKind;
 use crate::verdict::Verdict;
+
+impl RunOptions {
+    /// The options of every run on a kept stack: reports under `out/runs`, no progress bar of
+    /// their own (the session has one), nothing kept after a run, the seed given per run.
+    pub fn on_kept_stack(
+        out: &Path,
+        target: TargetKind,
+        stack: Option<PathBuf>,
+        project: String,
+        work_dir: PathBuf,
+        groups: ProcessGroups,
+    ) -> RunOptions {
+        RunOptions {
+            seed: None,
+            report_dir: out.join("runs"),
+            work_dir,
+            keep: false,
+            stack,
+            target,
+            project,
+            progress: false,
+            groups,
+        }
+    }
+}
 
 pub struct KeptStack {
     choice: StackChoice,

@@ -174,3 +174,18 @@ pub fn check(run_dir: &Path, extra: &[&str]) -> Checked {
         verdicts,
     }
 }
+
+/// The one `explore-<ts>` directory `fgchaos explore` made under `out`.
+pub fn explore_session(out: &Path) -> std::path::PathBuf {
+    let found: Vec<std::path::PathBuf> = std::fs::read_dir(out)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with("explore-"))
+        })
+        .collect();
+    assert_eq!(found.len(), 1, "{found:?}");
+    found[0].clone()
+}
