@@ -74,10 +74,9 @@ fn on_the_unbroken_build_a_search_finds_nothing_and_leaves_nothing_running() {
         .collect();
     let valid = fgchaos().arg("validate").args(&scenarios).output().unwrap();
     assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
-    // Passing trials keep no run; the stack is gone.
-    let runs = std::fs::read_dir(session.join("runs"))
-        .map_or(0, |d| d.flatten().filter(|e| e.path().is_dir()).count());
-    assert_eq!(runs, 0);
+    // Passing trials keep no run and no report; the stack is gone.
+    let kept = std::fs::read_dir(session.join("runs")).map_or(0, |d| d.flatten().count());
+    assert_eq!(kept, 0);
     assert!(common::processes_under(&dir.path().join("work")).is_empty());
 }
 

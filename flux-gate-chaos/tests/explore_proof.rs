@@ -62,7 +62,7 @@ fn first_failing(session: &Path, checker: &str) -> Option<(usize, PathBuf)> {
     runs.sort();
     runs.into_iter().find_map(|run| {
         let checked = common::check(&run, &[]);
-        let failed = checked.verdicts[0]["findings"]
+        let failed = checked.verdicts[0]["verdict"]["findings"]
             .as_array()?
             .iter()
             .any(|f| f["checker"] == checker && f["status"] == "fail");

@@ -219,7 +219,8 @@ async fn run_trial(
                     let _ = std::fs::write(dir.join("scenario.yaml"), &text);
                     row.run_dir = Some(dir.to_path_buf());
                 } else {
-                    let _ = std::fs::remove_dir_all(dir);
+                    // A passing trial keeps only its scenario: its run and report go.
+                    crate::run::discard(dir);
                 }
             }
             if row.signature.is_some() {

@@ -144,6 +144,13 @@ pub async fn run_on(
     (outcome, target)
 }
 
+/// Removes a stored run: its directory and the report beside it (`<run id>.md`). Explore and
+/// shrink keep only the runs that failed.
+pub fn discard(run_dir: &Path) {
+    let _ = std::fs::remove_dir_all(run_dir);
+    let _ = std::fs::remove_file(run_dir.with_extension("md"));
+}
+
 /// Step 6: the stored record judged, and its report written.
 fn judged(
     record: crate::record::Record,

@@ -141,10 +141,10 @@ impl<'a> Candidates<'a> {
             if same {
                 let _ = std::fs::write(dir.join("scenario.yaml"), text);
                 if let Some(old) = self.last_failing.replace(dir) {
-                    let _ = std::fs::remove_dir_all(old);
+                    crate::run::discard(&old);
                 }
             } else {
-                let _ = std::fs::remove_dir_all(dir);
+                crate::run::discard(&dir);
             }
         }
         same
