@@ -134,6 +134,13 @@ fn print_steps(s: &Shrunk, minimal: &Path) {
             ""
         }
     );
+    if !s.reproduced {
+        println!(
+            "the original failed the same way in none of its {} reruns: too rare to reduce \
+             (flaky), so nothing was reduced",
+            shrink::RULE.m
+        );
+    }
     println!("minimal scenario: {}", minimal.display());
     if let Some(run) = &s.run {
         println!("its failing run: {}", run.display());

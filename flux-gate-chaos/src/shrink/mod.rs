@@ -138,6 +138,9 @@ pub struct Shrunk {
     pub elapsed: Duration,
     /// The budget or Ctrl-C ended it before every pass was done.
     pub cut_short: bool,
+    /// Whether the original failed the same way again, by the rule, before any reduction;
+    /// when it did not, nothing was reduced (the failure is rarer than the rule can see).
+    pub reproduced: bool,
 }
 
 /// Reduces `failing` on `stack`; `progress` hears each pass's end.
@@ -166,23 +169,13 @@ pub async fn shrink(
         dir,
         interrupt.clone(),
     );
-    let mut steps = vec![step("original", &failing.scenario, 0)];
+    // Reduce only what reproduces: the original runs first, by the same rule, so a failure too
+    // rare to see again is said to be so before any run is spent reducing it.
+    let reproduced = c.fails(&failing.scenario).await;
+    let mut steps = vec![step("original", &failing.scenario, c.runs)];
     let mut s = failing.scenario.clone();
-    let passes: [(&'static str, Pass); 3] = [
-        ("faults (ddmin)", Pass::Faults),
-        ("each fault's values", Pass::Values),
-        ("load", Pass::Load),
-    ];
-    for (name, pass) in passes {
-        let before = c.runs;
-        s = match pass {
-            Pass::Faults => reduce::faults(&mut c, s).await,
-            Pass::Values => reduce::fault_values(&mut c, s).await,
-            Pass::Load => reduce::load(&mut c, s).await,
-        };
-        let done = step(name, &s, c.runs - before);
-        progress(&done);
-        steps.push(done);
+    if reproduced {
+        s = passes(&mut c, s, &mut steps, progress).await;
     }
     let cut_short = c.exhausted();
     s.name = minimal_name(&failing.scenario.name);
@@ -204,6 +197,7 @@ pub async fn shrink(
         runs: runs + CONFIRMATIONS as usize,
         elapsed: started.elapsed(),
         cut_short,
+        reproduced,
     })
 }
 
@@ -212,6 +206,32 @@ pub async fn shrink(
 fn minimal_name(original: &str) -> String {
     let stem: String = original.chars().take(60).collect();
     format!("{}-min", stem.trim_end_matches('-'))
+}
+
+/// The reduction passes in order, each step recorded and shown.
+async fn passes(
+    c: &mut Candidates<'_>,
+    mut s: Scenario,
+    steps: &mut Vec<Step>,
+    progress: &mut dyn FnMut(&Step),
+) -> Scenario {
+    let passes: [(&'static str, Pass); 3] = [
+        ("faults (ddmin)", Pass::Faults),
+        ("each fault's values", Pass::Values),
+        ("load", Pass::Load),
+    ];
+    for (name, pass) in passes {
+        let before = c.runs;
+        s = match pass {
+            Pass::Faults => reduce::faults(c, s).await,
+            Pass::Values => reduce::fault_values(c, s).await,
+            Pass::Load => reduce::load(c, s).await,
+        };
+        let done = step(name, &s, c.runs - before);
+        progress(&done);
+        steps.push(done);
+    }
+    s
 }
 
 enum Pass {
