@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test verify-harness verify-explore
+.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test verify-harness
 
 bootstrap:
 	@scripts/bootstrap
@@ -50,13 +50,6 @@ docker-test: build
 verify-harness: bootstrap
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --test mutants
-
-## The whole proof of explore and shrink (docs/explore.md): each broken build found by explore
-## with the default space and shrunk to at most two faults, then 100 trials on the unbroken
-## build that must find nothing. `make test` runs the fast subset (tests/explore.rs).
-verify-explore: bootstrap
-	$(CARGO) build --workspace --bins
-	$(CARGO) test -p flux-gate-chaos --test explore_proof -- --ignored --test-threads=1 --nocapture
 
 lint:
 	$(CARGO) fmt --all --check

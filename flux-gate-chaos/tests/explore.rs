@@ -4,8 +4,8 @@
 //! `random-nemesis` never does — it finds `no_oversell`, and shrink reduces the trial to a
 //! scenario of at most two faults that still fails that way, which `fgchaos validate` accepts
 //! and `--save` turns into a scenario of the suite. Bad input to both commands is refused
-//! before anything starts. The whole proof, six broken builds and 100 clean trials, is
-//! `make verify-explore` (docs/explore.md).
+//! before anything starts. The longer proof over more broken builds is recorded, with its
+//! commands, in docs/explore.md.
 //!
 //! Runs go one at a time: two stacks on a two-core machine would measure each other.
 
