@@ -10,43 +10,16 @@
 //! Runs go one at a time: two stacks on a two-core machine would measure each other.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 use std::sync::Mutex;
 
 mod common;
-use common::builds::{stack_file, Build};
+use common::builds::Build;
+use common::explore::{explore, fgchaos, read_scenario, shrink, trial_rows, Said};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn fgchaos() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
-}
-
-fn text(out: &Output) -> String {
+fn text_of(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
-}
-
-fn explore(build: &Build, dir: &Path, extra: &[&str]) -> (Output, PathBuf) {
-    let mut cmd = fgchaos();
-    cmd.args(["explore", "--target", "local", "--out"])
-        .arg(dir.join("out"))
-        .arg("--work-dir")
-        .arg(dir.join("work"))
-        .args(extra);
-    if let Some(stack) = stack_file(build, dir) {
-        cmd.arg("--stack").arg(stack);
-    }
-    let out = cmd.output().unwrap();
-    let session = common::explore_session(&dir.join("out"));
-    (out, session)
-}
-
-/// The rows of the index's trial table, `| 1 | …`.
-fn trial_rows(index: &str) -> Vec<&str> {
-    index
-        .lines()
-        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
-        .collect()
 }
 
 #[test]
@@ -58,8 +31,8 @@ fn on_the_unbroken_build_a_search_finds_nothing_and_leaves_nothing_running() {
         dir.path(),
         &["--trials", "3", "--seed", "11"],
     );
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{said}");
+    let Said { code, text: said } = out;
+    assert_eq!(code, Some(0), "{said}");
     assert!(said.contains("3 trial(s) in"), "{said}");
     assert!(said.contains("0 failure(s), 0 harness error(s)"), "{said}");
     let index = std::fs::read_to_string(session.join("index.md")).unwrap();
@@ -73,7 +46,7 @@ fn on_the_unbroken_build_a_search_finds_nothing_and_leaves_nothing_running() {
         .map(|i| session.join(format!("scenarios/trial-{i:04}.yaml")))
         .collect();
     let valid = fgchaos().arg("validate").args(&scenarios).output().unwrap();
-    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    assert_eq!(valid.status.code(), Some(0), "{}", text_of(&valid));
     // Passing trials keep no run and no report; the stack is gone.
     let kept = std::fs::read_dir(session.join("runs")).map_or(0, |d| d.flatten().count());
     assert_eq!(kept, 0);
@@ -86,12 +59,11 @@ fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
     let dir = tempfile::tempdir().unwrap();
     let build = Build::Api("api-sells-past-zero");
     let (out, session) = explore(&build, dir.path(), &["--trials", "4", "--seed", "1"]);
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(1), "{said}");
+    assert_eq!(out.code, Some(1), "{}", out.text);
     assert!(
-        said.lines()
-            .any(|l| l.trim_start().starts_with("FOUND ") && l.contains("no_oversell")),
-        "{said}"
+        out.found().iter().any(|l| l.contains("no_oversell")),
+        "{}",
+        out.text
     );
     let index = std::fs::read_to_string(session.join("index.md")).unwrap();
     assert_eq!(trial_rows(&index).len(), 4, "{index}");
@@ -108,39 +80,22 @@ fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
     assert_eq!(checked.code, Some(1), "{}", checked.stdout);
 
     let saved = dir.path().join("found-sells-past-zero.yaml");
-    let mut shrink = fgchaos();
-    shrink
-        .arg("shrink")
-        .arg(&run)
-        .args(["--budget", "12m", "--out"])
-        .arg(dir.path().join("shrunk"))
-        .arg("--work-dir")
-        .arg(dir.path().join("work"))
-        .arg("--save")
-        .arg(&saved);
-    if let Some(stack) = stack_file(&build, dir.path()) {
-        shrink.arg("--stack").arg(stack);
-    }
-    let out = shrink.output().unwrap();
-    let said = text(&out);
-    assert_eq!(out.status.code(), Some(0), "{said}");
+    let out = shrink(&build, &run, dir.path(), "12m", &saved);
+    let said = &out.text;
+    assert_eq!(out.code, Some(0), "{said}");
     assert!(said.contains("| faults (ddmin) |"), "{said}");
-    let minimal = fgchaos_scenario(&saved);
+    let minimal = read_scenario(&saved);
     assert!(minimal.faults.len() <= 2, "{said}");
     assert_eq!(minimal.name, "found-sells-past-zero");
     // Exit 0 means it failed again in at least one confirmation run; it must be this bug.
     assert!(
-        said.lines()
-            .any(|l| l.contains("the result fails") && l.contains("no_oversell")),
+        out.shrink_result()
+            .is_some_and(|l| l.contains("no_oversell")),
         "{said}"
     );
     let valid = fgchaos().arg("validate").arg(&saved).output().unwrap();
-    assert_eq!(valid.status.code(), Some(0), "{}", text(&valid));
+    assert_eq!(valid.status.code(), Some(0), "{}", text_of(&valid));
     assert!(common::processes_under(&dir.path().join("work")).is_empty());
-}
-
-fn fgchaos_scenario(path: &Path) -> fgchaos::scenario::Scenario {
-    fgchaos::scenario::read_file(path).unwrap()
 }
 
 #[test]
@@ -159,7 +114,7 @@ fn bad_input_is_refused_before_anything_starts() {
         .arg(dir.path().join("out"))
         .output()
         .unwrap();
-    let said = text(&out);
+    let said = text_of(&out);
     assert_eq!(out.status.code(), Some(3), "{said}");
     assert!(
         said.contains(
@@ -180,7 +135,7 @@ fn bad_input_is_refused_before_anything_starts() {
         .args(["--target", "local"])
         .output()
         .unwrap();
-    let said = text(&passing);
+    let said = text_of(&passing);
     assert_eq!(passing.status.code(), Some(3), "{said}");
     assert!(
         said.contains("the run passed (no checker failed): there is nothing to shrink"),
@@ -191,7 +146,7 @@ fn bad_input_is_refused_before_anything_starts() {
         .arg(dir.path().join("nope"))
         .output()
         .unwrap();
-    let said = text(&missing);
+    let said = text_of(&missing);
     assert_eq!(missing.status.code(), Some(3), "{said}");
     assert!(said.contains("not a stored run"), "{said}");
 }

@@ -129,6 +129,19 @@ pub fn producer_with(
         .create_with_context(context)
 }
 
+/// How long one topic-creation request may take in all, broker lookup and answer included.
+///
+/// librdkafka's default is `socket.timeout.ms`, 60 s. A request lost on a connection that stays
+/// open — a link that drops bytes for a while and then carries them again — is answered by
+/// nothing, so the caller waited the whole minute before its retry: a worker started during a
+/// one-second Kafka blackhole stayed unready for a minute after the link healed (found by
+/// `fgchaos explore`, docs/explore.md). Bounded, the caller's retry loop asks again.
+const ADMIN_REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How long the broker may take to finish creating the topics before it answers; below
+/// [`ADMIN_REQUEST_TIMEOUT`] so that a slow creation is answered, not abandoned.
+const TOPIC_CREATION_TIMEOUT: Duration = Duration::from_secs(4);
+
 /// Creates `orders` and `orders.dlq` unless they exist.
 pub async fn ensure_topics(brokers: &str, partitions: i32) -> Result<(), KafkaError> {
     let admin: AdminClient<DefaultClientContext> = client_config(brokers).create()?;
@@ -136,7 +149,9 @@ pub async fn ensure_topics(brokers: &str, partitions: i32) -> Result<(), KafkaEr
         NewTopic::new(ORDERS_TOPIC, partitions, TopicReplication::Fixed(1)),
         NewTopic::new(DLQ_TOPIC, 1, TopicReplication::Fixed(1)),
     ];
-    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(10)));
+    let opts = AdminOptions::new()
+        .operation_timeout(Some(TOPIC_CREATION_TIMEOUT))
+        .request_timeout(Some(ADMIN_REQUEST_TIMEOUT));
     for result in admin.create_topics(&topics, &opts).await? {
         match result {
             Ok(name) => tracing::info!(topic = %name, "created Kafka topic"),

@@ -58,8 +58,10 @@ impl Postgres {
                 port.to_string(),
                 "-c".into(),
                 "listen_addresses=127.0.0.1".into(),
+                // TCP only: a Unix socket's path may not exceed 107 bytes, which a deep
+                // temporary directory does; every client connects to 127.0.0.1.
                 "-c".into(),
-                format!("unix_socket_directories={}", data.display()),
+                "unix_socket_directories=".into(),
                 // Durable against a killed process (the WAL is in the OS page cache); only an OS
                 // crash could lose data, which no test here causes. Commits stay synchronous.
                 "-c".into(),

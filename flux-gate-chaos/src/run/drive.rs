@@ -137,15 +137,14 @@ impl Run {
             .then(|| progress_bar::show(plan.duration, live.clone(), active.clone(), start));
         let history = self.out_dir.join(&self.opened.history);
         let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
-        let mut executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
+        let executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
         let (load_result, ()) = tokio::join!(
             load::drive(plan, &history, live, interrupt.clone()),
             executor.run(&d.faults, interrupt.clone()),
         );
         let undone = executor.undo_all().await;
-        d.timeline = std::mem::take(&mut executor.timeline);
+        d.timeline = executor.into_timeline();
         d.interrupted = *interrupt.borrow();
-        drop(executor);
         if let Some(bar) = bar {
             bar.finish();
         }

@@ -4,6 +4,7 @@
 use std::path::Path;
 
 pub mod builds;
+pub mod explore;
 
 /// Pids of live processes whose working directory is inside `dir` (every service of a local
 /// stack runs in its own directory there).

@@ -1,0 +1,100 @@
+//! `fgchaos explore` and `fgchaos shrink` as the tests run them: on the local target, in a
+//! test's own directory, against one of the builds of [`super::builds`].
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use super::builds::{stack_file, Build};
+
+/// What one command said and how it ended.
+pub struct Said {
+    pub code: Option<i32>,
+    /// stdout then stderr.
+    pub text: String,
+}
+
+impl Said {
+    fn of(out: &Output) -> Said {
+        Said {
+            code: out.status.code(),
+            text: String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        }
+    }
+
+    /// The `FOUND <signature>: …` lines of explore's summary.
+    pub fn found(&self) -> Vec<&str> {
+        self.text
+            .lines()
+            .map(str::trim_start)
+            .filter(|l| l.starts_with("FOUND "))
+            .collect()
+    }
+
+    /// Shrink's closing line, `N run(s) in …; the result fails … in k of 3 confirmation runs.`
+    pub fn shrink_result(&self) -> Option<&str> {
+        self.text.lines().find(|l| l.contains("the result fails"))
+    }
+}
+
+pub fn fgchaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+}
+
+/// `fgchaos explore --target local` of `build` with `extra` flags, writing under `dir`; also
+/// returns its session directory.
+pub fn explore(build: &Build, dir: &Path, extra: &[&str]) -> (Said, PathBuf) {
+    let mut cmd = fgchaos();
+    cmd.args(["explore", "--target", "local", "--out"])
+        .arg(dir.join("out"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .args(extra);
+    if let Some(stack) = stack_file(build, dir) {
+        cmd.arg("--stack").arg(stack);
+    }
+    let said = Said::of(&cmd.output().unwrap());
+    let session = super::explore_session(&dir.join("out"));
+    (said, session)
+}
+
+/// `fgchaos shrink RUN --budget … --save SAVE` of a run of `build`, writing under `dir`.
+pub fn shrink(build: &Build, run: &Path, dir: &Path, budget: &str, save: &Path) -> Said {
+    let mut cmd = fgchaos();
+    cmd.arg("shrink")
+        .arg(run)
+        .args(["--budget", budget, "--out"])
+        .arg(dir.join("shrunk"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--save")
+        .arg(save);
+    if let Some(stack) = stack_file(build, dir) {
+        cmd.arg("--stack").arg(stack);
+    }
+    Said::of(&cmd.output().unwrap())
+}
+
+/// The rows of an index's trial table, `| 1 | …`.
+pub fn trial_rows(index: &str) -> Vec<&str> {
+    index
+        .lines()
+        .filter(|l| l.starts_with("| ") && l[2..].starts_with(|c: char| c.is_ascii_digit()))
+        .collect()
+}
+
+/// The run a `FOUND` line links to (`… first #N — <run dir>`), and the trial number N.
+pub fn found_run(found: &str) -> (u32, PathBuf) {
+    let (head, run) = found
+        .split_once(" — ")
+        .unwrap_or_else(|| panic!("no run in {found:?}"));
+    let first = head
+        .rsplit_once("first #")
+        .and_then(|(_, n)| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no first trial in {found:?}"));
+    (first, PathBuf::from(run.trim()))
+}
+
+pub fn read_scenario(path: &Path) -> fgchaos::scenario::Scenario {
+    fgchaos::scenario::read_file(path).unwrap()
+}
