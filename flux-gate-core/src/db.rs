@@ -5,9 +5,10 @@
 //! here so the services read the database through one module.
 
 use std::collections::HashSet;
+use std::time::Duration;
 
-use sqlx::postgres::PgPool;
-use sqlx::Row;
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{Connection, Row};
 
 pub use flux_gate_contract::db_reads::{orders_of, pool, products, OrderRow, ProductRow};
 
@@ -63,12 +64,42 @@ pub struct BatchOutcome {
 /// would go below zero (Redis lost writes and reserved more than the sale had), the batch is
 /// redone order by order and the excess is refused (`oversell_refused`): the database never
 /// oversells, and the refusals are loud.
+///
+/// One attempt takes [`PERSIST_LIMIT`] at most. A request lost on a connection that stays open
+/// — a link that drops bytes for a while, then carries them again — is answered by nothing,
+/// and without a limit the worker waited for that answer for ever, consuming nothing (found by
+/// `fgchaos explore` on the unbroken build: a Kafka kill beside a 10 s `timeout` toxic on the
+/// worker's database link, docs/explore.md). On the limit the connection is closed, never
+/// returned to the pool, and the caller's retry asks again; the retry is safe whether the lost
+/// attempt committed or not, since an order already present is skipped.
 pub async fn persist_batch(
     pool: &PgPool,
     batch: &[OrderMessage],
 ) -> Result<BatchOutcome, sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    match tokio::time::timeout(PERSIST_LIMIT, persist_on(&mut conn, batch)).await {
+        Ok(result) => result,
+        Err(_) => {
+            conn.close_on_drop();
+            Err(sqlx::Error::Io(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                format!("PostgreSQL did not answer within {PERSIST_LIMIT:?}"),
+            )))
+        }
+    }
+}
+
+/// The longest one attempt at persisting a batch may take: ten times a 10,000-order batch's
+/// slowest healthy write on this project's 2-core machine with debug binaries (about a
+/// second), so only an answer that is not coming reaches it.
+pub const PERSIST_LIMIT: Duration = Duration::from_secs(10);
+
+async fn persist_on(
+    conn: &mut PgConnection,
+    batch: &[OrderMessage],
+) -> Result<BatchOutcome, sqlx::Error> {
     let mut outcome = BatchOutcome::default();
-    let known = known_products(pool, batch).await?;
+    let known = known_products(conn, batch).await?;
     let (ok, unknown): (Vec<&OrderMessage>, Vec<&OrderMessage>) = batch
         .iter()
         .partition(|m| known.contains(m.product_id.as_str()));
@@ -78,7 +109,7 @@ pub async fn persist_batch(
     if ok.is_empty() {
         return Ok(outcome);
     }
-    match insert_bulk(pool, &ok).await {
+    match insert_bulk(conn, &ok).await {
         Ok(inserted) => {
             outcome.inserted = inserted;
             outcome.already_present = ok.len() as u64 - inserted;
@@ -86,7 +117,7 @@ pub async fn persist_batch(
         }
         Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some(CHECK_VIOLATION) => {
             tracing::error!("stock would go below zero: persisting this batch order by order");
-            insert_one_by_one(pool, &ok, &mut outcome).await?;
+            insert_one_by_one(conn, &ok, &mut outcome).await?;
             Ok(outcome)
         }
         Err(e) => Err(e),
@@ -94,7 +125,7 @@ pub async fn persist_batch(
 }
 
 async fn known_products(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     batch: &[OrderMessage],
 ) -> Result<HashSet<String>, sqlx::Error> {
     let mut ids: Vec<&str> = batch.iter().map(|m| m.product_id.as_str()).collect();
@@ -102,13 +133,13 @@ async fn known_products(
     ids.dedup();
     let rows = sqlx::query("SELECT id FROM products WHERE id = ANY($1)")
         .bind(&ids)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
     Ok(rows.into_iter().map(|r| r.get::<String, _>(0)).collect())
 }
 
 /// One statement: UNNEST the batch, insert what is new, decrement stock by what was inserted.
-async fn insert_bulk(pool: &PgPool, batch: &[&OrderMessage]) -> Result<u64, sqlx::Error> {
+async fn insert_bulk(conn: &mut PgConnection, batch: &[&OrderMessage]) -> Result<u64, sqlx::Error> {
     let mut order_ids = Vec::with_capacity(batch.len());
     let mut keys = Vec::with_capacity(batch.len());
     let mut products = Vec::with_capacity(batch.len());
@@ -140,18 +171,18 @@ async fn insert_bulk(pool: &PgPool, batch: &[&OrderMessage]) -> Result<u64, sqlx
     .bind(&products)
     .bind(&users)
     .bind(&reserved)
-    .fetch_one(pool)
+    .fetch_one(&mut *conn)
     .await?;
     Ok(row.get::<i64, _>(0) as u64)
 }
 
 /// The slow, exact path for a batch that would oversell: one savepoint per order.
 async fn insert_one_by_one(
-    pool: &PgPool,
+    conn: &mut PgConnection,
     batch: &[&OrderMessage],
     outcome: &mut BatchOutcome,
 ) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     for m in batch {
         let inserted = sqlx::query(
             "INSERT INTO orders (order_id, idempotency_key, product_id, user_id, reserved_at)

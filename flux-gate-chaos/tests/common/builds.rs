@@ -61,6 +61,13 @@ pub fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
     Some(path)
 }
 
+/// The stack `build` breaks, unbroken: the Sentinel stack for [`Build::AsyncReplication`],
+/// else the built-in one (`None`).
+pub fn unbroken_stack(build: &Build) -> Option<PathBuf> {
+    matches!(build, Build::AsyncReplication)
+        .then(|| repo().join("flux-gate-chaos/stacks/redis-ha.yaml"))
+}
+
 fn async_replication(dir: &Path) -> PathBuf {
     let ha = std::fs::read_to_string(repo().join("flux-gate-chaos/stacks/redis-ha.yaml")).unwrap();
     let acks = "FG_REDIS_REPLICA_ACKS: \"1\"";

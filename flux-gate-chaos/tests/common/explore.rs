@@ -75,6 +75,22 @@ pub fn shrink(build: &Build, run: &Path, dir: &Path, budget: &str, save: &Path) 
     Said::of(&cmd.output().unwrap())
 }
 
+/// `fgchaos run SCENARIO --target local` on `stack` (the built-in stack when `None`),
+/// writing under `dir`.
+pub fn run(scenario: &Path, stack: Option<&Path>, dir: &Path) -> Said {
+    let mut cmd = fgchaos();
+    cmd.arg("run")
+        .arg(scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(dir.join("reports"))
+        .arg("--work-dir")
+        .arg(dir.join("work"));
+    if let Some(stack) = stack {
+        cmd.arg("--stack").arg(stack);
+    }
+    Said::of(&cmd.output().unwrap())
+}
+
 /// The rows of an index's trial table, `| 1 | …`.
 pub fn trial_rows(index: &str) -> Vec<&str> {
     index
