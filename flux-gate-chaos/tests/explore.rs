@@ -18,8 +18,9 @@ use common::explore::{explore, fgchaos, read_scenario, shrink, trial_rows, Said}
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// stdout then stderr of a command the test ran itself.
 fn text_of(out: &std::process::Output) -> String {
-    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+    Said::of(out).text
 }
 
 #[test]

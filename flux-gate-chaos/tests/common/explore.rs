@@ -14,7 +14,7 @@ pub struct Said {
 }
 
 impl Said {
-    fn of(out: &Output) -> Said {
+    pub fn of(out: &Output) -> Said {
         Said {
             code: out.status.code(),
             text: String::from_utf8_lossy(&out.stdout).into_owned()
