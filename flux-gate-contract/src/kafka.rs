@@ -21,11 +21,18 @@ pub const BOOTSTRAP_SERVERS: &str = "bootstrap.servers";
 /// - `topic.metadata.refresh.interval.ms=10000`: librdkafka's default is 5 minutes; partitions
 ///   and leaders that change while a client runs (a broker restarted, topics created by
 ///   `migrate` after a service started) are picked up within 10 s.
+/// - `socket.timeout.ms=10000`: how long a request may go unanswered (librdkafka's default is
+///   60 s). A request lost on a connection that stays open — a link that swallows bytes for a
+///   moment and then carries them again — is answered by nothing: a worker whose fetch was
+///   lost in a one-second Kafka blackhole consumed nothing for a minute after the link healed
+///   (found by `fgchaos explore`, docs/explore.md). Every request the broker answers at once
+///   is far inside 10 s; group joins and syncs have timeouts of their own.
 pub const CLIENT_SETTINGS: &[(&str, &str)] = &[
     ("socket.keepalive.enable", "true"),
     ("reconnect.backoff.ms", "50"),
     ("reconnect.backoff.max.ms", "250"),
     ("topic.metadata.refresh.interval.ms", "10000"),
+    ("socket.timeout.ms", "10000"),
 ];
 
 /// [`CLIENT_SETTINGS`] for a client of `brokers`, as owned pairs: the shape

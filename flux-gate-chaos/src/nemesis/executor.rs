@@ -234,15 +234,25 @@ impl<'a> Executor<'a> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Every apply, heal and undo so far, in the order they started (in one millisecond, by
-    /// fault): the lanes record a step when it ends, and a start ends long after it began.
+    /// Every apply, heal and undo so far, in the order the plan gave them (its time, applies
+    /// before heals, then fault; an undo, which has no planned time, at the time it started).
+    /// The lanes record a step when it ends, and a start ends long after it began; two steps
+    /// planned for one instant start on two lanes a millisecond apart in either order, so the
+    /// time a step started cannot order the record.
     pub fn into_timeline(self) -> Vec<TimelineEvent> {
         let mut timeline = self
             .state
             .into_inner()
             .unwrap_or_else(|p| p.into_inner())
             .timeline;
-        timeline.sort_by_key(|e| (e.started_ms, e.fault));
+        timeline.sort_by_key(|e| {
+            (
+                e.scheduled_ms.unwrap_or(e.started_ms),
+                e.kind != EventKind::Apply,
+                e.fault,
+                e.started_ms,
+            )
+        });
         timeline
     }
 

@@ -1,7 +1,9 @@
 //! `fgchaos shrink`: a failing run reduced to the smallest scenario that still fails the same
 //! way — the same checkers failing, no more and no fewer. Hypothesis's discipline: every
 //! reduction is kept only once a run confirms it, and the result is confirmed again at the
-//! end, three times, with the rate said when it is not three of three.
+//! end, three times, with the rate said when it is not three of three. A result that fails in
+//! none of the three is not kept: its last pass is undone and the scenario before it confirmed
+//! instead, back to the original at worst.
 //!
 //! | file | what it holds |
 //! |---|---|
@@ -173,28 +175,37 @@ pub async fn shrink(
     // rare to see again is said to be so before any run is spent reducing it.
     let reproduced = c.fails(&failing.scenario).await;
     let mut steps = vec![step("original", &failing.scenario, c.runs)];
-    let mut s = failing.scenario.clone();
+    let mut reduced = vec![failing.scenario.clone()];
     if reproduced {
-        s = passes(&mut c, s, &mut steps, progress).await;
+        reduced = passes(&mut c, reduced, &mut steps, progress).await;
     }
     let cut_short = c.exhausted();
-    s.name = minimal_name(&failing.scenario.name);
-    s.description = format!(
+    let (runs, last_failing) = (c.runs, c.last_failing.clone());
+    let mut confirming = Confirming {
+        kept: &mut kept,
+        failing: &failing,
+        out: &opts.out,
+        interrupt,
+        runs: 0,
+    };
+    let held = confirming.held(reduced, &mut steps).await;
+    let confirm_runs = confirming.runs;
+    kept.down().await;
+    let mut minimal = held.scenario;
+    minimal.name = minimal_name(&failing.scenario.name);
+    minimal.description = format!(
         "{} reduced by fgchaos shrink: fails {}.",
         failing.scenario.name,
         failing.signature.checkers_line()
     );
-    let (runs, run) = (c.runs, c.last_failing.clone());
-    let confirmed = confirm(&mut kept, &s, &failing, &opts.out, interrupt).await;
-    kept.down().await;
     Ok(Shrunk {
         original: failing.scenario,
-        minimal: s,
+        minimal,
         signature: failing.signature,
         steps,
-        confirmed,
-        run,
-        runs: runs + CONFIRMATIONS as usize,
+        confirmed: held.confirmed,
+        run: held.run.or(last_failing),
+        runs: runs + confirm_runs,
         elapsed: started.elapsed(),
         cut_short,
         reproduced,
@@ -208,13 +219,14 @@ fn minimal_name(original: &str) -> String {
     format!("{}-min", stem.trim_end_matches('-'))
 }
 
-/// The reduction passes in order, each step recorded and shown.
+/// The reduction passes in order, each step recorded and shown. `reduced` holds the original;
+/// each pass that changes the scenario adds what it left, so the last is the smallest.
 async fn passes(
     c: &mut Candidates<'_>,
-    mut s: Scenario,
+    mut reduced: Vec<Scenario>,
     steps: &mut Vec<Step>,
     progress: &mut dyn FnMut(&Step),
-) -> Scenario {
+) -> Vec<Scenario> {
     let passes: [(&'static str, Pass); 3] = [
         ("faults (ddmin)", Pass::Faults),
         ("each fault's values", Pass::Values),
@@ -222,16 +234,22 @@ async fn passes(
     ];
     for (name, pass) in passes {
         let before = c.runs;
-        s = match pass {
-            Pass::Faults => reduce::faults(c, s).await,
-            Pass::Values => reduce::fault_values(c, s).await,
-            Pass::Load => reduce::load(c, s).await,
+        let Some(last) = reduced.last().cloned() else {
+            break;
+        };
+        let s = match pass {
+            Pass::Faults => reduce::faults(c, last.clone()).await,
+            Pass::Values => reduce::fault_values(c, last.clone()).await,
+            Pass::Load => reduce::load(c, last.clone()).await,
         };
         let done = step(name, &s, c.runs - before);
         progress(&done);
         steps.push(done);
+        if s != last {
+            reduced.push(s);
+        }
     }
-    s
+    reduced
 }
 
 enum Pass {
@@ -249,35 +267,82 @@ fn step(pass: &'static str, s: &Scenario, runs: usize) -> Step {
     }
 }
 
-/// Runs the result [`CONFIRMATIONS`] times with fresh seeds after the original's; how many
-/// failed the same way.
-async fn confirm(
-    kept: &mut KeptStack,
-    s: &Scenario,
-    failing: &Failing,
-    out: &Path,
+/// The smallest reduction that still fails when run again, and how often it did.
+struct Held {
+    scenario: Scenario,
+    confirmed: u32,
+    /// A confirmation run that failed the same way.
+    run: Option<PathBuf>,
+}
+
+/// The final confirmation: the result runs [`CONFIRMATIONS`] times with fresh seeds.
+struct Confirming<'a> {
+    kept: &'a mut KeptStack,
+    failing: &'a Failing,
+    out: &'a Path,
     interrupt: watch::Receiver<bool>,
-) -> u32 {
-    let Ok(text) = serde_yaml::to_string(s) else {
-        return 0;
-    };
-    let path = out.join("minimal.yaml");
-    if std::fs::write(&path, &text).is_err() {
-        return 0;
-    }
-    let mut same = 0;
-    for i in 0..CONFIRMATIONS {
-        if *interrupt.borrow() {
-            break;
-        }
-        let seed = failing.seed.wrapping_add(100 + u64::from(i));
-        if let Ok(ran) = kept.run((&path, s, &text), seed, interrupt.clone()).await {
-            if let Ok(o) = ran.outcome {
-                same += u32::from(failing.signature.matches(&o.judgement));
+    runs: usize,
+}
+
+impl Confirming<'_> {
+    /// Confirms the last of `reduced`; when it fails the same way in none of its runs, that
+    /// pass's reduction did not hold — a candidate accepted on one lucky run of two — so it is
+    /// undone and the one before is confirmed instead, down to the original. Reduce, then
+    /// confirm: a result that never fails again is no result.
+    async fn held(&mut self, mut reduced: Vec<Scenario>, steps: &mut Vec<Step>) -> Held {
+        loop {
+            let Some(s) = reduced.pop() else {
+                return Held {
+                    scenario: self.failing.scenario.clone(),
+                    confirmed: 0,
+                    run: None,
+                };
+            };
+            let before = self.runs;
+            let (confirmed, run) = self.confirm(&s).await;
+            if confirmed > 0 || reduced.is_empty() || *self.interrupt.borrow() {
+                return Held {
+                    scenario: s,
+                    confirmed,
+                    run,
+                };
+            }
+            if let Some(back) = reduced.last() {
+                steps.push(step("undone (0 confirmed)", back, self.runs - before));
             }
         }
     }
-    same
+
+    /// Runs `s` [`CONFIRMATIONS`] times with fresh seeds after the original's: how many failed
+    /// the same way, and the stored run of one that did.
+    async fn confirm(&mut self, s: &Scenario) -> (u32, Option<PathBuf>) {
+        let Ok(text) = serde_yaml::to_string(s) else {
+            return (0, None);
+        };
+        let path = self.out.join("minimal.yaml");
+        if std::fs::write(&path, &text).is_err() {
+            return (0, None);
+        }
+        let (mut same, mut run) = (0, None);
+        for i in 0..CONFIRMATIONS {
+            if *self.interrupt.borrow() {
+                break;
+            }
+            let seed = self.failing.seed.wrapping_add(100 + u64::from(i));
+            self.runs += 1;
+            let ran = self
+                .kept
+                .run((&path, s, &text), seed, self.interrupt.clone())
+                .await;
+            if let Ok(Ok(o)) = ran.map(|r| r.outcome) {
+                if self.failing.signature.matches(&o.judgement) {
+                    same += 1;
+                    run = run.or_else(|| o.journal_path.parent().map(Path::to_path_buf));
+                }
+            }
+        }
+        (same, run)
+    }
 }
 
 /// `minimal.yaml`: `scenario` (the minimal one, perhaps renamed), under a header naming the run

@@ -56,6 +56,12 @@ impl Action {
         }
     }
 
+    /// Whether this action breaks the fault proxy's links (a toxic, a cut, a partition)
+    /// rather than an instance (a kill, a stop, a pause, a failover).
+    pub fn hits_links(self) -> bool {
+        self.takes(Key::Link) || self.takes(Key::Links)
+    }
+
     /// Whether a fault of this action may say how long it lasts (`duration`).
     pub fn lasts(self) -> bool {
         self.takes(Key::Duration)
