@@ -229,13 +229,7 @@ fn check_names_what_it_cannot_read_and_judges_the_rest() {
 #[test]
 fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = write(
-        dir.path(),
-        "long.yaml",
-        "name: interrupted\nsale: { product: phone, stock: 100 }\n\
-         load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
-         faults:\n  - { at: 1s, action: pause, service: redis }\n  - { at: 1s, action: blackhole, link: kafka }\n",
-    );
+    let scenario = interrupted_scenario(dir.path());
     let reports = dir.path().join("reports");
     let work = dir.path().join("work");
     // The executor logs each fault step at info: the log says when the faults are on.
@@ -292,7 +286,23 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         Vec::<i32>::new(),
         "no service process may survive"
     );
-    let run_dir = run_dir_in(&reports);
+    assert_both_faults_undone(&reports);
+}
+
+/// A 60 s load with Redis paused and the Kafka link cut from 1 s on: two faults an interrupt
+/// must find and undo.
+fn interrupted_scenario(dir: &Path) -> std::path::PathBuf {
+    write(
+        dir,
+        "long.yaml",
+        "name: interrupted\nsale: { product: phone, stock: 100 }\n\
+         load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
+         faults:\n  - { at: 1s, action: pause, service: redis }\n  - { at: 1s, action: blackhole, link: kafka }\n",
+    )
+}
+
+fn assert_both_faults_undone(reports: &Path) {
+    let run_dir = run_dir_in(reports);
     let j = Journal::read(&run_dir.join("journal.json")).unwrap();
     assert!(j.interrupted);
     let undone: Vec<(&str, bool)> = j
@@ -306,6 +316,61 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         [("blackhole kafka", true), ("pause redis", true)],
         "both faults undone, latest first"
     );
+}
+
+/// The runner that started fgchaos is gone — its output pipes have no reader — and then it is
+/// told to stop. Writing to a closed pipe fails; once, that failure panicked the task that
+/// hears signals, and fgchaos ignored every SIGTERM after it with Redis still paused. It must
+/// heal, tear down and exit as for any interrupt.
+#[test]
+fn an_interrupt_with_nobody_reading_its_output_still_heals_and_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = interrupted_scenario(dir.path());
+    let reports = dir.path().join("reports");
+    let work = dir.path().join("work");
+    let mut child = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(&work)
+        .args(["--log", "info"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    // The pause is on once a Redis of the run is stopped (state T).
+    common::wait_until(Duration::from_secs(90), "Redis paused", || {
+        if let Some(s) = child.try_wait().unwrap() {
+            panic!("fgchaos exited ({s}) before the faults were on");
+        }
+        let paused = common::processes_under(&work).into_iter().any(|pid| {
+            let comm = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+            comm.trim() == "redis-server" && common::state(pid as u32) == Some('T')
+        });
+        paused.then_some(()).ok_or_else(|| "not yet".to_owned())
+    });
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let status = common::wait_until(Duration::from_secs(40), "fgchaos to stop", || {
+        child
+            .try_wait()
+            .unwrap()
+            .ok_or_else(|| "running".to_owned())
+    });
+    assert_eq!(status.code(), Some(130));
+    assert_eq!(
+        common::processes_under(&work),
+        Vec::<i32>::new(),
+        "no service process may survive"
+    );
+    assert_both_faults_undone(&reports);
 }
 
 #[test]

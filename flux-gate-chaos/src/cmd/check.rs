@@ -18,7 +18,7 @@ pub fn check(args: &CheckArgs) -> anyhow::Result<Exit> {
         let record = match Record::read(dir) {
             Ok(r) => r,
             Err(e) => {
-                eprintln!("fgchaos: cannot judge {}: {e}", dir.display());
+                errln!("fgchaos: cannot judge {}: {e}", dir.display());
                 worst = worst.max(Some(Verdict::HarnessError));
                 continue;
             }

@@ -12,7 +12,7 @@ use super::Exit;
 pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
     if args.target != Some(TargetKind::Docker) {
         let killed = strays::kill_under(&args.work_dir)?;
-        println!(
+        outln!(
             "killed {killed} stray service process(es) under {}",
             args.work_dir.display()
         );
@@ -37,7 +37,7 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
     let project = &args.project;
     let ledgers = Ledger::find(&args.work_dir, project);
     if ledgers.is_empty() {
-        println!(
+        outln!(
             "no interrupted docker run of project `{project}` under {}",
             args.work_dir.display()
         );
@@ -45,7 +45,7 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
     for (dir, ledger) in ledgers {
         let done = repair(&ledger).await?;
         let touched = [done.resumed.clone(), done.started.clone()].concat();
-        println!(
+        outln!(
             "project `{project}`: resumed {} and started {} container(s){}",
             done.resumed.len(),
             done.started.len(),
@@ -65,6 +65,6 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
 
 async fn remove_toxics(url: &str) -> anyhow::Result<()> {
     let removed = toxiproxy::Client::new(url).remove_fgchaos_toxics().await?;
-    println!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
+    outln!("removed {removed} fgchaos toxic(s) and re-enabled every proxy at {url}");
     Ok(())
 }

@@ -8,6 +8,6 @@ use super::Exit;
 
 pub async fn down(work_dir: &Path) -> anyhow::Result<Exit> {
     session::stop(work_dir).await?;
-    println!("stack down");
+    outln!("stack down");
     Ok(Exit::Success)
 }

@@ -56,7 +56,7 @@ pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
         out: out.clone(),
         run: run_opts,
     };
-    eprintln!(
+    errln!(
         "fgchaos: exploring on {} with seed {seed} ({} search, {}); index: {}",
         target.as_str(),
         strategy.as_str(),
@@ -80,7 +80,7 @@ pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
         .with_context(|| format!("writing {}", index_path.display()))?;
     summary(&explored, &index_path);
     if let Some(why) = &explored.stopped_by {
-        eprintln!("fgchaos: explore stopped before its budget: {why}");
+        errln!("fgchaos: explore stopped before its budget: {why}");
     }
     Ok(exit(&explored))
 }
@@ -150,7 +150,7 @@ fn show(bar: &ProgressBar, budget: Budget, row: &Row, e: &Explored) {
 
 fn summary(e: &Explored, index: &std::path::Path) {
     let failures = e.failures();
-    println!(
+    outln!(
         "\n{} trial(s) in {:.0} s: {:.1} trials/min, median trial {:.1} s; {} failure(s), {} harness error(s)",
         e.rows.len(),
         e.elapsed.as_secs_f64(),
@@ -167,10 +167,10 @@ fn summary(e: &Explored, index: &std::path::Path) {
             .find(|r| r.index == first)
             .and_then(|r| r.run_dir.as_ref())
             .map_or_else(String::new, |d| format!(" — {}", d.display()));
-        println!(
+        outln!(
             "  FOUND {sig}: {} trial(s), first #{first}{run}",
             trials.len()
         );
     }
-    println!("index: {}", index.display());
+    outln!("index: {}", index.display());
 }

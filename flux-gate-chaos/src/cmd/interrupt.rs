@@ -23,7 +23,7 @@ pub fn interrupts(groups: ProcessGroups) -> watch::Receiver<bool> {
             }
             seen += 1;
             if seen == 1 {
-                eprintln!("fgchaos: interrupted — undoing faults and tearing down (again to kill at once)");
+                errln!("fgchaos: interrupted — undoing faults and tearing down (again to kill at once)");
                 let _ = tx.send(true);
             } else {
                 groups.kill_all();

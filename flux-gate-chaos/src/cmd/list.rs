@@ -48,10 +48,10 @@ pub fn list(args: &ListArgs) -> anyhow::Result<Exit> {
             }
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                errln!("{e}");
             }
         }
     }
-    println!("{t}");
+    outln!("{t}");
     Ok(Exit::unless_bad(bad))
 }

@@ -53,7 +53,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
     .await?;
     let secs = summary.elapsed_ms as f64 / 1000.0;
     let t = &summary.totals;
-    println!(
+    outln!(
         "requests {}  {:.0} req/s  ok {} fail {} info {}  history {}",
         t.ops,
         t.ops as f64 / secs.max(0.001),

@@ -70,7 +70,7 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
             } else {
                 schemars::schema_for!(fgchaos::scenario::Scenario)
             };
-            println!("{}", serde_json::to_string_pretty(&schema)?);
+            outln!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(Exit::Success)
         }
         Command::Up(args) => up::up(args).await,

@@ -25,7 +25,7 @@ pub async fn proxy(args: &ProxyArgs) -> anyhow::Result<Exit> {
             bail!("{}: {e}", path.display());
         }
     }
-    println!(
+    outln!(
         "fault proxy (Toxiproxy API {}) on http://{listen}",
         toxiproxy::server::API_VERSION
     );

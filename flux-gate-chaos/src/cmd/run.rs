@@ -46,7 +46,7 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
                 v
             }
             Err(e) => {
-                eprintln!("fgchaos: {}: {e}", file.display());
+                errln!("fgchaos: {}: {e}", file.display());
                 Verdict::HarnessError
             }
         };
@@ -81,10 +81,10 @@ pub async fn choose_target(flag: TargetFlag, project: &str) -> TargetKind {
         return kind;
     }
     if fgchaos::target::docker::project::running(project).await {
-        eprintln!("fgchaos: target docker (compose project `{project}` is running)");
+        errln!("fgchaos: target docker (compose project `{project}` is running)");
         TargetKind::Docker
     } else {
-        eprintln!("fgchaos: target local (no running compose project `{project}`)");
+        errln!("fgchaos: target local (no running compose project `{project}`)");
         TargetKind::Local
     }
 }

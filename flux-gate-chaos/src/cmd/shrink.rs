@@ -41,7 +41,7 @@ pub async fn shrink(args: ShrinkArgs) -> anyhow::Result<Exit> {
         StackChoice::Docker { .. } => names,
     };
     let failing = Failing::read(&args.run, &names)?;
-    eprintln!(
+    errln!(
         "fgchaos: shrinking {} ({} fault(s); fails {}) on {} within {}",
         args.run.display(),
         failing.scenario.faults.len(),
@@ -54,8 +54,7 @@ pub async fn shrink(args: ShrinkArgs) -> anyhow::Result<Exit> {
         out: out.clone(),
         run: run_opts,
     };
-    let mut shown =
-        |s: &Step| eprintln!("  {:<22} {} fault(s), {} run(s)", s.pass, s.faults, s.runs);
+    let mut shown = |s: &Step| errln!("  {:<22} {} fault(s), {} run(s)", s.pass, s.faults, s.runs);
     let shrunk =
         shrink::shrink(failing, names, stack, &opts, interrupts(groups), &mut shown).await?;
     let minimal = out.join("minimal.yaml");
@@ -106,14 +105,14 @@ fn save(shrunk: &Shrunk, from: &Path, path: &Path) -> anyhow::Result<()> {
     fgchaos::scenario::parse_str(&text, &path.display().to_string())
         .with_context(|| format!("{}: the saved scenario does not read back", path.display()))?;
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
-    eprintln!("fgchaos: saved {}", path.display());
+    errln!("fgchaos: saved {}", path.display());
     Ok(())
 }
 
 fn print_steps(s: &Shrunk, minimal: &Path) {
-    println!("\n| step | faults | load | runs |\n|---|---|---|---|");
+    outln!("\n| step | faults | load | runs |\n|---|---|---|---|");
     for step in &s.steps {
-        println!(
+        outln!(
             "| {} | {} | {} | {} |",
             step.pass,
             step.faults,
@@ -121,7 +120,7 @@ fn print_steps(s: &Shrunk, minimal: &Path) {
             step.runs
         );
     }
-    println!(
+    outln!(
         "\n{} run(s) in {}; the result fails {} in {} of {} confirmation runs{}.",
         s.runs,
         humantime::format_duration(Duration::from_secs(s.elapsed.as_secs())),
@@ -135,14 +134,14 @@ fn print_steps(s: &Shrunk, minimal: &Path) {
         }
     );
     if !s.reproduced {
-        println!(
+        outln!(
             "the original failed the same way in none of its {} reruns: too rare to reduce \
              (flaky), so nothing was reduced",
-            shrink::RULE.m
+            shrink::REPRODUCE.m
         );
     }
-    println!("minimal scenario: {}", minimal.display());
+    outln!("minimal scenario: {}", minimal.display());
     if let Some(run) = &s.run {
-        println!("its failing run: {}", run.display());
+        outln!("its failing run: {}", run.display());
     }
 }

@@ -19,7 +19,7 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
             f.summary.clone(),
         ]);
     }
-    println!("{t}");
+    outln!("{t}");
     let mut p = Table::new();
     p.load_style(UTF8_FULL_CONDENSED);
     p.set_header([
@@ -44,19 +44,19 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
             format!("{:.2}%", w.availability * 100.0),
         ]);
     }
-    println!("{p}");
+    outln!("{p}");
     if let Some(Diagnosis::Stuck(s)) = &jd.diagnosis {
         for l in &s.log_lines {
-            println!("  {l}");
+            outln!("  {l}");
         }
     }
-    println!(
+    outln!(
         "{}: {} — {}",
         journal.scenario.name,
         jd.verdict.as_str(),
         jd.reason
     );
     if let Some(r) = report {
-        println!("report: {}", r.display());
+        outln!("report: {}", r.display());
     }
 }

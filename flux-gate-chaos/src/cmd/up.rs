@@ -19,15 +19,15 @@ pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let mut st = LocalTarget::start(spec, &dir, &token, &groups).await?;
     let ep = st.endpoints().clone();
     let session = session::Session::record(&args.work_dir, &ep)?;
-    println!("stack up (Ctrl-C or `fgchaos down` stops it)");
-    println!("  load balancer   {}", ep.entry);
-    println!("  fault proxy API {}", ep.toxiproxy);
-    println!("  admin token     {}", ep.admin_token);
+    outln!("stack up (Ctrl-C or `fgchaos down` stops it)");
+    outln!("  load balancer   {}", ep.entry);
+    outln!("  fault proxy API {}", ep.toxiproxy);
+    outln!("  admin token     {}", ep.admin_token);
     for (name, addr) in &ep.services {
-        println!("  {name:<18} {addr}");
+        outln!("  {name:<18} {addr}");
     }
     for (name, l) in &ep.links {
-        println!("  link {name:<14} {} → {}", l.listen, l.upstream);
+        outln!("  link {name:<14} {} → {}", l.listen, l.upstream);
     }
     interrupt::wait(interrupt).await;
     st.teardown(false).await?;

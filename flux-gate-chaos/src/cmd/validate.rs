@@ -9,10 +9,10 @@ pub fn validate(args: &ValidateArgs) -> Exit {
     let mut bad = 0;
     for s in &args.scenarios {
         match fgchaos::run::prepare::local(s, args.stack.as_deref()) {
-            Ok(p) => println!("{}: ok ({})", s.display(), p.scenario.name),
+            Ok(p) => outln!("{}: ok ({})", s.display(), p.scenario.name),
             Err(e) => {
                 bad += 1;
-                eprintln!("{e}");
+                errln!("{e}");
             }
         }
     }

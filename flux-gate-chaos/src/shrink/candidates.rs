@@ -78,6 +78,11 @@ impl<'a> Candidates<'a> {
     /// Whether `s` fails the same way, by the rule. An invalid candidate (a reduction that
     /// broke a rule of the format) is not run and does not fail.
     pub async fn fails(&mut self, s: &Scenario) -> bool {
+        self.fails_by(s, self.rule).await
+    }
+
+    /// [`Candidates::fails`] by `rule` instead of the candidates' own.
+    pub async fn fails_by(&mut self, s: &Scenario, rule: Rule) -> bool {
         if !validate(s, &self.names).is_empty() {
             return false;
         }
@@ -90,13 +95,13 @@ impl<'a> Candidates<'a> {
         if self.exhausted() {
             return false;
         }
-        let answer = self.run_by_rule(s, &text).await;
+        let answer = self.run_by_rule(s, &text, rule).await;
         self.cache.insert(text, answer);
         answer
     }
 
     /// Runs until `k` runs failed the same way or too few runs are left for that.
-    async fn run_by_rule(&mut self, s: &Scenario, text: &str) -> bool {
+    async fn run_by_rule(&mut self, s: &Scenario, text: &str, rule: Rule) -> bool {
         let path = self
             .dir
             .join(format!("candidate-{:03}.yaml", self.cache.len() + 1));
@@ -104,7 +109,7 @@ impl<'a> Candidates<'a> {
             return false;
         }
         let (mut hits, mut done) = (0, 0);
-        while hits < self.rule.k && self.rule.m - done >= self.rule.k - hits {
+        while hits < rule.k && rule.m - done >= rule.k - hits {
             if self.exhausted() {
                 return false;
             }
@@ -115,7 +120,7 @@ impl<'a> Candidates<'a> {
                 hits += 1;
             }
         }
-        hits >= self.rule.k
+        hits >= rule.k
     }
 
     /// One run of a candidate: whether it failed the same way. Its stored run is kept while it

@@ -21,6 +21,21 @@ pub enum Build {
     AsyncReplication,
 }
 
+/// The checkers a failure of [`Build::RedisWithoutAof`] may name (those the mutation suite
+/// accepts for it): a Redis that comes back empty shows in whichever of them the trial's timing
+/// reaches first — stock counted again, an outbox entry gone, Redis and the database apart.
+pub const REDIS_WITHOUT_AOF_CHECKERS: &[&str] =
+    &["stock_conserved", "no_lost_acks", "db_matches_redis"];
+
+/// The checkers a failure of [`Build::AsyncReplication`] may name: a promoted replica that
+/// lacks acknowledged writes forgets reservations, outbox entries and buyers' counts.
+pub const ASYNC_REPLICATION_CHECKERS: &[&str] = &[
+    "no_lost_acks",
+    "no_oversell",
+    "stock_conserved",
+    "per_user_limit",
+];
+
 /// The stack file of `build` in `dir` (`None` for the unbroken build: the built-in stack).
 pub fn stack_file(build: &Build, dir: &Path) -> Option<PathBuf> {
     let builtin =
