@@ -1,6 +1,7 @@
 //! Guided search against uniform, measured on the broken builds whose bug needs a fault to
-//! show (`make bench-explore`, about 25 minutes; not part of `cargo test`: Cargo.toml sets
-//! `test = false`). The builds a sale that sells out already exposes are left out: every
+//! show (`make bench-explore`, from 15 minutes to two hours; not part of `cargo test`:
+//! Cargo.toml sets `test = false`). The builds a sale that sells out already exposes are left
+//! out: every
 //! strategy finds them in its first trial or two, before guidance has anything to go on.
 //!
 //! For each build and seed, both strategies search with `--stop-on-failure`; the table printed
