@@ -3,9 +3,9 @@
 //! ([`cmd::Exit::code`], the one place exit codes are chosen). Everything else is the library.
 
 /// `println!` that drops what it cannot write. The std macros panic when the reader is gone —
-/// a closed pipe, the CI job or test runner that started fgchaos killed — and a panic in the
-/// interrupt task once left SIGTERM caught by nobody and the faults on for good. fgchaos must
-/// go on to heal, so output it cannot write is lost, never fatal.
+/// a closed pipe, the CI job or test runner that started fgchaos killed: fgchaos died of it
+/// mid-run, and a panic in the interrupt task would leave SIGTERM caught by nobody and the
+/// faults on. fgchaos must go on to heal, so output it cannot write is lost, never fatal.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;

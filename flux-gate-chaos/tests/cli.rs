@@ -229,18 +229,9 @@ fn check_names_what_it_cannot_read_and_judges_the_rest() {
 #[test]
 fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = interrupted_scenario(dir.path());
-    let reports = dir.path().join("reports");
-    let work = dir.path().join("work");
+    let (reports, work) = (dir.path().join("reports"), dir.path().join("work"));
     // The executor logs each fault step at info: the log says when the faults are on.
-    let mut child = fgchaos()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--target", "local", "--report-dir"])
-        .arg(&reports)
-        .arg("--work-dir")
-        .arg(&work)
-        .args(["--log", "warn,noxious=off,fgchaos::nemesis=info"])
+    let mut child = interrupted_run(dir.path(), "warn,noxious=off,fgchaos::nemesis=info")
         .env("NO_COLOR", "1")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -289,16 +280,25 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     assert_both_faults_undone(&reports);
 }
 
-/// A 60 s load with Redis paused and the Kafka link cut from 1 s on: two faults an interrupt
-/// must find and undo.
-fn interrupted_scenario(dir: &Path) -> std::path::PathBuf {
-    write(
+/// `fgchaos run` of a 60 s load with Redis paused and the Kafka link cut from 1 s on — two
+/// faults an interrupt must find and undo — reporting to `dir/reports`, working in `dir/work`.
+fn interrupted_run(dir: &Path, log: &str) -> Command {
+    let scenario = write(
         dir,
         "long.yaml",
         "name: interrupted\nsale: { product: phone, stock: 100 }\n\
          load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
          faults:\n  - { at: 1s, action: pause, service: redis }\n  - { at: 1s, action: blackhole, link: kafka }\n",
-    )
+    );
+    let mut run = fgchaos();
+    run.arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(dir.join("reports"))
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .args(["--log", log]);
+    run
 }
 
 fn assert_both_faults_undone(reports: &Path) {
@@ -319,23 +319,15 @@ fn assert_both_faults_undone(reports: &Path) {
 }
 
 /// The runner that started fgchaos is gone — its output pipes have no reader — and then it is
-/// told to stop. Writing to a closed pipe fails; once, that failure panicked the task that
-/// hears signals, and fgchaos ignored every SIGTERM after it with Redis still paused. It must
-/// heal, tear down and exit as for any interrupt.
+/// told to stop. Writing to a closed pipe fails, and `eprintln!` panics on that failure: before
+/// the fix fgchaos died of it at its first log line (exit 101), and a panic in the task that
+/// hears signals would leave SIGTERM caught by nobody. It must heal, tear down and exit as for
+/// any interrupt.
 #[test]
 fn an_interrupt_with_nobody_reading_its_output_still_heals_and_stops() {
     let dir = tempfile::tempdir().unwrap();
-    let scenario = interrupted_scenario(dir.path());
-    let reports = dir.path().join("reports");
-    let work = dir.path().join("work");
-    let mut child = fgchaos()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--target", "local", "--report-dir"])
-        .arg(&reports)
-        .arg("--work-dir")
-        .arg(&work)
-        .args(["--log", "info"])
+    let (reports, work) = (dir.path().join("reports"), dir.path().join("work"));
+    let mut child = interrupted_run(dir.path(), "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -353,6 +345,9 @@ fn an_interrupt_with_nobody_reading_its_output_still_heals_and_stops() {
         });
         paused.then_some(()).ok_or_else(|| "not yet".to_owned())
     });
+    // The cut is due at the same instant, on the proxy's lane; nothing of it can be read from
+    // outside, and it takes milliseconds: half a second is far beyond it.
+    std::thread::sleep(Duration::from_millis(500));
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
         nix::sys::signal::Signal::SIGTERM,
