@@ -293,6 +293,9 @@ async fn docker_target_drives_a_real_compose_project() {
     // Lifecycle faults land on the right container and are put back.
     t.lifecycle("inventory-worker", Lifecycle::Kill)
         .await
+        .unwrap()
+        .wait()
+        .await
         .unwrap();
     assert_eq!(status(&worker), "exited");
     // SIGKILL, not a stop: exit code 128 + 9.
@@ -302,6 +305,9 @@ async fn docker_target_drives_a_real_compose_project() {
     );
     assert_eq!(status(&foreign.0), "running");
     t.lifecycle("inventory-worker", Lifecycle::Start)
+        .await
+        .unwrap()
+        .wait()
         .await
         .unwrap();
     assert_eq!(status(&worker), "running");
@@ -318,6 +324,9 @@ async fn docker_target_drives_a_real_compose_project() {
     let before = started(&room);
     t.lifecycle("waiting-room", Lifecycle::Restart { grace_ms: 1000 })
         .await
+        .unwrap()
+        .wait()
+        .await
         .unwrap();
     assert_ne!(started(&room), before);
     // Ready once the restart returns: its own check passes (`docker` asserts the exit code).
@@ -332,13 +341,26 @@ async fn docker_target_drives_a_real_compose_project() {
     ]);
 
     let redis = project.id("redis", 1);
-    t.lifecycle("redis", Lifecycle::Pause).await.unwrap();
+    t.lifecycle("redis", Lifecycle::Pause)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert_eq!(status(&redis), "paused");
-    t.lifecycle("redis", Lifecycle::Resume).await.unwrap();
+    t.lifecycle("redis", Lifecycle::Resume)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert_eq!(status(&redis), "running");
 
     let postgres = project.id("postgres", 1);
     t.lifecycle("postgres", Lifecycle::Stop { grace_ms: 2000 })
+        .await
+        .unwrap()
+        .wait()
         .await
         .unwrap();
     assert_eq!(status(&postgres), "exited");
@@ -353,8 +375,16 @@ async fn docker_target_drives_a_real_compose_project() {
     let api2 = project.id("ingestion-api", 2);
     t.lifecycle("ingestion-api#2", Lifecycle::Kill)
         .await
+        .unwrap()
+        .wait()
+        .await
         .unwrap();
-    t.lifecycle("kafka", Lifecycle::Pause).await.unwrap();
+    t.lifecycle("kafka", Lifecycle::Pause)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     t.restore().await.unwrap();
     for id in [&postgres, &api2, &project.id("kafka", 1)] {
         assert_eq!(status(id), "running", "{id}");

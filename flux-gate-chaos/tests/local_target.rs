@@ -33,11 +33,17 @@ async fn lifecycle_and_link_faults_on_the_local_stack() {
     let worker = st.pid("inventory-worker").unwrap();
     st.lifecycle("inventory-worker", Lifecycle::Kill)
         .await
+        .unwrap()
+        .wait()
+        .await
         .unwrap();
     assert!(!st.is_running("inventory-worker"));
     assert_eq!(common::state(worker), None, "killed and reaped");
     assert!(!ready::tcp(addr("inventory-worker")).await);
     st.lifecycle("inventory-worker", Lifecycle::Start)
+        .await
+        .unwrap()
+        .wait()
         .await
         .unwrap();
     assert!(ready::http_ok(addr("inventory-worker"), "/health").await);
@@ -45,17 +51,30 @@ async fn lifecycle_and_link_faults_on_the_local_stack() {
 
     // pause: stopped (T) and silent; resume: answers again.
     let redis = st.pid("redis").unwrap();
-    st.lifecycle("redis", Lifecycle::Pause).await.unwrap();
+    st.lifecycle("redis", Lifecycle::Pause)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert_eq!(common::state(redis), Some('T'));
     assert!(
         !ready::redis_pong(addr("redis")).await,
         "a paused Redis answers nothing"
     );
-    st.lifecycle("redis", Lifecycle::Resume).await.unwrap();
+    st.lifecycle("redis", Lifecycle::Resume)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert!(ready::redis_pong(addr("redis")).await);
 
     // stop one API replica: the load balancer still answers through the other.
     st.lifecycle("ingestion-api#1", Lifecycle::Stop { grace_ms: 5000 })
+        .await
+        .unwrap()
+        .wait()
         .await
         .unwrap();
     assert!(!st.is_running("ingestion-api#1"));
@@ -186,10 +205,20 @@ async fn an_instance_that_starts_stopped_runs_only_when_started() {
     st.restore().await.unwrap();
     assert!(!st.is_running("web#3"), "restore leaves it as it began");
 
-    st.lifecycle("web#3", Lifecycle::Start).await.unwrap();
+    st.lifecycle("web#3", Lifecycle::Start)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     assert!(st.is_running("web#3"));
     assert!(ready::tcp(addr("web#3")).await);
-    st.lifecycle("web#1", Lifecycle::Kill).await.unwrap();
+    st.lifecycle("web#1", Lifecycle::Kill)
+        .await
+        .unwrap()
+        .wait()
+        .await
+        .unwrap();
     st.restore().await.unwrap();
     assert!(
         st.is_running("web#1"),

@@ -16,6 +16,10 @@
 //!   generation): after a failover a fresh connection would ask another server, whose replicas
 //!   say nothing about the write the caller made.
 //!
+//! - **Every replica a Sentinel could promote**, when there are more of them than asked for
+//!   ([`Promotable`]): with `WAIT 1`, a primary that stays up through a failover has its
+//!   writes acknowledged by the replica that is *not* promoted, and loses them.
+//!
 //! With `min-replicas-to-write` set on the servers, a primary cut off from its replicas also
 //! refuses the writes themselves (`NOREPLICAS`), which bounds what a split brain can accept.
 
@@ -23,7 +27,7 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::redis_link::{LinkError, RedisLink};
+use crate::redis_link::{LinkError, Promotable, RedisLink};
 
 /// The key each batch increments before its `WAIT` (hash-tagged to its own slot).
 pub const MARKER_KEY: &str = "{fg}:replica-ack";
@@ -40,6 +44,8 @@ pub enum AckError {
     Link(#[from] LinkError),
     #[error("the replica acknowledger has stopped")]
     Stopped,
+    #[error("no Sentinel has said within {0:?} how many replicas could be promoted")]
+    Unknown(Duration),
 }
 
 struct Waiter {
@@ -56,13 +62,18 @@ pub struct ReplicaAck {
 }
 
 impl ReplicaAck {
-    /// Starts the batching task on `link` (a task only when `replicas > 0`).
+    /// Starts the batching task on `link` (a task only when `replicas > 0`). With Sentinels,
+    /// a write waits for `replicas` or for every replica they could promote, whichever is more.
     pub fn start(link: RedisLink, replicas: u32, timeout: Duration) -> Self {
         if replicas == 0 {
             return ReplicaAck { tx: None };
         }
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(batches(link, replicas, timeout, rx));
+        let want = Want {
+            at_least: replicas,
+            promotable: link.sentinels().cloned().map(Promotable::watch),
+        };
+        tokio::spawn(batches(link, want, timeout, rx));
         ReplicaAck { tx: Some(tx) }
     }
 
@@ -79,10 +90,29 @@ impl ReplicaAck {
     }
 }
 
+/// How many replicas a batch waits for.
+struct Want {
+    at_least: u32,
+    promotable: Option<Promotable>,
+}
+
+impl Want {
+    /// The count for the next batch; unknown while the Sentinels have not answered once.
+    async fn now(&mut self, limit: Duration) -> Result<u32, AckError> {
+        match &mut self.promotable {
+            None => Ok(self.at_least),
+            Some(p) => match p.now(limit).await {
+                Some(n) => Ok(n.max(self.at_least)),
+                None => Err(AckError::Unknown(limit)),
+            },
+        }
+    }
+}
+
 /// One batch at a time: everything queued while the previous `WAIT` ran goes into the next.
 async fn batches(
     link: RedisLink,
-    replicas: u32,
+    mut want: Want,
     timeout: Duration,
     mut rx: mpsc::UnboundedReceiver<Waiter>,
 ) {
@@ -95,8 +125,12 @@ async fn batches(
         let mut generations: Vec<u64> = batch.iter().map(|w| w.generation).collect();
         generations.sort_unstable();
         generations.dedup();
+        let replicas = want.now(timeout).await;
         for generation in generations {
-            let result = wait_once(&link, generation, replicas, timeout).await;
+            let result = match &replicas {
+                Ok(n) => wait_once(&link, generation, *n, timeout).await,
+                Err(e) => Err(e.copy()),
+            };
             let (mine, rest): (Vec<_>, Vec<_>) =
                 batch.into_iter().partition(|w| w.generation == generation);
             batch = rest;
@@ -161,6 +195,7 @@ impl AckError {
             AckError::Link(LinkError::Replaced) => AckError::Link(LinkError::Replaced),
             AckError::Link(e) => AckError::Link(LinkError::Unreachable(e.to_string())),
             AckError::Stopped => AckError::Stopped,
+            AckError::Unknown(t) => AckError::Unknown(*t),
         }
     }
 }

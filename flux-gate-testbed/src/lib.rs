@@ -9,13 +9,14 @@ pub mod binaries;
 pub mod ports;
 pub mod postgres;
 pub mod process;
+pub mod procfs;
 pub mod ready;
 pub mod redis;
 pub mod tansu;
 pub mod user;
 
 pub use postgres::Postgres;
-pub use process::{Spec, Supervised};
+pub use process::{Spec, Supervised, Watch};
 pub use redis::Redis;
 pub use tansu::Tansu;
 

@@ -88,7 +88,7 @@ impl Postgres {
     async fn start_again_with(&mut self, pg_isready: &Path) -> Result<()> {
         self.process.start()?;
         let port = self.port.to_string();
-        ready::wait_until(&mut self.process, Duration::from_secs(30), || async {
+        ready::wait_until(&self.process.watch(), Duration::from_secs(30), || async {
             tokio::process::Command::new(pg_isready)
                 .args(["-h", "127.0.0.1", "-p", &port, "-U", "postgres", "-q"])
                 .status()

@@ -65,11 +65,18 @@ impl Spec {
 pub struct Supervised {
     spec: Spec,
     child: Option<Child>,
+    /// The group the last start created, kept until every process in it is gone: a server's
+    /// workers can outlive its leader, and signals must still reach them.
+    group: Option<u32>,
 }
 
 impl Supervised {
     pub fn new(spec: Spec) -> Self {
-        Supervised { spec, child: None }
+        Supervised {
+            spec,
+            child: None,
+            group: None,
+        }
     }
 
     pub fn spec(&self) -> &Spec {
@@ -111,6 +118,7 @@ impl Supervised {
             self.spec.program.display()
         )))?;
         tracing::debug!(name = %self.spec.name, pid = child.id(), "started");
+        self.group = child.id();
         self.child = Some(child);
         Ok(())
     }
@@ -118,6 +126,15 @@ impl Supervised {
     /// The pid (= process group id) while running.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().and_then(Child::id)
+    }
+
+    /// The process as seen from outside: for a wait that must not hold `self`.
+    pub fn watch(&self) -> Watch {
+        Watch {
+            pid: self.pid(),
+            name: self.spec.name.clone(),
+            log: self.spec.log.clone(),
+        }
     }
 
     /// Whether the process is alive (a paused process is alive).
@@ -134,7 +151,9 @@ impl Supervised {
 
     /// Sends `signal` to the whole process group.
     pub fn signal(&self, signal: Signal) -> Result<()> {
-        let Some(pid) = self.pid() else { return Ok(()) };
+        let Some(pid) = self.group else {
+            return Ok(());
+        };
         match killpg(Pid::from_raw(pid as i32), signal) {
             Ok(()) | Err(nix::errno::Errno::ESRCH) => Ok(()),
             Err(e) => Err(crate::Error::Setup(format!(
@@ -177,18 +196,48 @@ impl Supervised {
         self.signal(Signal::SIGCONT)
     }
 
-    /// Waits up to `limit` for the process to exit; `true` if it did.
+    /// Waits up to `limit` for the process, and every other process of its group, to exit;
+    /// `true` if they did. A stopped server is then gone entirely, and may be started again.
     async fn reap(&mut self, limit: Duration) -> bool {
-        let Some(child) = self.child.as_mut() else {
+        let deadline = tokio::time::Instant::now() + limit;
+        if let Some(child) = self.child.as_mut() {
+            if tokio::time::timeout(limit, child.wait()).await.is_err() {
+                return false;
+            }
+            self.child = None;
+        }
+        let Some(group) = self.group else {
             return true;
         };
-        match tokio::time::timeout(limit, child.wait()).await {
-            Ok(_) => {
-                self.child = None;
-                true
-            }
-            Err(_) => false,
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let gone = crate::procfs::wait_group_gone(group, left).await;
+        if gone {
+            self.group = None;
         }
+        gone
+    }
+}
+
+/// A started process seen from outside its [`Supervised`] (see [`Supervised::watch`]).
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pid: Option<u32>,
+    name: String,
+    log: PathBuf,
+}
+
+impl Watch {
+    /// Whether it still runs (a paused process does; one that exited does not).
+    pub fn is_alive(&self) -> bool {
+        self.pid.is_some_and(crate::procfs::alive)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn log(&self) -> &std::path::Path {
+        &self.log
     }
 }
 

@@ -7,11 +7,11 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::{Error, Result, Supervised};
+use crate::{Error, Result, Watch};
 
 /// Polls `probe` every 50 ms until it is `true` or `limit` passes. Fails early, with the log's
 /// path, if the process died.
-pub async fn wait_until<F, Fut>(proc: &mut Supervised, limit: Duration, mut probe: F) -> Result<()>
+pub async fn wait_until<F, Fut>(proc: &Watch, limit: Duration, mut probe: F) -> Result<()>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
@@ -21,18 +21,14 @@ where
         if probe().await {
             return Ok(());
         }
-        if !proc.is_running() || tokio::time::Instant::now() >= deadline {
-            let log = proc.spec().log.clone();
-            let why = if proc.is_running() {
-                ""
-            } else {
-                " (it exited)"
-            };
+        let alive = proc.is_alive();
+        if !alive || tokio::time::Instant::now() >= deadline {
+            let why = if alive { "" } else { " (it exited)" };
             return Err(Error::NotReady {
                 name: format!("{}{why}", proc.name()),
                 waited: limit,
-                log: log.display().to_string(),
-                tail: log_tail(&log, 6),
+                log: proc.log().display().to_string(),
+                tail: log_tail(proc.log(), 6),
             });
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

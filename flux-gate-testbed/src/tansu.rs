@@ -48,7 +48,7 @@ impl Tansu {
     pub async fn start_again(&mut self) -> Result<()> {
         self.process.start()?;
         let addr = self.addr();
-        ready::wait_until(&mut self.process, Duration::from_secs(20), || {
+        ready::wait_until(&self.process.watch(), Duration::from_secs(20), || {
             ready::tcp(addr)
         })
         .await

@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{oneshot, watch};
 
 use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
@@ -121,24 +122,28 @@ pub struct TimelineEvent {
 /// Labels of the faults in effect now (for the progress bar).
 pub type Active = Arc<Mutex<Vec<String>>>;
 
-/// Where a step runs. Steps that start, stop or pause an instance go one after another in
-/// one lane, and steps on the fault proxy in the other, side by side: a `start` waits for its
-/// instance to be ready — up to its ready timeout — and a link's heal queued behind it would
-/// stay on for as long. A 1.3 s Kafka blackhole beside a worker's restart lasted 30 s that
-/// way, and the worker, unable to create its topics through the cut, never became ready: a
-/// fault the scenario did not ask for (found by `fgchaos explore`, docs/decisions.md §48).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Lane {
-    Instances,
-    Links,
+/// Which steps go one after another: those on one instance — a step sees the instance as
+/// the step before it left it, and a start is ready before the next step on its instance —
+/// and those on the fault proxy, which take milliseconds and keep the plan's order. Chains run
+/// side by side: a start waits for its instance to be ready, up to its ready timeout, and a
+/// step on anything else must not wait with it. A 1.3 s Kafka blackhole beside a worker's
+/// restart lasted 30 s when every step waited its turn, and a Redis pause beside an API's
+/// start did too (found by `fgchaos explore`, docs/decisions.md §48).
+///
+/// An instance is named as the fault names it: a role (`redis-primary`) and the instance it
+/// resolves to are two chains, and the target still takes their launches one at a time.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum Chain {
+    Instance(String),
+    Proxy,
 }
 
-impl Lane {
-    fn of(change: &Change) -> Lane {
+impl Chain {
+    fn of(change: &Change) -> Chain {
         match change {
-            Change::Lifecycle { .. } => Lane::Instances,
+            Change::Lifecycle { instance, .. } => Chain::Instance(instance.clone()),
             Change::AddToxics { .. } | Change::RemoveToxics { .. } | Change::SetLinks { .. } => {
-                Lane::Links
+                Chain::Proxy
             }
         }
     }
@@ -152,9 +157,9 @@ struct Step {
     apply: bool,
 }
 
-/// Every apply and heal of `faults` in the order they are due — at one time applies first,
-/// then by fault — split into the two lanes.
-fn schedule(faults: &[Injection]) -> (Vec<Step>, Vec<Step>) {
+/// Every apply and heal of `faults` in the order they are due: at one time applies first,
+/// then by fault.
+fn schedule(faults: &[Injection]) -> Vec<Step> {
     let mut steps: Vec<Step> = Vec::new();
     for (i, f) in faults.iter().enumerate() {
         steps.push(Step {
@@ -172,11 +177,9 @@ fn schedule(faults: &[Injection]) -> (Vec<Step>, Vec<Step>) {
     }
     steps.sort_by_key(|s| (s.at_ms, !s.apply, s.fault));
     steps
-        .into_iter()
-        .partition(|s| Lane::of(&faults[s.fault].apply) == Lane::Instances)
 }
 
-/// What the lanes share; held only between awaits.
+/// What the steps in flight share; held only between awaits.
 #[derive(Default)]
 struct State {
     timeline: Vec<TimelineEvent>,
@@ -188,8 +191,8 @@ struct State {
 }
 
 pub struct Executor<'a> {
-    /// Held by an instance step for as long as it takes (a start: until ready), and by a link
-    /// step only to resolve a role.
+    /// Held by an instance step until its change took effect (a start: until launched, not
+    /// until ready), and by a link step only to resolve a role.
     target: tokio::sync::Mutex<&'a mut dyn Target>,
     proxy: Client,
     start: Instant,
@@ -236,8 +239,8 @@ impl<'a> Executor<'a> {
 
     /// Every apply, heal and undo so far, in the order the plan gave them (its time, applies
     /// before heals, then fault; an undo, which has no planned time, at the time it started).
-    /// The lanes record a step when it ends, and a start ends long after it began; two steps
-    /// planned for one instant start on two lanes a millisecond apart in either order, so the
+    /// A step is recorded when it ends, and a start ends long after it began; two steps
+    /// planned for one instant start on two chains a millisecond apart in either order, so the
     /// time a step started cannot order the record.
     pub fn into_timeline(self) -> Vec<TimelineEvent> {
         let mut timeline = self
@@ -256,38 +259,60 @@ impl<'a> Executor<'a> {
         timeline
     }
 
-    /// Runs every apply and heal at its time, the two lanes side by side; stops early when
-    /// `cancel` turns true.
-    pub async fn run(&self, faults: &[Injection], cancel: watch::Receiver<bool>) {
-        let (instances, links) = schedule(faults);
-        tokio::join!(
-            self.run_lane(faults, instances, cancel.clone()),
-            self.run_lane(faults, links, cancel),
-        );
-    }
-
-    async fn run_lane(
-        &self,
-        faults: &[Injection],
-        steps: Vec<Step>,
-        mut cancel: watch::Receiver<bool>,
-    ) {
-        for s in steps {
-            if *cancel.borrow() {
+    /// Runs every apply and heal at its time, each behind the step before it on its
+    /// [`Chain`], the chains side by side. When `cancel` turns true no further step begins;
+    /// those already begun finish (a start cut off half-way would leave its instance in no
+    /// known state for the undo).
+    pub async fn run(&self, faults: &[Injection], mut cancel: watch::Receiver<bool>) {
+        let mut due = schedule(faults).into_iter().peekable();
+        // The last step given to each chain: the next one waits until it is done.
+        let mut last: BTreeMap<Chain, oneshot::Receiver<()>> = BTreeMap::new();
+        let mut running = FuturesUnordered::new();
+        loop {
+            let next = due
+                .peek()
+                .map(|s| self.start + std::time::Duration::from_millis(s.at_ms));
+            if next.is_none() && running.is_empty() {
                 return;
             }
-            let due = self.start + std::time::Duration::from_millis(s.at_ms);
             tokio::select! {
-                _ = tokio::time::sleep_until(due.into()) => {}
-                _ = crate::cancel::cancelled(&mut cancel) => return,
-            }
-            let f = &faults[s.fault];
-            if s.apply {
-                self.apply_fault(f, s.at_ms).await;
-            } else {
-                self.heal_fault(f, s.at_ms).await;
+                _ = crate::cancel::cancelled(&mut cancel) => break,
+                Some(()) = running.next(), if !running.is_empty() => {}
+                _ = tokio::time::sleep_until(next.unwrap_or(self.start).into()), if next.is_some() => {
+                    let Some(s) = due.next() else { continue };
+                    let (done, next_waits) = oneshot::channel();
+                    let before = last.insert(Chain::of(&faults[s.fault].apply), next_waits);
+                    running.push(self.run_step(faults, s, before, done, cancel.clone()));
+                }
             }
         }
+        while running.next().await.is_some() {}
+    }
+
+    /// One step, once the step before it on its chain is done (`before`); tells the next one
+    /// by dropping `done`.
+    async fn run_step(
+        &self,
+        faults: &[Injection],
+        s: Step,
+        before: Option<oneshot::Receiver<()>>,
+        done: oneshot::Sender<()>,
+        cancel: watch::Receiver<bool>,
+    ) {
+        if let Some(before) = before {
+            // An error only says the step before is gone: done either way.
+            let _ = before.await;
+        }
+        if *cancel.borrow() {
+            return;
+        }
+        let f = &faults[s.fault];
+        if s.apply {
+            self.apply_fault(f, s.at_ms).await;
+        } else {
+            self.heal_fault(f, s.at_ms).await;
+        }
+        drop(done);
     }
 
     async fn apply_fault(&self, f: &Injection, at_ms: u64) {
@@ -454,11 +479,14 @@ impl<'a> Executor<'a> {
     async fn apply(&self, change: &Change) -> Result<(), ChangeError> {
         match change {
             Change::Lifecycle { instance, op } => {
-                let mut target = self.target.lock().await;
-                let result = target.lifecycle(instance, *op).await;
-                // Whether or not it landed: a failed start may still have moved a container.
-                self.endpoints.send_replace(target.endpoints().clone());
-                Ok(result?)
+                let readiness = {
+                    let mut target = self.target.lock().await;
+                    let result = target.lifecycle(instance, *op).await;
+                    // Whether or not it landed: a failed start may still have moved a container.
+                    self.endpoints.send_replace(target.endpoints().clone());
+                    result?
+                };
+                Ok(readiness.wait().await?)
             }
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
@@ -538,44 +566,49 @@ mod tests {
         }
     }
 
-    /// Instance steps and link steps go to separate lanes, each in time order with applies
-    /// first at one time: a start that waits for readiness never holds back a link's heal.
+    /// Steps are due in time order, applies first at one time; each instance is its own
+    /// chain and every proxy step shares one: a start that waits for readiness holds back
+    /// only later steps on its own instance.
     #[test]
-    fn instance_steps_and_link_steps_run_in_separate_lanes() {
-        let kill = Change::Lifecycle {
-            instance: "inventory-worker".into(),
+    fn steps_are_due_in_order_and_chained_by_what_they_touch() {
+        let kill = |instance: &str| Change::Lifecycle {
+            instance: instance.into(),
             op: Lifecycle::Kill,
         };
-        let cut = Change::AddToxics {
-            link: "kafka".into(),
+        let cut = |link: &str| Change::AddToxics {
+            link: link.into(),
             toxics: Vec::new(),
         };
         let faults = [
-            injection(0, 4000, Some(4300), kill.clone()),
-            injection(1, 4100, Some(5400), cut.clone()),
-            injection(2, 5400, None, cut),
-            injection(3, 4300, None, kill),
+            injection(0, 4000, Some(4300), kill("inventory-worker")),
+            injection(1, 4100, Some(5400), cut("kafka")),
+            injection(2, 5400, None, cut("api-redis")),
+            injection(3, 4300, None, kill("redis")),
         ];
         let step = |at_ms, fault, apply| Step {
             at_ms,
             fault,
             apply,
         };
-        let (instances, links) = schedule(&faults);
         assert_eq!(
-            instances,
+            schedule(&faults),
             vec![
                 step(4000, 0, true),
+                step(4100, 1, true),
                 step(4300, 3, true),
-                step(4300, 0, false)
+                step(4300, 0, false),
+                step(5400, 2, true),
+                step(5400, 1, false),
             ]
         );
+        let chains: Vec<Chain> = faults.iter().map(|f| Chain::of(&f.apply)).collect();
         assert_eq!(
-            links,
-            vec![
-                step(4100, 1, true),
-                step(5400, 2, true),
-                step(5400, 1, false)
+            chains,
+            [
+                Chain::Instance("inventory-worker".into()),
+                Chain::Proxy,
+                Chain::Proxy,
+                Chain::Instance("redis".into()),
             ]
         );
     }

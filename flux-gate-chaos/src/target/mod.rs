@@ -88,6 +88,35 @@ pub enum TargetError {
     NoRedisHa,
 }
 
+/// What a lifecycle step leaves to wait for once it took effect: the instance it started
+/// becoming ready. Owned (it borrows nothing of the target), so the wait runs while the target
+/// serves other steps: an API started while Redis is paused must not hold back Redis's resume
+/// for its 30 s ready timeout (docs/decisions.md §48).
+#[must_use = "a started instance is not ready until its readiness is awaited"]
+pub struct Readiness(Option<futures::future::BoxFuture<'static, Result<(), TargetError>>>);
+
+impl Readiness {
+    /// Nothing to wait for: the step was done when it returned (a kill, a pause).
+    pub fn now() -> Self {
+        Readiness(None)
+    }
+
+    /// Ready once `wait` returns.
+    pub fn after(
+        wait: impl std::future::Future<Output = Result<(), TargetError>> + Send + 'static,
+    ) -> Self {
+        Readiness(Some(Box::pin(wait)))
+    }
+
+    /// Until the instance is ready, or why it never became so.
+    pub async fn wait(self) -> Result<(), TargetError> {
+        match self.0 {
+            Some(wait) => wait.await,
+            None => Ok(()),
+        }
+    }
+}
+
 /// A running stack that faults can be applied to.
 #[async_trait::async_trait]
 pub trait Target: Send {
@@ -97,8 +126,10 @@ pub trait Target: Send {
     fn names(&self) -> Names;
     /// The instances of a service or replica group (`ingestion-api` → `#1`, `#2`).
     fn instances_of(&self, service: &str) -> Vec<String>;
-    /// Applies `op` to one instance; returns once it took effect (started = ready again).
-    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError>;
+    /// Applies `op` to one instance; returns once it took effect, with what is left before the
+    /// instance serves again: a start's wait for readiness, which the caller awaits without
+    /// holding the target, so that steps on other instances need not wait for it.
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<Readiness, TargetError>;
     /// The instance holding a role (`redis-primary`, `redis-replica`) now.
     async fn resolve_role(&mut self, role: &str) -> Result<String, TargetError> {
         match &self.endpoints().redis_ha {

@@ -104,7 +104,10 @@ pub(super) fn client(url: &str) -> Result<Client, RedisError> {
     Client::open(info.set_tcp_settings(tcp))
 }
 
-async fn connect(client: &Client, timeout: Duration) -> Result<MultiplexedConnection, RedisError> {
+pub(super) async fn connect(
+    client: &Client,
+    timeout: Duration,
+) -> Result<MultiplexedConnection, RedisError> {
     let config = AsyncConnectionConfig::new()
         .set_connection_timeout(Some(timeout))
         .set_response_timeout(None);

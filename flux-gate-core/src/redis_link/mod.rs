@@ -15,8 +15,10 @@
 //! restart.
 
 mod locate;
+mod promotable;
 
 pub use locate::{ConfigError, Locator, SentinelConfig};
+pub use promotable::Promotable;
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -94,6 +96,14 @@ impl RedisLink {
                 last_failure: Mutex::new(None),
             }),
         })
+    }
+
+    /// The Sentinels this link finds the primary through, if any.
+    pub fn sentinels(&self) -> Option<&SentinelConfig> {
+        match &self.inner.locator {
+            Locator::Sentinel(cfg) => Some(cfg),
+            Locator::Fixed(_) => None,
+        }
     }
 
     /// Runs `op` on the shared connection within `timeout` (connecting included). A

@@ -13,16 +13,23 @@ use crate::wait::poll;
 
 const CALL: Duration = Duration::from_secs(2);
 
-/// One primary, one replica of it, one Sentinel watching them (quorum 1).
+/// One primary, its replicas, one Sentinel watching them (quorum 1).
 struct Ha {
     primary: Redis,
     replica: Redis,
+    /// A second replica, when asked for.
+    other: Option<Redis>,
     sentinel: Supervised,
     sentinel_port: u16,
     _dir: tempfile::TempDir,
 }
 
 async fn start(min_replicas: u32) -> Ha {
+    start_with(min_replicas, 1, 1000).await
+}
+
+/// `replicas` (1 or 2) replicas; the Sentinel calls an instance down after `down_after_ms`.
+async fn start_with(min_replicas: u32, replicas: usize, down_after_ms: u64) -> Ha {
     let dir = tempfile::tempdir().unwrap();
     let min = [
         "--min-replicas-to-write".to_owned(),
@@ -42,6 +49,14 @@ async fn start(min_replicas: u32) -> Ha {
     let replica = Redis::start_with(&dir.path().join("replica"), &args)
         .await
         .unwrap();
+    let other = match replicas {
+        2 => Some(
+            Redis::start_with(&dir.path().join("other"), &args)
+                .await
+                .unwrap(),
+        ),
+        _ => None,
+    };
     let sentinel_port = ports::free_port().unwrap();
     let conf = dir.path().join("sentinel.conf");
     std::fs::write(
@@ -49,7 +64,7 @@ async fn start(min_replicas: u32) -> Ha {
         format!(
             "port {sentinel_port}\nbind 127.0.0.1\nprotected-mode no\ndir {}\n\
              sentinel monitor fg 127.0.0.1 {} 1\n\
-             sentinel down-after-milliseconds fg 1000\nsentinel failover-timeout fg 5000\n",
+             sentinel down-after-milliseconds fg {down_after_ms}\nsentinel failover-timeout fg 5000\n",
             dir.path().display(),
             primary.port
         ),
@@ -65,7 +80,7 @@ async fn start(min_replicas: u32) -> Ha {
     let mut sentinel = Supervised::new(spec);
     sentinel.start().unwrap();
     let addr = ([127, 0, 0, 1], sentinel_port).into();
-    ready::wait_until(&mut sentinel, Duration::from_secs(10), || {
+    ready::wait_until(&sentinel.watch(), Duration::from_secs(10), || {
         ready::redis_pong(addr)
     })
     .await
@@ -73,11 +88,12 @@ async fn start(min_replicas: u32) -> Ha {
     let ha = Ha {
         primary,
         replica,
+        other,
         sentinel,
         sentinel_port,
         _dir: dir,
     };
-    // The replica is in sync: WAIT can count it.
+    // Every replica is in sync: WAIT can count it.
     let direct = RedisLink::new(&ha.primary.url()).unwrap();
     poll(Duration::from_secs(15), || async {
         let info: String = direct
@@ -89,7 +105,8 @@ async fn start(min_replicas: u32) -> Ha {
             })
             .await
             .map_err(|e| e.to_string())?;
-        info.contains("state=online").then_some(()).ok_or(info)
+        let online = info.matches("state=online").count();
+        (online == replicas).then_some(()).ok_or(info)
     })
     .await
     .unwrap();
@@ -100,6 +117,11 @@ async fn start(min_replicas: u32) -> Ha {
 /// refreshes what it knows of a replica every 10 s, and one first seen mid-sync is no
 /// candidate until then.
 async fn sentinel_sees_the_replica(sentinel_port: u16) {
+    sentinel_sees_replicas(sentinel_port, 1).await
+}
+
+/// Until the Sentinel has seen `n` replicas in sync.
+async fn sentinel_sees_replicas(sentinel_port: u16, n: usize) {
     let sentinel = RedisLink::new(&format!("redis://127.0.0.1:{sentinel_port}")).unwrap();
     poll(Duration::from_secs(20), || async {
         let replicas: Vec<Vec<String>> = sentinel
@@ -112,11 +134,14 @@ async fn sentinel_sees_the_replica(sentinel_port: u16) {
             })
             .await
             .map_err(|e| e.to_string())?;
-        let ok = replicas.iter().any(|r| {
-            r.chunks(2)
-                .any(|kv| kv[0] == "master-link-status" && kv.get(1).is_some_and(|v| v == "ok"))
-        });
-        ok.then_some(()).ok_or(format!("{replicas:?}"))
+        let in_sync = replicas
+            .iter()
+            .filter(|r| {
+                r.chunks(2)
+                    .any(|kv| kv[0] == "master-link-status" && kv.get(1).is_some_and(|v| v == "ok"))
+            })
+            .count();
+        (in_sync == n).then_some(()).ok_or(format!("{replicas:?}"))
     })
     .await
     .unwrap();
@@ -213,6 +238,55 @@ async fn a_replica_acknowledgement_says_yes_only_while_a_replica_holds_the_write
         .confirm(generation)
         .await
         .unwrap();
+    drop(ha.sentinel);
+}
+
+/// With two replicas a write waits for both while both could be promoted: one that stopped
+/// answering is not yet down for the Sentinel, and could be promoted without the write (as a
+/// planned failover promotes a replica and lets the old primary go on taking writes, which
+/// the other replica alone acknowledged). Once the Sentinel calls it down, one replica is
+/// enough again: a replica lost costs no more than the Sentinel's `down-after`.
+#[tokio::test]
+async fn a_write_waits_for_every_replica_a_sentinel_could_promote() {
+    let ha = start_with(0, 2, 3000).await;
+    sentinel_sees_replicas(ha.sentinel_port, 2).await;
+    let link = via_sentinel(&ha);
+    let ack = ReplicaAck::start(link.clone(), 1, Duration::from_millis(300));
+    let confirm = || async {
+        let (_, generation) = incr(&link).await.map_err(|e| e.to_string())?;
+        ack.confirm(generation).await.map_err(|e| format!("{e:?}"))
+    };
+    // Both replicas hold it: yes. (The first answer waits for the Sentinel's first count.)
+    confirm().await.unwrap();
+    // One replica stops answering; for 3 s the Sentinel still counts it.
+    ha.replica.process.pause().unwrap();
+    let paused = std::time::Instant::now();
+    let refused = confirm().await.unwrap_err();
+    assert!(
+        paused.elapsed() < Duration::from_millis(2500),
+        "too late to tell: {:?}",
+        paused.elapsed()
+    );
+    assert!(refused.contains("TooFew { got: 1, want: 2"), "{refused}");
+    // Down for the Sentinel: it cannot be promoted, and the other replica is enough.
+    poll(Duration::from_secs(15), confirm).await.unwrap();
+    // Back and in sync: both are waited for again (a write is refused once it is paused anew
+    // only if it is counted).
+    ha.replica.process.resume().unwrap();
+    sentinel_sees_replicas(ha.sentinel_port, 2).await;
+    poll(Duration::from_secs(15), || async {
+        confirm().await?;
+        ha.replica.process.pause().map_err(|e| e.to_string())?;
+        let answer = confirm().await;
+        ha.replica.process.resume().map_err(|e| e.to_string())?;
+        match answer {
+            Err(e) if e.contains("want: 2") => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+    .unwrap();
+    drop(ha.other);
     drop(ha.sentinel);
 }
 

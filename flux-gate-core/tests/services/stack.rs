@@ -54,7 +54,7 @@ impl Service {
         } else {
             "/health"
         };
-        ready::wait_until(&mut self.process, Duration::from_secs(30), || {
+        ready::wait_until(&self.process.watch(), Duration::from_secs(30), || {
             ready::http_ok(addr, probe)
         })
         .await

@@ -4,9 +4,11 @@
 //! on every exit ([`stack`]); a crashed run's changes are repaired from its [`ledger`]; a
 //! project running Redis with Sentinel is read as such ([`redis_ha`]); a scenario's `scale:`
 //! is checked against the project, not applied to it ([`scale`]); a started container is ready
-//! when its own healthcheck command passes, run by the harness ([`readiness`]).
+//! when its own healthcheck command passes, run by the harness ([`readiness`]), waited for
+//! without holding the target ([`handle`]).
 
 pub mod engine;
+pub mod handle;
 pub mod ledger;
 pub mod project;
 pub mod readiness;

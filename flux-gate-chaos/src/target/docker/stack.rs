@@ -9,21 +9,21 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{
-    InspectContainerOptions, KillContainerOptions, LogsOptionsBuilder, StartContainerOptions,
-    StopContainerOptions,
+    KillContainerOptions, LogsOptionsBuilder, StartContainerOptions, StopContainerOptions,
 };
 use bollard::Docker;
 use futures::StreamExt;
 
 use super::engine::{self, already_there, DockerError};
+use super::handle::Handle;
 use super::ledger::Ledger;
-use super::project::{from_inspect, Container, Project, State};
+use super::project::{Container, Project, State};
 use super::spec::DockerSpec;
 use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
 use crate::target::local::template::Vars;
 use crate::target::redis_ha::RedisTopology;
-use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Target, TargetError};
+use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Readiness, Target, TargetError};
 use crate::toxiproxy;
 
 /// How long a held-back instance may take to stop cleanly (a worker leaves its group).
@@ -116,7 +116,7 @@ impl DockerTarget {
     async fn wait_baseline_healthy(&mut self, deadline: Instant) -> Result<(), TargetError> {
         for inst in self.baseline.clone() {
             if self.state_of(&inst).await? == State::Paused {
-                self.lifecycle(&inst, Lifecycle::Resume).await?;
+                self.pause(&inst, false).await?;
             }
         }
         for inst in &self.baseline {
@@ -158,61 +158,27 @@ impl DockerTarget {
             .ok_or_else(|| TargetError::NoSuchInstance(instance.to_owned()))
     }
 
+    /// `instance`'s container, owned: for a wait that must not hold the target.
+    fn handle(&self, instance: &str) -> Result<Handle, TargetError> {
+        Ok(Handle {
+            docker: self.docker.clone(),
+            project: self.project.name.clone(),
+            instance: instance.to_owned(),
+            id: self.container(instance)?.id.clone(),
+        })
+    }
+
     /// Inspects `instance` afresh, refusing a container that is no longer the project's.
     async fn inspect(&self, instance: &str) -> Result<Container, TargetError> {
-        let id = self.container(instance)?.id.clone();
-        let c = self
-            .docker
-            .inspect_container(&id, None::<InspectContainerOptions>)
-            .await
-            .map_err(|e| DockerError::api(format!("inspecting {instance}"), e))?;
-        from_inspect(&self.project.name, &c).ok_or_else(|| {
-            DockerError::Foreign {
-                id: id.clone(),
-                project: self.project.name.clone(),
-            }
-            .into()
-        })
+        self.handle(instance)?.inspect().await
     }
 
     async fn state_of(&self, instance: &str) -> Result<State, TargetError> {
         Ok(self.inspect(instance).await?.state)
     }
 
-    /// Until `instance` runs and, if it has a healthcheck, passes it: run by the harness every
-    /// [`super::readiness::EVERY`], or reported healthy by the engine.
     async fn wait_healthy(&self, instance: &str, deadline: Instant) -> Result<(), TargetError> {
-        let started = Instant::now();
-        loop {
-            let c = self.inspect(instance).await?;
-            let ready = match (&c.state, &c.probe) {
-                (
-                    State::Running {
-                        healthy: Some(true),
-                    },
-                    _,
-                )
-                | (State::Running { .. }, None) => true,
-                // Its own check, run now: the engine's next one may be an interval away.
-                (State::Running { .. }, Some(cmd)) => {
-                    super::readiness::passes(&self.docker, &c.id, cmd).await?
-                }
-                _ => false,
-            };
-            if ready {
-                return Ok(());
-            }
-            if Instant::now() >= deadline {
-                return Err(DockerError::Unhealthy {
-                    instance: instance.to_owned(),
-                    name: c.name,
-                    state: c.state.describe().to_owned(),
-                    waited_s: started.elapsed().as_secs(),
-                }
-                .into());
-            }
-            tokio::time::sleep(super::readiness::EVERY).await;
-        }
+        self.handle(instance)?.wait_healthy(deadline).await
     }
 
     /// Until `instance` is no longer running (a kill is asynchronous).
@@ -243,12 +209,47 @@ impl DockerTarget {
         }
     }
 
-    /// Starts `instance` and waits until it is healthy (addresses may have changed).
-    async fn start(&mut self, instance: &str) -> Result<(), TargetError> {
+    /// Starts `instance` and re-reads the endpoints (a started container can come back at
+    /// another address); returns its wait for health.
+    async fn start(&mut self, instance: &str) -> Result<Readiness, TargetError> {
         self.start_container(instance).await?;
+        self.refresh().await?;
         let deadline = Instant::now() + self.spec.health_timeout.get();
-        self.wait_healthy(instance, deadline).await?;
-        self.refresh().await
+        let handle = self.handle(instance)?;
+        Ok(Readiness::after(async move {
+            handle.wait_healthy(deadline).await
+        }))
+    }
+
+    /// SIGKILL, and wait until the engine sees it stopped (a kill is asynchronous).
+    async fn kill(&self, instance: &str) -> Result<(), TargetError> {
+        let id = self.inspect(instance).await?.id;
+        match self
+            .docker
+            .kill_container(&id, Some(KillContainerOptions::default()))
+            .await
+        {
+            Ok(()) => {}
+            Err(e) if already_there(&e) => {}
+            Err(e) => return Err(DockerError::api(format!("killing {instance}"), e).into()),
+        }
+        self.wait_stopped(instance).await
+    }
+
+    /// Pauses (`on`) or resumes `instance`; one already so is left as it is.
+    async fn pause(&self, instance: &str, on: bool) -> Result<(), TargetError> {
+        let id = self.inspect(instance).await?.id;
+        let (result, what) = if on {
+            (self.docker.pause_container(&id).await, "pausing")
+        } else {
+            (self.docker.unpause_container(&id).await, "resuming")
+        };
+        match result {
+            Err(e) if !already_there(&e) => {
+                Err(DockerError::api(format!("{what} {instance}"), e).into())
+            }
+            _ => Ok(()),
+        }
     }
 
     async fn stop(&self, instance: &str, grace_ms: u64) -> Result<(), TargetError> {
@@ -538,42 +539,21 @@ impl Target for DockerTarget {
         self.project.instances_of(service)
     }
 
-    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
-        if op == Lifecycle::Failover {
-            // The Sentinels act on the primary; no container is touched.
-            return self.failover().await;
-        }
-        let id = self.inspect(instance).await?.id;
-        let api = |what: &str, e| DockerError::api(format!("{what} {instance}"), e);
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<Readiness, TargetError> {
         match op {
-            Lifecycle::Kill => {
-                match self
-                    .docker
-                    .kill_container(&id, Some(KillContainerOptions::default()))
-                    .await
-                {
-                    Ok(()) => {}
-                    Err(e) if already_there(&e) => {}
-                    Err(e) => return Err(api("killing", e).into()),
-                }
-                self.wait_stopped(instance).await
-            }
-            Lifecycle::Stop { grace_ms } => self.stop(instance, grace_ms).await,
-            Lifecycle::Start => self.start(instance).await,
+            // The Sentinels act on the primary; no container is touched.
+            Lifecycle::Failover => self.failover().await?,
+            Lifecycle::Kill => self.kill(instance).await?,
+            Lifecycle::Stop { grace_ms } => self.stop(instance, grace_ms).await?,
+            Lifecycle::Start => return self.start(instance).await,
             Lifecycle::Restart { grace_ms } => {
                 self.stop(instance, grace_ms).await?;
-                self.start(instance).await
+                return self.start(instance).await;
             }
-            Lifecycle::Pause => match self.docker.pause_container(&id).await {
-                Err(e) if !already_there(&e) => Err(api("pausing", e).into()),
-                _ => Ok(()),
-            },
-            Lifecycle::Resume => match self.docker.unpause_container(&id).await {
-                Err(e) if !already_there(&e) => Err(api("resuming", e).into()),
-                _ => Ok(()),
-            },
-            Lifecycle::Failover => Ok(()),
+            Lifecycle::Pause => self.pause(instance, true).await?,
+            Lifecycle::Resume => self.pause(instance, false).await?,
         }
+        Ok(Readiness::now())
     }
 
     async fn restore(&mut self) -> Result<(), TargetError> {
@@ -586,7 +566,7 @@ impl Target for DockerTarget {
         let mut put_back = Vec::new();
         for inst in self.baseline.clone() {
             match self.state_of(&inst).await? {
-                State::Paused => self.lifecycle(&inst, Lifecycle::Resume).await?,
+                State::Paused => self.pause(&inst, false).await?,
                 State::Stopped => self.start_container(&inst).await?,
                 State::Running { .. } => continue,
             }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use flux_gate_testbed::{binaries, ports, ready, Spec, Supervised};
+use flux_gate_testbed::{binaries, ports, procfs, ready, Spec, Supervised};
 use tokio::task::JoinHandle;
 
 use super::groups::ProcessGroups;
@@ -17,7 +17,7 @@ use super::spec::{instance_names, Ready, ServiceSpec, StackSpec};
 use super::template::Vars;
 use crate::scenario::validate::Names;
 use crate::target::redis_ha::RedisTopology;
-use crate::target::{Endpoints, Lifecycle, LinkEnds, Target, TargetError};
+use crate::target::{Endpoints, Lifecycle, LinkEnds, Readiness, Target, TargetError};
 use crate::toxiproxy::{self, wire::ProxyRequest, ProxyServer};
 
 struct Instance {
@@ -494,67 +494,62 @@ async fn before_first_start(s: &ServiceSpec, home: &Home, user: RunAs) -> Result
     Ok(())
 }
 
-/// Starts the instance and waits until it is ready. A server started right after its previous
-/// process group was killed can exit at once (PostgreSQL while the old shared memory is still
-/// attached): such an early exit is retried twice, a second apart.
+/// Starts the instance and waits until it is ready.
 async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
-    let mut attempt = 0;
-    loop {
-        match start_once(i).await {
-            Err(TargetError::Component(flux_gate_testbed::Error::NotReady { .. }))
-                if attempt < 2 && !i.process.is_running() =>
-            {
-                attempt += 1;
-                tracing::warn!(instance = %i.process.name(), attempt, "exited while starting; retrying");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
-            other => return other,
-        }
-    }
+    launch(i)?.wait().await
 }
 
-async fn start_once(i: &mut Instance) -> Result<(), TargetError> {
+/// Starts the instance's process; the returned wait holds nothing of the instance, so the
+/// stack can serve other steps while it runs. A stop or kill returns only once the old
+/// process group is gone, so a server started here never meets its previous self (PostgreSQL
+/// would find its old shared memory still attached, and exit).
+fn launch(i: &mut Instance) -> Result<Readiness, TargetError> {
     i.process.start()?;
     i.groups.add(i.process.pid());
+    let watch = i.process.watch();
     let addr: SocketAddr = ([127, 0, 0, 1], i.port).into();
     let limit = i.ready_timeout;
-    let dir = i.vars.values.get("dir").cloned().unwrap_or_default();
-    match i.ready.clone() {
-        Ready::Tcp => ready::wait_until(&mut i.process, limit, || ready::tcp(addr)).await?,
-        Ready::Redis => {
-            ready::wait_until(&mut i.process, limit, || ready::redis_pong(addr)).await?
-        }
-        Ready::Http(path) => {
-            ready::wait_until(&mut i.process, limit, || {
-                let path = path.clone();
-                async move { ready::http_ok(addr, &path).await }
-            })
-            .await?
-        }
+    let ready = i.ready.clone();
+    let command = match &ready {
         Ready::Command(cmd) => {
             let (program, args) = cmd
                 .split_first()
                 .ok_or_else(|| setup("empty ready command"))?;
-            let program = resolve(program)?;
-            ready::wait_until(&mut i.process, limit, || {
-                let program = program.clone();
-                let args = args.to_vec();
-                let dir = dir.clone();
-                async move {
-                    tokio::process::Command::new(program)
-                        .args(args)
-                        .current_dir(dir)
-                        .stdout(std::process::Stdio::null())
-                        .stderr(std::process::Stdio::null())
-                        .status()
-                        .await
-                        .is_ok_and(|s| s.success())
-                }
-            })
-            .await?
+            let dir = i.vars.values.get("dir").cloned().unwrap_or_default();
+            Some((resolve(program)?, args.to_vec(), dir))
         }
+        _ => None,
+    };
+    Ok(Readiness::after(async move {
+        let probe = || {
+            let ready = ready.clone();
+            let command = command.clone();
+            async move { probe_once(&ready, addr, command.as_ref()).await }
+        };
+        Ok(ready::wait_until(&watch, limit, probe).await?)
+    }))
+}
+
+/// One readiness check, the way the stack file asks for it.
+async fn probe_once(
+    ready: &Ready,
+    addr: SocketAddr,
+    command: Option<&(PathBuf, Vec<String>, String)>,
+) -> bool {
+    match (ready, command) {
+        (Ready::Tcp, _) => ready::tcp(addr).await,
+        (Ready::Redis, _) => ready::redis_pong(addr).await,
+        (Ready::Http(path), _) => ready::http_ok(addr, path).await,
+        (Ready::Command(_), Some((program, args, dir))) => tokio::process::Command::new(program)
+            .args(args)
+            .current_dir(dir)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .await
+            .is_ok_and(|s| s.success()),
+        (Ready::Command(_), None) => false,
     }
-    Ok(())
 }
 
 /// SIGSTOP is asynchronous: wait (briefly) until the kernel shows the process stopped, so a
@@ -562,12 +557,7 @@ async fn start_once(i: &mut Instance) -> Result<(), TargetError> {
 async fn wait_stopped(pid: Option<u32>) {
     let Some(pid) = pid else { return };
     for _ in 0..100 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let state = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.trim().chars().next());
-        if matches!(state, Some('T') | Some('t') | None) {
+        if matches!(procfs::state(pid), Some('T') | Some('t') | None) {
             return;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
@@ -592,10 +582,11 @@ impl Target for LocalTarget {
         }
     }
 
-    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<(), TargetError> {
+    async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<Readiness, TargetError> {
         if op == Lifecycle::Failover {
             // The Sentinels act on the primary; no process is touched.
-            return self.failover().await;
+            self.failover().await?;
+            return Ok(Readiness::now());
         }
         let i = self
             .instances
@@ -607,30 +598,24 @@ impl Target for LocalTarget {
                 i.process.kill().await?;
                 i.groups.remove(pid);
             }
-            Lifecycle::Stop { grace_ms } => {
+            Lifecycle::Stop { grace_ms } | Lifecycle::Restart { grace_ms } => {
                 let pid = i.process.pid();
                 i.process
                     .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
                     .await?;
                 i.groups.remove(pid);
-            }
-            Lifecycle::Start => start_and_wait(i).await?,
-            Lifecycle::Restart { grace_ms } => {
-                let pid = i.process.pid();
-                i.process
-                    .stop_with(i.stop_signal, Duration::from_millis(grace_ms))
-                    .await?;
-                i.groups.remove(pid);
-                start_and_wait(i).await?;
             }
             Lifecycle::Pause => {
                 i.process.pause()?;
                 wait_stopped(i.process.pid()).await;
             }
             Lifecycle::Resume => i.process.resume()?,
-            Lifecycle::Failover => {}
+            Lifecycle::Start | Lifecycle::Failover => {}
         }
-        Ok(())
+        match op {
+            Lifecycle::Start | Lifecycle::Restart { .. } => launch(i),
+            _ => Ok(Readiness::now()),
+        }
     }
 
     async fn restore(&mut self) -> Result<(), TargetError> {
