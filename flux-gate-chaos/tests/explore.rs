@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 mod common;
 use common::builds::Build;
-use common::explore::{explore, fgchaos, read_scenario, shrink, trial_rows, Said};
+use common::explore::{explore, fgchaos, read_scenario, run, shrink, trial_rows, Said};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -88,6 +88,9 @@ fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
     let minimal = read_scenario(&saved);
     assert!(minimal.faults.len() <= 2, "{said}");
     assert_eq!(minimal.name, "found-sells-past-zero");
+    // The last pass ran; it made nothing smaller (each API has a link of its own from the
+    // load balancer, so the stack has no valid size with one).
+    assert!(said.contains("| stack size | 0 | 2s | 0 |"), "{said}");
     // Exit 0 means it failed again in at least one confirmation run; it must be this bug.
     assert!(
         out.shrink_result()
@@ -96,6 +99,52 @@ fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
     );
     let valid = fgchaos().arg("validate").arg(&saved).output().unwrap();
     assert_eq!(valid.status.code(), Some(0), "{}", text_of(&valid));
+    assert!(common::processes_under(&dir.path().join("work")).is_empty());
+}
+
+/// Shrink's last pass makes the stack smaller: a sale that sells past zero beside two workers
+/// sells past zero beside one, and the minimal scenario says so in its `scale:`. The sale has
+/// no per-buyer limit, so every reduction of the load before that pass still sells past zero
+/// in every run: a load left on the edge of failing could pass both runs of the smaller
+/// stack by chance (seen with a limit of one: 12 buyers for 10 units).
+#[test]
+fn a_smaller_stack_that_still_fails_is_kept() {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    let build = Build::Api("api-sells-past-zero");
+    let scenario = dir.path().join("two-workers.yaml");
+    std::fs::write(
+        &scenario,
+        "name: two-workers\nsale: { product: two-workers, stock: 20 }\n\
+         load: { model: arrival-rate, rate: 20/s, duration: 2s, users: 200, duplicate_ratio: 0, timeout: 2s }\n\
+         scale: { inventory-worker: { replicas: 2 } }\n",
+    )
+    .unwrap();
+    let stack = common::builds::stack_file(&build, dir.path());
+    let ran = run(&scenario, stack.as_deref(), dir.path());
+    assert_eq!(ran.code, Some(1), "{}", ran.text);
+    let reports = dir.path().join("reports");
+    let failing = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .expect("the failing run");
+    let saved = dir.path().join("found-two-workers.yaml");
+    let out = shrink(&build, &failing, dir.path(), "10m", &saved);
+    let said = &out.text;
+    assert_eq!(out.code, Some(0), "{said}");
+    let minimal = read_scenario(&saved);
+    assert_eq!(
+        minimal.scale.get("inventory-worker").map(|s| s.replicas),
+        Some(1),
+        "{said}"
+    );
+    assert!(
+        out.shrink_result()
+            .is_some_and(|l| l.contains("no_oversell")),
+        "{said}"
+    );
     assert!(common::processes_under(&dir.path().join("work")).is_empty());
 }
 

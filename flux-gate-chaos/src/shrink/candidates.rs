@@ -1,5 +1,5 @@
 //! The test shrink asks of every candidate: does this scenario still fail the same way? A
-//! candidate runs on the kept stack, is judged, and counts as failing when the same checkers —
+//! candidate runs on the kept stack (at its own size: [`SizedStack`]), is judged, and counts as failing when the same checkers —
 //! no more, no fewer — fail in `k` of at most `m` runs ([`Rule`]). Answers are cached by the
 //! scenario's canonical text, so no candidate is run twice, and runs stop at the budget.
 
@@ -9,9 +9,9 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::sized::SizedStack;
 use crate::explore::Signature;
-use crate::run::KeptStack;
-use crate::scenario::validate::{validate, Names};
+use crate::scenario::validate::validate;
 use crate::scenario::Scenario;
 
 /// A candidate fails when `k` of at most `m` runs fail the same way (runs stop as soon as
@@ -24,8 +24,7 @@ pub struct Rule {
 
 /// What the candidates cost and found.
 pub struct Candidates<'a> {
-    kept: &'a mut KeptStack,
-    names: Names,
+    stack: &'a mut SizedStack,
     signature: Signature,
     /// The failing run's seed: the first run of a candidate uses it (the same load and the
     /// same seeded picks), later ones the seeds after it.
@@ -43,10 +42,8 @@ pub struct Candidates<'a> {
 }
 
 impl<'a> Candidates<'a> {
-    #[allow(clippy::too_many_arguments)]
     pub fn new(
-        kept: &'a mut KeptStack,
-        names: Names,
+        stack: &'a mut SizedStack,
         signature: Signature,
         seed: u64,
         rule: Rule,
@@ -55,8 +52,7 @@ impl<'a> Candidates<'a> {
         interrupt: watch::Receiver<bool>,
     ) -> Self {
         Candidates {
-            kept,
-            names,
+            stack,
             signature,
             seed,
             rule,
@@ -69,6 +65,11 @@ impl<'a> Candidates<'a> {
         }
     }
 
+    /// The services that run more than one instance at `s`'s size (see [`SizedStack::sizes`]).
+    pub fn sizes(&self, s: &Scenario) -> Vec<(String, crate::scenario::Scale)> {
+        self.stack.sizes(s)
+    }
+
     /// Whether time or Ctrl-C has ended the search: every later candidate then counts as
     /// passing, so the reduction keeps what it has.
     pub fn exhausted(&self) -> bool {
@@ -76,15 +77,17 @@ impl<'a> Candidates<'a> {
     }
 
     /// Whether `s` fails the same way, by the rule. An invalid candidate (a reduction that
-    /// broke a rule of the format) is not run and does not fail.
+    /// broke a rule of the format, or named an instance its size does not have) is not run
+    /// and does not fail.
     pub async fn fails(&mut self, s: &Scenario) -> bool {
         self.fails_by(s, self.rule).await
     }
 
     /// [`Candidates::fails`] by `rule` instead of the candidates' own.
     pub async fn fails_by(&mut self, s: &Scenario, rule: Rule) -> bool {
-        if !validate(s, &self.names).is_empty() {
-            return false;
+        match self.stack.names_for(s) {
+            Some(names) if validate(s, &names).is_empty() => {}
+            _ => return false,
         }
         let Ok(text) = serde_yaml::to_string(s) else {
             return false;
@@ -126,8 +129,14 @@ impl<'a> Candidates<'a> {
     /// One run of a candidate: whether it failed the same way. Its stored run is kept while it
     /// is the latest that did, and removed otherwise.
     async fn run_once(&mut self, s: &Scenario, path: &Path, text: &str, seed: u64) -> bool {
-        let ran = match self
-            .kept
+        let kept = match self.stack.for_scenario(s).await {
+            Ok(kept) => kept,
+            Err(e) => {
+                tracing::warn!(error = %e, "no stack of the candidate's size");
+                return false;
+            }
+        };
+        let ran = match kept
             .run((path, s, text), seed, self.interrupt.clone())
             .await
         {

@@ -9,14 +9,17 @@
 //! |---|---|
 //! | `ddmin.rs` | delta debugging over a list: which faults are needed |
 //! | `candidates.rs` | the test of a candidate: runs on the kept stack, k of m, cached |
-//! | `reduce.rs` | the passes: faults, then each fault's values, then the load |
+//! | `reduce.rs` | the passes: faults, then each fault's values, then the load, then the stack's size |
+//! | `sized.rs` | the kept stack at the size the next scenario asks for |
 //!
-//! The candidates run on one [`KeptStack`], as explore's trials do. The stack's size is not
-//! reduced: a kept stack has the one size it started with.
+//! The candidates run on one kept stack, as explore's trials do, except that the last pass
+//! tries fewer replicas of a service: a candidate of another size brings up a stack of that
+//! size (local target only; a docker project's size is the user's).
 
 pub mod candidates;
 pub mod ddmin;
 pub mod reduce;
+pub mod sized;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -25,12 +28,13 @@ use tokio::sync::watch;
 
 use crate::explore::Signature;
 use crate::record::{Record, RecordError};
-use crate::run::{KeptStack, RunError, RunOptions, StackChoice};
+use crate::run::{RunError, RunOptions, StackChoice};
 use crate::scenario::parse::Problem;
 use crate::scenario::validate::{validate, Names};
 use crate::scenario::Scenario;
 use crate::verdict;
 use candidates::{Candidates, Rule};
+use sized::SizedStack;
 
 /// A candidate counts as failing when 1 of at most 2 runs fails the same way. A bug in a
 /// narrow window does not show in every run; asking twice keeps shrink from dropping a fault
@@ -167,10 +171,9 @@ pub async fn shrink(
         path: dir.clone(),
         source,
     })?;
-    let mut kept = KeptStack::up(stack, &opts.run).await?;
+    let mut sized = SizedStack::up(stack, names, &opts.run, &failing.scenario.scale).await?;
     let mut c = Candidates::new(
-        &mut kept,
-        names,
+        &mut sized,
         failing.signature.clone(),
         failing.seed,
         RULE,
@@ -189,7 +192,7 @@ pub async fn shrink(
     let cut_short = c.exhausted();
     let (runs, last_failing) = (c.runs, c.last_failing.clone());
     let mut confirming = Confirming {
-        kept: &mut kept,
+        stack: &mut sized,
         failing: &failing,
         out: &opts.out,
         interrupt,
@@ -197,7 +200,7 @@ pub async fn shrink(
     };
     let held = confirming.held(reduced, &mut steps).await;
     let confirm_runs = confirming.runs;
-    kept.down().await;
+    sized.down().await;
     let mut minimal = held.scenario;
     minimal.name = minimal_name(&failing.scenario.name);
     minimal.description = format!(
@@ -234,10 +237,11 @@ async fn passes(
     steps: &mut Vec<Step>,
     progress: &mut dyn FnMut(&Step),
 ) -> Vec<Scenario> {
-    let passes: [(&'static str, Pass); 3] = [
+    let passes: [(&'static str, Pass); 4] = [
         ("faults (ddmin)", Pass::Faults),
         ("each fault's values", Pass::Values),
         ("load", Pass::Load),
+        ("stack size", Pass::StackSize),
     ];
     for (name, pass) in passes {
         let before = c.runs;
@@ -248,6 +252,7 @@ async fn passes(
             Pass::Faults => reduce::faults(c, last.clone()).await,
             Pass::Values => reduce::fault_values(c, last.clone()).await,
             Pass::Load => reduce::load(c, last.clone()).await,
+            Pass::StackSize => reduce::stack_size(c, last.clone()).await,
         };
         let done = step(name, &s, c.runs - before);
         progress(&done);
@@ -263,6 +268,7 @@ enum Pass {
     Faults,
     Values,
     Load,
+    StackSize,
 }
 
 fn step(pass: &'static str, s: &Scenario, runs: usize) -> Step {
@@ -284,7 +290,7 @@ struct Held {
 
 /// The final confirmation: the result runs [`CONFIRMATIONS`] times with fresh seeds.
 struct Confirming<'a> {
-    kept: &'a mut KeptStack,
+    stack: &'a mut SizedStack,
     failing: &'a Failing,
     out: &'a Path,
     interrupt: watch::Receiver<bool>,
@@ -337,10 +343,13 @@ impl Confirming<'_> {
             }
             let seed = self.failing.seed.wrapping_add(100 + u64::from(i));
             self.runs += 1;
-            let ran = self
-                .kept
-                .run((&path, s, &text), seed, self.interrupt.clone())
-                .await;
+            let ran = match self.stack.for_scenario(s).await {
+                Ok(kept) => {
+                    kept.run((&path, s, &text), seed, self.interrupt.clone())
+                        .await
+                }
+                Err(e) => Err(e),
+            };
             if let Ok(Ok(o)) = ran.map(|r| r.outcome) {
                 if self.failing.signature.matches(&o.judgement) {
                     same += 1;

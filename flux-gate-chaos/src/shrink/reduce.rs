@@ -1,6 +1,7 @@
 //! The reduction passes, in the order the issue of shrinking set: which faults ([`faults`], by
 //! delta debugging), then how hard and how long each remaining one is ([`fault_values`]),
-//! then the load ([`load`]). Each pass keeps a change only when the candidate still fails the
+//! then the load ([`load`]), then the stack's size ([`stack_size`]: last, because each size
+//! tried costs a stack start). Each pass keeps a change only when the candidate still fails the
 //! same way, so every pass ends on a scenario that fails — Hypothesis's rule: reduce, then
 //! confirm.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use super::candidates::Candidates;
 use super::ddmin::{ddmin, Test};
-use crate::scenario::{Dur, Fault, Rate, Scenario};
+use crate::scenario::{Dur, Fault, Rate, Scale, Scenario};
 
 /// The shortest a fault's duration is halved down to, and a load's.
 const MIN_FAULT: Duration = Duration::from_millis(100);
@@ -114,6 +115,39 @@ pub async fn load(c: &mut Candidates<'_>, mut s: Scenario) -> Scenario {
     s
 }
 
+/// Pass 4: fewer replicas of each service that runs more than one (`scale:`), while it
+/// still fails — one first, then half, then one fewer. A candidate whose faults name an
+/// instance it no longer has is not run.
+pub async fn stack_size(c: &mut Candidates<'_>, mut s: Scenario) -> Scenario {
+    for (service, size) in c.sizes(&s) {
+        for replicas in fewer(size.replicas) {
+            let mut candidate = s.clone();
+            candidate.scale.insert(
+                service.clone(),
+                Scale {
+                    replicas,
+                    started: size.started.map(|n| n.min(replicas)),
+                },
+            );
+            if c.fails(&candidate).await {
+                s = candidate;
+                break;
+            }
+        }
+    }
+    s
+}
+
+/// The replica counts tried below `replicas`, smallest first: 1, half, one fewer.
+fn fewer(replicas: u32) -> Vec<u32> {
+    let mut n: Vec<u32> = [1, replicas / 2, replicas.saturating_sub(1)]
+        .into_iter()
+        .filter(|&r| r >= 1 && r < replicas)
+        .collect();
+    n.dedup();
+    n
+}
+
 /// Applies `step` while the result still fails; returns the last scenario that did.
 async fn halve_while(
     c: &mut Candidates<'_>,
@@ -144,4 +178,18 @@ fn last_fault_end(s: &Scenario) -> Duration {
         })
         .max()
         .unwrap_or(Duration::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fewer_replicas_are_tried_smallest_first() {
+        assert_eq!(fewer(1), Vec::<u32>::new());
+        assert_eq!(fewer(2), [1]);
+        assert_eq!(fewer(3), [1, 2]);
+        assert_eq!(fewer(4), [1, 2, 3]);
+        assert_eq!(fewer(16), [1, 8, 15]);
+    }
 }
