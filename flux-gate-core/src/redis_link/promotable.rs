@@ -72,8 +72,8 @@ async fn ask_every(cfg: SentinelConfig, tx: watch::Sender<Option<u32>>) {
             }
         }
         let most = last.iter().flatten().max().copied();
-        if most.is_some() {
-            tx.send_if_modified(|n| std::mem::replace(n, most) != most);
+        if most.is_some() && tx.send_if_modified(|n| std::mem::replace(n, most) != most) {
+            tracing::info!(count = ?most, sentinels = ?last, "replicas a Sentinel could promote");
         }
     }
 }
