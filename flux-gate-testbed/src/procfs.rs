@@ -7,10 +7,15 @@ use std::time::Duration;
 /// The state letter of `pid` (`R`, `S`, `T` stopped, `Z` exited and not yet reaped, …), or
 /// `None` if no such process exists.
 pub fn state(pid: u32) -> Option<char> {
+    stat_fields(pid)?.first()?.chars().next()
+}
+
+/// The fields of `pid`'s stat line after its command name (state first), which, in
+/// parentheses, may itself hold spaces and parentheses.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name, in parentheses, may itself hold spaces and parentheses.
     let (_, rest) = stat.rsplit_once(')')?;
-    rest.trim_start().chars().next()
+    Some(rest.split_whitespace().map(str::to_owned).collect())
 }
 
 /// Whether `pid` still runs: it exists and has not exited (a zombie has).
@@ -29,9 +34,7 @@ pub fn group_alive(pgid: u32) -> bool {
 
 /// The process group of `pid` (field 5 of its stat line).
 fn group_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(2)?.parse().ok()
+    stat_fields(pid)?.get(2)?.parse().ok()
 }
 
 /// Waits up to `limit` until no process of group `pgid` runs; `true` if none does.
