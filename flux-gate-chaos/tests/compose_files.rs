@@ -290,7 +290,14 @@ fn every_link_a_scenario_cuts_is_a_proxy_of_the_compose_toxiproxy() {
         }
     }
     own_stack.sort();
-    assert_eq!(own_stack, ["redis-failover", "redis-partition"]);
+    assert_eq!(
+        own_stack,
+        [
+            "found-planned-failover",
+            "redis-failover",
+            "redis-partition"
+        ]
+    );
     assert!(used.contains("api-redis"), "{used:?}");
     // A role names the peer link of the instance holding it when the fault fires: every peer
     // link the docker stack file gives must be a proxy of the Sentinel project.

@@ -97,11 +97,12 @@ struct Want {
 }
 
 impl Want {
-    /// The count for the next batch; unknown while the Sentinels have not answered once.
-    async fn now(&mut self, limit: Duration) -> Result<u32, AckError> {
+    /// The count for a batch written on `server`; unknown while the Sentinels have not
+    /// answered once.
+    async fn now(&mut self, limit: Duration, server: Option<&str>) -> Result<u32, AckError> {
         match &mut self.promotable {
             None => Ok(self.at_least),
-            Some(p) => match p.now(limit).await {
+            Some(p) => match p.now(limit, server).await {
                 Some(n) => Ok(n.max(self.at_least)),
                 None => Err(AckError::Unknown(limit)),
             },
@@ -125,11 +126,11 @@ async fn batches(
         let mut generations: Vec<u64> = batch.iter().map(|w| w.generation).collect();
         generations.sort_unstable();
         generations.dedup();
-        let replicas = want.now(timeout).await;
         for generation in generations {
-            let result = match &replicas {
-                Ok(n) => wait_once(&link, generation, *n, timeout).await,
-                Err(e) => Err(e.copy()),
+            let server = link.server(generation);
+            let result = match want.now(timeout, server.as_deref()).await {
+                Ok(n) => wait_once(&link, generation, n, timeout).await,
+                Err(e) => Err(e),
             };
             let (mine, rest): (Vec<_>, Vec<_>) =
                 batch.into_iter().partition(|w| w.generation == generation);

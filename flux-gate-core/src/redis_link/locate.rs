@@ -83,7 +83,8 @@ impl SentinelConfig {
         })
     }
 
-    fn translate(&self, host: &str, port: u16) -> String {
+    /// The address this client dials for the `host:port` a Sentinel names.
+    pub(super) fn translate(&self, host: &str, port: u16) -> String {
         let named = format!("{host}:{port}");
         self.nat.get(&named).cloned().unwrap_or(named)
     }

@@ -56,6 +56,8 @@ fn not_the_primary(e: &RedisError) -> bool {
 struct Current {
     generation: u64,
     con: MultiplexedConnection,
+    /// The server, as this client dials it.
+    addr: String,
 }
 
 struct Inner {
@@ -104,6 +106,15 @@ impl RedisLink {
             Locator::Sentinel(cfg) => Some(cfg),
             Locator::Fixed(_) => None,
         }
+    }
+
+    /// The server the connection of `generation` goes to (as this client dials it), while
+    /// that connection is the current one.
+    pub fn server(&self, generation: u64) -> Option<String> {
+        lock(&self.inner.current)
+            .as_ref()
+            .filter(|c| c.generation == generation)
+            .map(|c| c.addr.clone())
     }
 
     /// Runs `op` on the shared connection within `timeout` (connecting included). A
@@ -258,6 +269,7 @@ impl RedisLink {
                 *lock(&self.inner.current) = Some(Current {
                     generation,
                     con: con.clone(),
+                    addr: addr.clone(),
                 });
                 *lock(&self.inner.last_failure) = None;
                 tracing::info!(generation, %addr, "connected to redis");
