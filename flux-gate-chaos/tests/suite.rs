@@ -28,7 +28,7 @@ fn the_scenario_suite_passes_on_the_local_target() {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
         .collect();
     files.sort();
-    assert_eq!(files.len(), 16, "the suite: {files:?}");
+    assert_eq!(files.len(), 17, "the suite: {files:?}");
     let junit = dir.path().join("junit.xml");
     let json = dir.path().join("runs.json");
     let out = fgchaos()

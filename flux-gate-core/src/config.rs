@@ -27,6 +27,7 @@ pub mod env {
     pub const REDIS_TIMEOUT_MS: &str = "FG_REDIS_TIMEOUT_MS";
     pub const PRODUCE_TIMEOUT_MS: &str = "FG_PRODUCE_TIMEOUT_MS";
     pub const KAFKA_PARTITIONS: &str = "FG_KAFKA_PARTITIONS";
+    pub const KAFKA_DEBUG: &str = "FG_KAFKA_DEBUG";
     pub const LOG: &str = "FG_LOG";
     pub const LOG_FORMAT: &str = "FG_LOG_FORMAT";
 }
@@ -109,6 +110,11 @@ pub struct KafkaArgs {
     /// group of 1, 2, 3 or 6 get equal shares, and up to 6 all get one (docs/decisions.md §37).
     #[arg(long, env = env::KAFKA_PARTITIONS, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub kafka_partitions: i32,
+    /// librdkafka's `debug` contexts for the worker's consumer, e.g. `cgrp` (its group joins,
+    /// syncs and heartbeats, logged at debug under the `librdkafka` target). Off by default:
+    /// it is for finding out why a worker is not consuming, and it is verbose.
+    #[arg(long, env = env::KAFKA_DEBUG)]
+    pub kafka_debug: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

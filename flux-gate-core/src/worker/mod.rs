@@ -141,7 +141,11 @@ const SESSION_TIMEOUT: Duration = Duration::from_secs(6);
 const REJOIN_MARGIN: Duration = Duration::from_secs(4);
 
 fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaError> {
-    kafka::client_config(&args.kafka.kafka_brokers)
+    let mut config = kafka::client_config(&args.kafka.kafka_brokers);
+    if let Some(contexts) = &args.kafka.kafka_debug {
+        config.set("debug", contexts);
+    }
+    config
         .set("group.id", &args.group)
         .set("enable.auto.commit", "false")
         .set("enable.auto.offset.store", "false")
