@@ -655,8 +655,13 @@ async fn a_slow_upstream_connect_holds_up_only_its_own_client() {
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    // From now on the upstream accepts (the filler first, which makes room) and echoes,
-    // noting what each accepted connection says first, with the order it was accepted in.
+    // Make room before the second client connects: the filler is accepted first (it says
+    // nothing). Accepted only inside the loop below, it raced the second client's SYN, which
+    // was then dropped too and could come back after the first one's retransmission (seen
+    // once: ["first", "second"]).
+    let (_filler_side, _) = upstream.accept().await.unwrap();
+    // From now on the upstream accepts and echoes, noting what each accepted connection says
+    // first, with the order it was accepted in.
     let (said_tx, mut said) = tokio::sync::mpsc::unbounded_channel::<(usize, Vec<u8>)>();
     tokio::spawn(async move {
         for accepted in 0.. {
