@@ -110,11 +110,6 @@ pub struct KafkaArgs {
     /// group of 1, 2, 3 or 6 get equal shares, and up to 6 all get one (docs/decisions.md §37).
     #[arg(long, env = env::KAFKA_PARTITIONS, default_value_t = 6, value_parser = clap::value_parser!(i32).range(1..=1024))]
     pub kafka_partitions: i32,
-    /// librdkafka's `debug` contexts for the worker's consumer, e.g. `cgrp` (its group joins,
-    /// syncs and heartbeats, logged at debug under the `librdkafka` target). Off by default:
-    /// it is for finding out why a worker is not consuming, and it is verbose.
-    #[arg(long, env = env::KAFKA_DEBUG)]
-    pub kafka_debug: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -205,6 +200,11 @@ pub struct WorkerArgs {
     /// How long a batch waits to fill before it is persisted anyway.
     #[arg(long, env = "FG_BATCH_LINGER_MS", default_value_t = 5)]
     pub batch_linger_ms: u64,
+    /// librdkafka's `debug` contexts for the consumer, e.g. `cgrp` (its group joins, syncs and
+    /// heartbeats, logged at debug under the `librdkafka` target). Off by default: it is for
+    /// finding out why a worker is not consuming, and it is verbose.
+    #[arg(long, env = env::KAFKA_DEBUG)]
+    pub kafka_debug: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -45,8 +45,9 @@ use super::SentinelConfig;
 /// How often the Sentinels are asked.
 pub const EVERY: Duration = Duration::from_millis(250);
 
-/// Longer than this since a Sentinel's last `INFO` reply from a replica means never: Redis
-/// before 7.0 then reports the time since the Unix epoch (7.0 and later report 0). A replica
+/// Longer than this since a Sentinel's last `INFO` reply from a replica means never: older
+/// Redis releases then report the time since the Unix epoch (the 7.0 measured here reports 0,
+/// which `could_be_promoted` reads as never too). A replica
 /// is asked every 10 s, every second during a failover, and one that stops answering is
 /// `s_down` after `down-after`, long before this.
 const NEVER_HEARD_MS: u64 = 24 * 3600 * 1000;
@@ -219,7 +220,7 @@ mod tests {
             listed(&[1])
         );
         // The old primary, listed as a replica the moment the Sentinel switched: never heard
-        // (Redis 7 says 0, older Redis the time since the epoch).
+        // (Redis 7.0 says 0, older releases the time since the epoch).
         let epoch_ms = 1_796_000_000_000;
         for never in [0, epoch_ms] {
             let old = replica(1, "slave,disconnected", never);

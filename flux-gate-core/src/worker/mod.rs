@@ -142,7 +142,7 @@ const REJOIN_MARGIN: Duration = Duration::from_secs(4);
 
 fn consumer(args: &WorkerArgs) -> Result<OrderConsumer, rdkafka::error::KafkaError> {
     let mut config = kafka::client_config(&args.kafka.kafka_brokers);
-    if let Some(contexts) = &args.kafka.kafka_debug {
+    if let Some(contexts) = &args.kafka_debug {
         config.set("debug", contexts);
     }
     config
