@@ -1,5 +1,7 @@
-//! A private Redis 7 with AOF on (`appendfsync everysec`), so a killed Redis restarts with its
-//! stock and idempotency records.
+//! A private Redis 7 with AOF on, so a killed Redis restarts with its stock and idempotency
+//! records. `appendfsync no`: Redis writes the AOF before every reply and never postpones that
+//! write, so a killed process loses nothing it acknowledged; `everysec` postpones it while a
+//! background fsync is slow and replies anyway (decisions §53).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
@@ -38,7 +40,7 @@ impl Redis {
             "--appendonly".into(),
             "yes".into(),
             "--appendfsync".into(),
-            "everysec".into(),
+            "no".into(),
             "--save".into(),
             String::new(),
             "--protected-mode".into(),

@@ -34,7 +34,12 @@ impl Tansu {
             .arg("--storage-engine")
             // tansu resolves the database path against its working directory.
             .arg("sqlite://tansu.db")
-            .env("RUST_LOG", "warn");
+            // FG_TANSU_LOG sets tansu's log filter for a diagnosis, e.g.
+            // `warn,tansu_broker::coordinator=debug` for the group coordinator.
+            .env(
+                "RUST_LOG",
+                std::env::var("FG_TANSU_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            );
         spec.cwd = Some(dir.to_path_buf());
         let mut t = Tansu {
             process: Supervised::new(spec),

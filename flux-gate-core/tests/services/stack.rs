@@ -91,8 +91,11 @@ impl Stack {
     }
 
     pub async fn start_with(api_env: ApiEnv) -> Stack {
+        // FG_KEEP_TEST_DIRS=1 keeps the stack's directory (its logs and data) after the test,
+        // for the failure that is gone once its tempdir is.
         let dir = tempfile::Builder::new()
             .prefix("fg-test-")
+            .disable_cleanup(std::env::var_os("FG_KEEP_TEST_DIRS").is_some())
             .tempdir()
             .expect("tempdir");
         let (redis_dir, pg_dir, kafka_dir) = (
