@@ -2,10 +2,12 @@
 //! explore's trials, shrink's candidates. Each run is a fresh sale (its own product, so its
 //! own Redis keys and database rows, started through the contract's `POST /init`), and a
 //! run's own last steps leave the stack as it began: every fault undone, every instance
-//! resumed or started. Only a run that leaves it broken — no verdict, a harness error, or a
-//! settle that never converged — costs a restart, and the caller hears of it.
+//! resumed or started. Only a run that leaves it broken — no verdict, a harness error, a
+//! settle that never converged, or Redis with Sentinel that does not settle within 30 s —
+//! costs a restart, and the caller hears of it.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use tokio::sync::watch;
 
@@ -40,6 +42,11 @@ impl RunOptions {
         }
     }
 }
+
+/// How long Redis with Sentinel may take to settle after a run (`RedisTopology::unsettled`)
+/// before the stack counts as broken: a failover's aftermath — the old primary rejoining and
+/// resyncing, each Sentinel's next look at the replicas, every 10 s — fits well inside.
+const REDIS_SETTLES_WITHIN: Duration = Duration::from_secs(30);
 
 pub struct KeptStack {
     choice: StackChoice,
@@ -83,10 +90,18 @@ impl KeptStack {
         let mut opts = self.opts.clone();
         opts.seed = Some(seed);
         let (outcome, target) = run_on(target, scenario, &opts, interrupt.clone()).await;
-        let broken = match &outcome {
+        let mut broken = match &outcome {
             Ok(o) => o.judgement.verdict == Verdict::HarnessError || !o.judgement.settled.converged,
             Err(_) => true,
         };
+        if !broken && !*interrupt.borrow() {
+            if let Some(topology) = &target.endpoints().redis_ha {
+                if let Err(why) = topology.settled_within(REDIS_SETTLES_WITHIN).await {
+                    tracing::warn!(%why, "Redis with Sentinel did not settle after the run");
+                    broken = true;
+                }
+            }
+        }
         let restarted = broken && !*interrupt.borrow();
         self.target = Some(if restarted {
             tracing::warn!("the last run left the stack broken: restarting it");

@@ -14,6 +14,8 @@ use std::time::Duration;
 use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
+mod settled;
+
 pub use crate::scenario::fault::{is_role, PRIMARY_ROLE, REPLICA_ROLE};
 
 /// How long one read of an instance or Sentinel may take.
@@ -81,6 +83,15 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// `key`'s value in a Sentinel reply of alternating keys and values (`SENTINEL MASTER`).
+fn sentinel_field<'a>(pairs: &'a [String], key: &str) -> Option<&'a str> {
+    pairs
+        .chunks(2)
+        .find(|kv| kv.first().is_some_and(|k| k == key))
+        .and_then(|kv| kv.get(1))
+        .map(String::as_str)
+}
+
 impl RedisTopology {
     /// Reads every instance and asks the Sentinels; instances that do not answer hold no role.
     pub async fn roles(&self) -> Roles {
@@ -126,13 +137,8 @@ impl RedisTopology {
             .clone();
         for s in &self.sentinels {
             if let Ok(fields) = ask::<Vec<String>>(s, &master).await {
-                let id = fields
-                    .chunks(2)
-                    .find(|kv| kv.first().is_some_and(|k| k == "runid"))
-                    .and_then(|kv| kv.get(1))
-                    .filter(|v| !v.is_empty());
-                if let Some(id) = id {
-                    return Some(id.clone());
+                if let Some(id) = sentinel_field(&fields, "runid").filter(|v| !v.is_empty()) {
+                    return Some(id.to_owned());
                 }
             }
         }
