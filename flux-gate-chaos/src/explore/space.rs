@@ -239,6 +239,7 @@ impl Space {
         let services = known_or_all(
             &self.faults.services,
             &names.services,
+            &names.drawn_services(),
             "faults.services",
             "service",
             text,
@@ -246,6 +247,7 @@ impl Space {
         );
         let links = known_or_all(
             &self.faults.links,
+            &names.links,
             &names.links,
             "faults.links",
             "link",
@@ -273,17 +275,19 @@ impl Space {
     }
 }
 
-/// The listed names, each checked against the stack's; all of the stack's when none are listed.
+/// The listed names, each checked against the stack's `known` ones; `by_default` when none are
+/// listed.
 fn known_or_all(
     listed: &Option<Vec<String>>,
     known: &[String],
+    by_default: &[String],
     key: &str,
     what: &str,
     text: &str,
     problems: &mut Vec<SpaceProblem>,
 ) -> Vec<String> {
     let Some(listed) = listed else {
-        return known.to_vec();
+        return by_default.to_vec();
     };
     for (i, name) in listed.iter().enumerate() {
         if !known.contains(name) {

@@ -21,6 +21,10 @@ pub struct Names {
     /// Whether Redis runs with Sentinel (`failover` needs it; `redis-primary` and
     /// `redis-replica` are then in `services`).
     pub redis_ha: bool,
+    /// Services a scenario may name but a search does not draw unless its space lists them:
+    /// the fault proxy's own (stopping it drops every toxic the harness must later remove)
+    /// and one-shot containers that had exited when the harness attached (nothing to pause).
+    pub undrawn: Vec<String>,
 }
 
 /// How Redis runs in a stack, as far as the names a fault may use go.
@@ -54,7 +58,17 @@ impl Names {
             links,
             reset_peer,
             redis_ha: redis != RedisNames::Single,
+            undrawn: Vec::new(),
         }
+    }
+
+    /// The services a search draws from by default: all but [`Names::undrawn`].
+    pub fn drawn_services(&self) -> Vec<String> {
+        self.services
+            .iter()
+            .filter(|s| !self.undrawn.contains(s))
+            .cloned()
+            .collect()
     }
 }
 
@@ -421,6 +435,7 @@ mod tests {
             links: ["api-redis", "kafka"].map(String::from).to_vec(),
             reset_peer: false,
             redis_ha: false,
+            undrawn: Vec::new(),
         }
     }
 

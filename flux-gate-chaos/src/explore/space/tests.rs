@@ -19,6 +19,26 @@ fn problems(text: &str) -> Vec<SpaceProblem> {
 }
 
 #[test]
+fn what_the_stack_marks_undrawn_is_drawn_only_when_listed() {
+    let stack = StackSpec::built_in().unwrap();
+    let mut names = stack.names(false);
+    names.undrawn = vec!["nginx".into()];
+    let resolved = |text: &str| {
+        Space::parse(text, "space.yaml")
+            .unwrap()
+            .resolve(&names, Anchors::of_stack(&stack), text, "space.yaml")
+            .unwrap()
+    };
+    let by_default = resolved("").services;
+    assert!(!by_default.contains(&"nginx".to_owned()), "{by_default:?}");
+    assert_eq!(by_default.len(), names.services.len() - 1);
+    assert_eq!(
+        resolved("faults:\n  services: [nginx]\n").services,
+        ["nginx"]
+    );
+}
+
+#[test]
 fn the_default_space_is_everything_the_stack_offers() {
     let r = resolve("").unwrap();
     let stack = StackSpec::built_in().unwrap();

@@ -446,6 +446,7 @@ pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetErr
         links.keys().cloned().collect(),
         reset_peer,
         ep.redis_ha.as_ref(),
+        &spec.toxiproxy.service,
     );
     Ok(Probed { names, project })
 }
@@ -476,12 +477,15 @@ async fn links_of(
 }
 
 /// Services, replicas, links — and with Sentinel the roles `redis-primary`/`redis-replica`,
-/// as services and, when the stack names the instances' peer links, as links.
+/// as services and, when the stack names the instances' peer links, as links. A search does
+/// not draw the fault proxy's service, nor a service or replica with no container running
+/// (a one-shot like `migrate`, an instance that exists stopped).
 fn names(
     project: &Project,
     links: Vec<String>,
     reset_peer: bool,
     topology: Option<&RedisTopology>,
+    proxy_service: &str,
 ) -> Names {
     let mut services = project.services();
     services.extend(
@@ -497,7 +501,22 @@ fn names(
             peer_links: !t.peer_links.is_empty(),
         },
     };
-    Names::of_stack(services, links, reset_peer, redis)
+    let mut undrawn: Vec<String> = services
+        .iter()
+        .filter(|name| {
+            project.instances_of(name).iter().all(|i| {
+                project
+                    .containers
+                    .get(i)
+                    .is_none_or(|c| c.state == State::Stopped)
+            })
+        })
+        .cloned()
+        .collect();
+    undrawn.push(proxy_service.to_owned());
+    let mut names = Names::of_stack(services, links, reset_peer, redis);
+    names.undrawn = undrawn;
+    names
 }
 
 /// Waits for the Toxiproxy API to answer; returns its version.
@@ -532,6 +551,7 @@ impl Target for DockerTarget {
             links,
             self.reset_peer,
             self.endpoints.redis_ha.as_ref(),
+            &self.spec.toxiproxy.service,
         )
     }
 
@@ -600,5 +620,46 @@ impl Target for DockerTarget {
             project: Some(self.project.name.clone()),
             containers: self.project.containers.values().cloned().collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::project::{container as c, name_instances};
+    use super::*;
+
+    #[test]
+    fn a_search_draws_neither_the_fault_proxy_nor_what_was_not_running() {
+        let stopped = |service: &str, n: u32| Container {
+            state: State::Stopped,
+            ..c(service, n)
+        };
+        let project = Project {
+            name: "p".into(),
+            containers: name_instances(vec![
+                c("redis", 1),
+                c("toxiproxy", 1),
+                stopped("migrate", 1),
+                c("inventory-worker", 1),
+                stopped("inventory-worker", 2),
+            ]),
+        };
+        let n = names(&project, vec!["kafka".into()], false, None, "toxiproxy");
+        assert_eq!(
+            n.services,
+            [
+                "inventory-worker",
+                "migrate",
+                "redis",
+                "toxiproxy",
+                "inventory-worker#1",
+                "inventory-worker#2"
+            ],
+            "a scenario may still name every one"
+        );
+        assert_eq!(
+            n.drawn_services(),
+            ["inventory-worker", "redis", "inventory-worker#1"]
+        );
     }
 }
