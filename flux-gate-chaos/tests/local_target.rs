@@ -234,32 +234,53 @@ async fn an_instance_that_starts_stopped_runs_only_when_started() {
 /// primary resynced under it — within the kept stack's 30 s.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_with_sentinel_settles_after_a_failover() {
-    let redis = |n: u8, replica_of: &str| {
-        format!(
-            "  redis-{n}:\n    command: redis-server\n    \
-             args: [--port, \"{{{{port}}}}\", --bind, 127.0.0.1, --dir, \"{{{{dir}}}}\", --save, \"\", \
-             --protected-mode, \"no\", --daemonize, \"no\", --logfile, \"\", \
-             --replica-announce-ip, 127.0.0.1, --replica-announce-port, \"{{{{link_port.redis-{n}}}}}\"{replica_of}]\n    \
-             ready: redis\n"
-        )
-    };
-    let text = format!(
-        "entry: web\n\
-         state: {{ redis: r, database: d, kafka: k }}\n\
-         redis_ha: {{ instances: [redis-1, redis-2], peer_links: [redis-1, redis-2], sentinels: sentinel, master: m }}\n\
-         links:\n  redis-1: {{ to: redis-1 }}\n  redis-2: {{ to: redis-2 }}\n\
-         services:\n  web:\n    command: python3\n    args: [-m, http.server, \"{{{{port}}}}\", --bind, 127.0.0.1]\n\
-         {}{}\
-         \x20 sentinel:\n    replicas: 3\n    command: redis-server\n    args: [\"{{{{dir}}}}/sentinel.conf\", --sentinel]\n    \
-         ready:\n      command: [sh, -c, \"test \\\"$(redis-cli -p {{{{port}}}} sentinel replicas m | grep -cx ok)\\\" -ge 1\"]\n    \
-         ready_timeout_secs: 40\n    depends_on: [redis-1, redis-2]\n    files:\n      sentinel.conf: |\n        \
-         port {{{{port}}}}\n        bind 127.0.0.1\n        protected-mode no\n        daemonize no\n        logfile \"\"\n        \
-         dir {{{{dir}}}}\n        sentinel announce-ip 127.0.0.1\n        sentinel monitor m 127.0.0.1 {{{{link_port.redis-1}}}} 2\n        \
-         sentinel down-after-milliseconds m 2000\n        sentinel failover-timeout m 5000\n",
-        redis(1, ""),
-        redis(2, ", --replicaof, 127.0.0.1, \"{{link_port.redis-1}}\""),
-    );
-    let spec = StackSpec::parse(&text, "ha.yaml").unwrap();
+    // Two instances, each announcing its link, and three Sentinels (quorum 2): the shape of
+    // stacks/redis-ha.yaml, small.
+    let text = r#"
+entry: web
+state: { redis: r, database: d, kafka: k }
+redis_ha: { instances: [redis-1, redis-2], peer_links: [redis-1, redis-2], sentinels: sentinel, master: m }
+links:
+  redis-1: { to: redis-1 }
+  redis-2: { to: redis-2 }
+services:
+  web:
+    command: python3
+    args: [-m, http.server, "{{port}}", --bind, 127.0.0.1]
+  redis-1:
+    command: redis-server
+    args: [--port, "{{port}}", --bind, 127.0.0.1, --dir, "{{dir}}", --save, "", --protected-mode, "no",
+           --daemonize, "no", --logfile, "", --replica-announce-ip, 127.0.0.1,
+           --replica-announce-port, "{{link_port.redis-1}}"]
+    ready: redis
+  redis-2:
+    command: redis-server
+    args: [--port, "{{port}}", --bind, 127.0.0.1, --dir, "{{dir}}", --save, "", --protected-mode, "no",
+           --daemonize, "no", --logfile, "", --replica-announce-ip, 127.0.0.1,
+           --replica-announce-port, "{{link_port.redis-2}}", --replicaof, 127.0.0.1, "{{link_port.redis-1}}"]
+    ready: redis
+  sentinel:
+    replicas: 3
+    command: redis-server
+    args: ["{{dir}}/sentinel.conf", --sentinel]
+    ready:
+      command: [sh, -c, "test \"$(redis-cli -p {{port}} sentinel replicas m | grep -cx ok)\" -ge 1"]
+    ready_timeout_secs: 40
+    depends_on: [redis-1, redis-2]
+    files:
+      sentinel.conf: |
+        port {{port}}
+        bind 127.0.0.1
+        protected-mode no
+        daemonize no
+        logfile ""
+        dir {{dir}}
+        sentinel announce-ip 127.0.0.1
+        sentinel monitor m 127.0.0.1 {{link_port.redis-1}} 2
+        sentinel down-after-milliseconds m 2000
+        sentinel failover-timeout m 5000
+"#;
+    let spec = StackSpec::parse(text, "ha.yaml").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let mut st = LocalTarget::start(spec, dir.path(), "token", &Default::default())
         .await

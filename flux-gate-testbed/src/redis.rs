@@ -1,7 +1,7 @@
 //! A private Redis 7 with AOF on, so a killed Redis restarts with its stock and idempotency
 //! records. `appendfsync no`: Redis writes the AOF before every reply and never postpones that
 //! write, so a killed process loses nothing it acknowledged; `everysec` postpones it while a
-//! background fsync is slow and replies anyway (decisions §53).
+//! background fsync is slow and replies anyway (decisions §54).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;

@@ -236,7 +236,7 @@ impl Space {
         file: &str,
     ) -> Result<Resolved, SpaceError> {
         let mut problems = Vec::new();
-        let services = known_or_all(
+        let services = listed_or_default(
             &self.faults.services,
             &names.services,
             &names.drawn_services(),
@@ -245,7 +245,7 @@ impl Space {
             text,
             &mut problems,
         );
-        let links = known_or_all(
+        let links = listed_or_default(
             &self.faults.links,
             &names.links,
             &names.links,
@@ -277,7 +277,7 @@ impl Space {
 
 /// The listed names, each checked against the stack's `known` ones; `by_default` when none are
 /// listed.
-fn known_or_all(
+fn listed_or_default(
     listed: &Option<Vec<String>>,
     known: &[String],
     by_default: &[String],

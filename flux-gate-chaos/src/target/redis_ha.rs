@@ -83,6 +83,40 @@ fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
+/// What one instance says of itself.
+#[derive(Debug, Clone, PartialEq)]
+struct InstanceView {
+    run_id: String,
+    primary: bool,
+    /// A replica's link to its primary (`master_link_status:up`); true for a primary.
+    link_up: bool,
+    /// A primary's `master_repl_offset`, a replica's `slave_repl_offset`.
+    offset: i64,
+    /// A primary's `connected_slaves`.
+    replicas: usize,
+}
+
+/// One instance's `INFO server replication`, read at its direct address.
+async fn instance_view(addr: &str) -> Result<InstanceView, String> {
+    let info: String = ask(addr, redis::cmd("INFO").arg("server").arg("replication")).await?;
+    let number = |field: &str| info_field(&info, field).and_then(|v| v.parse::<i64>().ok());
+    let primary = info_field(&info, "role") == Some("master");
+    let offset = if primary {
+        number("master_repl_offset")
+    } else {
+        number("slave_repl_offset")
+    };
+    Ok(InstanceView {
+        run_id: info_field(&info, "run_id").unwrap_or_default().to_owned(),
+        primary,
+        link_up: primary || info_field(&info, "master_link_status") == Some("up"),
+        offset: offset.unwrap_or(-1),
+        replicas: number("connected_slaves")
+            .and_then(|n| usize::try_from(n).ok())
+            .unwrap_or(0),
+    })
+}
+
 /// `key`'s value in a Sentinel reply of alternating keys and values (`SENTINEL MASTER`).
 fn sentinel_field<'a>(pairs: &'a [String], key: &str) -> Option<&'a str> {
     pairs
@@ -95,17 +129,9 @@ fn sentinel_field<'a>(pairs: &'a [String], key: &str) -> Option<&'a str> {
 impl RedisTopology {
     /// Reads every instance and asks the Sentinels; instances that do not answer hold no role.
     pub async fn roles(&self) -> Roles {
-        let info = redis::cmd("INFO").arg("server").arg("replication").clone();
-        let reads = self.instances.iter().map(|(name, addr)| {
-            let info = &info;
-            async move {
-                let info: String = ask(addr, info).await.ok()?;
-                Some((
-                    name.clone(),
-                    info_field(&info, "run_id")?.to_owned(),
-                    info_field(&info, "role")? == "master",
-                ))
-            }
+        let reads = self.instances.iter().map(|(name, addr)| async move {
+            let v = instance_view(addr).await.ok()?;
+            Some((name.clone(), v.run_id, v.primary))
         });
         let seen: Vec<(String, String, bool)> =
             join_all(reads).await.into_iter().flatten().collect();

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{ask, info_field, sentinel_field as field, RedisTopology};
+use super::{ask, instance_view, sentinel_field as field, InstanceView, RedisTopology};
 
 /// How often [`RedisTopology::settled_within`] looks again.
 const POLL: Duration = Duration::from_millis(250);
@@ -27,19 +27,6 @@ struct SentinelView {
     flags: String,
     /// Replicas whose flags are `slave` alone and whose link to the primary is `ok`.
     in_sync: usize,
-}
-
-/// What one instance says of itself.
-#[derive(Debug, Clone, PartialEq)]
-struct InstanceView {
-    run_id: String,
-    primary: bool,
-    /// A replica's link to its primary (`master_link_status:up`); true for a primary.
-    link_up: bool,
-    /// A primary's `master_repl_offset`, a replica's `slave_repl_offset`.
-    offset: i64,
-    /// A primary's `connected_slaves`.
-    replicas: usize,
 }
 
 impl RedisTopology {
@@ -95,26 +82,6 @@ impl RedisTopology {
                 .count(),
         })
     }
-}
-
-async fn instance_view(addr: &str) -> Result<InstanceView, String> {
-    let info: String = ask(addr, redis::cmd("INFO").arg("server").arg("replication")).await?;
-    let number = |field: &str| info_field(&info, field).and_then(|v| v.parse::<i64>().ok());
-    let primary = info_field(&info, "role") == Some("master");
-    let offset = if primary {
-        number("master_repl_offset")
-    } else {
-        number("slave_repl_offset")
-    };
-    Ok(InstanceView {
-        run_id: info_field(&info, "run_id").unwrap_or_default().to_owned(),
-        primary,
-        link_up: primary || info_field(&info, "master_link_status") == Some("up"),
-        offset: offset.unwrap_or(-1),
-        replicas: number("connected_slaves")
-            .and_then(|n| usize::try_from(n).ok())
-            .unwrap_or(0),
-    })
 }
 
 /// The rules, on what was read: the first one broken, or `None`.
