@@ -144,9 +144,10 @@ pub struct ExploreArgs {
     /// stack offers).
     #[arg(long)]
     pub space: Option<PathBuf>,
-    /// How the next trial is chosen: `guided` draws half the trials near one that showed
-    /// something new; `uniform` draws every trial fresh.
-    #[arg(long, default_value = "guided", value_parser = ["guided", "uniform"])]
+    /// How the next trial is chosen: `uniform` draws every trial fresh; `guided` draws half
+    /// the trials near one that showed something new (measured slower to a first failure:
+    /// docs/explore.md, "Guided against uniform").
+    #[arg(long, default_value = "uniform", value_parser = ["uniform", "guided"])]
     pub strategy: String,
     /// Where `explore-<ts>/` (the index, the trials' scenarios, the failing runs) goes.
     #[arg(long, default_value = "reports")]

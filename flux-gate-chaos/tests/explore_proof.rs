@@ -3,7 +3,7 @@
 //! `test = false` for it, because it takes about an hour — and `make test` runs its fast
 //! subset, `tests/explore.rs`.
 //!
-//! For each broken build: explore with the default space and the default (guided) strategy,
+//! For each broken build: explore with the default space and the default (uniform) strategy,
 //! never told the scenario written for that bug, must find a failure naming one of the
 //! build's checkers within its stated trials; shrink must reduce that trial to at most two
 //! faults that still fail the same way; and the unbroken build must keep every promise under

@@ -8,8 +8,8 @@
 //! (docs/explore.md, "Guided against uniform") gives the trial of the first failure naming the
 //! build's checkers, or `>cap` when none came. Both strategies draw the same first trial from a
 //! seed and part only once a trial has shown something new. The one assertion is the default
-//! strategy's: guided search finds every build, every seed, within the cap — the table, not a
-//! threshold, is what chooses the default.
+//! strategy's: uniform search finds every build, every seed, within the cap — the table, not a
+//! threshold, is what chose the default (decisions §55).
 
 use std::sync::Mutex;
 
@@ -23,6 +23,9 @@ static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 const CAP: u32 = 30;
 
 const SEEDS: [&str; 2] = ["1", "2"];
+
+/// `fgchaos explore`'s default `--strategy`.
+const DEFAULT: &str = "uniform";
 
 /// The trial of the first failure naming one of `checkers`, if any within [`CAP`].
 fn first_failure(build: &Build, strategy: &str, seed: &str, checkers: &[&str]) -> Option<u32> {
@@ -53,20 +56,20 @@ fn first_failure(build: &Build, strategy: &str, seed: &str, checkers: &[&str]) -
 /// build), per strategy and seed.
 fn compare(build: Build, name: &str, checkers: &[&str]) {
     let mut row = format!("| {name} | `{}` |", checkers.join("` or `"));
-    let mut guided_missed = Vec::new();
+    let mut default_missed = Vec::new();
     for strategy in ["guided", "uniform"] {
         for seed in SEEDS {
             let first = first_failure(&build, strategy, seed, checkers);
             row += &first.map_or_else(|| format!(" >{CAP} |"), |n| format!(" {n} |"));
-            if strategy == "guided" && first.is_none() {
-                guided_missed.push(seed);
+            if strategy == DEFAULT && first.is_none() {
+                default_missed.push(seed);
             }
         }
     }
     eprintln!("{row}");
     assert!(
-        guided_missed.is_empty(),
-        "{name}: guided search found nothing within {CAP} trials from seed(s) {guided_missed:?}"
+        default_missed.is_empty(),
+        "{name}: {DEFAULT} search found nothing within {CAP} trials from seed(s) {default_missed:?}"
     );
 }
 

@@ -18,10 +18,10 @@ use crate::scenario::Scenario;
 /// How the next trial is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Every trial drawn fresh from the space.
+    /// Every trial drawn fresh from the space (the default: it reached every broken build's
+    /// first failure as early as guided search or earlier; docs/explore.md has the table).
     Uniform,
-    /// Half the trials drawn near one that showed something new (the default; see
-    /// docs/explore.md for the comparison).
+    /// Half the trials drawn near one that showed something new.
     Guided,
 }
 
