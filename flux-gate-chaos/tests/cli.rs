@@ -545,3 +545,15 @@ async fn proxy_config_file_populates_at_start() {
         "{err}"
     );
 }
+
+/// `--strategy`'s default is the one `Strategy::DEFAULT` names (the CLI sits below `explore`
+/// in the layers, so it spells the word; this keeps the two one).
+#[test]
+fn explore_defaults_to_the_strategy_the_search_names() {
+    use clap::Parser;
+    let cli = fgchaos::cli::Cli::try_parse_from(["fgchaos", "explore"]).unwrap();
+    let fgchaos::cli::Command::Explore(args) = cli.command else {
+        panic!("`fgchaos explore` parsed as another command");
+    };
+    assert_eq!(args.strategy, fgchaos::explore::Strategy::DEFAULT.as_str());
+}

@@ -13,6 +13,8 @@
 
 use std::sync::Mutex;
 
+use fgchaos::explore::Strategy;
+
 mod common;
 use common::builds::{Build, ASYNC_REPLICATION_CHECKERS, REDIS_WITHOUT_AOF_CHECKERS};
 use common::explore::{explore, found_run};
@@ -25,7 +27,7 @@ const CAP: u32 = 30;
 const SEEDS: [&str; 2] = ["1", "2"];
 
 /// `fgchaos explore`'s default `--strategy`.
-const DEFAULT: &str = "uniform";
+const DEFAULT: &str = Strategy::DEFAULT.as_str();
 
 /// The trial of the first failure naming one of `checkers`, if any within [`CAP`].
 fn first_failure(build: &Build, strategy: &str, seed: &str, checkers: &[&str]) -> Option<u32> {

@@ -18,16 +18,19 @@ use crate::scenario::Scenario;
 /// How the next trial is chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {
-    /// Every trial drawn fresh from the space (the default: it reached every broken build's
-    /// first failure as early as guided search or earlier; docs/explore.md has the table).
+    /// Every trial drawn fresh from the space.
     Uniform,
     /// Half the trials drawn near one that showed something new.
     Guided,
 }
 
 impl Strategy {
+    /// `--strategy`'s default: uniform search reached every broken build's first failure as
+    /// early as guided search or earlier (docs/explore.md has the table; decisions §55).
+    pub const DEFAULT: Strategy = Strategy::Uniform;
+
     /// The word `--strategy` and the index use.
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             Strategy::Uniform => "uniform",
             Strategy::Guided => "guided",
