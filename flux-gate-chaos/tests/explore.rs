@@ -14,7 +14,7 @@ use std::sync::Mutex;
 
 mod common;
 use common::builds::Build;
-use common::explore::{explore, fgchaos, read_scenario, run, shrink, trial_rows, Said};
+use common::explore::{explore, fgchaos, found_run, read_scenario, run, shrink, trial_rows, Said};
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
@@ -61,21 +61,27 @@ fn a_sale_that_sells_past_zero_is_found_and_shrunk_to_a_suite_scenario() {
     let build = Build::Api("api-sells-past-zero");
     let (out, session) = explore(&build, dir.path(), &["--trials", "4", "--seed", "1"]);
     assert_eq!(out.code, Some(1), "{}", out.text);
-    assert!(
-        out.found().iter().any(|l| l.contains("no_oversell")),
-        "{}",
-        out.text
-    );
+    let found = out.found();
+    let line = found
+        .iter()
+        .find(|l| l.contains("no_oversell"))
+        .unwrap_or_else(|| panic!("{}", out.text));
+    // The trial handed over failed again when rerun, as shrink will first ask of it.
+    assert!(line.contains("(failed again in 1 of "), "{line}");
     let index = std::fs::read_to_string(session.join("index.md")).unwrap();
-    assert_eq!(trial_rows(&index).len(), 4, "{index}");
+    let rows = trial_rows(&index);
+    assert_eq!(rows.len(), 4, "{index}");
     assert!(index.contains("**no_oversell**"), "{index}");
-    // The failing trial keeps its run and the scenario that replays it.
-    let run = std::fs::read_dir(session.join("runs"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .expect("a failing trial's run");
+    assert!(index.contains("To shrink: trial #"), "{index}");
+    // Each failing trial keeps its run and the scenario that replays it; reruns keep none.
+    let failing = rows.iter().filter(|r| r.contains("**FAIL**")).count();
+    let runs = std::fs::read_dir(session.join("runs")).unwrap().flatten();
+    assert_eq!(
+        runs.filter(|e| e.path().is_dir()).count(),
+        failing,
+        "{index}"
+    );
+    let run = found_run(line).run;
     assert!(run.join("scenario.yaml").exists());
     let checked = common::check(&run, &[]);
     assert_eq!(checked.code, Some(1), "{}", checked.stdout);

@@ -57,9 +57,12 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
         .iter()
         .find(|l| checkers.iter().any(|c| l.contains(c)))
         .unwrap_or_else(|| panic!("{name}: no failure names any of {checkers:?}\n{}", out.text));
-    let (first, run) = found_run(ours);
+    let hit = found_run(ours);
     let index = std::fs::read_to_string(session.join("index.md")).unwrap();
-    assert_eq!(trial_rows(&index).len(), first as usize, "{index}");
+    // The session stops at the trial that failed again, the one it hands to shrink.
+    assert_eq!(trial_rows(&index).len(), hit.shrink as usize, "{index}");
+    assert!(ours.contains("failed again in 1 of"), "{ours}");
+    let run = hit.run;
 
     let saved = dir.path().join(format!("found-{name}.yaml"));
     let started = Instant::now();
@@ -83,7 +86,8 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
     // read from them.
     let signature = ours.trim_start_matches("FOUND ");
     eprintln!(
-        "| {name} | {signature} | {first} | {} s | {before} → {after} | {} s | {result} |",
+        "| {name} | {signature} | {} | {} s | {before} → {after} | {} s | {result} |",
+        trial_cell(hit.first, hit.shrink),
         explored.as_secs(),
         wall.as_secs()
     );
@@ -101,6 +105,16 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
         clean.text
     );
     assert!(common::processes_under(&dir.path().join("work")).is_empty());
+}
+
+/// The table's trial cell: `6`, or `10, 14` when the first failure did not fail again and a
+/// later one, the one shrunk, did.
+fn trial_cell(first: u32, shrunk: u32) -> String {
+    if first == shrunk {
+        first.to_string()
+    } else {
+        format!("{first}, {shrunk}")
+    }
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn first_failure(build: &Build, strategy: &str, seed: &str, checkers: &[&str]) -
     out.found()
         .iter()
         .find(|l| checkers.iter().any(|c| l.contains(c)))
-        .map(|l| found_run(l).0)
+        .map(|l| found_run(l).first)
 }
 
 /// One row: the first failure naming one of `checkers` (those the proof accepts for the

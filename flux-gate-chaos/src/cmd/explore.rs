@@ -161,15 +161,18 @@ fn summary(e: &Explored, index: &std::path::Path) {
     );
     for (sig, trials) in &failures {
         let first = trials.first().copied().unwrap_or_default();
-        let run = e
-            .rows
-            .iter()
-            .find(|r| r.index == first)
-            .and_then(|r| r.run_dir.as_ref())
+        let Some(chosen) = e.to_shrink(trials) else {
+            continue;
+        };
+        let run = chosen
+            .run_dir
+            .as_ref()
             .map_or_else(String::new, |d| format!(" — {}", d.display()));
         outln!(
-            "  FOUND {sig}: {} trial(s), first #{first}{run}",
-            trials.len()
+            "  FOUND {sig}: {} trial(s), first #{first}, shrink #{} ({}){run}",
+            trials.len(),
+            chosen.index,
+            index::reruns(chosen.reruns)
         );
     }
     outln!("index: {}", index.display());

@@ -4,6 +4,7 @@
 
 use std::fmt::Write as _;
 
+use super::reproduce::Tally;
 use super::session::{Explored, Row};
 use crate::scenario::{Fault, FaultAction, Scenario};
 use crate::verdict::checkers::Status;
@@ -117,14 +118,33 @@ fn failures_section(
         let _ = writeln!(o, "### {}. {sig}\n", n + 1);
         let list: Vec<String> = trials.iter().map(|t| format!("#{t}")).collect();
         let _ = writeln!(o, "Trials: {}\n", list.join(", "));
-        let Some(first) = trials
-            .first()
-            .and_then(|t| e.rows.iter().find(|r| r.index == *t))
-        else {
+        let (Some(first), Some(chosen)) = (
+            trials
+                .first()
+                .and_then(|t| e.rows.iter().find(|r| r.index == *t)),
+            e.to_shrink(trials),
+        ) else {
             continue;
         };
         let _ = writeln!(o, "First: trial #{} — `{}`\n", first.index, first.schedule);
-        if let Some(dir) = &first.run_dir {
+        if chosen.reproduced() {
+            let _ = writeln!(
+                o,
+                "To shrink: trial #{}, which {} — `{}`\n",
+                chosen.index,
+                reruns(chosen.reruns),
+                chosen.schedule
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "Not reproduced: trial #{} {} — too rare for shrink to reduce; its run still \
+                 replays, and `fgchaos check` judges it again.\n",
+                chosen.index,
+                reruns(chosen.reruns)
+            );
+        }
+        if let Some(dir) = &chosen.run_dir {
             let _ = writeln!(
                 o,
                 "Run: [{}]({}) · scenario: `{}`\n",
@@ -134,7 +154,7 @@ fn failures_section(
                 relative(&dir.join("scenario.yaml")),
             );
         }
-        for f in first
+        for f in chosen
             .judgement
             .iter()
             .flat_map(|j| &j.findings)
@@ -178,11 +198,28 @@ fn trials_section(o: &mut String, rows: &[Row]) {
 
 fn verdict_cell(v: Verdict, r: &Row) -> String {
     match (v, &r.signature) {
-        (Verdict::Fail, Some(s)) => format!("**FAIL** {}", s.checkers.join(", ")),
+        (Verdict::Fail, Some(s)) => match r.reruns {
+            Some(_) => format!("**FAIL** {} ({})", s.checkers.join(", "), reruns(r.reruns)),
+            None => format!("**FAIL** {}", s.checkers.join(", ")),
+        },
         (Verdict::Fail, None) => "**FAIL**".into(),
         (Verdict::Pass, _) => "pass".into(),
         (Verdict::Inconclusive, _) => "inconclusive".into(),
         (Verdict::HarnessError, _) => "**harness error**".into(),
+    }
+}
+
+/// How a failing trial's reruns went: `failed again in 1 of 2 reruns`, or `not rerun` (an
+/// earlier trial of its signature had already failed again, or the session ended first).
+pub fn reruns(t: Option<Tally>) -> String {
+    match t {
+        Some(t) => format!(
+            "failed again in {} of {} rerun{}",
+            t.failed,
+            t.runs,
+            if t.runs == 1 { "" } else { "s" }
+        ),
+        None => "not rerun".into(),
     }
 }
 
@@ -195,4 +232,86 @@ fn relative(p: &std::path::Path) -> String {
         .map(|c| c.as_os_str().to_string_lossy().into_owned())
         .collect();
     parts.into_iter().rev().collect::<Vec<_>>().join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::explore::Signature;
+
+    fn failing(index: usize, checker: &str, reruns: Option<Tally>) -> Row {
+        Row {
+            index,
+            parent: None,
+            schedule: format!("schedule {index}"),
+            verdict: Some(Verdict::Fail),
+            seconds: 1.0,
+            new: Vec::new(),
+            signature: Some(Signature {
+                checkers: vec![checker.into()],
+                actions: Vec::new(),
+            }),
+            run_dir: None,
+            judgement: None,
+            error: None,
+            restarted: false,
+            reruns,
+        }
+    }
+
+    fn rendered(rows: Vec<Row>) -> String {
+        let header = Header {
+            seed: 1,
+            strategy: "uniform",
+            target: "local",
+            space: "default",
+            budget: "10 trial(s)".into(),
+        };
+        render(
+            &header,
+            &Explored {
+                rows,
+                ..Explored::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_failure_names_the_trial_that_failed_again_and_how_often() {
+        let index = rendered(vec![
+            failing(3, "no_lost_acks", Some(Tally { failed: 0, runs: 5 })),
+            failing(7, "no_lost_acks", Some(Tally { failed: 1, runs: 2 })),
+            failing(8, "no_lost_acks", None),
+        ]);
+        assert!(index.contains("Trials: #3, #7, #8\n"), "{index}");
+        assert!(index.contains("First: trial #3 — `schedule 3`"), "{index}");
+        assert!(
+            index.contains("To shrink: trial #7, which failed again in 1 of 2 reruns"),
+            "{index}"
+        );
+        assert!(
+            index.contains(
+                "| 3 |  | schedule 3 | **FAIL** no_lost_acks (failed again in 0 of 5 reruns) |"
+            ),
+            "{index}"
+        );
+        assert!(
+            index.contains("| 8 |  | schedule 8 | **FAIL** no_lost_acks | 1.0 |"),
+            "{index}"
+        );
+    }
+
+    #[test]
+    fn a_failure_that_never_failed_again_is_called_too_rare_to_shrink() {
+        let index = rendered(vec![failing(
+            4,
+            "no_oversell",
+            Some(Tally { failed: 0, runs: 5 }),
+        )]);
+        assert!(
+            index.contains("Not reproduced: trial #4 failed again in 0 of 5 reruns — too rare"),
+            "{index}"
+        );
+        assert!(!index.contains("To shrink"), "{index}");
+    }
 }

@@ -13,6 +13,7 @@
 //! | `search.rs` | which trial comes next: uniform, or guided by what earlier trials showed |
 //! | `novelty.rs` | the behaviour a trial showed, as features: guided search's coverage |
 //! | `signature.rs` | a failure's signature: failed checkers and fault kinds; one per failure found |
+//! | `reproduce.rs` | whether a failure shows again: k of m reruns, the rule shrink shares |
 //! | `session.rs` | the session: one stack, trial after trial on it, within a budget |
 //! | `index.rs` | `index.md`: a row per trial, a section per failure found |
 
@@ -21,6 +22,7 @@ pub mod between;
 pub mod draw;
 pub mod index;
 pub mod novelty;
+pub mod reproduce;
 pub mod search;
 pub mod session;
 pub mod signature;

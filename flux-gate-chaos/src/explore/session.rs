@@ -3,7 +3,10 @@
 //! fresh sale; only a trial that leaves the stack broken costs a restart, and its row says so.
 //!
 //! A failing trial keeps its stored run, with the `scenario.yaml` that replays it; a passing
-//! one keeps only its scenario, under `scenarios/`.
+//! one keeps only its scenario, under `scenarios/`. A failing trial is also rerun, by
+//! [`REPRODUCE`], until one trial of its signature fails again: that trial is the one to
+//! shrink, and `--stop-on-failure` stops on it — not on a failure too rare to show twice, which
+//! is kept, reported, and searched past.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -12,6 +15,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::novelty;
+use super::reproduce::{Tally, REPRODUCE};
 use super::search::{Search, Strategy, Trial};
 use super::signature::Signature;
 use super::space::Resolved;
@@ -41,8 +45,8 @@ pub struct SessionOptions {
     pub seed: u64,
     pub budget: Budget,
     pub strategy: Strategy,
-    /// End the session after the first failing trial (a CI gate, or a proof that only needs
-    /// one).
+    /// End the session at the first failing trial that fails again when rerun (a CI gate, or
+    /// a proof that only needs one to shrink).
     pub stop_on_failure: bool,
     /// `reports/explore-<ts>/`: the index, `scenarios/`, and the failing trials' runs.
     pub out: PathBuf,
@@ -68,8 +72,18 @@ pub struct Row {
     /// The judgement of a failed trial (its counterexamples go into the index).
     pub judgement: Option<Judgement>,
     pub error: Option<String>,
-    /// The stack had to be restarted after this trial.
+    /// The stack had to be restarted after this trial (or one of its reruns).
     pub restarted: bool,
+    /// How its reruns went, when it failed and no earlier trial of its signature had failed
+    /// again.
+    pub reruns: Option<Tally>,
+}
+
+impl Row {
+    /// Whether it failed and then failed the same way again when rerun.
+    pub fn reproduced(&self) -> bool {
+        self.reruns.is_some_and(|t| REPRODUCE.held_by(t))
+    }
 }
 
 /// The whole session.
@@ -95,6 +109,17 @@ impl Explored {
             }
         }
         out
+    }
+
+    /// The trial of a failure found to hand to shrink: the first of `trials` that failed again
+    /// when rerun, or else the first (whose reruns then say how rare it is).
+    pub fn to_shrink(&self, trials: &[usize]) -> Option<&Row> {
+        let rows = || {
+            trials
+                .iter()
+                .filter_map(|t| self.rows.iter().find(|r| r.index == *t))
+        };
+        rows().find(|r| r.reproduced()).or_else(|| rows().next())
     }
 
     /// Trials whose run gave no verdict, or a harness error.
@@ -142,26 +167,46 @@ pub async fn explore(
     let mut search = Search::new(space, opts.seed, opts.strategy);
     let mut explored = Explored::default();
     let mut failure = None;
+    // Signatures with a trial that failed again: later trials of them are not rerun.
+    let mut reproduced = BTreeSet::new();
     while !opts.budget.spent(explored.rows.len(), started.elapsed()) && !*interrupt.borrow() {
         let trial = search.next_trial();
-        let (mut row, features) =
-            match run_trial(&mut kept, &trial, &scenarios, interrupt.clone()).await {
-                Ok(done) => done,
-                Err(e) => {
-                    // The stack could not be restarted: the session ends here, and says why.
-                    failure = Some(e);
-                    break;
-                }
-            };
+        let ended = run_trial(&mut kept, &trial, &scenarios, interrupt.clone()).await;
+        let (mut row, features) = match ended {
+            Ok(done) => done,
+            Err(e) => {
+                // The stack could not be restarted: the session ends here, and says why.
+                failure = Some(e);
+                break;
+            }
+        };
         row.new = search.learn(&trial, &features);
-        let failed = row.signature.is_some();
+        if let Some(sig) = row.signature.clone().filter(|s| !reproduced.contains(s)) {
+            let left = || !opts.budget.spent(0, started.elapsed()) && !*interrupt.borrow();
+            let rerun = Rerun {
+                trial: &trial,
+                signature: &sig,
+                path: &scenarios.join(format!("{}.yaml", Trial::name(trial.index))),
+            };
+            match rerun.tally(&mut kept, &left, interrupt.clone()).await {
+                Ok((tally, restarted)) => {
+                    row.reruns = Some(tally);
+                    row.restarted |= restarted;
+                }
+                Err(e) => failure = Some(e),
+            }
+            if row.reproduced() {
+                reproduced.insert(sig);
+            }
+        }
+        let stop = row.reproduced() && opts.stop_on_failure;
         explored.rows.push(row);
         explored.elapsed = started.elapsed();
         explored.coverage = search.coverage();
         if let Some(last) = explored.rows.last() {
             shown(last, &explored);
         }
-        if failed && opts.stop_on_failure {
+        if stop || failure.is_some() {
             break;
         }
     }
@@ -193,6 +238,7 @@ async fn run_trial(
         judgement: None,
         error: None,
         restarted: false,
+        reruns: None,
     };
     let text = match written(&trial.scenario, &path) {
         Ok(text) => text,
@@ -232,6 +278,61 @@ async fn run_trial(
     Ok((row, features))
 }
 
+/// A failing trial to run again, from its seed on, as shrink will.
+struct Rerun<'a> {
+    trial: &'a Trial,
+    signature: &'a Signature,
+    /// Its scenario file, as the trial wrote it.
+    path: &'a Path,
+}
+
+impl Rerun<'_> {
+    /// Reruns by [`REPRODUCE`] while `left` says the budget and Ctrl-C allow; also whether the
+    /// stack was restarted on the way. The reruns' own runs are not kept: the trial's is.
+    async fn tally(
+        &self,
+        kept: &mut KeptStack,
+        left: &dyn Fn() -> bool,
+        interrupt: watch::Receiver<bool>,
+    ) -> Result<(Tally, bool), RunError> {
+        let text = std::fs::read_to_string(self.path).map_err(|source| RunError::Io {
+            what: "reading",
+            path: self.path.to_owned(),
+            source,
+        })?;
+        let (mut restarted, mut failure) = (false, None);
+        let tally = REPRODUCE
+            .tally(async |i| {
+                if !left() {
+                    return None;
+                }
+                let seed = self.trial.seed.wrapping_add(u64::from(i));
+                let scenario = (self.path, &self.trial.scenario, text.as_str());
+                let ran = match kept.run(scenario, seed, interrupt.clone()).await {
+                    Ok(ran) => ran,
+                    Err(e) => {
+                        failure = Some(e);
+                        return None;
+                    }
+                };
+                restarted |= ran.restarted;
+                // A rerun that gave no verdict did not fail the same way (as for shrink).
+                let Ok(outcome) = ran.outcome else {
+                    return Some(false);
+                };
+                if let Some(dir) = outcome.journal_path.parent() {
+                    crate::run::discard(dir);
+                }
+                Some(self.signature.matches(&outcome.judgement))
+            })
+            .await;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok((tally, restarted)),
+        }
+    }
+}
+
 /// The scenario as YAML, written to `path`; the text is what the journal fingerprints.
 fn written(s: &crate::scenario::Scenario, path: &Path) -> Result<String, String> {
     let yaml = serde_yaml::to_string(s).map_err(|e| format!("writing the trial: {e}"))?;
@@ -240,4 +341,53 @@ fn written(s: &crate::scenario::Scenario, path: &Path) -> Result<String, String>
     );
     std::fs::write(path, &text).map_err(|e| format!("writing {}: {e}", path.display()))?;
     Ok(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn failing(index: usize, reruns: Option<Tally>) -> Row {
+        Row {
+            index,
+            parent: None,
+            schedule: String::new(),
+            verdict: Some(Verdict::Fail),
+            seconds: 1.0,
+            new: Vec::new(),
+            signature: None,
+            run_dir: None,
+            judgement: None,
+            error: None,
+            restarted: false,
+            reruns,
+        }
+    }
+
+    const NEVER_AGAIN: Tally = Tally { failed: 0, runs: 5 };
+    const AGAIN: Tally = Tally { failed: 1, runs: 2 };
+
+    #[test]
+    fn shrink_gets_the_first_trial_that_failed_again() {
+        let e = Explored {
+            rows: vec![
+                failing(3, Some(NEVER_AGAIN)),
+                failing(7, Some(AGAIN)),
+                failing(9, None),
+            ],
+            ..Explored::default()
+        };
+        assert_eq!(e.to_shrink(&[3, 7, 9]).map(|r| r.index), Some(7));
+        assert!(!e.rows[0].reproduced() && e.rows[1].reproduced() && !e.rows[2].reproduced());
+    }
+
+    #[test]
+    fn a_failure_that_never_failed_again_hands_over_its_first_trial() {
+        let e = Explored {
+            rows: vec![failing(4, Some(NEVER_AGAIN)), failing(6, Some(NEVER_AGAIN))],
+            ..Explored::default()
+        };
+        assert_eq!(e.to_shrink(&[4, 6]).map(|r| r.index), Some(4));
+        assert_eq!(e.to_shrink(&[]).map(|r| r.index), None);
+    }
 }

@@ -10,17 +10,10 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use super::sized::SizedStack;
+use crate::explore::reproduce::Rule;
 use crate::explore::Signature;
 use crate::scenario::validate::validate;
 use crate::scenario::Scenario;
-
-/// A candidate fails when `k` of at most `m` runs fail the same way (runs stop as soon as
-/// the answer is known).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Rule {
-    pub k: u32,
-    pub m: u32,
-}
 
 /// What the candidates cost and found.
 pub struct Candidates<'a> {
@@ -103,7 +96,7 @@ impl<'a> Candidates<'a> {
         answer
     }
 
-    /// Runs until `k` runs failed the same way or too few runs are left for that.
+    /// Runs until the rule has its answer; run `i` uses the failing run's seed plus `i`.
     async fn run_by_rule(&mut self, s: &Scenario, text: &str, rule: Rule) -> bool {
         let path = self
             .dir
@@ -111,19 +104,17 @@ impl<'a> Candidates<'a> {
         if std::fs::write(&path, text).is_err() {
             return false;
         }
-        let (mut hits, mut done) = (0, 0);
-        while hits < rule.k && rule.m - done >= rule.k - hits {
-            if self.exhausted() {
-                return false;
-            }
-            let seed = self.seed.wrapping_add(u64::from(done));
-            done += 1;
-            self.runs += 1;
-            if self.run_once(s, &path, text, seed).await {
-                hits += 1;
-            }
-        }
-        hits >= rule.k
+        let tally = rule
+            .tally(async |i| {
+                if self.exhausted() {
+                    return None;
+                }
+                self.runs += 1;
+                let seed = self.seed.wrapping_add(u64::from(i));
+                Some(self.run_once(s, &path, text, seed).await)
+            })
+            .await;
+        rule.held_by(tally)
     }
 
     /// One run of a candidate: whether it failed the same way. Its stored run is kept while it

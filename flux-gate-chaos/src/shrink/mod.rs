@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use crate::explore::reproduce::Rule;
 use crate::explore::Signature;
 use crate::record::{Record, RecordError};
 use crate::run::{RunError, RunOptions, StackChoice};
@@ -33,20 +34,16 @@ use crate::scenario::parse::Problem;
 use crate::scenario::validate::{validate, Names};
 use crate::scenario::Scenario;
 use crate::verdict;
-use candidates::{Candidates, Rule};
+use candidates::Candidates;
 use sized::SizedStack;
 
 /// A candidate counts as failing when 1 of at most 2 runs fails the same way. A bug in a
 /// narrow window does not show in every run; asking twice keeps shrink from dropping a fault
 /// the failure needs, and the final confirmation (3 runs) says how reliably the result fails.
 pub const RULE: Rule = Rule { k: 1, m: 2 };
-/// The original is run again by this rule before anything is reduced: 1 of at most 5. It
-/// asks more than a candidate's rule because the two answers cost differently — a candidate
-/// wrongly judged passing only keeps a fault, while an original wrongly judged passing ends the
-/// shrink with nothing reduced. Measured: a trial of the skips-batch build failed in 0 of 2
-/// reruns, then in 2 of 3 confirmations (a failure rate near one half; 0 of 5 at that rate
-/// comes once in thirty).
-pub const REPRODUCE: Rule = Rule { k: 1, m: 5 };
+/// The original is run again by this rule before anything is reduced; explore asks the same
+/// of a failing trial (see there why it asks more than [`RULE`]).
+pub use crate::explore::reproduce::REPRODUCE;
 /// Runs that confirm the result.
 pub const CONFIRMATIONS: u32 = 3;
 

@@ -99,16 +99,31 @@ pub fn trial_rows(index: &str) -> Vec<&str> {
         .collect()
 }
 
-/// The run a `FOUND` line links to (`… first #N — <run dir>`), and the trial number N.
-pub fn found_run(found: &str) -> (u32, PathBuf) {
+/// What a `FOUND` line says: `… first #F, shrink #S (failed again in k of m reruns) — <run>`.
+pub struct Found {
+    /// The first trial that failed this way.
+    pub first: u32,
+    /// The trial to shrink: the first that failed again when rerun (else the first).
+    pub shrink: u32,
+    /// The stored run of the trial to shrink.
+    pub run: PathBuf,
+}
+
+pub fn found_run(found: &str) -> Found {
     let (head, run) = found
         .split_once(" — ")
         .unwrap_or_else(|| panic!("no run in {found:?}"));
-    let first = head
-        .rsplit_once("first #")
-        .and_then(|(_, n)| n.trim().parse().ok())
-        .unwrap_or_else(|| panic!("no first trial in {found:?}"));
-    (first, PathBuf::from(run.trim()))
+    let number = |after: &str| -> u32 {
+        head.rsplit_once(after)
+            .and_then(|(_, n)| n.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no {after:?} in {found:?}"))
+    };
+    Found {
+        first: number("first #"),
+        shrink: number("shrink #"),
+        run: PathBuf::from(run.trim()),
+    }
 }
 
 pub fn read_scenario(path: &Path) -> fgchaos::scenario::Scenario {
