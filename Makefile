@@ -51,7 +51,7 @@ verify-harness: bootstrap
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace --test mutants
 
-## The whole proof of explore and shrink (docs/explore.md, "Proof"; about an hour): six broken
+## The whole proof of explore and shrink (docs/explore.md, "Proof"; 62–75 minutes): six broken
 ## builds each found with the default space and shrunk to at most two faults, then 100 trials
 ## on the unbroken build that must find nothing. `make test` runs its fast subset.
 verify-explore: bootstrap

@@ -84,7 +84,10 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
     let after = read_scenario(&saved).faults.len();
     // The row and the reduced scenario outlive the temporary directory: a failure below is
     // read from them.
-    let signature = ours.trim_start_matches("FOUND ");
+    let signature = ours
+        .trim_start_matches("FOUND ")
+        .split_once(": ")
+        .map_or(*ours, |(signature, _)| signature);
     eprintln!(
         "| {name} | {signature} | {} | {} s | {before} → {after} | {} s | {result} |",
         trial_cell(hit.first, hit.shrink),
