@@ -133,7 +133,8 @@ pub struct ExploreArgs {
     /// Run this many trials.
     #[arg(long)]
     pub trials: Option<usize>,
-    /// Stop after the first trial that fails (the budget is then the most it may take).
+    /// Stop at the first failing trial that fails again when rerun (the budget is then the most
+    /// it may take); a failure that never does is kept, and the search goes on.
     #[arg(long)]
     pub stop_on_failure: bool,
     /// The search's seed: the same seed and space draw the same trials (random when absent;

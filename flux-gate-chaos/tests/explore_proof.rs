@@ -36,8 +36,8 @@ const SEED: &str = "1";
 /// Shrink's budget, the goal for one reduction.
 const SHRINK_BUDGET: &str = "15m";
 
-/// Explore `build` for at most `trials` trials, stopping at its first failure, which must name
-/// one of `checkers` — the checkers the mutation suite accepts for the build: a bug that loses
+/// Explore `build` for at most `trials` trials, stopping at its first failure that fails again
+/// when rerun, which must name one of `checkers` — the checkers the mutation suite accepts for the build: a bug that loses
 /// state (Redis forgetting, a failover dropping writes) shows in whichever of them the trial's
 /// timing reaches first. Shrink it, and require at most two faults still failing that way.
 fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
@@ -52,17 +52,30 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
     );
     let explored = started.elapsed();
     assert_eq!(out.code, Some(1), "{name}: nothing found\n{}", out.text);
-    let found = out.found();
-    let ours = found
-        .iter()
-        .find(|l| checkers.iter().any(|c| l.contains(c)))
+    // A session may hold failures that never failed again beside the one it stopped on; the
+    // lines come in signature order, not trial order.
+    let ours: Vec<&str> = out
+        .found()
+        .into_iter()
+        .filter(|l| checkers.iter().any(|c| l.contains(c)))
+        .collect();
+    let first = ours.iter().map(|l| found_run(l).first).min();
+    let first = first
         .unwrap_or_else(|| panic!("{name}: no failure names any of {checkers:?}\n{}", out.text));
-    let hit = found_run(ours);
+    let (line, handed) = ours
+        .iter()
+        .find_map(|l| found_run(l).shrink.map(|n| (*l, n)))
+        .unwrap_or_else(|| {
+            panic!(
+                "{name}: no failure of {checkers:?} failed again\n{}",
+                out.text
+            )
+        });
     let index = std::fs::read_to_string(session.join("index.md")).unwrap();
     // The session stops at the trial that failed again, the one it hands to shrink.
-    assert_eq!(trial_rows(&index).len(), hit.shrink as usize, "{index}");
-    assert!(ours.contains("failed again in 1 of"), "{ours}");
-    let run = hit.run;
+    assert_eq!(trial_rows(&index).len(), handed as usize, "{index}");
+    assert!(line.contains("(failed again in 1 of"), "{line}");
+    let run = found_run(line).run;
 
     let saved = dir.path().join(format!("found-{name}.yaml"));
     let started = Instant::now();
@@ -84,13 +97,13 @@ fn found_and_shrunk(build: Build, name: &str, checkers: &[&str], trials: u32) {
     let after = read_scenario(&saved).faults.len();
     // The row and the reduced scenario outlive the temporary directory: a failure below is
     // read from them.
-    let signature = ours
+    let signature = line
         .trim_start_matches("FOUND ")
         .split_once(": ")
-        .map_or(*ours, |(signature, _)| signature);
+        .map_or(line, |(signature, _)| signature);
     eprintln!(
         "| {name} | {signature} | {} | {} s | {before} → {after} | {} s | {result} |",
-        trial_cell(hit.first, hit.shrink),
+        trial_cell(first, handed),
         explored.as_secs(),
         wall.as_secs()
     );
@@ -184,7 +197,7 @@ fn asynchronous_replication_on_the_sentinel_stack() {
 }
 
 /// The unbroken build over 100 trials — more than the broken builds took in all, each stopping
-/// at its first failure — with no failure and no harness error.
+/// at its first failure that failed again — with no failure and no harness error.
 #[test]
 fn the_unbroken_build_keeps_every_promise() {
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());

@@ -168,8 +168,14 @@ fn summary(e: &Explored, index: &std::path::Path) {
             .run_dir
             .as_ref()
             .map_or_else(String::new, |d| format!(" — {}", d.display()));
+        // `shrink #N` only for a trial that failed again: the one to hand to shrink.
+        let handed = if chosen.reproduced() {
+            "shrink"
+        } else {
+            "not reproduced"
+        };
         outln!(
-            "  FOUND {sig}: {} trial(s), first #{first}, shrink #{} ({}){run}",
+            "  FOUND {sig}: {} trial(s), first #{first}, {handed} #{} ({}){run}",
             trials.len(),
             chosen.index,
             index::reruns(chosen.reruns)

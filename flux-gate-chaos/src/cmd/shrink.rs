@@ -133,7 +133,12 @@ fn print_steps(s: &Shrunk, minimal: &Path) {
             ""
         }
     );
-    if !s.reproduced {
+    if !s.reproduced && s.cut_short {
+        outln!(
+            "the budget or Ctrl-C ended the original's reruns before it failed again, so nothing \
+             was reduced"
+        );
+    } else if !s.reproduced {
         outln!(
             "the original failed the same way in none of its {} reruns: too rare to reduce \
              (flaky), so nothing was reduced",

@@ -135,11 +135,18 @@ fn failures_section(
                 reruns(chosen.reruns),
                 chosen.schedule
             );
-        } else {
+        } else if chosen.reruns.is_some_and(|t| !t.cut_short) {
             let _ = writeln!(
                 o,
                 "Not reproduced: trial #{} {} — too rare for shrink to reduce; its run still \
                  replays, and `fgchaos check` judges it again.\n",
+                chosen.index,
+                reruns(chosen.reruns)
+            );
+        } else {
+            let _ = writeln!(
+                o,
+                "Not known to reproduce: trial #{} {}; `fgchaos shrink` reruns it first.\n",
                 chosen.index,
                 reruns(chosen.reruns)
             );
@@ -209,15 +216,18 @@ fn verdict_cell(v: Verdict, r: &Row) -> String {
     }
 }
 
-/// How a failing trial's reruns went: `failed again in 1 of 2 reruns`, or `not rerun` (an
-/// earlier trial of its signature had already failed again, or the session ended first).
+/// How a failing trial's reruns went: `failed again in 1 of 2 reruns`; with `, cut short`
+/// when the budget, Ctrl-C or a stack that would not restart stopped them before the rule had
+/// its answer; or `not rerun` (an earlier trial of its signature had already failed again, or
+/// the session ended before a rerun could start).
 pub fn reruns(t: Option<Tally>) -> String {
     match t {
         Some(t) => format!(
-            "failed again in {} of {} rerun{}",
+            "failed again in {} of {} rerun{}{}",
             t.failed,
             t.runs,
-            if t.runs == 1 { "" } else { "s" }
+            if t.runs == 1 { "" } else { "s" },
+            if t.cut_short { ", cut short" } else { "" }
         ),
         None => "not rerun".into(),
     }
@@ -279,8 +289,24 @@ mod tests {
     #[test]
     fn a_failure_names_the_trial_that_failed_again_and_how_often() {
         let index = rendered(vec![
-            failing(3, "no_lost_acks", Some(Tally { failed: 0, runs: 5 })),
-            failing(7, "no_lost_acks", Some(Tally { failed: 1, runs: 2 })),
+            failing(
+                3,
+                "no_lost_acks",
+                Some(Tally {
+                    failed: 0,
+                    runs: 5,
+                    cut_short: false,
+                }),
+            ),
+            failing(
+                7,
+                "no_lost_acks",
+                Some(Tally {
+                    failed: 1,
+                    runs: 2,
+                    cut_short: false,
+                }),
+            ),
             failing(8, "no_lost_acks", None),
         ]);
         assert!(index.contains("Trials: #3, #7, #8\n"), "{index}");
@@ -306,12 +332,33 @@ mod tests {
         let index = rendered(vec![failing(
             4,
             "no_oversell",
-            Some(Tally { failed: 0, runs: 5 }),
+            Some(Tally {
+                failed: 0,
+                runs: 5,
+                cut_short: false,
+            }),
         )]);
         assert!(
             index.contains("Not reproduced: trial #4 failed again in 0 of 5 reruns — too rare"),
             "{index}"
         );
         assert!(!index.contains("To shrink"), "{index}");
+    }
+
+    #[test]
+    fn reruns_cut_short_do_not_call_a_failure_rare() {
+        let cut = Tally {
+            failed: 0,
+            runs: 2,
+            cut_short: true,
+        };
+        let index = rendered(vec![failing(5, "no_lost_acks", Some(cut))]);
+        assert!(
+            index.contains(
+                "Not known to reproduce: trial #5 failed again in 0 of 2 reruns, cut short;"
+            ),
+            "{index}"
+        );
+        assert!(!index.contains("too rare"), "{index}");
     }
 }

@@ -2,8 +2,9 @@
 //! scenario that once caught it, so a failing run is run again until `k` reruns fail the same
 //! way or too few of the `m` are left for that. Explore asks it of a failing trial before it
 //! calls the failure reproducible (and before `--stop-on-failure` stops on it); shrink asks it
-//! of its original and of every candidate. One rule for both means a trial explore stopped on
-//! is one that shrink's first question has already answered yes to, from the same seeds.
+//! of its original and of every candidate. One rule for both means explore hands over only a
+//! trial that has passed shrink's first test once, on the same seeds — shrink asks again, on a
+//! stack of its own, and a failure this narrow can still answer no there.
 
 /// `k` of at most `m` runs; runs stop as soon as the answer is known.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,16 +28,20 @@ pub struct Tally {
     pub failed: u32,
     /// Reruns made.
     pub runs: u32,
+    /// The reruns stopped before the rule had its answer (the budget, Ctrl-C, or a stack that
+    /// could not be restarted): a tally that says nothing about how rare the failure is.
+    pub cut_short: bool,
 }
 
 impl Rule {
     /// Reruns by `rerun(i)` (`i` counts from 0) until the rule has its answer. `rerun` says
     /// whether its run failed the same way, or `None` when no run could start (the budget is
-    /// spent, or Ctrl-C): the tally then holds what was run.
+    /// spent, or Ctrl-C): the tally then holds what was run, and says it was cut short.
     pub async fn tally(self, mut rerun: impl AsyncFnMut(u32) -> Option<bool>) -> Tally {
         let mut t = Tally::default();
         while t.failed < self.k && self.m - t.runs >= self.k - t.failed {
             let Some(failed) = rerun(t.runs).await else {
+                t.cut_short = true;
                 break;
             };
             t.runs += 1;
@@ -64,14 +69,28 @@ mod tests {
     #[tokio::test]
     async fn stops_at_the_first_repeat_when_one_is_enough() {
         let t = tally_of(REPRODUCE, &[false, true, true]).await;
-        assert_eq!(t, Tally { failed: 1, runs: 2 });
+        assert_eq!(
+            t,
+            Tally {
+                failed: 1,
+                runs: 2,
+                cut_short: false
+            }
+        );
         assert!(REPRODUCE.held_by(t));
     }
 
     #[tokio::test]
     async fn a_failure_that_never_shows_again_spends_every_rerun() {
         let t = tally_of(REPRODUCE, &[false; 9]).await;
-        assert_eq!(t, Tally { failed: 0, runs: 5 });
+        assert_eq!(
+            t,
+            Tally {
+                failed: 0,
+                runs: 5,
+                cut_short: false
+            }
+        );
         assert!(!REPRODUCE.held_by(t));
     }
 
@@ -80,14 +99,28 @@ mod tests {
         // Two of three: after two passes the third cannot make two.
         let rule = Rule { k: 2, m: 3 };
         let t = tally_of(rule, &[false, false, true]).await;
-        assert_eq!(t, Tally { failed: 0, runs: 2 });
+        assert_eq!(
+            t,
+            Tally {
+                failed: 0,
+                runs: 2,
+                cut_short: false
+            }
+        );
         assert!(!rule.held_by(t));
     }
 
     #[tokio::test]
     async fn a_rerun_that_cannot_start_ends_the_tally_where_it_is() {
         let t = tally_of(REPRODUCE, &[false, false]).await;
-        assert_eq!(t, Tally { failed: 0, runs: 2 });
+        assert_eq!(
+            t,
+            Tally {
+                failed: 0,
+                runs: 2,
+                cut_short: true
+            }
+        );
         assert!(!REPRODUCE.held_by(t));
     }
 
@@ -101,6 +134,13 @@ mod tests {
             })
             .await;
         assert_eq!(seen, [0, 1, 2, 3]);
-        assert_eq!(t, Tally { failed: 1, runs: 4 });
+        assert_eq!(
+            t,
+            Tally {
+                failed: 1,
+                runs: 4,
+                cut_short: false
+            }
+        );
     }
 }

@@ -35,8 +35,14 @@ impl Budget {
     fn spent(self, trials: usize, elapsed: Duration) -> bool {
         match self {
             Budget::Trials(n) => trials >= n,
-            Budget::Time(t) => elapsed >= t,
+            Budget::Time(_) => self.time_spent(elapsed),
         }
+    }
+
+    /// Whether a time budget is spent: what stops a failing trial's reruns, which are not
+    /// trials and so never spend a budget of trials.
+    fn time_spent(self, elapsed: Duration) -> bool {
+        matches!(self, Budget::Time(t) if elapsed >= t)
     }
 }
 
@@ -75,7 +81,7 @@ pub struct Row {
     /// The stack had to be restarted after this trial (or one of its reruns).
     pub restarted: bool,
     /// How its reruns went, when it failed and no earlier trial of its signature had failed
-    /// again.
+    /// again (`None` also when the session ended before a rerun could start).
     pub reruns: Option<Tally>,
 }
 
@@ -182,19 +188,16 @@ pub async fn explore(
         };
         row.new = search.learn(&trial, &features);
         if let Some(sig) = row.signature.clone().filter(|s| !reproduced.contains(s)) {
-            let left = || !opts.budget.spent(0, started.elapsed()) && !*interrupt.borrow();
+            let left = || !opts.budget.time_spent(started.elapsed()) && !*interrupt.borrow();
             let rerun = Rerun {
                 trial: &trial,
                 signature: &sig,
                 path: &scenarios.join(format!("{}.yaml", Trial::name(trial.index))),
             };
-            match rerun.tally(&mut kept, &left, interrupt.clone()).await {
-                Ok((tally, restarted)) => {
-                    row.reruns = Some(tally);
-                    row.restarted |= restarted;
-                }
-                Err(e) => failure = Some(e),
-            }
+            let reran = rerun.tally(&mut kept, &left, interrupt.clone()).await;
+            row.reruns = Some(reran.tally);
+            row.restarted |= reran.restarted;
+            failure = reran.failure;
             if row.reproduced() {
                 reproduced.insert(sig);
             }
@@ -286,21 +289,46 @@ struct Rerun<'a> {
     path: &'a Path,
 }
 
+/// How a failing trial's reruns went.
+struct Reran {
+    tally: Tally,
+    /// The stack was restarted on the way.
+    restarted: bool,
+    /// The stack could not be restarted: the reruns stopped there, and the session ends.
+    failure: Option<RunError>,
+}
+
 impl Rerun<'_> {
-    /// Reruns by [`REPRODUCE`] while `left` says the budget and Ctrl-C allow; also whether the
-    /// stack was restarted on the way. The reruns' own runs are not kept: the trial's is.
+    /// Reruns by [`REPRODUCE`] while `left` says the budget and Ctrl-C allow. The reruns' own
+    /// runs are not kept (the trial's is), and a rerun cut by Ctrl-C is not counted: it says
+    /// nothing of the failure.
     async fn tally(
         &self,
         kept: &mut KeptStack,
         left: &dyn Fn() -> bool,
         interrupt: watch::Receiver<bool>,
-    ) -> Result<(Tally, bool), RunError> {
-        let text = std::fs::read_to_string(self.path).map_err(|source| RunError::Io {
-            what: "reading",
-            path: self.path.to_owned(),
-            source,
-        })?;
+    ) -> Reran {
         let (mut restarted, mut failure) = (false, None);
+        let text = match std::fs::read_to_string(self.path) {
+            Ok(text) => text,
+            Err(source) => {
+                let path = self.path.to_owned();
+                let cut = Tally {
+                    cut_short: true,
+                    ..Tally::default()
+                };
+                let failure = Some(RunError::Io {
+                    what: "reading",
+                    path,
+                    source,
+                });
+                return Reran {
+                    tally: cut,
+                    restarted,
+                    failure,
+                };
+            }
+        };
         let tally = REPRODUCE
             .tally(async |i| {
                 if !left() {
@@ -323,12 +351,16 @@ impl Rerun<'_> {
                 if let Some(dir) = outcome.journal_path.parent() {
                     crate::run::discard(dir);
                 }
+                if *interrupt.borrow() {
+                    return None;
+                }
                 Some(self.signature.matches(&outcome.judgement))
             })
             .await;
-        match failure {
-            Some(e) => Err(e),
-            None => Ok((tally, restarted)),
+        Reran {
+            tally,
+            restarted,
+            failure,
         }
     }
 }
@@ -364,8 +396,16 @@ mod tests {
         }
     }
 
-    const NEVER_AGAIN: Tally = Tally { failed: 0, runs: 5 };
-    const AGAIN: Tally = Tally { failed: 1, runs: 2 };
+    const NEVER_AGAIN: Tally = Tally {
+        failed: 0,
+        runs: 5,
+        cut_short: false,
+    };
+    const AGAIN: Tally = Tally {
+        failed: 1,
+        runs: 2,
+        cut_short: false,
+    };
 
     #[test]
     fn shrink_gets_the_first_trial_that_failed_again() {

@@ -99,13 +99,14 @@ pub fn trial_rows(index: &str) -> Vec<&str> {
         .collect()
 }
 
-/// What a `FOUND` line says: `… first #F, shrink #S (failed again in k of m reruns) — <run>`.
+/// What a `FOUND` line says: `… first #F, shrink #S (failed again in k of m reruns) — <run>`,
+/// or `not reproduced #S (…)` when no trial of it failed again.
 pub struct Found {
     /// The first trial that failed this way.
     pub first: u32,
-    /// The trial to shrink: the first that failed again when rerun (else the first).
-    pub shrink: u32,
-    /// The stored run of the trial to shrink.
+    /// The trial to shrink: the first that failed again when rerun; `None` when none did.
+    pub shrink: Option<u32>,
+    /// The stored run of the trial handed over.
     pub run: PathBuf,
 }
 
@@ -113,14 +114,13 @@ pub fn found_run(found: &str) -> Found {
     let (head, run) = found
         .split_once(" — ")
         .unwrap_or_else(|| panic!("no run in {found:?}"));
-    let number = |after: &str| -> u32 {
+    let number = |after: &str| -> Option<u32> {
         head.rsplit_once(after)
             .and_then(|(_, n)| n.split(|c: char| !c.is_ascii_digit()).next())
             .and_then(|n| n.parse().ok())
-            .unwrap_or_else(|| panic!("no {after:?} in {found:?}"))
     };
     Found {
-        first: number("first #"),
+        first: number("first #").unwrap_or_else(|| panic!("no first trial in {found:?}")),
         shrink: number("shrink #"),
         run: PathBuf::from(run.trim()),
     }
