@@ -187,7 +187,7 @@ pub async fn explore(
             }
         };
         row.new = search.learn(&trial, &features);
-        if let Some(sig) = row.signature.clone().filter(|s| !reproduced.contains(s)) {
+        if let Some(sig) = to_rerun(&row, &reproduced) {
             let left = || !opts.budget.time_spent(started.elapsed()) && !*interrupt.borrow();
             let rerun = Rerun {
                 trial: &trial,
@@ -202,7 +202,7 @@ pub async fn explore(
                 reproduced.insert(sig);
             }
         }
-        let stop = row.reproduced() && opts.stop_on_failure;
+        let stop = stops_on(&row, opts.stop_on_failure);
         explored.rows.push(row);
         explored.elapsed = started.elapsed();
         explored.coverage = search.coverage();
@@ -218,6 +218,17 @@ pub async fn explore(
     explored.elapsed = started.elapsed();
     explored.stopped_by = failure.map(|e| e.to_string());
     Ok(explored)
+}
+
+/// The signature of `row` when its trial is to be rerun: it failed, and no trial of its
+/// signature has failed again yet (`reproduced`).
+fn to_rerun(row: &Row, reproduced: &BTreeSet<Signature>) -> Option<Signature> {
+    row.signature.clone().filter(|s| !reproduced.contains(s))
+}
+
+/// Whether the session ends at `row`: under `--stop-on-failure`, at a trial that failed again.
+fn stops_on(row: &Row, stop_on_failure: bool) -> bool {
+    stop_on_failure && row.reproduced()
 }
 
 /// One trial on the kept stack: its scenario written, run, judged; what it showed.
@@ -419,6 +430,47 @@ mod tests {
         };
         assert_eq!(e.to_shrink(&[3, 7, 9]).map(|r| r.index), Some(7));
         assert!(!e.rows[0].reproduced() && e.rows[1].reproduced() && !e.rows[2].reproduced());
+    }
+
+    fn signed(mut row: Row, checker: &str) -> Row {
+        row.signature = Some(Signature {
+            checkers: vec![checker.into()],
+            actions: Vec::new(),
+        });
+        row
+    }
+
+    #[test]
+    fn a_failing_trial_is_rerun_until_its_signature_has_failed_again() {
+        let first = signed(failing(1, None), "no_lost_acks");
+        let none = BTreeSet::new();
+        let sig = to_rerun(&first, &none).expect("a first failure is rerun");
+        let done: BTreeSet<Signature> = [sig].into_iter().collect();
+        assert_eq!(
+            to_rerun(&signed(failing(2, None), "no_lost_acks"), &done),
+            None
+        );
+        // Another signature is rerun still; a passing trial never is.
+        assert!(to_rerun(&signed(failing(3, None), "no_oversell"), &done).is_some());
+        let mut passing = failing(4, None);
+        passing.verdict = Some(Verdict::Pass);
+        assert_eq!(to_rerun(&passing, &none), None);
+    }
+
+    #[test]
+    fn the_session_stops_only_on_a_trial_that_failed_again() {
+        let again = signed(failing(1, Some(AGAIN)), "no_lost_acks");
+        let never = signed(failing(2, Some(NEVER_AGAIN)), "no_lost_acks");
+        let cut = Tally {
+            failed: 0,
+            runs: 1,
+            cut_short: true,
+        };
+        let cut_short = signed(failing(3, Some(cut)), "no_lost_acks");
+        assert!(stops_on(&again, true));
+        assert!(!stops_on(&again, false));
+        assert!(!stops_on(&never, true));
+        assert!(!stops_on(&cut_short, true));
     }
 
     #[test]
