@@ -251,21 +251,14 @@ mod tests {
 
     fn failing(index: usize, checker: &str, reruns: Option<Tally>) -> Row {
         Row {
-            index,
-            parent: None,
-            schedule: format!("schedule {index}"),
             verdict: Some(Verdict::Fail),
             seconds: 1.0,
-            new: Vec::new(),
             signature: Some(Signature {
                 checkers: vec![checker.into()],
                 actions: Vec::new(),
             }),
-            run_dir: None,
-            judgement: None,
-            error: None,
-            restarted: false,
             reruns,
+            ..Row::new(index, None, format!("schedule {index}"))
         }
     }
 

@@ -86,6 +86,24 @@ pub struct Row {
 }
 
 impl Row {
+    /// A trial's row before it has run: nothing seen yet.
+    pub fn new(index: usize, parent: Option<usize>, schedule: String) -> Row {
+        Row {
+            index,
+            parent,
+            schedule,
+            verdict: None,
+            seconds: 0.0,
+            new: Vec::new(),
+            signature: None,
+            run_dir: None,
+            judgement: None,
+            error: None,
+            restarted: false,
+            reruns: None,
+        }
+    }
+
     /// Whether it failed and then failed the same way again when rerun.
     pub fn reproduced(&self) -> bool {
         self.reruns.is_some_and(|t| REPRODUCE.held_by(t))
@@ -240,20 +258,8 @@ async fn run_trial(
 ) -> Result<(Row, BTreeSet<String>), RunError> {
     let began = Instant::now();
     let path = scenarios.join(format!("{}.yaml", Trial::name(trial.index)));
-    let mut row = Row {
-        index: trial.index,
-        parent: trial.parent,
-        schedule: super::index::schedule(&trial.scenario),
-        verdict: None,
-        seconds: 0.0,
-        new: Vec::new(),
-        signature: None,
-        run_dir: None,
-        judgement: None,
-        error: None,
-        restarted: false,
-        reruns: None,
-    };
+    let schedule = super::index::schedule(&trial.scenario);
+    let mut row = Row::new(trial.index, trial.parent, schedule);
     let text = match written(&trial.scenario, &path) {
         Ok(text) => text,
         Err(e) => {
@@ -392,18 +398,9 @@ mod tests {
 
     fn failing(index: usize, reruns: Option<Tally>) -> Row {
         Row {
-            index,
-            parent: None,
-            schedule: String::new(),
             verdict: Some(Verdict::Fail),
-            seconds: 1.0,
-            new: Vec::new(),
-            signature: None,
-            run_dir: None,
-            judgement: None,
-            error: None,
-            restarted: false,
             reruns,
+            ..Row::new(index, None, String::new())
         }
     }
 
