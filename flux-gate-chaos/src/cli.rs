@@ -26,6 +26,10 @@ pub struct Cli {
         default_value = "warn,noxious=off"
     )]
     pub log: String,
+    /// Run without a guardian: if fgchaos dies without healing (SIGKILL, OOM), what it broke
+    /// stays broken until `fgchaos cleanup` (docs/safety.md).
+    #[arg(long, global = true)]
+    pub no_guard: bool,
 }
 
 /// The compose project name this repository's `.env` gives `docker compose`.
@@ -76,11 +80,16 @@ pub enum Command {
     Down(DownArgs),
     /// Serve Toxiproxy's REST API (the embedded fault proxy).
     Proxy(ProxyArgs),
-    /// Heal what a crashed run left behind: stray service processes, stopped or paused
-    /// containers, fgchaos toxics.
+    /// Heal what a killed run left behind when its guardian could not (`--no-guard`, or the
+    /// guardian killed too): stray service processes, stopped or paused containers, fgchaos
+    /// toxics.
     Cleanup(CleanupArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
+    /// The guardian a run arms before its stack starts: heals the run directory if fgchaos
+    /// dies without saying it is done (docs/safety.md). Not for users.
+    #[command(hide = true)]
+    Guard(GuardArgs),
 }
 
 #[derive(Debug, Clone, Args)]
@@ -115,6 +124,10 @@ pub struct RunArgs {
     /// Also write JUnit XML: one test case per checker per scenario.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Resolve and print what each run would act on — containers or processes, links, the
+    /// timeline, the load, the permissions it needs — and run nothing: no fault, no load.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -279,6 +292,18 @@ pub struct CleanupArgs {
     /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
     #[arg(long)]
     pub toxiproxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct GuardArgs {
+    /// The run directory to heal.
+    #[arg(long)]
+    pub run_dir: PathBuf,
+    #[arg(long)]
+    pub target: TargetKind,
+    /// The second stage, detached by the first: watch the pipe on stdin.
+    #[arg(long)]
+    pub watch: bool,
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@
 //! | [`toxiproxy`] | Toxiproxy's REST API: the embedded fault proxy server and the client that drives it and real Toxiproxy alike |
 //! | [`load`] | the **generator**: order attempts at the entry, each recorded as an operation of the history |
 //! | [`nemesis`] | the **nemesis**: a seeded plan of injections (one per scenario fault) and its execution, every apply and heal timed |
+//! | [`guard`] | the guardian: a detached process that heals a run's stack if fgchaos dies without healing it |
 //! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the backlog once a second, the settle phase and the final state |
 //! | [`model`] | what was observed, as plain data: final state, settle result, samples, backlog points, settle trace |
 //! | [`journal`] | the run's journal: everything it did, in one JSON file |
@@ -30,6 +31,7 @@
 pub mod cancel;
 pub mod cli;
 pub mod explore;
+pub mod guard;
 pub mod journal;
 pub mod jsonl;
 pub mod load;

@@ -41,7 +41,7 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .log_internal_errors(false)
         .init();
-    let exit = match cmd::dispatch(cli.command).await {
+    let exit = match cmd::dispatch(cli.command, cli.no_guard).await {
         Ok(exit) => exit,
         Err(e) => {
             errln!("fgchaos: {e:#}");

@@ -14,12 +14,14 @@ fn fgchaos() -> Command {
     Command::new(env!("CARGO_BIN_EXE_fgchaos"))
 }
 
-/// Starts `fgchaos up` on `work` and waits until it has written its state file.
-fn start_up(work: &Path) -> std::process::Child {
+/// Starts `fgchaos up` on `work` (with `extra` arguments) and waits until it has written its
+/// state file.
+fn start_up(work: &Path, extra: &[&str]) -> std::process::Child {
     let up = fgchaos()
         .arg("up")
         .arg("--work-dir")
         .arg(work)
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -239,26 +241,8 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         .unwrap();
     let mut stderr = common::Lines::capture(child.stderr.take().unwrap());
     // Ctrl-C once both faults are on (1 s into the load, until its end 60 s later): the
-    // interrupt must find them to undo. The executor logs a fault's apply and records the fault
-    // as in effect with no await in between, so the log line is the proof.
-    let applied = |lines: &[String], label: &str| {
-        lines
-            .iter()
-            .any(|l| l.contains("fault step done") && l.contains("apply") && l.contains(label))
-    };
-    common::wait_until(Duration::from_secs(90), "both faults applied", || {
-        let lines = stderr.now();
-        if applied(&lines, "pause redis") && applied(&lines, "blackhole kafka") {
-            return Ok(());
-        }
-        match child.try_wait().unwrap() {
-            Some(s) => panic!(
-                "fgchaos exited ({s}) before the faults were on:\n{}",
-                lines.join("\n")
-            ),
-            None => Err(format!("stderr so far:\n{}", lines.join("\n"))),
-        }
-    });
+    // interrupt must find them to undo.
+    wait_applied(&mut child, &stderr, &["pause redis", "blackhole kafka"]);
     assert!(!common::processes_under(&work).is_empty());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -278,6 +262,111 @@ fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
         "no service process may survive"
     );
     assert_both_faults_undone(&reports);
+}
+
+/// fgchaos killed outright (SIGKILL: no handler, no teardown, no Drop) while a pause, a cut and
+/// a toxic are on: its guardian sees the run's pipe end without `done` and stops the stack —
+/// whose links ran through the fault proxy that died with fgchaos — resuming the paused Redis
+/// so it dies too. Nothing of the run may be left running; the time it took is printed (the
+/// promise is 5 s; time is not asserted).
+#[test]
+fn a_killed_run_is_healed_by_its_guardian() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("work");
+    let scenario = write(
+        dir.path(),
+        "three.yaml",
+        "name: killed\nsale: { product: phone, stock: 100 }\n\
+         load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
+         faults:\n  - { at: 1s, action: pause, service: redis }\n\
+         \x20 - { at: 1s, action: down, link: worker-postgres }\n\
+         \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms }\n",
+    );
+    let mut child = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(dir.path().join("reports"))
+        .arg("--work-dir")
+        .arg(&work)
+        .args(["--log", "warn,noxious=off,fgchaos::nemesis=info"])
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = common::Lines::capture(child.stderr.take().unwrap());
+    wait_applied(
+        &mut child,
+        &stderr,
+        &["pause redis", "down worker-postgres", "latency api-redis"],
+    );
+    let running = common::processes_under(&work);
+    // Every service is a process group of its own; each group's leader must be killed by the
+    // guardian (a PostgreSQL backend may die with its postmaster before it is reached).
+    let groups: std::collections::BTreeSet<i32> = running
+        .iter()
+        .filter_map(|&pid| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).ok())
+        .map(|g| g.as_raw())
+        .collect();
+    assert!(groups.len() >= 8, "{running:?}");
+    child.kill().unwrap();
+    let killed_at = std::time::Instant::now();
+    child.wait().unwrap();
+    common::wait_none_under(
+        &work,
+        Duration::from_secs(30),
+        "the guardian to stop the stack",
+    );
+    eprintln!(
+        "healed {} ms after the SIGKILL",
+        killed_at.elapsed().as_millis()
+    );
+    let run_dirs: Vec<_> = std::fs::read_dir(&work).unwrap().flatten().collect();
+    assert_eq!(run_dirs.len(), 1, "one run directory");
+    // The report follows the heal's last look for a process left.
+    let file = run_dirs[0].path().join(fgchaos::guard::REPORT_FILE);
+    common::wait_until(Duration::from_secs(5), "the guardian's report", || {
+        file.exists().then_some(()).ok_or_else(String::new)
+    });
+    let report: fgchaos::guard::Report =
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+    assert!(
+        report.healed.killed >= groups.len(),
+        "{report:?} {groups:?}"
+    );
+    assert_eq!(report.healed.errors, Vec::<String>::new());
+    // Nothing is left for `cleanup` to do.
+    let out = fgchaos()
+        .args(["cleanup", "--target", "local", "--work-dir"])
+        .arg(&work)
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("killed 0 "));
+}
+
+/// Waits until fgchaos has logged the apply of every fault in `labels` (at info on
+/// `fgchaos::nemesis`). The executor logs a fault's apply and records the fault as in effect
+/// with no await in between, so the log line is the proof that it is on.
+fn wait_applied(child: &mut std::process::Child, stderr: &common::Lines, labels: &[&str]) {
+    let applied = |lines: &[String], label: &str| {
+        lines
+            .iter()
+            .any(|l| l.contains("fault step done") && l.contains("apply") && l.contains(label))
+    };
+    common::wait_until(Duration::from_secs(90), "the faults applied", || {
+        let lines = stderr.now();
+        if labels.iter().all(|label| applied(&lines, label)) {
+            return Ok(());
+        }
+        match child.try_wait().unwrap() {
+            Some(s) => panic!(
+                "fgchaos exited ({s}) before the faults were on:\n{}",
+                lines.join("\n")
+            ),
+            None => Err(format!("stderr so far:\n{}", lines.join("\n"))),
+        }
+    });
 }
 
 /// `fgchaos run` of a 60 s load with Redis paused and the Kafka link cut from 1 s on — two
@@ -388,7 +477,7 @@ fn published_json_schema_is_current() {
 fn up_leaves_the_stack_running_and_down_stops_it() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    let mut up = start_up(&work);
+    let mut up = start_up(&work, &[]);
     let state = work.join("up.json");
     let s: serde_json::Value = serde_json::from_slice(&std::fs::read(&state).unwrap()).unwrap();
     let entry: std::net::SocketAddr = s["endpoints"]["entry"]
@@ -434,7 +523,8 @@ fn up_leaves_the_stack_running_and_down_stops_it() {
 fn cleanup_kills_what_a_killed_harness_left_behind() {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("work");
-    let mut up = start_up(&work);
+    // Unguarded, as when the guardian was killed too: `cleanup` is what is left.
+    let mut up = start_up(&work, &["--no-guard"]);
     // SIGKILL: no teardown, no Drop — every service is orphaned.
     up.kill().unwrap();
     up.wait().unwrap();
@@ -455,15 +545,10 @@ fn cleanup_kills_what_a_killed_harness_left_behind() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(0);
     assert!(killed >= 8, "{stdout}");
-    common::wait_until(
+    common::wait_none_under(
+        &work,
         Duration::from_secs(5),
         "every killed process to be gone",
-        || {
-            let left = common::processes_under(&work);
-            left.is_empty()
-                .then_some(())
-                .ok_or_else(|| format!("{left:?}"))
-        },
     );
 }
 

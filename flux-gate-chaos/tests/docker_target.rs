@@ -185,6 +185,26 @@ async fn docker_target_drives_a_real_compose_project() {
         "{stderr}"
     );
 
+    // A dry run that cannot reach the engine cannot resolve anything: exit 2, not a harness
+    // failure.
+    let out = fgchaos()
+        .env("DOCKER_HOST", "unix:///tmp/fgtest-no-docker.sock")
+        .args([
+            "run",
+            "--dry-run",
+            "--target",
+            "docker",
+            "scenarios/worker-crash.yaml",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("dry run") && stderr.contains("cannot reach the Docker engine"),
+        "{stderr}"
+    );
+
     let project = Project::up();
 
     // `--target auto` picks the running project; a stack file naming a service the project
@@ -225,6 +245,17 @@ async fn docker_target_drives_a_real_compose_project() {
         "com.docker.compose.project=fgtest-someone-else",
         "--label",
         "com.docker.compose.service=inventory-worker",
+        "fluxgate/base:bookworm",
+        "sleep",
+        "600",
+    ]));
+    // Named as compose would name a second worker of the project, with no label at all:
+    // matching by name alone would take it for one of ours.
+    let lookalike = Foreign(docker(&[
+        "run",
+        "-d",
+        "--name",
+        &format!("{}-inventory-worker-2", project.name),
         "fluxgate/base:bookworm",
         "sleep",
         "600",
@@ -289,6 +320,7 @@ async fn docker_target_drives_a_real_compose_project() {
     let worker = project.id("inventory-worker", 1);
     assert_eq!(t.instances_of("inventory-worker"), ["inventory-worker"]);
     assert_ne!(worker, foreign.0);
+    assert_ne!(worker, lookalike.0);
 
     // Lifecycle faults land on the right container and are put back.
     t.lifecycle("inventory-worker", Lifecycle::Kill)
@@ -412,8 +444,9 @@ async fn docker_target_drives_a_real_compose_project() {
     assert!(pg.contains("ready to accept connections"), "{pg}");
     assert!(!dir.path().join("docker-attach.json").exists());
 
-    // A harness killed mid-fault leaves a paused container; `fgchaos cleanup --target docker`
-    // puts it back from the attach ledger.
+    // A harness killed mid-fault with no guardian (`--no-guard`, or the guardian killed too)
+    // leaves a paused container; `fgchaos cleanup --target docker` puts it back from the
+    // attach ledger.
     let work = tempfile::tempdir().unwrap();
     let reports = tempfile::tempdir().unwrap();
     let scenario = work.path().join("pause.yaml");
@@ -424,17 +457,13 @@ async fn docker_target_drives_a_real_compose_project() {
          faults:\n  - { at: 1s, action: pause, service: inventory-worker, duration: 20s }\n",
     )
     .unwrap();
-    let mut child = fgchaos()
-        .args(["run", "--target", "docker", "--project", &project.name])
-        .arg("--work-dir")
-        .arg(work.path())
-        .arg("--report-dir")
-        .arg(reports.path())
-        .arg(&scenario)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = spawn_run(
+        &project,
+        work.path(),
+        reports.path(),
+        &scenario,
+        &["--no-guard"],
+    );
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while status(&worker) != "paused" {
         assert!(
@@ -457,6 +486,11 @@ async fn docker_target_drives_a_real_compose_project() {
     assert!(stdout.contains("resumed 1 and started 0"), "{stdout}");
     assert_eq!(status(&worker), "running");
     assert_eq!(status(&foreign.0), "running");
+
+    dry_run_changes_nothing(&project, &worker, &ep.toxiproxy).await;
+    guardian_heals_a_killed_run(&project, &worker, &ep.toxiproxy).await;
+    assert_eq!(status(&foreign.0), "running");
+    assert_eq!(status(&lookalike.0), "running");
 
     // `scale:` is checked, not applied: with one worker running, a scenario needing two is
     // refused, naming the compose command; scaled to two by compose, the second is held back
@@ -531,4 +565,199 @@ async fn docker_target_drives_a_real_compose_project() {
         "teardown did not start it again"
     );
     assert_eq!(status(&worker), "running");
+}
+
+/// fgchaos killed outright (SIGKILL) while a pause, a cut and a toxic are on, with its guardian
+/// (the default): the worker is resumed, the toxic removed and the cut link enabled again,
+/// with nobody running `cleanup`. The time from the kill to the last of them is printed (the
+/// promise is 5 s; time is not asserted).
+async fn guardian_heals_a_killed_run(project: &Project, worker: &str, toxiproxy_api: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let reports = tempfile::tempdir().unwrap();
+    let scenario = work.path().join("three.yaml");
+    std::fs::write(&scenario, THREE_FAULTS).unwrap();
+    let mut child = spawn_run(project, work.path(), reports.path(), &scenario, &[]);
+    let proxy = fgchaos::toxiproxy::Client::new(toxiproxy_api.to_owned());
+    // (paused, kafka cut, a fgchaos toxic on api-redis)
+    let faults_on = || async {
+        let proxies = proxy.proxies().await.unwrap();
+        (
+            status(worker) == "paused",
+            !proxies["kafka"].enabled,
+            proxies["api-redis"]
+                .toxics
+                .iter()
+                .any(|t| t.name.starts_with(fgchaos::nemesis::plan::TOXIC_PREFIX)),
+        )
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while faults_on().await != (true, true, true) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the faults never all landed: {:?}",
+            faults_on().await
+        );
+        assert!(child.try_wait().unwrap().is_none(), "fgchaos exited early");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    child.kill().unwrap();
+    let killed_at = std::time::Instant::now();
+    child.wait().unwrap();
+    let deadline = killed_at + Duration::from_secs(30);
+    while faults_on().await != (false, false, false) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not healed 30 s after the kill: {:?}",
+            faults_on().await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    eprintln!(
+        "healed {} ms after the SIGKILL",
+        killed_at.elapsed().as_millis()
+    );
+    assert_eq!(status(worker), "running");
+    let every_proxy = proxy.proxies().await.unwrap();
+    assert!(every_proxy.values().all(|p| p.enabled), "{every_proxy:?}");
+    let run_dirs: Vec<_> = std::fs::read_dir(work.path())
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .collect();
+    assert_eq!(run_dirs.len(), 1);
+    let report_file = run_dirs[0].path().join(fgchaos::guard::REPORT_FILE);
+    // The report is written just after the last heal lands.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while !report_file.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let report: fgchaos::guard::Report =
+        serde_json::from_slice(&std::fs::read(&report_file).unwrap()).unwrap();
+    assert_eq!(report.healed.resumed.len(), 1, "{report:?}");
+    assert!(
+        report.healed.resumed[0].contains("inventory-worker"),
+        "{report:?}"
+    );
+    assert_eq!(report.healed.started, Vec::<String>::new());
+    assert_eq!(report.healed.toxics_removed, 1, "{report:?}");
+    assert_eq!(report.healed.errors, Vec::<String>::new());
+    assert!(
+        !run_dirs[0].path().join("docker-attach.json").exists(),
+        "the ledger goes once all is healed"
+    );
+}
+
+/// `fgchaos run` of `scenario` on `project` (with `extra` arguments) in the background, its
+/// output discarded.
+fn spawn_run(
+    project: &Project,
+    work: &Path,
+    reports: &Path,
+    scenario: &Path,
+    extra: &[&str],
+) -> std::process::Child {
+    fgchaos()
+        .args(["run", "--target", "docker", "--project", &project.name])
+        .args(extra)
+        .arg("--work-dir")
+        .arg(work)
+        .arg("--report-dir")
+        .arg(reports)
+        .arg(scenario)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The scenario both the dry run and the guardian's test use: a pause, a cut and a toxic.
+const THREE_FAULTS: &str = "name: three\nsale: { product: p, stock: 100 }\n\
+     load: { model: arrival-rate, rate: 50/s, duration: 60s }\n\
+     faults:\n  - { at: 1s, action: pause, service: inventory-worker }\n\
+     \x20 - { at: 1s, action: down, link: kafka }\n\
+     \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms, duration: 5s }\n";
+
+/// What a dry run could change: each container of the project (state, start time, pid,
+/// restarts) and every link of its proxy (enabled, toxics).
+async fn snapshot(project: &Project, toxiproxy_api: &str) -> (String, String) {
+    let ids = docker(&[
+        "ps",
+        "-aq",
+        "--no-trunc",
+        "--filter",
+        &format!("label=com.docker.compose.project={}", project.name),
+    ]);
+    let mut containers = Vec::new();
+    for id in ids.lines() {
+        containers.push(docker(&[
+            "inspect",
+            "-f",
+            "{{.Id}} {{.State.Status}} {{.State.StartedAt}} {{.State.Pid}} {{.RestartCount}}",
+            id,
+        ]));
+    }
+    containers.sort();
+    let proxies = fgchaos::toxiproxy::Client::new(toxiproxy_api.to_owned())
+        .proxies()
+        .await
+        .unwrap();
+    (containers.join("\n"), format!("{proxies:?}"))
+}
+
+/// `--dry-run` prints what the run would act on — the worker's container by id, name and
+/// project, the links with their ends, the timeline, the load, the permissions — and changes
+/// nothing on the project.
+async fn dry_run_changes_nothing(project: &Project, worker: &str, toxiproxy_api: &str) {
+    let work = tempfile::tempdir().unwrap();
+    let scenario = work.path().join("three.yaml");
+    std::fs::write(&scenario, THREE_FAULTS).unwrap();
+    let before = snapshot(project, toxiproxy_api).await;
+    let out = fgchaos()
+        .args(["run", "--dry-run", "--seed", "7", "--target", "docker"])
+        .args(["--project", &project.name, "--work-dir"])
+        .arg(work.path())
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let worker_line = stdout
+        .lines()
+        .find(|l| l.contains("container inventory-worker"))
+        .unwrap_or_else(|| panic!("{stdout}"));
+    assert!(worker_line.contains(&worker[..12]), "{stdout}");
+    assert!(
+        worker_line.contains(&format!("project {}", project.name)),
+        "{stdout}"
+    );
+    for want in [
+        "three: dry run with seed 7",
+        "link      kafka",
+        "link      api-redis",
+        "upstream ",
+        "+1.000s    latency api-redis",
+        "heals at +6.000s",
+        "arrival-rate at 50/s for 1m",
+        "POST http://127.0.0.1:",
+        "ok       the Docker API",
+        "ok       the fault proxy's API",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    assert_eq!(
+        stdout.matches("    container ").count(),
+        1,
+        "the worker only: {stdout}"
+    );
+    assert_eq!(snapshot(project, toxiproxy_api).await, before);
+    assert_eq!(
+        std::fs::read_dir(work.path()).unwrap().count(),
+        1,
+        "no run directory: only the scenario file"
+    );
 }

@@ -17,8 +17,8 @@ const LAYERS: &[&[&str]] = &[
     &["scenario"],
     // The generator and where the stack runs.
     &["load", "target"],
-    // The nemesis and the observers.
-    &["nemesis", "observe"],
+    // The nemesis, the observers, and the guardian that heals when fgchaos cannot.
+    &["nemesis", "observe", "guard"],
     // What a run stores, and reading it back.
     &["journal"],
     &["record"],

@@ -1,8 +1,10 @@
-//! `fgchaos cleanup`: heals what crashed runs left behind — stray service processes, stopped
-//! or paused containers, fgchaos toxics.
+//! `fgchaos cleanup`: heals what killed runs left behind when their guardians could not —
+//! stray service processes, stopped or paused containers, fgchaos toxics — with the
+//! guardian's own heal.
 
 use fgchaos::cli::CleanupArgs;
-use fgchaos::target::docker::ledger::{repair, Ledger};
+use fgchaos::guard;
+use fgchaos::target::docker::ledger::Ledger;
 use fgchaos::target::local::strays;
 use fgchaos::target_kind::TargetKind;
 use fgchaos::toxiproxy;
@@ -25,15 +27,16 @@ pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
         None => fgchaos::target::docker::engine::available().await,
         Some(TargetKind::Local) => false,
     };
-    if docker {
-        cleanup_docker(args).await?;
+    if docker && !cleanup_docker(args).await {
+        return Ok(Exit::Harness);
     }
     Ok(Exit::Success)
 }
 
-/// Every container an interrupted docker run found running is resumed or started again, and
-/// every fgchaos toxic removed.
-async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
+/// Every run directory with an attach ledger of `project` is healed as the run's guardian
+/// would have ([`guard::heal`]): containers resumed or started, toxics removed. `false` when
+/// something could not be healed (each named on stderr).
+async fn cleanup_docker(args: &CleanupArgs) -> bool {
     let project = &args.project;
     let ledgers = Ledger::find(&args.work_dir, project);
     if ledgers.is_empty() {
@@ -42,13 +45,14 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
             args.work_dir.display()
         );
     }
+    let mut healed_all = true;
     for (dir, ledger) in ledgers {
-        let done = repair(&ledger).await?;
-        let touched = [done.resumed.clone(), done.started.clone()].concat();
+        let healed = guard::heal(&dir, TargetKind::Docker).await;
+        let touched = [healed.resumed.clone(), healed.started.clone()].concat();
         outln!(
             "project `{project}`: resumed {} and started {} container(s){}",
-            done.resumed.len(),
-            done.started.len(),
+            healed.resumed.len(),
+            healed.started.len(),
             if touched.is_empty() {
                 String::new()
             } else {
@@ -56,11 +60,17 @@ async fn cleanup_docker(args: &CleanupArgs) -> anyhow::Result<()> {
             }
         );
         if let Some(url) = &ledger.toxiproxy {
-            remove_toxics(url).await?;
+            outln!(
+                "removed {} fgchaos toxic(s) and re-enabled every proxy at {url}",
+                healed.toxics_removed
+            );
         }
-        Ledger::remove(&dir);
+        for e in &healed.errors {
+            errln!("fgchaos: {}: {e}", dir.display());
+        }
+        healed_all &= healed.errors.is_empty();
     }
-    Ok(())
+    healed_all
 }
 
 async fn remove_toxics(url: &str) -> anyhow::Result<()> {

@@ -3,6 +3,7 @@
 //! any failure was found, 0 when nothing was, 3 when the harness could not explore; Ctrl-C heals
 //! the trial in flight, stops, and still writes the index.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -23,7 +24,7 @@ use super::Exit;
 /// The budget when neither `--budget` nor `--trials` is given.
 const DEFAULT_BUDGET: Duration = Duration::from_secs(600);
 
-pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
+pub async fn explore(args: ExploreArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let budget = budget(&args)?;
     let strategy = Strategy::from_word(&args.strategy)
         .with_context(|| format!("--strategy {:?}: `guided` or `uniform`", args.strategy))?;
@@ -38,6 +39,7 @@ pub async fn explore(args: ExploreArgs) -> anyhow::Result<Exit> {
         args.project.clone(),
         args.work_dir.clone(),
         groups.clone(),
+        guardian,
     );
     // The space is checked against the stack before anything starts.
     let (space, text, file) = Space::read(args.space.as_deref())?;

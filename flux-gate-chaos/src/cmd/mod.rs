@@ -1,12 +1,13 @@
 //! The subcommands, one file each. Every one returns an [`Exit`]; `main` turns it into the
 //! process's exit code with [`Exit::code`], so the codes are chosen in one place:
-//! 0 pass · 1 a promise broken · 2 inconclusive · 3 bad input or the harness failed ·
-//! 130 interrupted.
+//! 0 pass · 1 a promise broken · 2 inconclusive (or a dry run that could not resolve its
+//! targets) · 3 bad input or the harness failed · 130 interrupted.
 
 mod check;
 mod cleanup;
 mod down;
 mod explore;
+mod guard;
 mod interrupt;
 mod list;
 mod load;
@@ -32,6 +33,9 @@ pub enum Exit {
     Harness,
     /// Ctrl-C or SIGTERM: faults were undone and the stack torn down before exiting.
     Interrupted,
+    /// A dry run could not resolve what the run would act on: the engine or the fault proxy
+    /// did not answer, or a permission is missing.
+    Unresolved,
 }
 
 impl Exit {
@@ -42,6 +46,7 @@ impl Exit {
             Exit::Verdict(v) => v.exit_code(),
             Exit::Harness => 3,
             Exit::Interrupted => 130,
+            Exit::Unresolved => 2,
         }
     }
 
@@ -55,14 +60,16 @@ impl Exit {
     }
 }
 
-pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
+/// Runs `command`; `no_guard` (`--no-guard`) runs stacks without a guardian.
+pub async fn dispatch(command: Command, no_guard: bool) -> anyhow::Result<Exit> {
+    let guardian = || guard::executable(no_guard);
     match command {
-        Command::Run(args) => run::run(args).await,
+        Command::Run(args) => run::run(args, guardian()?).await,
         Command::Check(args) => check::check(&args),
         Command::Validate(args) => Ok(validate::validate(&args)),
         Command::List(args) => list::list(&args),
-        Command::Explore(args) => explore::explore(args).await,
-        Command::Shrink(args) => shrink::shrink(args).await,
+        Command::Explore(args) => explore::explore(args, guardian()?).await,
+        Command::Shrink(args) => shrink::shrink(args, guardian()?).await,
         Command::Load(args) => load::load(args).await,
         Command::Schema { of } => {
             let schema = if of == "space" {
@@ -73,10 +80,11 @@ pub async fn dispatch(command: Command) -> anyhow::Result<Exit> {
             outln!("{}", serde_json::to_string_pretty(&schema)?);
             Ok(Exit::Success)
         }
-        Command::Up(args) => up::up(args).await,
+        Command::Up(args) => up::up(args, guardian()?).await,
         Command::Down(args) => down::down(&args.work_dir).await,
         Command::Proxy(args) => proxy::proxy(&args).await,
         Command::Cleanup(args) => cleanup::cleanup(&args).await,
+        Command::Guard(args) => guard::guard(&args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -1,9 +1,11 @@
 //! `fgchaos run`: every scenario file is validated before any runs, then each runs in turn;
 //! the exit code is the worst verdict (130 when interrupted).
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use fgchaos::cli::{RunArgs, TargetFlag};
-use fgchaos::run::{self, RunOptions};
+use fgchaos::run::{self, Prepared, RunError, RunOptions};
 use fgchaos::target::local::ProcessGroups;
 use fgchaos::target_kind::TargetKind;
 use fgchaos::verdict::Verdict;
@@ -12,7 +14,7 @@ use super::interrupt::interrupts;
 use super::summary::print_summary;
 use super::Exit;
 
-pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
+pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let target = choose_target(args.target, &args.project).await;
     let opts = RunOptions {
         seed: args.seed,
@@ -24,9 +26,19 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
         project: args.project,
         progress: true,
         groups: ProcessGroups::default(),
+        guardian,
     };
     // Every file is read and checked before any runs.
-    let prepared = run::prepare_all(&args.scenarios, &opts).await?;
+    let prepared = match run::prepare_all(&args.scenarios, &opts).await {
+        Err(e @ RunError::Attach(_)) if args.dry_run => {
+            errln!("fgchaos: dry run: {e}");
+            return Ok(Exit::Unresolved);
+        }
+        prepared => prepared?,
+    };
+    if args.dry_run {
+        return dry_run(&prepared, args.seed).await;
+    }
     let interrupt = interrupts(opts.groups.clone());
     let mut worst: Option<Verdict> = None;
     let mut interrupted = false;
@@ -73,6 +85,27 @@ pub async fn run(args: RunArgs) -> anyhow::Result<Exit> {
     } else {
         worst.map_or(Exit::Success, Exit::Verdict)
     })
+}
+
+/// `--dry-run`: each scenario resolved and printed; nothing runs. With no `--seed`, each gets
+/// a seed of its own, printed, so that the run it shows can be run exactly.
+async fn dry_run(prepared: &[Prepared], seed: Option<u64>) -> anyhow::Result<Exit> {
+    let mut exit = Exit::Success;
+    for p in prepared {
+        match run::dry_run::resolve(p, seed.unwrap_or_else(rand::random)).await {
+            Ok(dry) => {
+                outln!("{dry}");
+                if !dry.can_run() {
+                    exit = Exit::Unresolved;
+                }
+            }
+            Err(e) => {
+                errln!("fgchaos: {}: dry run: {e}", p.path.display());
+                exit = Exit::Unresolved;
+            }
+        }
+    }
+    Ok(exit)
 }
 
 /// `--target auto`: docker when an engine answers and the project runs, else local.

@@ -18,7 +18,7 @@ use fgchaos::verdict::Verdict;
 use super::interrupt::interrupts;
 use super::Exit;
 
-pub async fn shrink(args: ShrinkArgs) -> anyhow::Result<Exit> {
+pub async fn shrink(args: ShrinkArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let budget = humantime::parse_duration(&args.budget)
         .with_context(|| format!("--budget {:?}: write a duration like `15m`", args.budget))?;
     let journal_path = args.run.join("journal.json");
@@ -33,6 +33,7 @@ pub async fn shrink(args: ShrinkArgs) -> anyhow::Result<Exit> {
         args.project.clone(),
         args.work_dir.clone(),
         groups.clone(),
+        guardian,
     );
     let (stack, names) = run::stack_of(&run_opts).await?;
     let stack = scaled(stack, &journal)?;

@@ -1,13 +1,17 @@
 //! `fgchaos up`: the local stack, kept running until Ctrl-C or `fgchaos down`.
 
+use std::path::PathBuf;
+
 use fgchaos::cli::UpArgs;
+use fgchaos::guard::Guardian;
 use fgchaos::target::local::{session, LocalTarget, ProcessGroups, StackSpec};
 use fgchaos::target::Target;
+use fgchaos::target_kind::TargetKind;
 
 use super::interrupt;
 use super::Exit;
 
-pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
+pub async fn up(args: UpArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let spec = match &args.stack {
         Some(p) => StackSpec::read(p)?,
         None => StackSpec::built_in()?,
@@ -16,6 +20,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     let token = uuid::Uuid::new_v4().simple().to_string();
     let groups = ProcessGroups::default();
     let interrupt = interrupt::interrupts(groups.clone());
+    // Should this process die, the guardian stops the stack: its links ran through the fault
+    // proxy in this process, and nobody is left to heal them.
+    let guardian = match &guardian {
+        Some(exe) => Some(Guardian::arm(exe, &dir, TargetKind::Local).await?),
+        None => None,
+    };
     let mut st = LocalTarget::start(spec, &dir, &token, &groups).await?;
     let ep = st.endpoints().clone();
     let session = session::Session::record(&args.work_dir, &ep)?;
@@ -33,5 +43,8 @@ pub async fn up(args: UpArgs) -> anyhow::Result<Exit> {
     st.teardown(false).await?;
     session.remove();
     let _ = std::fs::remove_dir_all(&dir);
+    if let Some(g) = guardian {
+        g.disarm().await;
+    }
     Ok(Exit::Success)
 }

@@ -115,18 +115,26 @@ impl Run {
     }
 
     /// Tears the stack down and moves its service logs beside the journal; the run directory
-    /// goes unless kept.
+    /// goes unless kept, then the guardian goes. A teardown that failed leaves the directory,
+    /// and the guardian, dropped, heals what is left in it.
     async fn tear_down(&mut self, keep: bool) -> Option<PathBuf> {
-        if let Err(e) = self.target.teardown(keep).await {
-            tracing::warn!(error = %e, "teardown");
+        let guardian = self.guardian.take();
+        let torn_down = self.target.teardown(keep).await;
+        if let Err(e) = &torn_down {
+            tracing::warn!(error = %e, "teardown (the guardian heals what is left)");
         }
         let moved = self
             .target
             .logs()
             .filter(|logs| std::fs::rename(logs, self.out_dir.join("logs")).is_ok())
             .map(|_| PathBuf::from("logs"));
-        if !keep {
-            let _ = std::fs::remove_dir_all(&self.run_dir);
+        if torn_down.is_ok() {
+            if !keep {
+                let _ = std::fs::remove_dir_all(&self.run_dir);
+            }
+            if let Some(g) = guardian {
+                g.disarm().await;
+            }
         }
         moved
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
+use super::start::guard;
 use super::{bring_up, run_on, RunError, RunOptions, RunOutcome, StackChoice};
+use crate::guard::Guardian;
 use crate::scenario::Scenario;
 use crate::target::local::ProcessGroups;
 use crate::target::Target;
@@ -28,6 +30,7 @@ impl RunOptions {
         project: String,
         work_dir: PathBuf,
         groups: ProcessGroups,
+        guardian: Option<PathBuf>,
     ) -> RunOptions {
         RunOptions {
             seed: None,
@@ -39,6 +42,7 @@ impl RunOptions {
             project,
             progress: false,
             groups,
+            guardian,
         }
     }
 }
@@ -51,8 +55,16 @@ const REDIS_SETTLES_WITHIN: Duration = Duration::from_secs(30);
 pub struct KeptStack {
     choice: StackChoice,
     opts: RunOptions,
-    /// The running stack and its directory; `None` only after a restart failed.
-    target: Option<(Box<dyn Target>, PathBuf)>,
+    /// The running stack; `None` only after a restart failed.
+    running: Option<Running>,
+}
+
+/// A kept stack up: the target, its directory, and the guardian that heals it should fgchaos
+/// die between runs or in one (the runs on it arm none of their own).
+struct Running {
+    target: Box<dyn Target>,
+    dir: PathBuf,
+    guardian: Option<Guardian>,
 }
 
 /// One run on a kept stack, and whether the stack had to be restarted after it.
@@ -65,11 +77,11 @@ impl KeptStack {
     /// Starts the stack `choice` describes (local) or attaches to it (docker). `opts` are
     /// every later run's options but the seed, which each run gives.
     pub async fn up(choice: StackChoice, opts: &RunOptions) -> Result<KeptStack, RunError> {
-        let target = start(&choice, opts).await?;
+        let running = start(&choice, opts).await?;
         Ok(KeptStack {
             choice,
             opts: opts.clone(),
-            target: Some(target),
+            running: Some(running),
         })
     }
 
@@ -81,7 +93,12 @@ impl KeptStack {
         seed: u64,
         interrupt: watch::Receiver<bool>,
     ) -> Result<KeptRun, RunError> {
-        let Some((target, dir)) = self.target.take() else {
+        let Some(Running {
+            target,
+            dir,
+            guardian,
+        }) = self.running.take()
+        else {
             return Err(RunError::Start {
                 logs: self.opts.work_dir.clone(),
                 source: crate::target::TargetError::Setup("the kept stack is down".into()),
@@ -103,39 +120,55 @@ impl KeptStack {
             }
         }
         let restarted = broken && !*interrupt.borrow();
-        self.target = Some(if restarted {
+        let running = Running {
+            target,
+            dir,
+            guardian,
+        };
+        self.running = Some(if restarted {
             tracing::warn!("the last run left the stack broken: restarting it");
-            stop(target, &dir).await;
+            running.stop().await;
             start(&self.choice, &self.opts).await?
         } else {
-            (target, dir)
+            running
         });
         Ok(KeptRun { outcome, restarted })
     }
 
     /// Stops the stack (a docker project is left running, as after any run).
     pub async fn down(mut self) {
-        if let Some((t, dir)) = self.target.take() {
-            stop(t, &dir).await;
+        if let Some(running) = self.running.take() {
+            running.stop().await;
         }
     }
 }
 
-async fn start(
-    choice: &StackChoice,
-    opts: &RunOptions,
-) -> Result<(Box<dyn Target>, PathBuf), RunError> {
+/// Arms a guardian, then starts the stack in a directory of its own.
+async fn start(choice: &StackChoice, opts: &RunOptions) -> Result<Running, RunError> {
     let id = format!("kept-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
     let dir = opts.work_dir.join(&id);
+    let guardian = guard(opts, &dir).await?;
     let target = bring_up(choice.clone(), &id, &dir, opts).await?;
-    Ok((target, dir))
+    Ok(Running {
+        target,
+        dir,
+        guardian,
+    })
 }
 
-/// Tears the stack down and removes its directory (each run kept its logs' tails).
-async fn stop(mut target: Box<dyn Target>, dir: &Path) {
-    if let Err(e) = target.teardown(false).await {
-        tracing::warn!(error = %e, "stopping the kept stack");
+impl Running {
+    /// Tears the stack down and removes its directory (each run kept its logs' tails), then
+    /// the guardian goes. A teardown that failed leaves the directory, and the guardian,
+    /// dropped, heals what is left in it.
+    async fn stop(mut self) {
+        if let Err(e) = self.target.teardown(false).await {
+            tracing::warn!(error = %e, "stopping the kept stack (the guardian heals what is left)");
+            return;
+        }
+        drop(self.target);
+        let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(g) = self.guardian.take() {
+            g.disarm().await;
+        }
     }
-    drop(target);
-    let _ = std::fs::remove_dir_all(dir);
 }

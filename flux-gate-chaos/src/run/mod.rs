@@ -17,6 +17,7 @@
 
 mod assemble;
 mod drive;
+pub mod dry_run;
 mod finish;
 pub mod kept;
 pub mod prepare;
@@ -63,6 +64,9 @@ pub struct RunOptions {
     pub progress: bool,
     /// Where local stacks register their process groups (a second Ctrl-C kills them all).
     pub groups: ProcessGroups,
+    /// The fgchaos executable whose hidden `guard` command heals the stack should this process
+    /// die without healing it ([`crate::guard`]); `None` runs unguarded (`--no-guard`).
+    pub guardian: Option<PathBuf>,
 }
 
 /// Why a run produced no verdict. (A run that got as far as a journal reports its harness
@@ -81,6 +85,10 @@ pub enum RunError {
     },
     #[error("attaching to the compose project: {0}")]
     Attach(#[source] TargetError),
+    #[error("planning the faults: {0}")]
+    Plan(#[from] crate::nemesis::plan::PlanError),
+    #[error("{0} (--no-guard runs without a guardian)")]
+    Guard(#[from] crate::guard::GuardError),
     #[error("{what} {}: {source}", path.display())]
     Io {
         what: &'static str,
@@ -183,6 +191,9 @@ pub struct Run {
     sampler: Option<Sampler>,
     /// Reads the consumer lag and the backlog age every second over the same span.
     backlog: Option<BacklogWatch>,
+    /// Heals the stack if fgchaos dies before step 5 has torn it down; `None` on a kept stack
+    /// (whose own guardian outlives the run) and when unguarded.
+    guardian: Option<crate::guard::Guardian>,
 }
 
 /// What drive hands to settle: when the load started and when the last thing changed (the

@@ -1,11 +1,12 @@
-//! Step 2 of a run: start the local stack, or attach to the compose project — or take a stack
-//! that outlives the run. A stack that does not come up leaves a journal saying why, and the
+//! Step 2 of a run: arm the guardian, then start the local stack, or attach to the compose
+//! project — or take a stack that outlives the run. A stack that does not come up leaves a journal saying why, and the
 //! run ends there.
 
 use std::path::{Path, PathBuf};
 
 use super::assemble;
 use super::{now_utc, run_id, Prepared, Run, RunError, RunOptions, StackChoice};
+use crate::guard::Guardian;
 use crate::journal::{self, Journal};
 use crate::scenario::Scenario;
 use crate::target::Target;
@@ -16,8 +17,14 @@ impl Run {
     /// (docker).
     pub async fn start(p: Prepared, opts: &RunOptions) -> Result<Run, RunError> {
         let opening = Opening::new(&p.path, &p.scenario, &p.text, opts)?;
+        // Armed before anything starts: a death while the stack comes up is healed too. On a
+        // failed start it is dropped, and so heals whatever the start left.
+        let guardian = guard(opts, &opening.run_dir).await?;
         match bring_up(p.stack, &opening.journal.run_id, &opening.run_dir, opts).await {
-            Ok(target) => Ok(opening.on(target)),
+            Ok(target) => Ok(Run {
+                guardian,
+                ..opening.on(target)
+            }),
             Err(e) => {
                 let journal = assemble::journal_of_failed_start(opening.journal, e.to_string());
                 let _ = journal.write(&opening.out_dir.join("journal.json"));
@@ -71,8 +78,17 @@ impl Opening {
             target,
             sampler: None,
             backlog: None,
+            guardian: None,
         }
     }
+}
+
+/// Arms the guardian of the stack whose run directory is `dir` — none when unguarded.
+pub(super) async fn guard(opts: &RunOptions, dir: &Path) -> Result<Option<Guardian>, RunError> {
+    let Some(exe) = &opts.guardian else {
+        return Ok(None);
+    };
+    Ok(Some(Guardian::arm(exe, dir, opts.target).await?))
 }
 
 /// The journal as step 2 opens it: what runs, where, with which seed; every later field

@@ -24,6 +24,17 @@ pub fn processes_under(dir: &Path) -> Vec<i32> {
         .collect()
 }
 
+/// Waits up to `within` until no process works under `dir` (`what` names who should have
+/// stopped them); panics naming the ones left.
+pub fn wait_none_under(dir: &Path, within: std::time::Duration, what: &str) {
+    wait_until(within, what, || {
+        let left = processes_under(dir);
+        left.is_empty()
+            .then_some(())
+            .ok_or_else(|| format!("left: {left:?}"))
+    });
+}
+
 /// The process state letter from /proc (R, S, T = stopped, Z …).
 pub fn state(pid: u32) -> Option<char> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

@@ -35,6 +35,12 @@ impl Ledger {
         let _ = std::fs::remove_file(dir.join(FILE));
     }
 
+    /// The ledger a run left in `dir`, if any.
+    pub fn read(dir: &Path) -> Option<Ledger> {
+        let text = std::fs::read(dir.join(FILE)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
     /// Records left under `work_dir` (one level down: run directories) for `project`.
     pub fn find(work_dir: &Path, project: &str) -> Vec<(PathBuf, Ledger)> {
         let Ok(entries) = std::fs::read_dir(work_dir) else {
@@ -43,9 +49,7 @@ impl Ledger {
         entries
             .flatten()
             .filter_map(|e| {
-                let path = e.path().join(FILE);
-                let text = std::fs::read(&path).ok()?;
-                let r: Ledger = serde_json::from_slice(&text).ok()?;
+                let r = Ledger::read(&e.path())?;
                 (r.project == project).then_some((e.path(), r))
             })
             .collect()
@@ -57,10 +61,14 @@ impl Ledger {
 pub struct Repaired {
     pub resumed: Vec<String>,
     pub started: Vec<String>,
+    /// Containers that could not be put back, and why.
+    pub errors: Vec<String>,
 }
 
 /// Resumes and starts every recorded container that still belongs to the project; never
-/// touches one that does not.
+/// touches one that does not. A container that cannot be put back is named in
+/// [`Repaired::errors`] and the rest are still tried; only an engine that does not answer
+/// is an error.
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
     let mut done = Repaired::default();
@@ -75,26 +83,22 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
             continue;
         };
         match c.state {
-            State::Paused => {
-                match docker.unpause_container(id).await {
-                    Err(e) if !already_there(&e) => {
-                        return Err(DockerError::api(format!("resuming {}", c.name), e))
-                    }
-                    _ => {}
-                }
-                done.resumed.push(c.name);
-            }
+            State::Paused => match docker.unpause_container(id).await {
+                Err(e) if !already_there(&e) => done
+                    .errors
+                    .push(DockerError::api(format!("resuming {}", c.name), e).to_string()),
+                _ => done.resumed.push(c.name),
+            },
             State::Stopped => {
                 match docker
                     .start_container(id, None::<StartContainerOptions>)
                     .await
                 {
-                    Err(e) if !already_there(&e) => {
-                        return Err(DockerError::api(format!("starting {}", c.name), e))
-                    }
-                    _ => {}
+                    Err(e) if !already_there(&e) => done
+                        .errors
+                        .push(DockerError::api(format!("starting {}", c.name), e).to_string()),
+                    _ => done.started.push(c.name),
                 }
-                done.started.push(c.name);
             }
             State::Running { .. } => {}
         }

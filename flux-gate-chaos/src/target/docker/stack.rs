@@ -431,14 +431,23 @@ pub struct Probed {
     pub names: Names,
     /// Its containers (a scenario's `scale:` is checked against them).
     pub project: Project,
+    /// The engine, as `Docker Engine 20.10.24`.
+    pub engine: String,
+    /// Where load would go.
+    pub entry: String,
+    /// The fault proxy's API, and its links with their ends.
+    pub toxiproxy: String,
+    pub links: BTreeMap<String, LinkEnds>,
 }
 
-/// Reads `project` without waiting for health: the names a scenario may use on it.
+/// Reads `project` without waiting for health, and without changing anything: the names a
+/// scenario may use on it, and what a dry run shows.
 pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetError> {
     let docker = engine::connect().await?;
+    let engine = engine_version(&docker).await?;
     let project = Project::discover(&docker, project).await?;
     let ep = endpoints(spec, &project)?;
-    let proxy = toxiproxy::Client::new(ep.toxiproxy);
+    let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
     super::redis_ha::check_peer_links(ep.redis_ha.as_ref(), &links, &project.name)?;
     let names = names(
@@ -448,7 +457,14 @@ pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetErr
         ep.redis_ha.as_ref(),
         &spec.toxiproxy.service,
     );
-    Ok(Probed { names, project })
+    Ok(Probed {
+        names,
+        project,
+        engine,
+        entry: ep.entry,
+        toxiproxy: ep.toxiproxy,
+        links,
+    })
 }
 
 /// Whether the proxy has `reset_peer` (Shopify's has; the embedded one has not), and its

@@ -396,6 +396,16 @@ impl StackSpec {
             .is_some_and(|started| replica > started)
     }
 
+    /// The instances of a service or replica group; an instance (`ingestion-api#2`) names
+    /// itself; nothing for a name the stack does not have.
+    pub fn instances_of(&self, service: &str) -> Vec<String> {
+        match self.services.get(service) {
+            Some(s) => instance_names(service, s.replicas),
+            None if self.instances().iter().any(|i| i == service) => vec![service.to_owned()],
+            None => Vec::new(),
+        }
+    }
+
     /// Every instance name: `redis` for a single replica, `ingestion-api#1`… for several.
     pub fn instances(&self) -> Vec<String> {
         self.services

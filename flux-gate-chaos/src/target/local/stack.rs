@@ -575,11 +575,7 @@ impl Target for LocalTarget {
     }
 
     fn instances_of(&self, service: &str) -> Vec<String> {
-        match self.spec.services.get(service) {
-            Some(s) => instance_names(service, s.replicas),
-            None if self.instances.contains_key(service) => vec![service.to_owned()],
-            None => Vec::new(),
-        }
+        self.spec.instances_of(service)
     }
 
     async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<Readiness, TargetError> {

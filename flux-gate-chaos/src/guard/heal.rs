@@ -1,0 +1,89 @@
+//! Healing one run directory of a run that did not heal it: what the guardian does when
+//! fgchaos dies, and what `fgchaos cleanup` does for every run directory it finds.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::target::docker::ledger::{repair, Ledger};
+use crate::target::local::strays;
+use crate::target_kind::TargetKind;
+use crate::toxiproxy;
+
+/// How many times the local stack's processes are looked for and killed.
+const KILL_PASSES: usize = 5;
+
+/// What a heal did. Each part is tried whatever the others did: one container that cannot
+/// be started must not leave the next paused.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Healed {
+    /// Local: the stack's processes, each resumed then killed — the fault proxy they talked
+    /// through died with fgchaos, so nothing could heal their links.
+    pub killed: usize,
+    /// Docker: containers of the project that were paused.
+    pub resumed: Vec<String>,
+    /// Docker: containers of the project that were stopped (a held-back instance too).
+    pub started: Vec<String>,
+    /// Docker: fgchaos toxics removed from the project's proxy (cut links enabled again).
+    pub toxics_removed: usize,
+    /// What could not be healed, and why.
+    pub errors: Vec<String>,
+}
+
+impl Healed {
+    /// Whether anything was left to heal.
+    pub fn anything(&self) -> bool {
+        self.killed > 0
+            || !self.resumed.is_empty()
+            || !self.started.is_empty()
+            || self.toxics_removed > 0
+    }
+}
+
+/// Heals the stack of `target` whose run directory is `dir`:
+/// - local: every process working under `dir` is resumed and killed;
+/// - docker: every container the attach ledger in `dir` recorded as running is resumed or
+///   started again (only while it still carries the project's label), every fgchaos toxic on
+///   the project's proxy removed and every cut link enabled; then the ledger goes.
+pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
+    let mut healed = Healed::default();
+    match target {
+        TargetKind::Local => {
+            // Again until none is left: a process may fork while its siblings are killed.
+            for _ in 0..KILL_PASSES {
+                match strays::kill_under(dir) {
+                    Ok(0) => break,
+                    Ok(n) => healed.killed += n,
+                    Err(e) => {
+                        healed.errors.push(format!("listing processes: {e}"));
+                        break;
+                    }
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
+        TargetKind::Docker => {
+            let Some(ledger) = Ledger::read(dir) else {
+                return healed;
+            };
+            match repair(&ledger).await {
+                Ok(done) => {
+                    healed.resumed = done.resumed;
+                    healed.started = done.started;
+                    healed.errors = done.errors;
+                }
+                Err(e) => healed.errors.push(e.to_string()),
+            }
+            if let Some(url) = &ledger.toxiproxy {
+                match toxiproxy::Client::new(url).remove_fgchaos_toxics().await {
+                    Ok(n) => healed.toxics_removed = n,
+                    Err(e) => healed.errors.push(format!("toxics at {url}: {e}")),
+                }
+            }
+            if healed.errors.is_empty() {
+                Ledger::remove(dir);
+            }
+        }
+    }
+    healed
+}

@@ -1,0 +1,431 @@
+//! `fgchaos run --dry-run`: what a run of a prepared scenario would act on, when, with what
+//! load, and what it needs to be allowed to do — resolved and printed, with nothing injected
+//! and no load sent (AWS FIS's skip-all). On the docker target it reads the project and its
+//! fault proxy (GETs only); on the local target nothing runs before a run starts, so it says
+//! what the run would start.
+
+use std::collections::BTreeSet;
+use std::fmt;
+
+use super::{Prepared, RunError, StackChoice};
+use crate::nemesis::plan::{Change, Injection};
+use crate::scenario::fault::is_role;
+use crate::scenario::{validate, Scenario};
+use crate::target::docker::project::{Project, State};
+use crate::target::docker::stack::{probe, Probed};
+use crate::target::LinkEnds;
+
+/// A run resolved, not run.
+#[derive(Debug)]
+pub struct DryRun {
+    pub name: String,
+    pub seed: u64,
+    /// What the faults act on: containers, processes, roles.
+    pub touched: Vec<Touched>,
+    /// The links the faults act on, with their ends (`None`: assigned when the stack starts).
+    pub links: Vec<(String, Option<LinkEnds>)>,
+    /// The planned faults, with this seed's choices made, in time order.
+    pub timeline: Vec<Injection>,
+    pub load: String,
+    /// Where the load goes (`None`: a loopback port assigned when the stack starts).
+    pub entry: Option<String>,
+    pub needs: Vec<Need>,
+}
+
+/// One thing a fault acts on.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Touched {
+    /// Docker: a container of the project — found by its compose labels, never by name.
+    Container {
+        instance: String,
+        id: String,
+        name: String,
+        project: String,
+        state: String,
+    },
+    /// Local: a process group the run starts (so there is no pid before it does).
+    Process { instance: String },
+    /// `redis-primary` / `redis-replica`: whichever instance holds the role when it fires.
+    Role { role: String },
+}
+
+/// A permission an action needs, and whether it is there.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Need {
+    pub what: String,
+    /// How it was found granted, or why it is missing.
+    pub granted: Result<String, String>,
+}
+
+/// Resolves `p` with `seed` on its stack. Reads only.
+pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
+    let s = &p.scenario;
+    match &p.stack {
+        StackChoice::Local(spec) => {
+            let timeline = plan(s, seed, &|svc| spec.instances_of(svc))?;
+            let (instances, links) = acted_on(&timeline);
+            Ok(DryRun {
+                touched: instances
+                    .into_iter()
+                    .map(|i| match is_role(&i) {
+                        true => Touched::Role { role: i },
+                        false => Touched::Process { instance: i },
+                    })
+                    .collect(),
+                links: links.into_iter().map(|l| (l, None)).collect(),
+                entry: None,
+                needs: local_needs(&timeline),
+                ..dry(s, seed, timeline)
+            })
+        }
+        StackChoice::Docker { spec, project, .. } => {
+            let probed = probe(spec, project).await.map_err(RunError::Attach)?;
+            let timeline = plan(s, seed, &|svc| probed.project.instances_of(svc))?;
+            let (instances, links) = acted_on(&timeline);
+            Ok(DryRun {
+                touched: instances
+                    .into_iter()
+                    .map(|i| container(&probed.project, i))
+                    .collect(),
+                links: links
+                    .into_iter()
+                    .map(|l| {
+                        let ends = probed.links.get(&l).cloned();
+                        (l, ends)
+                    })
+                    .collect(),
+                entry: Some(probed.entry.clone()),
+                needs: docker_needs(&timeline, &probed),
+                ..dry(s, seed, timeline)
+            })
+        }
+    }
+}
+
+fn dry(s: &Scenario, seed: u64, timeline: Vec<Injection>) -> DryRun {
+    DryRun {
+        name: s.name.clone(),
+        seed,
+        touched: Vec::new(),
+        links: Vec::new(),
+        timeline,
+        load: load_of(s),
+        entry: None,
+        needs: Vec::new(),
+    }
+}
+
+fn plan(
+    s: &Scenario,
+    seed: u64,
+    instances_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Vec<Injection>, RunError> {
+    Ok(crate::nemesis::plan(s, seed, instances_of)?)
+}
+
+/// The instances and links the planned faults change, in order of name.
+fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>) {
+    let mut instances = BTreeSet::new();
+    let mut links = BTreeSet::new();
+    let changes = timeline
+        .iter()
+        .flat_map(|i| [Some(&i.apply), i.heal.as_ref(), i.undo.as_ref()])
+        .flatten();
+    for c in changes {
+        match c {
+            Change::Lifecycle { instance, .. } => {
+                instances.insert(instance.clone());
+            }
+            Change::AddToxics { link, .. } | Change::RemoveToxics { link, .. } => {
+                links.insert(link.clone());
+            }
+            Change::SetLinks { links: l, .. } => links.extend(l.iter().cloned()),
+        }
+    }
+    (instances, links)
+}
+
+fn container(project: &Project, instance: String) -> Touched {
+    if is_role(&instance) {
+        return Touched::Role { role: instance };
+    }
+    let c = project.containers.get(&instance);
+    Touched::Container {
+        id: c
+            .map(|c| c.id.chars().take(12).collect())
+            .unwrap_or_default(),
+        name: c.map(|c| c.name.clone()).unwrap_or_default(),
+        project: project.name.clone(),
+        state: match c.map(|c| &c.state) {
+            Some(State::Running { .. }) => "running",
+            Some(State::Paused) => "paused",
+            Some(State::Stopped) => "stopped",
+            None => "missing",
+        }
+        .to_owned(),
+        instance,
+    }
+}
+
+fn load_of(s: &Scenario) -> String {
+    let l = &s.load;
+    let how = match (l.rate, l.vus, l.stages.is_empty()) {
+        (_, Some(vus), _) => format!("{vus} virtual users"),
+        (rate, None, false) => {
+            let to: Vec<String> = l.stages.iter().map(|st| st.to.to_string()).collect();
+            let from = rate.map_or("0/s".to_owned(), |r| r.to_string());
+            format!("{from} ramping to {}", to.join(" → "))
+        }
+        (Some(rate), None, true) => rate.to_string(),
+        (None, None, true) => "no rate".to_owned(),
+    };
+    let dur = validate::load_duration(l)
+        .map(|d| humantime::format_duration(d).to_string())
+        .unwrap_or_default();
+    format!(
+        "{} at {how} for {dur}, {} buyers, on `{}` ({} units)",
+        l.model.as_str(),
+        l.users,
+        s.sale.product,
+        s.sale.stock
+    )
+}
+
+fn local_needs(timeline: &[Injection]) -> Vec<Need> {
+    let mut needs = vec![Need {
+        what: "signals to the stack's own process groups".to_owned(),
+        granted: Ok("the run starts them, as this user".to_owned()),
+    }];
+    if timeline.iter().any(changes_links) {
+        needs.push(Need {
+            what: "the fault proxy's API".to_owned(),
+            granted: Ok("embedded: started with the stack".to_owned()),
+        });
+    }
+    needs
+}
+
+/// What the docker target's actions need. Probing got this far, so the engine and the proxy
+/// answered; the Docker API has no narrower grant than its socket.
+fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
+    let mut needs = Vec::new();
+    if timeline
+        .iter()
+        .any(|i| matches!(i.apply, Change::Lifecycle { .. }))
+    {
+        needs.push(Need {
+            what: "the Docker API: kill, stop, start, pause and unpause of the containers above"
+                .to_owned(),
+            granted: Ok(format!(
+                "{} answers; its socket grants every container operation",
+                probed.engine
+            )),
+        });
+    }
+    if timeline.iter().any(changes_links) {
+        needs.push(Need {
+            what: "the fault proxy's API: add and remove toxics, disable and enable links"
+                .to_owned(),
+            granted: Ok(format!(
+                "{} answers, with {} link(s)",
+                probed.toxiproxy,
+                probed.links.len()
+            )),
+        });
+    }
+    needs
+}
+
+fn changes_links(i: &Injection) -> bool {
+    !matches!(i.apply, Change::Lifecycle { .. })
+}
+
+impl fmt::Display for DryRun {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: dry run with seed {} — nothing injected, no load sent (`--seed {}` runs exactly this)",
+            self.name, self.seed, self.seed
+        )?;
+        writeln!(f, "  acts on:")?;
+        if self.touched.is_empty() && self.links.is_empty() {
+            writeln!(f, "    nothing (no faults)")?;
+        }
+        for t in &self.touched {
+            writeln!(f, "    {t}")?;
+        }
+        for (name, ends) in &self.links {
+            match ends {
+                Some(e) => writeln!(
+                    f,
+                    "    link      {name:<18} listen {}  upstream {}",
+                    e.listen, e.upstream
+                )?,
+                None => writeln!(
+                    f,
+                    "    link      {name:<18} through the fault proxy (addresses assigned at start)"
+                )?,
+            }
+        }
+        writeln!(f, "  timeline (from the start of the load):")?;
+        if self.timeline.is_empty() {
+            writeln!(f, "    no faults")?;
+        }
+        for i in &self.timeline {
+            writeln!(f, "    {}", step(i))?;
+        }
+        writeln!(f, "  load: {}", self.load)?;
+        match &self.entry {
+            Some(e) => writeln!(f, "    to POST {e}/init (once) and POST {e}/order")?,
+            None => writeln!(
+                f,
+                "    to POST /init and /order on the stack's load balancer (a loopback port assigned at start)"
+            )?,
+        }
+        writeln!(f, "  needs:")?;
+        for n in &self.needs {
+            match &n.granted {
+                Ok(how) => writeln!(f, "    ok       {} — {how}", n.what)?,
+                Err(why) => writeln!(f, "    MISSING  {} — {why}", n.what)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Touched {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Touched::Container {
+                instance,
+                id,
+                name,
+                project,
+                state,
+            } => write!(
+                f,
+                "container {instance:<18} id {id}  name {name}  project {project}  ({state})"
+            ),
+            Touched::Process { instance } => write!(
+                f,
+                "process   {instance:<18} started by the run (no pid before it starts)"
+            ),
+            Touched::Role { role } => write!(
+                f,
+                "role      {role:<18} resolved to an instance when each fault fires"
+            ),
+        }
+    }
+}
+
+/// One line of the timeline: when, what, and when it heals.
+fn step(i: &Injection) -> String {
+    let heal = match (i.heal_at_ms, &i.undo) {
+        (Some(ms), _) => format!("heals at +{}", secs(ms)),
+        (None, Some(_)) => {
+            "on until the end of the load unless a later step reverses it".to_owned()
+        }
+        (None, None) => String::new(),
+    };
+    format!(
+        "+{:<9} {:<36} {heal}",
+        secs(i.at_ms),
+        crate::nemesis::executor::label(i)
+    )
+    .trim_end()
+    .to_owned()
+}
+
+fn secs(ms: u64) -> String {
+    format!("{}.{:03}s", ms / 1000, ms % 1000)
+}
+
+impl DryRun {
+    /// Whether every permission the run needs is there.
+    pub fn can_run(&self) -> bool {
+        self.needs.iter().all(|n| n.granted.is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn local(faults: &str) -> DryRun {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.yaml");
+        std::fs::write(
+            &path,
+            format!(
+                "name: dry\nsale: {{ product: phone, stock: 100 }}\n\
+                 load: {{ model: arrival-rate, rate: 50/s, duration: 20s }}\nfaults:\n{faults}"
+            ),
+        )
+        .unwrap();
+        let p = super::super::prepare::local(&path, None).unwrap();
+        resolve(&p, 7).await.unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_local_dry_run_names_what_the_run_would_start_and_cut() {
+        let dry = local(
+            "  - { at: 2s, action: kill, service: ingestion-api, duration: 3s }\n\
+             \x20 - { at: 5s, action: latency, link: api-redis, latency: 20ms }\n",
+        )
+        .await;
+        // One replica of the two, chosen by the seed; the link with no address yet.
+        assert_eq!(dry.touched.len(), 1, "{dry:?}");
+        assert!(
+            matches!(&dry.touched[0], Touched::Process { instance } if instance.starts_with("ingestion-api#")),
+            "{dry:?}"
+        );
+        let links: Vec<(&str, bool)> = dry
+            .links
+            .iter()
+            .map(|(name, ends)| (name.as_str(), ends.is_none()))
+            .collect();
+        assert_eq!(links, [("api-redis", true)]);
+        assert_eq!(
+            dry.timeline
+                .iter()
+                .map(|i| (i.at_ms, i.heal_at_ms))
+                .collect::<Vec<_>>(),
+            [(2000, Some(5000)), (5000, None)]
+        );
+        assert!(dry.can_run());
+        let text = dry.to_string();
+        for want in [
+            "dry: dry run with seed 7",
+            "+2.000s",
+            "heals at +5.000s",
+            "latency api-redis",
+            "arrival-rate at 50/s for 20s, ",
+            "the fault proxy's API",
+        ] {
+            assert!(text.contains(want), "{want}: {text}");
+        }
+        // The same seed, the same choices: the run `--seed 7` starts is this one.
+        let again = local(
+            "  - { at: 2s, action: kill, service: ingestion-api, duration: 3s }\n\
+             \x20 - { at: 5s, action: latency, link: api-redis, latency: 20ms }\n",
+        )
+        .await;
+        assert_eq!(again.touched, dry.touched);
+    }
+
+    #[tokio::test]
+    async fn an_instance_fault_needs_signals_and_no_proxy() {
+        let dry = local("  - { at: 1s, action: pause, service: redis }\n").await;
+        assert_eq!(
+            dry.touched,
+            [Touched::Process {
+                instance: "redis".to_owned()
+            }]
+        );
+        assert_eq!(
+            dry.needs.len(),
+            1,
+            "no link fault, no proxy needed: {dry:?}"
+        );
+    }
+}
