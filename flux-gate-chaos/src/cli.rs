@@ -84,6 +84,10 @@ pub enum Command {
     /// guardian killed too): stray service processes, stopped or paused containers, fgchaos
     /// toxics.
     Cleanup(CleanupArgs),
+    /// The safety lever: stop every running experiment of this machine, or one by its run id
+    /// (or explore/shrink session id). Each run heals every fault, stops its load, settles and
+    /// ends ABORTED (exit 4); an explore or shrink session stops as on Ctrl-C.
+    Halt(HaltArgs),
     /// Print shell completions.
     Completions { shell: clap_complete::Shell },
     /// The guardian a run arms before its stack starts: heals the run directory if fgchaos
@@ -292,6 +296,13 @@ pub struct CleanupArgs {
     /// Also remove fgchaos toxics and re-enable proxies on this Toxiproxy API.
     #[arg(long)]
     pub toxiproxy: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct HaltArgs {
+    /// The run id (`worker-crash-20261206T130000Z-3fa2`) or session id to stop; every running
+    /// experiment when absent.
+    pub id: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

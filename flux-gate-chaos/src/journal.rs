@@ -61,6 +61,9 @@ pub struct Journal {
     pub harness_error: Option<String>,
     /// Set when the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// Set when a stop condition held or `fgchaos halt` asked: the verdict is `aborted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<crate::model::Abort>,
     /// The settle phase and the final state it read.
     #[serde(default)]
     pub settled: Option<crate::model::Settled>,

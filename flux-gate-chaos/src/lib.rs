@@ -14,6 +14,7 @@
 //! | [`load`] | the **generator**: order attempts at the entry, each recorded as an operation of the history |
 //! | [`nemesis`] | the **nemesis**: a seeded plan of injections (one per scenario fault) and its execution, every apply and heal timed |
 //! | [`guard`] | the guardian: a detached process that heals a run's stack if fgchaos dies without healing it |
+//! | [`stop`] | the stop conditions' watch: a scenario's `abort_when:` read live, and `fgchaos halt` |
 //! | [`observe`] | what the run watches besides the answers: stock sampled every 100 ms, the backlog once a second, the settle phase and the final state |
 //! | [`model`] | what was observed, as plain data: final state, settle result, samples, backlog points, settle trace |
 //! | [`journal`] | the run's journal: everything it did, in one JSON file |
@@ -43,6 +44,7 @@ pub mod report;
 pub mod run;
 pub mod scenario;
 pub mod shrink;
+pub mod stop;
 pub mod target;
 pub mod target_kind;
 pub mod toxiproxy;

@@ -143,3 +143,19 @@ pub struct BacklogPoint {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub age_ms: Option<u64>,
 }
+
+/// Why a run stopped before its end: a stop condition of its `abort_when:` held, or
+/// `fgchaos halt` asked. The faults were healed, the load stopped, and what was recorded was
+/// settled and judged; the verdict is `aborted`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Abort {
+    /// `availability`, `p99`, `errors_5xx`, `oversell`, `probe`, or `halt`.
+    pub condition: String,
+    /// When it held, from the load's time zero.
+    pub at_ms: u64,
+    /// What was seen, against the bound: `availability 62.50% over the last 5s (stop when < 90%)`.
+    pub seen: String,
+    /// From the trigger until every fault was healed (the aim: within 1 s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub healed_in_ms: Option<u64>,
+}

@@ -232,17 +232,9 @@ fn check_names_what_it_cannot_read_and_judges_the_rest() {
 fn ctrl_c_undoes_faults_and_leaves_nothing_running() {
     let dir = tempfile::tempdir().unwrap();
     let (reports, work) = (dir.path().join("reports"), dir.path().join("work"));
-    // The executor logs each fault step at info: the log says when the faults are on.
-    let mut child = interrupted_run(dir.path(), "warn,noxious=off,fgchaos::nemesis=info")
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = common::Lines::capture(child.stderr.take().unwrap());
     // Ctrl-C once both faults are on (1 s into the load, until its end 60 s later): the
     // interrupt must find them to undo.
-    wait_applied(&mut child, &stderr, &["pause redis", "blackhole kafka"]);
+    let (mut child, mut stderr) = with_faults_on(interrupted_run(dir.path(), NEMESIS_LOG), BOTH);
     assert!(!common::processes_under(&work).is_empty());
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(child.id() as i32),
@@ -282,23 +274,16 @@ fn a_killed_run_is_healed_by_its_guardian() {
          \x20 - { at: 1s, action: down, link: worker-postgres }\n\
          \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms }\n",
     );
-    let mut child = fgchaos()
-        .arg("run")
+    let mut run = fgchaos();
+    run.arg("run")
         .arg(&scenario)
         .args(["--target", "local", "--report-dir"])
         .arg(dir.path().join("reports"))
         .arg("--work-dir")
         .arg(&work)
-        .args(["--log", "warn,noxious=off,fgchaos::nemesis=info"])
-        .env("NO_COLOR", "1")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = common::Lines::capture(child.stderr.take().unwrap());
-    wait_applied(
-        &mut child,
-        &stderr,
+        .args(["--log", NEMESIS_LOG]);
+    let (mut child, _stderr) = with_faults_on(
+        run,
         &["pause redis", "down worker-postgres", "latency api-redis"],
     );
     let running = common::processes_under(&work);
@@ -343,6 +328,86 @@ fn a_killed_run_is_healed_by_its_guardian() {
         .output()
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("killed 0 "));
+}
+
+/// The safety lever: `fgchaos halt` from another terminal stops a running experiment — it
+/// heals every fault, stops its load, settles and ends ABORTED (exit 4) — and says so when
+/// nothing (or nothing by that id) runs. Each test has a registry of its own.
+#[test]
+fn halt_stops_a_running_run_which_heals_and_ends_aborted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, work, registry) = (
+        dir.path().join("reports"),
+        dir.path().join("work"),
+        dir.path().join("registry"),
+    );
+    let halt = |id: Option<&str>| {
+        let out = fgchaos()
+            .arg("halt")
+            .args(id)
+            .env("FGCHAOS_RUNTIME_DIR", &registry)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(halt(None), "no experiment is running\n");
+    let mut run = interrupted_run(dir.path(), NEMESIS_LOG);
+    run.env("FGCHAOS_RUNTIME_DIR", &registry);
+    let (mut child, mut stderr) = with_faults_on(run, BOTH);
+    assert_eq!(
+        halt(Some("no-such-run")),
+        "no running experiment has the id `no-such-run`\n"
+    );
+    let id = run_dir_in(&reports)
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert!(halt(Some(&id)).starts_with("halted fgchaos run (pid "));
+    let status = common::wait_until(Duration::from_secs(90), "fgchaos to stop", || {
+        child.try_wait().unwrap().ok_or_else(|| stderr.text())
+    });
+    let stderr = stderr.finish();
+    assert_eq!(status.code(), Some(4), "{stderr}");
+    common::wait_none_under(&work, Duration::from_secs(5), "the torn-down stack");
+    let j = Journal::read(&run_dir_in(&reports).join("journal.json")).unwrap();
+    let aborted = j.aborted.expect("the journal says why the run stopped");
+    assert_eq!(aborted.condition, "halt");
+    assert!(aborted.healed_in_ms.is_some());
+    assert!(!j.interrupted);
+    let mut undone: Vec<(&str, bool)> = j
+        .timeline
+        .iter()
+        .filter(|e| e.kind == fgchaos::nemesis::EventKind::Undo)
+        .map(|e| (e.label.as_str(), e.ok))
+        .collect();
+    undone.sort();
+    assert_eq!(undone, [("blackhole kafka", true), ("pause redis", true)]);
+    assert!(j.settled.unwrap().converged, "{stderr}");
+    // The registry is left empty.
+    assert_eq!(halt(None), "no experiment is running\n");
+}
+
+/// The log filter under which the executor logs each fault step at info: the log says when
+/// the faults are on.
+const NEMESIS_LOG: &str = "warn,noxious=off,fgchaos::nemesis=info";
+
+/// The two faults of an [`interrupted_run`].
+const BOTH: &[&str] = &["pause redis", "blackhole kafka"];
+
+/// Starts `run` (logging at [`NEMESIS_LOG`]) and returns once every fault in `labels` is on,
+/// with its stderr captured.
+fn with_faults_on(mut run: Command, labels: &[&str]) -> (std::process::Child, common::Lines) {
+    let mut child = run
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = common::Lines::capture(child.stderr.take().unwrap());
+    wait_applied(&mut child, &stderr, labels);
+    (child, stderr)
 }
 
 /// Waits until fgchaos has logged the apply of every fault in `labels` (at info on

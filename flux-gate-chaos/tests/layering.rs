@@ -17,8 +17,9 @@ const LAYERS: &[&[&str]] = &[
     &["scenario"],
     // The generator and where the stack runs.
     &["load", "target"],
-    // The nemesis, the observers, and the guardian that heals when fgchaos cannot.
-    &["nemesis", "observe", "guard"],
+    // The nemesis, the observers, the stop conditions' watch, and the guardian that heals
+    // when fgchaos cannot.
+    &["nemesis", "observe", "stop", "guard"],
     // What a run stores, and reading it back.
     &["journal"],
     &["record"],

@@ -371,3 +371,77 @@ fn an_idempotency_window_shorter_than_the_retries_fails_no_duplicates() {
         "{dup}"
     );
 }
+
+/// A stop condition fired by a broken build: the API sells past zero, the sampler sees the
+/// stock below 0, and `abort_when: { oversell: true }` stops the sale — every fault healed
+/// first (a toxic and a pause, both still on), then the load stopped long before its end, and
+/// what was recorded judged: ABORTED, exit 4, with the oversell named. The unbroken build runs
+/// the same scenario to its end and passes: the condition does not fire on a sale that merely
+/// sells out.
+#[test]
+fn an_oversell_stop_condition_aborts_the_broken_sale_with_every_fault_healed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("abort-on-oversell.yaml");
+    std::fs::write(
+        &path,
+        "name: abort-on-oversell\nsale: { product: mutant, stock: 300 }\n\
+         load: { model: arrival-rate, rate: 200/s, duration: 8s, users: 100000, timeout: 2s }\n\
+         faults:\n  - { at: 500ms, action: latency, link: api-redis, latency: 2ms }\n\
+         \x20 - { at: 500ms, action: pause, service: waiting-room }\n\
+         settle: { timeout: 30s, stall: 10s }\nexpect: { min_ok: 300 }\n\
+         abort_when: { oversell: true }\n",
+    )
+    .unwrap();
+    let path = path.display().to_string();
+    let (code, runs, out) = run(Build::Api("api-sells-past-zero"), &[&path]);
+    assert_eq!(code, Some(4), "{out}");
+    let r = &runs[0];
+    assert_eq!(r["verdict"]["verdict"], "aborted", "{out}");
+    let aborted = &r["journal"]["aborted"];
+    assert_eq!(aborted["condition"], "oversell", "{aborted}");
+    assert!(
+        aborted["seen"]
+            .as_str()
+            .unwrap()
+            .starts_with("Redis stock sampled at -"),
+        "{aborted}"
+    );
+    eprintln!(
+        "stopped at +{} ms; every fault healed {} ms after the trigger",
+        aborted["at_ms"], aborted["healed_in_ms"]
+    );
+    // Both faults were on at the trigger and were undone, each landing.
+    let mut undone: Vec<(&str, bool)> = r["journal"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["phase"] == "undo")
+        .map(|e| (e["label"].as_str().unwrap(), e["ok"].as_bool().unwrap()))
+        .collect();
+    undone.sort();
+    assert_eq!(
+        undone,
+        [("latency api-redis", true), ("pause waiting-room", true)],
+        "{out}"
+    );
+    // The load stopped early, and the run settled and was judged: the oversell is named.
+    let load_ms = r["journal"]["load"]["elapsed_ms"].as_u64().unwrap();
+    assert!(load_ms < 6_000, "the load ran {load_ms} ms of 8 s");
+    assert!(
+        r["journal"]["settled"]["converged"].as_bool().unwrap(),
+        "{out}"
+    );
+    assert_eq!(finding(r, "no_oversell")["status"], "fail");
+    assert!(
+        r["verdict"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("by oversell"),
+        "{}",
+        r["verdict"]["reason"]
+    );
+
+    let (code, runs, out) = run(Build::Unbroken, &[&path]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(runs[0]["journal"].get("aborted").is_none(), "{out}");
+}

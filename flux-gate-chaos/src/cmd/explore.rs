@@ -17,7 +17,7 @@ use fgchaos::target::local::ProcessGroups;
 use fgchaos::verdict::Verdict;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::interrupt::interrupts;
+use super::interrupt::interrupts_or_halt;
 use super::run::choose_target;
 use super::Exit;
 
@@ -65,7 +65,7 @@ pub async fn explore(args: ExploreArgs, guardian: Option<PathBuf>) -> anyhow::Re
         budget_words(budget),
         out.join("index.md").display()
     );
-    let interrupt = interrupts(groups);
+    let (_registered, interrupt) = interrupts_or_halt(groups, "explore", &out);
     let bar = progress_bar(budget);
     let mut shown = |row: &Row, e: &Explored| show(&bar, budget, row, e);
     let explored = session::explore(&resolved, stack, &opts, interrupt, &mut shown).await?;

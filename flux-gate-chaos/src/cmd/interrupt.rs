@@ -38,3 +38,25 @@ pub fn interrupts(groups: ProcessGroups) -> watch::Receiver<bool> {
 pub async fn wait(mut interrupt: watch::Receiver<bool>) {
     let _ = interrupt.wait_for(|v| *v).await;
 }
+
+/// Ctrl-C for a session (explore, shrink), which `fgchaos halt` stops as a Ctrl-C: registers
+/// the process (kept registered while the returned value lives) and returns the receiver that
+/// turns true on either.
+pub fn interrupts_or_halt(
+    groups: ProcessGroups,
+    command: &str,
+    session_dir: &std::path::Path,
+) -> (Option<super::halt::Registered>, watch::Receiver<bool>) {
+    let interrupt = interrupts(groups);
+    let (registered, halt) = super::halt::register(command, session_dir);
+    let (tx, rx) = watch::channel(false);
+    for mut source in [interrupt, halt] {
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            if source.wait_for(|v| *v).await.is_ok() {
+                let _ = tx.send(true);
+            }
+        });
+    }
+    (registered, rx)
+}

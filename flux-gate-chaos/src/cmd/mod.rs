@@ -1,13 +1,15 @@
 //! The subcommands, one file each. Every one returns an [`Exit`]; `main` turns it into the
 //! process's exit code with [`Exit::code`], so the codes are chosen in one place:
 //! 0 pass · 1 a promise broken · 2 inconclusive (or a dry run that could not resolve its
-//! targets) · 3 bad input or the harness failed · 130 interrupted.
+//! targets) · 3 bad input or the harness failed · 4 aborted by a stop condition or
+//! `fgchaos halt` · 130 interrupted.
 
 mod check;
 mod cleanup;
 mod down;
 mod explore;
 mod guard;
+mod halt;
 mod interrupt;
 mod list;
 mod load;
@@ -85,6 +87,7 @@ pub async fn dispatch(command: Command, no_guard: bool) -> anyhow::Result<Exit> 
         Command::Proxy(args) => proxy::proxy(&args).await,
         Command::Cleanup(args) => cleanup::cleanup(&args).await,
         Command::Guard(args) => guard::guard(&args).await,
+        Command::Halt(args) => halt::halt(&args),
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

@@ -16,6 +16,7 @@ use super::Exit;
 
 pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let target = choose_target(args.target, &args.project).await;
+    let (_registered, halt) = super::halt::register("run", &args.report_dir);
     let opts = RunOptions {
         seed: args.seed,
         report_dir: args.report_dir,
@@ -27,6 +28,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
         progress: true,
         groups: ProcessGroups::default(),
         guardian,
+        halt,
     };
     // Every file is read and checked before any runs.
     let prepared = match run::prepare_all(&args.scenarios, &opts).await {

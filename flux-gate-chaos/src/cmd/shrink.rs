@@ -15,7 +15,7 @@ use fgchaos::shrink::{self, Failing, ShrinkOptions, Shrunk, Step, CONFIRMATIONS}
 use fgchaos::target::local::ProcessGroups;
 use fgchaos::verdict::Verdict;
 
-use super::interrupt::interrupts;
+use super::interrupt::interrupts_or_halt;
 use super::Exit;
 
 pub async fn shrink(args: ShrinkArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
@@ -55,9 +55,9 @@ pub async fn shrink(args: ShrinkArgs, guardian: Option<PathBuf>) -> anyhow::Resu
         out: out.clone(),
         run: run_opts,
     };
+    let (_registered, interrupt) = interrupts_or_halt(groups, "shrink", &out);
     let mut shown = |s: &Step| errln!("  {:<22} {} fault(s), {} run(s)", s.pass, s.faults, s.runs);
-    let shrunk =
-        shrink::shrink(failing, names, stack, &opts, interrupts(groups), &mut shown).await?;
+    let shrunk = shrink::shrink(failing, names, stack, &opts, interrupt, &mut shown).await?;
     let minimal = out.join("minimal.yaml");
     let text = shrink::minimal_file(&shrunk.minimal, &shrunk, &args.run)?;
     std::fs::write(&minimal, &text).with_context(|| format!("writing {}", minimal.display()))?;

@@ -213,6 +213,7 @@ fn verdict_cell(v: Verdict, r: &Row) -> String {
         (Verdict::Pass, _) => "pass".into(),
         (Verdict::Inconclusive, _) => "inconclusive".into(),
         (Verdict::HarnessError, _) => "**harness error**".into(),
+        (Verdict::Aborted, _) => "**aborted**".into(),
     }
 }
 

@@ -56,6 +56,7 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Inconclusive => "inconclusive",
         Verdict::Fail => "fail",
         Verdict::HarnessError => "harness-error",
+        Verdict::Aborted => "aborted",
     }
 }
 

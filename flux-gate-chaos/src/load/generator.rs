@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, watch};
 
 use super::history::{classify, Op, Outcome, Recorder, SecondStats, Totals};
+use super::recent::Recent;
 use super::schedule::Schedule;
 use crate::scenario::Load;
 
@@ -37,13 +38,25 @@ pub struct LoadPlan {
     pub duration: Duration,
 }
 
-/// Counters the progress bar reads while the load runs.
+/// What others read while the load runs: counters for the progress bar, and the last seconds
+/// of answers for the stop conditions.
 #[derive(Debug, Default)]
 pub struct Live {
     pub sent: AtomicU64,
     pub ok: AtomicU64,
     pub fail: AtomicU64,
     pub info: AtomicU64,
+    pub recent: std::sync::Mutex<Recent>,
+}
+
+impl Live {
+    /// Counters, and the answers of the last `keep` seconds.
+    pub fn keeping(keep: u64) -> Live {
+        Live {
+            recent: std::sync::Mutex::new(Recent::keeping(keep)),
+            ..Live::default()
+        }
+    }
 }
 
 /// What the load did.
@@ -127,7 +140,7 @@ pub async fn drive(
     };
     let recorder = Recorder::create(history).map_err(hist_err)?;
     let (tx, rx) = mpsc::unbounded_channel::<Op>();
-    let writer = tokio::spawn(write_history(recorder, rx));
+    let writer = tokio::spawn(write_history(recorder, rx, live.clone()));
 
     let start = Instant::now();
     let timeout = plan.load.timeout.get();
@@ -161,13 +174,18 @@ pub async fn drive(
     })
 }
 
-/// Writes every op to the history as it arrives, until the last sender is dropped.
+/// Writes every op to the history as it arrives, and into the live window, until the last
+/// sender is dropped. (One task does both: the window's lock is taken by one writer.)
 async fn write_history(
     mut recorder: Recorder,
     mut ops: mpsc::UnboundedReceiver<Op>,
+    live: Arc<Live>,
 ) -> std::io::Result<(Vec<SecondStats>, Totals)> {
     while let Some(op) = ops.recv().await {
         recorder.record(&op)?;
+        if let Ok(mut recent) = live.recent.lock() {
+            recent.add(&op);
+        }
     }
     recorder.finish()
 }

@@ -62,6 +62,11 @@ impl Op {
     pub fn latency_us(&self) -> u64 {
         self.done_us.saturating_sub(self.intended_us)
     }
+
+    /// Whether the system was available to this attempt: it answered, and not with a 5xx.
+    pub fn available(&self) -> bool {
+        matches!(self.http, Some(c) if c < 500)
+    }
 }
 
 /// Classifies an answer (see the module comment).

@@ -2,6 +2,7 @@
 
 pub mod generator;
 pub mod history;
+pub mod recent;
 pub mod schedule;
 
 pub use generator::{drive, Live, LoadPlan, LoadSummary};

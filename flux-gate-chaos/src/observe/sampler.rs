@@ -7,6 +7,8 @@
 //! the API's link does not blind it. While Redis itself is down it records nothing and counts
 //! the missed reads, so the report can say how much of the run was observed.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use flux_gate_contract::http::ProductId;
@@ -24,6 +26,7 @@ pub const EVERY: Duration = Duration::from_millis(100);
 pub struct Sampler {
     stop: watch::Sender<bool>,
     task: JoinHandle<(Vec<Sample>, Sampling)>,
+    lowest: Arc<AtomicI64>,
 }
 
 impl Sampler {
@@ -38,8 +41,10 @@ impl Sampler {
     ) -> Result<Sampler, ObserveError> {
         let product =
             ProductId::parse(product).map_err(|e| ObserveError::Product(e.to_string()))?;
+        let lowest = Arc::new(AtomicI64::new(i64::MAX));
         let mut seen = Seen {
             zero,
+            lowest: lowest.clone(),
             samples: Vec::new(),
             sampling: Sampling {
                 every_ms: EVERY.as_millis() as u64,
@@ -61,7 +66,13 @@ impl Sampler {
             }
             (seen.samples, seen.sampling)
         });
-        Ok(Sampler { stop, task })
+        Ok(Sampler { stop, task, lowest })
+    }
+
+    /// The lowest stock read so far (`i64::MAX` before the first read), for the stop
+    /// condition that halts a run at the first sign of an oversell.
+    pub fn lowest(&self) -> Arc<AtomicI64> {
+        self.lowest.clone()
     }
 
     pub async fn stop(self) -> (Vec<Sample>, Sampling) {
@@ -73,6 +84,7 @@ impl Sampler {
 /// What the sampler has seen so far.
 struct Seen {
     zero: Instant,
+    lowest: Arc<AtomicI64>,
     samples: Vec<Sample>,
     sampling: Sampling,
 }
@@ -82,6 +94,9 @@ impl Seen {
         match read {
             Some((stock, outbox, primary)) => {
                 self.sampling.taken += 1;
+                if let Some(v) = stock {
+                    self.lowest.fetch_min(v, Ordering::Relaxed);
+                }
                 self.samples.push(Sample {
                     at_ms: self.zero.elapsed().as_millis() as u64,
                     stock,

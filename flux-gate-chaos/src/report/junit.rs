@@ -16,6 +16,14 @@ pub fn render(runs: &[(&Journal, &Judgement)]) -> Result<String, quick_junit::Se
             s.set_message(e.as_str());
             suite.add_test_case(TestCase::new("harness", s));
         }
+        // A stop condition that held is a failure of its own, named for the condition.
+        if let Some(a) = &j.aborted {
+            let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+            s.set_message(crate::verdict::aborted_because(a));
+            let mut case = TestCase::new(format!("abort_when.{}", a.condition), s);
+            case.set_classname(j.scenario.name.as_str());
+            suite.add_test_case(case);
+        }
         for f in &jd.findings {
             let status = match f.status {
                 Status::Pass => TestCaseStatus::success(),
@@ -102,5 +110,25 @@ mod tests {
             xml.contains(&format!("classname=\"{}\"", j.scenario.name)),
             "{xml}"
         );
+    }
+
+    #[test]
+    fn an_aborted_run_has_a_failed_case_named_for_its_condition() {
+        let mut j = journal("", None);
+        let (ops, settled) = clean();
+        let jd = judge_with(&j, &ops, settled);
+        j.aborted = Some(crate::model::Abort {
+            condition: "p99".into(),
+            at_ms: 12_300,
+            seen: "p99 812.0 ms over the last 5s (1000 answers) (stop when > 500ms)".into(),
+            healed_in_ms: Some(41),
+        });
+        let xml = render(&[(&j, &jd)]).unwrap();
+        assert!(xml.contains("name=\"abort_when.p99\""), "{xml}");
+        assert!(
+            xml.contains("stopped at +12.300s by p99: p99 812.0 ms"),
+            "{xml}"
+        );
+        assert_eq!(count(&xml, "failure"), 1, "{xml}");
     }
 }

@@ -44,6 +44,7 @@ fn badge(v: Verdict) -> &'static str {
         Verdict::Fail => "❌ FAIL",
         Verdict::Inconclusive => "⚠️ INCONCLUSIVE",
         Verdict::HarnessError => "🛑 HARNESS ERROR",
+        Verdict::Aborted => "⏹️ ABORTED",
     }
 }
 

@@ -25,6 +25,7 @@ pub fn journal(opened: Journal, driven: Driven, settling: Settling, finished: Fi
         logs: finished.logs,
         harness_error,
         interrupted: driven.interrupted,
+        aborted: driven.aborted,
         settled: settling.into_settled(),
         ..opened
     }

@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
+use super::together::Together;
 use super::{now_utc, progress_bar, Run, Times};
-use crate::load::{self, Live, LoadPlan, LoadSummary};
+use crate::load::{Live, LoadPlan, LoadSummary};
+use crate::model::Abort;
 use crate::nemesis::plan::PlanError;
 use crate::nemesis::{self, EventKind, Executor, Injection, TimelineEvent};
 use crate::observe::lag::{self, LagSource};
 use crate::observe::{BacklogWatch, ObserveError, RedisSource, Sampler};
 use crate::scenario::{validate, Scenario};
+use crate::stop;
 use crate::target::{Endpoints, TargetError};
 use crate::toxiproxy;
 
@@ -60,6 +63,9 @@ pub struct Driven {
     pub load: Option<LoadSummary>,
     /// Ctrl-C stopped the load and the nemesis.
     pub interrupted: bool,
+    /// A stop condition held (or `fgchaos halt` asked): every fault was healed, then the load
+    /// stopped; the run still settles and is judged.
+    pub aborted: Option<Abort>,
     /// Settle's clocks, when the drive completed.
     times: Option<Times>,
     failure: Option<DriveError>,
@@ -94,9 +100,17 @@ impl Driven {
 
 impl Run {
     /// Starts the sale, plans the faults, runs load and faults together, undoes and restores.
-    pub async fn drive(&mut self, progress: bool, interrupt: watch::Receiver<bool>) -> Driven {
+    pub async fn drive(
+        &mut self,
+        progress: bool,
+        interrupt: watch::Receiver<bool>,
+        halt: watch::Receiver<bool>,
+    ) -> Driven {
         let mut driven = Driven::default();
-        match self.drive_into(&mut driven, progress, interrupt).await {
+        match self
+            .drive_into(&mut driven, progress, interrupt, halt)
+            .await
+        {
             Ok(times) => driven.times = Some(times),
             Err(e) => driven.failure = Some(e),
         }
@@ -108,6 +122,7 @@ impl Run {
         d: &mut Driven,
         progress: bool,
         interrupt: watch::Receiver<bool>,
+        halt: watch::Receiver<bool>,
     ) -> Result<Times, DriveError> {
         let ep = self.target.endpoints().clone();
         group_at_rest(&ep).await;
@@ -131,17 +146,36 @@ impl Run {
         // or restarted can come back at another address), for the backlog watch.
         let endpoints = watch::Sender::new(ep.clone());
         self.start_observers(&endpoints, start).await?;
-        let live = Arc::new(Live::default());
+        let conditions = self.opened.scenario.abort_when.clone();
+        let keep = conditions
+            .as_ref()
+            .map_or(0, |c| c.over.get().as_secs() + 1);
+        let live = Arc::new(Live::keeping(keep));
         let active = Arc::new(Mutex::new(Vec::new()));
         let bar = progress
             .then(|| progress_bar::show(plan.duration, live.clone(), active.clone(), start));
         let history = self.out_dir.join(&self.opened.history);
         let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
+        let watch = stop::Inputs {
+            live: live.clone(),
+            lowest_stock: self.sampler.as_ref().map(Sampler::lowest),
+            zero: start,
+            halt: halt.clone(),
+        };
         let executor = Executor::new(self.target.as_mut(), proxy, start, active, &endpoints);
-        let (load_result, ()) = tokio::join!(
-            load::drive(plan, &history, live, interrupt.clone()),
-            executor.run(&d.faults, interrupt.clone()),
-        );
+        let ended = Together {
+            executor: &executor,
+            faults: &d.faults,
+            plan,
+            history: &history,
+            live,
+            conditions,
+            watch,
+        }
+        .run(interrupt.clone())
+        .await;
+        let load_result = ended.load;
+        d.aborted = ended.abort;
         let undone = executor.undo_all().await;
         d.timeline = executor.into_timeline();
         d.interrupted = *interrupt.borrow();
@@ -152,7 +186,7 @@ impl Run {
         self.target.restore().await.map_err(DriveError::Restore)?;
         endpoints.send_replace(self.target.endpoints().clone());
         every_step_landed(&d.timeline)?;
-        if !undone {
+        if !(undone && ended.undone_at_abort) {
             return Err(DriveError::NotUndone);
         }
         Ok(Times {

@@ -43,6 +43,7 @@ impl RunOptions {
             progress: false,
             groups,
             guardian,
+            halt: crate::stop::never(),
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod prepare;
 mod progress_bar;
 mod settle;
 mod start;
+mod together;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -67,6 +68,9 @@ pub struct RunOptions {
     /// The fgchaos executable whose hidden `guard` command heals the stack should this process
     /// die without healing it ([`crate::guard`]); `None` runs unguarded (`--no-guard`).
     pub guardian: Option<PathBuf>,
+    /// Turns true when `fgchaos halt` asks this process's runs to stop: each heals, stops its
+    /// load, settles, and ends `aborted`.
+    pub halt: watch::Receiver<bool>,
 }
 
 /// Why a run produced no verdict. (A run that got as far as a journal reports its harness
@@ -124,7 +128,7 @@ pub async fn run(
 ) -> Result<RunOutcome, RunError> {
     let mut run = Run::start(prepared, opts).await?;
     let journal_path = run.out_dir.join("journal.json");
-    let driven = run.drive(opts.progress, interrupt).await;
+    let driven = run.drive(opts.progress, interrupt, opts.halt.clone()).await;
     let settling = run.settle(&driven).await;
     let record = run.finish(opts.keep, driven, settling).await?;
     judged(record, journal_path, opts)
@@ -145,7 +149,7 @@ pub async fn run_on(
         Err(e) => return (Err(e), target),
     };
     let journal_path = run.out_dir.join("journal.json");
-    let driven = run.drive(opts.progress, interrupt).await;
+    let driven = run.drive(opts.progress, interrupt, opts.halt.clone()).await;
     let settling = run.settle(&driven).await;
     let (record, target) = run.finish_kept(driven, settling).await;
     let outcome = record.and_then(|record| judged(record, journal_path, opts));

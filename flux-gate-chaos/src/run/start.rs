@@ -130,6 +130,7 @@ fn opened(
         logs: None,
         harness_error: None,
         interrupted: false,
+        aborted: None,
         settled: None,
     }
 }

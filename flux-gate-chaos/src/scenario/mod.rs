@@ -9,6 +9,7 @@
 
 pub mod fault;
 pub mod parse;
+pub mod stop;
 pub mod units;
 pub mod validate;
 
@@ -52,6 +53,10 @@ pub struct Scenario {
     /// What must hold for the run to pass.
     #[serde(default)]
     pub expect: Expect,
+    /// Stop conditions, read live: when one holds the run heals, stops the load, settles and
+    /// judges, and its verdict is `aborted` (docs/safety.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort_when: Option<stop::AbortWhen>,
     /// A stack file replacing the built-in Flux-Gate stack (relative to this file).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stack: Option<PathBuf>,

@@ -26,17 +26,22 @@ pub enum Verdict {
     Pass,
     Inconclusive,
     Fail,
+    /// A stop condition held (or `fgchaos halt` asked): the run healed, stopped its load and
+    /// was judged on what it recorded.
+    Aborted,
     HarnessError,
 }
 
 impl Verdict {
-    /// 0 pass · 1 a promise or threshold failed · 2 inconclusive · 3 the harness failed.
+    /// 0 pass · 1 a promise or threshold failed · 2 inconclusive · 3 the harness failed ·
+    /// 4 aborted by a stop condition or a halt.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
             Verdict::Inconclusive => 2,
             Verdict::HarnessError => 3,
+            Verdict::Aborted => 4,
         }
     }
 
@@ -46,6 +51,7 @@ impl Verdict {
             Verdict::Fail => "FAIL",
             Verdict::Inconclusive => "INCONCLUSIVE",
             Verdict::HarnessError => "HARNESS ERROR",
+            Verdict::Aborted => "ABORTED",
         }
     }
 }
@@ -141,7 +147,7 @@ fn run_checkers(
 }
 
 /// The verdict and its one-line reason, the first that applies: the harness failed, the run
-/// was interrupted, a checker failed, a checker could not decide, too few orders were
+/// was interrupted, a stop condition held, a checker failed, a checker could not decide, too few orders were
 /// acknowledged to mean anything, or every promise held.
 fn overall(
     journal: &Journal,
@@ -156,6 +162,13 @@ fn overall(
         (Verdict::HarnessError, e.clone())
     } else if journal.interrupted {
         (Verdict::Inconclusive, "the run was interrupted".to_owned())
+    } else if let Some(a) = &journal.aborted {
+        let also = if failed.is_empty() {
+            String::new()
+        } else {
+            format!("; failed too: {}", failed.join(", "))
+        };
+        (Verdict::Aborted, format!("{}{also}", aborted_because(a)))
     } else if !failed.is_empty() {
         (
             Verdict::Fail,
@@ -177,6 +190,22 @@ fn overall(
             format!("every promise held ({ok} ok, {fail} fail, {info} info ops)"),
         )
     }
+}
+
+/// `stopped at +12.300s by p99: p99 812.0 ms over the last 5s (…) (stop when > 500ms); every
+/// fault healed 41 ms after`
+pub fn aborted_because(a: &crate::model::Abort) -> String {
+    let healed = a
+        .healed_in_ms
+        .map(|ms| format!("; every fault healed {ms} ms after"))
+        .unwrap_or_default();
+    format!(
+        "stopped at +{}.{:03}s by {}: {}{healed}",
+        a.at_ms / 1000,
+        a.at_ms % 1000,
+        a.condition,
+        a.seen
+    )
 }
 
 /// The names of the checkers whose finding has `status`, in the order they ran.

@@ -33,7 +33,7 @@ pub struct Window {
 
 /// Whether an op counts as "available": the system answered, and not with a 5xx.
 pub fn available(op: &Op) -> bool {
-    matches!(op.http, Some(c) if c < 500)
+    op.available()
 }
 
 /// One injection's window on the timeline: from its apply until it was healed or undone.

@@ -46,6 +46,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         logs: None,
         harness_error: None,
         interrupted: false,
+        aborted: None,
         settled: None,
     }
 }
