@@ -61,6 +61,9 @@ pub struct Journal {
     pub harness_error: Option<String>,
     /// Set when the run was interrupted (Ctrl-C).
     pub interrupted: bool,
+    /// The warm-up before the first fault, held against the steady-state hypothesis.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_up: Option<crate::model::Warmup>,
     /// Set when a stop condition held or `fgchaos halt` asked: the verdict is `aborted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aborted: Option<crate::model::Abort>,

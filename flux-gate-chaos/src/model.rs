@@ -159,3 +159,17 @@ pub struct Abort {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub healed_in_ms: Option<u64>,
 }
+
+/// The warm-up: the answers completed in the whole seconds before the first fault, held
+/// against the scenario's steady-state hypothesis. When it did not hold, no fault was
+/// injected and the verdict is `not run`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Warmup {
+    /// The whole seconds read (0 when the first fault fires within the first second: nothing
+    /// to read, and the hypothesis is not checked).
+    pub seconds: u64,
+    pub ops: u64,
+    pub held: bool,
+    /// What was seen, and the bound missed when it did not hold.
+    pub summary: String,
+}

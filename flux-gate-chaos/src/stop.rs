@@ -1,6 +1,9 @@
-//! The stop conditions' watch: reads a scenario's `abort_when:` while the run drives, and
-//! says when one holds — or when `fgchaos halt` asks (docs/safety.md). It decides; the drive
-//! acts (heal every fault, stop the load, settle, judge).
+//! What stops a run, decided here and acted on by the drive (docs/safety.md):
+//! - the steady-state gate ([`warm_up`]): the answers before the first fault must meet the
+//!   scenario's hypothesis, or no fault is injected;
+//! - the stop conditions' watch ([`watch`]): a scenario's `abort_when:`, read while the run
+//!   drives, or `fgchaos halt` — then the drive heals every fault, stops the load, settles
+//!   and judges.
 //!
 //! Oversell and a halt are looked at every 100 ms, since they stop at once; the windowed
 //! conditions and the probe once a second, over the last `over` of answers — and only once the
@@ -14,7 +17,9 @@ use tokio::sync::watch;
 
 use crate::load::recent::WindowStats;
 use crate::load::Live;
-use crate::model::Abort;
+use crate::model::{Abort, Warmup};
+use crate::observe::backlog::Latest;
+use crate::scenario::steady::Hypothesis;
 use crate::scenario::stop::{AbortWhen, Probe};
 
 /// How often oversell and a halt are looked at.
@@ -109,10 +114,10 @@ fn windowed(c: &AbortWhen, live: &Live, second: u64) -> Option<(&'static str, St
         }
     }
     if let Some(t) = c.p99 {
-        if w.ops > 0 && t.holds(Duration::from_micros(w.p99_us)) {
+        if w.ops > 0 && t.holds(Duration::from_micros(w.p99_us())) {
             let seen = format!(
                 "p99 {:.1} ms {last} (stop when {t})",
-                w.p99_us as f64 / 1000.0
+                w.p99_us() as f64 / 1000.0
             );
             return Some(("p99", seen));
         }
@@ -178,4 +183,46 @@ impl ProbeState {
             }
         }
     }
+}
+
+/// Waits for the first fault's time (`first_at_ms` from `zero`), then holds the answers of the
+/// whole seconds before it against `h`. `None` when `cancel` came first.
+pub async fn warm_up(
+    h: &Hypothesis,
+    first_at_ms: u64,
+    (live, backlog): (&Live, Option<&Latest>),
+    zero: Instant,
+    cancel: &mut watch::Receiver<bool>,
+) -> Option<Warmup> {
+    tokio::select! {
+        () = crate::cancel::cancelled(cancel) => return None,
+        () = tokio::time::sleep_until((zero + Duration::from_millis(first_at_ms)).into()) => {}
+    }
+    let seconds = first_at_ms / 1000;
+    if seconds == 0 {
+        return Some(Warmup {
+            seconds,
+            ops: 0,
+            held: true,
+            summary: "the first fault fires within the first second: no warm-up to read".into(),
+        });
+    }
+    let w = live.recent.lock().ok()?.window(0, seconds);
+    let age_ms = backlog
+        .and_then(|b| b.lock().ok().and_then(|p| *p))
+        .and_then(|p| p.age_ms);
+    let (held, summary) = match (
+        h.holds(w.availability, w.quantiles_us),
+        h.backlog_holds(age_ms),
+    ) {
+        (Ok(seen), Ok(backlog)) if backlog.is_empty() => (true, seen),
+        (Ok(seen), Ok(backlog)) => (true, format!("{seen}, {backlog}")),
+        (Err(missed), _) | (_, Err(missed)) => (false, missed),
+    };
+    Some(Warmup {
+        seconds,
+        ops: w.ops,
+        held,
+        summary,
+    })
 }

@@ -389,6 +389,85 @@ fn halt_stops_a_running_run_which_heals_and_ends_aborted() {
     assert_eq!(halt(None), "no experiment is running\n");
 }
 
+/// The steady-state gate refuses a system that is unhealthy before any fault: the inventory
+/// worker is paused (SIGSTOP, from outside) as soon as the load starts, and at the first fault
+/// (5 s) the backlog's age is unknown — no worker answers for its partitions — which does not
+/// meet `backlog_age: "< 2s"`. No fault is injected, the verdict is NOT RUN (exit 2), and the
+/// journal and the report show the warm-up's numbers.
+#[test]
+fn the_steady_state_gate_refuses_a_stack_whose_worker_is_paused() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, work) = (dir.path().join("reports"), dir.path().join("work"));
+    let scenario = write(
+        dir.path(),
+        "gate.yaml",
+        "name: gate\nsale: { product: phone, stock: 1000 }\n\
+         load: { model: arrival-rate, rate: 100/s, duration: 20s }\n\
+         faults:\n  - { at: 5s, action: kill, service: ingestion-api#1 }\n\
+         steady_state: { backlog_age: '< 2s' }\nsettle: { timeout: 10s }\n",
+    );
+    let child = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(&work)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let history = || {
+        std::fs::read_dir(&reports)
+            .ok()?
+            .flatten()
+            .map(|e| e.path().join("history.jsonl"))
+            .find(|h| h.exists())
+    };
+    common::wait_until(Duration::from_secs(90), "the load to start", || {
+        history().map(drop).ok_or_else(String::new)
+    });
+    let worker = common::processes_under(&work)
+        .into_iter()
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("worker"))
+        })
+        .expect("the inventory worker runs under the run directory");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(worker),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("gate: NOT RUN — the system was not healthy before any fault"),
+        "{stdout}"
+    );
+    let j = Journal::read(&run_dir_in(&reports).join("journal.json")).unwrap();
+    let w = j.warm_up.expect("the warm-up is recorded");
+    assert!(!w.held);
+    assert_eq!(w.seconds, 5);
+    assert!(w.ops >= 300, "{w:?}");
+    assert!(w.summary.contains("backlog age unknown"), "{w:?}");
+    assert!(j.timeline.is_empty(), "no fault injected: {:?}", j.timeline);
+    // The load stopped at the gate, long before its 20 s.
+    assert!(j.load.unwrap().elapsed_ms < 10_000);
+    let report = std::fs::read_to_string(run_dir_in(&reports).with_extension("md")).unwrap();
+    assert!(
+        report.contains("steady state: before did not hold (warm-up 5 s"),
+        "{report}"
+    );
+    assert_eq!(common::processes_under(&work), Vec::<i32>::new());
+}
+
 /// The log filter under which the executor logs each fault step at info: the log says when
 /// the faults are on.
 const NEMESIS_LOG: &str = "warn,noxious=off,fgchaos::nemesis=info";

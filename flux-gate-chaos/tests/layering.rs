@@ -17,9 +17,11 @@ const LAYERS: &[&[&str]] = &[
     &["scenario"],
     // The generator and where the stack runs.
     &["load", "target"],
-    // The nemesis, the observers, the stop conditions' watch, and the guardian that heals
-    // when fgchaos cannot.
-    &["nemesis", "observe", "stop", "guard"],
+    // The nemesis, the observers, and the guardian that heals when fgchaos cannot.
+    &["nemesis", "observe", "guard"],
+    // What stops a run: the steady-state gate and the stop conditions, read from the
+    // observers and the load.
+    &["stop"],
     // What a run stores, and reading it back.
     &["journal"],
     &["record"],

@@ -50,6 +50,9 @@ pub fn print_summary(journal: &Journal, jd: &Judgement, report: Option<&Path>) {
             outln!("  {l}");
         }
     }
+    if let Some(line) = fgchaos::verdict::steady_line(journal, jd) {
+        outln!("{line}");
+    }
     outln!(
         "{}: {} — {}",
         journal.scenario.name,

@@ -152,6 +152,7 @@ pub fn scenario(r: &Resolved, name: &str, sale: Sale, load: Load, faults: Vec<Fa
             ..Settle::default()
         },
         expect: Expect::default(),
+        steady_state: None,
         abort_when: None,
         stack: None,
         scale: Default::default(),

@@ -214,6 +214,7 @@ fn verdict_cell(v: Verdict, r: &Row) -> String {
         (Verdict::Inconclusive, _) => "inconclusive".into(),
         (Verdict::HarnessError, _) => "**harness error**".into(),
         (Verdict::Aborted, _) => "**aborted**".into(),
+        (Verdict::NotRun, _) => "not run".into(),
     }
 }
 

@@ -57,6 +57,7 @@ fn verdict_word(v: Verdict) -> &'static str {
         Verdict::Fail => "fail",
         Verdict::HarnessError => "harness-error",
         Verdict::Aborted => "aborted",
+        Verdict::NotRun => "not-run",
     }
 }
 

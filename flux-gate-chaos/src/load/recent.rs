@@ -15,8 +15,14 @@ pub struct WindowStats {
     /// windows count it.
     pub availability: f64,
     pub errors_5xx: u64,
-    /// 0 when there were no answers.
-    pub p99_us: u64,
+    /// p50, p95 and p99 latency; 0 when there were no answers.
+    pub quantiles_us: [u64; 3],
+}
+
+impl WindowStats {
+    pub fn p99_us(&self) -> u64 {
+        self.quantiles_us[2]
+    }
 }
 
 #[derive(Debug, Default)]
@@ -96,13 +102,15 @@ impl Recent {
         let mut latencies: Vec<u32> = inside()
             .flat_map(|s| s.latencies_us.iter().copied())
             .collect();
-        let p99_us = if latencies.is_empty() {
-            0
-        } else {
-            let rank = ((latencies.len() as f64 * 0.99).ceil() as usize).clamp(1, latencies.len());
-            let (_, v, _) = latencies.select_nth_unstable(rank - 1);
-            u64::from(*v)
+        latencies.sort_unstable();
+        let at = |q: f64| -> u64 {
+            if latencies.is_empty() {
+                return 0;
+            }
+            let rank = ((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len());
+            u64::from(latencies[rank - 1])
         };
+        let quantiles_us = [at(0.50), at(0.95), at(0.99)];
         WindowStats {
             ops,
             availability: if ops == 0 {
@@ -111,7 +119,7 @@ impl Recent {
                 (ops - unavailable) as f64 / ops as f64
             },
             errors_5xx: inside().map(|s| s.errors_5xx).sum(),
-            p99_us,
+            quantiles_us,
         }
     }
 }
@@ -153,10 +161,10 @@ mod tests {
         assert_eq!((w.ops, w.errors_5xx), (100, 1));
         assert!((w.availability - 0.99).abs() < 1e-9, "{w:?}");
         // The 99th of 100 answers is still a fast one.
-        assert_eq!(w.p99_us, 2_000);
+        assert_eq!(w.quantiles_us, [2_000, 2_000, 2_000]);
         let both = r.window(0, 2);
         assert_eq!((both.ops, both.errors_5xx), (110, 1));
-        assert_eq!(both.p99_us, 1_000_000);
+        assert_eq!(both.p99_us(), 1_000_000);
         assert_eq!(r.window(2, 3).availability, 1.0, "no answers: available");
     }
 

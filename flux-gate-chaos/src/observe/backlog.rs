@@ -28,7 +28,11 @@ pub const EVERY: Duration = Duration::from_secs(1);
 pub struct BacklogWatch {
     stop: watch::Sender<bool>,
     task: JoinHandle<Vec<BacklogPoint>>,
+    latest: Latest,
 }
+
+/// The newest backlog read, for the steady-state gate.
+pub type Latest = std::sync::Arc<std::sync::Mutex<Option<BacklogPoint>>>;
 
 impl BacklogWatch {
     /// Starts reading the backlog of the stack at `endpoints`, times counted from `zero`; the
@@ -42,6 +46,8 @@ impl BacklogWatch {
     ) -> Result<BacklogWatch, ObserveError> {
         let http = metrics_client(EVERY)?;
         let (stop, mut stopped) = watch::channel(false);
+        let latest = Latest::default();
+        let newest = latest.clone();
         let task = tokio::spawn(async move {
             let mut points = Vec::new();
             let mut tick = tokio::time::interval(EVERY);
@@ -56,15 +62,24 @@ impl BacklogWatch {
                 let lag = LagSource::of(&ep);
                 let (lag, reports) =
                     tokio::join!(lag.read(&http), worker_reports(&http, &ep.workers));
-                points.push(BacklogPoint {
+                let point = BacklogPoint {
                     at_ms,
                     lag: lag.ok(),
                     age_ms: age_of_reports(&reports).map(|d| d.as_millis() as u64),
-                });
+                };
+                if let Ok(mut n) = newest.lock() {
+                    *n = Some(point);
+                }
+                points.push(point);
             }
             points
         });
-        Ok(BacklogWatch { stop, task })
+        Ok(BacklogWatch { stop, task, latest })
+    }
+
+    /// The newest read so far, kept up to date.
+    pub fn latest(&self) -> Latest {
+        self.latest.clone()
     }
 
     pub async fn stop(self) -> Vec<BacklogPoint> {

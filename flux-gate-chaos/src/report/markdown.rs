@@ -45,12 +45,16 @@ fn badge(v: Verdict) -> &'static str {
         Verdict::Inconclusive => "⚠️ INCONCLUSIVE",
         Verdict::HarnessError => "🛑 HARNESS ERROR",
         Verdict::Aborted => "⏹️ ABORTED",
+        Verdict::NotRun => "⏸️ NOT RUN",
     }
 }
 
 pub fn render(j: &Journal, jd: &Judgement, samples: &[Sample], links: &Links) -> String {
     let mut o = String::new();
     headline(&mut o, j, jd, links);
+    if let Some(line) = crate::verdict::steady_line(j, jd) {
+        let _ = writeln!(o, "{}\n", cell(&line));
+    }
     checkers(&mut o, &jd.findings);
     diagnosis(&mut o, jd.diagnosis.as_ref());
     timeline(&mut o, &j.timeline);

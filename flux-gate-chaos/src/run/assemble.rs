@@ -26,6 +26,7 @@ pub fn journal(opened: Journal, driven: Driven, settling: Settling, finished: Fi
         harness_error,
         interrupted: driven.interrupted,
         aborted: driven.aborted,
+        warm_up: driven.warm_up,
         settled: settling.into_settled(),
         ..opened
     }

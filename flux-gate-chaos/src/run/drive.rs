@@ -10,11 +10,13 @@ use tokio::sync::watch;
 use super::together::Together;
 use super::{now_utc, progress_bar, Run, Times};
 use crate::load::{Live, LoadPlan, LoadSummary};
-use crate::model::Abort;
+use crate::model::{Abort, Warmup};
 use crate::nemesis::plan::PlanError;
 use crate::nemesis::{self, EventKind, Executor, Injection, TimelineEvent};
 use crate::observe::lag::{self, LagSource};
 use crate::observe::{BacklogWatch, ObserveError, RedisSource, Sampler};
+use crate::scenario::steady::Hypothesis;
+use crate::scenario::stop::AbortWhen;
 use crate::scenario::{validate, Scenario};
 use crate::stop;
 use crate::target::{Endpoints, TargetError};
@@ -66,6 +68,8 @@ pub struct Driven {
     /// A stop condition held (or `fgchaos halt` asked): every fault was healed, then the load
     /// stopped; the run still settles and is judged.
     pub aborted: Option<Abort>,
+    /// The warm-up, held against the steady-state hypothesis (when there was one to read).
+    pub warm_up: Option<Warmup>,
     /// Settle's clocks, when the drive completed.
     times: Option<Times>,
     failure: Option<DriveError>,
@@ -77,9 +81,11 @@ impl Driven {
         self.failure.as_ref().map(ToString::to_string)
     }
 
-    /// Settle's clocks, when there is something to settle: the drive completed, uninterrupted.
+    /// Settle's clocks, when there is something to settle: the drive completed, uninterrupted,
+    /// and its faults were injected (a system not in its steady state had none).
     pub fn completed(&self) -> Option<&Times> {
-        if self.interrupted || self.failure.is_some() {
+        let not_run = self.warm_up.as_ref().is_some_and(|w| !w.held);
+        if self.interrupted || not_run || self.failure.is_some() {
             None
         } else {
             self.times.as_ref()
@@ -147,9 +153,9 @@ impl Run {
         let endpoints = watch::Sender::new(ep.clone());
         self.start_observers(&endpoints, start).await?;
         let conditions = self.opened.scenario.abort_when.clone();
-        let keep = conditions
-            .as_ref()
-            .map_or(0, |c| c.over.get().as_secs() + 1);
+        let gate = (!d.faults.is_empty())
+            .then(|| Hypothesis::of(&self.opened.scenario, self.opened.target));
+        let keep = keep_seconds(conditions.as_ref(), gate.as_ref().and(d.faults.first()));
         let live = Arc::new(Live::keeping(keep));
         let active = Arc::new(Mutex::new(Vec::new()));
         let bar = progress
@@ -171,11 +177,14 @@ impl Run {
             live,
             conditions,
             watch,
+            gate,
+            backlog: self.backlog.as_ref().map(BacklogWatch::latest),
         }
         .run(interrupt.clone())
         .await;
         let load_result = ended.load;
         d.aborted = ended.abort;
+        d.warm_up = ended.warm_up;
         let undone = executor.undo_all().await;
         d.timeline = executor.into_timeline();
         d.interrupted = *interrupt.borrow();
@@ -234,6 +243,14 @@ impl Run {
             Some(BacklogWatch::start(endpoints.subscribe(), start).map_err(DriveError::Backlog)?);
         Ok(())
     }
+}
+
+/// How many seconds of answers the live window keeps: the stop conditions' window, and the
+/// warm-up before the first fault the gate reads.
+fn keep_seconds(conditions: Option<&AbortWhen>, first: Option<&Injection>) -> u64 {
+    let window = conditions.map_or(0, |c| c.over.get().as_secs() + 1);
+    let warm_up = first.map_or(0, |f| f.at_ms / 1000 + 1);
+    window.max(warm_up)
 }
 
 /// A step that did not land makes the run a harness error: its first one, named.

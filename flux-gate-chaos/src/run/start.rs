@@ -131,6 +131,7 @@ fn opened(
         harness_error: None,
         interrupted: false,
         aborted: None,
+        warm_up: None,
         settled: None,
     }
 }

@@ -14,14 +14,18 @@ use std::time::Instant;
 use tokio::sync::watch;
 
 use crate::load::{self, Live, LoadPlan, LoadSummary};
-use crate::model::Abort;
+use crate::model::{Abort, Warmup};
 use crate::nemesis::{Executor, Injection};
+use crate::observe::backlog::Latest;
+use crate::scenario::steady::Hypothesis;
 use crate::scenario::stop::AbortWhen;
 use crate::stop;
 
 /// How the load and the faults ended.
 pub struct Ended {
     pub load: Result<LoadSummary, load::generator::LoadError>,
+    /// The warm-up, when the gate read one.
+    pub warm_up: Option<Warmup>,
     /// The stop condition that held, with how long the heal took.
     pub abort: Option<Abort>,
     /// Whether the faults undone at the trigger all were (true when there was no trigger).
@@ -37,6 +41,10 @@ pub struct Together<'a, 'e> {
     pub live: Arc<Live>,
     pub conditions: Option<AbortWhen>,
     pub watch: stop::Inputs,
+    /// The steady-state hypothesis the warm-up must meet before the first fault (none when
+    /// there is no fault), and the backlog watch's newest read.
+    pub gate: Option<Hypothesis>,
+    pub backlog: Option<Latest>,
 }
 
 impl Together<'_, '_> {
@@ -48,12 +56,28 @@ impl Together<'_, '_> {
         let abort: RefCell<Option<Abort>> = RefCell::new(None);
         let triggered_at = Cell::new(Instant::now());
         let undone_at_abort = Cell::new(true);
+        let (live, zero) = (self.live.clone(), self.watch.zero);
         let load = async {
             let r = load::drive(self.plan, self.history, self.live, load_stop).await;
             let _ = load_ended.send(true);
             r
         };
+        let warm_up = RefCell::new(None);
         let faults = async {
+            if let (Some(h), Some(first)) = (&self.gate, self.faults.first()) {
+                let mut cancel = faults_stop.clone();
+                let read = (live.as_ref(), self.backlog.as_ref());
+                let w = stop::warm_up(h, first.at_ms, read, zero, &mut cancel).await;
+                let held = w.as_ref().is_none_or(|w| w.held);
+                *warm_up.borrow_mut() = w;
+                if !held {
+                    tracing::warn!(
+                        "the steady state did not hold before the first fault: no fault injected"
+                    );
+                    let _ = stop_load.send(true);
+                    return;
+                }
+            }
             self.executor.run(self.faults, faults_stop).await;
             let (mut tripped, mut over) = (tripped, load_over.clone());
             tokio::select! {
@@ -89,6 +113,7 @@ impl Together<'_, '_> {
         let (load, (), ()) = tokio::join!(load, faults, watch);
         Ended {
             load,
+            warm_up: warm_up.into_inner(),
             abort: abort.into_inner(),
             undone_at_abort: undone_at_abort.get(),
         }

@@ -9,6 +9,7 @@
 
 pub mod fault;
 pub mod parse;
+pub mod steady;
 pub mod stop;
 pub mod units;
 pub mod validate;
@@ -53,6 +54,11 @@ pub struct Scenario {
     /// What must hold for the run to pass.
     #[serde(default)]
     pub expect: Expect,
+    /// What the system must show before the first fault (default: every answer available,
+    /// and the baseline latency bounds); if it does not, no fault is injected and the verdict
+    /// is `not run`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_state: Option<steady::SteadyState>,
     /// Stop conditions, read live: when one holds the run heals, stops the load, settles and
     /// judges, and its verdict is `aborted` (docs/safety.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]

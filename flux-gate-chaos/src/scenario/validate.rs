@@ -89,6 +89,9 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
         v.extend(catch_up_needs_a_fault(b, s));
     }
     v.extend(invariants_listed_twice(&s.expect.invariants));
+    if let Some(st) = &s.steady_state {
+        v.extend(super::steady::problems(st));
+    }
     if let Some(a) = &s.abort_when {
         v.extend(super::stop::problems(a, load_duration(&s.load)));
     }

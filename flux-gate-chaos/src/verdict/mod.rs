@@ -25,6 +25,9 @@ use windows::Window;
 pub enum Verdict {
     Pass,
     Inconclusive,
+    /// The system did not meet its steady state before the first fault: no fault was
+    /// injected, and nothing about the faults can be said.
+    NotRun,
     Fail,
     /// A stop condition held (or `fgchaos halt` asked): the run healed, stopped its load and
     /// was judged on what it recorded.
@@ -33,13 +36,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    /// 0 pass · 1 a promise or threshold failed · 2 inconclusive · 3 the harness failed ·
-    /// 4 aborted by a stop condition or a halt.
+    /// 0 pass · 1 a promise or threshold failed · 2 inconclusive, or not run (unhealthy
+    /// before any fault) · 3 the harness failed · 4 aborted by a stop condition or a halt.
     pub fn exit_code(self) -> u8 {
         match self {
             Verdict::Pass => 0,
             Verdict::Fail => 1,
-            Verdict::Inconclusive => 2,
+            Verdict::Inconclusive | Verdict::NotRun => 2,
             Verdict::HarnessError => 3,
             Verdict::Aborted => 4,
         }
@@ -52,6 +55,7 @@ impl Verdict {
             Verdict::Inconclusive => "INCONCLUSIVE",
             Verdict::HarnessError => "HARNESS ERROR",
             Verdict::Aborted => "ABORTED",
+            Verdict::NotRun => "NOT RUN",
         }
     }
 }
@@ -69,6 +73,10 @@ pub struct Judgement {
     /// Stuck or slow, when the system did not settle.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub diagnosis: Option<Diagnosis>,
+    /// The steady-state hypothesis held against the recovery window, after the faults
+    /// (none for a run without faults or without a recovery window).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub steady_after: Option<SteadyAfter>,
     pub ok: u64,
     pub fail: u64,
     pub info: u64,
@@ -90,6 +98,7 @@ pub fn judge(record: &Record) -> Judgement {
         count(Outcome::Info),
     );
     let (verdict, reason) = overall(journal, &findings, &diagnosis, (ok, fail, info));
+    let steady_after = steady_after(journal, &windows);
     Judgement {
         verdict,
         reason,
@@ -97,10 +106,54 @@ pub fn judge(record: &Record) -> Judgement {
         windows,
         settled,
         diagnosis,
+        steady_after,
         ok,
         fail,
         info,
     }
+}
+
+/// The steady state after the faults: the recovery window held against the hypothesis the
+/// warm-up was held against before them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SteadyAfter {
+    pub held: bool,
+    /// What the recovery window showed, and the bound missed when it did not hold.
+    pub summary: String,
+}
+
+/// `steady state: before held (warm-up 4 s, 812 answers: …) · after held (recovery: …)`, when
+/// either was read.
+pub fn steady_line(journal: &Journal, jd: &Judgement) -> Option<String> {
+    let word = |held: bool| if held { "held" } else { "did not hold" };
+    let before = journal.warm_up.as_ref().map(|w| {
+        format!(
+            "before {} (warm-up {} s, {} answers: {})",
+            word(w.held),
+            w.seconds,
+            w.ops,
+            w.summary
+        )
+    });
+    let after = jd
+        .steady_after
+        .as_ref()
+        .map(|a| format!("after {} (recovery: {})", word(a.held), a.summary));
+    let parts: Vec<String> = before.into_iter().chain(after).collect();
+    (!parts.is_empty()).then(|| format!("steady state: {}", parts.join(" · ")))
+}
+
+fn steady_after(journal: &Journal, windows: &[Window]) -> Option<SteadyAfter> {
+    if journal.faults.is_empty() {
+        return None;
+    }
+    let w = windows.iter().find(|w| w.name == "recovery" && w.ops > 0)?;
+    let h = crate::scenario::steady::Hypothesis::of(&journal.scenario, journal.target);
+    let (held, summary) = match h.holds(w.availability, [w.p50_us, w.p95_us, w.p99_us]) {
+        Ok(seen) => (true, seen),
+        Err(missed) => (false, missed),
+    };
+    Some(SteadyAfter { held, summary })
 }
 
 /// Stuck or slow, for a system that did not settle (`None` when it did, or when the trace
@@ -147,7 +200,8 @@ fn run_checkers(
 }
 
 /// The verdict and its one-line reason, the first that applies: the harness failed, the run
-/// was interrupted, a stop condition held, a checker failed, a checker could not decide, too few orders were
+/// was interrupted, the steady state did not hold before the first fault, a stop condition
+/// held, a checker failed, a checker could not decide, too few orders were
 /// acknowledged to mean anything, or every promise held.
 fn overall(
     journal: &Journal,
@@ -162,6 +216,14 @@ fn overall(
         (Verdict::HarnessError, e.clone())
     } else if journal.interrupted {
         (Verdict::Inconclusive, "the run was interrupted".to_owned())
+    } else if let Some(w) = journal.warm_up.as_ref().filter(|w| !w.held) {
+        (
+            Verdict::NotRun,
+            format!(
+                "the system was not healthy before any fault (warm-up of {} s, {} answers: {}); no fault was injected",
+                w.seconds, w.ops, w.summary
+            ),
+        )
     } else if let Some(a) = &journal.aborted {
         let also = if failed.is_empty() {
             String::new()

@@ -47,6 +47,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
         harness_error: None,
         interrupted: false,
         aborted: None,
+        warm_up: None,
         settled: None,
     }
 }
