@@ -128,6 +128,10 @@ pub struct RunArgs {
     /// Also write JUnit XML: one test case per checker per scenario.
     #[arg(long)]
     pub junit: Option<PathBuf>,
+    /// Stop conditions for every scenario, in place of their own `abort_when:` — the same
+    /// keys, as YAML: `--abort-when '{ p99: "> 500ms", oversell: true }'` (docs/scenarios.md).
+    #[arg(long, value_name = "YAML")]
+    pub abort_when: Option<String>,
     /// Resolve and print what each run would act on — containers or processes, links, the
     /// timeline, the load, the permissions it needs — and run nothing: no fault, no load.
     #[arg(long)]

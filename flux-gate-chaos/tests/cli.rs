@@ -99,6 +99,7 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
         "s.yaml",
         "name: cli-run\nsale: { product: phone, stock: 50, per_user_limit: 1 }\n\
          load: { model: arrival-rate, rate: 200/s, duration: 4s, users: 5000, duplicate_ratio: 0.1, timeout: 2s }\n\
+         allow_total_outage: true\n\
          faults:\n  - { at: 1s, action: kill, service: inventory-worker, duration: 1500ms }\n  - { at: 1s, action: latency, link: api-redis, latency: 20ms, duration: 1s }\n",
     );
     let reports = dir.path().join("reports");
@@ -270,6 +271,7 @@ fn a_killed_run_is_healed_by_its_guardian() {
         "three.yaml",
         "name: killed\nsale: { product: phone, stock: 100 }\n\
          load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
+         allow_total_outage: true\n\
          faults:\n  - { at: 1s, action: pause, service: redis }\n\
          \x20 - { at: 1s, action: down, link: worker-postgres }\n\
          \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms }\n",
@@ -521,6 +523,7 @@ fn interrupted_run(dir: &Path, log: &str) -> Command {
         "long.yaml",
         "name: interrupted\nsale: { product: phone, stock: 100 }\n\
          load: { model: arrival-rate, rate: 100/s, duration: 60s }\n\
+         allow_total_outage: true\n\
          faults:\n  - { at: 1s, action: pause, service: redis }\n  - { at: 1s, action: blackhole, link: kafka }\n",
     );
     let mut run = fgchaos();

@@ -454,6 +454,7 @@ async fn docker_target_drives_a_real_compose_project() {
         &scenario,
         "name: pause-worker\nsale: { product: p, stock: 100 }\n\
          load: { model: arrival-rate, rate: 50/s, duration: 30s }\n\
+         allow_total_outage: true\n\
          faults:\n  - { at: 1s, action: pause, service: inventory-worker, duration: 20s }\n",
     )
     .unwrap();
@@ -673,6 +674,7 @@ fn spawn_run(
 /// The scenario both the dry run and the guardian's test use: a pause, a cut and a toxic.
 const THREE_FAULTS: &str = "name: three\nsale: { product: p, stock: 100 }\n\
      load: { model: arrival-rate, rate: 50/s, duration: 60s }\n\
+     allow_total_outage: true\n\
      faults:\n  - { at: 1s, action: pause, service: inventory-worker }\n\
      \x20 - { at: 1s, action: down, link: kafka }\n\
      \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms, duration: 5s }\n";

@@ -386,6 +386,7 @@ fn an_oversell_stop_condition_aborts_the_broken_sale_with_every_fault_healed() {
         &path,
         "name: abort-on-oversell\nsale: { product: mutant, stock: 300 }\n\
          load: { model: arrival-rate, rate: 200/s, duration: 8s, users: 100000, timeout: 2s }\n\
+         allow_total_outage: true\n\
          faults:\n  - { at: 500ms, action: latency, link: api-redis, latency: 2ms }\n\
          \x20 - { at: 500ms, action: pause, service: waiting-room }\n\
          settle: { timeout: 30s, stall: 10s }\nexpect: { min_ok: 300 }\n\

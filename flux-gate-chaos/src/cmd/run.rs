@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use fgchaos::cli::{RunArgs, TargetFlag};
 use fgchaos::run::{self, Prepared, RunError, RunOptions};
+use fgchaos::scenario::stop::AbortWhen;
 use fgchaos::target::local::ProcessGroups;
 use fgchaos::target_kind::TargetKind;
 use fgchaos::verdict::Verdict;
@@ -37,6 +38,10 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
             return Ok(Exit::Unresolved);
         }
         prepared => prepared?,
+    };
+    let prepared = match &args.abort_when {
+        Some(text) => with_abort_when(prepared, text)?,
+        None => prepared,
     };
     if args.dry_run {
         return dry_run(&prepared, args.seed).await;
@@ -87,6 +92,25 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     } else {
         worst.map_or(Exit::Success, Exit::Verdict)
     })
+}
+
+/// `--abort-when`: the conditions, read and checked against each scenario's load, replace
+/// the scenario's own (the journal records the scenario as it ran).
+fn with_abort_when(prepared: Vec<Prepared>, text: &str) -> anyhow::Result<Vec<Prepared>> {
+    let conditions: AbortWhen =
+        serde_yaml::from_str(text).with_context(|| format!("--abort-when `{text}`"))?;
+    prepared
+        .into_iter()
+        .map(|mut p| {
+            let load = fgchaos::scenario::validate::load_duration(&p.scenario.load);
+            let problems = fgchaos::scenario::stop::problems(&conditions, load);
+            if let Some(first) = problems.first() {
+                anyhow::bail!("--abort-when, for {}: {first}", p.path.display());
+            }
+            p.scenario.abort_when = Some(conditions.clone());
+            Ok(p)
+        })
+        .collect()
 }
 
 /// `--dry-run`: each scenario resolved and printed; nothing runs. With no `--seed`, each gets

@@ -152,6 +152,9 @@ pub fn scenario(r: &Resolved, name: &str, sale: Sale, load: Load, faults: Vec<Fa
             ..Settle::default()
         },
         expect: Expect::default(),
+        // A trial hunts broken promises: taking a whole service down is part of the search.
+        allow_total_outage: true,
+        max_concurrent_faults: None,
         steady_state: None,
         abort_when: None,
         stack: None,

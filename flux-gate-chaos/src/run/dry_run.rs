@@ -27,6 +27,8 @@ pub struct DryRun {
     /// The planned faults, with this seed's choices made, in time order.
     pub timeline: Vec<Injection>,
     pub load: String,
+    /// The guardrails the run holds to: the steady state, the stop conditions, the blast radius.
+    pub guardrails: Vec<String>,
     /// Where the load goes (`None`: a loopback port assigned when the stack starts).
     pub entry: Option<String>,
     pub needs: Vec<Need>,
@@ -75,6 +77,7 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
                 links: links.into_iter().map(|l| (l, None)).collect(),
                 entry: None,
                 needs: local_needs(&timeline),
+                guardrails: guardrails(s, crate::target_kind::TargetKind::Local),
                 ..dry(s, seed, timeline)
             })
         }
@@ -96,6 +99,7 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
                     .collect(),
                 entry: Some(probed.entry.clone()),
                 needs: docker_needs(&timeline, &probed),
+                guardrails: guardrails(s, crate::target_kind::TargetKind::Docker),
                 ..dry(s, seed, timeline)
             })
         }
@@ -110,9 +114,45 @@ fn dry(s: &Scenario, seed: u64, timeline: Vec<Injection>) -> DryRun {
         links: Vec::new(),
         timeline,
         load: load_of(s),
+        guardrails: Vec::new(),
         entry: None,
         needs: Vec::new(),
     }
+}
+
+/// The guardrails of `s` on `target`, one line each.
+fn guardrails(s: &Scenario, target: crate::target_kind::TargetKind) -> Vec<String> {
+    let h = crate::scenario::steady::Hypothesis::of(s, target);
+    let l = &h.latency;
+    let bounds: Vec<String> = [("p50", l.p50), ("p95", l.p95), ("p99", l.p99)]
+        .into_iter()
+        .filter_map(|(n, b)| b.map(|b| format!("{n} {b}")))
+        .chain(h.backlog_age.map(|b| format!("backlog age {b}")))
+        .collect();
+    let mut out = vec![format!(
+        "steady state before the first fault: availability {}{}",
+        h.availability,
+        bounds.iter().map(|b| format!(", {b}")).collect::<String>()
+    )];
+    out.push(match &s.abort_when {
+        Some(a) => format!(
+            "stop when: {}",
+            serde_json::to_string(a).unwrap_or_default()
+        ),
+        None => "stop when: no condition (`abort_when:`); `fgchaos halt` still stops it".into(),
+    });
+    out.push(format!(
+        "blast radius: {}{}",
+        if s.allow_total_outage {
+            "may take down every instance of a service"
+        } else {
+            "never every instance of a service at once"
+        },
+        s.max_concurrent_faults
+            .map(|m| format!(", at most {m} fault(s) at once"))
+            .unwrap_or_default()
+    ));
+    out
 }
 
 fn plan(
@@ -282,6 +322,10 @@ impl fmt::Display for DryRun {
                 "    to POST /init and /order on the stack's load balancer (a loopback port assigned at start)"
             )?,
         }
+        writeln!(f, "  guardrails:")?;
+        for g in &self.guardrails {
+            writeln!(f, "    {g}")?;
+        }
         writeln!(f, "  needs:")?;
         for n in &self.needs {
             match &n.granted {
@@ -358,7 +402,8 @@ mod tests {
             &path,
             format!(
                 "name: dry\nsale: {{ product: phone, stock: 100 }}\n\
-                 load: {{ model: arrival-rate, rate: 50/s, duration: 20s }}\nfaults:\n{faults}"
+                 load: {{ model: arrival-rate, rate: 50/s, duration: 20s }}\n\
+                 allow_total_outage: true\nfaults:\n{faults}"
             ),
         )
         .unwrap();

@@ -7,6 +7,7 @@
 //! `docs/scenarios.md` documents every key; `fgchaos schema` prints the JSON Schema derived
 //! from these types.
 
+pub mod blast;
 pub mod fault;
 pub mod parse;
 pub mod steady;
@@ -54,6 +55,13 @@ pub struct Scenario {
     /// What must hold for the run to pass.
     #[serde(default)]
     pub expect: Expect,
+    /// May the faults take down every instance of a service at once (the only database, every
+    /// worker)? Refused unless said (docs/safety.md).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_total_outage: bool,
+    /// The most faults that may be on at once (no limit when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_concurrent_faults: Option<u32>,
     /// What the system must show before the first fault (default: every answer available,
     /// and the baseline latency bounds); if it does not, no fault is injected and the verdict
     /// is `not run`.

@@ -89,6 +89,7 @@ pub fn validate(s: &Scenario, names: &Names) -> Vec<Problem> {
         v.extend(catch_up_needs_a_fault(b, s));
     }
     v.extend(invariants_listed_twice(&s.expect.invariants));
+    v.extend(super::blast::problems(s, names));
     if let Some(st) = &s.steady_state {
         v.extend(super::steady::problems(st));
     }
@@ -497,8 +498,49 @@ mod tests {
     }
 
     #[test]
+    fn taking_down_every_instance_of_a_service_needs_to_be_said() {
+        // The one Redis, paused: refused at its key, and allowed once said.
+        let pause = "faults:\n  - { at: 1s, action: pause, service: redis, duration: 1s }\n";
+        assert_eq!(
+            problems(pause),
+            ["`faults[0]`: `pause` at 1s could take down every instance of `redis` (1 of 1) — a total outage; say `allow_total_outage: true` to mean it"]
+        );
+        assert_eq!(
+            problems(&format!("allow_total_outage: true\n{pause}")),
+            Vec::<String>::new()
+        );
+        // One API of two is no outage; both at once are — but not one after the other, and
+        // not a kill whose start comes first.
+        let one = "  - { at: 1s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        assert_eq!(problems(&format!("faults:\n{one}")), Vec::<String>::new());
+        let both = format!(
+            "faults:\n{one}  - {{ at: 1500ms, action: stop, service: ingestion-api#2, duration: 1s }}\n"
+        );
+        assert_eq!(problems(&both).len(), 1, "{:?}", problems(&both));
+        let in_turn = format!(
+            "faults:\n{one}  - {{ at: 2s, action: stop, service: ingestion-api#2, duration: 1s }}\n"
+        );
+        assert_eq!(problems(&in_turn), Vec::<String>::new());
+        let restarted = "faults:\n  - { at: 1s, action: kill, service: ingestion-api#1 }\n  - { at: 2s, action: start, service: ingestion-api#1 }\n  - { at: 3s, action: kill, service: ingestion-api#2 }\n";
+        assert_eq!(problems(restarted), Vec::<String>::new());
+    }
+
+    #[test]
+    fn max_concurrent_faults_caps_what_is_on_at_once() {
+        let three = "faults:\n  - { at: 1s, action: latency, link: api-redis, latency: 5ms, duration: 3s }\n  - { at: 2s, action: down, link: kafka, duration: 3s }\n  - { at: 3s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        assert_eq!(
+            problems(&format!("max_concurrent_faults: 3\n{three}")),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            problems(&format!("max_concurrent_faults: 2\n{three}")),
+            ["`max_concurrent_faults`: 3 faults are on at once at 3s (`kill` at `faults[2]` among them); at most 2"]
+        );
+    }
+
+    #[test]
     fn backlog_bounds_need_a_bound_and_catch_up_needs_a_fault() {
-        let fault = "faults:\n  - { at: 1s, action: stop, service: redis, duration: 1s }\n";
+        let fault = "allow_total_outage: true\nfaults:\n  - { at: 1s, action: stop, service: redis, duration: 1s }\n";
         assert_eq!(
             problems(&format!(
                 "{fault}expect: {{ backlog: {{ peak_age: \"< 75s\", catch_up: \"< 10s\" }} }}"
@@ -606,7 +648,7 @@ mod tests {
             "{p:?}"
         );
         let p = problems(
-            "faults:\n  - { at: 1s, action: partition, links: [kafka, api-rdis] }\n  - { at: 1s, action: down, random: [kafka, nope] }\n  - { at: 1s, action: kill, random: [redis, nope] }",
+            "allow_total_outage: true\nfaults:\n  - { at: 1s, action: partition, links: [kafka, api-rdis] }\n  - { at: 1s, action: down, random: [kafka, nope] }\n  - { at: 1s, action: kill, random: [redis, nope] }",
         );
         let keys: Vec<&str> = p
             .iter()

@@ -1,0 +1,193 @@
+//! The blast radius a scenario may have, checked before anything runs (docs/safety.md):
+//! - `allow_total_outage: true` must be said before a scenario may take down every instance of
+//!   a service at once — the only database, both APIs, a single worker;
+//! - `max_concurrent_faults: N` caps how many faults may be on at once.
+//!
+//! Both are read from the timeline as written, before the seed chooses: a fault lasts from its
+//! `at` for its `duration`, or — without one — until a later repair of the same service or the
+//! end of the load; a nemesis fault for its `duration` from each tick. A choice (`random:`)
+//! counts against every service it may pick, so what is refused is what *could* happen.
+
+use std::time::Duration;
+
+use super::fault::{is_role, Effect, Fault, Lifecycle, Pick};
+use super::parse::Problem;
+use super::validate::{load_duration, Names};
+use super::Scenario;
+
+/// One fault's time on the timeline, and the services whose instance it takes down (none for
+/// a link fault).
+struct Span {
+    key: String,
+    label: String,
+    start: Duration,
+    end: Duration,
+    down: Vec<String>,
+}
+
+/// What is wrong with `s`'s blast radius on a stack with `names`.
+pub fn problems(s: &Scenario, names: &Names) -> Vec<Problem> {
+    let load_end = load_duration(&s.load).unwrap_or_default();
+    let spans = spans(s, load_end);
+    let mut v = Vec::new();
+    if !s.allow_total_outage {
+        v.extend(total_outage(&spans, names));
+    }
+    if let Some(max) = s.max_concurrent_faults {
+        v.extend(too_many(&spans, max));
+    }
+    v
+}
+
+fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
+    let mut out = Vec::new();
+    for (i, f) in s.faults.iter().enumerate() {
+        let start = f.at.map(|d| d.get()).unwrap_or_default();
+        let Some(down) = downs(f) else { continue };
+        let end = match f.duration {
+            Some(d) => start + d.get(),
+            None => repaired_at(s, i, start).unwrap_or(load_end),
+        };
+        out.push(span(format!("faults[{i}]"), f, start, end.max(start), down));
+    }
+    if let Some(n) = &s.nemesis {
+        let mut t = n.start.get();
+        // One fault per tick, any of the pool: its span may take down what any of them may.
+        while t < n.end.get() && !n.every.get().is_zero() && !n.pool.is_empty() {
+            let down: Vec<String> = n.pool.iter().filter_map(downs).flatten().collect();
+            out.push(Span {
+                key: "nemesis".into(),
+                label: "a nemesis fault".into(),
+                start: t,
+                end: t + n.duration.get().max(Duration::from_millis(1)),
+                down,
+            });
+            t += n.every.get();
+        }
+    }
+    out
+}
+
+fn span(key: String, f: &Fault, start: Duration, end: Duration, down: Vec<String>) -> Span {
+    Span {
+        key,
+        label: f.action.as_str().to_owned(),
+        start,
+        // A restart takes its instance down for a moment: at least a millisecond on the line.
+        end: end.max(start + Duration::from_millis(1)),
+        down,
+    }
+}
+
+/// The services a fault may take an instance of down (empty for a link fault); `None` for a
+/// repair (`start`, `resume`) or a failover, which take nothing down.
+fn downs(f: &Fault) -> Option<Vec<String>> {
+    match f.action.effect(0) {
+        Effect::Lifecycle {
+            op: Lifecycle::Start | Lifecycle::Resume | Lifecycle::Failover,
+            ..
+        } => None,
+        Effect::Lifecycle { service, .. } => Some(match service {
+            Pick::Named(n) => vec![n.to_owned()],
+            Pick::OneOf(all) => all.to_vec(),
+        }),
+        Effect::Toxics { .. } | Effect::Disable { .. } => Some(Vec::new()),
+    }
+}
+
+/// When a later fault repairs the service `faults[i]` took down, if one does.
+fn repaired_at(s: &Scenario, i: usize, after: Duration) -> Option<Duration> {
+    let Effect::Lifecycle {
+        service: Pick::Named(down),
+        ..
+    } = s.faults[i].action.effect(0)
+    else {
+        return None;
+    };
+    s.faults[i + 1..]
+        .iter()
+        .filter(|f| f.at.map(|d| d.get()).unwrap_or_default() >= after)
+        .find(|f| {
+            matches!(f.action.effect(0), Effect::Lifecycle {
+                service: Pick::Named(n),
+                op: Lifecycle::Start | Lifecycle::Restart { .. } | Lifecycle::Resume,
+                ..
+            } if n == down)
+        })
+        .and_then(|f| f.at.map(|d| d.get()))
+}
+
+/// How many instances `service` has on the stack: its replicas (`S#1`…), else 1. A role
+/// (`redis-primary`, `redis-replica`) names one instance of a replicated Redis, which refuses
+/// writes without a primary and a replica (`min-replicas-to-write 1`): two role faults on at
+/// once count as a total outage.
+fn instances(service: &str, names: &Names) -> usize {
+    if is_role(service) {
+        return 2;
+    }
+    let group = group(service);
+    let replicas = names
+        .services
+        .iter()
+        .filter(|n| n.strip_prefix(group).is_some_and(|r| r.starts_with('#')))
+        .count();
+    replicas.max(1)
+}
+
+/// The service group an instance belongs to (the roles are one group: a replicated Redis).
+fn group(service: &str) -> &str {
+    if is_role(service) {
+        "a replicated Redis"
+    } else {
+        service.split('#').next().unwrap_or(service)
+    }
+}
+
+/// The first fault, per service, that could leave no instance of it up.
+fn total_outage(spans: &[Span], names: &Names) -> Vec<Problem> {
+    let mut v = Vec::new();
+    let mut named = Vec::new();
+    for s in spans {
+        for service in &s.down {
+            let g = group(service);
+            // A name the stack does not have is an error of its own, placed by validation.
+            if named.contains(&g) || !names.services.iter().any(|n| n == service) {
+                continue;
+            }
+            let n = instances(service, names);
+            let down = spans
+                .iter()
+                .filter(|o| o.start <= s.start && s.start < o.end)
+                .filter(|o| o.down.iter().any(|d| group(d) == g))
+                .count();
+            if down >= n {
+                named.push(g);
+                v.push(Problem {
+                    key: s.key.clone(),
+                    message: format!(
+                        "`{}` at {:?} could take down every instance of `{g}` ({down} of {n}) — a total outage; say `allow_total_outage: true` to mean it",
+                        s.label, s.start
+                    ),
+                });
+            }
+        }
+    }
+    v
+}
+
+/// The first instant more than `max` faults are on.
+fn too_many(spans: &[Span], max: u32) -> Option<Problem> {
+    spans.iter().find_map(|s| {
+        let on = spans
+            .iter()
+            .filter(|o| o.start <= s.start && s.start < o.end)
+            .count();
+        (on > max as usize).then(|| Problem {
+            key: "max_concurrent_faults".into(),
+            message: format!(
+                "{on} faults are on at once at {:?} (`{}` at `{}` among them); at most {max}",
+                s.start, s.label, s.key
+            ),
+        })
+    })
+}
