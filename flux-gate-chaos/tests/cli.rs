@@ -386,7 +386,26 @@ fn halt_stops_a_running_run_which_heals_and_ends_aborted() {
         .collect();
     undone.sort();
     assert_eq!(undone, [("blackhole kafka", true), ("pause redis", true)]);
-    assert!(j.settled.unwrap().converged, "{stderr}");
+    let settled = j.settled.unwrap();
+    // On a failure, the services' last log lines say why the system did not settle.
+    if !settled.converged {
+        let logs = run_dir_in(&reports).join("logs");
+        for f in std::fs::read_dir(&logs).unwrap().flatten() {
+            let name = f.file_name().to_string_lossy().into_owned();
+            let t = std::fs::read_to_string(f.path()).unwrap_or_default();
+            let tail: Vec<&str> = t.lines().rev().take(30).collect();
+            eprintln!(
+                "==== {name}\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
+    assert!(
+        settled.converged,
+        "{:?} {:?}\n{stderr}",
+        settled.pending,
+        settled.trace.last()
+    );
     // The registry is left empty.
     assert_eq!(halt(None), "no experiment is running\n");
 }
@@ -468,6 +487,78 @@ fn the_steady_state_gate_refuses_a_stack_whose_worker_is_paused() {
         "{report}"
     );
     assert_eq!(common::processes_under(&work), Vec::<i32>::new());
+}
+
+/// `--dry-run` on the local target resolves the scenario and starts nothing: no process, no run
+/// directory, no report; the timeline is the seed's, and the guardrails are named.
+#[test]
+fn a_local_dry_run_starts_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reports, work) = (dir.path().join("reports"), dir.path().join("work"));
+    let out = fgchaos()
+        .args([
+            "run",
+            "--dry-run",
+            "--seed",
+            "3",
+            "--target",
+            "local",
+            "--report-dir",
+        ])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(&work)
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../scenarios/api-kill.yaml"
+        ))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    for want in [
+        "api-kill: dry run with seed 3",
+        "process   ingestion-api#",
+        "+4.000s",
+        "steady state before the first fault: availability >= 100%",
+        "blast radius: never every instance of a service at once",
+        "ok       signals to the stack's own process groups",
+    ] {
+        assert!(stdout.contains(want), "{want}: {stdout}");
+    }
+    assert!(!work.exists(), "no run directory");
+    assert!(!reports.exists(), "no report");
+    assert_eq!(common::processes_under(dir.path()), Vec::<i32>::new());
+}
+
+/// Loads go only to loopback: `fgchaos load` refuses any other address before it sends one
+/// request (a run's load goes to the stack's own entry, the load balancer the local target
+/// started or the project's port published on 127.0.0.1 — `tests/docker_target.rs`).
+#[test]
+fn load_goes_only_to_loopback() {
+    let dir = tempfile::tempdir().unwrap();
+    let history = dir.path().join("h.jsonl");
+    let out = fgchaos()
+        .args([
+            "load",
+            "--entry",
+            "192.0.2.7:80",
+            "--product",
+            "p",
+            "--rate",
+            "10/s",
+        ])
+        .args(["--duration", "1s", "--history"])
+        .arg(&history)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("--entry 192.0.2.7:80: fgchaos sends load only to loopback addresses"),
+        "{stderr}"
+    );
+    assert!(!history.exists(), "nothing sent, nothing recorded");
 }
 
 /// The log filter under which the executor logs each fault step at info: the log says when

@@ -47,8 +47,9 @@ pub enum Touched {
     },
     /// Local: a process group the run starts (so there is no pid before it does).
     Process { instance: String },
-    /// `redis-primary` / `redis-replica`: whichever instance holds the role when it fires.
-    Role { role: String },
+    /// `redis-primary` / `redis-replica`: whichever instance holds the role when it fires —
+    /// `now`, the one holding it at the dry run, when Sentinel could be asked.
+    Role { role: String, now: Option<String> },
 }
 
 /// A permission an action needs, and whether it is there.
@@ -70,7 +71,7 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
                 touched: instances
                     .into_iter()
                     .map(|i| match is_role(&i) {
-                        true => Touched::Role { role: i },
+                        true => Touched::Role { role: i, now: None },
                         false => Touched::Process { instance: i },
                     })
                     .collect(),
@@ -85,18 +86,10 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
             let probed = probe(spec, project).await.map_err(RunError::Attach)?;
             let timeline = plan(s, seed, &|svc| probed.project.instances_of(svc))?;
             let (instances, links) = acted_on(&timeline);
+            let (touched, links) = on_the_project(&probed, instances, links).await;
             Ok(DryRun {
-                touched: instances
-                    .into_iter()
-                    .map(|i| container(&probed.project, i))
-                    .collect(),
-                links: links
-                    .into_iter()
-                    .map(|l| {
-                        let ends = probed.links.get(&l).cloned();
-                        (l, ends)
-                    })
-                    .collect(),
+                touched,
+                links,
                 entry: Some(probed.entry.clone()),
                 needs: docker_needs(&timeline, &probed),
                 guardrails: guardrails(s, crate::target_kind::TargetKind::Docker),
@@ -104,6 +97,43 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
             })
         }
     }
+}
+
+/// The containers and links of the project the faults act on; a role is asked of the
+/// Sentinels, as the run will ask again when each fault fires.
+async fn on_the_project(
+    probed: &Probed,
+    instances: BTreeSet<String>,
+    links: BTreeSet<String>,
+) -> (Vec<Touched>, Vec<(String, Option<LinkEnds>)>) {
+    let mut touched = Vec::new();
+    for i in instances {
+        touched.push(match (is_role(&i), &probed.redis_ha) {
+            (true, Some(t)) => Touched::Role {
+                now: t.resolve(&i).await.ok(),
+                role: i,
+            },
+            _ => container(&probed.project, i),
+        });
+    }
+    let mut shown = Vec::new();
+    for l in links {
+        let resolved = match (is_role(&l), &probed.redis_ha) {
+            (true, Some(t)) => t.resolve_peer_link(&l).await.ok().map(|(link, _)| link),
+            _ => None,
+        };
+        shown.push(match resolved {
+            Some(link) => {
+                let ends = probed.links.get(&link).cloned();
+                (format!("{l} (now {link})"), ends)
+            }
+            None => {
+                let ends = probed.links.get(&l).cloned();
+                (l, ends)
+            }
+        });
+    }
+    (touched, shown)
 }
 
 fn dry(s: &Scenario, seed: u64, timeline: Vec<Injection>) -> DryRun {
@@ -187,7 +217,10 @@ fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>) {
 
 fn container(project: &Project, instance: String) -> Touched {
     if is_role(&instance) {
-        return Touched::Role { role: instance };
+        return Touched::Role {
+            role: instance,
+            now: None,
+        };
     }
     let c = project.containers.get(&instance);
     Touched::Container {
@@ -303,7 +336,7 @@ impl fmt::Display for DryRun {
                 )?,
                 None => writeln!(
                     f,
-                    "    link      {name:<18} through the fault proxy (addresses assigned at start)"
+                    "    link      {name:<18} through the fault proxy (its ends are known once the stack runs)"
                 )?,
             }
         }
@@ -354,7 +387,14 @@ impl fmt::Display for Touched {
                 f,
                 "process   {instance:<18} started by the run (no pid before it starts)"
             ),
-            Touched::Role { role } => write!(
+            Touched::Role {
+                role,
+                now: Some(now),
+            } => write!(
+                f,
+                "role      {role:<18} now {now}; resolved again when each fault fires"
+            ),
+            Touched::Role { role, now: None } => write!(
                 f,
                 "role      {role:<18} resolved to an instance when each fault fires"
             ),

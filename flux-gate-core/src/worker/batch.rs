@@ -25,6 +25,9 @@ use crate::shutdown::Shutdown;
 /// or, while the database's host name does not resolve, the pool's 3 s acquire timeout.)
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(250);
 
+/// How often an idle worker sends again the commits the broker has not confirmed.
+const COMMIT_RETRY: Duration = Duration::from_secs(2);
+
 /// One gathered batch: orders to persist, raw messages that are not orders, and the next
 /// offset to commit per partition.
 #[derive(Default)]
@@ -76,11 +79,17 @@ impl Batcher {
                 tracing::warn!(error = %e, left_out, "kafka consumer error");
             }
         };
+        let mut idle = tokio::time::interval(COMMIT_RETRY);
+        idle.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let first = tokio::select! {
                 biased;
                 () = shutdown.clone().requested() => break,
                 m = self.consumer.recv() => m,
+                _ = idle.tick() => {
+                    self.commit_lost();
+                    continue;
+                }
             };
             let mut batch = Gathered::default();
             match first {
@@ -198,6 +207,16 @@ impl Batcher {
         }
     }
 
+    /// Commits again what the broker has not confirmed (see `commits.rs`), while no batch is
+    /// coming.
+    fn commit_lost(&self) {
+        let lost = self.consumer.context().commits_to_retry();
+        if !lost.is_empty() {
+            tracing::debug!(?lost, "committing unconfirmed offsets again");
+            self.commit(&lost);
+        }
+    }
+
     fn commit(&self, next_offsets: &BTreeMap<i32, i64>) {
         let mut tpl = TopicPartitionList::new();
         for (partition, next) in next_offsets {
@@ -207,7 +226,9 @@ impl Batcher {
                 tracing::error!(error = %e, partition, "bad offset");
             }
         }
-        // Async: a lost commit only means redelivery, which inserts nothing twice.
+        // Async: a lost commit only means redelivery, which inserts nothing twice — and it is
+        // sent again when the worker is idle (`commits.rs`).
+        self.consumer.context().commit_sent(next_offsets);
         if let Err(e) = self.consumer.commit(&tpl, CommitMode::Async) {
             tracing::warn!(error = %e, "offset commit failed; the batch will be redelivered and skipped");
         }

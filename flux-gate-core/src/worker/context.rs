@@ -14,9 +14,10 @@ use std::sync::Mutex;
 
 use rdkafka::config::RDKafkaLogLevel;
 use rdkafka::consumer::{ConsumerContext, Rebalance};
-use rdkafka::error::KafkaError;
-use rdkafka::{ClientContext, TopicPartitionList};
+use rdkafka::error::{KafkaError, KafkaResult};
+use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
+use super::commits::Commits;
 use crate::kafka::QuietLog;
 use crate::message::ORDERS_TOPIC;
 
@@ -32,6 +33,8 @@ pub struct WorkerContext {
     /// they report unknown, and a reader waiting for a known lag (fgchaos settling after a
     /// rebalance) would wait for up to a whole look period for nothing.
     assigned_now: tokio::sync::Notify,
+    /// What the broker confirmed of this worker's commits, and what it lost.
+    commits: Mutex<Commits>,
 }
 
 impl WorkerContext {
@@ -39,14 +42,28 @@ impl WorkerContext {
     /// when the look failed. Under the assignment's lock, so a partition revoked meanwhile is
     /// not given back a lag after the revoke zeroed it.
     pub fn report_lags(&self, lags: Option<&BTreeMap<i32, i64>>) {
-        let held = match self.assigned.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let held = lock(&self.assigned);
         for p in held.iter() {
             let lag = lags.and_then(|l| l.get(p)).map_or(UNKNOWN, |l| *l as f64);
             metrics::gauge!("fg_worker_consumer_lag", "partition" => p.to_string()).set(lag);
         }
+    }
+
+    /// Records the group's committed offsets, as a look read them (see `commits.rs`).
+    pub fn commits_seen(&self, committed: &[(i32, i64)]) {
+        lock(&self.commits).answered(true, committed);
+    }
+
+    /// Records a commit sent (see `commits.rs`).
+    pub fn commit_sent(&self, offsets: &BTreeMap<i32, i64>) {
+        lock(&self.commits).sent(offsets);
+    }
+
+    /// Commits the broker has not confirmed, for the partitions this worker still holds:
+    /// partition → the next offset to commit again.
+    pub fn commits_to_retry(&self) -> BTreeMap<i32, i64> {
+        let held = lock(&self.assigned).clone();
+        lock(&self.commits).to_retry(|p| held.contains(&p))
     }
 
     /// Completes after the next assignment (at once if one came since the last call).
@@ -67,10 +84,7 @@ impl WorkerContext {
     /// let go, whose lag gauge goes to 0 too (their new owner reports them). A partition taken
     /// over reports unknown until the next look measures it.
     fn change_assignment(&self, partitions: &BTreeSet<i32>, add: bool) {
-        let mut held = match self.assigned.lock() {
-            Ok(g) => g,
-            Err(poisoned) => poisoned.into_inner(),
-        };
+        let mut held = lock(&self.assigned);
         for p in partitions {
             let label = p.to_string();
             if add {
@@ -125,5 +139,35 @@ impl ConsumerContext for WorkerContext {
         if let Rebalance::Assign(tpl) = rebalance {
             self.change_assignment(&orders_partitions(tpl), true);
         }
+        if let Rebalance::Revoke(tpl) = rebalance {
+            let mut commits = lock(&self.commits);
+            for p in orders_partitions(tpl) {
+                commits.forget(p);
+            }
+        }
+    }
+
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        let offsets: Vec<(i32, i64)> = offsets
+            .elements_for_topic(ORDERS_TOPIC)
+            .iter()
+            .filter_map(|e| match e.offset() {
+                Offset::Offset(o) => Some((e.partition(), o)),
+                _ => None,
+            })
+            .collect();
+        if let Err(e) = &result {
+            tracing::warn!(error = %e, ?offsets, "offset commit lost: committing it again when idle");
+        }
+        lock(&self.commits).answered(result.is_ok(), &offsets);
+    }
+}
+
+/// The guard of `m`, also when a panic elsewhere poisoned it: the data is counters and sets,
+/// consistent at every step.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
     }
 }

@@ -215,6 +215,17 @@ fn observe(consumer: &OrderConsumer) -> Result<(BTreeSet<i32>, Vec<Partition>), 
         return Ok((held, Vec::new()));
     }
     let committed = consumer.committed_offsets(all, CALL_TIMEOUT)?;
+    // The group's committed offsets are the broker's word on this worker's commits: what it
+    // sent and does not see here yet is sent again when the worker is idle (`commits.rs`).
+    let seen: Vec<(i32, i64)> = committed
+        .elements()
+        .iter()
+        .filter_map(|e| match e.offset() {
+            Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect();
+    consumer.context().commits_seen(&seen);
     let ids: Vec<i32> = committed.elements().iter().map(|e| e.partition()).collect();
     let high = offsets_at(consumer, &ids, Offset::End)?;
     let never: Vec<i32> = committed

@@ -10,6 +10,7 @@
 
 pub mod backlog;
 mod batch;
+mod commits;
 mod context;
 mod membership;
 

@@ -438,6 +438,8 @@ pub struct Probed {
     /// The fault proxy's API, and its links with their ends.
     pub toxiproxy: String,
     pub links: BTreeMap<String, LinkEnds>,
+    /// Redis with Sentinel: who holds each role can be asked (a dry run shows it).
+    pub redis_ha: Option<RedisTopology>,
 }
 
 /// Reads `project` without waiting for health, and without changing anything: the names a
@@ -464,6 +466,7 @@ pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetErr
         entry: ep.entry,
         toxiproxy: ep.toxiproxy,
         links,
+        redis_ha: ep.redis_ha,
     })
 }
 
