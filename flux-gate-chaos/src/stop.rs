@@ -44,10 +44,12 @@ pub fn never() -> watch::Receiver<bool> {
 /// Watches until a condition holds (or a halt comes), and says which; never returns when
 /// there is nothing to watch — the caller ends it with the load.
 pub async fn watch(conditions: Option<AbortWhen>, inputs: Inputs) -> Abort {
+    // The probe runs on its own: its GET may take up to its timeout, which must not hold back
+    // the looks at oversell and a halt every 100 ms.
     let mut probe = conditions
         .as_ref()
         .and_then(|c| c.probe.clone())
-        .map(ProbeState::new);
+        .map(|p| Probing::start(ProbeState::new(p)));
     let mut tick = tokio::time::interval(TICK);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut last_second = 0;
@@ -65,6 +67,9 @@ pub async fn watch(conditions: Option<AbortWhen>, inputs: Inputs) -> Abort {
         if let Some(seen) = oversold(c, inputs.lowest_stock.as_deref()) {
             return abort("oversell", at_ms, seen);
         }
+        if let Some(seen) = probe.as_mut().and_then(Probing::failed) {
+            return abort("probe", at_ms, seen);
+        }
         let second = at_ms / 1000;
         if second == last_second {
             continue;
@@ -73,11 +78,41 @@ pub async fn watch(conditions: Option<AbortWhen>, inputs: Inputs) -> Abort {
         if let Some((condition, seen)) = windowed(c, &inputs.live, second) {
             return abort(condition, at_ms, seen);
         }
-        if let Some(p) = probe.as_mut() {
-            if let Some(seen) = p.check().await {
-                return abort("probe", at_ms, seen);
+    }
+}
+
+/// A probe checked once a second on a task of its own, which says when it failed enough; the
+/// task ends with this value.
+struct Probing {
+    task: tokio::task::JoinHandle<()>,
+    failed: tokio::sync::oneshot::Receiver<String>,
+}
+
+impl Probing {
+    fn start(mut state: ProbeState) -> Probing {
+        let (tx, failed) = tokio::sync::oneshot::channel();
+        let task = tokio::spawn(async move {
+            let mut every = tokio::time::interval(Duration::from_secs(1));
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                every.tick().await;
+                if let Some(seen) = state.check().await {
+                    let _ = tx.send(seen);
+                    return;
+                }
             }
-        }
+        });
+        Probing { task, failed }
+    }
+
+    fn failed(&mut self) -> Option<String> {
+        self.failed.try_recv().ok()
+    }
+}
+
+impl Drop for Probing {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -208,6 +243,14 @@ pub async fn warm_up(
         });
     }
     let w = live.recent.lock().ok()?.window(0, seconds);
+    if w.ops == 0 {
+        return Some(Warmup {
+            seconds,
+            ops: 0,
+            held: false,
+            summary: format!("no answer completed in the {seconds} s before the first fault"),
+        });
+    }
     let age_ms = backlog
         .and_then(|b| b.lock().ok().and_then(|p| *p))
         .and_then(|p| p.age_ms);

@@ -276,13 +276,13 @@ fn a_killed_run_is_healed_by_its_guardian() {
          \x20 - { at: 1s, action: down, link: worker-postgres }\n\
          \x20 - { at: 1s, action: latency, link: api-redis, latency: 20ms }\n",
     );
+    // The work dir as the default gives it: relative (the guardian works from `/`).
     let mut run = fgchaos();
-    run.arg("run")
+    run.current_dir(dir.path())
+        .arg("run")
         .arg(&scenario)
-        .args(["--target", "local", "--report-dir"])
-        .arg(dir.path().join("reports"))
-        .arg("--work-dir")
-        .arg(&work)
+        .args(["--target", "local", "--report-dir", "reports"])
+        .args(["--work-dir", "work"])
         .args(["--log", NEMESIS_LOG]);
     let (mut child, _stderr) = with_faults_on(
         run,
@@ -604,6 +604,58 @@ fn wait_applied(child: &mut std::process::Child, stderr: &common::Lines, labels:
             None => Err(format!("stderr so far:\n{}", lines.join("\n"))),
         }
     });
+}
+
+/// Faults may be due after the load's end (a `start` that repairs a kill). Ctrl-C then still
+/// reaches them: the repair at 8 s is never applied, the kill is undone, and fgchaos exits
+/// 130 — it does not wait out the schedule.
+#[test]
+fn ctrl_c_after_the_load_stops_the_faults_still_due() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "late.yaml",
+        "name: late\nsale: { product: phone, stock: 100 }\n\
+         load: { model: arrival-rate, rate: 50/s, duration: 2s }\n\
+         faults:\n  - { at: 1s, action: kill, service: ingestion-api#1 }\n\
+         \x20 - { at: 8s, action: start, service: ingestion-api#1 }\n",
+    );
+    let reports = dir.path().join("reports");
+    let mut run = fgchaos();
+    run.arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(dir.path().join("work"))
+        .args(["--log", NEMESIS_LOG]);
+    let (mut child, mut stderr) = with_faults_on(run, &["kill ingestion-api#1"]);
+    // The load ends 1 s after the kill; interrupt 2 s after it, 5 s before the start is due.
+    std::thread::sleep(Duration::from_secs(2));
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let status = common::wait_until(Duration::from_secs(40), "fgchaos to stop", || {
+        child.try_wait().unwrap().ok_or_else(|| stderr.text())
+    });
+    let stderr = stderr.finish();
+    assert_eq!(status.code(), Some(130), "{stderr}");
+    let j = Journal::read(&run_dir_in(&reports).join("journal.json")).unwrap();
+    let steps: Vec<(String, &str)> = j
+        .timeline
+        .iter()
+        .map(|e| (format!("{:?}", e.kind), e.label.as_str()))
+        .collect();
+    assert_eq!(
+        steps,
+        [
+            ("Apply".to_owned(), "kill ingestion-api#1"),
+            ("Undo".to_owned(), "kill ingestion-api#1")
+        ],
+        "{stderr}"
+    );
 }
 
 /// `fgchaos run` of a 60 s load with Redis paused and the Kafka link cut from 1 s on — two

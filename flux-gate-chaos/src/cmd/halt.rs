@@ -7,7 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Context;
 use fgchaos::cli::HaltArgs;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
@@ -85,6 +84,9 @@ pub fn register(command: &str, report_dir: &Path) -> (Option<Registered>, watch:
 }
 
 pub fn halt(args: &HaltArgs) -> anyhow::Result<Exit> {
+    if args.id.as_deref().is_some_and(|id| id.trim().is_empty()) {
+        anyhow::bail!("an empty id names no run; leave it out to halt every experiment");
+    }
     let dir = registry();
     let mut halted = 0;
     for (path, e) in live_entries(&dir)? {
@@ -127,13 +129,25 @@ fn live_entries(dir: &Path) -> anyhow::Result<Vec<(PathBuf, Entry)>> {
         else {
             continue;
         };
-        if kill(Pid::from_raw(e.pid), None).is_ok() {
+        if is_fgchaos(e.pid) {
             out.push((path, e));
         } else {
-            std::fs::remove_file(&path).with_context(|| format!("removing {}", path.display()))?;
+            // Its process is gone (or its pid now belongs to another program, which must never
+            // get the signal): the entry is stale. Another halt may be removing it too.
+            let _ = std::fs::remove_file(&path);
         }
     }
     Ok(out)
+}
+
+/// Whether `pid` is alive and is an fgchaos.
+fn is_fgchaos(pid: i32) -> bool {
+    kill(Pid::from_raw(pid), None).is_ok()
+        && std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .is_some_and(|exe| exe.ends_with(b"fgchaos"))
+        })
 }
 
 /// Whether `e` runs `id`: its session is `id`, or a run of it is in progress under that id

@@ -17,8 +17,7 @@ use super::Exit;
 
 pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
     let target = choose_target(args.target, &args.project).await;
-    let (_registered, halt) = super::halt::register("run", &args.report_dir);
-    let opts = RunOptions {
+    let mut opts = RunOptions {
         seed: args.seed,
         report_dir: args.report_dir,
         work_dir: args.work_dir,
@@ -29,7 +28,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
         progress: true,
         groups: ProcessGroups::default(),
         guardian,
-        halt,
+        halt: fgchaos::stop::never(),
     };
     // Every file is read and checked before any runs.
     let prepared = match run::prepare_all(&args.scenarios, &opts).await {
@@ -46,6 +45,9 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     if args.dry_run {
         return dry_run(&prepared, args.seed).await;
     }
+    // Registered only once there is something to halt: a dry run leaves no trace.
+    let (_registered, halt) = super::halt::register("run", &opts.report_dir);
+    opts.halt = halt;
     let interrupt = interrupts(opts.groups.clone());
     let mut worst: Option<Verdict> = None;
     let mut interrupted = false;
@@ -53,6 +55,10 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     for p in prepared {
         if *interrupt.borrow() {
             interrupted = true;
+            break;
+        }
+        // A halt stops the experiment in progress and every one after it.
+        if *opts.halt.borrow() {
             break;
         }
         let file = p.path.clone();
@@ -71,7 +77,20 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
         };
         worst = worst.max(Some(verdict));
     }
-    if let Some(path) = &args.json {
+    write_outputs((args.json.as_deref(), args.junit.as_deref()), &outcomes)?;
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else {
+        worst.map_or(Exit::Success, Exit::Verdict)
+    })
+}
+
+/// `--json` and `--junit`: every judged run, in the files asked for.
+fn write_outputs(
+    (json, junit): (Option<&std::path::Path>, Option<&std::path::Path>),
+    outcomes: &[run::RunOutcome],
+) -> anyhow::Result<()> {
+    if let Some(path) = json {
         let all: Vec<serde_json::Value> = outcomes
             .iter()
             .map(|o| serde_json::json!({ "journal": o.journal, "verdict": o.judgement, "report": o.report }))
@@ -79,7 +98,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
         std::fs::write(path, serde_json::to_vec_pretty(&all)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
-    if let Some(path) = &args.junit {
+    if let Some(path) = junit {
         let runs: Vec<_> = outcomes
             .iter()
             .map(|o| (&o.journal, &o.judgement))
@@ -87,11 +106,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
         let xml = fgchaos::report::junit::render(&runs)?;
         std::fs::write(path, xml).with_context(|| format!("writing {}", path.display()))?;
     }
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else {
-        worst.map_or(Exit::Success, Exit::Verdict)
-    })
+    Ok(())
 }
 
 /// `--abort-when`: the conditions, read and checked against each scenario's load, replace

@@ -49,8 +49,13 @@ pub struct Guardian {
 
 impl Guardian {
     /// Starts `exe guard` for the stack of `target` in `dir`, and returns once it has
-    /// detached the process that watches.
+    /// detached the process that watches. (`dir` is made absolute here: the guardian works
+    /// from `/`, where a relative work dir — the default `.fgchaos/runs` — names nothing.)
     pub async fn arm(exe: &Path, dir: &Path, target: TargetKind) -> Result<Guardian, GuardError> {
+        let dir = &std::path::absolute(dir).map_err(|source| GuardError::Spawn {
+            exe: exe.to_owned(),
+            source,
+        })?;
         let mut first = tokio::process::Command::new(exe)
             .args(guard_args(dir, target))
             .stdin(Stdio::piped())

@@ -79,7 +79,8 @@ impl Recent {
         }
         s.latencies_us
             .push(u32::try_from(op.latency_us()).unwrap_or(u32::MAX));
-        // Room for the newest `keep` seconds and the one being filled.
+        // The newest `keep + 1` whole seconds, and the one being filled: a window of `keep`
+        // seconds ending before the newest whole one is always there.
         let newest = self.seconds.back().map_or(0, |s| s.second);
         while self
             .seconds
@@ -174,7 +175,7 @@ mod tests {
         for s in 0..10 {
             r.add(&op(s * 1000 + 500, 1, Some(200)));
         }
-        // The newest `keep` whole seconds before the one being filled, and that one.
+        // The newest `keep + 1` whole seconds before the one being filled, and that one.
         assert_eq!(r.window(0, 6).ops, 0);
         assert_eq!(r.window(6, 10).ops, 4);
         // Nothing kept at all when no condition reads it.

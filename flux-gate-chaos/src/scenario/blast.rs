@@ -45,7 +45,7 @@ fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
         let start = f.at.map(|d| d.get()).unwrap_or_default();
         let Some(down) = downs(f) else { continue };
         let end = match f.duration {
-            Some(d) => start + d.get(),
+            Some(d) => start.saturating_add(d.get()),
             None => repaired_at(s, i, start).unwrap_or(load_end),
         };
         out.push(span(format!("faults[{i}]"), f, start, end.max(start), down));
@@ -53,16 +53,17 @@ fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
     if let Some(n) = &s.nemesis {
         let mut t = n.start.get();
         // One fault per tick, any of the pool: its span may take down what any of them may.
-        while t < n.end.get() && !n.every.get().is_zero() && !n.pool.is_empty() {
+        // Ticks past the load's end inject nothing that matters here.
+        while t < n.end.get().min(load_end) && !n.every.get().is_zero() && !n.pool.is_empty() {
             let down: Vec<String> = n.pool.iter().filter_map(downs).flatten().collect();
             out.push(Span {
                 key: "nemesis".into(),
                 label: "a nemesis fault".into(),
                 start: t,
-                end: t + n.duration.get().max(Duration::from_millis(1)),
+                end: t.saturating_add(n.duration.get().max(Duration::from_millis(1))),
                 down,
             });
-            t += n.every.get();
+            t = t.saturating_add(n.every.get());
         }
     }
     out
@@ -74,7 +75,7 @@ fn span(key: String, f: &Fault, start: Duration, end: Duration, down: Vec<String
         label: f.action.as_str().to_owned(),
         start,
         // A restart takes its instance down for a moment: at least a millisecond on the line.
-        end: end.max(start + Duration::from_millis(1)),
+        end: end.max(start.saturating_add(Duration::from_millis(1))),
         down,
     }
 }
@@ -155,11 +156,11 @@ fn total_outage(spans: &[Span], names: &Names) -> Vec<Problem> {
                 continue;
             }
             let n = instances(service, names);
-            let down = spans
+            let on: Vec<&Span> = spans
                 .iter()
                 .filter(|o| o.start <= s.start && s.start < o.end)
-                .filter(|o| o.down.iter().any(|d| group(d) == g))
-                .count();
+                .collect();
+            let down = instances_down(&on, g, n);
             if down >= n {
                 named.push(g);
                 v.push(Problem {
@@ -173,6 +174,25 @@ fn total_outage(spans: &[Span], names: &Names) -> Vec<Problem> {
         }
     }
     v
+}
+
+/// How many instances of group `g` (of `n`) the spans `on` may have down at once: each replica
+/// they name counts once however many faults name it; a pick the seed makes (the group's name
+/// with several replicas, a `random:` list) counts as one more each.
+fn instances_down(on: &[&Span], g: &str, n: usize) -> usize {
+    let mut named = std::collections::BTreeSet::new();
+    let mut picks = 0;
+    for span in on {
+        let mine: Vec<&String> = span.down.iter().filter(|d| group(d) == g).collect();
+        match mine.as_slice() {
+            [] => {}
+            [one] if one.contains('#') || n == 1 => {
+                named.insert(one.as_str());
+            }
+            _ => picks += 1,
+        }
+    }
+    named.len() + picks
 }
 
 /// The first instant more than `max` faults are on.

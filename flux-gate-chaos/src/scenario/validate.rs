@@ -523,6 +523,12 @@ mod tests {
         assert_eq!(problems(&in_turn), Vec::<String>::new());
         let restarted = "faults:\n  - { at: 1s, action: kill, service: ingestion-api#1 }\n  - { at: 2s, action: start, service: ingestion-api#1 }\n  - { at: 3s, action: kill, service: ingestion-api#2 }\n";
         assert_eq!(problems(restarted), Vec::<String>::new());
+        // Two faults on the same replica take one instance down, not two.
+        let same = "faults:\n  - { at: 1s, action: pause, service: ingestion-api#1, duration: 5s }\n  - { at: 2s, action: restart, service: ingestion-api#1 }\n";
+        assert_eq!(problems(same), Vec::<String>::new());
+        // Times past any load saturate; nothing overflows.
+        let huge = "faults:\n  - { at: 18446744073709551615s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        let _ = problems(huge);
     }
 
     #[test]

@@ -18,8 +18,9 @@ use stall::Diagnosis;
 use windows::Window;
 
 /// The run's verdict. Variants are declared from best to worst, so `Ord` is severity and the
-/// worst of several runs is their `max` (harness error > fail > inconclusive > pass) — which is
-/// not the exit-code order (a failed promise exits 1, an undecided run 2).
+/// worst of several runs is their `max` (harness error > aborted > fail > not run >
+/// inconclusive > pass) — which is not the exit-code order (a failed promise exits 1, an
+/// undecided or not-run run 2, an aborted one 4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {

@@ -110,6 +110,8 @@ impl Batcher {
             if !self.apply(batch, &shutdown).await {
                 break;
             }
+            // Idle means no batch for a whole period: the retry waits from the last one.
+            idle.reset();
         }
         tracing::info!("worker stopping");
     }
