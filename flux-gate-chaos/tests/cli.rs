@@ -289,12 +289,22 @@ fn a_killed_run_is_healed_by_its_guardian() {
         &["pause redis", "down worker-postgres", "latency api-redis"],
     );
     let running = common::processes_under(&work);
-    // Every service is a process group of its own; each group's leader must be killed by the
-    // guardian (a PostgreSQL backend may die with its postmaster before it is reached).
-    let groups: std::collections::BTreeSet<i32> = running
+    // The services the harness started: processes whose parent is not one of the stack's own.
+    // Each must be killed by the guardian (their children — PostgreSQL's backends, in sessions
+    // of their own — may die with their parent before they are reached).
+    let ppid = |pid: i32| -> Option<i32> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat.rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    let groups: Vec<i32> = running
         .iter()
-        .filter_map(|&pid| nix::unistd::getpgid(Some(nix::unistd::Pid::from_raw(pid))).ok())
-        .map(|g| g.as_raw())
+        .copied()
+        .filter(|&pid| ppid(pid).is_none_or(|parent| !running.contains(&parent)))
         .collect();
     assert!(groups.len() >= 8, "{running:?}");
     child.kill().unwrap();
@@ -374,18 +384,18 @@ fn halt_stops_a_running_run_which_heals_and_ends_aborted() {
     assert_eq!(status.code(), Some(4), "{stderr}");
     common::wait_none_under(&work, Duration::from_secs(5), "the torn-down stack");
     let j = Journal::read(&run_dir_in(&reports).join("journal.json")).unwrap();
-    let aborted = j.aborted.expect("the journal says why the run stopped");
+    let aborted = j
+        .aborted
+        .clone()
+        .expect("the journal says why the run stopped");
     assert_eq!(aborted.condition, "halt");
     assert!(aborted.healed_in_ms.is_some());
     assert!(!j.interrupted);
-    let mut undone: Vec<(&str, bool)> = j
-        .timeline
-        .iter()
-        .filter(|e| e.kind == fgchaos::nemesis::EventKind::Undo)
-        .map(|e| (e.label.as_str(), e.ok))
-        .collect();
-    undone.sort();
-    assert_eq!(undone, [("blackhole kafka", true), ("pause redis", true)]);
+    assert_eq!(
+        undone(&j),
+        [("blackhole kafka", true), ("pause redis", true)],
+        "both faults undone, latest first"
+    );
     let settled = j.settled.unwrap();
     // On a failure, the services' last log lines say why the system did not settle.
     if !settled.converged {
@@ -680,18 +690,21 @@ fn interrupted_run(dir: &Path, log: &str) -> Command {
     run
 }
 
+/// The undo steps of a run's timeline, in order: (label, whether it landed).
+fn undone(j: &Journal) -> Vec<(&str, bool)> {
+    j.timeline
+        .iter()
+        .filter(|e| e.kind == fgchaos::nemesis::EventKind::Undo)
+        .map(|e| (e.label.as_str(), e.ok))
+        .collect()
+}
+
 fn assert_both_faults_undone(reports: &Path) {
     let run_dir = run_dir_in(reports);
     let j = Journal::read(&run_dir.join("journal.json")).unwrap();
     assert!(j.interrupted);
-    let undone: Vec<(&str, bool)> = j
-        .timeline
-        .iter()
-        .filter(|e| e.kind == fgchaos::nemesis::EventKind::Undo)
-        .map(|e| (e.label.as_str(), e.ok))
-        .collect();
     assert_eq!(
-        undone,
+        undone(&j),
         [("blackhole kafka", true), ("pause redis", true)],
         "both faults undone, latest first"
     );

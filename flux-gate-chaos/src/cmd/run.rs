@@ -134,12 +134,7 @@ async fn dry_run(prepared: &[Prepared], seed: Option<u64>) -> anyhow::Result<Exi
     let mut exit = Exit::Success;
     for p in prepared {
         match run::dry_run::resolve(p, seed.unwrap_or_else(rand::random)).await {
-            Ok(dry) => {
-                outln!("{dry}");
-                if !dry.can_run() {
-                    exit = Exit::Unresolved;
-                }
-            }
+            Ok(dry) => outln!("{dry}"),
             Err(e) => {
                 errln!("fgchaos: {}: dry run: {e}", p.path.display());
                 exit = Exit::Unresolved;

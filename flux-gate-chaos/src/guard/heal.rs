@@ -30,16 +30,6 @@ pub struct Healed {
     pub errors: Vec<String>,
 }
 
-impl Healed {
-    /// Whether anything was left to heal.
-    pub fn anything(&self) -> bool {
-        self.killed > 0
-            || !self.resumed.is_empty()
-            || !self.started.is_empty()
-            || self.toxics_removed > 0
-    }
-}
-
 /// Heals the stack of `target` whose run directory is `dir`:
 /// - local: every process working under `dir` is resumed and killed;
 /// - docker: every container the attach ledger in `dir` recorded as running is resumed or

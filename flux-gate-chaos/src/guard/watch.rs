@@ -100,7 +100,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(report.healed.killed, 1);
-        assert!(report.healed.anything());
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(child.wait().unwrap().signal(), Some(9));
     }

@@ -47,6 +47,9 @@ pub struct Live {
     pub fail: AtomicU64,
     pub info: AtomicU64,
     pub recent: std::sync::Mutex<Recent>,
+    /// Whether `recent` keeps anything: without a stop condition or a fault to gate, the
+    /// history writer does not take its lock at all.
+    keeps: bool,
 }
 
 impl Live {
@@ -54,6 +57,7 @@ impl Live {
     pub fn keeping(keep: u64) -> Live {
         Live {
             recent: std::sync::Mutex::new(Recent::keeping(keep)),
+            keeps: keep > 0,
             ..Live::default()
         }
     }
@@ -183,8 +187,10 @@ async fn write_history(
 ) -> std::io::Result<(Vec<SecondStats>, Totals)> {
     while let Some(op) = ops.recv().await {
         recorder.record(&op)?;
-        if let Ok(mut recent) = live.recent.lock() {
-            recent.add(&op);
+        if live.keeps {
+            if let Ok(mut recent) = live.recent.lock() {
+                recent.add(&op);
+            }
         }
     }
     recorder.finish()
