@@ -6,14 +6,21 @@
 //! is exactly what a stuck worker looks like (fgchaos's settle waited on it until its timeout,
 //! after a Kafka blackhole healed with no load left to send).
 //!
-//! So each commit is recorded here, per partition: the furthest offset sent, and the furthest
-//! the broker confirmed — by a commit's answer, or by the group's committed offsets, which the
-//! membership watchdog reads every second anyway (a timed-out request is not reliably answered
-//! at all, so silence counts as loss and the broker's own state settles it). The batcher sends
-//! again, when it is idle, every offset sent and not confirmed — only for partitions it still
-//! holds, and only its own furthest: async commits
-//! complete in any order, and committing an older offset after a newer one would move the
-//! group backwards. Committing an offset the group already has is harmless.
+//! Worse, a lost commit can come back: librdkafka retries a timed-out `OffsetCommit` once the
+//! connection is re-established, and when a newer commit landed meanwhile the stale retry moves
+//! the group's committed offset *backwards* — orders persisted, lag stuck (fgchaos's halt test,
+//! 1 failure in about 50 runs under CI load: a commit swallowed by a 100 ms blackhole retried
+//! 10.8 s later, after the next commit).
+//!
+//! So each commit is recorded here, per partition: the furthest offset sent, and what the
+//! broker holds. A commit's answer raises that; the group's committed offsets, which the
+//! membership watchdog reads every second anyway, *set* it — the broker's state is the truth,
+//! and only a read of it sees a stale retry move it back (a timed-out request is not reliably
+//! answered at all, so silence counts as loss too). The batcher sends again, when it is idle,
+//! every offset sent that the broker does not hold — only for partitions it still holds, and
+//! only its own furthest: async commits complete in any order, and committing an older offset
+//! after a newer one is exactly the bug above. Committing an offset the group already has is
+//! harmless.
 
 use std::collections::BTreeMap;
 
@@ -22,7 +29,7 @@ use std::collections::BTreeMap;
 pub struct Commits {
     /// The furthest next-offset sent.
     sent: BTreeMap<i32, i64>,
-    /// The furthest next-offset the broker confirmed.
+    /// The next-offset the broker holds, as last confirmed or read.
     confirmed: BTreeMap<i32, i64>,
 }
 
@@ -35,9 +42,8 @@ impl Commits {
         }
     }
 
-    /// Records the broker's word on `offsets` — a commit's answer, or the group's committed
-    /// offsets as read: only a success says anything (a failure leaves the offset sent and
-    /// unconfirmed, to be sent again).
+    /// Records a commit's answer: only a success says anything (a failure leaves the offset
+    /// sent and unconfirmed, to be sent again).
     pub fn answered(&mut self, landed: bool, offsets: &[(i32, i64)]) {
         if !landed {
             return;
@@ -45,6 +51,14 @@ impl Commits {
         for &(p, o) in offsets {
             let c = self.confirmed.entry(p).or_insert(o);
             *c = (*c).max(o);
+        }
+    }
+
+    /// Records the group's committed offsets as read from the broker: what it holds now, even
+    /// behind what an answer confirmed (a stale retry landed after it).
+    pub fn seen(&mut self, committed: &[(i32, i64)]) {
+        for &(p, o) in committed {
+            self.confirmed.insert(p, o);
         }
     }
 
@@ -83,6 +97,22 @@ mod tests {
         assert_eq!(c.to_retry(|p| p == 1), BTreeMap::from([(1, 4)]));
         c.answered(true, &[(0, 15)]);
         c.answered(true, &[(1, 9)]);
+        assert_eq!(c.to_retry(|_| true), BTreeMap::new());
+    }
+
+    #[test]
+    fn a_stale_retry_that_moved_the_group_back_is_committed_over() {
+        // 15 then 20 answered; librdkafka's retry of a timed-out 15 lands after 20, and the
+        // next read of the group shows 15: 20 is sent again, until a read shows it held.
+        let mut c = Commits::default();
+        c.sent(&BTreeMap::from([(0, 15)]));
+        c.sent(&BTreeMap::from([(0, 20)]));
+        c.answered(true, &[(0, 20)]);
+        c.answered(true, &[(0, 15)]);
+        assert_eq!(c.to_retry(|_| true), BTreeMap::new());
+        c.seen(&[(0, 15)]);
+        assert_eq!(c.to_retry(|_| true), BTreeMap::from([(0, 20)]));
+        c.seen(&[(0, 20)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::new());
     }
 

@@ -51,7 +51,7 @@ impl WorkerContext {
 
     /// Records the group's committed offsets, as a look read them (see `commits.rs`).
     pub fn commits_seen(&self, committed: &[(i32, i64)]) {
-        lock(&self.commits).answered(true, committed);
+        lock(&self.commits).seen(committed);
     }
 
     /// Records a commit sent (see `commits.rs`).
