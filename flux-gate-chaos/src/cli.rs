@@ -62,8 +62,16 @@ pub enum Command {
     /// Reduce a failing run to the smallest scenario that still fails the same way: fewer
     /// faults, gentler ones, a shorter load (docs/explore.md).
     Shrink(ShrinkArgs),
-    /// Drive order attempts at a running stack and record the history (no faults, no stack).
+    /// Drive order attempts at a running stack and record the history (no faults, no stack);
+    /// with --segment, one generator's share of a load made by several.
     Load(LoadArgs),
+    /// Merge the histories of a load's segments into one on the coordinator's timeline.
+    /// Refuses histories of different loads, a segment missing or given twice, and a
+    /// generator whose clock is skewed past --max-skew.
+    Merge(MergeArgs),
+    /// Serve this machine's clock to generators on other machines (`fgchaos load --clock`),
+    /// until Ctrl-C.
+    Clock(ClockArgs),
     /// Check scenario files without running anything.
     Validate(ValidateArgs),
     /// List the scenarios of a directory: name, description, faults, duration.
@@ -244,6 +252,44 @@ pub struct LoadArgs {
     pub history: PathBuf,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// This generator's share of a load made by several: `i/n` sends every n-th attempt of
+    /// the one schedule, from the i-th (1/2 and 2/2 make the whole load). Every segment needs
+    /// the same --run-id, --seed, load and --start-at; `fgchaos merge` joins their histories.
+    #[arg(long, requires_all = ["run_id", "start_at"])]
+    pub segment: Option<String>,
+    /// The load's id, the same for every segment (its idempotency keys' prefix). Default: a
+    /// new one.
+    #[arg(long)]
+    pub run_id: Option<String>,
+    /// When every segment starts: Unix time in milliseconds on the coordinator's clock, like
+    /// `$(( $(date +%s%3N) + 3000 ))`.
+    #[arg(long)]
+    pub start_at: Option<u64>,
+    /// The coordinator's clock (`host:port` of `fgchaos clock`), read at start and end to place
+    /// this history on its timeline. Default: this machine's clock.
+    #[arg(long)]
+    pub clock: Option<std::net::SocketAddr>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// The history of every segment (`fgchaos load --segment`), each with its manifest beside
+    /// it.
+    #[arg(required = true)]
+    pub histories: Vec<PathBuf>,
+    /// Where the merged history goes.
+    #[arg(long, default_value = "history.jsonl")]
+    pub out: PathBuf,
+    /// The most clock skew of a generator against the coordinator that is merged.
+    #[arg(long, default_value = "5ms")]
+    pub max_skew: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ClockArgs {
+    /// Where to serve the clock (`GET /clock`).
+    #[arg(long, default_value = "127.0.0.1:7478")]
+    pub listen: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Args)]

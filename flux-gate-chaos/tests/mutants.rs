@@ -134,6 +134,7 @@ fn the_unbroken_build_passes_every_mutation_scenario() {
         "db-outage",
         "redis-restart",
         "sellout",
+        "sellout-merged",
         "kafka-outage",
         "duplicates",
     ];
@@ -342,6 +343,21 @@ fn an_api_that_sells_past_zero_fails_no_oversell() {
             .iter()
             .any(|c| c.as_str().unwrap().starts_with("Redis stock -")),
         "{over}"
+    );
+}
+
+/// The same bug, the load made by two generators: the run judges the merge of their histories,
+/// and the checker is as sharp on it.
+#[test]
+fn an_api_that_sells_past_zero_is_caught_on_a_merged_history() {
+    let r = caught(
+        Build::Api("api-sells-past-zero"),
+        "sellout-merged",
+        "no_oversell",
+    );
+    assert_eq!(
+        r["journal"]["load"]["totals"]["ops"], 1000,
+        "both segments, merged"
     );
 }
 

@@ -1,8 +1,13 @@
 //! `fgchaos load`: drives order attempts at a running stack and records the history — no
-//! stack, no faults, no verdict.
+//! stack, no faults, no verdict. With `--segment`, one generator's share of a load made by
+//! several, with the manifest `fgchaos merge` needs beside its history.
 
-use anyhow::bail;
+use anyhow::{bail, Context};
 use fgchaos::cli::LoadArgs;
+use fgchaos::load::clock::Clock;
+use fgchaos::load::manifest::Manifest;
+use fgchaos::load::share::{drive_share, Meeting};
+use fgchaos::load::{LoadPlan, LoadSummary, Segment};
 use fgchaos::scenario::{self, Dur, LoadModel, Rate};
 use tokio::sync::watch;
 
@@ -15,6 +20,34 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
             args.entry
         );
     }
+    let segment = match &args.segment {
+        Some(s) => s.parse::<Segment>().context("--segment")?,
+        None => Segment::WHOLE,
+    };
+    let plan = plan(&args, segment)?;
+    let (summary, manifest) = match args.start_at {
+        Some(ms) => {
+            let meeting = Meeting {
+                start_at_unix_us: ms.saturating_mul(1000),
+                clock: args.clock.map_or(Clock::Local, Clock::Remote),
+            };
+            let cancel = watch::channel(false).1;
+            let (summary, manifest) =
+                drive_share(plan, &args.history, Default::default(), cancel, &meeting).await?;
+            (summary, Some(manifest))
+        }
+        None => {
+            let cancel = watch::channel(false).1;
+            let summary =
+                fgchaos::load::drive(plan, &args.history, Default::default(), cancel).await?;
+            (summary, None)
+        }
+    };
+    print_summary(&args, &summary, manifest.as_ref());
+    Ok(Exit::Success)
+}
+
+fn plan(args: &LoadArgs, segment: Segment) -> anyhow::Result<LoadPlan> {
     let duration: Dur = args.duration.parse().map_err(anyhow::Error::msg)?;
     let (model, rate) = match (&args.rate, args.vus) {
         (Some(r), _) => (
@@ -35,22 +68,23 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
         duplicate_ratio: 0.0,
         timeout: Dur::secs(2),
         connections: args.connections,
+        generators: segment.count(),
     };
-    let plan = fgchaos::load::LoadPlan {
+    Ok(LoadPlan {
         entry: args.entry,
-        product: args.product,
-        key_prefix: fgchaos::run::run_id("load"),
+        product: args.product.clone(),
+        key_prefix: args
+            .run_id
+            .clone()
+            .unwrap_or_else(|| fgchaos::run::run_id("load")),
         seed: args.seed,
         load,
         duration: duration.get(),
-    };
-    let summary = fgchaos::load::drive(
-        plan,
-        &args.history,
-        Default::default(),
-        watch::channel(false).1,
-    )
-    .await?;
+        segment,
+    })
+}
+
+fn print_summary(args: &LoadArgs, summary: &LoadSummary, manifest: Option<&Manifest>) {
     let secs = summary.elapsed_ms as f64 / 1000.0;
     let t = &summary.totals;
     outln!(
@@ -62,5 +96,15 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
         t.info,
         args.history.display()
     );
-    Ok(Exit::Success)
+    if let Some(m) = manifest {
+        outln!(
+            "segment {} of load {}  started {} µs after the agreed start  clock {} (skew ≤ {} µs)  manifest {}",
+            m.segment,
+            m.run,
+            m.late_us(),
+            m.clock,
+            m.skew_us(),
+            Manifest::beside(&args.history).display()
+        );
+    }
 }

@@ -6,6 +6,7 @@
 
 mod check;
 mod cleanup;
+mod clock;
 mod down;
 mod explore;
 mod guard;
@@ -13,6 +14,7 @@ mod halt;
 mod interrupt;
 mod list;
 mod load;
+mod merge;
 mod proxy;
 mod run;
 mod shrink;
@@ -73,6 +75,8 @@ pub async fn dispatch(command: Command, no_guard: bool) -> anyhow::Result<Exit> 
         Command::Explore(args) => explore::explore(args, guardian()?).await,
         Command::Shrink(args) => shrink::shrink(args, guardian()?).await,
         Command::Load(args) => load::load(args).await,
+        Command::Merge(args) => merge::merge(&args),
+        Command::Clock(args) => clock::clock(&args).await,
         Command::Schema { of } => {
             let schema = if of == "space" {
                 schemars::schema_for!(fgchaos::explore::Space)

@@ -206,6 +206,7 @@ fn sale_and_load(r: &Resolved, c: &mut Chooser) -> (Sale, Load) {
         duplicate_ratio,
         timeout: Dur::secs(2),
         connections: 64,
+        generators: 1,
     };
     (sale, load)
 }

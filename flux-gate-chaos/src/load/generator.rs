@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch};
 use super::history::{classify, Op, Outcome, Recorder, SecondStats, Totals};
 use super::recent::Recent;
 use super::schedule::Schedule;
+use super::segment::Segment;
 use crate::scenario::Load;
 
 /// What to send and where.
@@ -36,6 +37,8 @@ pub struct LoadPlan {
     pub seed: u64,
     pub load: Load,
     pub duration: Duration,
+    /// The share of the load this generator sends ([`Segment::WHOLE`]: all of it).
+    pub segment: Segment,
 }
 
 /// What others read while the load runs: counters for the progress bar, and the last seconds
@@ -229,7 +232,8 @@ async fn release_tickets(
     mut cancel: watch::Receiver<bool>,
 ) {
     let max = s.plan.load.max_requests.unwrap_or(u64::MAX);
-    let mut seq = 0;
+    let segment = s.plan.segment;
+    let mut seq = segment.first();
     while seq < max {
         let Some(due) = schedule.due(seq) else { break };
         tokio::select! {
@@ -239,7 +243,7 @@ async fn release_tickets(
         if tickets.send((seq, due)).await.is_err() {
             break;
         }
-        seq += 1;
+        seq = seq.saturating_add(segment.step());
     }
 }
 
@@ -255,9 +259,13 @@ async fn send_tickets(s: Arc<Shared>, tickets: async_channel::Receiver<(u64, Dur
     }
 }
 
-/// Closed model: `vus` virtual users, until the load's duration is over.
+/// Closed model: `vus` virtual users — this segment's share of them — until the load's
+/// duration is over.
 async fn closed_model(shared: &Arc<Shared>, cancel: &watch::Receiver<bool>) {
-    let vus = shared.plan.load.vus.unwrap_or(1).max(1) as usize;
+    let vus = shared
+        .plan
+        .segment
+        .share(shared.plan.load.vus.unwrap_or(1).max(1)) as usize;
     let end = shared.start + shared.plan.duration;
     let mut workers = Vec::with_capacity(vus);
     for _ in 0..vus {
@@ -280,7 +288,10 @@ async fn virtual_user(s: Arc<Shared>, end: Instant, mut cancel: watch::Receiver<
         if Instant::now() >= end || *cancel.borrow_and_update() {
             break;
         }
-        let seq = s.next_seq.fetch_add(1, Ordering::Relaxed);
+        let seq = s
+            .plan
+            .segment
+            .seq(s.next_seq.fetch_add(1, Ordering::Relaxed));
         if seq >= max {
             break;
         }

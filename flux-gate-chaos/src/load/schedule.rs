@@ -106,6 +106,7 @@ mod tests {
             duplicate_ratio: 0.0,
             timeout: Dur::secs(1),
             connections: 1,
+            generators: 1,
         }
     }
 

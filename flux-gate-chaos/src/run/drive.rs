@@ -222,6 +222,7 @@ impl Run {
             seed: self.opened.seed,
             load: s.load.clone(),
             duration: validate::load_duration(&s.load).unwrap_or_default(),
+            segment: crate::load::Segment::WHOLE,
         })
     }
 

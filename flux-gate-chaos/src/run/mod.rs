@@ -40,7 +40,7 @@ use crate::target::{Target, TargetError};
 use crate::target_kind::TargetKind;
 use crate::verdict::{self, Judgement};
 use crate::yaml::SyntaxError;
-pub use drive::{DriveError, Driven};
+pub use drive::{start_sale, DriveError, Driven};
 pub use finish::Finished;
 pub use kept::{KeptRun, KeptStack};
 pub use prepare::{prepare_all, stack_of, Prepared, StackChoice};

@@ -23,7 +23,7 @@ use crate::stop;
 
 /// How the load and the faults ended.
 pub struct Ended {
-    pub load: Result<LoadSummary, load::generator::LoadError>,
+    pub load: Result<LoadSummary, load::generators::GeneratorsError>,
     /// The warm-up, when the gate read one.
     pub warm_up: Option<Warmup>,
     /// The stop condition that held, with how long the heal took.
@@ -66,7 +66,9 @@ impl Together<'_, '_> {
             zero: self.watch.zero,
         };
         let load = async {
-            let r = load::drive(self.plan, self.history, self.live, load_stop).await;
+            let generators = self.plan.load.generators;
+            let r =
+                load::drive_all(self.plan, generators, self.history, self.live, load_stop).await;
             let _ = load_ended.send(true);
             r
         };

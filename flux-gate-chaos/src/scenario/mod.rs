@@ -178,9 +178,13 @@ pub struct Load {
     /// A request without an answer by then is recorded as `info` (indeterminate).
     #[serde(default = "default_timeout")]
     pub timeout: Dur,
-    /// Most requests in flight (keep-alive connections).
+    /// Most requests in flight (keep-alive connections), per generator.
     #[serde(default = "default_connections")]
     pub connections: u32,
+    /// How many generators make the load together: each sends every n-th attempt of the one
+    /// schedule into a history of its own, and the run judges their merge (docs/scaling.md).
+    #[serde(default = "one_generator", skip_serializing_if = "is_one")]
+    pub generators: u32,
 }
 
 fn default_users() -> u32 {
@@ -191,6 +195,12 @@ fn default_timeout() -> Dur {
 }
 fn default_connections() -> u32 {
     64
+}
+fn one_generator() -> u32 {
+    1
+}
+fn is_one(n: &u32) -> bool {
+    *n == 1
 }
 
 /// Expectations for one fault's window.

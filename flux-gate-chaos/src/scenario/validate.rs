@@ -177,6 +177,7 @@ fn load(l: &Load) -> Vec<Problem> {
             duplicate_ratio,
             request_timeout,
             connections,
+            generators,
         ],
     ));
     v
@@ -293,6 +294,16 @@ fn connections(l: &Load) -> Option<Problem> {
         l.connections == 0 || l.connections > 4096,
         "load.connections",
         "use 1–4096 connections",
+    )
+}
+
+/// Each generator has its own connections and history: a few dozen are plenty on any
+/// machine, and a load split finer than that is a mistake.
+fn generators(l: &Load) -> Option<Problem> {
+    problem_if(
+        l.generators == 0 || l.generators > 64,
+        "load.generators",
+        "use 1–64 generators",
     )
 }
 
@@ -697,7 +708,7 @@ mod tests {
     #[test]
     fn load_rules() {
         let s = parse_str(
-            "name: Bad_Name\nsale: { product: p, stock: 0 }\nload: { model: virtual-users, rate: 5/s, duplicate_ratio: 2 }\n",
+            "name: Bad_Name\nsale: { product: p, stock: 0 }\nload: { model: virtual-users, rate: 5/s, duplicate_ratio: 2, generators: 0 }\n",
             "t.yaml",
         )
         .unwrap();
@@ -713,7 +724,8 @@ mod tests {
                 "load.vus",
                 "load.rate",
                 "load.duration",
-                "load.duplicate_ratio"
+                "load.duplicate_ratio",
+                "load.generators"
             ]
         );
     }

@@ -1,0 +1,103 @@
+//! A run's load made by `generators: n`: each generator drives its segment into a history of
+//! its own (`history-<i>-of-<n>.jsonl`, with its manifest), and the run's history is their
+//! merge — what the checkers judge, as if one generator had made it.
+//!
+//! Here the generators share the run's process and clock; what makes them several is exactly
+//! what makes them several anywhere — disjoint segments, one agreed start, histories merged on
+//! one timeline — so a merged history is judged the same wherever its generators ran.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::clock::{now_unix_us, Clock};
+use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
+use super::history::Recorder;
+use super::merge::{merge, MergeError};
+use super::segment::Segment;
+use super::share::{drive_share, Meeting, ShareError};
+
+/// The most clock skew a merge accepts by default: far above what one machine's clock shows
+/// (none) or an exchange on loopback (tens of µs), far below the checkers' resolution.
+pub const MAX_SKEW: Duration = Duration::from_millis(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum GeneratorsError {
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error("generator {segment}: {source}")]
+    Share {
+        segment: Segment,
+        #[source]
+        source: ShareError,
+    },
+    #[error("merging the generators' histories: {0}")]
+    Merge(#[from] MergeError),
+    #[error("writing the merged history {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where segment `s`'s history goes, beside the run's.
+pub fn history_of(history: &Path, s: Segment) -> PathBuf {
+    history.with_file_name(format!("history-{}-of-{}.jsonl", s.index(), s.count()))
+}
+
+/// Drives the load with `generators` generators; the merged history is written to `history`.
+/// One generator is the plain load, with no segment files.
+pub async fn drive_all(
+    plan: LoadPlan,
+    generators: u32,
+    history: &Path,
+    live: Arc<Live>,
+    cancel: watch::Receiver<bool>,
+) -> Result<LoadSummary, GeneratorsError> {
+    if generators <= 1 {
+        return Ok(drive(plan, history, live, cancel).await?);
+    }
+    let meeting = Meeting {
+        start_at_unix_us: now_unix_us(),
+        clock: Clock::Local,
+    };
+    let shares = Segment::all(generators).map(|segment| {
+        let plan = LoadPlan {
+            segment,
+            ..plan.clone()
+        };
+        let (path, live, cancel, meeting) = (
+            history_of(history, segment),
+            live.clone(),
+            cancel.clone(),
+            &meeting,
+        );
+        async move {
+            drive_share(plan, &path, live, cancel, meeting)
+                .await
+                .map(|(summary, _)| (path, summary))
+                .map_err(|source| GeneratorsError::Share { segment, source })
+        }
+    });
+    let done = futures::future::try_join_all(shares).await?;
+    let paths: Vec<PathBuf> = done.iter().map(|(p, _)| p.clone()).collect();
+    let merged = merge(&paths, MAX_SKEW)?;
+    let write_err = |source| GeneratorsError::Write {
+        path: history.to_owned(),
+        source,
+    };
+    let mut recorder = Recorder::create(history).map_err(write_err)?;
+    for op in &merged.ops {
+        recorder.record(op).map_err(write_err)?;
+    }
+    let (seconds, totals) = recorder.finish().map_err(write_err)?;
+    Ok(LoadSummary {
+        totals,
+        seconds,
+        not_sent: done.iter().map(|(_, s)| s.not_sent).sum(),
+        elapsed_ms: done.iter().map(|(_, s)| s.elapsed_ms).max().unwrap_or(0),
+    })
+}

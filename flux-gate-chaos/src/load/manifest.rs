@@ -1,0 +1,94 @@
+//! What a segment's history carries beside it so that it can be merged with the others: which
+//! load it is a slice of, and where on the coordinator's timeline it ran.
+//!
+//! It is a file of its own (`<history>.manifest.json`), not a first line of the history: a
+//! history stays a plain list of operations that every reader of one already understands.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::clock::{self, Reading};
+use super::segment::Segment;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The load's id, shared by every segment of it: the prefix of its idempotency keys.
+    pub run: String,
+    pub seed: u64,
+    /// The load as every segment was given it (JSON): segments of one load agree on all of it.
+    pub load: String,
+    pub segment: Segment,
+    /// The start every segment waited for, on the coordinator's clock (µs since the epoch).
+    pub start_at_unix_us: u64,
+    /// When this segment's generator actually started, on the coordinator's clock.
+    pub started_unix_us: u64,
+    /// Whose clock: `local`, or the coordinator's clock URL.
+    pub clock: String,
+    pub clock_at_start: Reading,
+    pub clock_at_end: Reading,
+    /// Operations in the history.
+    pub ops: u64,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{}: no manifest beside it ({}): only a history written by `fgchaos load --segment` (or a run with `generators:`) can be merged", history.display(), manifest.display())]
+    Missing { history: PathBuf, manifest: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a segment manifest: {source}", path.display())]
+    Malformed {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl Manifest {
+    /// Where the manifest of `history` is.
+    pub fn beside(history: &Path) -> PathBuf {
+        history.with_extension("manifest.json")
+    }
+
+    /// How far this generator's place on the coordinator's timeline may be wrong.
+    pub fn skew_us(&self) -> u64 {
+        clock::skew_us(self.clock_at_start, self.clock_at_end)
+    }
+
+    /// How much later than agreed this generator started: what its operations' times (from
+    /// its own start) are moved by to stand on the coordinator's timeline.
+    pub fn late_us(&self) -> i64 {
+        self.started_unix_us as i64 - self.start_at_unix_us as i64
+    }
+
+    pub fn write(&self, history: &Path) -> Result<(), ManifestError> {
+        let path = Manifest::beside(history);
+        let text =
+            serde_json::to_string_pretty(self).map_err(|source| ManifestError::Malformed {
+                path: path.clone(),
+                source,
+            })?;
+        std::fs::write(&path, text).map_err(|source| ManifestError::Io { path, source })
+    }
+
+    /// The manifest of `history`.
+    pub fn of(history: &Path) -> Result<Manifest, ManifestError> {
+        let path = Manifest::beside(history);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ManifestError::Missing {
+                    history: history.to_owned(),
+                    manifest: path,
+                })
+            }
+            Err(source) => return Err(ManifestError::Io { path, source }),
+        };
+        serde_json::from_str(&text).map_err(|source| ManifestError::Malformed { path, source })
+    }
+}

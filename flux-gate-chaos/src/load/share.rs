@@ -1,0 +1,93 @@
+//! One generator's part of a load made by several: it reads its clock against the
+//! coordinator's, waits for the agreed start, drives its segment, reads the clock again and
+//! writes the manifest beside its history ([`super::manifest`]), which is what lets
+//! [`super::merge`] put the histories on one timeline.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::watch;
+
+use super::clock::{now_unix_us, Clock, ClockError};
+use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
+use super::manifest::{Manifest, ManifestError};
+
+/// How late after the agreed start a generator may still start. A later one would run its
+/// slice of the schedule that much after the others': the merged arrivals would not be the
+/// schedule any more, so it refuses instead.
+pub const MOST_LATE: Duration = Duration::from_secs(1);
+
+/// Where and when the generators of one load meet.
+#[derive(Debug, Clone)]
+pub struct Meeting {
+    /// The agreed start, on the coordinator's clock (µs since the epoch).
+    pub start_at_unix_us: u64,
+    pub clock: Clock,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error(transparent)]
+    Clock(#[from] ClockError),
+    #[error("the agreed start passed {0:?} ago (at most {MOST_LATE:?} late is joined): agree on a later one")]
+    TooLate(Duration),
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
+}
+
+/// The load's identity as a segment's manifest records it: what every generator of one load
+/// must have been given alike. Connections are each generator's own, and its entry may be its
+/// own node's.
+pub fn identity(plan: &LoadPlan) -> String {
+    let mut load = plan.load.clone();
+    load.connections = 0;
+    serde_json::json!({
+        "product": plan.product,
+        "duration_ms": plan.duration.as_millis() as u64,
+        "load": load,
+    })
+    .to_string()
+}
+
+/// Drives `plan`'s segment from the agreed start; returns once its history and manifest are
+/// on disk.
+pub async fn drive_share(
+    plan: LoadPlan,
+    history: &Path,
+    live: Arc<Live>,
+    cancel: watch::Receiver<bool>,
+    meeting: &Meeting,
+) -> Result<(LoadSummary, Manifest), ShareError> {
+    let at_start = meeting.clock.read().await?;
+    let theirs_now = now_unix_us().saturating_add_signed(at_start.offset_us);
+    match meeting.start_at_unix_us.checked_sub(theirs_now) {
+        Some(wait) => tokio::time::sleep(Duration::from_micros(wait)).await,
+        None => {
+            let late = Duration::from_micros(theirs_now - meeting.start_at_unix_us);
+            if late > MOST_LATE {
+                return Err(ShareError::TooLate(late));
+            }
+        }
+    }
+    let started_unix_us = now_unix_us().saturating_add_signed(at_start.offset_us);
+    let manifest = |summary: &LoadSummary, at_end| Manifest {
+        run: plan.key_prefix.clone(),
+        seed: plan.seed,
+        load: identity(&plan),
+        segment: plan.segment,
+        start_at_unix_us: meeting.start_at_unix_us,
+        started_unix_us,
+        clock: meeting.clock.describe(),
+        clock_at_start: at_start,
+        clock_at_end: at_end,
+        ops: summary.totals.ops,
+    };
+    let summary = drive(plan.clone(), history, live, cancel).await?;
+    let at_end = meeting.clock.read().await?;
+    let manifest = manifest(&summary, at_end);
+    manifest.write(history)?;
+    Ok((summary, manifest))
+}

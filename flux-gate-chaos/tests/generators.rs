@@ -1,0 +1,337 @@
+//! A load made by several generators, on the local stack: segments driven by separate
+//! `fgchaos load` processes on a served clock merge into exactly the whole load, and a run
+//! with `generators: 2` is judged as the same run with one generator is.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use fgchaos::load::history::{self, Op};
+use fgchaos::scenario::Scenario;
+use fgchaos::target::local::{LocalTarget, StackSpec};
+use fgchaos::target::Target;
+use serde_json::Value;
+
+/// A child process killed and reaped when dropped.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn fgchaos() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+}
+
+/// Attempts per second of intended time.
+fn per_second(ops: &[Op]) -> BTreeMap<u64, i64> {
+    let mut m = BTreeMap::new();
+    for o in ops {
+        *m.entry(o.intended_us / 1_000_000).or_insert(0) += 1;
+    }
+    m
+}
+
+/// Each second's count differs by one arrival at most (a generator starts microseconds after
+/// the agreed instant, which can carry an arrival over a second's edge).
+fn assert_same_seconds(merged: &[Op], whole: &[Op]) {
+    let (a, b) = (per_second(merged), per_second(whole));
+    assert_eq!(
+        a.keys().collect::<Vec<_>>(),
+        b.keys().collect::<Vec<_>>(),
+        "{a:?} {b:?}"
+    );
+    for (s, n) in &a {
+        assert!((n - b[s]).abs() <= 1, "second {s}: {n} against {}", b[s]);
+    }
+}
+
+/// (seq, user, dup_of) of every attempt, by seq.
+fn attempts(ops: &[Op]) -> Vec<(u64, String, Option<u64>)> {
+    let mut v: Vec<_> = ops
+        .iter()
+        .map(|o| (o.seq, o.user.clone(), o.dup_of))
+        .collect();
+    v.sort();
+    v
+}
+
+fn load(entry: &str, product: &str, history: &Path, extra: &[&str]) -> Command {
+    let mut c = fgchaos();
+    c.arg("load")
+        .args(["--entry", entry, "--product", product])
+        .args(["--rate", "150/s", "--duration", "3s", "--seed", "11"])
+        .arg("--history")
+        .arg(history)
+        .args(extra);
+    c
+}
+
+fn ok(c: &mut Command) -> String {
+    let out = c.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn refused(c: &mut Command) -> (Option<i32>, String) {
+    let out = c.output().unwrap();
+    assert!(!out.status.success());
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_of_separate_processes_merge_into_exactly_the_whole_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut st = LocalTarget::start(
+        StackSpec::built_in().unwrap(),
+        &d.join("work"),
+        "token",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let ep = st.endpoints().clone();
+    let entry = ep.entry.trim_start_matches("http://").to_owned();
+    let scenario: Scenario = serde_yaml::from_str(
+        "name: s\nsale: { product: seg, stock: 100000 }\nload: { model: arrival-rate, rate: 1/s }\n",
+    )
+    .unwrap();
+    for product in ["seg", "whole"] {
+        fgchaos::run::start_sale(&ep.entry, &ep.admin_token, product, &scenario)
+            .await
+            .unwrap();
+    }
+
+    // The coordinator's clock, served by a process of its own (killed however the test ends).
+    let mut clock = Killed(
+        fgchaos()
+            .args(["clock", "--listen", "127.0.0.1:0"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap(),
+    );
+    let mut first = String::new();
+    std::io::BufReader::new(clock.0.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let clock_addr = first
+        .split("http://")
+        .nth(1)
+        .and_then(|s| s.split('/').next())
+        .unwrap()
+        .to_owned();
+
+    let start_at = (fgchaos::load::clock::now_unix_us() / 1000 + 2000).to_string();
+    let histories: Vec<PathBuf> = (1..=2).map(|i| d.join(format!("h-{i}.jsonl"))).collect();
+    let generators: Vec<_> = histories
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let segment = format!("{}/2", i + 1);
+            load(
+                &entry,
+                "seg",
+                h,
+                &["--segment", &segment, "--run-id", "seg-1"],
+            )
+            .args(["--start-at", &start_at, "--clock", &clock_addr])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+        })
+        .collect();
+    for g in generators {
+        let g = g.wait_with_output().unwrap();
+        let out = String::from_utf8_lossy(&g.stdout);
+        assert!(g.status.success(), "{}", String::from_utf8_lossy(&g.stderr));
+        assert!(
+            out.contains(&format!("clock http://{clock_addr}/clock")),
+            "{out}"
+        );
+    }
+    let merged_path = d.join("merged.jsonl");
+    let said = ok(fgchaos()
+        .arg("merge")
+        .args(&histories)
+        .arg("--out")
+        .arg(&merged_path));
+    assert!(
+        said.contains("merged 2 segments of load seg-1: 450 ops (ok 450 fail 0 info 0)"),
+        "{said}"
+    );
+    ok(&mut load(&entry, "whole", &d.join("whole.jsonl"), &[]));
+    let merged = history::read(&merged_path).unwrap();
+    let whole = history::read(&d.join("whole.jsonl")).unwrap();
+    // The same attempts, each sent once: 3 s at 150/s.
+    assert_eq!(merged.len(), 450);
+    assert_eq!(attempts(&merged), attempts(&whole));
+    assert_same_seconds(&merged, &whole);
+    for h in &histories {
+        let m: Value = serde_json::from_slice(
+            &std::fs::read(fgchaos::load::manifest::Manifest::beside(h)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(m["ops"], 225, "{m}");
+        assert!(
+            m["clock_at_start"]["uncertainty_us"].as_u64().unwrap() < 5_000,
+            "{m}"
+        );
+    }
+
+    // Bad input: refused with the reason, nothing written over.
+    let (code, err) = refused(
+        fgchaos()
+            .arg("merge")
+            .arg(&histories[0])
+            .arg("--out")
+            .arg(d.join("m2.jsonl")),
+    );
+    assert_eq!(code, Some(3));
+    assert!(err.contains("segment(s) 2/2 missing"), "{err}");
+    assert!(!d.join("m2.jsonl").exists());
+    let (_, err) = refused(
+        fgchaos()
+            .arg("merge")
+            .arg(&histories[0])
+            .arg(d.join("whole.jsonl")),
+    );
+    assert!(err.contains("no manifest beside it"), "{err}");
+    let (_, err) = refused(
+        fgchaos()
+            .arg("merge")
+            .args(&histories)
+            .arg("--out")
+            .arg(&histories[1]),
+    );
+    assert!(err.contains("is one of the histories to merge"), "{err}");
+    assert_eq!(history::read(&histories[1]).unwrap().len(), 225);
+    for bad in ["3/2", "0/0"] {
+        let (code, err) = refused(&mut load(
+            &entry,
+            "seg",
+            &d.join("bad.jsonl"),
+            &["--segment", bad, "--run-id", "x", "--start-at", "0"],
+        ));
+        assert_eq!(code, Some(3), "{err}");
+        assert!(err.contains(&format!("segment `{bad}`")), "{err}");
+    }
+    let (code, err) = refused(&mut load(
+        &entry,
+        "seg",
+        &d.join("bad.jsonl"),
+        &["--segment", "1/2"],
+    ));
+    assert_eq!(
+        code,
+        Some(2),
+        "--segment without --run-id and --start-at: {err}"
+    );
+    let (_, err) = refused(&mut load(
+        &entry,
+        "seg",
+        &d.join("late.jsonl"),
+        &["--segment", "1/2", "--run-id", "x", "--start-at", "1000"],
+    ));
+    assert!(err.contains("the agreed start passed"), "{err}");
+    assert!(!d.join("bad.jsonl").exists());
+
+    drop(clock);
+    st.teardown(false).await.unwrap();
+}
+
+/// Runs the sell-out scenario with `generators`; returns the run's JSON and its directory.
+fn sellout(dir: &Path, generators: u32) -> (Value, PathBuf) {
+    let scenario = dir.join(format!("sellout-{generators}.yaml"));
+    std::fs::write(
+        &scenario,
+        format!(
+            "name: sellout-{generators}\nsale: {{ product: p, stock: 300 }}\n\
+             load: {{ model: arrival-rate, rate: 200/s, duration: 4s, users: 100000, generators: {generators} }}\n\
+             settle: {{ timeout: 30s, stall: 10s }}\nexpect: {{ min_ok: 300 }}\n"
+        ),
+    )
+    .unwrap();
+    let json = dir.join(format!("runs-{generators}.json"));
+    let reports = dir.join(format!("reports-{generators}"));
+    let out = fgchaos()
+        .arg("run")
+        .arg(&scenario)
+        .args(["--target", "local", "--seed", "5", "--report-dir"])
+        .arg(&reports)
+        .arg("--work-dir")
+        .arg(dir.join("work"))
+        .arg("--json")
+        .arg(&json)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let runs: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let run_dir = std::fs::read_dir(&reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.is_dir())
+        .unwrap();
+    (runs[0].clone(), run_dir)
+}
+
+fn findings(run: &Value) -> Vec<(String, String)> {
+    run["verdict"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["checker"].as_str().unwrap().to_owned(),
+                f["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_run_with_two_generators_is_judged_as_the_run_with_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, one_dir) = sellout(dir.path(), 1);
+    let (two, two_dir) = sellout(dir.path(), 2);
+    assert_eq!(findings(&two), findings(&one));
+    let (a, b) = (
+        history::read(&two_dir.join("history.jsonl")).unwrap(),
+        history::read(&one_dir.join("history.jsonl")).unwrap(),
+    );
+    assert_eq!(a.len(), 800);
+    assert_eq!(attempts(&a), attempts(&b));
+    assert_same_seconds(&a, &b);
+    let ok = |ops: &[Op]| {
+        ops.iter()
+            .filter(|o| o.outcome == fgchaos::load::Outcome::Ok)
+            .count()
+    };
+    assert_eq!((ok(&a), ok(&b)), (300, 300));
+    for i in 1..=2 {
+        let h = two_dir.join(format!("history-{i}-of-2.jsonl"));
+        assert_eq!(history::read(&h).unwrap().len(), 400, "{}", h.display());
+        assert!(fgchaos::load::manifest::Manifest::of(&h).is_ok());
+    }
+    assert!(!one_dir.join("history-1-of-1.jsonl").exists());
+}
