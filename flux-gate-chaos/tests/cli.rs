@@ -2,6 +2,7 @@
 //! schedule, and Ctrl-C in the middle of a run leaving nothing behind.
 
 mod common;
+use common::run_dir_in;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,17 +38,6 @@ fn start_up(work: &Path, extra: &[&str]) -> std::process::Child {
 }
 
 /// The one run directory a run left in `reports` (next to its `.md` report).
-fn run_dir_in(reports: &Path) -> std::path::PathBuf {
-    let dirs: Vec<_> = std::fs::read_dir(reports)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    assert_eq!(dirs.len(), 1, "{dirs:?}");
-    dirs[0].clone()
-}
-
 fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     let p = dir.join(name);
     std::fs::write(&p, text).unwrap();

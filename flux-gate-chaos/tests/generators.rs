@@ -286,13 +286,7 @@ fn sellout(dir: &Path, generators: u32) -> (Value, PathBuf) {
         String::from_utf8_lossy(&out.stderr)
     );
     let runs: Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
-    let run_dir = std::fs::read_dir(&reports)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .find(|p| p.is_dir())
-        .unwrap();
-    (runs[0].clone(), run_dir)
+    (runs[0].clone(), common::run_dir_in(&reports))
 }
 
 fn findings(run: &Value) -> Vec<(String, String)> {
@@ -334,4 +328,18 @@ fn a_run_with_two_generators_is_judged_as_the_run_with_one() {
         assert!(fgchaos::load::manifest::Manifest::of(&h).is_ok());
     }
     assert!(!one_dir.join("history-1-of-1.jsonl").exists());
+    // The journal keeps each generator's place on the timeline; the report says so.
+    let g = two["journal"]["load"]["generators"].as_array().unwrap();
+    assert_eq!(g.len(), 2, "{g:?}");
+    assert_eq!(
+        (g[0]["segment"].as_str(), g[0]["ops"].as_u64()),
+        (Some("1/2"), Some(400))
+    );
+    assert_eq!(g[1]["skew_us"], 0, "one machine, one clock");
+    assert!(one["journal"]["load"].get("generators").is_none());
+    let report = std::fs::read_to_string(two_dir.with_extension("md")).unwrap();
+    assert!(
+        report.contains("| generators | 2, histories merged — 1/2: 400 ops, started "),
+        "{report}"
+    );
 }

@@ -74,6 +74,9 @@ pub struct LoadSummary {
     /// Tickets still queued when the load's time was up (the system could not keep up).
     pub not_sent: u64,
     pub elapsed_ms: u64,
+    /// The generators that made the load together, when there were several (`generators:`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<super::manifest::GeneratorRecord>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -178,6 +181,7 @@ pub async fn drive(
         seconds,
         not_sent,
         elapsed_ms,
+        generators: Vec::new(),
     })
 }
 

@@ -99,5 +99,6 @@ pub async fn drive_all(
         seconds,
         not_sent: done.iter().map(|(_, s)| s.not_sent).sum(),
         elapsed_ms: done.iter().map(|(_, s)| s.elapsed_ms).max().unwrap_or(0),
+        generators: merged.manifests.iter().map(|m| m.record()).collect(),
     })
 }

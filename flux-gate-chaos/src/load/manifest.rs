@@ -31,6 +31,19 @@ pub struct Manifest {
     pub ops: u64,
 }
 
+/// What a run's journal keeps of each of its generators: enough to see that their histories
+/// stood on one timeline (the rest of the manifest is the run's own load, seed and id).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GeneratorRecord {
+    pub segment: Segment,
+    pub ops: u64,
+    /// How much later than agreed it started (µs): what its times were moved by.
+    pub late_us: i64,
+    /// How far its place on the coordinator's timeline may be wrong (µs).
+    pub skew_us: u64,
+    pub clock: String,
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{}: no manifest beside it ({}): only a history written by `fgchaos load --segment` (or a run with `generators:`) can be merged", history.display(), manifest.display())]
@@ -53,6 +66,17 @@ impl Manifest {
     /// Where the manifest of `history` is.
     pub fn beside(history: &Path) -> PathBuf {
         history.with_extension("manifest.json")
+    }
+
+    /// What a run's journal keeps of it.
+    pub fn record(&self) -> GeneratorRecord {
+        GeneratorRecord {
+            segment: self.segment,
+            ops: self.ops,
+            late_us: self.late_us(),
+            skew_us: self.skew_us(),
+            clock: self.clock.clone(),
+        }
     }
 
     /// How far this generator's place on the coordinator's timeline may be wrong.

@@ -413,10 +413,28 @@ fn environment(o: &mut String, j: &Journal) {
             load.map_or(0, |l| l.not_sent),
         ),
     ]);
+    if let Some(g) = load.filter(|l| !l.generators.is_empty()) {
+        t.row(["generators", &generators(&g.generators)]);
+    }
     t.row(["started", &j.started_at]);
     docker_rows(&mut t, &j.environment);
     o.push_str(&t.render());
     containers(o, &j.environment.containers);
+}
+
+/// The generators of a load made by several, one clause each: the history judged is their
+/// merge, and this says how well their clocks held.
+fn generators(g: &[crate::load::manifest::GeneratorRecord]) -> String {
+    let each: Vec<String> = g
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {} ops, started {} µs late, skew ≤ {} µs ({} clock)",
+                r.segment, r.ops, r.late_us, r.skew_us, r.clock
+            )
+        })
+        .collect();
+    format!("{}, histories merged — {}", g.len(), each.join("; "))
 }
 
 /// The docker target's engine and compose project, as rows of the environment table.

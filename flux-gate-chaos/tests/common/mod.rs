@@ -42,6 +42,18 @@ pub fn state(pid: u32) -> Option<char> {
 }
 
 /// A loopback port free a moment ago.
+/// The one run directory a `fgchaos run` of one scenario wrote under `reports`.
+pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
+    let dirs: Vec<_> = std::fs::read_dir(reports)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    assert_eq!(dirs.len(), 1, "{dirs:?}");
+    dirs[0].clone()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -41,6 +41,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
             totals: Default::default(),
             seconds: Vec::new(),
             not_sent: 0,
+            generators: Vec::new(),
             elapsed_ms: 2000,
         }),
         logs: None,
