@@ -9,6 +9,7 @@
 pub mod docker;
 pub mod local;
 pub mod redis_ha;
+pub mod swarm;
 
 use std::collections::BTreeMap;
 

@@ -1,0 +1,167 @@
+//! The swarm target's first duty: an engine that is a Swarm manager — made one when it is in no
+//! swarm, refused with the reason when it cannot be one — and left as it was found.
+//!
+//! Only a manager can deploy a stack, list its tasks and drain a node; a worker node can do none
+//! of it, and fgchaos does not promote it (that changes someone's cluster). An engine in no
+//! swarm is one fgchaos may make a single-node swarm of, because it can take that back exactly:
+//! `docker swarm leave --force` leaves the engine as `inactive` as it found it. An engine that
+//! is joining, locked or in error is left alone, whatever it is.
+
+use bollard::models::{LocalNodeState, SwarmInitRequest};
+use bollard::query_parameters::LeaveSwarmOptions;
+use bollard::Docker;
+
+use crate::target::docker::DockerError;
+
+/// Where an engine stands in a swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// In no swarm.
+    Outside,
+    /// A manager: it can deploy and drive a stack.
+    Manager { node: String },
+    /// A worker node: it cannot deploy or inspect services.
+    Worker { node: String, managers: Vec<String> },
+    /// Joining, locked or in error: nothing can be asked of it now.
+    Unusable { state: String, error: String },
+}
+
+/// What fgchaos changed of an engine's swarm membership, to be put back by [`restore`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use = "an engine made a manager is left as it was found only through `restore`"]
+pub struct Membership {
+    /// This engine's node id.
+    pub node: String,
+    /// Whether fgchaos initialised the swarm (and so leaves it).
+    pub initialised: bool,
+    /// Whether initialising created the engine's `docker_gwbridge` network, which leaving the
+    /// swarm keeps: fgchaos removes it too, so the engine is as it was found.
+    pub made_gwbridge: bool,
+}
+
+/// The bridge a swarm's containers reach the host through; `docker swarm init` creates it,
+/// `docker swarm leave` does not remove it.
+const GWBRIDGE: &str = "docker_gwbridge";
+
+#[derive(Debug, thiserror::Error)]
+pub enum SwarmError {
+    #[error(
+        "this engine is a worker node of a swarm (node {node}; managers: {managers}): fgchaos deploys and drives a stack from a manager. Point DOCKER_HOST at a manager, or promote this node on one (`docker node promote {node}`). Nothing was changed"
+    )]
+    NotManager { node: String, managers: String },
+    #[error(
+        "this engine's swarm state is `{state}`{error}: fgchaos can neither use it nor make it a manager. Unlock it (`docker swarm unlock`), wait for its join to finish, or leave the swarm (`docker swarm leave`). Nothing was changed"
+    )]
+    Unusable { state: String, error: String },
+    #[error(
+        "could not make this engine a swarm manager (`docker swarm init --advertise-addr {advertise}`): {reason}. Nothing was changed"
+    )]
+    Init { advertise: String, reason: String },
+    #[error(
+        "could not leave the swarm fgchaos initialised on this engine (`docker swarm leave --force`): {0}. Leave it by hand"
+    )]
+    Leave(String),
+    #[error(transparent)]
+    Docker(#[from] DockerError),
+}
+
+/// Where `docker` stands in a swarm now.
+pub async fn standing(docker: &Docker) -> Result<Standing, DockerError> {
+    let info = docker
+        .info()
+        .await
+        .map_err(|e| DockerError::api("reading the engine's swarm state", e))?;
+    let swarm = info.swarm.unwrap_or_default();
+    let node = swarm.node_id.clone().unwrap_or_default();
+    Ok(match swarm.local_node_state {
+        None | Some(LocalNodeState::INACTIVE) | Some(LocalNodeState::EMPTY) => Standing::Outside,
+        Some(LocalNodeState::ACTIVE) if swarm.control_available == Some(true) => {
+            Standing::Manager { node }
+        }
+        Some(LocalNodeState::ACTIVE) => Standing::Worker {
+            node,
+            managers: swarm
+                .remote_managers
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|m| m.addr)
+                .collect(),
+        },
+        Some(other) => Standing::Unusable {
+            state: other.to_string(),
+            error: swarm.error.unwrap_or_default(),
+        },
+    })
+}
+
+/// Makes sure `docker` is a swarm manager: as it is, or made one (a single-node swarm
+/// advertising `advertise`) when it is in no swarm. Refuses, changing nothing, otherwise.
+pub async fn manage(docker: &Docker, advertise: &str) -> Result<Membership, SwarmError> {
+    match standing(docker).await? {
+        Standing::Manager { node } => Ok(Membership {
+            node,
+            initialised: false,
+            made_gwbridge: false,
+        }),
+        Standing::Worker { node, managers } => Err(SwarmError::NotManager {
+            node,
+            managers: if managers.is_empty() {
+                "unknown".to_owned()
+            } else {
+                managers.join(", ")
+            },
+        }),
+        Standing::Unusable { state, error } => Err(SwarmError::Unusable {
+            state,
+            error: if error.is_empty() {
+                String::new()
+            } else {
+                format!(" ({error})")
+            },
+        }),
+        Standing::Outside => {
+            let had_gwbridge = docker.inspect_network(GWBRIDGE, None).await.is_ok();
+            let init = SwarmInitRequest {
+                listen_addr: Some(format!("{advertise}:2377")),
+                advertise_addr: Some(advertise.to_owned()),
+                ..Default::default()
+            };
+            let node = docker
+                .init_swarm(init)
+                .await
+                .map_err(|e| SwarmError::Init {
+                    advertise: advertise.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            tracing::info!(%node, advertise, "made this engine a single-node swarm manager");
+            Ok(Membership {
+                node,
+                initialised: true,
+                made_gwbridge: !had_gwbridge,
+            })
+        }
+    }
+}
+
+/// Leaves the engine as [`manage`] found it: leaves the swarm fgchaos initialised (and removes
+/// the gateway bridge that made); a swarm it found is left running.
+pub async fn restore(docker: &Docker, membership: Membership) -> Result<(), SwarmError> {
+    if !membership.initialised {
+        return Ok(());
+    }
+    docker
+        .leave_swarm(Some(LeaveSwarmOptions { force: true }))
+        .await
+        .map_err(|e| SwarmError::Leave(e.to_string()))?;
+    tracing::info!(node = %membership.node, "left the swarm this run initialised");
+    if membership.made_gwbridge {
+        match docker.remove_network(GWBRIDGE).await {
+            Ok(()) => {}
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {}
+            Err(e) => return Err(SwarmError::Leave(format!("removing {GWBRIDGE}: {e}"))),
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,115 @@
+//! The swarm target against this machine's Docker engine. No engine → skipped, unless
+//! `FG_REQUIRE_DOCKER=1` (CI), which makes it a failure.
+//!
+//! Swarm membership is the engine's own state, shared by every test that touches it: the test
+//! functions here hold one lock so that one initialises and leaves at a time.
+
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+
+use fgchaos::target::docker::engine;
+use fgchaos::target::swarm::{self, Membership, Standing};
+
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn engine_answers() -> bool {
+    Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// `inactive`, `active`, … as `docker info` says.
+fn cli_state() -> String {
+    let out = Command::new("docker")
+        .args(["info", "--format", "{{.Swarm.LocalNodeState}}"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// The engine's network names, sorted.
+fn networks() -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["network", "ls", "--format", "{{.Name}}"])
+        .output()
+        .unwrap();
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect();
+    v.sort();
+    v
+}
+
+fn skip() -> bool {
+    if engine_answers() {
+        return false;
+    }
+    assert_ne!(
+        std::env::var("FG_REQUIRE_DOCKER").as_deref(),
+        Ok("1"),
+        "FG_REQUIRE_DOCKER=1 but no Docker engine answers"
+    );
+    eprintln!("skipped: no Docker engine answers (FG_REQUIRE_DOCKER=1 makes this a failure)");
+    true
+}
+
+/// An engine in no swarm is made a manager and left as it was found; a manager found is used
+/// as it is and left a manager (a swarm fgchaos did not make is not its to leave).
+#[tokio::test]
+async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let docker = engine::connect().await.unwrap();
+    if swarm::membership::standing(&docker).await.unwrap() != Standing::Outside {
+        // Not this test's to change: someone's swarm runs here.
+        eprintln!(
+            "skipped: this engine is already in a swarm ({})",
+            cli_state()
+        );
+        return;
+    }
+    assert_eq!(cli_state(), "inactive");
+    let networks_before = networks();
+    // An engine that cannot be made a manager (nothing of it listens at 192.0.2.1, a
+    // documentation address): a clear error, and the engine still in no swarm.
+    let err = swarm::manage(&docker, "192.0.2.1")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("could not make this engine a swarm manager (`docker swarm init --advertise-addr 192.0.2.1`)"),
+        "{err}"
+    );
+    assert!(err.ends_with("Nothing was changed"), "{err}");
+    assert_eq!(cli_state(), "inactive");
+    let made = swarm::manage(&docker, "127.0.0.1").await.unwrap();
+    assert!(made.initialised);
+    assert_eq!(cli_state(), "active");
+    assert_eq!(
+        swarm::membership::standing(&docker).await.unwrap(),
+        Standing::Manager {
+            node: made.node.clone()
+        }
+    );
+    // A second run on the same engine finds a manager: it uses it and leaves it be.
+    let found = swarm::manage(&docker, "127.0.0.1").await.unwrap();
+    assert_eq!(
+        found,
+        Membership {
+            node: made.node.clone(),
+            initialised: false,
+            made_gwbridge: false,
+        }
+    );
+    swarm::restore(&docker, found).await.unwrap();
+    assert_eq!(cli_state(), "active", "a swarm it found is not left");
+    swarm::restore(&docker, made).await.unwrap();
+    assert_eq!(cli_state(), "inactive", "the engine is as it was found");
+    assert_eq!(networks(), networks_before, "its networks too");
+}
