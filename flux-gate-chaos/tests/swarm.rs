@@ -5,12 +5,11 @@
 //! functions here hold one lock so that one initialises and leaves at a time.
 
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 
 use fgchaos::target::docker::engine;
 use fgchaos::target::swarm::{self, Membership, Standing};
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn engine_answers() -> bool {
     Command::new("docker")
@@ -64,7 +63,7 @@ async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
     if skip() {
         return;
     }
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = ONE_AT_A_TIME.lock().await;
     let docker = engine::connect().await.unwrap();
     if swarm::membership::standing(&docker).await.unwrap() != Standing::Outside {
         // Not this test's to change: someone's swarm runs here.
