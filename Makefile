@@ -75,6 +75,7 @@ bench: build
 	bench/worker-drain.sh
 	bench/proxy.sh
 	bench/loadgen.sh
+	bench/generators.sh
 
 clean:
 	$(CARGO) clean
