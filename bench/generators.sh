@@ -45,7 +45,8 @@ EOF
 printf '%-12s %10s %8s %8s %8s %8s %8s %14s\n' generators 'ops/s' p50 p99 p99.9 max ratio 'per generator'
 ref=
 for n in 1 2 3; do
-  read -r ops p50 p99 p999 max <<<"$(run "$n")"
+  line=$(run "$n") || { echo "bench: the run with $n generator(s) failed" >&2; exit 1; }
+  read -r ops p50 p99 p999 max <<<"$line"
   ref=${ref:-$ops}
   awk -v n="$n" -v o="$ops" -v r="$ref" -v a="$p50" -v b="$p99" -v c="$p999" -v d="$max" \
     'BEGIN { printf "%-12d %10.0f %8.2f %8.2f %8.2f %8.2f %8.2f %14.2f\n", n, o, a, b, c, d, o / r, o / r / n }'

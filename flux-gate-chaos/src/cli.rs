@@ -140,6 +140,11 @@ pub struct RunArgs {
     /// keys, as YAML: `--abort-when '{ p99: "> 500ms", oversell: true }'` (docs/scenarios.md).
     #[arg(long, value_name = "YAML")]
     pub abort_when: Option<String>,
+    /// The steady-state hypothesis for every scenario, in place of its own `steady_state:` and
+    /// the default — the same keys, as YAML. `--steady-state '{ latency: {} }'` gates on
+    /// availability alone: an empty `latency` has no bound (docs/safety.md).
+    #[arg(long, value_name = "YAML")]
+    pub steady_state: Option<String>,
     /// Resolve and print what each run would act on — containers or processes, links, the
     /// timeline, the load, the permissions it needs — and run nothing: no fault, no load.
     #[arg(long)]
@@ -267,7 +272,7 @@ pub struct LoadArgs {
     pub start_at: Option<u64>,
     /// The coordinator's clock (`host:port` of `fgchaos clock`), read at start and end to place
     /// this history on its timeline. Default: this machine's clock.
-    #[arg(long)]
+    #[arg(long, requires = "start_at")]
     pub clock: Option<std::net::SocketAddr>,
 }
 
@@ -277,9 +282,12 @@ pub struct MergeArgs {
     /// it.
     #[arg(required = true)]
     pub histories: Vec<PathBuf>,
-    /// Where the merged history goes.
+    /// Where the merged history goes (refused if it exists, unless --force).
     #[arg(long, default_value = "history.jsonl")]
     pub out: PathBuf,
+    /// Replace --out if it exists.
+    #[arg(long)]
+    pub force: bool,
     /// The most clock skew of a generator against the coordinator that is merged.
     #[arg(long, default_value = "5ms")]
     pub max_skew: String,

@@ -44,6 +44,39 @@ fn write(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
     p
 }
 
+/// `--steady-state` replaces every scenario's hypothesis; a ceiling, or YAML that is not one,
+/// is refused before anything starts (exit 3, nothing under the work dir).
+#[test]
+fn a_steady_state_from_the_command_line_is_checked_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let scenario = write(
+        dir.path(),
+        "s.yaml",
+        "name: s\nsale: { product: p, stock: 10 }\nload: { model: arrival-rate, rate: 10/s, duration: 2s }\n",
+    );
+    for (given, says) in [
+        (
+            r#"{ availability: "<= 5%" }"#,
+            "--steady-state: `steady_state.availability`: a steady state is a floor",
+        ),
+        ("{ latency: 3 }", "--steady-state `{ latency: 3 }`"),
+    ] {
+        let out = fgchaos()
+            .arg("run")
+            .arg(&scenario)
+            .args(["--target", "local", "--steady-state", given, "--work-dir"])
+            .arg(dir.path().join("work"))
+            .arg("--report-dir")
+            .arg(dir.path().join("reports"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{err}");
+        assert!(err.contains(says), "{err}");
+        assert!(!dir.path().join("reports").exists());
+    }
+}
+
 #[test]
 fn validate_reports_place_key_and_fix() {
     let dir = tempfile::tempdir().unwrap();

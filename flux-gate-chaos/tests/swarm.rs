@@ -43,6 +43,27 @@ fn networks() -> Vec<String> {
     v
 }
 
+/// Leaves the swarm and removes its bridge when dropped: the test's own cleanup on a failure
+/// (after a pass the engine is already as found, and this does nothing).
+struct LeaveOnDrop {
+    bridge_was_there: bool,
+}
+
+impl Drop for LeaveOnDrop {
+    fn drop(&mut self) {
+        if cli_state() != "inactive" {
+            let _ = Command::new("docker")
+                .args(["swarm", "leave", "--force"])
+                .output();
+        }
+        if !self.bridge_was_there {
+            let _ = Command::new("docker")
+                .args(["network", "rm", "docker_gwbridge"])
+                .output();
+        }
+    }
+}
+
 fn skip() -> bool {
     if engine_answers() {
         return false;
@@ -88,6 +109,11 @@ async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
     assert!(err.ends_with("Nothing was changed"), "{err}");
     assert_eq!(cli_state(), "inactive");
     let made = swarm::manage(&docker, "127.0.0.1").await.unwrap();
+    // However the test ends, the engine leaves the swarm it made (else every later run would
+    // skip, "already in a swarm", and hide the failure).
+    let _leave = LeaveOnDrop {
+        bridge_was_there: networks_before.iter().any(|n| n == "docker_gwbridge"),
+    };
     assert!(made.initialised);
     assert_eq!(cli_state(), "active");
     assert_eq!(

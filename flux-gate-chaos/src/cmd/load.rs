@@ -24,6 +24,12 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
         Some(s) => s.parse::<Segment>().context("--segment")?,
         None => Segment::WHOLE,
     };
+    if let Some(vus) = args.vus.filter(|v| *v < segment.count()) {
+        bail!(
+            "--segment {segment} with --vus {vus}: each of the {} generators drives its share of the users, so give at least as many users",
+            segment.count()
+        );
+    }
     let plan = plan(&args, segment)?;
     let (summary, manifest) = match args.start_at {
         Some(ms) => {

@@ -1,9 +1,12 @@
 //! `fgchaos merge`: the histories of a load's segments made one, on the coordinator's
 //! timeline — or a clear refusal, with nothing written.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::Context;
 use fgchaos::cli::MergeArgs;
 use fgchaos::load::history::Recorder;
+use fgchaos::load::manifest::Manifest;
 use fgchaos::load::merge::merge as merge_histories;
 use fgchaos::scenario::Dur;
 
@@ -15,28 +18,20 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Exit> {
         .parse()
         .map_err(anyhow::Error::msg)
         .context("--max-skew")?;
-    let same = |p: &std::path::Path| p.canonicalize().ok();
-    if let Some(input) = args
-        .histories
-        .iter()
-        .find(|h| same(h).is_some() && same(h) == same(&args.out))
-    {
-        anyhow::bail!(
-            "--out {} is one of the histories to merge: give another path",
-            input.display()
-        );
-    }
+    refuse_overwrite(args)?;
     let merged = merge_histories(&args.histories, bound.get())?;
-    let mut recorder =
-        Recorder::create(&args.out).with_context(|| format!("writing {}", args.out.display()))?;
+    // Written beside, then renamed: a failed write leaves no partial history under --out.
+    let mut partial = args.out.as_os_str().to_owned();
+    partial.push(".partial");
+    let partial = PathBuf::from(partial);
+    let writing = || format!("writing {}", partial.display());
+    let mut recorder = Recorder::create(&partial).with_context(writing)?;
     for op in &merged.ops {
-        recorder
-            .record(op)
-            .with_context(|| format!("writing {}", args.out.display()))?;
+        recorder.record(op).with_context(writing)?;
     }
-    let (_, totals) = recorder
-        .finish()
-        .with_context(|| format!("writing {}", args.out.display()))?;
+    let (_, totals) = recorder.finish().with_context(writing)?;
+    std::fs::rename(&partial, &args.out)
+        .with_context(|| format!("moving {} to {}", partial.display(), args.out.display()))?;
     for m in &merged.manifests {
         outln!(
             "segment {}  {} ops  started {} µs after the agreed start  skew ≤ {} µs ({})",
@@ -58,4 +53,27 @@ pub fn merge(args: &MergeArgs) -> anyhow::Result<Exit> {
         args.out.display()
     );
     Ok(Exit::Success)
+}
+
+/// `--out` must be neither an input nor its manifest, and must not exist unless `--force`.
+fn refuse_overwrite(args: &MergeArgs) -> anyhow::Result<()> {
+    let same = |p: &Path| p.canonicalize().ok();
+    let out = same(&args.out);
+    for h in &args.histories {
+        for input in [h.clone(), Manifest::beside(h)] {
+            if out.is_some() && same(&input) == out {
+                anyhow::bail!(
+                    "--out {} is one of the files to merge: give another path",
+                    input.display()
+                );
+            }
+        }
+    }
+    if args.out.exists() && !args.force {
+        anyhow::bail!(
+            "--out {} exists: give another path, or --force to replace it",
+            args.out.display()
+        );
+    }
+    Ok(())
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use fgchaos::cli::{RunArgs, TargetFlag};
 use fgchaos::run::{self, Prepared, RunError, RunOptions};
+use fgchaos::scenario::steady::SteadyState;
 use fgchaos::scenario::stop::AbortWhen;
 use fgchaos::target::local::ProcessGroups;
 use fgchaos::target_kind::TargetKind;
@@ -40,6 +41,10 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     };
     let prepared = match &args.abort_when {
         Some(text) => with_abort_when(prepared, text)?,
+        None => prepared,
+    };
+    let prepared = match &args.steady_state {
+        Some(text) => with_steady_state(prepared, text)?,
         None => prepared,
     };
     if args.dry_run {
@@ -126,6 +131,23 @@ fn with_abort_when(prepared: Vec<Prepared>, text: &str) -> anyhow::Result<Vec<Pr
             Ok(p)
         })
         .collect()
+}
+
+/// `--steady-state`: the hypothesis, read and checked, replaces each scenario's own (the journal
+/// records the scenario as it ran).
+fn with_steady_state(prepared: Vec<Prepared>, text: &str) -> anyhow::Result<Vec<Prepared>> {
+    let hypothesis: SteadyState =
+        serde_yaml::from_str(text).with_context(|| format!("--steady-state `{text}`"))?;
+    if let Some(first) = fgchaos::scenario::steady::problems(&hypothesis).first() {
+        anyhow::bail!("--steady-state: {first}");
+    }
+    Ok(prepared
+        .into_iter()
+        .map(|mut p| {
+            p.scenario.steady_state = Some(hypothesis.clone());
+            p
+        })
+        .collect())
 }
 
 /// `--dry-run`: each scenario resolved and printed; nothing runs. With no `--seed`, each gets

@@ -74,7 +74,10 @@ impl Clock {
         let url = format!("http://{addr}/clock");
         let mut best: Option<Reading> = None;
         for _ in 0..EXCHANGES {
+            // The round trip on the monotonic clock: a wall clock stepped during the exchange
+            // must not pass for a round trip of 0 and win as the surest reading.
             let sent = now_unix_us();
+            let began = std::time::Instant::now();
             let theirs: u64 = client
                 .get(&url)
                 .send()
@@ -86,8 +89,8 @@ impl Clock {
                 .trim()
                 .parse()
                 .map_err(|e| unanswered(format!("not a time in microseconds: {e}")))?;
-            let back = now_unix_us();
-            let reading = cristian(sent, theirs, back);
+            let rtt = began.elapsed().as_micros() as u64;
+            let reading = cristian(sent, theirs, rtt);
             if best.is_none_or(|b| reading.uncertainty_us < b.uncertainty_us) {
                 best = Some(reading);
             }
@@ -96,13 +99,15 @@ impl Clock {
     }
 }
 
-/// The offset one exchange shows: the coordinator read its clock (`theirs`) somewhere between
-/// `sent` and `back` on ours — take the middle, and half the round trip as the doubt.
-fn cristian(sent: u64, theirs: u64, back: u64) -> Reading {
-    let rtt = back.saturating_sub(sent);
-    let middle = sent + rtt / 2;
+/// The offset one exchange shows: the coordinator read its clock (`theirs`) somewhere within
+/// the round trip `rtt` that began at `sent` on ours — take the middle, and half the round trip
+/// as the doubt. (A nonsensical time from the other side saturates: the offset is then huge
+/// and no merge accepts it.)
+fn cristian(sent: u64, theirs: u64, rtt: u64) -> Reading {
+    let middle = i128::from(sent) + i128::from(rtt / 2);
+    let offset = i128::from(theirs) - middle;
     Reading {
-        offset_us: theirs as i64 - middle as i64,
+        offset_us: offset.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64,
         uncertainty_us: rtt.div_ceil(2),
     }
 }
@@ -110,7 +115,10 @@ fn cristian(sent: u64, theirs: u64, back: u64) -> Reading {
 /// How far a generator's place on the coordinator's timeline may be wrong, from its readings
 /// at start and end: the larger doubt, plus how far the offset moved between them.
 pub fn skew_us(start: Reading, end: Reading) -> u64 {
-    start.uncertainty_us.max(end.uncertainty_us) + start.offset_us.abs_diff(end.offset_us)
+    start
+        .uncertainty_us
+        .max(end.uncertainty_us)
+        .saturating_add(start.offset_us.abs_diff(end.offset_us))
 }
 
 /// The coordinator's clock: `GET /clock` answers this machine's time in microseconds since the
@@ -131,14 +139,16 @@ mod tests {
     fn one_exchange_takes_the_middle_of_the_round_trip() {
         // Ours 1000 → 1010, theirs 5005: the coordinator is 4000 ahead, give or take 5.
         assert_eq!(
-            cristian(1000, 5005, 1010),
+            cristian(1000, 5005, 10),
             Reading {
                 offset_us: 4000,
                 uncertainty_us: 5
             }
         );
-        assert_eq!(cristian(1000, 900, 1001).uncertainty_us, 1);
-        assert_eq!(cristian(1000, 900, 1000).offset_us, -100);
+        assert_eq!(cristian(1000, 900, 1).uncertainty_us, 1);
+        assert_eq!(cristian(1000, 900, 0).offset_us, -100);
+        // An answer out of any range saturates instead of overflowing.
+        assert_eq!(cristian(0, u64::MAX, 0).offset_us, i64::MAX);
     }
 
     #[test]
@@ -150,6 +160,7 @@ mod tests {
         assert_eq!(skew_us(r(4000, 5), r(4000, 7)), 7);
         assert_eq!(skew_us(r(4000, 5), r(3000, 2)), 1005);
         assert_eq!(skew_us(Reading::default(), Reading::default()), 0);
+        assert_eq!(skew_us(r(i64::MIN, u64::MAX), r(i64::MAX, 0)), u64::MAX);
     }
 
     #[tokio::test]

@@ -77,6 +77,10 @@ pub struct LoadSummary {
     /// The generators that made the load together, when there were several (`generators:`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub generators: Vec<super::manifest::GeneratorRecord>,
+    /// This machine's wall clock at the load's time zero, the instant its operations' times
+    /// count from (a segment's manifest places them with it; not kept in the journal).
+    #[serde(skip)]
+    pub started_unix_us: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -153,6 +157,7 @@ pub async fn drive(
     let writer = tokio::spawn(write_history(recorder, rx, live.clone()));
 
     let start = Instant::now();
+    let started_unix_us = super::clock::now_unix_us();
     let timeout = plan.load.timeout.get();
     let shared = Arc::new(Shared {
         hard_end: start + plan.duration + timeout,
@@ -182,11 +187,13 @@ pub async fn drive(
         not_sent,
         elapsed_ms,
         generators: Vec::new(),
+        started_unix_us,
     })
 }
 
 /// Writes every op to the history as it arrives, and into the live window, until the last
-/// sender is dropped. (One task does both: the window's lock is taken by one writer.)
+/// sender is dropped. (One task does both: the window's lock is taken by one writer per
+/// generator.)
 async fn write_history(
     mut recorder: Recorder,
     mut ops: mpsc::UnboundedReceiver<Op>,

@@ -82,7 +82,11 @@ pub async fn drive_all(
                 .map_err(|source| GeneratorsError::Share { segment, source })
         }
     });
-    let done = futures::future::try_join_all(shares).await?;
+    // Every generator runs to its end even when another fails: none is left sending unawaited.
+    let done = futures::future::join_all(shares)
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
     let paths: Vec<PathBuf> = done.iter().map(|(p, _)| p.clone()).collect();
     let merged = merge(&paths, MAX_SKEW)?;
     let write_err = |source| GeneratorsError::Write {
@@ -100,5 +104,10 @@ pub async fn drive_all(
         not_sent: done.iter().map(|(_, s)| s.not_sent).sum(),
         elapsed_ms: done.iter().map(|(_, s)| s.elapsed_ms).max().unwrap_or(0),
         generators: merged.manifests.iter().map(|m| m.record()).collect(),
+        started_unix_us: done
+            .iter()
+            .map(|(_, s)| s.started_unix_us)
+            .min()
+            .unwrap_or(0),
     })
 }

@@ -1,8 +1,9 @@
 //! What a segment's history carries beside it so that it can be merged with the others: which
 //! load it is a slice of, and where on the coordinator's timeline it ran.
 //!
-//! It is a file of its own (`<history>.manifest.json`), not a first line of the history: a
-//! history stays a plain list of operations that every reader of one already understands.
+//! It is a file of its own (`h.jsonl` → `h.jsonl.manifest.json`), not a first line of the
+//! history: a history stays a plain list of operations that every reader of one already
+//! understands.
 
 use std::path::{Path, PathBuf};
 
@@ -63,9 +64,12 @@ pub enum ManifestError {
 }
 
 impl Manifest {
-    /// Where the manifest of `history` is.
+    /// Where the manifest of `history` is: its whole name and `.manifest.json` (replacing an
+    /// extension would give `seg.1` and `seg.2` one manifest).
     pub fn beside(history: &Path) -> PathBuf {
-        history.with_extension("manifest.json")
+        let mut name = history.as_os_str().to_owned();
+        name.push(".manifest.json");
+        PathBuf::from(name)
     }
 
     /// What a run's journal keeps of it.
@@ -87,7 +91,8 @@ impl Manifest {
     /// How much later than agreed this generator started: what its operations' times (from
     /// its own start) are moved by to stand on the coordinator's timeline.
     pub fn late_us(&self) -> i64 {
-        self.started_unix_us as i64 - self.start_at_unix_us as i64
+        let late = i128::from(self.started_unix_us) - i128::from(self.start_at_unix_us);
+        late.clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
     }
 
     pub fn write(&self, history: &Path) -> Result<(), ManifestError> {

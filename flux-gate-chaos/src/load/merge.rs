@@ -3,9 +3,10 @@
 //! same way: every operation keeps its own times, and the timeline is one).
 //!
 //! Merging refuses, rather than judge something it cannot vouch for: histories of different
-//! loads (run id, seed, load, generator count or agreed start differ), a segment given twice
-//! or missing (the merge would not be the whole load), an operation that is not its segment's,
-//! and a generator whose clock skew exceeds the bound.
+//! loads (run id, seed, load, generator count, agreed start or clock differ), a segment given
+//! twice or missing (the merge would not be the whole load), a history shorter or longer than
+//! its manifest says, an operation that is not its segment's or is there twice, and a generator
+//! whose clock skew exceeds the bound.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -50,7 +51,13 @@ pub enum MergeError {
     },
     #[error("segment(s) {} missing: the merge would not be the whole load", list(.missing))]
     Missing { missing: Vec<Segment> },
-    #[error("{}: operation {seq} is not one of segment {segment}'s", path.display())]
+    #[error("{}: holds {read} operations, its manifest recorded {recorded}: a partial or altered copy", path.display())]
+    Incomplete {
+        path: PathBuf,
+        read: u64,
+        recorded: u64,
+    },
+    #[error("{}: operation {seq} is not one of segment {segment}'s, or is there twice", path.display())]
     Foreign {
         path: PathBuf,
         seq: u64,
@@ -121,7 +128,7 @@ pub fn merge(histories: &[PathBuf], max_skew: Duration) -> Result<Merged, MergeE
 
 /// Refuses `m` unless it is a slice of the same load as `m0`.
 fn same_load(first: &Path, m0: &Manifest, path: &Path, m: &Manifest) -> Result<(), MergeError> {
-    let checks: [(&'static str, String, String); 5] = [
+    let checks: [(&'static str, String, String); 6] = [
         ("run ids", m0.run.clone(), m.run.clone()),
         ("seeds", m0.seed.to_string(), m.seed.to_string()),
         ("loads", m0.load.clone(), m.load.clone()),
@@ -135,6 +142,9 @@ fn same_load(first: &Path, m0: &Manifest, path: &Path, m: &Manifest) -> Result<(
             m0.start_at_unix_us.to_string(),
             m.start_at_unix_us.to_string(),
         ),
+        // One timeline needs one clock: a generator that held itself against its own machine's
+        // clock (`local`) says nothing of how that clock stands against the others'.
+        ("clocks", m0.clock.clone(), m.clock.clone()),
     ];
     for (what, a, b) in checks {
         if a != b {
@@ -150,25 +160,34 @@ fn same_load(first: &Path, m0: &Manifest, path: &Path, m: &Manifest) -> Result<(
     Ok(())
 }
 
-/// The operations of one segment's history, moved onto the coordinator's timeline (each
-/// generator's times count from its own start).
+/// The operations of one segment's history, placed on the coordinator's timeline. Each
+/// generator's times count from its own start: what it sent and heard back moves by how late
+/// it started, what the schedule intended stays where the schedule put it — so a late start
+/// shows as latency, as any other delay does (no coordinated omission).
 fn placed(path: &Path, m: &Manifest) -> Result<Vec<Op>, MergeError> {
     let ops = history::read(path).map_err(|source| MergeError::History {
         path: path.to_owned(),
         source,
     })?;
+    if ops.len() as u64 != m.ops {
+        return Err(MergeError::Incomplete {
+            path: path.to_owned(),
+            read: ops.len() as u64,
+            recorded: m.ops,
+        });
+    }
     let late = m.late_us();
     let shift = |t: u64| t.saturating_add_signed(late);
+    let mut seen = std::collections::HashSet::with_capacity(ops.len());
     ops.into_iter()
         .map(|mut op| {
-            if !m.segment.owns(op.seq) {
+            if !m.segment.owns(op.seq) || !seen.insert(op.seq) {
                 return Err(MergeError::Foreign {
                     path: path.to_owned(),
                     seq: op.seq,
                     segment: m.segment,
                 });
             }
-            op.intended_us = shift(op.intended_us);
             op.sent_us = shift(op.sent_us);
             op.done_us = shift(op.done_us);
             Ok(op)
@@ -226,7 +245,12 @@ mod tests {
             r.record(&op(s, s * 1000)).unwrap();
         }
         r.finish().unwrap();
-        m.write(&path).unwrap();
+        Manifest {
+            ops: seqs.len() as u64,
+            ..m.clone()
+        }
+        .write(&path)
+        .unwrap();
         path
     }
 
@@ -234,15 +258,17 @@ mod tests {
     fn slices_merge_into_the_whole_load_on_one_timeline() {
         let dir = tempfile::tempdir().unwrap();
         let a = segment(dir.path(), &manifest("1/2"), &[0, 2, 4]);
-        // The second generator started 300 µs late: its times move by that much.
+        // The second generator started 300 µs late: what it sent and heard back moves by that
+        // much, what the schedule intended does not (the lateness is latency).
         let mut late = manifest("2/2");
         late.started_unix_us += 300;
         let b = segment(dir.path(), &late, &[1, 3]);
         let merged = merge(&[b, a], Duration::from_millis(5)).unwrap();
         let seqs: Vec<u64> = merged.ops.iter().map(|o| o.seq).collect();
         assert_eq!(seqs, [0, 1, 2, 3, 4]);
-        assert_eq!(merged.ops[1].intended_us, 1300);
+        assert_eq!(merged.ops[1].intended_us, 1000);
         assert_eq!(merged.ops[1].done_us, 1800);
+        assert_eq!(merged.ops[1].latency_us(), 800);
         assert_eq!(merged.ops[2].intended_us, 2000);
         assert_eq!(merged.manifests[0].segment.to_string(), "1/2");
     }
@@ -295,6 +321,17 @@ mod tests {
         skewed.write(&b).unwrap();
         assert!(err(&[a.clone(), b.clone()])
             .contains("the clock of segment 2/2 is off by up to 9.04ms against the coordinator's (over the bound of 5ms)"));
+        let mut own_clock = manifest("2/2");
+        own_clock.clock = "http://10.0.0.9:7478/clock".into();
+        own_clock.ops = 1;
+        own_clock.write(&b).unwrap();
+        assert!(err(&[a.clone(), b.clone()])
+            .ends_with("their clocks differ (local against http://10.0.0.9:7478/clock)"));
+        let mut longer = manifest("2/2");
+        longer.ops = 2;
+        longer.write(&b).unwrap();
+        assert!(err(&[a.clone(), b.clone()])
+            .ends_with("holds 1 operations, its manifest recorded 2: a partial or altered copy"));
         std::fs::remove_file(Manifest::beside(&b)).unwrap();
         assert!(err(&[a, b]).contains("no manifest beside it"));
         assert_eq!(

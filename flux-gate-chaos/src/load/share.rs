@@ -13,10 +13,14 @@ use super::clock::{now_unix_us, Clock, ClockError};
 use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
 use super::manifest::{Manifest, ManifestError};
 
-/// How late after the agreed start a generator may still start. A later one would run its
-/// slice of the schedule that much after the others': the merged arrivals would not be the
-/// schedule any more, so it refuses instead.
+/// How late after the agreed start a generator may still start. Its lateness is not hidden — the
+/// merge keeps the schedule's intended times, so every attempt of a late generator shows it as
+/// latency — but a generator later than this was started wrong, not slowly: it refuses.
 pub const MOST_LATE: Duration = Duration::from_secs(1);
+
+/// How far ahead the agreed start may be: further is a mistake (microseconds given for
+/// milliseconds), and the wait could not be stopped short of killing the generator.
+pub const MOST_AHEAD: Duration = Duration::from_secs(3600);
 
 /// Where and when the generators of one load meet.
 #[derive(Debug, Clone)]
@@ -32,6 +36,16 @@ pub enum ShareError {
     Clock(#[from] ClockError),
     #[error("the agreed start passed {0:?} ago (at most {MOST_LATE:?} late is joined): agree on a later one")]
     TooLate(Duration),
+    #[error("the load ran (its history is {}), but the coordinator's clock did not answer at its end, so no manifest was written and the history cannot be merged: {source}", history.display())]
+    NoEndReading {
+        history: std::path::PathBuf,
+        #[source]
+        source: ClockError,
+    },
+    #[error(
+        "the agreed start is {0:?} ahead (at most {MOST_AHEAD:?}): it is Unix time in milliseconds"
+    )]
+    TooFar(Duration),
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error(transparent)]
@@ -64,6 +78,9 @@ pub async fn drive_share(
     let at_start = meeting.clock.read().await?;
     let theirs_now = now_unix_us().saturating_add_signed(at_start.offset_us);
     match meeting.start_at_unix_us.checked_sub(theirs_now) {
+        Some(wait) if Duration::from_micros(wait) > MOST_AHEAD => {
+            return Err(ShareError::TooFar(Duration::from_micros(wait)));
+        }
         Some(wait) => tokio::time::sleep(Duration::from_micros(wait)).await,
         None => {
             let late = Duration::from_micros(theirs_now - meeting.start_at_unix_us);
@@ -72,22 +89,30 @@ pub async fn drive_share(
             }
         }
     }
-    let started_unix_us = now_unix_us().saturating_add_signed(at_start.offset_us);
-    let manifest = |summary: &LoadSummary, at_end| Manifest {
+    let summary = drive(plan.clone(), history, live, cancel).await?;
+    let at_end = meeting
+        .clock
+        .read()
+        .await
+        .map_err(|source| ShareError::NoEndReading {
+            history: history.to_owned(),
+            source,
+        })?;
+    let manifest = Manifest {
         run: plan.key_prefix.clone(),
         seed: plan.seed,
         load: identity(&plan),
         segment: plan.segment,
         start_at_unix_us: meeting.start_at_unix_us,
-        started_unix_us,
+        // The load's own time zero, on the coordinator's clock.
+        started_unix_us: summary
+            .started_unix_us
+            .saturating_add_signed(at_start.offset_us),
         clock: meeting.clock.describe(),
         clock_at_start: at_start,
         clock_at_end: at_end,
         ops: summary.totals.ops,
     };
-    let summary = drive(plan.clone(), history, live, cancel).await?;
-    let at_end = meeting.clock.read().await?;
-    let manifest = manifest(&summary, at_end);
     manifest.write(history)?;
     Ok((summary, manifest))
 }

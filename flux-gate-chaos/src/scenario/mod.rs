@@ -182,8 +182,10 @@ pub struct Load {
     #[serde(default = "default_connections")]
     pub connections: u32,
     /// How many generators make the load together: each sends every n-th attempt of the one
-    /// schedule into a history of its own, and the run judges their merge (docs/scaling.md).
+    /// schedule (closed model: with its share of `vus`) into a history of its own, and the run
+    /// judges their merge (docs/scaling.md). `connections` are each generator's own.
     #[serde(default = "one_generator", skip_serializing_if = "is_one")]
+    #[schemars(range(min = 1, max = 64), extend("default" = 1))]
     pub generators: u32,
 }
 

@@ -298,12 +298,18 @@ fn connections(l: &Load) -> Option<Problem> {
 }
 
 /// Each generator has its own connections and history: a few dozen are plenty on any
-/// machine, and a load split finer than that is a mistake.
+/// machine, and a load split finer than that is a mistake. In the closed model each generator
+/// drives its share of the users, so each needs one: with fewer users than generators, a
+/// generator without any would never send its attempts.
 fn generators(l: &Load) -> Option<Problem> {
+    if l.generators == 0 || l.generators > 64 {
+        return Some(problem("load.generators", "use 1–64 generators"));
+    }
+    let users = l.vus.unwrap_or(1);
     problem_if(
-        l.generators == 0 || l.generators > 64,
+        matches!(l.model, LoadModel::VirtualUsers) && users < l.generators,
         "load.generators",
-        "use 1–64 generators",
+        "at most as many generators as `vus`: each drives its share of the users",
     )
 }
 
@@ -703,6 +709,19 @@ mod tests {
         assert_eq!(p.len(), 2, "{p:?}");
         assert!(p[0].contains("faults[0].at"));
         assert!(p[1].contains("no `reset_peer` toxic"));
+    }
+
+    #[test]
+    fn a_closed_load_needs_a_user_per_generator() {
+        let s = parse_str(
+            "name: g\nsale: { product: p, stock: 1 }\nload: { model: virtual-users, vus: 2, duration: 5s, generators: 3 }\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let p = validate(&s, &names());
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].key, "load.generators");
+        assert!(p[0].message.contains("at most as many generators as `vus`"));
     }
 
     #[test]

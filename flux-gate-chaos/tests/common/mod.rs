@@ -41,7 +41,6 @@ pub fn state(pid: u32) -> Option<char> {
     stat.rsplit(')').next()?.trim().chars().next()
 }
 
-/// A loopback port free a moment ago.
 /// The one run directory a `fgchaos run` of one scenario wrote under `reports`.
 pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
     let dirs: Vec<_> = std::fs::read_dir(reports)
@@ -54,6 +53,7 @@ pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
     dirs[0].clone()
 }
 
+/// A loopback port free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

@@ -61,6 +61,10 @@ pub enum SwarmError {
         "could not leave the swarm fgchaos initialised on this engine (`docker swarm leave --force`): {0}. Leave it by hand"
     )]
     Leave(String),
+    #[error(
+        "left the swarm, but could not remove the `docker_gwbridge` network its init made: {0}. Remove it by hand (`docker network rm docker_gwbridge`)"
+    )]
+    Bridge(String),
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -119,20 +123,22 @@ pub async fn manage(docker: &Docker, advertise: &str) -> Result<Membership, Swar
                 format!(" ({error})")
             },
         }),
-        Standing::Outside => {
-            let had_gwbridge = docker.inspect_network(GWBRIDGE, None).await.is_ok();
-            let init = SwarmInitRequest {
-                listen_addr: Some(format!("{advertise}:2377")),
-                advertise_addr: Some(advertise.to_owned()),
-                ..Default::default()
-            };
-            let node = docker
-                .init_swarm(init)
-                .await
-                .map_err(|e| SwarmError::Init {
-                    advertise: advertise.to_owned(),
-                    reason: e.to_string(),
-                })?;
+        Standing::Outside => initialise(docker, advertise).await,
+    }
+}
+
+/// `docker swarm init`, for an engine in no swarm. A failed init is undone as far as it got (an
+/// init can fail after the engine joined, or after it made the bridge), so that "nothing was
+/// changed" holds.
+async fn initialise(docker: &Docker, advertise: &str) -> Result<Membership, SwarmError> {
+    let had_gwbridge = gwbridge_exists(docker).await?;
+    let init = SwarmInitRequest {
+        listen_addr: Some(format!("{advertise}:2377")),
+        advertise_addr: Some(advertise.to_owned()),
+        ..Default::default()
+    };
+    match docker.init_swarm(init).await {
+        Ok(node) => {
             tracing::info!(%node, advertise, "made this engine a single-node swarm manager");
             Ok(Membership {
                 node,
@@ -140,28 +146,68 @@ pub async fn manage(docker: &Docker, advertise: &str) -> Result<Membership, Swar
                 made_gwbridge: !had_gwbridge,
             })
         }
+        Err(e) => {
+            let reason = e.to_string();
+            let joined = !matches!(standing(docker).await, Ok(Standing::Outside));
+            let partial = Membership {
+                node: String::new(),
+                initialised: joined,
+                made_gwbridge: !had_gwbridge,
+            };
+            if let Err(undo) = restore(docker, partial).await {
+                tracing::error!(error = %undo, "could not undo a failed swarm init");
+            }
+            Err(SwarmError::Init {
+                advertise: advertise.to_owned(),
+                reason,
+            })
+        }
+    }
+}
+
+/// Whether the engine has the swarm's gateway bridge now (only "no such network" says no).
+async fn gwbridge_exists(docker: &Docker) -> Result<bool, DockerError> {
+    match docker.inspect_network(GWBRIDGE, None).await {
+        Ok(_) => Ok(true),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Ok(false),
+        Err(e) => Err(DockerError::api(
+            format!("inspecting network {GWBRIDGE}"),
+            e,
+        )),
     }
 }
 
 /// Leaves the engine as [`manage`] found it: leaves the swarm fgchaos initialised (and removes
 /// the gateway bridge that made); a swarm it found is left running.
 pub async fn restore(docker: &Docker, membership: Membership) -> Result<(), SwarmError> {
-    if !membership.initialised {
-        return Ok(());
+    if membership.initialised {
+        docker
+            .leave_swarm(Some(LeaveSwarmOptions { force: true }))
+            .await
+            .map_err(|e| SwarmError::Leave(e.to_string()))?;
+        tracing::info!(node = %membership.node, "left the swarm this run initialised");
     }
-    docker
-        .leave_swarm(Some(LeaveSwarmOptions { force: true }))
-        .await
-        .map_err(|e| SwarmError::Leave(e.to_string()))?;
-    tracing::info!(node = %membership.node, "left the swarm this run initialised");
     if membership.made_gwbridge {
-        match docker.remove_network(GWBRIDGE).await {
-            Ok(()) => {}
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {}
-            Err(e) => return Err(SwarmError::Leave(format!("removing {GWBRIDGE}: {e}"))),
-        }
+        remove_gwbridge(docker).await?;
     }
     Ok(())
+}
+
+/// Removes the gateway bridge a swarm init made. Its last endpoints go a moment after the node
+/// leaves, so "active endpoints" is waited out for a few seconds.
+async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
+    let mut last = String::new();
+    for _ in 0..20 {
+        match docker.remove_network(GWBRIDGE).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(()),
+            Err(e) => last = e.to_string(),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    Err(SwarmError::Bridge(last))
 }

@@ -42,6 +42,7 @@ pub(crate) fn journal(expect: &str, per_user_limit: Option<u32>) -> Journal {
             seconds: Vec::new(),
             not_sent: 0,
             generators: Vec::new(),
+            started_unix_us: 0,
             elapsed_ms: 2000,
         }),
         logs: None,
