@@ -18,15 +18,6 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-fn engine_answers() -> bool {
-    Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 fn docker(args: &[&str]) -> String {
     let out = Command::new("docker").args(args).output().unwrap();
     assert!(
@@ -141,7 +132,7 @@ fn fgchaos() -> Command {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn docker_target_drives_a_real_compose_project() {
-    if !engine_answers() {
+    if !common::engine_answers() {
         assert_ne!(
             std::env::var("FG_REQUIRE_DOCKER").as_deref(),
             Ok("1"),

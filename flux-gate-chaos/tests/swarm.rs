@@ -4,21 +4,14 @@
 //! Swarm membership is the engine's own state, shared by every test that touches it: the test
 //! functions here hold one lock so that one initialises and leaves at a time.
 
-use std::process::{Command, Stdio};
+mod common;
+
+use std::process::Command;
 
 use fgchaos::target::docker::engine;
 use fgchaos::target::swarm::{self, Membership, Standing};
 
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn engine_answers() -> bool {
-    Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
 
 /// `inactive`, `active`, … as `docker info` says.
 fn cli_state() -> String {
@@ -65,7 +58,7 @@ impl Drop for LeaveOnDrop {
 }
 
 fn skip() -> bool {
-    if engine_answers() {
+    if common::engine_answers() {
         return false;
     }
     assert_ne!(

@@ -53,6 +53,16 @@ pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
     dirs[0].clone()
 }
 
+/// Whether a Docker engine answers (`docker version`): the gate of the tests that need one.
+pub fn engine_answers() -> bool {
+    std::process::Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A loopback port free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
