@@ -288,9 +288,10 @@ pub struct MergeArgs {
     /// Replace --out if it exists.
     #[arg(long)]
     pub force: bool,
-    /// The most clock skew of a generator against the coordinator that is merged.
-    #[arg(long, default_value = "5ms")]
-    pub max_skew: String,
+    /// The most clock skew of a generator against the coordinator that is merged (default
+    /// 5 ms: `load::merge::MAX_SKEW`).
+    #[arg(long)]
+    pub max_skew: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]

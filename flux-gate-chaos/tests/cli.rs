@@ -127,13 +127,8 @@ fn a_run_applies_faults_on_schedule_and_records_every_attempt() {
     );
     let reports = dir.path().join("reports");
     let work = dir.path().join("work");
-    let out = fgchaos()
-        .arg("run")
-        .arg(&scenario)
-        .args(["--target", "local", "--seed", "7", "--report-dir"])
-        .arg(&reports)
-        .arg("--work-dir")
-        .arg(&work)
+    let out = common::local_run(&scenario, dir.path())
+        .args(["--seed", "7"])
         .output()
         .unwrap();
     assert_eq!(

@@ -6,7 +6,7 @@ use anyhow::{bail, Context};
 use fgchaos::cli::LoadArgs;
 use fgchaos::load::clock::Clock;
 use fgchaos::load::manifest::Manifest;
-use fgchaos::load::share::{drive_share, Meeting};
+use fgchaos::load::meeting::{drive_segment, Meeting};
 use fgchaos::load::{LoadPlan, LoadSummary, Segment};
 use fgchaos::scenario::{self, Dur, LoadModel, Rate};
 use tokio::sync::watch;
@@ -31,21 +31,20 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
         );
     }
     let plan = plan(&args, segment)?;
+    let never = watch::channel(false).1;
     let (summary, manifest) = match args.start_at {
         Some(ms) => {
             let meeting = Meeting {
                 start_at_unix_us: ms.saturating_mul(1000),
                 clock: args.clock.map_or(Clock::Local, Clock::Remote),
             };
-            let cancel = watch::channel(false).1;
             let (summary, manifest) =
-                drive_share(plan, &args.history, Default::default(), cancel, &meeting).await?;
+                drive_segment(plan, &args.history, Default::default(), never, &meeting).await?;
             (summary, Some(manifest))
         }
         None => {
-            let cancel = watch::channel(false).1;
             let summary =
-                fgchaos::load::drive(plan, &args.history, Default::default(), cancel).await?;
+                fgchaos::load::drive(plan, &args.history, Default::default(), never).await?;
             (summary, None)
         }
     };

@@ -1,37 +1,30 @@
 //! `fgchaos merge`: the histories of a load's segments made one, on the coordinator's
 //! timeline — or a clear refusal, with nothing written.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use anyhow::Context;
 use fgchaos::cli::MergeArgs;
-use fgchaos::load::history::Recorder;
 use fgchaos::load::manifest::Manifest;
-use fgchaos::load::merge::merge as merge_histories;
+use fgchaos::load::merge::{merge as merge_histories, MAX_SKEW};
 use fgchaos::scenario::Dur;
 
 use super::Exit;
 
 pub fn merge(args: &MergeArgs) -> anyhow::Result<Exit> {
-    let bound: Dur = args
-        .max_skew
-        .parse()
-        .map_err(anyhow::Error::msg)
-        .context("--max-skew")?;
+    let bound = match &args.max_skew {
+        Some(text) => text
+            .parse::<Dur>()
+            .map_err(anyhow::Error::msg)
+            .context("--max-skew")?
+            .get(),
+        None => MAX_SKEW,
+    };
     refuse_overwrite(args)?;
-    let merged = merge_histories(&args.histories, bound.get())?;
-    // Written beside, then renamed: a failed write leaves no partial history under --out.
-    let mut partial = args.out.as_os_str().to_owned();
-    partial.push(".partial");
-    let partial = PathBuf::from(partial);
-    let writing = || format!("writing {}", partial.display());
-    let mut recorder = Recorder::create(&partial).with_context(writing)?;
-    for op in &merged.ops {
-        recorder.record(op).with_context(writing)?;
-    }
-    let (_, totals) = recorder.finish().with_context(writing)?;
-    std::fs::rename(&partial, &args.out)
-        .with_context(|| format!("moving {} to {}", partial.display(), args.out.display()))?;
+    let merged = merge_histories(&args.histories, bound)?;
+    let (_, totals) = merged
+        .write(&args.out)
+        .with_context(|| format!("writing {}", args.out.display()))?;
     for m in &merged.manifests {
         outln!(
             "segment {}  {} ops  started {} µs after the agreed start  skew ≤ {} µs ({})",

@@ -8,30 +8,24 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::watch;
 
 use super::clock::{now_unix_us, Clock};
 use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
-use super::history::Recorder;
-use super::merge::{merge, MergeError};
+use super::meeting::{drive_segment, Meeting, MeetingError};
+use super::merge::{merge, MergeError, MAX_SKEW};
 use super::segment::Segment;
-use super::share::{drive_share, Meeting, ShareError};
-
-/// The most clock skew a merge accepts by default: far above what one machine's clock shows
-/// (none) or an exchange on loopback (tens of µs), far below the checkers' resolution.
-pub const MAX_SKEW: Duration = Duration::from_millis(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum GeneratorsError {
     #[error(transparent)]
     Load(#[from] LoadError),
     #[error("generator {segment}: {source}")]
-    Share {
+    Segment {
         segment: Segment,
         #[source]
-        source: ShareError,
+        source: MeetingError,
     },
     #[error("merging the generators' histories: {0}")]
     Merge(#[from] MergeError),
@@ -48,15 +42,15 @@ pub fn history_of(history: &Path, s: Segment) -> PathBuf {
     history.with_file_name(format!("history-{}-of-{}.jsonl", s.index(), s.count()))
 }
 
-/// Drives the load with `generators` generators; the merged history is written to `history`.
-/// One generator is the plain load, with no segment files.
+/// Drives the load with its `generators`; the merged history is written to `history`. One
+/// generator is the plain load, with no segment files.
 pub async fn drive_all(
     plan: LoadPlan,
-    generators: u32,
     history: &Path,
     live: Arc<Live>,
     cancel: watch::Receiver<bool>,
 ) -> Result<LoadSummary, GeneratorsError> {
+    let generators = plan.load.generators;
     if generators <= 1 {
         return Ok(drive(plan, history, live, cancel).await?);
     }
@@ -76,10 +70,10 @@ pub async fn drive_all(
             &meeting,
         );
         async move {
-            drive_share(plan, &path, live, cancel, meeting)
+            drive_segment(plan, &path, live, cancel, meeting)
                 .await
                 .map(|(summary, _)| (path, summary))
-                .map_err(|source| GeneratorsError::Share { segment, source })
+                .map_err(|source| GeneratorsError::Segment { segment, source })
         }
     });
     // Every generator runs to its end even when another fails: none is left sending unawaited.
@@ -89,15 +83,12 @@ pub async fn drive_all(
         .collect::<Result<Vec<_>, _>>()?;
     let paths: Vec<PathBuf> = done.iter().map(|(p, _)| p.clone()).collect();
     let merged = merge(&paths, MAX_SKEW)?;
-    let write_err = |source| GeneratorsError::Write {
-        path: history.to_owned(),
-        source,
-    };
-    let mut recorder = Recorder::create(history).map_err(write_err)?;
-    for op in &merged.ops {
-        recorder.record(op).map_err(write_err)?;
-    }
-    let (seconds, totals) = recorder.finish().map_err(write_err)?;
+    let (seconds, totals) = merged
+        .write(history)
+        .map_err(|source| GeneratorsError::Write {
+            path: history.to_owned(),
+            source,
+        })?;
     Ok(LoadSummary {
         totals,
         seconds,

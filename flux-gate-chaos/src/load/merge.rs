@@ -11,9 +11,13 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::history::{self, Op};
+use super::history::{self, Op, Recorder, SecondStats, Totals};
 use super::manifest::{Manifest, ManifestError};
 use super::segment::Segment;
+
+/// The most clock skew a merge accepts by default: far above what one machine's clock shows
+/// (none) or an exchange on loopback (tens of µs), far below the checkers' resolution.
+pub const MAX_SKEW: Duration = Duration::from_millis(5);
 
 /// The merged history, and each segment's manifest in segment order.
 #[derive(Debug)]
@@ -21,6 +25,23 @@ pub struct Merged {
     /// Every operation, by completion time on the coordinator's timeline.
     pub ops: Vec<Op>,
     pub manifests: Vec<Manifest>,
+}
+
+impl Merged {
+    /// Writes the merged history to `path` — beside it first, then renamed, so that a failed
+    /// write leaves no partial history there — and returns its statistics.
+    pub fn write(&self, path: &Path) -> std::io::Result<(Vec<SecondStats>, Totals)> {
+        let mut partial = path.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        let mut recorder = Recorder::create(&partial)?;
+        for op in &self.ops {
+            recorder.record(op)?;
+        }
+        let stats = recorder.finish()?;
+        std::fs::rename(&partial, path)?;
+        Ok(stats)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -7,11 +7,11 @@ pub mod generator;
 pub mod generators;
 pub mod history;
 pub mod manifest;
+pub mod meeting;
 pub mod merge;
 pub mod recent;
 pub mod schedule;
 pub mod segment;
-pub mod share;
 
 pub use generator::{drive, Live, LoadPlan, LoadSummary};
 pub use generators::drive_all;

@@ -66,9 +66,7 @@ impl Together<'_, '_> {
             zero: self.watch.zero,
         };
         let load = async {
-            let generators = self.plan.load.generators;
-            let r =
-                load::drive_all(self.plan, generators, self.history, self.live, load_stop).await;
+            let r = load::drive_all(self.plan, self.history, self.live, load_stop).await;
             let _ = load_ended.send(true);
             r
         };

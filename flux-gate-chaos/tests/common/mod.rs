@@ -41,6 +41,19 @@ pub fn state(pid: u32) -> Option<char> {
     stat.rsplit(')').next()?.trim().chars().next()
 }
 
+/// `fgchaos run SCENARIO --target local`, its reports under `dir/reports` and its stack under
+/// `dir/work`.
+pub fn local_run(scenario: &Path, dir: &Path) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_fgchaos"));
+    c.arg("run")
+        .arg(scenario)
+        .args(["--target", "local", "--report-dir"])
+        .arg(dir.join("reports"))
+        .arg("--work-dir")
+        .arg(dir.join("work"));
+    c
+}
+
 /// The one run directory a `fgchaos run` of one scenario wrote under `reports`.
 pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
     let dirs: Vec<_> = std::fs::read_dir(reports)

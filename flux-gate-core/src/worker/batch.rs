@@ -25,7 +25,7 @@ use crate::shutdown::Shutdown;
 /// or, while the database's host name does not resolve, the pool's 3 s acquire timeout.)
 const MAX_RETRY_DELAY: Duration = Duration::from_millis(250);
 
-/// How often an idle worker sends again the commits the broker has not confirmed.
+/// How often an idle worker sends again the commits the broker does not hold.
 const COMMIT_RETRY: Duration = Duration::from_secs(2);
 
 /// One gathered batch: orders to persist, raw messages that are not orders, and the next
@@ -209,7 +209,7 @@ impl Batcher {
         }
     }
 
-    /// Commits again what the broker has not confirmed (see `commits.rs`), while no batch is
+    /// Commits again what the broker does not hold (see `commits.rs`), while no batch is
     /// coming.
     fn commit_lost(&self) {
         let lost = self.consumer.context().commits_to_retry();

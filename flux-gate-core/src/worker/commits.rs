@@ -1,26 +1,22 @@
-//! Offset commits the broker never confirmed. A commit is asynchronous (a lost one only means
-//! redelivery, which inserts nothing twice), and it is lost when the broker is cut off while it
-//! is in flight: librdkafka times the request out and does not send it again. While orders keep
-//! coming the next batch's commit covers it; after the last batch of a sale nothing does, and
-//! the group's committed offset stays behind for good — a consumer lag that never drains, which
-//! is exactly what a stuck worker looks like (fgchaos's settle waited on it until its timeout,
-//! after a Kafka blackhole healed with no load left to send).
+//! Offset commits the broker does not hold. A commit is asynchronous (a lost one only means
+//! redelivery, which inserts nothing twice), and two things undo one after it was sent:
+//! - the broker is cut off while it is in flight, and nothing answers it. While orders keep
+//!   coming the next batch's commit covers it; after the last batch of a sale nothing does, and
+//!   the group's committed offset stays behind for good — a consumer lag that never drains,
+//!   which is exactly what a stuck worker looks like (fgchaos's settle waited on it until its
+//!   timeout, after a Kafka blackhole healed with no load left to send);
+//! - librdkafka retries the timed-out request once the connection is back (10.8 s later), and
+//!   when a newer commit landed meanwhile that stale retry moves the group's committed offset
+//!   *backwards* — orders persisted, lag stuck (fgchaos's halt test, once in CI).
 //!
-//! Worse, a lost commit can come back: librdkafka retries a timed-out `OffsetCommit` once the
-//! connection is re-established, and when a newer commit landed meanwhile the stale retry moves
-//! the group's committed offset *backwards* — orders persisted, lag stuck (fgchaos's halt test,
-//! 1 failure in about 50 runs under CI load: a commit swallowed by a 100 ms blackhole retried
-//! 10.8 s later, after the next commit).
-//!
-//! So each commit is recorded here, per partition: the furthest offset sent, and what the
-//! broker holds. A commit's answer raises that; the group's committed offsets, which the
-//! membership watchdog reads every second anyway, *set* it — the broker's state is the truth,
-//! and only a read of it sees a stale retry move it back (a timed-out request is not reliably
-//! answered at all, so silence counts as loss too). The batcher sends again, when it is idle,
-//! every offset sent that the broker does not hold — only for partitions it still holds, and
-//! only its own furthest: async commits complete in any order, and committing an older offset
-//! after a newer one is exactly the bug above. Committing an offset the group already has is
-//! harmless.
+//! A commit's own answer cannot settle either: the first is never answered, and the second is
+//! answered "success" while the offset it leaves is an old one. Only the broker's state can,
+//! and the membership watchdog reads the group's committed offsets every second anyway. So each
+//! partition's furthest offset sent is recorded here beside what the broker was last seen to
+//! hold, and the batcher, when it is idle, commits again every offset sent that the broker does
+//! not hold — only for partitions it still holds, and only its own furthest: async commits
+//! complete in any order, and committing an older offset after a newer one is the bug above.
+//! Committing an offset the group already has is harmless (decisions §60).
 
 use std::collections::BTreeMap;
 
@@ -29,8 +25,8 @@ use std::collections::BTreeMap;
 pub struct Commits {
     /// The furthest next-offset sent.
     sent: BTreeMap<i32, i64>,
-    /// The next-offset the broker holds, as last confirmed or read.
-    confirmed: BTreeMap<i32, i64>,
+    /// The next-offset the broker held at the last read of the group.
+    held: BTreeMap<i32, i64>,
 }
 
 impl Commits {
@@ -42,32 +38,20 @@ impl Commits {
         }
     }
 
-    /// Records a commit's answer: only a success says anything (a failure leaves the offset
-    /// sent and unconfirmed, to be sent again).
-    pub fn answered(&mut self, landed: bool, offsets: &[(i32, i64)]) {
-        if !landed {
-            return;
-        }
-        for &(p, o) in offsets {
-            let c = self.confirmed.entry(p).or_insert(o);
-            *c = (*c).max(o);
-        }
-    }
-
     /// Records the group's committed offsets as read from the broker: what it holds now, even
-    /// behind what an answer confirmed (a stale retry landed after it).
+    /// behind an offset it once held (a stale retry landed after it).
     pub fn seen(&mut self, committed: &[(i32, i64)]) {
         for &(p, o) in committed {
-            self.confirmed.insert(p, o);
+            self.held.insert(p, o);
         }
     }
 
-    /// The commits to send again: of the partitions `held`, the furthest offset sent where the
-    /// broker has not confirmed it (or anything past it).
-    pub fn to_retry(&self, held: impl Fn(i32) -> bool) -> BTreeMap<i32, i64> {
+    /// The commits to send again: of the partitions `owned`, the furthest offset sent where the
+    /// broker was not seen holding it (or anything past it).
+    pub fn to_retry(&self, owned: impl Fn(i32) -> bool) -> BTreeMap<i32, i64> {
         self.sent
             .iter()
-            .filter(|(p, o)| held(**p) && self.confirmed.get(p).is_none_or(|c| c < o))
+            .filter(|(p, o)| owned(**p) && self.held.get(p).is_none_or(|h| h < o))
             .map(|(p, o)| (*p, *o))
             .collect()
     }
@@ -76,7 +60,7 @@ impl Commits {
     /// new owner commits there).
     pub fn forget(&mut self, partition: i32) {
         self.sent.remove(&partition);
-        self.confirmed.remove(&partition);
+        self.held.remove(&partition);
     }
 }
 
@@ -85,46 +69,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn an_unconfirmed_commit_is_sent_again_until_one_at_or_past_it_is_confirmed() {
+    fn a_commit_is_sent_again_until_the_broker_is_seen_holding_it() {
         let mut c = Commits::default();
         c.sent(&BTreeMap::from([(0, 10)]));
-        c.answered(true, &[(0, 10)]);
+        // Not read yet: unknown counts as not held.
+        assert_eq!(c.to_retry(|_| true), BTreeMap::from([(0, 10)]));
+        c.seen(&[(0, 10)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::new());
-        // 15 lost without a word, 4 refused: both sent again, only where still held.
+        // 15 and 4 lost: both sent again, only where this worker still owns the partition.
         c.sent(&BTreeMap::from([(0, 15), (1, 4)]));
-        c.answered(false, &[(1, 4)]);
+        c.seen(&[(0, 10)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::from([(0, 15), (1, 4)]));
         assert_eq!(c.to_retry(|p| p == 1), BTreeMap::from([(1, 4)]));
-        c.answered(true, &[(0, 15)]);
-        c.answered(true, &[(1, 9)]);
+        // Held, or held past (another commit of this worker went further).
+        c.seen(&[(0, 15), (1, 9)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::new());
     }
 
     #[test]
     fn a_stale_retry_that_moved_the_group_back_is_committed_over() {
-        // 15 then 20 answered; librdkafka's retry of a timed-out 15 lands after 20, and the
-        // next read of the group shows 15: 20 is sent again, until a read shows it held.
+        // 15 then 20 sent and held; librdkafka's retry of a timed-out 15 lands after 20, and
+        // the next read shows 15: 20 — never 15 — is sent again, until a read shows it held.
         let mut c = Commits::default();
         c.sent(&BTreeMap::from([(0, 15)]));
         c.sent(&BTreeMap::from([(0, 20)]));
-        c.answered(true, &[(0, 20)]);
-        c.answered(true, &[(0, 15)]);
+        c.seen(&[(0, 20)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::new());
         c.seen(&[(0, 15)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::from([(0, 20)]));
         c.seen(&[(0, 20)]);
-        assert_eq!(c.to_retry(|_| true), BTreeMap::new());
-    }
-
-    #[test]
-    fn only_the_furthest_offset_sent_is_ever_sent_again() {
-        // Async commits complete in any order: 15 and 20 sent, 20 confirmed, 15's failure
-        // arrives last — nothing to send (15 would move the group back).
-        let mut c = Commits::default();
-        c.sent(&BTreeMap::from([(0, 15)]));
-        c.sent(&BTreeMap::from([(0, 20)]));
-        c.answered(true, &[(0, 20)]);
-        c.answered(false, &[(0, 15)]);
         assert_eq!(c.to_retry(|_| true), BTreeMap::new());
         c.sent(&BTreeMap::from([(0, 25)]));
         assert_eq!(c.to_retry(|_| true), BTreeMap::from([(0, 25)]));

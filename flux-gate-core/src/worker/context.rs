@@ -33,7 +33,7 @@ pub struct WorkerContext {
     /// they report unknown, and a reader waiting for a known lag (fgchaos settling after a
     /// rebalance) would wait for up to a whole look period for nothing.
     assigned_now: tokio::sync::Notify,
-    /// What the broker confirmed of this worker's commits, and what it lost.
+    /// This worker's commits, and what the broker was last seen to hold of them.
     commits: Mutex<Commits>,
 }
 
@@ -59,7 +59,7 @@ impl WorkerContext {
         lock(&self.commits).sent(offsets);
     }
 
-    /// Commits the broker has not confirmed, for the partitions this worker still holds:
+    /// Commits the broker does not hold, for the partitions this worker still holds:
     /// partition → the next offset to commit again.
     pub fn commits_to_retry(&self) -> BTreeMap<i32, i64> {
         let held = lock(&self.assigned).clone();
@@ -156,10 +156,11 @@ impl ConsumerContext for WorkerContext {
                 _ => None,
             })
             .collect();
+        // Logged only: what the broker holds is read from it (`commits.rs`), not taken from an
+        // answer.
         if let Err(e) = &result {
             tracing::warn!(error = %e, ?offsets, "offset commit lost: committing it again when idle");
         }
-        lock(&self.commits).answered(result.is_ok(), &offsets);
     }
 }
 

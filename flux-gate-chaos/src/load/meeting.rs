@@ -1,7 +1,8 @@
-//! One generator's part of a load made by several: it reads its clock against the
-//! coordinator's, waits for the agreed start, drives its segment, reads the clock again and
-//! writes the manifest beside its history ([`super::manifest`]), which is what lets
-//! [`super::merge`] put the histories on one timeline.
+//! Where and when the generators of one load meet, and one generator's segment driven there:
+//! it reads its clock against the coordinator's, waits for the agreed start, drives its
+//! segment, reads the clock again and writes the manifest beside its history
+//! ([`super::manifest`]), which is what lets [`super::merge`] put the histories on one
+//! timeline.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -31,7 +32,7 @@ pub struct Meeting {
 }
 
 #[derive(Debug, thiserror::Error)]
-pub enum ShareError {
+pub enum MeetingError {
     #[error(transparent)]
     Clock(#[from] ClockError),
     #[error("the agreed start passed {0:?} ago (at most {MOST_LATE:?} late is joined): agree on a later one")]
@@ -68,24 +69,24 @@ pub fn identity(plan: &LoadPlan) -> String {
 
 /// Drives `plan`'s segment from the agreed start; returns once its history and manifest are
 /// on disk.
-pub async fn drive_share(
+pub async fn drive_segment(
     plan: LoadPlan,
     history: &Path,
     live: Arc<Live>,
     cancel: watch::Receiver<bool>,
     meeting: &Meeting,
-) -> Result<(LoadSummary, Manifest), ShareError> {
+) -> Result<(LoadSummary, Manifest), MeetingError> {
     let at_start = meeting.clock.read().await?;
     let theirs_now = now_unix_us().saturating_add_signed(at_start.offset_us);
     match meeting.start_at_unix_us.checked_sub(theirs_now) {
         Some(wait) if Duration::from_micros(wait) > MOST_AHEAD => {
-            return Err(ShareError::TooFar(Duration::from_micros(wait)));
+            return Err(MeetingError::TooFar(Duration::from_micros(wait)));
         }
         Some(wait) => tokio::time::sleep(Duration::from_micros(wait)).await,
         None => {
             let late = Duration::from_micros(theirs_now - meeting.start_at_unix_us);
             if late > MOST_LATE {
-                return Err(ShareError::TooLate(late));
+                return Err(MeetingError::TooLate(late));
             }
         }
     }
@@ -94,7 +95,7 @@ pub async fn drive_share(
         .clock
         .read()
         .await
-        .map_err(|source| ShareError::NoEndReading {
+        .map_err(|source| MeetingError::NoEndReading {
             history: history.to_owned(),
             source,
         })?;
