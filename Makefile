@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test verify-harness verify-explore bench-explore
+.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test swarm-test verify-harness verify-explore bench-explore
 
 bootstrap:
 	@scripts/bootstrap
@@ -22,11 +22,12 @@ chaos: build
 ## Every check CI runs: formatting, lints, unit and integration tests on real components, then
 ## the chaos scenarios on the docker target when a Docker engine answers (FG_REQUIRE_DOCKER=1
 ## makes a missing engine a failure): the plain project's five, then the Sentinel project's
-## four (docs/docker.md).
+## four (docs/docker.md); then the five and a mutant on the swarm target (docs/swarm.md).
 test: bootstrap lint
 	$(CARGO) test --workspace --all-targets
 	cd third_party/noxious && CARGO_TARGET_DIR=$(CURDIR)/target/noxious $(CARGO) test --quiet
 	FG_PROFILE=debug scripts/docker-test
+	FG_PROFILE=debug scripts/swarm-test
 
 ## The Flux-Gate compose project from local images (no registry needed): images, up, down.
 docker-images: build
@@ -44,6 +45,12 @@ docker-down:
 ## and four workers (docker-compose.redis-ha.yml).
 docker-test: build
 	scripts/docker-test
+
+## worker-crash, api-kill, db-outage, kafka-loss and network-partition on the swarm target, on
+## this engine made a single-node swarm, then a mutant (Redis without its append-only file)
+## that must be caught; the engine is checked to be left as found (about 3 minutes).
+swarm-test: build
+	scripts/swarm-test
 
 ## The mutation suite alone: deliberately broken builds must each fail with the checker named
 ## for their bug, the unbroken build must pass (docs/verdicts.md). `make test` runs it too.

@@ -35,14 +35,14 @@ pub struct Cli {
 /// The compose project name this repository's `.env` gives `docker compose`.
 pub const DEFAULT_PROJECT: &str = "fluxgate";
 
-/// `--target`: `local`, `docker`, or `auto` (the default), which is no kind but the command's
+/// `--target`: `local`, `docker`, `swarm`, or `auto` (the default), which is no kind but the command's
 /// rule for picking one — docker when an engine answers and the compose project is up, else
 /// local — and so parses to `None`. Spelt with its full path so that clap's derive takes it as
 /// a value with a default, not as an optional flag.
 pub type TargetFlag = ::std::option::Option<TargetKind>;
 
 fn target_flag() -> impl TypedValueParser<Value = TargetFlag> {
-    PossibleValuesParser::new(["auto", "local", "docker"])
+    PossibleValuesParser::new(["auto", "local", "docker", "swarm"])
         .map(|s| <TargetKind as clap::ValueEnum>::from_str(&s, false).ok())
 }
 
@@ -82,9 +82,12 @@ pub enum Command {
         #[arg(default_value = "scenario", value_parser = ["scenario", "space"])]
         of: String,
     },
-    /// Start the local stack and keep it running until Ctrl-C (or `fgchaos down`).
+    /// Start the local stack and keep it running until Ctrl-C (or `fgchaos down`); with
+    /// `--target swarm`, deploy the stack on Swarm (making this engine a single-node swarm if
+    /// it is in none) and return once it serves.
     Up(UpArgs),
-    /// Stop a stack started with `fgchaos up`.
+    /// Stop a stack started with `fgchaos up`; with `--target swarm`, remove the deployed stack
+    /// and leave the swarm `up` initialised.
     Down(DownArgs),
     /// Serve Toxiproxy's REST API (the embedded fault proxy).
     Proxy(ProxyArgs),
@@ -111,7 +114,7 @@ pub struct RunArgs {
     pub scenarios: Vec<PathBuf>,
     #[arg(long, default_value = "auto", value_parser = target_flag())]
     pub target: TargetFlag,
-    /// Docker target: the compose project to attach to.
+    /// Docker target: the compose project to attach to; swarm target: the stack.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
     /// Seed for every random choice (same seed, same schedule and load).
@@ -155,7 +158,7 @@ pub struct RunArgs {
 pub struct ExploreArgs {
     #[arg(long, default_value = "auto", value_parser = target_flag())]
     pub target: TargetFlag,
-    /// Docker target: the compose project to attach to.
+    /// Docker target: the compose project to attach to; swarm target: the stack.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
     /// Replace the built-in stack description (as for `run`).
@@ -199,7 +202,7 @@ pub struct ShrinkArgs {
     /// The target to shrink on (default: the one the run recorded).
     #[arg(long, value_enum)]
     pub target: Option<TargetKind>,
-    /// Docker target: the compose project to attach to.
+    /// Docker target: the compose project to attach to; swarm target: the stack.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
     /// Replace the built-in stack description (as for `run`).
@@ -318,17 +321,42 @@ pub struct ListArgs {
 
 #[derive(Debug, Clone, Args)]
 pub struct UpArgs {
+    /// `local` (processes on loopback) or `swarm` (a stack deployed on Docker Swarm).
+    #[arg(long, default_value = "local", value_parser = up_target())]
+    pub target: TargetKind,
+    /// Local: replace the built-in stack description.
     #[arg(long)]
     pub stack: Option<PathBuf>,
-    /// Where the stack's directory goes.
+    /// Swarm: the stack's name.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
+    /// Swarm: the stack file to deploy.
+    #[arg(long, default_value = "docker/swarm/stack.yml")]
+    pub compose_file: PathBuf,
+    /// Swarm: the address a swarm initialised here advertises.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub advertise_addr: String,
+    /// Where the stack's directory (local) or the record of what `up` changed (swarm) goes.
     #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
     pub work_dir: PathBuf,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct DownArgs {
+    /// `local` or `swarm`, as given to `up`.
+    #[arg(long, default_value = "local", value_parser = up_target())]
+    pub target: TargetKind,
+    /// Swarm: the stack's name.
+    #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
+    pub project: String,
     #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
     pub work_dir: PathBuf,
+}
+
+/// The targets `up` and `down` bring a stack up on: a compose project is compose's own.
+fn up_target() -> impl TypedValueParser<Value = TargetKind> {
+    PossibleValuesParser::new(["local", "swarm"])
+        .map(|s| <TargetKind as clap::ValueEnum>::from_str(&s, false).unwrap_or(TargetKind::Local))
 }
 
 #[derive(Debug, Clone, Args)]
@@ -344,10 +372,11 @@ pub struct ProxyArgs {
 #[derive(Debug, Clone, Args)]
 pub struct CleanupArgs {
     /// `local`: stray processes; `docker`: the compose project's containers and toxics;
-    /// `auto`: both (docker when an engine answers).
+    /// `swarm`: the stack's paused tasks and toxics; `auto`: local and docker (docker when an
+    /// engine answers).
     #[arg(long, default_value = "auto", value_parser = target_flag())]
     pub target: TargetFlag,
-    /// Docker target: the compose project to repair.
+    /// Docker target: the compose project to repair; swarm target: the stack.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
     #[arg(long, env = "FGCHAOS_WORK_DIR", default_value = ".fgchaos/runs")]
@@ -396,11 +425,17 @@ mod tests {
         assert_eq!(target_of(&["--target", "auto"]), None);
         assert_eq!(target_of(&["--target", "local"]), Some(TargetKind::Local));
         assert_eq!(target_of(&["--target", "docker"]), Some(TargetKind::Docker));
-        let err =
-            Cli::try_parse_from(["fgchaos", "run", "s.yaml", "--target", "swarm"]).unwrap_err();
+        assert_eq!(target_of(&["--target", "swarm"]), Some(TargetKind::Swarm));
+        let err = Cli::try_parse_from(["fgchaos", "run", "s.yaml", "--target", "k8s"]).unwrap_err();
         assert!(
             err.to_string()
-                .contains("possible values: auto, local, docker"),
+                .contains("possible values: auto, local, docker, swarm"),
+            "{err}"
+        );
+        // `up` and `down` bring a stack up locally or on Swarm; a compose project is compose's.
+        let err = Cli::try_parse_from(["fgchaos", "up", "--target", "docker"]).unwrap_err();
+        assert!(
+            err.to_string().contains("possible values: local, swarm"),
             "{err}"
         );
     }

@@ -29,14 +29,18 @@ pub enum TargetKind {
     Local,
     /// The user's Docker Compose project, attached to through the Docker API and left running.
     Docker,
+    /// A Docker Swarm stack (`docker stack deploy`), attached to through a manager's API; its
+    /// tasks are faulted on their nodes and Swarm's rescheduling is part of the system.
+    Swarm,
 }
 
 impl TargetKind {
-    /// `local` or `docker`: the word scenarios, journals and the CLI spell.
+    /// `local`, `docker` or `swarm`: the word scenarios, journals and the CLI spell.
     pub fn as_str(self) -> &'static str {
         match self {
             TargetKind::Local => "local",
             TargetKind::Docker => "docker",
+            TargetKind::Swarm => "swarm",
         }
     }
 }
@@ -53,7 +57,7 @@ mod tests {
 
     #[test]
     fn every_spelling_is_the_same_word() {
-        for k in [TargetKind::Local, TargetKind::Docker] {
+        for k in [TargetKind::Local, TargetKind::Docker, TargetKind::Swarm] {
             let json = serde_json::to_string(&k).unwrap();
             assert_eq!(json, format!("\"{}\"", k.as_str()));
             let cli = <TargetKind as clap::ValueEnum>::to_possible_value(&k).unwrap();

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
+use fgchaos::target::docker::project::Scope;
 use fgchaos::target::docker::{DockerSpec, DockerTarget};
 use fgchaos::target::{Lifecycle, Target};
 
@@ -254,7 +255,7 @@ async fn docker_target_drives_a_real_compose_project() {
     let dir = tempfile::tempdir().unwrap();
     let mut t = DockerTarget::attach(
         DockerSpec::built_in().unwrap(),
-        &project.name,
+        &Scope::Compose(project.name.clone()),
         &Default::default(),
         dir.path(),
     )
@@ -498,7 +499,7 @@ async fn docker_target_drives_a_real_compose_project() {
     let held = tempfile::tempdir().unwrap();
     let e = DockerTarget::attach(
         DockerSpec::built_in().unwrap(),
-        &project.name,
+        &Scope::Compose(project.name.clone()),
         &two,
         held.path(),
     )
@@ -532,7 +533,7 @@ async fn docker_target_drives_a_real_compose_project() {
     assert_eq!(status(&second), "running");
     let mut t = DockerTarget::attach(
         DockerSpec::built_in().unwrap(),
-        &project.name,
+        &Scope::Compose(project.name.clone()),
         &two,
         held.path(),
     )

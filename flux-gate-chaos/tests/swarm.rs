@@ -6,6 +6,7 @@
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
 
 use fgchaos::target::docker::engine;
@@ -130,4 +131,48 @@ async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
     swarm::restore(&docker, made).await.unwrap();
     assert_eq!(cli_state(), "inactive", "the engine is as it was found");
     assert_eq!(networks(), networks_before, "its networks too");
+}
+
+/// `--target swarm` on an engine in no swarm: a harness error (exit 3) that says how to deploy one,
+/// and the engine still in no swarm with the same networks (a run never makes a swarm; only
+/// `fgchaos up --target swarm` does).
+#[tokio::test]
+async fn a_run_on_an_engine_in_no_swarm_is_refused_and_changes_nothing() {
+    if skip() {
+        return;
+    }
+    let _one = ONE_AT_A_TIME.lock().await;
+    if cli_state() != "inactive" {
+        eprintln!(
+            "skipped: this engine is already in a swarm ({})",
+            cli_state()
+        );
+        return;
+    }
+    let networks_before = networks();
+    let scenario = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/worker-crash.yaml");
+    let reports = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_fgchaos"))
+        .args([
+            "run",
+            "--target",
+            "swarm",
+            "--project",
+            "fgtest-swarm",
+            "--report-dir",
+        ])
+        .arg(reports.path())
+        .arg(&scenario)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains(
+            "this engine is in no swarm, so it runs no stack to attach to. Deploy one with `fgchaos up --target swarm`"
+        ),
+        "{stderr}"
+    );
+    assert_eq!(cli_state(), "inactive");
+    assert_eq!(networks(), networks_before);
 }

@@ -5,6 +5,7 @@
 use fgchaos::cli::CleanupArgs;
 use fgchaos::guard;
 use fgchaos::target::docker::ledger::Ledger;
+use fgchaos::target::docker::project::Scope;
 use fgchaos::target::local::strays;
 use fgchaos::target_kind::TargetKind;
 use fgchaos::toxiproxy;
@@ -12,7 +13,7 @@ use fgchaos::toxiproxy;
 use super::Exit;
 
 pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
-    if args.target != Some(TargetKind::Docker) {
+    if matches!(args.target, None | Some(TargetKind::Local)) {
         let killed = strays::kill_under(&args.work_dir)?;
         outln!(
             "killed {killed} stray service process(es) under {}",
@@ -22,35 +23,44 @@ pub async fn cleanup(args: &CleanupArgs) -> anyhow::Result<Exit> {
             remove_toxics(url).await?;
         }
     }
-    let docker = match args.target {
-        Some(TargetKind::Docker) => true,
-        None => fgchaos::target::docker::engine::available().await,
-        Some(TargetKind::Local) => false,
+    let scope = match args.target {
+        Some(TargetKind::Docker) => Some(Scope::Compose(args.project.clone())),
+        Some(TargetKind::Swarm) => Some(Scope::Stack(args.project.clone())),
+        None if fgchaos::target::docker::engine::available().await => {
+            Some(Scope::Compose(args.project.clone()))
+        }
+        None | Some(TargetKind::Local) => None,
     };
-    if docker && !cleanup_docker(args).await {
-        return Ok(Exit::Harness);
+    if let Some(scope) = scope {
+        if !cleanup_docker(args, &scope).await {
+            return Ok(Exit::Harness);
+        }
     }
     Ok(Exit::Success)
 }
 
-/// Every run directory with an attach ledger of `project` is healed as the run's guardian
+/// Every run directory with an attach ledger of `scope` is healed as the run's guardian
 /// would have ([`guard::heal`]): containers resumed or started, toxics removed. `false` when
 /// something could not be healed (each named on stderr).
-async fn cleanup_docker(args: &CleanupArgs) -> bool {
-    let project = &args.project;
-    let ledgers = Ledger::find(&args.work_dir, project);
+async fn cleanup_docker(args: &CleanupArgs, scope: &Scope) -> bool {
+    let what = scope.describe();
+    let ledgers = Ledger::find(&args.work_dir, scope);
     if ledgers.is_empty() {
         outln!(
-            "no interrupted docker run of project `{project}` under {}",
+            "no interrupted run of {what} under {}",
             args.work_dir.display()
         );
     }
+    let kind = match scope {
+        Scope::Compose(_) => TargetKind::Docker,
+        Scope::Stack(_) => TargetKind::Swarm,
+    };
     let mut healed_all = true;
     for (dir, ledger) in ledgers {
-        let healed = guard::heal(&dir, TargetKind::Docker).await;
+        let healed = guard::heal(&dir, kind).await;
         let touched = [healed.resumed.clone(), healed.started.clone()].concat();
         outln!(
-            "project `{project}`: resumed {} and started {} container(s){}",
+            "{what}: resumed {} and started {} container(s){}",
             healed.resumed.len(),
             healed.started.len(),
             if touched.is_empty() {

@@ -87,7 +87,7 @@ pub async fn dispatch(command: Command, no_guard: bool) -> anyhow::Result<Exit> 
             Ok(Exit::Success)
         }
         Command::Up(args) => up::up(args, guardian()?).await,
-        Command::Down(args) => down::down(&args.work_dir).await,
+        Command::Down(args) => down::down(&args).await,
         Command::Proxy(args) => proxy::proxy(&args).await,
         Command::Cleanup(args) => cleanup::cleanup(&args).await,
         Command::Guard(args) => guard::guard(&args).await,

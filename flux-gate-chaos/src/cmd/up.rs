@@ -1,4 +1,5 @@
-//! `fgchaos up`: the local stack, kept running until Ctrl-C or `fgchaos down`.
+//! `fgchaos up`: the local stack, kept running until Ctrl-C or `fgchaos down`; or a stack
+//! deployed on Docker Swarm, which runs by itself until `fgchaos down --target swarm`.
 
 use std::path::PathBuf;
 
@@ -12,6 +13,9 @@ use super::interrupt;
 use super::Exit;
 
 pub async fn up(args: UpArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit> {
+    if args.target == TargetKind::Swarm {
+        return up_swarm(&args).await;
+    }
     let spec = match &args.stack {
         Some(p) => StackSpec::read(p)?,
         None => StackSpec::built_in()?,
@@ -46,5 +50,28 @@ pub async fn up(args: UpArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit>
     if let Some(g) = guardian {
         g.disarm().await;
     }
+    Ok(Exit::Success)
+}
+
+/// Deploys the stack on Swarm and returns once it serves: Swarm keeps it running, and runs
+/// attach to it with `--target swarm`.
+async fn up_swarm(args: &UpArgs) -> anyhow::Result<Exit> {
+    let d = fgchaos::target::swarm::deploy::up(
+        &args.compose_file,
+        &args.project,
+        &args.advertise_addr,
+        &args.work_dir,
+    )
+    .await?;
+    outln!(
+        "swarm stack `{}` serves ({}); `fgchaos run --target swarm` attaches to it, `fgchaos down --target swarm` removes it{}",
+        d.stack,
+        d.file.display(),
+        if d.initialised {
+            " and leaves the swarm `up` initialised on this engine"
+        } else {
+            ""
+        }
+    );
     Ok(Exit::Success)
 }

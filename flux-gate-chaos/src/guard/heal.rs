@@ -34,7 +34,9 @@ pub struct Healed {
 /// - local: every process working under `dir` is resumed and killed;
 /// - docker: every container the attach ledger in `dir` recorded as running is resumed or
 ///   started again (only while it still carries the project's label), every fgchaos toxic on
-///   the project's proxy removed and every cut link enabled; then the ledger goes.
+///   the project's proxy removed and every cut link enabled; then the ledger goes;
+/// - swarm: the same from the ledger, except that every paused task of the stack is resumed
+///   and nothing is started — Swarm replaces an ended task itself.
 pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
     let mut healed = Healed::default();
     match target {
@@ -52,7 +54,7 @@ pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
         }
-        TargetKind::Docker => {
+        TargetKind::Docker | TargetKind::Swarm => {
             let Some(ledger) = Ledger::read(dir) else {
                 return healed;
             };

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
-use crate::target::{Endpoints, Lifecycle, Target, TargetError};
+use crate::target::{Endpoints, Lifecycle, Replacement, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
@@ -117,6 +117,9 @@ pub struct TimelineEvent {
     /// The instance a role (`redis-primary`) named when this fault first fired.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance: Option<String>,
+    /// The task Swarm started in place of the one this step ended, and when it served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaced: Option<crate::target::Replacement>,
 }
 
 /// Labels of the faults in effect now (for the progress bar).
@@ -414,6 +417,8 @@ impl<'a> Executor<'a> {
             Ok(concrete) => self.apply(&concrete).await,
             Err(e) => Err(e),
         };
+        let replaced = result.as_ref().ok().and_then(|r| r.clone());
+        let result = result.map(|_| ());
         let finished_ms = self.now_ms();
         match &result {
             Ok(()) => tracing::info!(fault, %kind, label = l, started_ms, "fault step done"),
@@ -435,6 +440,7 @@ impl<'a> Executor<'a> {
             ok: result.is_ok(),
             error: result.as_ref().err().map(ToString::to_string),
             instance,
+            replaced,
         });
         result.is_ok()
     }
@@ -476,7 +482,8 @@ impl<'a> Executor<'a> {
         Ok(with_resolved(change, self.state().resolved.get(&fault)))
     }
 
-    async fn apply(&self, change: &Change) -> Result<(), ChangeError> {
+    /// Applies `change`; a lifecycle step returns the replacement task Swarm started, if any.
+    async fn apply(&self, change: &Change) -> Result<Option<Replacement>, ChangeError> {
         match change {
             Change::Lifecycle { instance, op } => {
                 let readiness = {
@@ -486,25 +493,32 @@ impl<'a> Executor<'a> {
                     self.endpoints.send_replace(target.endpoints().clone());
                     result?
                 };
-                Ok(readiness.wait().await?)
+                let ready = readiness.wait().await?;
+                if ready.replacement.is_some() {
+                    // The new task serves at a new address: observers must read it there.
+                    let mut target = self.target.lock().await;
+                    target.reread().await?;
+                    self.endpoints.send_replace(target.endpoints().clone());
+                }
+                Ok(ready.replacement)
             }
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
                     self.proxy.add_toxic(link, t).await?;
                 }
-                Ok(())
+                Ok(None)
             }
             Change::RemoveToxics { link, names } => {
                 for n in names {
                     self.proxy.remove_toxic(link, n).await?;
                 }
-                Ok(())
+                Ok(None)
             }
             Change::SetLinks { links, enabled } => {
                 for l in links {
                     self.proxy.set_enabled(l, *enabled).await?;
                 }
-                Ok(())
+                Ok(None)
             }
         }
     }

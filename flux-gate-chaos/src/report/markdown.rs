@@ -208,7 +208,14 @@ fn timeline(o: &mut String, events: &[TimelineEvent]) {
             .map(secs)
             .unwrap_or_else(|| "end of run".into());
         let result = if e.ok {
-            "ok".to_owned()
+            match &e.replaced {
+                Some(r) => format!(
+                    "ok; rescheduled: new task `{}` ready after {}",
+                    r.container,
+                    secs(r.ready_after_ms)
+                ),
+                None => "ok".to_owned(),
+            }
         } else {
             format!("**failed**: {}", cell(e.error.as_deref().unwrap_or("")))
         };
@@ -501,6 +508,7 @@ mod tests {
                 ok: true,
                 error: None,
                 instance: None,
+                replaced: None,
             },
             TimelineEvent {
                 fault: 0,
@@ -512,6 +520,7 @@ mod tests {
                 ok: true,
                 error: None,
                 instance: None,
+                replaced: None,
             },
         ];
         let ops = vec![
@@ -592,6 +601,31 @@ mod tests {
         assert!(
             md.contains("acknowledged, not persisted within the settle timeout"),
             "{md}"
+        );
+    }
+
+    #[test]
+    fn a_task_swarm_replaced_shows_in_the_timeline() {
+        let mut o = String::new();
+        let step = TimelineEvent {
+            fault: 0,
+            kind: EventKind::Apply,
+            label: "kill inventory-worker".into(),
+            scheduled_ms: Some(3000),
+            started_ms: 3001,
+            finished_ms: 4900,
+            ok: true,
+            error: None,
+            instance: None,
+            replaced: Some(crate::target::Replacement {
+                container: "fg_inventory-worker.1.x".into(),
+                ready_after_ms: 1769,
+            }),
+        };
+        timeline(&mut o, &[step]);
+        assert!(
+            o.contains("| 0 `kill inventory-worker` | apply | 3.0s | 3.0s | 4.9s | ok; rescheduled: new task `fg_inventory-worker.1.x` ready after 1.8s |"),
+            "{o}"
         );
     }
 

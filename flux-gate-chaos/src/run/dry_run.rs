@@ -11,7 +11,7 @@ use super::{Prepared, RunError, StackChoice};
 use crate::nemesis::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
 use crate::scenario::{validate, Scenario};
-use crate::target::docker::project::{Project, State};
+use crate::target::docker::project::{Project, Scope, State};
 use crate::target::docker::stack::{probe, Probed};
 use crate::target::LinkEnds;
 
@@ -83,8 +83,8 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
                 ..dry(s, seed, timeline)
             })
         }
-        StackChoice::Docker { spec, project, .. } => {
-            let probed = probe(spec, project).await.map_err(RunError::Attach)?;
+        StackChoice::Docker { spec, scope, .. } => {
+            let probed = probe(spec, scope).await.map_err(RunError::Attach)?;
             let timeline = plan(s, seed, &|svc| probed.project.instances_of(svc))?;
             let (instances, links) = acted_on(&timeline);
             let (touched, links) = on_the_project(&probed, instances, links).await;
@@ -93,7 +93,7 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
                 links,
                 entry: Some(probed.entry.clone()),
                 needs: docker_needs(&timeline, &probed),
-                guardrails: guardrails(s, crate::target_kind::TargetKind::Docker),
+                guardrails: guardrails(s, kind_of(scope)),
                 ..dry(s, seed, timeline)
             })
         }
@@ -148,6 +148,14 @@ fn dry(s: &Scenario, seed: u64, timeline: Vec<Injection>) -> DryRun {
         guardrails: Vec::new(),
         entry: None,
         needs: Vec::new(),
+    }
+}
+
+/// The target kind a scope is attached to as.
+fn kind_of(scope: &Scope) -> crate::target_kind::TargetKind {
+    match scope {
+        Scope::Compose(_) => crate::target_kind::TargetKind::Docker,
+        Scope::Stack(_) => crate::target_kind::TargetKind::Swarm,
     }
 }
 
@@ -229,7 +237,7 @@ fn container(project: &Project, instance: String) -> Touched {
             .map(|c| c.id.chars().take(12).collect())
             .unwrap_or_default(),
         name: c.map(|c| c.name.clone()).unwrap_or_default(),
-        project: project.name.clone(),
+        project: project.name().to_owned(),
         state: match c.map(|c| &c.state) {
             Some(State::Running { .. }) => "running",
             Some(State::Paused) => "paused",

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use super::{RunError, RunOptions};
 use crate::scenario::parse::Problem;
 use crate::scenario::{self, validate, Scale, Scenario, ScenarioError};
+use crate::target::docker::project::Scope;
 use crate::target::docker::DockerSpec;
 use crate::target::local::StackSpec;
 use crate::target_kind::TargetKind;
@@ -22,13 +23,14 @@ pub struct Prepared {
     pub stack: StackChoice,
 }
 
-/// What a run starts (local) or attaches to (docker).
+/// What a run starts (local) or attaches to (docker, swarm).
 #[derive(Debug, Clone)]
 pub enum StackChoice {
     Local(StackSpec),
     Docker {
         spec: DockerSpec,
-        project: String,
+        /// The compose project or the swarm stack.
+        scope: Scope,
         /// The scenario's `scale:`, checked against the project (see `target::docker::scale`).
         scale: BTreeMap<String, Scale>,
     },
@@ -42,10 +44,10 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
             .iter()
             .map(|p| local(p, opts.stack.as_deref()))
             .collect(),
-        TargetKind::Docker => {
-            let project = &opts.project;
+        TargetKind::Docker | TargetKind::Swarm => {
+            let scope = scope_of(opts);
             let spec = docker_spec(opts.stack.as_deref())?;
-            let probed = crate::target::docker::stack::probe(&spec, project)
+            let probed = crate::target::docker::stack::probe(&spec, &scope)
                 .await
                 .map_err(RunError::Attach)?;
             paths
@@ -61,7 +63,7 @@ pub async fn prepare_all(paths: &[PathBuf], opts: &RunOptions) -> Result<Vec<Pre
                         path: path.clone(),
                         stack: StackChoice::Docker {
                             spec: spec.clone(),
-                            project: project.clone(),
+                            scope: scope.clone(),
                             scale: scenario.scale.clone(),
                         },
                         scenario,
@@ -86,18 +88,27 @@ pub async fn stack_of(opts: &RunOptions) -> Result<(StackChoice, validate::Names
             let names = spec.names(false);
             Ok((StackChoice::Local(spec), names))
         }
-        TargetKind::Docker => {
+        TargetKind::Docker | TargetKind::Swarm => {
             let spec = docker_spec(opts.stack.as_deref())?;
-            let probed = crate::target::docker::stack::probe(&spec, &opts.project)
+            let scope = scope_of(opts);
+            let probed = crate::target::docker::stack::probe(&spec, &scope)
                 .await
                 .map_err(RunError::Attach)?;
             let choice = StackChoice::Docker {
                 spec,
-                project: opts.project.clone(),
+                scope,
                 scale: BTreeMap::new(),
             };
             Ok((choice, probed.names))
         }
+    }
+}
+
+/// The compose project (docker) or swarm stack (swarm) `opts` names.
+fn scope_of(opts: &RunOptions) -> Scope {
+    match opts.target {
+        TargetKind::Swarm => Scope::Stack(opts.project.clone()),
+        TargetKind::Local | TargetKind::Docker => Scope::Compose(opts.project.clone()),
     }
 }
 

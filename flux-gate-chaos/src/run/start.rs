@@ -136,7 +136,7 @@ fn opened(
     }
 }
 
-/// Attaches to the compose project, or starts the local stack in `run_dir`.
+/// Attaches to the compose project or swarm stack, or starts the local stack in `run_dir`.
 pub async fn bring_up(
     stack: StackChoice,
     id: &str,
@@ -144,13 +144,9 @@ pub async fn bring_up(
     opts: &RunOptions,
 ) -> Result<Box<dyn Target>, RunError> {
     match stack {
-        StackChoice::Docker {
-            spec,
-            project,
-            scale,
-        } => {
-            tracing::info!(run = %id, project, "attaching to the compose project");
-            crate::target::docker::DockerTarget::attach(spec, &project, &scale, run_dir)
+        StackChoice::Docker { spec, scope, scale } => {
+            tracing::info!(run = %id, stack = %scope.describe(), "attaching");
+            crate::target::docker::DockerTarget::attach(spec, &scope, &scale, run_dir)
                 .await
                 .map(|t| Box::new(t) as Box<dyn Target>)
                 .map_err(RunError::Attach)

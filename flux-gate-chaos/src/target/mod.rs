@@ -2,9 +2,9 @@
 //! ([`Endpoints`]), and applies lifecycle faults to service instances. Network faults do not
 //! go through the target: both targets expose Toxiproxy's API, driven by one client.
 //!
-//! Two targets implement it: [`local`] starts the whole stack as processes on loopback and
-//! stops it after; [`docker`] attaches to a running Docker Compose project and leaves it
-//! running.
+//! Two implementations serve three kinds: [`local`] starts the whole stack as processes on
+//! loopback and stops it after; [`docker`] attaches to a running Docker Compose project, or to
+//! a deployed Docker Swarm stack ([`swarm`] deploys it), and leaves it running.
 
 pub mod docker;
 pub mod local;
@@ -87,14 +87,34 @@ pub enum TargetError {
     Roles(#[from] redis_ha::RolesError),
     #[error("this stack has no Redis Sentinel (`redis_ha` in the stack file)")]
     NoRedisHa,
+    #[error(transparent)]
+    Swarm(#[from] crate::target::swarm::SwarmError),
 }
 
 /// What a lifecycle step leaves to wait for once it took effect: the instance it started
-/// becoming ready. Owned (it borrows nothing of the target), so the wait runs while the target
+/// becoming ready — or, on Swarm, the task the orchestrator starts in place of one a fault
+/// ended. Owned (it borrows nothing of the target), so the wait runs while the target
 /// serves other steps: an API started while Redis is paused must not hold back Redis's resume
 /// for its 30 s ready timeout (docs/decisions.md §48).
 #[must_use = "a started instance is not ready until its readiness is awaited"]
-pub struct Readiness(Option<futures::future::BoxFuture<'static, Result<(), TargetError>>>);
+pub struct Readiness(Option<futures::future::BoxFuture<'static, Result<Ready, TargetError>>>);
+
+/// How a lifecycle step's instance came to serve again.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Ready {
+    /// The new task an orchestrator started in its place (Swarm), when it was one.
+    pub replacement: Option<Replacement>,
+}
+
+/// A task Swarm started in place of one a fault ended: part of the system under test, so the
+/// fault timeline shows it (docs/swarm.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replacement {
+    /// The new task's container.
+    pub container: String,
+    /// From the end of the old task until the new one was running and passed its healthcheck.
+    pub ready_after_ms: u64,
+}
 
 impl Readiness {
     /// Nothing to wait for: the step was done when it returned (a kill, a pause).
@@ -106,14 +126,27 @@ impl Readiness {
     pub fn after(
         wait: impl std::future::Future<Output = Result<(), TargetError>> + Send + 'static,
     ) -> Self {
-        Readiness(Some(Box::pin(wait)))
+        use futures::FutureExt;
+        Readiness(Some(Box::pin(wait.map(|r| r.map(|()| Ready::default())))))
+    }
+
+    /// Ready once `wait` has seen a replacement task serve.
+    pub fn replaced(
+        wait: impl std::future::Future<Output = Result<Replacement, TargetError>> + Send + 'static,
+    ) -> Self {
+        use futures::FutureExt;
+        Readiness(Some(Box::pin(wait.map(|r| {
+            r.map(|replacement| Ready {
+                replacement: Some(replacement),
+            })
+        }))))
     }
 
     /// Until the instance is ready, or why it never became so.
-    pub async fn wait(self) -> Result<(), TargetError> {
+    pub async fn wait(self) -> Result<Ready, TargetError> {
         match self.0 {
             Some(wait) => wait.await,
-            None => Ok(()),
+            None => Ok(Ready::default()),
         }
     }
 }
@@ -152,6 +185,11 @@ pub trait Target: Send {
             Some(t) => Ok(t.failover().await?),
             None => Err(TargetError::NoRedisHa),
         }
+    }
+    /// Reads again where everything is, after the stack changed by itself: Swarm replaced a
+    /// task (a new container at a new address). Nothing to do where only faults move things.
+    async fn reread(&mut self) -> Result<(), TargetError> {
+        Ok(())
     }
     /// Resumes paused and starts stopped instances: the state the run began in. An instance
     /// the stack created stopped (`started:`) is not started by this: it began stopped.

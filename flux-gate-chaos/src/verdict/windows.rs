@@ -195,6 +195,7 @@ mod tests {
             ok: true,
             error: None,
             instance: None,
+            replaced: None,
         }
     }
 

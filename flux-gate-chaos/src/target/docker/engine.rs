@@ -18,7 +18,11 @@ pub enum DockerError {
     )]
     ProjectNotFound { project: String, others: String },
     #[error(
-        "compose project `{project}` has no service `{service}` (it has: {have}). Name the service in the docker stack file (--stack) or add it to the compose file"
+        "no running tasks of swarm stack `{stack}`. Deploy it with `fgchaos up --target swarm` (or `docker stack deploy`), or name it with --project"
+    )]
+    StackNotFound { stack: String },
+    #[error(
+        "{project} has no service `{service}` (it has: {have}). Name the service in the docker stack file (--stack) or add it to the compose file"
     )]
     ServiceMissing {
         project: String,
@@ -38,8 +42,12 @@ pub enum DockerError {
         state: String,
         waited_s: u64,
     },
-    #[error("refusing to touch container {id}: it is not part of compose project `{project}`")]
-    Foreign { id: String, project: String },
+    #[error("refusing to touch container {id}: it is not part of {scope}")]
+    Foreign { id: String, scope: String },
+    #[error(
+        "swarm started no new task for `{instance}` within {waited_s} s of its end. See `docker service ps` for why"
+    )]
+    NotReplaced { instance: String, waited_s: u64 },
     #[error(
         "compose project `{project}` runs part of the Redis Sentinel topology the docker stack file names (`redis_ha`): it has {present} but not {absent}. Start it with every file and profile of that topology (docker-compose.redis-ha.yml, `--profile redis-ha`), or remove `redis_ha` from the stack file"
     )]

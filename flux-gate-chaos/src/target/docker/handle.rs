@@ -1,21 +1,22 @@
 //! One container of the project, owned: enough to inspect it, and to wait for it to be
-//! healthy, without holding the target — a container's wait for readiness runs while the
-//! target serves other steps.
+//! healthy — or, on a swarm stack, for the task the orchestrator starts in its place — without
+//! holding the target: a container's wait for readiness runs while the target serves other
+//! steps.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 
 use super::engine::DockerError;
-use super::project::{from_inspect, Container, State};
-use crate::target::TargetError;
+use super::project::{from_inspect, Container, Project, Scope, State};
+use crate::target::{Replacement, TargetError};
 
 #[derive(Clone)]
 pub struct Handle {
     pub docker: Docker,
-    /// The compose project it must still belong to.
-    pub project: String,
+    /// The compose project or swarm stack it must still belong to.
+    pub scope: Scope,
     pub instance: String,
     pub id: String,
 }
@@ -28,12 +29,50 @@ impl Handle {
             .inspect_container(&self.id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| DockerError::api(format!("inspecting {}", self.instance), e))?;
-        from_inspect(&self.project, &c).ok_or_else(|| {
+        from_inspect(&self.scope, &c).ok_or_else(|| {
             DockerError::Foreign {
                 id: self.id.clone(),
-                project: self.project.clone(),
+                scope: self.scope.describe(),
             }
             .into()
+        })
+    }
+
+    /// Until Swarm has started a task in this instance's slot — another than the container
+    /// `ended`, when given — and it is ready. Swarm replaces an ended task with a new container
+    /// (new id, name and address), and ignores a start of the old one; the replacement may
+    /// exist, created but not running, before it starts. How long it took, counted from this
+    /// call, is the reschedule the report shows.
+    pub async fn wait_replaced(
+        &self,
+        ended: Option<&str>,
+        deadline: Instant,
+    ) -> Result<Replacement, TargetError> {
+        let from = Instant::now();
+        let next = loop {
+            let project = Project::discover(&self.docker, &self.scope).await?;
+            match project.containers.get(&self.instance) {
+                Some(c) if Some(c.id.as_str()) != ended && c.state != State::Stopped => {
+                    break c.clone()
+                }
+                _ if Instant::now() >= deadline => {
+                    return Err(DockerError::NotReplaced {
+                        instance: self.instance.clone(),
+                        waited_s: from.elapsed().as_secs(),
+                    }
+                    .into())
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        let replacement = Handle {
+            id: next.id.clone(),
+            ..self.clone()
+        };
+        replacement.wait_healthy(deadline).await?;
+        Ok(Replacement {
+            container: next.name,
+            ready_after_ms: u64::try_from(from.elapsed().as_millis()).unwrap_or(u64::MAX),
         })
     }
 

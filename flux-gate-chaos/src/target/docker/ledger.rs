@@ -1,21 +1,28 @@
 //! The attach ledger: which containers were running when a run attached to a project, kept in
 //! the run directory until the run has put everything back. A run that crashed (or was killed)
-//! leaves it behind; `fgchaos cleanup --target docker` reads it to repair the project.
+//! leaves it behind; `fgchaos cleanup` and the guardian read it to repair the project.
+//!
+//! On a swarm stack the ids matter less: a task that ended is replaced by Swarm itself (and a
+//! start of its old container would run a stray copy beside the new task), and a paused task
+//! may be one started after the attach. So a stack's repair resumes every paused task container
+//! of the stack and starts nothing.
 
 use std::path::{Path, PathBuf};
 
 use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
+use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{self, already_there, DockerError};
-use super::project::{from_inspect, State};
+use super::project::{from_inspect, Project, Scope, State};
 use crate::target::TargetError;
 
 const FILE: &str = "docker-attach.json";
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Ledger {
-    pub project: String,
+    /// The compose project or swarm stack attached to.
+    pub scope: Scope,
     /// Ids of the containers that were running (or paused) at attach.
     pub running: Vec<String>,
     /// Toxiproxy's API, once known: its fgchaos toxics are removed on repair.
@@ -41,8 +48,8 @@ impl Ledger {
         serde_json::from_slice(&text).ok()
     }
 
-    /// Records left under `work_dir` (one level down: run directories) for `project`.
-    pub fn find(work_dir: &Path, project: &str) -> Vec<(PathBuf, Ledger)> {
+    /// Records left under `work_dir` (one level down: run directories) for `scope`.
+    pub fn find(work_dir: &Path, scope: &Scope) -> Vec<(PathBuf, Ledger)> {
         let Ok(entries) = std::fs::read_dir(work_dir) else {
             return Vec::new();
         };
@@ -50,7 +57,7 @@ impl Ledger {
             .flatten()
             .filter_map(|e| {
                 let r = Ledger::read(&e.path())?;
-                (r.project == project).then_some((e.path(), r))
+                (&r.scope == scope).then_some((e.path(), r))
             })
             .collect()
     }
@@ -71,6 +78,9 @@ pub struct Repaired {
 /// is an error.
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
+    if let Scope::Stack(_) = ledger.scope {
+        return resume_stack(&docker, &ledger.scope).await;
+    }
     let mut done = Repaired::default();
     for id in &ledger.running {
         let Ok(inspected) = docker
@@ -79,7 +89,7 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
         else {
             continue; // removed since (e.g. `compose down`): nothing to put back
         };
-        let Some(c) = from_inspect(&ledger.project, &inspected) else {
+        let Some(c) = from_inspect(&ledger.scope, &inspected) else {
             continue;
         };
         match c.state {
@@ -101,6 +111,29 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
                 }
             }
             State::Running { .. } => {}
+        }
+    }
+    Ok(done)
+}
+
+/// Resumes every paused task container of a stack; a stack that has no running task left is
+/// nothing to repair.
+async fn resume_stack(docker: &Docker, scope: &Scope) -> Result<Repaired, DockerError> {
+    let mut done = Repaired::default();
+    let project = match Project::discover(docker, scope).await {
+        Ok(p) => p,
+        Err(DockerError::StackNotFound { .. }) => return Ok(done),
+        Err(e) => return Err(e),
+    };
+    for c in project.containers.values() {
+        if c.state != State::Paused {
+            continue;
+        }
+        match docker.unpause_container(&c.id).await {
+            Err(e) if !already_there(&e) => done
+                .errors
+                .push(DockerError::api(format!("resuming {}", c.name), e).to_string()),
+            _ => done.resumed.push(c.name.clone()),
         }
     }
     Ok(done)

@@ -1,12 +1,13 @@
-//! A compose project as the engine sees it: its containers, found by the labels every compose
-//! implementation sets, named the way scenarios name service instances.
+//! A compose project or a swarm stack as the engine sees it: its containers, found by the
+//! labels every compose implementation (or `docker stack deploy`) sets, named the way scenarios
+//! name service instances.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use bollard::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
-    HealthStatusEnum, NetworkSettings,
+    ContainerSummary, HealthStatusEnum, NetworkSettings,
 };
 use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
@@ -18,6 +19,46 @@ pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
 pub const NUMBER_LABEL: &str = "com.docker.compose.container-number";
 pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+/// What `docker stack deploy` labels a stack's task containers with.
+pub const STACK_LABEL: &str = "com.docker.stack.namespace";
+pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
+/// `<stack>_<service>.<slot>.<task id>`: the slot of a replicated service's task.
+pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
+
+/// Which containers are the ones fgchaos drives: a compose project's, or a swarm stack's. Never
+/// any other: a container without the scope's label is refused, whatever its name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "name", rename_all = "snake_case")]
+pub enum Scope {
+    /// A Docker Compose project (`com.docker.compose.project`).
+    Compose(String),
+    /// A swarm stack (`com.docker.stack.namespace`); its services are `<stack>_<service>`.
+    Stack(String),
+}
+
+impl Scope {
+    /// The project's or the stack's name.
+    pub fn name(&self) -> &str {
+        match self {
+            Scope::Compose(n) | Scope::Stack(n) => n,
+        }
+    }
+
+    /// `compose project \`x\`` or `swarm stack \`x\``, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Scope::Compose(n) => format!("compose project `{n}`"),
+            Scope::Stack(n) => format!("swarm stack `{n}`"),
+        }
+    }
+
+    fn label(&self) -> &'static str {
+        match self {
+            Scope::Compose(_) => PROJECT_LABEL,
+            Scope::Stack(_) => STACK_LABEL,
+        }
+    }
+}
 
 /// One container of the project.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -25,7 +66,7 @@ pub struct Container {
     /// `inventory-worker`, or `ingestion-api#2` for a replicated service.
     pub instance: String,
     pub service: String,
-    /// Compose's replica number (1-based).
+    /// Compose's replica number, or the swarm task's slot (1-based).
     pub number: u32,
     pub id: String,
     pub name: String,
@@ -34,7 +75,8 @@ pub struct Container {
     pub image_id: String,
     #[serde(skip)]
     pub state: State,
-    /// Address on the project's network (Linux hosts route to it).
+    /// An address the host routes to: on the project's network (compose), or on the node's
+    /// `docker_gwbridge` (swarm: overlay addresses are not routed from the host).
     pub ip: Option<IpAddr>,
     #[serde(skip)]
     pub env: BTreeMap<String, String>,
@@ -75,27 +117,18 @@ impl State {
 }
 
 /// The project's containers by instance name.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Project {
-    pub name: String,
+    pub scope: Scope,
     pub containers: BTreeMap<String, Container>,
 }
 
 impl Project {
-    /// Lists and inspects every container labelled with `project` (one-off `run` containers
-    /// excluded). Containers of other projects are never returned, so never touched.
-    pub async fn discover(docker: &Docker, project: &str) -> Result<Project, DockerError> {
-        let filters: HashMap<&str, Vec<String>> =
-            HashMap::from([("label", vec![format!("{PROJECT_LABEL}={project}")])]);
-        let list = docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| DockerError::api("listing containers", e))?;
+    /// Lists and inspects every container labelled with `scope` (one-off `run` containers
+    /// excluded; on a stack, only each slot's newest task). Containers of other projects are
+    /// never returned, so never touched.
+    pub async fn discover(docker: &Docker, scope: &Scope) -> Result<Project, DockerError> {
+        let list = labelled(docker, scope).await?;
         let mut found = Vec::new();
         for summary in list {
             let Some(id) = summary.id else { continue };
@@ -103,20 +136,34 @@ impl Project {
                 .inspect_container(&id, None::<InspectContainerOptions>)
                 .await
                 .map_err(|e| DockerError::api(format!("inspecting container {id}"), e))?;
-            if let Some(c) = from_inspect(project, &inspected) {
-                found.push(c);
+            if let Some(c) = from_inspect(scope, &inspected) {
+                found.push((created_of(&inspected), c));
             }
         }
-        if !found.iter().any(|c| c.state != State::Stopped) {
-            return Err(DockerError::ProjectNotFound {
-                project: project.to_owned(),
-                others: other_projects(docker, project).await,
+        if !found.iter().any(|(_, c)| c.state != State::Stopped) {
+            return Err(match scope {
+                Scope::Compose(project) => DockerError::ProjectNotFound {
+                    project: project.clone(),
+                    others: other_projects(docker, project).await,
+                },
+                Scope::Stack(stack) => DockerError::StackNotFound {
+                    stack: stack.clone(),
+                },
             });
         }
+        let mut found = current_per_slot(found);
+        if let Scope::Stack(_) = scope {
+            super::gwbridge::address_all(docker, &mut found).await?;
+        }
         Ok(Project {
-            name: project.to_owned(),
+            scope: scope.clone(),
             containers: name_instances(found),
         })
+    }
+
+    /// The project's or the stack's name.
+    pub fn name(&self) -> &str {
+        self.scope.name()
     }
 
     /// Instances of `service` in replica order; `service#N` names itself.
@@ -150,35 +197,60 @@ impl Project {
             .first()
             .and_then(|i| self.containers.get(i))
             .ok_or_else(|| DockerError::ServiceMissing {
-                project: self.name.clone(),
+                project: self.scope.describe(),
                 service: service.to_owned(),
                 have: self.services().join(", "),
             })
     }
 }
 
+/// Every container carrying `scope`'s label, whatever its state (a summary each).
+pub async fn labelled(
+    docker: &Docker,
+    scope: &Scope,
+) -> Result<Vec<ContainerSummary>, DockerError> {
+    let filters: HashMap<&str, Vec<String>> =
+        HashMap::from([("label", vec![format!("{}={}", scope.label(), scope.name())])]);
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api(format!("listing the containers of {}", scope.describe()), e))
+}
+
 /// Whether an engine answers and `project` has running containers (`--target auto`).
 pub async fn running(project: &str) -> bool {
     match super::engine::connect().await {
-        Ok(docker) => Project::discover(&docker, project).await.is_ok(),
+        Ok(docker) => Project::discover(&docker, &Scope::Compose(project.to_owned()))
+            .await
+            .is_ok(),
         Err(_) => false,
     }
 }
 
-/// Reads one inspected container; `None` when it does not belong to `project` or is a one-off.
-pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Container> {
+/// Reads one inspected container; `None` when it does not belong to `scope` or is a one-off.
+pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Container> {
     let config = c.config.as_ref()?;
     let labels = config.labels.as_ref()?;
-    if labels.get(PROJECT_LABEL).map(String::as_str) != Some(project)
+    if labels.get(scope.label()).map(String::as_str) != Some(scope.name())
         || labels.get(ONEOFF_LABEL).map(String::as_str) == Some("True")
     {
         return None;
     }
-    let service = labels.get(SERVICE_LABEL)?.clone();
-    let number = labels
-        .get(NUMBER_LABEL)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let (service, number) = match scope {
+        Scope::Compose(_) => (
+            labels.get(SERVICE_LABEL)?.clone(),
+            labels
+                .get(NUMBER_LABEL)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(1),
+        ),
+        Scope::Stack(stack) => task_slot(stack, labels)?,
+    };
     let net = c.network_settings.as_ref();
     Some(Container {
         instance: service.clone(),
@@ -194,7 +266,12 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
         image: config.image.clone().unwrap_or_default(),
         image_id: c.image.clone().unwrap_or_default(),
         state: state_of(c.state.as_ref()),
-        ip: address_on(project, net),
+        ip: match scope {
+            Scope::Compose(project) => address_on(project, net),
+            // Overlay addresses are not routed from the host; [`Project::discover`] reads the
+            // node's gateway-bridge address instead.
+            Scope::Stack(_) => None,
+        },
         env: env_of(config),
         published: published_ports(net),
         probe: config
@@ -203,6 +280,46 @@ pub fn from_inspect(project: &str, c: &ContainerInspectResponse) -> Option<Conta
             .and_then(|h| h.test.as_deref())
             .and_then(super::readiness::probe_command),
     })
+}
+
+/// A swarm task container's service (the stack's prefix taken off) and slot. A global
+/// service's tasks are named by node, not slot: each is slot 1 of its own node.
+fn task_slot(stack: &str, labels: &HashMap<String, String>) -> Option<(String, u32)> {
+    let service = labels
+        .get(SWARM_SERVICE_LABEL)?
+        .strip_prefix(stack)?
+        .strip_prefix('_')?
+        .to_owned();
+    let slot = labels
+        .get(TASK_NAME_LABEL)
+        .and_then(|t| t.split('.').nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    Some((service, slot))
+}
+
+/// When the container was created (RFC 3339 sorts as text), to tell a slot's tasks apart.
+fn created_of(c: &ContainerInspectResponse) -> String {
+    c.created.clone().unwrap_or_default()
+}
+
+/// One container per service and slot: the one running (or paused), else the newest. A
+/// compose project has one per slot anyway; a swarm slot keeps the containers of the tasks
+/// it replaced, exited, beside the task that runs now.
+fn current_per_slot(found: Vec<(String, Container)>) -> Vec<Container> {
+    let mut best: BTreeMap<(String, u32), (bool, String, Container)> = BTreeMap::new();
+    for (created, c) in found {
+        let live = c.state != State::Stopped;
+        let key = (c.service.clone(), c.number);
+        let better = match best.get(&key) {
+            None => true,
+            Some((l, t, _)) => (live, &created) > (*l, t),
+        };
+        if better {
+            best.insert(key, (live, created, c));
+        }
+    }
+    best.into_values().map(|(_, _, c)| c).collect()
 }
 
 /// Paused, running (healthy or not, when it has a healthcheck) or stopped; a restarting
@@ -274,7 +391,7 @@ fn env_of(config: &ContainerConfig) -> BTreeMap<String, String> {
 
 /// Names containers by instance: a service with one container is its own instance; a
 /// replicated one's are `service#N` by compose's replica number.
-pub(super) fn name_instances(found: Vec<Container>) -> BTreeMap<String, Container> {
+pub(crate) fn name_instances(found: Vec<Container>) -> BTreeMap<String, Container> {
     let mut per_service: BTreeMap<String, usize> = BTreeMap::new();
     for c in &found {
         *per_service.entry(c.service.clone()).or_default() += 1;
@@ -312,7 +429,7 @@ async fn other_projects(docker: &Docker, project: &str) -> String {
 /// A running container of `service` with no address, for tests of what is built from a
 /// project.
 #[cfg(test)]
-pub(super) fn container(service: &str, number: u32) -> Container {
+pub(crate) fn container(service: &str, number: u32) -> Container {
     Container {
         instance: service.into(),
         service: service.into(),
@@ -335,9 +452,45 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_swarm_slot_is_its_running_task_else_its_newest() {
+        let labels = |service: &str, task: &str| {
+            HashMap::from([
+                (SWARM_SERVICE_LABEL.to_owned(), service.to_owned()),
+                (TASK_NAME_LABEL.to_owned(), task.to_owned()),
+            ])
+        };
+        assert_eq!(
+            task_slot("fg", &labels("fg_ingestion-api", "fg_ingestion-api.2.abc")),
+            Some(("ingestion-api".to_owned(), 2))
+        );
+        // A global service's task is named by node: slot 1 of its own node.
+        assert_eq!(
+            task_slot("fg", &labels("fg_agent", "fg_agent.nodeid.abc")),
+            Some(("agent".to_owned(), 1))
+        );
+        assert_eq!(task_slot("fg", &labels("other_redis", "x")), None);
+        let task = |id: &str, slot: u32, state: State| Container {
+            id: id.into(),
+            state,
+            ..c("worker", slot)
+        };
+        let exited = State::Stopped;
+        let running = State::Running { healthy: None };
+        let slots = current_per_slot(vec![
+            ("2026-12-06T10:00:00Z".into(), task("old", 1, exited)),
+            ("2026-12-06T10:00:05Z".into(), task("new", 1, running)),
+            ("2026-12-06T10:00:09Z".into(), task("created", 1, exited)),
+            ("2026-12-06T10:00:00Z".into(), task("a", 2, exited)),
+            ("2026-12-06T10:00:07Z".into(), task("b", 2, exited)),
+        ]);
+        let ids: Vec<&str> = slots.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, ["new", "b"]);
+    }
+
+    #[test]
     fn replicas_are_numbered_and_single_services_are_not() {
         let p = Project {
-            name: "p".into(),
+            scope: Scope::Compose("p".into()),
             containers: name_instances(vec![
                 c("ingestion-api", 2),
                 c("ingestion-api", 1),

@@ -28,7 +28,7 @@ pub fn topology(
         ha.instances.iter().chain(&ha.sentinels).partition(runs);
     if !absent.is_empty() {
         return Err(DockerError::PartialRedisHa {
-            project: project.name.clone(),
+            project: project.name().to_owned(),
             present: join(&present),
             absent: join(&absent),
         });
@@ -97,7 +97,7 @@ mod tests {
     use std::net::{IpAddr, Ipv4Addr};
 
     use super::*;
-    use crate::target::docker::project::{container, name_instances};
+    use crate::target::docker::project::{container, name_instances, Scope};
 
     fn ha() -> RedisHaServices {
         RedisHaServices {
@@ -121,7 +121,7 @@ mod tests {
             }
         }
         Project {
-            name: "shop".into(),
+            scope: Scope::Compose("shop".into()),
             containers: name_instances(found),
         }
     }

@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use super::project::Project;
+use super::project::{Project, Scope};
 use crate::scenario::parse::Problem;
 use crate::scenario::Scale;
 
@@ -25,12 +25,26 @@ pub fn check(scale: &BTreeMap<String, Scale>, project: &Project) -> Result<(), P
             return Err(problem(
                 format!("scale.{service}.replicas"),
                 format!(
-                    "compose project `{}` has {have} container(s) of `{service}`, the scenario \
-                     needs {replicas}: the docker target attaches to a project as it runs — \
-                     scale it there (`docker compose up -d --scale {service}={replicas}`)",
-                    project.name,
-                    replicas = sc.replicas
+                    "{} has {have} container(s) of `{service}`, the scenario needs {replicas}: \
+                     fgchaos attaches to it as it runs — scale it there ({how})",
+                    project.scope.describe(),
+                    replicas = sc.replicas,
+                    how = match &project.scope {
+                        Scope::Compose(_) =>
+                            format!("`docker compose up -d --scale {service}={}`", sc.replicas),
+                        Scope::Stack(stack) =>
+                            format!("`docker service scale {stack}_{service}={}`", sc.replicas),
+                    }
                 ),
+            ));
+        }
+        if let (Scope::Stack(_), Some(_)) = (&project.scope, sc.started) {
+            return Err(problem(
+                format!("scale.{service}.started"),
+                "a swarm stack cannot hold a task back for a fault to start: Swarm starts \
+                 every replica it is asked for. Scale the service instead \
+                 (`docker service scale`)"
+                    .to_owned(),
             ));
         }
         if let Some(why) = sc
@@ -63,7 +77,7 @@ mod tests {
         let mut found = vec![container("nginx", 1)];
         found.extend((1..=workers).map(|n| container("inventory-worker", n)));
         Project {
-            name: "shop".into(),
+            scope: Scope::Compose("shop".into()),
             containers: name_instances(found),
         }
     }
@@ -92,9 +106,26 @@ mod tests {
         assert_eq!(
             e.message,
             "compose project `shop` has 3 container(s) of `inventory-worker`, the scenario needs \
-             4: the docker target attaches to a project as it runs — scale it there \
+             4: fgchaos attaches to it as it runs — scale it there \
              (`docker compose up -d --scale inventory-worker=4`)"
         );
+        // A swarm stack: the command is Swarm's, and no task can be held back.
+        let mut stack = project(3);
+        stack.scope = Scope::Stack("shop".into());
+        let e = check(&scale(4, None), &stack).unwrap_err();
+        assert!(
+            e.message
+                .starts_with("swarm stack `shop` has 3 container(s)")
+                && e.message
+                    .ends_with("(`docker service scale shop_inventory-worker=4`)"),
+            "{}",
+            e.message
+        );
+        let e = check(&scale(3, Some(2)), &stack).unwrap_err();
+        assert_eq!(e.key, "scale.inventory-worker.started");
+        assert!(e
+            .message
+            .starts_with("a swarm stack cannot hold a task back"));
         let e = check(&scale(4, Some(5)), &project(4)).unwrap_err();
         assert_eq!(e.key, "scale.inventory-worker.started");
         assert_eq!(e.message, "5 of 4 replicas: start 1 to 4 of them");

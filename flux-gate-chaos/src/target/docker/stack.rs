@@ -1,8 +1,15 @@
-//! The docker target: a running compose project, driven through the Docker API.
+//! The docker target: a running compose project, or a deployed swarm stack, driven through the
+//! Docker API.
 //!
-//! fgchaos does not create the project (compose owns that): it attaches to it, waits until it
-//! is healthy, remembers which containers were running, applies lifecycle faults to them by
-//! id, and on every exit puts back what it changed. It never stops or removes the project.
+//! fgchaos does not create the project (compose or `fgchaos up --target swarm` owns that): it
+//! attaches to it, waits until it is healthy, remembers which containers were running, applies
+//! lifecycle faults to them by id, and on every exit puts back what it changed. It never stops
+//! or removes the project.
+//!
+//! A stack differs in one way, which [`DockerTarget::start`] holds: Swarm replaces a task that
+//! ended (killed or stopped) with a new container in the same slot, and ignores a start of the
+//! old one. So on a stack a kill or stop is followed by a wait for that replacement, which is
+//! the system's own recovery and shows in the fault timeline, and a start waits for it too.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -17,7 +24,7 @@ use futures::StreamExt;
 use super::engine::{self, already_there, DockerError};
 use super::handle::Handle;
 use super::ledger::Ledger;
-use super::project::{Container, Project, State};
+use super::project::{Container, Project, Scope, State};
 use super::spec::DockerSpec;
 use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
@@ -49,25 +56,28 @@ pub struct DockerTarget {
 }
 
 impl DockerTarget {
-    /// Finds `project`, checks it against the scenario's `scale` and stops the instances that
+    /// Finds `scope`, checks it against the scenario's `scale` and stops the instances that
     /// scale holds back (the scenario starts them later), waits for the other running
     /// containers to be healthy, and records what it found in
-    /// `dir` (so `fgchaos cleanup --target docker` can repair after a crash).
+    /// `dir` (so `fgchaos cleanup` can repair after a crash).
     pub async fn attach(
         spec: DockerSpec,
-        project: &str,
+        scope: &Scope,
         scale: &BTreeMap<String, Scale>,
         dir: &Path,
     ) -> Result<Self, TargetError> {
         let docker = engine::connect().await?;
         let engine = engine_version(&docker).await?;
-        let project = find_project(&docker, &spec, project, scale).await?;
+        if let Scope::Stack(_) = scope {
+            crate::target::swarm::membership::require_manager(&docker).await?;
+        }
+        let project = find_project(&docker, &spec, scope, scale).await?;
         let running = running_instances(&project);
         let (held_back, baseline) = held_back_and_baseline(scale, &project, &running);
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
         let ledger = Ledger {
-            project: project.name.clone(),
+            scope: project.scope.clone(),
             running: running
                 .iter()
                 .filter_map(|i| project.containers.get(i))
@@ -134,7 +144,7 @@ impl DockerTarget {
         super::redis_ha::check_peer_links(
             self.endpoints.redis_ha.as_ref(),
             &links,
-            &self.project.name,
+            self.project.name(),
         )?;
         self.reset_peer = reset_peer;
         self.endpoints.links = links;
@@ -144,7 +154,7 @@ impl DockerTarget {
     /// Re-reads the project (addresses can change when a container restarts) and rebuilds the
     /// endpoints from it.
     async fn refresh(&mut self) -> Result<(), TargetError> {
-        self.project = Project::discover(&self.docker, &self.project.name).await?;
+        self.project = Project::discover(&self.docker, &self.project.scope).await?;
         let links = std::mem::take(&mut self.endpoints.links);
         self.endpoints = endpoints(&self.spec, &self.project)?;
         self.endpoints.links = links;
@@ -162,7 +172,7 @@ impl DockerTarget {
     fn handle(&self, instance: &str) -> Result<Handle, TargetError> {
         Ok(Handle {
             docker: self.docker.clone(),
-            project: self.project.name.clone(),
+            scope: self.project.scope.clone(),
             instance: instance.to_owned(),
             id: self.container(instance)?.id.clone(),
         })
@@ -210,8 +220,12 @@ impl DockerTarget {
     }
 
     /// Starts `instance` and re-reads the endpoints (a started container can come back at
-    /// another address); returns its wait for health.
+    /// another address); returns its wait for health. On a stack the ended task is not
+    /// started: the wait is for the task Swarm starts in its slot.
     async fn start(&mut self, instance: &str) -> Result<Readiness, TargetError> {
+        if let Scope::Stack(_) = self.project.scope {
+            return self.rejoin(instance).await;
+        }
         self.start_container(instance).await?;
         self.refresh().await?;
         let deadline = Instant::now() + self.spec.health_timeout.get();
@@ -219,6 +233,38 @@ impl DockerTarget {
         Ok(Readiness::after(async move {
             handle.wait_healthy(deadline).await
         }))
+    }
+
+    /// After a kill or stop of the container `ended`: nothing more on a compose project (it
+    /// stays down until a start); on a stack, the wait for the task Swarm starts in its place.
+    fn replaced_on_a_stack(&self, ended: Handle) -> Readiness {
+        match self.project.scope {
+            Scope::Stack(_) => {
+                let deadline = Instant::now() + self.spec.health_timeout.get();
+                Readiness::replaced(
+                    async move { ended.wait_replaced(Some(&ended.id), deadline).await },
+                )
+            }
+            Scope::Compose(_) => Readiness::now(),
+        }
+    }
+
+    /// A stack's `instance` serving again: its slot's task now, once ready — or, when that
+    /// task has ended, the one Swarm starts in its place (any that runs: an ended task never
+    /// runs again).
+    async fn rejoin(&mut self, instance: &str) -> Result<Readiness, TargetError> {
+        self.refresh().await?;
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        let handle = self.handle(instance)?;
+        if handle.inspect().await?.state == State::Stopped {
+            Ok(Readiness::replaced(async move {
+                handle.wait_replaced(None, deadline).await
+            }))
+        } else {
+            Ok(Readiness::after(async move {
+                handle.wait_healthy(deadline).await
+            }))
+        }
     }
 
     /// SIGKILL, and wait until the engine sees it stopped (a kill is asynchronous).
@@ -384,10 +430,10 @@ async fn engine_version(docker: &Docker) -> Result<String, TargetError> {
 async fn find_project(
     docker: &Docker,
     spec: &DockerSpec,
-    project: &str,
+    scope: &Scope,
     scale: &BTreeMap<String, Scale>,
 ) -> Result<Project, TargetError> {
-    let project = Project::discover(docker, project).await?;
+    let project = Project::discover(docker, scope).await?;
     for service in spec.required_services() {
         project.first(service)?;
     }
@@ -442,16 +488,19 @@ pub struct Probed {
     pub redis_ha: Option<RedisTopology>,
 }
 
-/// Reads `project` without waiting for health, and without changing anything: the names a
+/// Reads `scope` without waiting for health, and without changing anything: the names a
 /// scenario may use on it, and what a dry run shows.
-pub async fn probe(spec: &DockerSpec, project: &str) -> Result<Probed, TargetError> {
+pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetError> {
     let docker = engine::connect().await?;
     let engine = engine_version(&docker).await?;
-    let project = Project::discover(&docker, project).await?;
+    if let Scope::Stack(_) = scope {
+        crate::target::swarm::membership::require_manager(&docker).await?;
+    }
+    let project = Project::discover(&docker, scope).await?;
     let ep = endpoints(spec, &project)?;
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
-    super::redis_ha::check_peer_links(ep.redis_ha.as_ref(), &links, &project.name)?;
+    super::redis_ha::check_peer_links(ep.redis_ha.as_ref(), &links, project.name())?;
     let names = names(
         &project,
         links.keys().cloned().collect(),
@@ -582,8 +631,16 @@ impl Target for DockerTarget {
         match op {
             // The Sentinels act on the primary; no container is touched.
             Lifecycle::Failover => self.failover().await?,
-            Lifecycle::Kill => self.kill(instance).await?,
-            Lifecycle::Stop { grace_ms } => self.stop(instance, grace_ms).await?,
+            Lifecycle::Kill => {
+                let ended = self.handle(instance)?;
+                self.kill(instance).await?;
+                return Ok(self.replaced_on_a_stack(ended));
+            }
+            Lifecycle::Stop { grace_ms } => {
+                let ended = self.handle(instance)?;
+                self.stop(instance, grace_ms).await?;
+                return Ok(self.replaced_on_a_stack(ended));
+            }
             Lifecycle::Start => return self.start(instance).await,
             Lifecycle::Restart { grace_ms } => {
                 self.stop(instance, grace_ms).await?;
@@ -595,6 +652,10 @@ impl Target for DockerTarget {
         Ok(Readiness::now())
     }
 
+    async fn reread(&mut self) -> Result<(), TargetError> {
+        self.refresh().await
+    }
+
     async fn restore(&mut self) -> Result<(), TargetError> {
         // Resume and start everything first, then wait: a service's health can depend on
         // another one being back (the API's readiness on Kafka), whatever the order. Only what
@@ -602,16 +663,27 @@ impl Target for DockerTarget {
         // healthcheck still fails (a Sentinel re-learning its replicas after a failover) is
         // the system's business, judged by settle, and waiting for it here would count the
         // harness's wait as the system's recovery time.
+        // On a stack an ended task is not started: Swarm's replacement is waited for.
+        self.refresh().await?;
+        let stack = matches!(self.project.scope, Scope::Stack(_));
         let mut put_back = Vec::new();
+        let mut replaced = Vec::new();
         for inst in self.baseline.clone() {
             match self.state_of(&inst).await? {
                 State::Paused => self.pause(&inst, false).await?,
+                State::Stopped if stack => {
+                    replaced.push(self.handle(&inst)?);
+                    continue;
+                }
                 State::Stopped => self.start_container(&inst).await?,
                 State::Running { .. } => continue,
             }
             put_back.push(inst);
         }
         let deadline = Instant::now() + self.spec.health_timeout.get();
+        for handle in &replaced {
+            handle.wait_replaced(None, deadline).await?;
+        }
         for inst in &put_back {
             self.wait_healthy(inst, deadline).await?;
         }
@@ -636,7 +708,7 @@ impl Target for DockerTarget {
     fn environment(&self) -> Environment {
         Environment {
             engine: Some(self.engine.clone()),
-            project: Some(self.project.name.clone()),
+            project: Some(self.project.name().to_owned()),
             containers: self.project.containers.values().cloned().collect(),
         }
     }
@@ -644,7 +716,7 @@ impl Target for DockerTarget {
 
 #[cfg(test)]
 mod tests {
-    use super::super::project::{container as c, name_instances};
+    use super::super::project::{container as c, name_instances, Scope};
     use super::*;
 
     #[test]
@@ -654,7 +726,7 @@ mod tests {
             ..c(service, n)
         };
         let project = Project {
-            name: "p".into(),
+            scope: Scope::Compose("p".into()),
             containers: name_instances(vec![
                 c("redis", 1),
                 c("toxiproxy", 1),

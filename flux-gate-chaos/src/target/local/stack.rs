@@ -496,7 +496,7 @@ async fn before_first_start(s: &ServiceSpec, home: &Home, user: RunAs) -> Result
 
 /// Starts the instance and waits until it is ready.
 async fn start_and_wait(i: &mut Instance) -> Result<(), TargetError> {
-    launch(i)?.wait().await
+    launch(i)?.wait().await.map(|_| ())
 }
 
 /// Starts the instance's process; the returned wait holds nothing of the instance, so the

@@ -11,6 +11,7 @@ use bollard::models::{LocalNodeState, SwarmInitRequest};
 use bollard::query_parameters::LeaveSwarmOptions;
 use bollard::Docker;
 
+use crate::target::docker::gwbridge::NAME as GWBRIDGE;
 use crate::target::docker::DockerError;
 
 /// Where an engine stands in a swarm.
@@ -39,10 +40,6 @@ pub struct Membership {
     pub made_gwbridge: bool,
 }
 
-/// The bridge a swarm's containers reach the host through; `docker swarm init` creates it,
-/// `docker swarm leave` does not remove it.
-const GWBRIDGE: &str = "docker_gwbridge";
-
 #[derive(Debug, thiserror::Error)]
 pub enum SwarmError {
     #[error(
@@ -53,6 +50,10 @@ pub enum SwarmError {
         "this engine's swarm state is `{state}`{error}: fgchaos can neither use it nor make it a manager. Unlock it (`docker swarm unlock`), wait for its join to finish, or leave the swarm (`docker swarm leave`). Nothing was changed"
     )]
     Unusable { state: String, error: String },
+    #[error(
+        "this engine is in no swarm, so it runs no stack to attach to. Deploy one with `fgchaos up --target swarm` (which makes it a single-node swarm), or point DOCKER_HOST at a swarm manager"
+    )]
+    NotInSwarm,
     #[error(
         "could not make this engine a swarm manager (`docker swarm init --advertise-addr {advertise}`): {reason}. Nothing was changed"
     )]
@@ -65,6 +66,18 @@ pub enum SwarmError {
         "left the swarm, but could not remove the `docker_gwbridge` network its init made: {0}. Remove it by hand (`docker network rm docker_gwbridge`)"
     )]
     Bridge(String),
+    #[error("deploying the stack: {0}")]
+    Deploy(String),
+    #[error(
+        "swarm stack `{stack}` did not serve within {waited_s} s: short of healthy tasks: {short}. See `docker stack ps {stack} --no-trunc`"
+    )]
+    NotServing {
+        stack: String,
+        waited_s: u64,
+        short: String,
+    },
+    #[error("recording what `fgchaos up --target swarm` changed, in {0}")]
+    Record(String),
     #[error(transparent)]
     Docker(#[from] DockerError),
 }
@@ -98,32 +111,55 @@ pub async fn standing(docker: &Docker) -> Result<Standing, DockerError> {
     })
 }
 
+/// Refuses, changing nothing, an engine that is not a swarm manager: only a manager lists a
+/// stack's services and tasks, and only one can attach to a deployed stack.
+pub async fn require_manager(docker: &Docker) -> Result<(), SwarmError> {
+    let standing = standing(docker).await?;
+    match (refusal(&standing), standing) {
+        (Some(e), _) => Err(e),
+        (None, Standing::Outside) => Err(SwarmError::NotInSwarm),
+        (None, _) => Ok(()),
+    }
+}
+
 /// Makes sure `docker` is a swarm manager: as it is, or made one (a single-node swarm
 /// advertising `advertise`) when it is in no swarm. Refuses, changing nothing, otherwise.
 pub async fn manage(docker: &Docker, advertise: &str) -> Result<Membership, SwarmError> {
-    match standing(docker).await? {
+    let standing = standing(docker).await?;
+    if let Some(e) = refusal(&standing) {
+        return Err(e);
+    }
+    match standing {
         Standing::Manager { node } => Ok(Membership {
             node,
             initialised: false,
             made_gwbridge: false,
         }),
-        Standing::Worker { node, managers } => Err(SwarmError::NotManager {
-            node,
+        _ => initialise(docker, advertise).await,
+    }
+}
+
+/// Why an engine that is a worker node, or in a state nothing can be asked of, is refused;
+/// `None` for a manager and for an engine in no swarm.
+fn refusal(standing: &Standing) -> Option<SwarmError> {
+    match standing {
+        Standing::Worker { node, managers } => Some(SwarmError::NotManager {
+            node: node.clone(),
             managers: if managers.is_empty() {
                 "unknown".to_owned()
             } else {
                 managers.join(", ")
             },
         }),
-        Standing::Unusable { state, error } => Err(SwarmError::Unusable {
-            state,
+        Standing::Unusable { state, error } => Some(SwarmError::Unusable {
+            state: state.clone(),
             error: if error.is_empty() {
                 String::new()
             } else {
                 format!(" ({error})")
             },
         }),
-        Standing::Outside => initialise(docker, advertise).await,
+        Standing::Manager { .. } | Standing::Outside => None,
     }
 }
 

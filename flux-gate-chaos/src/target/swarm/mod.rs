@@ -1,8 +1,15 @@
-//! The swarm target, being built (issue 25): a Docker Swarm stack deployed from the project's
-//! compose file, its services' tasks faulted on their nodes. What stands today: the engine made
-//! a manager when it is in no swarm, refused with the reason when it cannot be one, and left as
-//! it was found ([`membership`]).
+//! The swarm target: a Docker Swarm stack deployed from the project's stack file, its
+//! services' tasks faulted on their nodes. The engine is made a manager when it is in no swarm,
+//! refused with the reason when it cannot be one, and left as it was found ([`membership`]);
+//! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]).
+//!
+//! Attaching and faulting is the docker target's own code on a stack's scope
+//! (`target::docker::project::Scope::Stack`): tasks are containers found by the stack's
+//! labels, and the one difference Swarm makes — an ended task is replaced, not started again —
+//! is held in `target::docker::stack`.
 
+pub mod deploy;
 pub mod membership;
 
+pub use deploy::Deployment;
 pub use membership::{manage, restore, Membership, Standing, SwarmError};

@@ -95,6 +95,7 @@ pub(crate) fn event(
         ok: true,
         error: None,
         instance: None,
+        replaced: None,
     }
 }
 
@@ -473,6 +474,7 @@ fn an_answer_in_a_window_with_its_own_threshold_is_not_judged_overall() {
         }];
         let ev = |kind: EventKind, at: u64| TimelineEvent {
             instance: Some("redis-1".into()),
+            replaced: None,
             ..event(0, kind, "kill redis-primary", at)
         };
         j.timeline = vec![ev(EventKind::Apply, 150), ev(EventKind::Heal, 350)];

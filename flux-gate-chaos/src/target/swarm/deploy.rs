@@ -1,0 +1,388 @@
+//! Deploying a stack for the swarm target, and taking it away again: `fgchaos up --target
+//! swarm` and `fgchaos down --target swarm`.
+//!
+//! The swarm target attaches to a deployed stack, as the docker target attaches to a running
+//! compose project: deploying once and running many scenarios against it costs one deploy
+//! (about 14 s here), not one per scenario. What `up` changed of the engine — the swarm it
+//! initialised, the stack it deployed — is written to a record beside the run directories, so
+//! that `down` (even from another shell, after a crash) puts the engine back as it was.
+//!
+//! `docker stack deploy` is a feature of the docker command line, not of the engine's API (the
+//! API knows services, not stacks), so it is run as a command; everything else — the wait for
+//! the stack to serve, the removal of what it leaves — goes through the API.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use bollard::models::{ContainerSummaryStateEnum, TaskState};
+use bollard::query_parameters::{
+    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptions, RemoveVolumeOptions,
+};
+use bollard::Docker;
+use serde::{Deserialize, Serialize};
+
+use super::membership::{self, Membership, SwarmError};
+use crate::target::docker::engine::{self, DockerError};
+use crate::target::docker::project::{self, Project, Scope, State, STACK_LABEL};
+
+/// How long a deployed stack may take to serve (13–14 s measured from a fresh deploy here; a
+/// first start initialises PostgreSQL and creates the topic).
+const READY_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// What `up` changed, kept as `<work dir>/swarm-<stack>.json` until `down`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Deployment {
+    pub stack: String,
+    pub file: PathBuf,
+    /// This engine's node id.
+    pub node: String,
+    /// Whether `up` made this engine a swarm manager (so `down` leaves the swarm).
+    pub initialised: bool,
+    /// Whether that created the `docker_gwbridge` network (so `down` removes it).
+    pub made_gwbridge: bool,
+}
+
+impl Deployment {
+    fn path(work_dir: &Path, stack: &str) -> PathBuf {
+        work_dir.join(format!("swarm-{stack}.json"))
+    }
+
+    fn write(&self, work_dir: &Path) -> Result<(), SwarmError> {
+        std::fs::create_dir_all(work_dir)
+            .and_then(|()| {
+                let text = serde_json::to_vec_pretty(self).map_err(std::io::Error::other)?;
+                std::fs::write(Deployment::path(work_dir, &self.stack), text)
+            })
+            .map_err(|e| SwarmError::Record(format!("{}: {e}", work_dir.display())))
+    }
+
+    /// The record `up` left for `stack`, if any.
+    pub fn read(work_dir: &Path, stack: &str) -> Option<Deployment> {
+        let text = std::fs::read(Deployment::path(work_dir, stack)).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    fn membership(&self) -> Membership {
+        Membership {
+            node: self.node.clone(),
+            initialised: self.initialised,
+            made_gwbridge: self.made_gwbridge,
+        }
+    }
+}
+
+/// Makes the engine a manager if it is in no swarm, deploys `file` as `stack` from local
+/// images, and waits until every replicated service runs its replicas, healthy. A stack that
+/// never serves is taken away again, and the engine left as it was found.
+pub async fn up(
+    file: &Path,
+    stack: &str,
+    advertise: &str,
+    work_dir: &Path,
+) -> Result<Deployment, SwarmError> {
+    if !file.is_file() {
+        return Err(SwarmError::Deploy(format!(
+            "no stack file {} (this repository's is docker/swarm/stack.yml)",
+            file.display()
+        )));
+    }
+    let docker = engine::connect().await?;
+    let membership = membership::manage(&docker, advertise).await?;
+    let deployment = Deployment {
+        stack: stack.to_owned(),
+        file: file.to_owned(),
+        node: membership.node.clone(),
+        initialised: membership.initialised,
+        made_gwbridge: membership.made_gwbridge,
+    };
+    // Written before the deploy: an `up` killed while it waits still leaves what `down` needs.
+    let deployed = match deployment.write(work_dir) {
+        Ok(()) => deploy(file, stack).await,
+        Err(e) => Err(e),
+    };
+    let ready = match deployed {
+        Ok(()) => wait_serving(&docker, stack, READY_TIMEOUT).await,
+        Err(e) => Err(e),
+    };
+    match ready {
+        Ok(()) => Ok(deployment),
+        Err(e) => {
+            if let Err(undo) = down(stack, work_dir).await {
+                tracing::error!(error = %undo, "could not take the failed deploy away");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Removes `stack` — its services, then the containers and volumes it leaves — and leaves the
+/// swarm if `up` initialised it. Without a record of `up`, only the stack goes.
+pub async fn down(stack: &str, work_dir: &Path) -> Result<(), SwarmError> {
+    let docker = engine::connect().await?;
+    let record = Deployment::read(work_dir, stack);
+    if matches!(
+        membership::standing(&docker).await?,
+        membership::Standing::Manager { .. }
+    ) {
+        remove_stack(&docker, stack).await?;
+    }
+    if let Some(d) = record {
+        membership::restore(&docker, d.membership()).await?;
+        let _ = std::fs::remove_file(Deployment::path(work_dir, stack));
+    }
+    Ok(())
+}
+
+/// `docker stack deploy --resolve-image never`: the images are the engine's own (no
+/// registry), and asking a registry for them would fail.
+async fn deploy(file: &Path, stack: &str) -> Result<(), SwarmError> {
+    let file = file.to_string_lossy();
+    docker_stack(&["deploy", "--resolve-image", "never", "-c", &file, stack]).await?;
+    tracing::info!(stack, %file, "stack deployed");
+    Ok(())
+}
+
+/// `docker stack <args>`; its error output is the error.
+async fn docker_stack(args: &[&str]) -> Result<(), SwarmError> {
+    let out = tokio::process::Command::new("docker")
+        .arg("stack")
+        .args(args)
+        .output()
+        .await
+        .map_err(|e| {
+            SwarmError::Deploy(format!("running `docker stack {}`: {e}", args.join(" ")))
+        })?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(SwarmError::Deploy(
+            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        ))
+    }
+}
+
+/// Until every replicated service of `stack` runs as many healthy tasks as it asks for. A task
+/// the engine rejects (an image not built here) fails at once, saying which.
+pub async fn wait_serving(
+    docker: &Docker,
+    stack: &str,
+    timeout: Duration,
+) -> Result<(), SwarmError> {
+    let deadline = Instant::now() + timeout;
+    let scope = Scope::Stack(stack.to_owned());
+    loop {
+        rejected_task(docker, stack).await?;
+        let wanted = replicas_wanted(docker, stack).await?;
+        let short = match Project::discover(docker, &scope).await {
+            Ok(project) => short_of(&wanted, &project),
+            Err(DockerError::StackNotFound { .. }) => wanted.keys().cloned().collect(),
+            Err(e) => return Err(e.into()),
+        };
+        if short.is_empty() && !wanted.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SwarmError::NotServing {
+                stack: stack.to_owned(),
+                waited_s: timeout.as_secs(),
+                short: short.join(", "),
+            });
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// `<stack>_` taken off a service name.
+fn short_name<'a>(stack: &str, name: &'a str) -> &'a str {
+    name.strip_prefix(stack)
+        .and_then(|n| n.strip_prefix('_'))
+        .unwrap_or(name)
+}
+
+fn stack_filter(stack: &str) -> HashMap<&'static str, Vec<String>> {
+    HashMap::from([("label", vec![format!("{STACK_LABEL}={stack}")])])
+}
+
+/// Each replicated service of the stack and its replica count (jobs run once and are not
+/// waited for).
+async fn replicas_wanted(docker: &Docker, stack: &str) -> Result<HashMap<String, u64>, SwarmError> {
+    let filters = stack_filter(stack);
+    let services = docker
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's services", e))?;
+    Ok(services
+        .into_iter()
+        .filter_map(|s| {
+            let spec = s.spec?;
+            let replicas = spec.mode?.replicated?.replicas?;
+            let name = short_name(stack, spec.name.as_deref()?).to_owned();
+            Some((name, u64::try_from(replicas).unwrap_or(0)))
+        })
+        .collect())
+}
+
+/// The services with fewer running, healthy tasks than they want, as `name (have/want)`.
+fn short_of(wanted: &HashMap<String, u64>, project: &Project) -> Vec<String> {
+    let mut short: Vec<String> = wanted
+        .iter()
+        .filter_map(|(service, want)| {
+            let have = project
+                .instances_of(service)
+                .iter()
+                .filter_map(|i| project.containers.get(i))
+                .filter(|c| {
+                    matches!(
+                        c.state,
+                        State::Running {
+                            healthy: Some(true) | None
+                        }
+                    )
+                })
+                .count() as u64;
+            (have < *want).then(|| format!("{service} ({have}/{want})"))
+        })
+        .collect();
+    short.sort();
+    short
+}
+
+/// A task the engine rejected (it never runs: a missing image, an impossible constraint).
+async fn rejected_task(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
+    let filters = stack_filter(stack);
+    let tasks = docker
+        .list_tasks(Some(
+            ListTasksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's tasks", e))?;
+    for t in tasks {
+        let Some(status) = t.status else { continue };
+        if status.state == Some(TaskState::REJECTED) {
+            let err = status.err.unwrap_or_default();
+            let hint = if err.contains("No such image") {
+                ". Build the images here first: `FG_PROFILE=debug scripts/docker-images`"
+            } else {
+                ""
+            };
+            return Err(SwarmError::Deploy(format!(
+                "a task of `{}` was rejected: {err}{hint}",
+                t.name.unwrap_or_default()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `docker stack rm`, then until no container of the stack is left: the stopped task
+/// containers Swarm keeps (its task history, the jobs' finished tasks) and the stack's volumes
+/// are removed too, so the next deploy starts from nothing.
+async fn remove_stack(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
+    docker_stack(&["rm", stack]).await?;
+    let scope = Scope::Stack(stack.to_owned());
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = project::labelled(docker, &scope).await?;
+        let running = left.iter().any(|c| {
+            !matches!(
+                c.state,
+                Some(
+                    ContainerSummaryStateEnum::EXITED
+                        | ContainerSummaryStateEnum::CREATED
+                        | ContainerSummaryStateEnum::DEAD
+                )
+            )
+        });
+        if !running {
+            for c in left.iter().filter_map(|c| c.id.as_deref()) {
+                let _ = docker
+                    .remove_container(c, None::<RemoveContainerOptions>)
+                    .await;
+            }
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(SwarmError::Deploy(format!(
+                "containers of stack `{stack}` still run 60 s after `docker stack rm`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    remove_volumes(docker, stack).await
+}
+
+/// The stack's named volumes (a stack deploy labels them with its namespace). A volume still
+/// in use a moment after its container went is retried.
+async fn remove_volumes(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
+    let filters = stack_filter(stack);
+    let list = docker
+        .list_volumes(Some(
+            ListVolumesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's volumes", e))?;
+    for v in list.volumes.unwrap_or_default() {
+        let mut last = None;
+        for _ in 0..20 {
+            match docker
+                .remove_volume(&v.name, None::<RemoveVolumeOptions>)
+                .await
+            {
+                Ok(()) => {
+                    last = None;
+                    break;
+                }
+                Err(e) => last = Some(e),
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        if let Some(e) = last {
+            return Err(DockerError::api(format!("removing volume {}", v.name), e).into());
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::target::docker::project::{container, name_instances};
+
+    #[test]
+    fn a_service_is_short_until_its_replicas_run_healthy() {
+        let healthy = |svc: &str, n| {
+            let mut c = container(svc, n);
+            c.state = State::Running {
+                healthy: Some(true),
+            };
+            c
+        };
+        let mut starting = container("ingestion-api", 2);
+        starting.state = State::Running {
+            healthy: Some(false),
+        };
+        let project = Project {
+            scope: Scope::Stack("s".into()),
+            containers: name_instances(vec![
+                healthy("ingestion-api", 1),
+                starting,
+                healthy("redis", 1),
+            ]),
+        };
+        let wanted = HashMap::from([
+            ("ingestion-api".to_owned(), 2),
+            ("redis".to_owned(), 1),
+            ("kafka".to_owned(), 1),
+        ]);
+        assert_eq!(
+            short_of(&wanted, &project),
+            ["ingestion-api (1/2)", "kafka (0/1)"]
+        );
+        assert_eq!(short_name("s", "s_redis"), "redis");
+        assert_eq!(short_name("s", "other"), "other");
+    }
+}
