@@ -47,8 +47,9 @@ docker-test: build
 	scripts/docker-test
 
 ## worker-crash, api-kill, db-outage, kafka-loss and network-partition on the swarm target, on
-## this engine made a single-node swarm, then a mutant (Redis without its append-only file)
-## that must be caught; the engine is checked to be left as found (about 3 minutes).
+## this engine made a single-node swarm; a killed run's guardian; three explore trials that must
+## find nothing; a mutant (Redis without its append-only file) that must be caught; the engine
+## checked to be left as found (about 4.5 minutes).
 swarm-test: build
 	scripts/swarm-test
 

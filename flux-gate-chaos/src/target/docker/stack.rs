@@ -154,10 +154,24 @@ impl DockerTarget {
     /// Re-reads the project (addresses can change when a container restarts) and rebuilds the
     /// endpoints from it.
     async fn refresh(&mut self) -> Result<(), TargetError> {
-        self.project = Project::discover(&self.docker, &self.project.scope).await?;
+        self.rediscover().await?;
+        Ok(self.rebuild_endpoints()?)
+    }
+
+    /// The endpoints from the project as last discovered; the proxy's links stay (they are
+    /// read from the proxy, not the project), also when the endpoints cannot be built.
+    fn rebuild_endpoints(&mut self) -> Result<(), DockerError> {
+        let ep = endpoints(&self.spec, &self.project)?;
         let links = std::mem::take(&mut self.endpoints.links);
-        self.endpoints = endpoints(&self.spec, &self.project)?;
-        self.endpoints.links = links;
+        self.endpoints = Endpoints { links, ..ep };
+        Ok(())
+    }
+
+    /// Re-reads which container is each instance now (on a stack, a slot's task changes when
+    /// Swarm replaces it), leaving the endpoints as they are: while a store's container is down
+    /// it has no address to build them from.
+    async fn rediscover(&mut self) -> Result<(), TargetError> {
+        self.project = Project::discover(&self.docker, &self.project.scope).await?;
         Ok(())
     }
 
@@ -253,7 +267,7 @@ impl DockerTarget {
     /// task has ended, the one Swarm starts in its place (any that runs: an ended task never
     /// runs again).
     async fn rejoin(&mut self, instance: &str) -> Result<Readiness, TargetError> {
-        self.refresh().await?;
+        self.rediscover().await?;
         let deadline = Instant::now() + self.spec.health_timeout.get();
         let handle = self.handle(instance)?;
         if handle.inspect().await?.state == State::Stopped {
@@ -653,7 +667,14 @@ impl Target for DockerTarget {
     }
 
     async fn reread(&mut self) -> Result<(), TargetError> {
-        self.refresh().await
+        // Another store may be down right now (its replacement not started yet), with no
+        // address to build the endpoints from: then the ones there were stay, and the next
+        // reread or the restore builds them.
+        self.rediscover().await?;
+        if let Err(e) = self.rebuild_endpoints() {
+            tracing::warn!(error = %e, "endpoints kept as they were");
+        }
+        Ok(())
     }
 
     async fn restore(&mut self) -> Result<(), TargetError> {
@@ -664,7 +685,7 @@ impl Target for DockerTarget {
         // the system's business, judged by settle, and waiting for it here would count the
         // harness's wait as the system's recovery time.
         // On a stack an ended task is not started: Swarm's replacement is waited for.
-        self.refresh().await?;
+        self.rediscover().await?;
         let stack = matches!(self.project.scope, Scope::Stack(_));
         let mut put_back = Vec::new();
         let mut replaced = Vec::new();

@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{ContainerSummaryStateEnum, TaskState};
 use bollard::query_parameters::{
-    ListServicesOptionsBuilder, ListTasksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptions, RemoveVolumeOptions,
+    ListNetworksOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
+    ListVolumesOptionsBuilder, RemoveContainerOptions, RemoveVolumeOptions,
 };
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
@@ -312,7 +312,32 @@ async fn remove_stack(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    wait_networks_gone(docker, stack).await?;
     remove_volumes(docker, stack).await
+}
+
+/// Until the stack's networks are gone: `docker stack rm` removes them after it returns, and a
+/// deploy of the same stack meanwhile waits on them.
+async fn wait_networks_gone(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
+    let filters = stack_filter(stack);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = docker
+            .list_networks(Some(
+                ListNetworksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| DockerError::api("listing the stack's networks", e))?;
+        if left.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(SwarmError::Deploy(format!(
+                "the networks of stack `{stack}` are still there 60 s after `docker stack rm`"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
 }
 
 /// The stack's named volumes (a stack deploy labels them with its namespace). A volume still
