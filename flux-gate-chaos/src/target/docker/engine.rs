@@ -30,6 +30,14 @@ pub enum DockerError {
         have: String,
     },
     #[error(
+        "{scope} has no service {missing}: the role(s) the docker stack file (--stack) gives them (it has: {have}). Name its services there, or add these to it"
+    )]
+    RolesMissing {
+        scope: String,
+        missing: String,
+        have: String,
+    },
+    #[error(
         "service `{service}` does not publish container port {port} on the host. Add `ports: [\"127.0.0.1:HOSTPORT:{port}\"]` to it in the compose file"
     )]
     NotPublished { service: String, port: u16 },

@@ -3,7 +3,7 @@
 //! holding the target: a container's wait for readiness runs while the target serves other
 //! steps.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
@@ -62,7 +62,8 @@ impl Handle {
                     }
                     .into())
                 }
-                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+                // As often as a readiness check: each look inspects every task of the stack.
+                _ => tokio::time::sleep(super::readiness::EVERY).await,
             }
         };
         let replacement = Handle {

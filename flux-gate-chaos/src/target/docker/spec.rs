@@ -85,6 +85,15 @@ pub struct RedisHaServices {
     pub peer_links: Vec<String>,
 }
 
+/// The services `{{ip.SERVICE}}` placeholders in `text` name (an instance `svc#2` names `svc`).
+fn placeholders(text: &str) -> Vec<&str> {
+    text.split("{{ip.")
+        .skip(1)
+        .filter_map(|rest| rest.split_once("}}"))
+        .map(|(name, _)| name.split('#').next().unwrap_or(name).trim())
+        .collect()
+}
+
 fn default_redis_port() -> u16 {
     6379
 }
@@ -107,16 +116,22 @@ impl DockerSpec {
         parse_yaml(&text, &file)
     }
 
-    /// Services the harness needs to find in the project (besides the ones faults name).
-    pub fn required_services(&self) -> Vec<&str> {
+    /// The services the harness needs to find in the project (besides the ones faults name),
+    /// each with the role this file gives it: the entry, the fault proxy's API, the workers,
+    /// where the admin token is read, and every service a state URL names (`{{ip.SERVICE}}`).
+    pub fn roles(&self) -> Vec<(&str, &'static str)> {
         let mut v = vec![
-            self.entry.service.as_str(),
-            self.toxiproxy.service.as_str(),
-            self.workers.service.as_str(),
-            self.admin_token.service.as_str(),
+            (self.entry.service.as_str(), "entry"),
+            (self.toxiproxy.service.as_str(), "toxiproxy"),
+            (self.workers.service.as_str(), "workers"),
+            (self.admin_token.service.as_str(), "admin_token"),
         ];
-        v.sort_unstable();
-        v.dedup();
+        for (url, role) in [
+            (&self.state.redis, "state.redis"),
+            (&self.state.database, "state.database"),
+        ] {
+            v.extend(placeholders(url).into_iter().map(|s| (s, role)));
+        }
         v
     }
 }
@@ -131,9 +146,17 @@ mod tests {
         assert_eq!(s.entry.service, "nginx");
         assert_eq!(s.toxiproxy.port, 8474);
         assert_eq!(
-            s.required_services(),
-            ["ingestion-api", "inventory-worker", "nginx", "toxiproxy"]
+            s.roles(),
+            [
+                ("nginx", "entry"),
+                ("toxiproxy", "toxiproxy"),
+                ("inventory-worker", "workers"),
+                ("ingestion-api", "admin_token"),
+                ("redis", "state.redis"),
+                ("postgres", "state.database"),
+            ]
         );
+        assert_eq!(placeholders("x {{ip.a#2}}:1 {{ip.b}} {{ip.c"), ["a", "b"]);
         assert_eq!(s.health_timeout, Dur::secs(120));
         let ha = s.redis_ha.unwrap();
         assert_eq!(ha.instances, ["redis", "redis-2", "redis-3"]);

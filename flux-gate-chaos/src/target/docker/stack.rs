@@ -448,12 +448,34 @@ async fn find_project(
     scale: &BTreeMap<String, Scale>,
 ) -> Result<Project, TargetError> {
     let project = Project::discover(docker, scope).await?;
-    for service in spec.required_services() {
-        project.first(service)?;
-    }
+    check_roles(spec, &project)?;
     super::scale::check(scale, &project)
         .map_err(|p| TargetError::Setup(format!("`{}`: {}", p.key, p.message)))?;
     Ok(project)
+}
+
+/// Every service the stack file gives a role is in the project; else all that are missing,
+/// with their roles, in one error.
+fn check_roles(spec: &DockerSpec, project: &Project) -> Result<(), DockerError> {
+    let mut missing: Vec<String> = Vec::new();
+    for (service, role) in spec.roles() {
+        let named = format!("`{service}`");
+        if !project.instances_of(service).is_empty() {
+            continue;
+        }
+        match missing.iter_mut().find(|m| m.starts_with(&named)) {
+            Some(m) => m.insert_str(m.len() - 1, &format!(", {role}")),
+            None => missing.push(format!("{named} ({role})")),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(DockerError::RolesMissing {
+        scope: project.scope.describe(),
+        missing: missing.join(", "),
+        have: project.services().join(", "),
+    })
 }
 
 /// Instances running (or paused) at the attach.
@@ -511,6 +533,7 @@ pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetErr
         crate::target::swarm::membership::require_manager(&docker).await?;
     }
     let project = Project::discover(&docker, scope).await?;
+    check_roles(spec, &project)?;
     let ep = endpoints(spec, &project)?;
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
@@ -739,6 +762,35 @@ impl Target for DockerTarget {
 mod tests {
     use super::super::project::{container as c, name_instances, Scope};
     use super::*;
+
+    #[test]
+    fn every_service_missing_a_role_is_named_with_its_roles() {
+        let spec = DockerSpec::built_in().unwrap();
+        let project = Project {
+            scope: Scope::Stack("shop".into()),
+            containers: name_instances(vec![
+                c("nginx", 1),
+                c("toxiproxy", 1),
+                c("inventory-worker", 1),
+            ]),
+        };
+        let e = check_roles(&spec, &project).unwrap_err().to_string();
+        assert!(
+            e.starts_with(
+                "swarm stack `shop` has no service `ingestion-api` (admin_token), `redis` \
+                 (state.redis), `postgres` (state.database): the role(s) the docker stack \
+                 file (--stack) gives them (it has: inventory-worker, nginx, toxiproxy)"
+            ),
+            "{e}"
+        );
+        let mut spec = spec;
+        spec.workers.service = "ingestion-api".into();
+        let e = check_roles(&spec, &project).unwrap_err().to_string();
+        assert!(
+            e.contains("`ingestion-api` (workers, admin_token), `redis`"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_search_draws_neither_the_fault_proxy_nor_what_was_not_running() {

@@ -172,6 +172,7 @@ pub async fn wait_serving(
 ) -> Result<(), SwarmError> {
     let deadline = Instant::now() + timeout;
     let scope = Scope::Stack(stack.to_owned());
+    let mut told = Instant::now();
     loop {
         rejected_task(docker, stack).await?;
         let wanted = replicas_wanted(docker, stack).await?;
@@ -182,6 +183,10 @@ pub async fn wait_serving(
         };
         if short.is_empty() && !wanted.is_empty() {
             return Ok(());
+        }
+        if told.elapsed() >= Duration::from_secs(10) {
+            tracing::info!(stack, short = %short.join(", "), "waiting for the stack to serve");
+            told = Instant::now();
         }
         if Instant::now() >= deadline {
             return Err(SwarmError::NotServing {
