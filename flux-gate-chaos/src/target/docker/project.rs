@@ -132,10 +132,18 @@ impl Project {
         let mut found = Vec::new();
         for summary in list {
             let Some(id) = summary.id else { continue };
-            let inspected = docker
+            let inspected = match docker
                 .inspect_container(&id, None::<InspectContainerOptions>)
                 .await
-                .map_err(|e| DockerError::api(format!("inspecting container {id}"), e))?;
+            {
+                Ok(c) => c,
+                // Removed between the list and the inspect: Swarm prunes a slot's oldest
+                // exited tasks while it replaces one (seen in `swarm-test`'s db-outage).
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => continue,
+                Err(e) => return Err(DockerError::api(format!("inspecting container {id}"), e)),
+            };
             if let Some(c) = from_inspect(scope, &inspected) {
                 found.push((created_of(&inspected), c));
             }

@@ -231,11 +231,12 @@ pub async fn restore(docker: &Docker, membership: Membership) -> Result<(), Swar
     Ok(())
 }
 
-/// Removes the gateway bridge a swarm init made. Its last endpoints go a moment after the node
-/// leaves, so "active endpoints" is waited out for a few seconds.
+/// Removes the gateway bridge a swarm init made. Its last endpoints go a while after the node
+/// leaves (more than 5 s once, after a stack's removal), so "active endpoints" is waited out
+/// for up to 30 s.
 async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
     let mut last = String::new();
-    for _ in 0..20 {
+    for _ in 0..120 {
         match docker.remove_network(GWBRIDGE).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
