@@ -181,6 +181,8 @@ pub async fn wait_serving(
             Err(DockerError::StackNotFound { .. }) => wanted.keys().cloned().collect(),
             Err(e) => return Err(e.into()),
         };
+        let mut short = short;
+        short.extend(jobs_running(docker, stack).await?);
         if short.is_empty() && !wanted.is_empty() {
             return Ok(());
         }
@@ -229,6 +231,43 @@ async fn replicas_wanted(docker: &Docker, stack: &str) -> Result<HashMap<String,
             Some((name, u64::try_from(replicas).unwrap_or(0)))
         })
         .collect())
+}
+
+/// The stack's jobs (migrations, the topic) that have not finished yet, as `name (job)`: a
+/// run attached while one still runs would count it among what it must bring back.
+async fn jobs_running(docker: &Docker, stack: &str) -> Result<Vec<String>, SwarmError> {
+    let filters = stack_filter(stack);
+    let services = docker
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's services", e))?;
+    let mut running = Vec::new();
+    for s in services {
+        let Some(spec) = s.spec else { continue };
+        let is_job = spec
+            .mode
+            .as_ref()
+            .is_some_and(|m| m.replicated_job.is_some());
+        let (true, Some(name)) = (is_job, spec.name) else {
+            continue;
+        };
+        let filters = HashMap::from([("service", vec![name.clone()])]);
+        let tasks = docker
+            .list_tasks(Some(
+                ListTasksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| DockerError::api("listing a job's tasks", e))?;
+        let done = tasks
+            .iter()
+            .any(|t| t.status.as_ref().and_then(|st| st.state) == Some(TaskState::COMPLETE));
+        if !done {
+            running.push(format!("{} (job)", short_name(stack, &name)));
+        }
+    }
+    Ok(running)
 }
 
 /// The services with fewer running, healthy tasks than they want, as `name (have/want)`.
