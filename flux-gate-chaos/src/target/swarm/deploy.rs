@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use bollard::models::{ContainerSummaryStateEnum, TaskState};
+use bollard::models::{ContainerSummaryStateEnum, Service, Task, TaskState};
 use bollard::query_parameters::{
     ListNetworksOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
     ListVolumesOptionsBuilder, RemoveContainerOptions, RemoveVolumeOptions,
@@ -163,8 +163,9 @@ async fn docker_stack(args: &[&str]) -> Result<(), SwarmError> {
     }
 }
 
-/// Until every replicated service of `stack` runs as many healthy tasks as it asks for. A task
-/// the engine rejects (an image not built here) fails at once, saying which.
+/// Until every replicated service of `stack` runs as many healthy tasks as it asks for, and
+/// every job has finished. A task the engine rejects (an image not built here) fails at once,
+/// saying which.
 pub async fn wait_serving(
     docker: &Docker,
     stack: &str,
@@ -174,15 +175,16 @@ pub async fn wait_serving(
     let scope = Scope::Stack(stack.to_owned());
     let mut told = Instant::now();
     loop {
-        rejected_task(docker, stack).await?;
-        let wanted = replicas_wanted(docker, stack).await?;
-        let short = match Project::discover(docker, &scope).await {
+        let services = stack_services(docker, stack).await?;
+        let tasks = tasks_of(docker, &services).await?;
+        rejected_task(&services, &tasks)?;
+        let wanted = replicas_wanted(stack, &services);
+        let mut short = match Project::discover(docker, &scope).await {
             Ok(project) => short_of(&wanted, &project),
             Err(DockerError::StackNotFound { .. }) => wanted.keys().cloned().collect(),
             Err(e) => return Err(e.into()),
         };
-        let mut short = short;
-        short.extend(jobs_running(docker, stack).await?);
+        short.extend(jobs_running(stack, &services, &tasks));
         if short.is_empty() && !wanted.is_empty() {
             return Ok(());
         }
@@ -212,62 +214,64 @@ fn stack_filter(stack: &str) -> HashMap<&'static str, Vec<String>> {
     HashMap::from([("label", vec![format!("{STACK_LABEL}={stack}")])])
 }
 
-/// Each replicated service of the stack and its replica count (jobs run once and are not
-/// waited for).
-async fn replicas_wanted(docker: &Docker, stack: &str) -> Result<HashMap<String, u64>, SwarmError> {
+/// The stack's services (a stack deploy labels them with its namespace).
+async fn stack_services(docker: &Docker, stack: &str) -> Result<Vec<Service>, SwarmError> {
     let filters = stack_filter(stack);
-    let services = docker
+    Ok(docker
         .list_services(Some(
             ListServicesOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(|e| DockerError::api("listing the stack's services", e))?;
-    Ok(services
-        .into_iter()
+        .map_err(|e| DockerError::api("listing the stack's services", e))?)
+}
+
+/// Every task of `services`, by one request.
+async fn tasks_of(docker: &Docker, services: &[Service]) -> Result<Vec<Task>, SwarmError> {
+    let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let filters = HashMap::from([("service", ids)]);
+    Ok(docker
+        .list_tasks(Some(
+            ListTasksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's tasks", e))?)
+}
+
+/// Each replicated service of the stack and its replica count (jobs run once: see
+/// [`jobs_running`]).
+fn replicas_wanted(stack: &str, services: &[Service]) -> HashMap<String, u64> {
+    services
+        .iter()
         .filter_map(|s| {
-            let spec = s.spec?;
-            let replicas = spec.mode?.replicated?.replicas?;
+            let spec = s.spec.as_ref()?;
+            let replicas = spec.mode.as_ref()?.replicated.as_ref()?.replicas?;
             let name = short_name(stack, spec.name.as_deref()?).to_owned();
             Some((name, u64::try_from(replicas).unwrap_or(0)))
         })
-        .collect())
+        .collect()
 }
 
-/// The stack's jobs (migrations, the topic) that have not finished yet, as `name (job)`: a
-/// run attached while one still runs would count it among what it must bring back.
-async fn jobs_running(docker: &Docker, stack: &str) -> Result<Vec<String>, SwarmError> {
-    let filters = stack_filter(stack);
-    let services = docker
-        .list_services(Some(
-            ListServicesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .map_err(|e| DockerError::api("listing the stack's services", e))?;
-    let mut running = Vec::new();
-    for s in services {
-        let Some(spec) = s.spec else { continue };
-        let is_job = spec
-            .mode
-            .as_ref()
-            .is_some_and(|m| m.replicated_job.is_some());
-        let (true, Some(name)) = (is_job, spec.name) else {
-            continue;
-        };
-        let filters = HashMap::from([("service", vec![name.clone()])]);
-        let tasks = docker
-            .list_tasks(Some(
-                ListTasksOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| DockerError::api("listing a job's tasks", e))?;
-        let done = tasks
-            .iter()
-            .any(|t| t.status.as_ref().and_then(|st| st.state) == Some(TaskState::COMPLETE));
-        if !done {
-            running.push(format!("{} (job)", short_name(stack, &name)));
-        }
-    }
-    Ok(running)
+/// The stack's jobs (migrations, the topic) with no completed task yet, as `name (job)`: a run
+/// attached while one still runs would count it among what it must bring back.
+fn jobs_running(stack: &str, services: &[Service], tasks: &[Task]) -> Vec<String> {
+    services
+        .iter()
+        .filter(|s| {
+            let spec = s.spec.as_ref().and_then(|sp| sp.mode.as_ref());
+            spec.is_some_and(|m| m.replicated_job.is_some())
+        })
+        .filter(|s| {
+            !tasks.iter().any(|t| {
+                t.service_id == s.id
+                    && t.status.as_ref().and_then(|st| st.state) == Some(TaskState::COMPLETE)
+            })
+        })
+        .filter_map(|s| s.spec.as_ref()?.name.as_deref())
+        .map(|name| format!("{} (job)", short_name(stack, name)))
+        .collect()
 }
 
 /// The services with fewer running, healthy tasks than they want, as `name (have/want)`.
@@ -296,26 +300,23 @@ fn short_of(wanted: &HashMap<String, u64>, project: &Project) -> Vec<String> {
 }
 
 /// A task the engine rejected (it never runs: a missing image, an impossible constraint).
-async fn rejected_task(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
-    let filters = stack_filter(stack);
-    let tasks = docker
-        .list_tasks(Some(
-            ListTasksOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .map_err(|e| DockerError::api("listing the stack's tasks", e))?;
+fn rejected_task(services: &[Service], tasks: &[Task]) -> Result<(), SwarmError> {
     for t in tasks {
-        let Some(status) = t.status else { continue };
+        let Some(status) = &t.status else { continue };
         if status.state == Some(TaskState::REJECTED) {
-            let err = status.err.unwrap_or_default();
+            let err = status.err.clone().unwrap_or_default();
             let hint = if err.contains("No such image") {
                 ". Build the images here first: `FG_PROFILE=debug scripts/docker-images`"
             } else {
                 ""
             };
+            let service = services
+                .iter()
+                .find(|s| s.id == t.service_id)
+                .and_then(|s| s.spec.as_ref()?.name.clone())
+                .unwrap_or_default();
             return Err(SwarmError::Deploy(format!(
-                "a task of `{}` was rejected: {err}{hint}",
-                t.name.unwrap_or_default()
+                "a task of `{service}` was rejected: {err}{hint}"
             )));
         }
     }
@@ -420,6 +421,52 @@ async fn remove_volumes(docker: &Docker, stack: &str) -> Result<(), SwarmError> 
 mod tests {
     use super::*;
     use crate::target::docker::project::{container, name_instances};
+
+    #[test]
+    fn a_job_runs_until_a_task_completes_and_a_rejected_task_is_named() {
+        use bollard::models::{
+            ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicatedJob, TaskStatus,
+        };
+        let job = Service {
+            id: Some("j".into()),
+            spec: Some(ServiceSpec {
+                name: Some("s_migrate".into()),
+                mode: Some(ServiceSpecMode {
+                    replicated_job: Some(ServiceSpecModeReplicatedJob::default()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let task = |state, err: Option<&str>| Task {
+            service_id: Some("j".into()),
+            status: Some(TaskStatus {
+                state: Some(state),
+                err: err.map(str::to_owned),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let services = vec![job];
+        let failed = task(TaskState::FAILED, None);
+        assert_eq!(
+            jobs_running("s", &services, std::slice::from_ref(&failed)),
+            ["migrate (job)"]
+        );
+        let done = task(TaskState::COMPLETE, None);
+        assert!(jobs_running("s", &services, &[failed, done]).is_empty());
+        let rejected = task(TaskState::REJECTED, Some("No such image: fluxgate/x"));
+        let e = rejected_task(&services, &[rejected])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "a task of `s_migrate` was rejected: No such image: fluxgate/x. Build the images"
+            ),
+            "{e}"
+        );
+    }
 
     #[test]
     fn a_service_is_short_until_its_replicas_run_healthy() {
