@@ -22,12 +22,12 @@ chaos: build
 ## Every check CI runs: formatting, lints, unit and integration tests on real components, then
 ## the chaos scenarios on the docker target when a Docker engine answers (FG_REQUIRE_DOCKER=1
 ## makes a missing engine a failure): the plain project's five, then the Sentinel project's
-## four (docs/docker.md). The swarm target's scenarios are `make swarm-test`, not here until it
-## has passed whole again after the fixes of docs/swarm.md, "Open findings".
+## four (docs/docker.md); then the swarm target's single-node proof (`make swarm-test`).
 test: bootstrap lint
 	$(CARGO) test --workspace --all-targets
 	cd third_party/noxious && CARGO_TARGET_DIR=$(CURDIR)/target/noxious $(CARGO) test --quiet
 	FG_PROFILE=debug scripts/docker-test
+	FG_PROFILE=debug scripts/swarm-test
 
 ## The Flux-Gate compose project from local images (no registry needed): images, up, down.
 docker-images: build
@@ -47,9 +47,11 @@ docker-test: build
 	scripts/docker-test
 
 ## worker-crash, api-kill, db-outage, kafka-loss and network-partition on the swarm target, on
-## this engine made a single-node swarm; a killed run's guardian; three explore trials that must
-## find nothing; a mutant (Redis without its append-only file) that must be caught; the engine
-## checked to be left as found (about 4.5 minutes). `make test` runs tests/swarm.rs only.
+## this engine made a single-node swarm; a node drained and activated; one load from two
+## generators running as a Swarm service, merged; killed runs' guardians (a paused task, a
+## drained node); three explore trials that must find nothing; a mutant (Redis without its
+## append-only file) that must be caught; the engine checked to be left as found (about 6
+## minutes). The last step of `make test`.
 swarm-test: build
 	scripts/swarm-test
 

@@ -58,6 +58,13 @@ async fn cleanup_docker(args: &CleanupArgs, scope: &Scope) -> bool {
     let mut healed_all = true;
     for (dir, ledger) in ledgers {
         let healed = guard::heal(&dir, kind).await;
+        if !healed.activated.is_empty() {
+            outln!(
+                "{what}: activated {} drained swarm node(s) ({})",
+                healed.activated.len(),
+                healed.activated.join(", ")
+            );
+        }
         let touched = [healed.resumed.clone(), healed.started.clone()].concat();
         outln!(
             "{what}: resumed {} and started {} container(s){}",

@@ -58,13 +58,16 @@ fn fault(f: &Fault) -> String {
 
 fn target(a: &FaultAction) -> String {
     use crate::scenario::fault::On;
-    use crate::scenario::{LinkTarget, LinksTarget, ServiceTarget};
+    use crate::scenario::{LinkTarget, LinksTarget, NodeTarget, ServiceTarget};
     match a.on() {
-        On::Service(ServiceTarget::Service(s)) | On::Link(LinkTarget::Link(s)) => s.clone(),
+        On::Service(ServiceTarget::Service(s))
+        | On::Link(LinkTarget::Link(s))
+        | On::Node(NodeTarget::Node(s)) => s.clone(),
         On::Links(LinksTarget::Links(l)) => l.join("+"),
         On::Service(ServiceTarget::Random(r))
         | On::Link(LinkTarget::Random(r))
-        | On::Links(LinksTarget::Random(r)) => format!("one of {}", r.join("|")),
+        | On::Links(LinksTarget::Random(r))
+        | On::Node(NodeTarget::Random(r)) => format!("one of {}", r.join("|")),
     }
 }
 

@@ -410,6 +410,12 @@ fn drawable_actions(r: &Resolved, text: &str, problems: &mut Vec<SpaceProblem>) 
 /// Why `action` cannot be drawn from `r`, if it cannot: it is drawn once with the space's
 /// choices, and what stops it is said in the user's words.
 fn why_not_drawn(action: Action, r: &Resolved) -> Option<String> {
+    if action == Action::Drain {
+        return Some(
+            "`drain` is not drawn: a space names services and links, not swarm nodes; write the drain in a scenario"
+                .into(),
+        );
+    }
     if !action.is_drawn() {
         return Some(format!(
             "`{}` only ends a fault; every drawn fault heals by its own `duration`",

@@ -20,6 +20,9 @@ pub struct Healed {
     /// Local: the stack's processes, each resumed then killed — the fault proxy they talked
     /// through died with fgchaos, so nothing could heal their links.
     pub killed: usize,
+    /// Swarm: nodes a node fault left drained, activated again (hostnames).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub activated: Vec<String>,
     /// Docker: containers of the project that were paused.
     pub resumed: Vec<String>,
     /// Docker: containers of the project that were stopped (a held-back instance too).
@@ -35,8 +38,9 @@ pub struct Healed {
 /// - docker: every container the attach ledger in `dir` recorded as running is resumed or
 ///   started again (only while it still carries the project's label), every fgchaos toxic on
 ///   the project's proxy removed and every cut link enabled; then the ledger goes;
-/// - swarm: the same from the ledger, except that every paused task of the stack is resumed
-///   and nothing is started — Swarm replaces an ended task itself.
+/// - swarm: the same from the ledger, except that every node that was active at the attach is
+///   activated again if drained, every paused task of the stack is resumed, and nothing is
+///   started — Swarm replaces an ended task itself.
 pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
     let mut healed = Healed::default();
     match target {
@@ -60,6 +64,7 @@ pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
             };
             match repair(&ledger).await {
                 Ok(done) => {
+                    healed.activated = done.activated;
                     healed.resumed = done.resumed;
                     healed.started = done.started;
                     healed.errors = done.errors;

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
-use crate::target::{Endpoints, Lifecycle, Replacement, Target, TargetError};
+use crate::target::{Endpoints, Lifecycle, NodeOp, Replacement, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
@@ -56,6 +56,7 @@ fn with_resolved(change: &Change, resolved: Option<&Resolved>) -> Change {
             links: links.iter().map(name).collect(),
             enabled: *enabled,
         },
+        Change::Node { .. } => change.clone(),
     }
 }
 
@@ -65,6 +66,7 @@ fn roles_in(change: &Change) -> (Vec<String>, bool) {
         Change::Lifecycle { instance, .. } => (vec![instance], false),
         Change::AddToxics { link, .. } | Change::RemoveToxics { link, .. } => (vec![link], true),
         Change::SetLinks { links, .. } => (links.iter().collect(), true),
+        Change::Node { .. } => (Vec::new(), false),
     };
     let roles = names.into_iter().filter(|n| is_role(n)).cloned().collect();
     (roles, links)
@@ -139,6 +141,8 @@ pub type Active = Arc<Mutex<Vec<String>>>;
 enum Chain {
     Instance(String),
     Proxy,
+    /// A swarm node: its drain and its activate, in order.
+    Node(String),
 }
 
 impl Chain {
@@ -148,6 +152,7 @@ impl Chain {
             Change::AddToxics { .. } | Change::RemoveToxics { .. } | Change::SetLinks { .. } => {
                 Chain::Proxy
             }
+            Change::Node { node, .. } => Chain::Node(node.clone()),
         }
     }
 }
@@ -482,6 +487,14 @@ impl<'a> Executor<'a> {
         Ok(with_resolved(change, self.state().resolved.get(&fault)))
     }
 
+    /// Reads the target's endpoints again and tells the observers.
+    async fn reread(&self) -> Result<(), TargetError> {
+        let mut target = self.target.lock().await;
+        target.reread().await?;
+        self.endpoints.send_replace(target.endpoints().clone());
+        Ok(())
+    }
+
     /// Applies `change`; a lifecycle step returns the replacement task Swarm started, if any.
     async fn apply(&self, change: &Change) -> Result<Option<Replacement>, ChangeError> {
         match change {
@@ -496,11 +509,17 @@ impl<'a> Executor<'a> {
                 let ready = readiness.wait().await?;
                 if ready.replacement.is_some() {
                     // The new task serves at a new address: observers must read it there.
-                    let mut target = self.target.lock().await;
-                    target.reread().await?;
-                    self.endpoints.send_replace(target.endpoints().clone());
+                    self.reread().await?;
                 }
                 Ok(ready.replacement)
+            }
+            Change::Node { node, op } => {
+                let readiness = self.target.lock().await.node(node, *op).await?;
+                let ready = readiness.wait().await;
+                // Drained or back, the stack's tasks moved: read where they are now, also
+                // after a wait that failed.
+                self.reread().await?;
+                Ok(ready?.replacement)
             }
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
@@ -525,7 +544,8 @@ impl<'a> Executor<'a> {
 }
 
 /// Whether `change`, having landed, reverses a fault whose undo is `undo`: a start (or
-/// restart) of the instance a kill left down, a resume of the one a pause left stopped.
+/// restart) of the instance a kill left down, a resume of the one a pause left stopped, an
+/// activate of the node a drain left drained.
 fn reverses(change: &Change, undo: &Change) -> bool {
     match (change, undo) {
         (
@@ -546,6 +566,16 @@ fn reverses(change: &Change, undo: &Change) -> bool {
             Change::Lifecycle {
                 instance: b,
                 op: Lifecycle::Resume,
+            },
+        ) => a == b,
+        (
+            Change::Node {
+                node: a,
+                op: NodeOp::Activate,
+            },
+            Change::Node {
+                node: b,
+                op: NodeOp::Activate,
             },
         ) => a == b,
         _ => false,

@@ -8,7 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::scenario::fault::{is_role, Effect, Lifecycle, Pick};
+use crate::scenario::fault::{is_role, Effect, Lifecycle, NodeOp, Pick};
 use crate::scenario::{Action, Fault, Scenario};
 use crate::toxiproxy::wire::Toxic;
 
@@ -28,10 +28,27 @@ pub enum PlanError {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Change {
-    Lifecycle { instance: String, op: Lifecycle },
-    AddToxics { link: String, toxics: Vec<Toxic> },
-    RemoveToxics { link: String, names: Vec<String> },
-    SetLinks { links: Vec<String>, enabled: bool },
+    Lifecycle {
+        instance: String,
+        op: Lifecycle,
+    },
+    AddToxics {
+        link: String,
+        toxics: Vec<Toxic>,
+    },
+    RemoveToxics {
+        link: String,
+        names: Vec<String>,
+    },
+    SetLinks {
+        links: Vec<String>,
+        enabled: bool,
+    },
+    /// A swarm node's availability set (`docker node update --availability`).
+    Node {
+        node: String,
+        op: NodeOp,
+    },
 }
 
 /// A planned fault: what it does, when, and how it heals.
@@ -39,7 +56,7 @@ pub enum Change {
 pub struct Injection {
     pub id: usize,
     pub action: Action,
-    /// What it hits: an instance, a link, or links.
+    /// What it hits: an instance, a link, links, or a node.
     pub target: String,
     pub at_ms: u64,
     pub apply: Change,
@@ -157,6 +174,14 @@ fn expand(
                 }),
             )
         }
+        Effect::Node { node, op, undo } => {
+            let node = choose(node, rng)?;
+            let undo = undo.map(|op| Change::Node {
+                node: node.clone(),
+                op,
+            });
+            (node.clone(), Change::Node { node, op }, undo)
+        }
     };
     let heal = duration.and(undo.clone());
     Ok(Injection {
@@ -232,6 +257,38 @@ mod tests {
     }
 
     #[test]
+    fn a_drain_heals_by_activating_its_node_and_an_activate_is_a_repair() {
+        let p = plan(
+            &scenario("faults: [{ at: 2s, action: drain, random: [node-a, node-b], duration: 5s }, { at: 9s, action: activate, node: node-a }]"),
+            7,
+            &instances,
+        )
+        .unwrap();
+        let Change::Node { node, op } = &p[0].apply else {
+            panic!("{:?}", p[0].apply)
+        };
+        assert!(node == "node-a" || node == "node-b", "{node}");
+        assert_eq!(*op, NodeOp::Drain);
+        assert_eq!(p[0].target, *node);
+        assert_eq!(p[0].heal_at_ms, Some(7_000));
+        assert_eq!(
+            p[0].heal,
+            Some(Change::Node {
+                node: node.clone(),
+                op: NodeOp::Activate
+            })
+        );
+        assert_eq!(
+            p[1].apply,
+            Change::Node {
+                node: "node-a".into(),
+                op: NodeOp::Activate
+            }
+        );
+        assert_eq!((p[1].heal.clone(), p[1].undo.clone()), (None, None));
+    }
+
+    #[test]
     fn toxics_carry_toxiproxy_attributes_and_a_removable_name() {
         let p = plan(&scenario("faults: [{ at: 1s, action: latency, link: api-redis, latency: 100ms, jitter: 5ms }, { at: 2s, action: blackhole, link: api-redis, duration: 3s }]"), 1, &instances).unwrap();
         let Change::AddToxics { toxics, .. } = &p[0].apply else {
@@ -278,11 +335,12 @@ mod tests {
     }
 
     /// Keys with values good and bad, for faults made up at random.
-    const KEYS: [(&str, [&str; 3]); 19] = [
+    const KEYS: [(&str, [&str; 3]); 20] = [
         ("at", ["2s", "0s", "soon"]),
         ("service", ["redis", "ingestion-api", "ingestion-api#2"]),
         ("link", ["api-redis", "kafka", "[kafka]"]),
         ("links", ["[api-redis, kafka]", "[]", "[kafka]"]),
+        ("node", ["worker-2", "[n]", "~"]),
         ("random", ["[a, b]", "[]", "[ingestion-api, redis]"]),
         ("duration", ["1s", "0s", "~"]),
         ("grace", ["1s", "0", "-1s"]),
@@ -324,6 +382,7 @@ mod tests {
                 Action::Timeout | Action::Blackhole | Action::ResetPeer | Action::Down => &["link: kafka"],
                 Action::Partition => &["links: [kafka, api-redis]"],
                 Action::Failover => &["service: redis-primary"],
+                Action::Drain | Action::Activate => &["node: worker-2"],
             };
             let mut entries: Vec<String> = base.iter().map(|e| (*e).to_owned()).collect();
             entries.extend(

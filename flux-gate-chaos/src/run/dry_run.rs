@@ -50,6 +50,12 @@ pub enum Touched {
     /// `redis-primary` / `redis-replica`: whichever instance holds the role when it fires —
     /// `now`, the one holding it at the dry run, when Sentinel could be asked.
     Role { role: String, now: Option<String> },
+    /// Swarm: a node a drain takes out, with the stack's instances it runs now.
+    Node {
+        node: String,
+        id: String,
+        runs: Vec<String>,
+    },
 }
 
 /// A permission an action needs, and whether it is there.
@@ -67,7 +73,7 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
     match &p.stack {
         StackChoice::Local(spec) => {
             let timeline = plan(s, seed, &|svc| spec.instances_of(svc))?;
-            let (instances, links) = acted_on(&timeline);
+            let (instances, links, _) = acted_on(&timeline);
             Ok(DryRun {
                 touched: instances
                     .into_iter()
@@ -86,8 +92,9 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
         StackChoice::Docker { spec, scope, .. } => {
             let probed = probe(spec, scope).await.map_err(RunError::Attach)?;
             let timeline = plan(s, seed, &|svc| probed.project.instances_of(svc))?;
-            let (instances, links) = acted_on(&timeline);
-            let (touched, links) = on_the_project(&probed, instances, links).await;
+            let (instances, links, nodes) = acted_on(&timeline);
+            let (mut touched, links) = on_the_project(&probed, instances, links).await;
+            touched.extend(nodes.into_iter().map(|n| node(&probed, n)));
             Ok(DryRun {
                 touched,
                 links,
@@ -202,10 +209,11 @@ fn plan(
     Ok(crate::nemesis::plan(s, seed, instances_of)?)
 }
 
-/// The instances and links the planned faults change, in order of name.
-fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>) {
+/// The instances, links and nodes the planned faults change, each in order of name.
+fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
     let mut instances = BTreeSet::new();
     let mut links = BTreeSet::new();
+    let mut nodes = BTreeSet::new();
     let changes = timeline
         .iter()
         .flat_map(|i| [Some(&i.apply), i.heal.as_ref(), i.undo.as_ref()])
@@ -219,9 +227,24 @@ fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>) {
                 links.insert(link.clone());
             }
             Change::SetLinks { links: l, .. } => links.extend(l.iter().cloned()),
+            Change::Node { node, .. } => {
+                nodes.insert(node.clone());
+            }
         }
     }
-    (instances, links)
+    (instances, links, nodes)
+}
+
+/// A swarm node a fault names, with what it runs now (validation refused one the swarm has not).
+fn node(probed: &Probed, name: String) -> Touched {
+    let found = probed.names.nodes.iter().find(|n| n.is(&name));
+    Touched::Node {
+        id: found
+            .map(|n| n.id.chars().take(12).collect())
+            .unwrap_or_default(),
+        runs: found.map(|n| n.runs.clone()).unwrap_or_default(),
+        node: name,
+    }
 }
 
 fn container(project: &Project, instance: String) -> Touched {
@@ -293,6 +316,16 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
     let mut needs = Vec::new();
     if timeline
         .iter()
+        .any(|i| matches!(i.apply, Change::Node { .. }))
+    {
+        needs.push(Need {
+            what: "the swarm manager's API: node availability (drain, active) of the nodes above"
+                .to_owned(),
+            granted: format!("{} answers as a swarm manager", probed.engine),
+        });
+    }
+    if timeline
+        .iter()
         .any(|i| matches!(i.apply, Change::Lifecycle { .. }))
     {
         needs.push(Need {
@@ -319,7 +352,7 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
 }
 
 fn changes_links(i: &Injection) -> bool {
-    !matches!(i.apply, Change::Lifecycle { .. })
+    !matches!(i.apply, Change::Lifecycle { .. } | Change::Node { .. })
 }
 
 impl fmt::Display for DryRun {
@@ -403,6 +436,12 @@ impl fmt::Display for Touched {
             Touched::Role { role, now: None } => write!(
                 f,
                 "role      {role:<18} resolved to an instance when each fault fires"
+            ),
+            Touched::Node { node, id, runs } => write!(
+                f,
+                "node      {node:<18} id {id}  runs {} task(s) of the stack now: {}",
+                runs.len(),
+                runs.join(", ")
             ),
         }
     }

@@ -10,25 +10,27 @@
 
 use std::time::Duration;
 
-use super::fault::{is_role, Effect, Fault, Lifecycle, Pick};
+use super::fault::{is_role, Effect, Fault, Lifecycle, NodeOp, Pick};
 use super::parse::Problem;
 use super::validate::{load_duration, Names};
 use super::Scenario;
 
-/// One fault's time on the timeline, and the services whose instance it takes down (none for
-/// a link fault).
+/// One fault's time on the timeline, and what it may take down: the alternatives the seed
+/// chooses among (one for a fault that names its target), each the services whose instance it
+/// takes down together — one for a kill, every instance on the node for a drain, none for a
+/// link fault.
 struct Span {
     key: String,
     label: String,
     start: Duration,
     end: Duration,
-    down: Vec<String>,
+    down: Vec<Vec<String>>,
 }
 
 /// What is wrong with `s`'s blast radius on a stack with `names`.
 pub fn problems(s: &Scenario, names: &Names) -> Vec<Problem> {
     let load_end = load_duration(&s.load).unwrap_or_default();
-    let spans = spans(s, load_end);
+    let spans = spans(s, names, load_end);
     let mut v = Vec::new();
     if !s.allow_total_outage {
         v.extend(total_outage(&spans, names));
@@ -39,11 +41,13 @@ pub fn problems(s: &Scenario, names: &Names) -> Vec<Problem> {
     v
 }
 
-fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
+fn spans(s: &Scenario, names: &Names, load_end: Duration) -> Vec<Span> {
     let mut out = Vec::new();
     for (i, f) in s.faults.iter().enumerate() {
         let start = f.at.map(|d| d.get()).unwrap_or_default();
-        let Some(down) = downs(f) else { continue };
+        let Some(down) = downs(f, names) else {
+            continue;
+        };
         let end = match f.duration {
             Some(d) => start.saturating_add(d.get()),
             None => repaired_at(s, i, start).unwrap_or(load_end),
@@ -55,7 +59,12 @@ fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
         // One fault per tick, any of the pool: its span may take down what any of them may.
         // Ticks past the load's end inject nothing that matters here.
         while t < n.end.get().min(load_end) && !n.every.get().is_zero() && !n.pool.is_empty() {
-            let down: Vec<String> = n.pool.iter().filter_map(downs).flatten().collect();
+            let down: Vec<Vec<String>> = n
+                .pool
+                .iter()
+                .filter_map(|f| downs(f, names))
+                .flatten()
+                .collect();
             out.push(Span {
                 key: "nemesis".into(),
                 label: "a nemesis fault".into(),
@@ -69,7 +78,7 @@ fn spans(s: &Scenario, load_end: Duration) -> Vec<Span> {
     out
 }
 
-fn span(key: String, f: &Fault, start: Duration, end: Duration, down: Vec<String>) -> Span {
+fn span(key: String, f: &Fault, start: Duration, end: Duration, down: Vec<Vec<String>>) -> Span {
     Span {
         key,
         label: f.action.as_str().to_owned(),
@@ -80,41 +89,74 @@ fn span(key: String, f: &Fault, start: Duration, end: Duration, down: Vec<String
     }
 }
 
-/// The services a fault may take an instance of down (empty for a link fault); `None` for a
-/// repair (`start`, `resume`) or a failover, which take nothing down.
-fn downs(f: &Fault) -> Option<Vec<String>> {
+/// What a fault may take down, as the alternatives its target leaves to the seed (see
+/// [`Span`]); `None` for a repair (`start`, `resume`, `activate`) or a failover, which take
+/// nothing down.
+fn downs(f: &Fault, names: &Names) -> Option<Vec<Vec<String>>> {
+    let each = |p: Pick<'_>| -> Vec<String> {
+        match p {
+            Pick::Named(n) => vec![n.to_owned()],
+            Pick::OneOf(all) => all.to_vec(),
+        }
+    };
     match f.action.effect(0) {
         Effect::Lifecycle {
             op: Lifecycle::Start | Lifecycle::Resume | Lifecycle::Failover,
             ..
+        }
+        | Effect::Node {
+            op: NodeOp::Activate,
+            ..
         } => None,
-        Effect::Lifecycle { service, .. } => Some(match service {
-            Pick::Named(n) => vec![n.to_owned()],
-            Pick::OneOf(all) => all.to_vec(),
-        }),
-        Effect::Toxics { .. } | Effect::Disable { .. } => Some(Vec::new()),
+        Effect::Lifecycle { service, .. } => {
+            Some(each(service).into_iter().map(|s| vec![s]).collect())
+        }
+        // Every instance the node runs, together; a node the file names that the swarm has
+        // not is an error of its own, placed by validation.
+        Effect::Node { node, .. } => Some(
+            each(node)
+                .iter()
+                .filter_map(|p| names.nodes.iter().find(|n| n.is(p)))
+                .map(|n| n.runs.clone())
+                .collect(),
+        ),
+        Effect::Toxics { .. } | Effect::Disable { .. } => Some(vec![Vec::new()]),
     }
 }
 
-/// When a later fault repairs the service `faults[i]` took down, if one does.
+/// When a later fault repairs what `faults[i]` took down, if one does: a start, restart or
+/// resume of the service it named, an activate of the node it drained.
 fn repaired_at(s: &Scenario, i: usize, after: Duration) -> Option<Duration> {
-    let Effect::Lifecycle {
-        service: Pick::Named(down),
-        ..
-    } = s.faults[i].action.effect(0)
-    else {
-        return None;
+    let repairs = |f: &Fault| match (s.faults[i].action.effect(0), f.action.effect(0)) {
+        (
+            Effect::Lifecycle {
+                service: Pick::Named(down),
+                ..
+            },
+            Effect::Lifecycle {
+                service: Pick::Named(n),
+                op: Lifecycle::Start | Lifecycle::Restart { .. } | Lifecycle::Resume,
+                ..
+            },
+        ) => n == down,
+        (
+            Effect::Node {
+                node: Pick::Named(drained),
+                op: NodeOp::Drain,
+                ..
+            },
+            Effect::Node {
+                node: Pick::Named(n),
+                op: NodeOp::Activate,
+                ..
+            },
+        ) => n == drained,
+        _ => false,
     };
     s.faults[i + 1..]
         .iter()
         .filter(|f| f.at.map(|d| d.get()).unwrap_or_default() >= after)
-        .find(|f| {
-            matches!(f.action.effect(0), Effect::Lifecycle {
-                service: Pick::Named(n),
-                op: Lifecycle::Start | Lifecycle::Restart { .. } | Lifecycle::Resume,
-                ..
-            } if n == down)
-        })
+        .find(|f| repairs(f))
         .and_then(|f| f.at.map(|d| d.get()))
 }
 
@@ -149,7 +191,7 @@ fn total_outage(spans: &[Span], names: &Names) -> Vec<Problem> {
     let mut v = Vec::new();
     let mut named = Vec::new();
     for s in spans {
-        for service in &s.down {
+        for service in s.down.iter().flatten() {
             let g = group(service);
             // A name the stack does not have is an error of its own, placed by validation.
             if named.contains(&g) || !names.services.iter().any(|n| n == service) {
@@ -178,18 +220,31 @@ fn total_outage(spans: &[Span], names: &Names) -> Vec<Problem> {
 
 /// How many instances of group `g` (of `n`) the spans `on` may have down at once: each replica
 /// they name counts once however many faults name it; a pick the seed makes (the group's name
-/// with several replicas, a `random:` list) counts as one more each.
+/// with several replicas, a `random:` list) counts as one more each — as many more as the
+/// largest alternative takes of the group.
 fn instances_down(on: &[&Span], g: &str, n: usize) -> usize {
     let mut named = std::collections::BTreeSet::new();
     let mut picks = 0;
     for span in on {
-        let mine: Vec<&String> = span.down.iter().filter(|d| group(d) == g).collect();
+        let mine: Vec<Vec<&String>> = span
+            .down
+            .iter()
+            .map(|alt| alt.iter().filter(|d| group(d) == g).collect::<Vec<_>>())
+            .filter(|alt| !alt.is_empty())
+            .collect();
         match mine.as_slice() {
             [] => {}
-            [one] if one.contains('#') || n == 1 => {
-                named.insert(one.as_str());
+            // No choice left to the seed: what it names is down.
+            [certain] => {
+                for one in certain {
+                    if one.contains('#') || n == 1 {
+                        named.insert(one.as_str());
+                    } else {
+                        picks += 1;
+                    }
+                }
             }
-            _ => picks += 1,
+            alternatives => picks += alternatives.iter().map(Vec::len).max().unwrap_or(0),
         }
     }
     named.len() + picks

@@ -25,7 +25,8 @@ use serde::{Deserialize, Serialize};
 use crate::target_kind::TargetKind;
 
 pub use fault::{
-    Action, Fault, FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions,
+    Action, Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, ServiceTarget, Stream,
+    ToxicOptions,
 };
 pub use parse::{parse_str, read_file, ScenarioError};
 pub use units::{Cmp, Dur, DurThreshold, PercentThreshold, Rate};

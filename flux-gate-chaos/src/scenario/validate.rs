@@ -25,6 +25,25 @@ pub struct Names {
     /// the fault proxy's own (stopping it drops every toxic the harness must later remove)
     /// and one-shot containers that had exited when the harness attached (nothing to pause).
     pub undrawn: Vec<String>,
+    /// Swarm nodes a node fault may name (hostname or id), each with the instances it runs:
+    /// what a drain takes down, for the blast radius. Empty off a swarm.
+    pub nodes: Vec<NodeNames>,
+}
+
+/// One swarm node as a scenario may name it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NodeNames {
+    pub hostname: String,
+    pub id: String,
+    /// The instances of the stack running on it (`redis`, `ingestion-api#2`).
+    pub runs: Vec<String>,
+}
+
+impl NodeNames {
+    /// Whether a scenario's `node:` names this node.
+    pub fn is(&self, name: &str) -> bool {
+        self.hostname == name || self.id == name
+    }
 }
 
 /// How Redis runs in a stack, as far as the names a fault may use go.
@@ -59,6 +78,7 @@ impl Names {
             reset_peer,
             redis_ha: redis != RedisNames::Single,
             undrawn: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -460,6 +480,7 @@ mod tests {
             reset_peer: false,
             redis_ha: false,
             undrawn: Vec::new(),
+            nodes: Vec::new(),
         }
     }
 
@@ -546,6 +567,75 @@ mod tests {
         // Times past any load saturate; nothing overflows.
         let huge = "faults:\n  - { at: 18446744073709551615s, action: kill, service: ingestion-api#1, duration: 1s }\n";
         let _ = problems(huge);
+    }
+
+    #[test]
+    fn a_drain_takes_down_what_its_node_runs_and_names_only_nodes_there_are() {
+        let on = |names: &Names, text: &str| -> Vec<String> {
+            let text = format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 10s }}\n{text}");
+            validate(&parse_str(&text, "t.yaml").unwrap(), names)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let node = |hostname: &str, runs: &[&str]| NodeNames {
+            hostname: hostname.into(),
+            id: format!("id-{hostname}"),
+            runs: runs.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let drain = "faults:\n  - { at: 1s, action: drain, node: a, duration: 2s }\n";
+        // Off a swarm there is no node to name.
+        assert_eq!(
+            on(&names(), drain),
+            ["`faults[0].action`: `drain` acts on a swarm node, and this target has none: run it with `--target swarm`"]
+        );
+        // One node runs everything: draining it is a total outage of every service, said once
+        // per service (the first is enough to show here).
+        let single = Names {
+            nodes: vec![node("a", &["redis", "ingestion-api#1", "ingestion-api#2"])],
+            ..names()
+        };
+        let p = on(&single, drain);
+        assert_eq!(p.len(), 2, "{p:?}");
+        assert!(
+            p[0].contains("could take down every instance of `redis` (1 of 1)"),
+            "{p:?}"
+        );
+        assert!(
+            p[1].contains("every instance of `ingestion-api` (2 of 2)"),
+            "{p:?}"
+        );
+        assert_eq!(
+            on(&single, &format!("allow_total_outage: true\n{drain}")),
+            Vec::<String>::new()
+        );
+        // A node running one API of two: no outage; the node is named by its id too; an
+        // `activate` ends a drain that has no duration.
+        let two = Names {
+            nodes: vec![
+                node("a", &["ingestion-api#1"]),
+                node("b", &["redis", "ingestion-api#2"]),
+            ],
+            ..names()
+        };
+        assert_eq!(on(&two, drain), Vec::<String>::new());
+        let in_turn = "faults:\n  - { at: 1s, action: drain, node: id-b }\n  - { at: 3s, action: activate, node: id-b }\n  - { at: 4s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        let p = on(&two, in_turn);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "`faults[0]`: `drain` at 1s could take down every instance of `redis`"
+            ),
+            "{p:?}"
+        );
+        // A node the swarm does not have is named with the ones it has.
+        assert_eq!(
+            on(
+                &two,
+                "faults:\n  - { at: 1s, action: drain, node: c, duration: 1s }\n"
+            ),
+            ["`faults[0].node`: the stack has no node `c` (known: a, b)"]
+        );
     }
 
     #[test]

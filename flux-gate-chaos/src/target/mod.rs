@@ -69,7 +69,7 @@ pub struct Environment {
 }
 
 /// What a lifecycle fault does to one instance: pure data, defined with the fault actions.
-pub use crate::scenario::fault::Lifecycle;
+pub use crate::scenario::fault::{Lifecycle, NodeOp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -89,6 +89,8 @@ pub enum TargetError {
     NoRedisHa,
     #[error(transparent)]
     Swarm(#[from] crate::target::swarm::SwarmError),
+    #[error("this target runs on no swarm nodes: a node fault needs `--target swarm`")]
+    NoNodes,
 }
 
 /// What a lifecycle step leaves to wait for once it took effect: the instance it started
@@ -185,6 +187,13 @@ pub trait Target: Send {
             Some(t) => Ok(t.failover().await?),
             None => Err(TargetError::NoRedisHa),
         }
+    }
+    /// Sets a swarm node's availability (a drain, or an activate); returns once the manager
+    /// took it, with what is left: a drain's wait until the node runs none of the stack's
+    /// tasks, an activate's until every task that ran at the attach serves again. Only a
+    /// swarm stack has nodes.
+    async fn node(&mut self, _node: &str, _op: NodeOp) -> Result<Readiness, TargetError> {
+        Err(TargetError::NoNodes)
     }
     /// Reads again where everything is, after the stack changed by itself: Swarm replaced a
     /// task (a new container at a new address). Nothing to do where only faults move things.

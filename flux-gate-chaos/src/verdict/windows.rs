@@ -92,9 +92,9 @@ pub fn fault_spans(
     out
 }
 
-/// `start` and `resume` end faults rather than being faults: they have no window.
+/// `start`, `resume` and `activate` end faults rather than being faults: they have no window.
 fn ends_faults(action: Action) -> bool {
-    matches!(action, Action::Start | Action::Resume)
+    matches!(action, Action::Start | Action::Resume | Action::Activate)
 }
 
 /// Baseline, fault windows and recovery for a run whose load lasted `load_ms`.

@@ -44,13 +44,19 @@ fn the_default_space_is_everything_the_stack_offers() {
     let stack = StackSpec::built_in().unwrap();
     assert_eq!(r.services, stack.names(false).services);
     assert_eq!(r.links, stack.names(false).links);
-    // No Sentinel, embedded proxy: no failover, no reset_peer; start and resume only heal.
+    // No Sentinel, embedded proxy: no failover, no reset_peer; start, resume and activate
+    // only heal; a drain is never drawn (a space names no nodes).
     let expected: Vec<Action> = Action::ALL
         .into_iter()
         .filter(|a| {
             !matches!(
                 a,
-                Action::Start | Action::Resume | Action::Failover | Action::ResetPeer
+                Action::Start
+                    | Action::Resume
+                    | Action::Failover
+                    | Action::ResetPeer
+                    | Action::Drain
+                    | Action::Activate
             )
         })
         .collect();

@@ -12,7 +12,8 @@ use serde::{Deserialize, Deserializer};
 
 use super::keys::Key;
 use super::{
-    Action, Fault, FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions,
+    Action, Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, ServiceTarget, Stream,
+    ToxicOptions,
 };
 use crate::scenario::{Dur, WindowExpect};
 
@@ -78,6 +79,8 @@ impl FaultAction {
             },
             Action::Down => FaultAction::Down { on: s.link(a)? },
             Action::Partition => FaultAction::Partition { on: s.links(a)? },
+            Action::Drain => FaultAction::Drain { on: s.node(a)? },
+            Action::Activate => FaultAction::Activate { on: s.node(a)? },
         })
     }
 }
@@ -122,6 +125,7 @@ struct Slots {
     service: Option<String>,
     link: Option<String>,
     links: Option<Vec<String>>,
+    node: Option<String>,
     random: Option<Vec<String>>,
     duration: Option<Dur>,
     grace: Option<Dur>,
@@ -148,6 +152,7 @@ impl Slots {
             Key::Service => self.service = map.next_value()?,
             Key::Link => self.link = map.next_value()?,
             Key::Links => self.links = map.next_value_seed(NamesSeed(key))?,
+            Key::Node => self.node = map.next_value()?,
             Key::Random => self.random = map.next_value_seed(NamesSeed(key))?,
             Key::Duration => self.duration = map.next_value()?,
             Key::Grace => self.grace = map.next_value()?,
@@ -216,6 +221,18 @@ impl Slots {
             (Some(_), Some(_)) => Err(both(Key::Links)),
             (None, None) => Err(format!(
                 "`{}` needs the links it cuts, like `links: [api-redis, kafka]`",
+                a.as_str()
+            )),
+        }
+    }
+
+    fn node(&mut self, a: Action) -> Result<NodeTarget, String> {
+        match (self.node.take(), self.random.take()) {
+            (Some(n), None) => Ok(NodeTarget::Node(n)),
+            (None, Some(r)) => Ok(NodeTarget::Random(r)),
+            (Some(_), Some(_)) => Err(both(Key::Node)),
+            (None, None) => Err(format!(
+                "`{}` needs a swarm node, like `node: worker-2` (a hostname or id of `docker node ls`)",
                 a.as_str()
             )),
         }

@@ -33,11 +33,13 @@ pub trait Choices {
 }
 
 impl Action {
-    /// Whether explore draws this action. `start` and `resume` only end faults (a drawn fault
-    /// heals through its `duration`), so drawing them alone would add nothing.
+    /// Whether explore draws this action. `start`, `resume` and `activate` only end faults (a
+    /// drawn fault heals through its `duration`), so drawing them alone would add nothing. A
+    /// `drain` is not drawn: an explore space names services and links, not nodes, and on a
+    /// single-node swarm a drain stops the whole stack — a scenario says it on purpose.
     pub fn is_drawn(self) -> bool {
         match self {
-            Action::Start | Action::Resume => false,
+            Action::Start | Action::Resume | Action::Activate | Action::Drain => false,
             Action::Kill
             | Action::Stop
             | Action::Restart
@@ -138,6 +140,7 @@ impl FaultAction {
                 on: ServiceTarget::Service(PRIMARY_ROLE.to_owned()),
             },
             Action::Failover => return None,
+            Action::Drain | Action::Activate => return None,
         })
     }
 
@@ -161,7 +164,9 @@ impl FaultAction {
             | FaultAction::ResetPeer { .. }
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. }
-            | FaultAction::Failover { .. } => None,
+            | FaultAction::Failover { .. }
+            | FaultAction::Drain { .. }
+            | FaultAction::Activate { .. } => None,
         }
     }
 
@@ -238,7 +243,9 @@ impl FaultAction {
             | FaultAction::SlowClose { .. }
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. }
-            | FaultAction::Failover { .. } => Vec::new(),
+            | FaultAction::Failover { .. }
+            | FaultAction::Drain { .. }
+            | FaultAction::Activate { .. } => Vec::new(),
         }
     }
 }

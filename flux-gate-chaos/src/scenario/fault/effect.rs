@@ -1,5 +1,5 @@
 //! What an action does to the system, as data: a lifecycle operation on one service instance,
-//! toxics on a link, or links cut. Nothing here touches a stack: the nemesis (`fault/plan.rs`)
+//! toxics on a link, links cut, or a swarm node drained. Nothing here touches a stack: the nemesis (`fault/plan.rs`)
 //! makes the seeded choices and turns an [`Effect`] into changes, so what an action does can be
 //! tested without one, and whether a fault heals is read off its effect rather than kept in a
 //! second list.
@@ -9,7 +9,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use super::{FaultAction, LinkTarget, LinksTarget, ServiceTarget, Stream, ToxicOptions};
+use super::{
+    FaultAction, LinkTarget, LinksTarget, NodeTarget, ServiceTarget, Stream, ToxicOptions,
+};
 use crate::scenario::Dur;
 use crate::toxiproxy::wire::Toxic;
 
@@ -71,6 +73,16 @@ impl FaultAction {
                 links: vec![on.pick()],
             },
             FaultAction::Partition { on } => Effect::Disable { links: on.picks() },
+            FaultAction::Drain { on } => Effect::Node {
+                node: on.pick(),
+                op: NodeOp::Drain,
+                undo: Some(NodeOp::Activate),
+            },
+            FaultAction::Activate { on } => Effect::Node {
+                node: on.pick(),
+                op: NodeOp::Activate,
+                undo: None,
+            },
         }
     }
 
@@ -79,6 +91,7 @@ impl FaultAction {
     pub fn heals(&self) -> bool {
         match self.effect(0) {
             Effect::Lifecycle { undo, .. } => undo.is_some(),
+            Effect::Node { undo, .. } => undo.is_some(),
             Effect::Toxics { .. } | Effect::Disable { .. } => true,
         }
     }
@@ -125,6 +138,15 @@ impl LinkTarget {
     }
 }
 
+impl NodeTarget {
+    fn pick(&self) -> Pick<'_> {
+        match self {
+            NodeTarget::Node(n) => Pick::Named(n),
+            NodeTarget::Random(r) => Pick::OneOf(r),
+        }
+    }
+}
+
 impl LinksTarget {
     fn picks(&self) -> Vec<Pick<'_>> {
         match self {
@@ -148,6 +170,22 @@ pub enum Effect<'a> {
     Toxics { link: Pick<'a>, toxics: Vec<Toxic> },
     /// `links` disabled together; enabled to heal.
     Disable { links: Vec<Pick<'a>> },
+    /// `op` on a swarm node; `undo` puts it back (none for an `activate`).
+    Node {
+        node: Pick<'a>,
+        op: NodeOp,
+        undo: Option<NodeOp>,
+    },
+}
+
+/// A node fault: the availability a swarm node is set to (`docker node update
+/// --availability`). A drained node runs no task: Swarm stops them and starts them on the
+/// other nodes, if any.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeOp {
+    Drain,
+    Activate,
 }
 
 /// A lifecycle fault on one service instance.

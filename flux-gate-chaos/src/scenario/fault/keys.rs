@@ -10,6 +10,7 @@ pub(super) enum Key {
     Service,
     Link,
     Links,
+    Node,
     Random,
     Duration,
     Grace,
@@ -27,12 +28,13 @@ pub(super) enum Key {
 }
 
 impl Key {
-    pub(super) const ALL: [Key; 19] = [
+    pub(super) const ALL: [Key; 20] = [
         Key::At,
         Key::Action,
         Key::Service,
         Key::Link,
         Key::Links,
+        Key::Node,
         Key::Random,
         Key::Duration,
         Key::Grace,
@@ -56,6 +58,7 @@ impl Key {
             Key::Service => "service",
             Key::Link => "link",
             Key::Links => "links",
+            Key::Node => "node",
             Key::Random => "random",
             Key::Duration => "duration",
             Key::Grace => "grace",
@@ -85,6 +88,7 @@ impl Key {
             Key::Service => "inventory-worker",
             Key::Link => "api-redis",
             Key::Links | Key::Random => "[api-redis, kafka]",
+            Key::Node => "worker-2",
             Key::Duration => "10s",
             Key::Grace => "5s",
             Key::Latency => "100ms",
@@ -103,7 +107,7 @@ impl Key {
 
     /// `random` stands in for the target key; the two together are ambiguous.
     pub(super) fn excludes(self, other: Key) -> bool {
-        let target = |k: Key| matches!(k, Key::Service | Key::Link | Key::Links);
+        let target = |k: Key| matches!(k, Key::Service | Key::Link | Key::Links | Key::Node);
         (self == Key::Random && target(other)) || (other == Key::Random && target(self))
     }
 }

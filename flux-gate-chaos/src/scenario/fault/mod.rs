@@ -44,7 +44,7 @@ mod schema;
 mod ser;
 
 pub use draw::Choices;
-pub use effect::{Effect, Lifecycle, Pick, DEFAULT_GRACE, TOXIC_PREFIX};
+pub use effect::{Effect, Lifecycle, NodeOp, Pick, DEFAULT_GRACE, TOXIC_PREFIX};
 
 /// Roles a lifecycle fault may name instead of an instance when Redis runs with Sentinel
 /// (`redis_ha` in the stack): resolved to an instance when the fault fires, not when it is
@@ -145,6 +145,11 @@ pub enum FaultAction {
     Partition { on: LinksTarget },
     /// Ask a Redis Sentinel to fail the primary over to a replica (`service: redis-primary`).
     Failover { on: ServiceTarget },
+    /// Swarm: set a node's availability to `drain`; Swarm stops its tasks and starts them on
+    /// the other nodes, if any.
+    Drain { on: NodeTarget },
+    /// Swarm: set a drained node's availability back to `active`.
+    Activate { on: NodeTarget },
 }
 
 /// The service a lifecycle fault hits. A service with replicas (`ingestion-api`) means one
@@ -162,6 +167,15 @@ pub enum ServiceTarget {
 pub enum LinkTarget {
     /// `link: api-redis`
     Link(String),
+    /// `random: [a, b]`: one of them, chosen with the run's seed.
+    Random(Vec<String>),
+}
+
+/// The swarm node a node fault hits: its hostname or id, as `docker node ls` shows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeTarget {
+    /// `node: worker-2`
+    Node(String),
     /// `random: [a, b]`: one of them, chosen with the run's seed.
     Random(Vec<String>),
 }
@@ -221,6 +235,8 @@ pub enum Action {
     Down,
     Partition,
     Failover,
+    Drain,
+    Activate,
 }
 
 /// An action's row of the key table: what the file format knows about the action before its
@@ -387,6 +403,22 @@ impl KeyRow {
         needs: &[],
         target: Target::Service,
     };
+
+    const DRAIN: KeyRow = KeyRow {
+        word: "drain",
+        doc: "Swarm: set the node's availability to drain (its tasks stop, and move to other nodes if any); heals by activating it.",
+        keys: keys!(Node; Duration),
+        needs: &[],
+        target: Target::Node,
+    };
+
+    const ACTIVATE: KeyRow = KeyRow {
+        word: "activate",
+        doc: "Swarm: set a drained node's availability back to active, and wait until every task of the stack serves again.",
+        keys: keys!(Node),
+        needs: &[],
+        target: Target::Node,
+    };
 }
 
 /// The key naming what an action hits.
@@ -395,6 +427,7 @@ enum Target {
     Service,
     Link,
     Links,
+    Node,
 }
 
 impl Target {
@@ -403,12 +436,13 @@ impl Target {
             Target::Service => Key::Service,
             Target::Link => Key::Link,
             Target::Links => Key::Links,
+            Target::Node => Key::Node,
         }
     }
 }
 
 impl Action {
-    pub const ALL: [Action; 17] = [
+    pub const ALL: [Action; 19] = [
         Action::Kill,
         Action::Stop,
         Action::Start,
@@ -426,6 +460,8 @@ impl Action {
         Action::Down,
         Action::Partition,
         Action::Failover,
+        Action::Drain,
+        Action::Activate,
     ];
 
     /// The snake_case word of the scenario file.
@@ -453,6 +489,8 @@ impl Action {
             Action::Down => &KeyRow::DOWN,
             Action::Partition => &KeyRow::PARTITION,
             Action::Failover => &KeyRow::FAILOVER,
+            Action::Drain => &KeyRow::DRAIN,
+            Action::Activate => &KeyRow::ACTIVATE,
         }
     }
 
@@ -482,6 +520,8 @@ impl FaultAction {
             FaultAction::Down { .. } => Action::Down,
             FaultAction::Partition { .. } => Action::Partition,
             FaultAction::Failover { .. } => Action::Failover,
+            FaultAction::Drain { .. } => Action::Drain,
+            FaultAction::Activate { .. } => Action::Activate,
         }
     }
 
@@ -510,6 +550,7 @@ impl FaultAction {
             | FaultAction::SlowClose { on, .. }
             | FaultAction::Down { on } => On::Link(on),
             FaultAction::Partition { on } => On::Links(on),
+            FaultAction::Drain { on } | FaultAction::Activate { on } => On::Node(on),
         }
     }
 
@@ -524,7 +565,9 @@ impl FaultAction {
             | FaultAction::Resume { .. }
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. }
-            | FaultAction::Failover { .. } => None,
+            | FaultAction::Failover { .. }
+            | FaultAction::Drain { .. }
+            | FaultAction::Activate { .. } => None,
             FaultAction::Latency { toxic, .. }
             | FaultAction::Bandwidth { toxic, .. }
             | FaultAction::Timeout { toxic, .. }
@@ -543,6 +586,7 @@ pub enum On<'a> {
     Service(&'a ServiceTarget),
     Link(&'a LinkTarget),
     Links(&'a LinksTarget),
+    Node(&'a NodeTarget),
 }
 
 #[cfg(test)]

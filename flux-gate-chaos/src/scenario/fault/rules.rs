@@ -6,7 +6,7 @@
 
 use super::keys::Key;
 use super::PRIMARY_ROLE;
-use super::{Fault, FaultAction, LinkTarget, LinksTarget, On, ServiceTarget};
+use super::{Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, On, ServiceTarget};
 use crate::scenario::parse::Problem;
 use crate::scenario::validate::{unknown, Names};
 
@@ -59,14 +59,41 @@ impl FaultAction {
             | FaultAction::LimitData { .. }
             | FaultAction::SlowClose { .. }
             | FaultAction::Down { .. }
-            | FaultAction::Partition { .. } => {}
+            | FaultAction::Partition { .. }
+            | FaultAction::Drain { .. }
+            | FaultAction::Activate { .. } => {}
         }
+        self.validate_names(key, names, v);
+    }
+
+    /// Every name the fault gives must be one the stack has: a service, a link or a node.
+    fn validate_names(&self, key: &str, names: &Names, v: &mut Vec<Problem>) {
+        let nodes: Vec<String>;
         let (what, known) = match self.on() {
             On::Service(_) => ("service", &names.services),
             On::Link(_) | On::Links(_) => ("link", &names.links),
+            On::Node(_) if names.nodes.is_empty() => {
+                push(
+                    v,
+                    format!("{key}.action"),
+                    format!(
+                        "`{}` acts on a swarm node, and this target has none: run it with `--target swarm`",
+                        self.as_str()
+                    ),
+                );
+                return;
+            }
+            On::Node(_) => {
+                nodes = names.nodes.iter().map(|n| n.hostname.clone()).collect();
+                ("node", &nodes)
+            }
+        };
+        let is_known = |name: &str| match self.on() {
+            On::Node(_) => names.nodes.iter().any(|n| n.is(name)),
+            _ => known.iter().any(|n| n == name),
         };
         for (k, name) in self.on().named() {
-            if !known.iter().any(|n| n == name) {
+            if !is_known(name) {
                 push(v, format!("{key}.{k}"), unknown(what, name, known));
             }
         }
@@ -109,7 +136,7 @@ impl Fault {
             push(
                 v,
                 format!("{key}.action"),
-                "pick faults that heal (kill, stop, pause or a network fault)",
+                "pick faults that heal (kill, stop, pause, drain or a network fault)",
             );
         }
     }
@@ -136,9 +163,11 @@ impl<'a> On<'a> {
             On::Service(ServiceTarget::Service(s)) => vec![(Key::Service.as_str().into(), s)],
             On::Link(LinkTarget::Link(l)) => vec![(Key::Link.as_str().into(), l)],
             On::Links(LinksTarget::Links(l)) => indexed(Key::Links, l),
+            On::Node(NodeTarget::Node(n)) => vec![(Key::Node.as_str().into(), n)],
             On::Service(ServiceTarget::Random(r))
             | On::Link(LinkTarget::Random(r))
-            | On::Links(LinksTarget::Random(r)) => indexed(Key::Random, r),
+            | On::Links(LinksTarget::Random(r))
+            | On::Node(NodeTarget::Random(r)) => indexed(Key::Random, r),
         }
     }
 }

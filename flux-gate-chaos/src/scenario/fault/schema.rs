@@ -75,10 +75,15 @@ impl Key {
                 "description": "The link (a Toxiproxy proxy name).",
             }),
             Key::Links => names("The links cut together."),
+            Key::Node => json!({
+                "type": "string",
+                "description": "The swarm node (its hostname or id, as `docker node ls` shows them).",
+            }),
             Key::Random => names(match a.row().target {
                 Target::Service => "Instead of `service`: one of these, chosen with the run's seed.",
                 Target::Link => "Instead of `link`: one of these, chosen with the run's seed.",
                 Target::Links => "Instead of `links`: one of these, chosen with the run's seed.",
+                Target::Node => "Instead of `node`: one of these, chosen with the run's seed.",
             }),
             Key::Duration => dur(
                 g,

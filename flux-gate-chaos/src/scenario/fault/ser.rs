@@ -6,7 +6,9 @@ use serde::ser::SerializeMap;
 use serde::{Serialize, Serializer};
 
 use super::keys::Key;
-use super::{Fault, FaultAction, LinkTarget, LinksTarget, On, ServiceTarget, ToxicOptions};
+use super::{
+    Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, On, ServiceTarget, ToxicOptions,
+};
 
 /// The flat mapping the file and the journal use: `at`, `action`, the target, `duration`, the
 /// action's own keys, `expect` — the order of the flat struct this type replaced, so journals
@@ -36,7 +38,9 @@ impl FaultAction {
             | FaultAction::Resume { .. }
             | FaultAction::Failover { .. }
             | FaultAction::Down { .. }
-            | FaultAction::Partition { .. } => Ok(()),
+            | FaultAction::Partition { .. }
+            | FaultAction::Drain { .. }
+            | FaultAction::Activate { .. } => Ok(()),
             FaultAction::Stop { grace, .. } | FaultAction::Restart { grace, .. } => {
                 opt(m, Key::Grace, grace)
             }
@@ -91,9 +95,11 @@ impl On<'_> {
             On::Service(ServiceTarget::Service(s)) => m.serialize_entry(Key::Service.as_str(), s),
             On::Link(LinkTarget::Link(l)) => m.serialize_entry(Key::Link.as_str(), l),
             On::Links(LinksTarget::Links(l)) => m.serialize_entry(Key::Links.as_str(), l),
+            On::Node(NodeTarget::Node(n)) => m.serialize_entry(Key::Node.as_str(), n),
             On::Service(ServiceTarget::Random(r))
             | On::Link(LinkTarget::Random(r))
-            | On::Links(LinksTarget::Random(r)) => m.serialize_entry(Key::Random.as_str(), r),
+            | On::Links(LinksTarget::Random(r))
+            | On::Node(NodeTarget::Random(r)) => m.serialize_entry(Key::Random.as_str(), r),
         }
     }
 }

@@ -148,6 +148,18 @@ fn a_missing_key_is_named_at_the_fault() {
             "`slow_close` needs `delay`, like `delay: 500ms`",
         ),
         ("{ service: redis }", "missing field `action`"),
+        (
+            "{ action: drain }",
+            "`drain` needs a swarm node, like `node: worker-2` (a hostname or id of `docker node ls`)",
+        ),
+        (
+            "{ action: activate, node: a, duration: 5s }",
+            "`duration` does not apply to `activate`; remove it (`activate` takes `at`, `node`, `random`, `expect`)",
+        ),
+        (
+            "{ action: drain, service: redis }",
+            "`service` does not apply to `drain`; remove it (`drain` takes `at`, `node`, `random`, `duration`, `expect`)",
+        ),
     ] {
         let shown = syntax(&format!("  - {f}\n")).to_string();
         assert!(shown.ends_with(want), "{f}: {shown}");
@@ -382,7 +394,10 @@ fn effects() {
         .filter(|a| !fault(&sample(*a, None)).action.heals())
         .map(Action::as_str)
         .collect();
-    assert_eq!(heals, ["start", "restart", "resume", "failover"]);
+    assert_eq!(
+        heals,
+        ["start", "restart", "resume", "failover", "activate"]
+    );
     let f = fault("{ at: 1s, action: slicer, random: [a, b], average_size: 10, delay: 2ms, stream: upstream, toxicity: 0.25 }");
     let Effect::Toxics { link, toxics } = f.action.effect(3) else {
         panic!("{f:?}");

@@ -50,7 +50,15 @@ impl Handle {
     ) -> Result<Replacement, TargetError> {
         let from = Instant::now();
         let next = loop {
-            let project = Project::discover(&self.docker, &self.scope).await?;
+            // A stack with no task running at all (its node drained, just activated) has no
+            // replacement yet either.
+            let project = match Project::discover(&self.docker, &self.scope).await {
+                Err(DockerError::StackNotFound { .. }) => Project {
+                    scope: self.scope.clone(),
+                    containers: Default::default(),
+                },
+                other => other?,
+            };
             match project.containers.get(&self.instance) {
                 Some(c) if Some(c.id.as_str()) != ended && c.state != State::Stopped => {
                     break c.clone()

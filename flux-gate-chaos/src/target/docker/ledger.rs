@@ -5,7 +5,8 @@
 //! On a swarm stack the ids matter less: a task that ended is replaced by Swarm itself (and a
 //! start of its old container would run a stray copy beside the new task), and a paused task
 //! may be one started after the attach. So a stack's repair resumes every paused task container
-//! of the stack and starts nothing.
+//! of the stack and starts nothing — after activating every node that was active at the attach
+//! and is drained now (a node fault the run did not heal).
 
 use std::path::{Path, PathBuf};
 
@@ -27,6 +28,10 @@ pub struct Ledger {
     pub running: Vec<String>,
     /// Toxiproxy's API, once known: its fgchaos toxics are removed on repair.
     pub toxiproxy: Option<String>,
+    /// On a swarm stack, the ids of the nodes that were active at attach: a repair activates
+    /// any of them a node fault left drained.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nodes: Vec<String>,
 }
 
 impl Ledger {
@@ -66,6 +71,8 @@ impl Ledger {
 /// What a repair did.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Repaired {
+    /// Swarm nodes activated again (hostnames).
+    pub activated: Vec<String>,
     pub resumed: Vec<String>,
     pub started: Vec<String>,
     /// Containers that could not be put back, and why.
@@ -79,7 +86,12 @@ pub struct Repaired {
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
     if let Scope::Stack(_) = ledger.scope {
-        return resume_stack(&docker, &ledger.scope).await;
+        // First: a drained node runs no task to resume.
+        let activated = crate::target::swarm::nodes::activate_drained(&docker, &ledger.nodes).await;
+        let mut done = resume_stack(&docker, &ledger.scope).await?;
+        done.activated = activated.hostnames;
+        done.errors.splice(0..0, activated.errors);
+        return Ok(done);
     }
     let mut done = Repaired::default();
     for id in &ledger.running {

@@ -23,6 +23,8 @@ pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
 pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
 /// `<stack>_<service>.<slot>.<task id>`: the slot of a replicated service's task.
+/// The swarm node a task container runs on (its id).
+pub const NODE_LABEL: &str = "com.docker.swarm.node.id";
 pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
 
 /// Which containers are the ones fgchaos drives: a compose project's, or a swarm stack's. Never
@@ -87,6 +89,9 @@ pub struct Container {
     /// container to be ready (`readiness.rs`); none when it has no healthcheck.
     #[serde(skip)]
     pub probe: Option<Vec<String>>,
+    /// The swarm node it runs on (a task's); none in a compose project.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// What the engine says a container is doing.
@@ -287,6 +292,7 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
             .as_ref()
             .and_then(|h| h.test.as_deref())
             .and_then(super::readiness::probe_command),
+        node: labels.get(NODE_LABEL).cloned(),
     })
 }
 
@@ -451,6 +457,7 @@ pub(crate) fn container(service: &str, number: u32) -> Container {
         env: BTreeMap::new(),
         published: BTreeMap::new(),
         probe: None,
+        node: None,
     }
 }
 

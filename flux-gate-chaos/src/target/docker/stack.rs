@@ -30,7 +30,10 @@ use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
 use crate::target::local::template::Vars;
 use crate::target::redis_ha::RedisTopology;
-use crate::target::{Endpoints, Environment, Lifecycle, LinkEnds, Readiness, Target, TargetError};
+use crate::target::swarm::nodes::{self, SwarmNode};
+use crate::target::{
+    Endpoints, Environment, Lifecycle, LinkEnds, NodeOp, Readiness, Target, TargetError,
+};
 use crate::toxiproxy;
 
 /// How long a held-back instance may take to stop cleanly (a worker leaves its group).
@@ -53,6 +56,9 @@ pub struct DockerTarget {
     dir: PathBuf,
     /// Unix time of the attach: logs are collected from here.
     since: i64,
+    /// A stack's swarm nodes as they were at the attach: what node faults may name, and the
+    /// ones active then are activated again by `restore`. None on a compose project.
+    nodes: Vec<SwarmNode>,
 }
 
 impl DockerTarget {
@@ -72,6 +78,7 @@ impl DockerTarget {
             crate::target::swarm::membership::require_manager(&docker).await?;
         }
         let project = find_project(&docker, &spec, scope, scale).await?;
+        let nodes = swarm_nodes(&docker, scope).await?;
         let running = running_instances(&project);
         let (held_back, baseline) = held_back_and_baseline(scale, &project, &running);
         std::fs::create_dir_all(dir.join("logs"))
@@ -84,6 +91,7 @@ impl DockerTarget {
                 .map(|c| c.id.clone())
                 .collect(),
             toxiproxy: None,
+            nodes: active_ids(&nodes),
         };
         // Written before the health wait, so a harness killed while waiting leaves a ledger
         // too; written again below once the Toxiproxy API is known.
@@ -100,6 +108,7 @@ impl DockerTarget {
             held_back,
             dir: dir.to_owned(),
             since,
+            nodes,
         };
         t.stop_held_back().await?;
         let deadline = Instant::now() + t.spec.health_timeout.get();
@@ -190,6 +199,20 @@ impl DockerTarget {
             instance: instance.to_owned(),
             id: self.container(instance)?.id.clone(),
         })
+    }
+
+    /// Every slot that ran at the attach, by instance and not by container: what a stack must
+    /// run again after a node comes back (a drained node's tasks are new containers).
+    fn slots(&self) -> Vec<Handle> {
+        self.baseline
+            .iter()
+            .map(|instance| Handle {
+                docker: self.docker.clone(),
+                scope: self.project.scope.clone(),
+                instance: instance.clone(),
+                id: String::new(),
+            })
+            .collect()
     }
 
     /// Inspects `instance` afresh, refusing a container that is no longer the project's.
@@ -507,6 +530,23 @@ fn held_back_and_baseline(
     (held_back, baseline)
 }
 
+/// A stack's swarm nodes (none for a compose project).
+async fn swarm_nodes(docker: &Docker, scope: &Scope) -> Result<Vec<SwarmNode>, TargetError> {
+    match scope {
+        Scope::Stack(_) => Ok(nodes::list(docker).await?),
+        Scope::Compose(_) => Ok(Vec::new()),
+    }
+}
+
+/// The ids of the nodes that are active: what a restore or a repair activates again.
+fn active_ids(nodes: &[SwarmNode]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter(|n| n.is_active())
+        .map(|n| n.id.clone())
+        .collect()
+}
+
 /// A project as validation sees it, before any run starts.
 pub struct Probed {
     /// The names a scenario may use on it.
@@ -538,13 +578,14 @@ pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetErr
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
     let (reset_peer, links) = links_of(&proxy, Instant::now() + Duration::from_secs(10)).await?;
     super::redis_ha::check_peer_links(ep.redis_ha.as_ref(), &links, project.name())?;
-    let names = names(
+    let mut names = names(
         &project,
         links.keys().cloned().collect(),
         reset_peer,
         ep.redis_ha.as_ref(),
         &spec.toxiproxy.service,
     );
+    names.nodes = nodes::names(&swarm_nodes(&docker, scope).await?, &project);
     Ok(Probed {
         names,
         project,
@@ -651,13 +692,15 @@ impl Target for DockerTarget {
 
     fn names(&self) -> Names {
         let links = self.endpoints.links.keys().cloned().collect();
-        names(
+        let mut names = names(
             &self.project,
             links,
             self.reset_peer,
             self.endpoints.redis_ha.as_ref(),
             &self.spec.toxiproxy.service,
-        )
+        );
+        names.nodes = nodes::names(&self.nodes, &self.project);
+        names
     }
 
     fn instances_of(&self, service: &str) -> Vec<String> {
@@ -689,11 +732,26 @@ impl Target for DockerTarget {
         Ok(Readiness::now())
     }
 
+    async fn node(&mut self, node: &str, op: NodeOp) -> Result<Readiness, TargetError> {
+        let Scope::Stack(stack) = &self.project.scope else {
+            return Err(TargetError::NoNodes);
+        };
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        nodes::fault(&self.docker, stack, node, op, self.slots(), deadline).await
+    }
+
     async fn reread(&mut self) -> Result<(), TargetError> {
         // Another store may be down right now (its replacement not started yet), with no
         // address to build the endpoints from: then the ones there were stay, and the next
-        // reread or the restore builds them.
-        self.rediscover().await?;
+        // reread or the restore builds them. A drained node may run no task of the stack at
+        // all: then the project stays as it was too.
+        match self.rediscover().await {
+            Err(TargetError::Docker(DockerError::StackNotFound { .. })) => {
+                tracing::warn!("no task of the stack runs now: endpoints kept as they were");
+                return Ok(());
+            }
+            other => other?,
+        }
         if let Err(e) = self.rebuild_endpoints() {
             tracing::warn!(error = %e, "endpoints kept as they were");
         }
@@ -707,7 +765,19 @@ impl Target for DockerTarget {
         // healthcheck still fails (a Sentinel re-learning its replicas after a failover) is
         // the system's business, judged by settle, and waiting for it here would count the
         // harness's wait as the system's recovery time.
-        // On a stack an ended task is not started: Swarm's replacement is waited for.
+        // On a stack an ended task is not started: Swarm's replacement is waited for, once
+        // every node that was active at the attach is active again.
+        let activated = nodes::activate_drained(&self.docker, &active_ids(&self.nodes)).await;
+        if !activated.errors.is_empty() {
+            return Err(TargetError::Setup(activated.errors.join("; ")));
+        }
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        if !activated.hostnames.is_empty() {
+            // Until Swarm has started a task in every slot again: none may run yet.
+            for slot in self.slots() {
+                slot.wait_replaced(None, deadline).await?;
+            }
+        }
         self.rediscover().await?;
         let stack = matches!(self.project.scope, Scope::Stack(_));
         let mut put_back = Vec::new();
@@ -724,7 +794,6 @@ impl Target for DockerTarget {
             }
             put_back.push(inst);
         }
-        let deadline = Instant::now() + self.spec.health_timeout.get();
         for handle in &replaced {
             handle.wait_replaced(None, deadline).await?;
         }

@@ -90,12 +90,16 @@ pub async fn up(
     }
     let docker = engine::connect().await?;
     let membership = membership::manage(&docker, advertise).await?;
+    // An `up` of a stack already up (to redeploy it, or to wait until it serves again) finds
+    // the engine a manager: what the first `up` changed stays on the record, for `down`.
+    let earlier = Deployment::read(work_dir, stack).filter(|d| d.node == membership.node);
     let deployment = Deployment {
         stack: stack.to_owned(),
         file: file.to_owned(),
         node: membership.node.clone(),
-        initialised: membership.initialised,
-        made_gwbridge: membership.made_gwbridge,
+        initialised: membership.initialised || earlier.as_ref().is_some_and(|d| d.initialised),
+        made_gwbridge: membership.made_gwbridge
+            || earlier.as_ref().is_some_and(|d| d.made_gwbridge),
     };
     // Written before the deploy: an `up` killed while it waits still leaves what `down` needs.
     let deployed = match deployment.write(work_dir) {
@@ -122,44 +126,47 @@ pub async fn up(
 pub async fn down(stack: &str, work_dir: &Path) -> Result<(), SwarmError> {
     let docker = engine::connect().await?;
     let record = Deployment::read(work_dir, stack);
-    if matches!(
+    let removed = if matches!(
         membership::standing(&docker).await?,
         membership::Standing::Manager { .. }
     ) {
-        remove_stack(&docker, stack).await?;
-    }
+        remove_stack(&docker, stack).await
+    } else {
+        Ok(())
+    };
+    // The swarm `up` made is left even when the stack would not go all the way: leaving a
+    // single-node swarm takes its services with it, and an engine left a manager is what the
+    // user would not expect. The first error is still the answer.
     if let Some(d) = record {
         membership::restore(&docker, d.membership()).await?;
         let _ = std::fs::remove_file(Deployment::path(work_dir, stack));
     }
-    Ok(())
+    removed
 }
 
 /// `docker stack deploy --resolve-image never`: the images are the engine's own (no
 /// registry), and asking a registry for them would fail.
 async fn deploy(file: &Path, stack: &str) -> Result<(), SwarmError> {
     let file = file.to_string_lossy();
-    docker_stack(&["deploy", "--resolve-image", "never", "-c", &file, stack]).await?;
+    docker_stack(&["deploy", "--resolve-image", "never", "-c", &file, stack])
+        .await
+        .map_err(SwarmError::Deploy)?;
     tracing::info!(stack, %file, "stack deployed");
     Ok(())
 }
 
 /// `docker stack <args>`; its error output is the error.
-async fn docker_stack(args: &[&str]) -> Result<(), SwarmError> {
+async fn docker_stack(args: &[&str]) -> Result<(), String> {
     let out = tokio::process::Command::new("docker")
         .arg("stack")
         .args(args)
         .output()
         .await
-        .map_err(|e| {
-            SwarmError::Deploy(format!("running `docker stack {}`: {e}", args.join(" ")))
-        })?;
+        .map_err(|e| format!("running `docker stack {}`: {e}", args.join(" ")))?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(SwarmError::Deploy(
-            String::from_utf8_lossy(&out.stderr).trim().to_owned(),
-        ))
+        Err(String::from_utf8_lossy(&out.stderr).trim().to_owned())
     }
 }
 
@@ -215,7 +222,10 @@ fn stack_filter(stack: &str) -> HashMap<&'static str, Vec<String>> {
 }
 
 /// The stack's services (a stack deploy labels them with its namespace).
-async fn stack_services(docker: &Docker, stack: &str) -> Result<Vec<Service>, SwarmError> {
+pub(super) async fn stack_services(
+    docker: &Docker,
+    stack: &str,
+) -> Result<Vec<Service>, SwarmError> {
     let filters = stack_filter(stack);
     Ok(docker
         .list_services(Some(
@@ -327,7 +337,10 @@ fn rejected_task(services: &[Service], tasks: &[Task]) -> Result<(), SwarmError>
 /// containers Swarm keeps (its task history, the jobs' finished tasks) and the stack's volumes
 /// are removed too, so the next deploy starts from nothing.
 async fn remove_stack(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
-    docker_stack(&["rm", stack]).await?;
+    // `docker stack rm` removes the services, then the networks, without waiting for the
+    // tasks to stop: a network a stopping task still holds is refused ("in use by task") and
+    // left. It goes with a second `rm` once the containers have stopped.
+    let first = docker_stack(&["rm", stack]).await;
     let scope = Scope::Stack(stack.to_owned());
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -351,11 +364,17 @@ async fn remove_stack(docker: &Docker, stack: &str) -> Result<(), SwarmError> {
             break;
         }
         if Instant::now() >= deadline {
-            return Err(SwarmError::Deploy(format!(
+            return Err(SwarmError::Remove(format!(
                 "containers of stack `{stack}` still run 60 s after `docker stack rm`"
             )));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    if let Err(e) = first {
+        tracing::info!(stack, error = %e, "`docker stack rm` left something: removing again");
+        docker_stack(&["rm", stack])
+            .await
+            .map_err(SwarmError::Remove)?;
     }
     wait_networks_gone(docker, stack).await?;
     remove_volumes(docker, stack).await
@@ -377,7 +396,7 @@ async fn wait_networks_gone(docker: &Docker, stack: &str) -> Result<(), SwarmErr
             return Ok(());
         }
         if Instant::now() >= deadline {
-            return Err(SwarmError::Deploy(format!(
+            return Err(SwarmError::Remove(format!(
                 "the networks of stack `{stack}` are still there 60 s after `docker stack rm`"
             )));
         }

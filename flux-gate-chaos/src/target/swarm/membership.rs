@@ -68,6 +68,8 @@ pub enum SwarmError {
     Bridge(String),
     #[error("deploying the stack: {0}")]
     Deploy(String),
+    #[error("removing the stack: {0}")]
+    Remove(String),
     #[error(
         "swarm stack `{stack}` did not serve within {waited_s} s: short of healthy tasks: {short}. See `docker stack ps {stack} --no-trunc`"
     )]
@@ -75,6 +77,14 @@ pub enum SwarmError {
         stack: String,
         waited_s: u64,
         short: String,
+    },
+    #[error(
+        "swarm node `{node}` still runs tasks of the stack {waited_s} s after it was drained: {running}. See `docker node ps {node}`"
+    )]
+    NotDrained {
+        node: String,
+        waited_s: u64,
+        running: String,
     },
     #[error("recording what `fgchaos up --target swarm` changed, in {0}")]
     Record(String),

@@ -1,7 +1,8 @@
 //! The swarm target: a Docker Swarm stack deployed from the project's stack file, its
 //! services' tasks faulted on their nodes. The engine is made a manager when it is in no swarm,
 //! refused with the reason when it cannot be one, and left as it was found ([`membership`]);
-//! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]).
+//! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]); its
+//! nodes are drained and activated by node faults ([`nodes`]).
 //!
 //! Attaching and faulting is the docker target's own code on a stack's scope
 //! (`target::docker::project::Scope::Stack`): tasks are containers found by the stack's
@@ -10,6 +11,7 @@
 
 pub mod deploy;
 pub mod membership;
+pub mod nodes;
 
 pub use deploy::Deployment;
 pub use membership::{manage, restore, Membership, Standing, SwarmError};
