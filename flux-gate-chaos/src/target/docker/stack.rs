@@ -79,7 +79,11 @@ impl DockerTarget {
         }
         let project = find_project(&docker, &spec, scope, scale).await?;
         let nodes = swarm_nodes(&docker, scope).await?;
-        let running = running_instances(&project);
+        let jobs = match scope {
+            Scope::Stack(stack) => crate::target::swarm::deploy::job_names(&docker, stack).await?,
+            Scope::Compose(_) => Vec::new(),
+        };
+        let running = running_instances(&project, &jobs);
         let (held_back, baseline) = held_back_and_baseline(scale, &project, &running);
         std::fs::create_dir_all(dir.join("logs"))
             .map_err(|e| TargetError::Setup(format!("creating {}: {e}", dir.display())))?;
@@ -501,12 +505,15 @@ fn check_roles(spec: &DockerSpec, project: &Project) -> Result<(), DockerError> 
     })
 }
 
-/// Instances running (or paused) at the attach.
-fn running_instances(project: &Project) -> BTreeSet<String> {
+/// Instances running (or paused) at the attach, but a swarm job's task.
+fn running_instances(project: &Project, jobs: &[String]) -> BTreeSet<String> {
     project
         .containers
         .values()
         .filter(|c| c.state != State::Stopped)
+        // A swarm job's task (a migration run again after a drain) ends by itself: it is no
+        // instance to bring back.
+        .filter(|c| !jobs.contains(&c.service))
         .map(|c| c.instance.clone())
         .collect()
 }

@@ -11,7 +11,7 @@
 //! API knows services, not stacks), so it is run as a command; everything else — the wait for
 //! the stack to serve, the removal of what it leaves — goes through the API.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -187,7 +187,7 @@ pub async fn wait_serving(
         rejected_task(&services, &tasks)?;
         let wanted = replicas_wanted(stack, &services);
         let mut short = match Project::discover(docker, &scope).await {
-            Ok(project) => short_of(&wanted, &project),
+            Ok(project) => short_of(&wanted, &project, &live_containers(&tasks)),
             Err(DockerError::StackNotFound { .. }) => wanted.keys().cloned().collect(),
             Err(e) => return Err(e.into()),
         };
@@ -264,28 +264,76 @@ fn replicas_wanted(stack: &str, services: &[Service]) -> HashMap<String, u64> {
         .collect()
 }
 
-/// The stack's jobs (migrations, the topic) with no completed task yet, as `name (job)`: a run
-/// attached while one still runs would count it among what it must bring back.
+/// The stack's jobs (migrations, the topic) still running, as `name (job)`: one with no
+/// completed task yet, or with a task on its way — Swarm runs a finished job again when its
+/// node comes back from a drain. A run attached while one runs would count it among what it
+/// must bring back.
 fn jobs_running(stack: &str, services: &[Service], tasks: &[Task]) -> Vec<String> {
-    services
-        .iter()
+    let state = |t: &Task| t.status.as_ref().and_then(|st| st.state);
+    jobs(services)
         .filter(|s| {
-            let spec = s.spec.as_ref().and_then(|sp| sp.mode.as_ref());
-            spec.is_some_and(|m| m.replicated_job.is_some())
-        })
-        .filter(|s| {
-            !tasks.iter().any(|t| {
-                t.service_id == s.id
-                    && t.status.as_ref().and_then(|st| st.state) == Some(TaskState::COMPLETE)
-            })
+            let mine = || tasks.iter().filter(|t| t.service_id == s.id);
+            !mine().any(|t| state(t) == Some(TaskState::COMPLETE))
+                || mine().any(|t| state(t).is_some_and(on_its_way))
         })
         .filter_map(|s| s.spec.as_ref()?.name.as_deref())
         .map(|name| format!("{} (job)", short_name(stack, name)))
         .collect()
 }
 
-/// The services with fewer running, healthy tasks than they want, as `name (have/want)`.
-fn short_of(wanted: &HashMap<String, u64>, project: &Project) -> Vec<String> {
+/// The stack's services that are jobs (`replicated-job`): they run once, to completion.
+fn jobs(services: &[Service]) -> impl Iterator<Item = &Service> {
+    services.iter().filter(|s| {
+        let mode = s.spec.as_ref().and_then(|sp| sp.mode.as_ref());
+        mode.is_some_and(|m| m.replicated_job.is_some())
+    })
+}
+
+/// The names of `stack`'s jobs, without the stack's prefix: their tasks are no instance a run
+/// brings back.
+pub async fn job_names(docker: &Docker, stack: &str) -> Result<Vec<String>, SwarmError> {
+    let services = stack_services(docker, stack).await?;
+    Ok(jobs(&services)
+        .filter_map(|s| s.spec.as_ref()?.name.as_deref())
+        .map(|name| short_name(stack, name).to_owned())
+        .collect())
+}
+
+/// A task state from which the task may still run: not yet ended.
+fn on_its_way(state: TaskState) -> bool {
+    matches!(
+        state,
+        TaskState::NEW
+            | TaskState::PENDING
+            | TaskState::ALLOCATED
+            | TaskState::ASSIGNED
+            | TaskState::ACCEPTED
+            | TaskState::READY
+            | TaskState::PREPARING
+            | TaskState::STARTING
+            | TaskState::RUNNING
+    )
+}
+
+/// The containers of the tasks Swarm means to keep running and that run: a container whose
+/// task is being shut down (its node drained a moment ago) still runs, and must not count.
+fn live_containers(tasks: &[Task]) -> HashSet<String> {
+    tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .filter_map(|t| t.status.as_ref())
+        .filter(|st| st.state == Some(TaskState::RUNNING))
+        .filter_map(|st| st.container_status.as_ref()?.container_id.clone())
+        .collect()
+}
+
+/// The services with fewer running, healthy tasks than they want, as `name (have/want)`; a
+/// container counts only if it is one of `live` (its task is meant to run).
+fn short_of(
+    wanted: &HashMap<String, u64>,
+    project: &Project,
+    live: &HashSet<String>,
+) -> Vec<String> {
     let mut short: Vec<String> = wanted
         .iter()
         .filter_map(|(service, want)| {
@@ -293,6 +341,7 @@ fn short_of(wanted: &HashMap<String, u64>, project: &Project) -> Vec<String> {
                 .instances_of(service)
                 .iter()
                 .filter_map(|i| project.containers.get(i))
+                .filter(|c| live.contains(&c.id))
                 .filter(|c| {
                     matches!(
                         c.state,
@@ -474,7 +523,13 @@ mod tests {
             ["migrate (job)"]
         );
         let done = task(TaskState::COMPLETE, None);
-        assert!(jobs_running("s", &services, &[failed, done]).is_empty());
+        assert!(jobs_running("s", &services, &[failed.clone(), done.clone()]).is_empty());
+        // Run again (its node back from a drain): running until that task completes too.
+        let again = task(TaskState::RUNNING, None);
+        assert_eq!(
+            jobs_running("s", &services, &[failed, done, again]),
+            ["migrate (job)"]
+        );
         let rejected = task(TaskState::REJECTED, Some("No such image: fluxgate/x"));
         let e = rejected_task(&services, &[rejected])
             .unwrap_err()
@@ -513,10 +568,36 @@ mod tests {
             ("redis".to_owned(), 1),
             ("kafka".to_owned(), 1),
         ]);
+        let all: HashSet<String> = project.containers.values().map(|c| c.id.clone()).collect();
         assert_eq!(
-            short_of(&wanted, &project),
+            short_of(&wanted, &project, &all),
             ["ingestion-api (1/2)", "kafka (0/1)"]
         );
+        // A healthy container whose task is being shut down does not count.
+        let leaving: HashSet<String> = all.into_iter().filter(|id| id != "redis1").collect();
+        assert_eq!(
+            short_of(&wanted, &project, &leaving),
+            ["ingestion-api (1/2)", "kafka (0/1)", "redis (0/1)"]
+        );
+        use bollard::models::{ContainerStatus, TaskStatus};
+        let task = |desired, state, id: &str| Task {
+            desired_state: Some(desired),
+            status: Some(TaskStatus {
+                state: Some(state),
+                container_status: Some(ContainerStatus {
+                    container_id: Some(id.to_owned()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let tasks = [
+            task(TaskState::RUNNING, TaskState::RUNNING, "a"),
+            task(TaskState::SHUTDOWN, TaskState::RUNNING, "b"),
+            task(TaskState::RUNNING, TaskState::STARTING, "c"),
+        ];
+        assert_eq!(live_containers(&tasks), HashSet::from(["a".to_owned()]));
         assert_eq!(short_name("s", "s_redis"), "redis");
         assert_eq!(short_name("s", "other"), "other");
     }
