@@ -50,7 +50,7 @@ docker-test: build
 ## this engine made a single-node swarm; a node drained and activated; one load from two
 ## generators running as a Swarm service, merged; killed runs' guardians (a paused task, a
 ## drained node); three explore trials that must find nothing; a mutant (Redis without its
-## append-only file) that must be caught; the engine checked to be left as found (about 6
+## append-only file) that must be caught; the engine checked to be left as found (about 5
 ## minutes). The last step of `make test`.
 swarm-test: build
 	scripts/swarm-test

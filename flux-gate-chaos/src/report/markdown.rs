@@ -209,11 +209,18 @@ fn timeline(o: &mut String, events: &[TimelineEvent]) {
             .unwrap_or_else(|| "end of run".into());
         let result = if e.ok {
             match &e.replaced {
-                Some(r) => format!(
-                    "ok; rescheduled: new task `{}` ready after {}",
-                    r.container,
-                    secs(r.ready_after_ms)
-                ),
+                Some(r) => match r.slots {
+                    Some(n) => format!(
+                        "ok; all {n} tasks serving again after {} (the last: `{}`)",
+                        secs(r.ready_after_ms),
+                        r.container
+                    ),
+                    None => format!(
+                        "ok; rescheduled: new task `{}` ready after {}",
+                        r.container,
+                        secs(r.ready_after_ms)
+                    ),
+                },
                 None => "ok".to_owned(),
             }
         } else {
@@ -620,11 +627,30 @@ mod tests {
             replaced: Some(crate::target::Replacement {
                 container: "fg_inventory-worker.1.x".into(),
                 ready_after_ms: 1769,
+                slots: None,
             }),
         };
-        timeline(&mut o, &[step]);
+        let activated = TimelineEvent {
+            fault: 1,
+            kind: EventKind::Heal,
+            label: "drain node-1".into(),
+            scheduled_ms: Some(10_000),
+            started_ms: 10_900,
+            finished_ms: 18_900,
+            replaced: Some(crate::target::Replacement {
+                container: "fg_nginx.1.y".into(),
+                ready_after_ms: 7_993,
+                slots: Some(11),
+            }),
+            ..step.clone()
+        };
+        timeline(&mut o, &[step, activated]);
         assert!(
             o.contains("| 0 `kill inventory-worker` | apply | 3.0s | 3.0s | 4.9s | ok; rescheduled: new task `fg_inventory-worker.1.x` ready after 1.8s |"),
+            "{o}"
+        );
+        assert!(
+            o.contains("| 1 `drain node-1` | heal | 10.0s | 10.9s | 18.9s | ok; all 11 tasks serving again after 8.0s (the last: `fg_nginx.1.y`) |"),
             "{o}"
         );
     }

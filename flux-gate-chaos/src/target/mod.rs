@@ -116,6 +116,10 @@ pub struct Replacement {
     pub container: String,
     /// From the end of the old task until the new one was running and passed its healthcheck.
     pub ready_after_ms: u64,
+    /// After a node came back: how many slots were waited for, `container` being the last to
+    /// serve and `ready_after_ms` counted from the activation. None for one task's replacement.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slots: Option<u32>,
 }
 
 impl Readiness {

@@ -34,6 +34,9 @@ use shed::Shedder;
 /// How long librdkafka retries one order before reporting it failed (the outbox then has it).
 const MESSAGE_TIMEOUT: Duration = Duration::from_secs(10);
 const RELAY_INTERVAL: Duration = Duration::from_millis(250);
+/// How long one warm-up waits for the broker's metadata, and how long until the next one.
+const WARM_UP_TIMEOUT: Duration = Duration::from_secs(3);
+const WARM_UP_RETRY: Duration = Duration::from_secs(1);
 
 /// Everything a request handler needs; shared by all requests.
 pub struct Api {
@@ -128,19 +131,32 @@ fn publisher(args: &ApiArgs, redis: RedisLink) -> anyhow::Result<Publisher> {
     Ok(publisher)
 }
 
-/// Creates the topics and warms the producer up in the background: the API serves at once,
-/// and orders wait in the outbox until Kafka has them.
+/// Creates the topics and warms the producer up in the background, again every
+/// [`WARM_UP_RETRY`] until the broker answers: the API serves at once, orders wait in the
+/// outbox until Kafka has them, and `/ready` says Kafka is up as soon as it is. Once was not
+/// enough: an API that started before its broker (on Swarm nothing orders the starts) said
+/// "kafka down" on `/ready` until an order happened to be delivered, and answered its first
+/// orders 202 with the broker up (docs/swarm.md, "Open findings").
 fn spawn_kafka_warm_up(args: &ApiArgs, publisher: Publisher) {
     let brokers = args.kafka.kafka_brokers.clone();
     let partitions = args.kafka.kafka_partitions;
     tokio::spawn(async move {
-        if let Err(e) = kafka::ensure_topics(&brokers, partitions).await {
-            tracing::warn!(error = %e, "could not ensure Kafka topics; orders wait in the outbox until Kafka has them");
-        }
-        if publisher.warm_up(Duration::from_secs(10)).await {
-            tracing::info!("kafka producer ready");
-        } else {
-            tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox");
+        let mut told = false;
+        loop {
+            let topics = kafka::ensure_topics(&brokers, partitions).await;
+            // A delivery may have said so meanwhile (the outbox relay's, a probe order's).
+            if publisher.kafka_up() || publisher.warm_up(WARM_UP_TIMEOUT).await {
+                tracing::info!("kafka producer ready");
+                return;
+            }
+            if !told {
+                if let Err(e) = topics {
+                    tracing::warn!(error = %e, "could not ensure Kafka topics; orders wait in the outbox until Kafka has them");
+                }
+                tracing::warn!("kafka not reachable yet: orders answer 202 and wait in the outbox; trying again");
+                told = true;
+            }
+            tokio::time::sleep(WARM_UP_RETRY).await;
         }
     });
 }

@@ -308,6 +308,56 @@ async fn kafka_outage_answers_pending_and_delivers_everything_after() {
     assert_eq!(left, 0, "the outbox drains once Kafka is back");
 }
 
+/// An API started while the broker is down says so on `/ready`, and says ready once the broker
+/// is back — with no order sent to find out. On Swarm nothing orders the services' starts, and
+/// whatever waits on `/ready` (a harness, a load balancer) waited forever: the producer was
+/// warmed up once, at start (for up to 15 s), and only a delivered order opened the gate after
+/// that.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_api_started_before_its_broker_is_ready_once_the_broker_is() {
+    let mut s = Stack::start().await;
+    s.kafka.process.kill().await.unwrap();
+    s.api.process.kill().await.unwrap();
+    s.api.process.start().unwrap();
+    let ready = |s: &Stack| {
+        let (http, url) = (s.http.clone(), s.api.url("/ready"));
+        async move {
+            match http.get(url).send().await {
+                Ok(r) => Ok(r.status()),
+                Err(e) => Err(e.to_string()),
+            }
+        }
+    };
+    let down = wait::until(Duration::from_secs(20), "the API to answer /ready", || {
+        ready(&s)
+    })
+    .await;
+    assert_eq!(
+        down,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "ready with the broker down"
+    );
+    // Longer than the API's first try waits for the broker (the topics' 5 s admin request,
+    // then 10 s for the metadata, before this was fixed), so the broker comes back after it
+    // has given up.
+    tokio::time::sleep(Duration::from_secs(20)).await;
+    s.kafka.start_again().await.unwrap();
+    wait::until(
+        Duration::from_secs(20),
+        "/ready 200 with the broker back",
+        || {
+            let check = ready(&s);
+            async move {
+                match check.await? {
+                    StatusCode::OK => Ok(()),
+                    other => Err(format!("/ready {other}")),
+                }
+            }
+        },
+    )
+    .await;
+}
+
 /// A broker outage longer than the API producer's 10 s message timeout: everything the
 /// producer held times out (librdkafka then bumps its idempotent producer's epoch — the bump
 /// that made tansu 0.6 panic, third_party/tansu/PATCHED.md), so the outbox relay must deliver

@@ -82,11 +82,13 @@ impl Handle {
         Ok(Replacement {
             container: next.name,
             ready_after_ms: u64::try_from(from.elapsed().as_millis()).unwrap_or(u64::MAX),
+            slots: None,
         })
     }
 
     /// Until the container runs and, if it has a healthcheck, passes it: run by the harness
-    /// every [`super::readiness::EVERY`], or reported healthy by the engine.
+    /// every [`super::readiness::EVERY`], or reported healthy by the engine — unless a
+    /// `fluxgate.ready` label says readiness apart, which must pass itself.
     pub async fn wait_healthy(&self, deadline: Instant) -> Result<(), TargetError> {
         let started = Instant::now();
         loop {
@@ -97,8 +99,8 @@ impl Handle {
                         healthy: Some(true),
                     },
                     _,
-                )
-                | (State::Running { .. }, None) => true,
+                ) if !c.probe_decides => true,
+                (State::Running { .. }, None) => true,
                 // Its own check, run now: the engine's next one may be an interval away.
                 (State::Running { .. }, Some(cmd)) => {
                     super::readiness::passes(&self.docker, &c.id, cmd).await?

@@ -25,6 +25,9 @@ pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
 /// `<stack>_<service>.<slot>.<task id>`: the slot of a replicated service's task.
 /// The swarm node a task container runs on (its id).
 pub const NODE_LABEL: &str = "com.docker.swarm.node.id";
+/// A container's readiness check, when its healthcheck is only a liveness check: a command,
+/// its words split on spaces (`flux-gate probe http://127.0.0.1:8080/ready`).
+pub const READY_LABEL: &str = "fluxgate.ready";
 pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
 
 /// Which containers are the ones fgchaos drives: a compose project's, or a swarm stack's. Never
@@ -85,10 +88,16 @@ pub struct Container {
     /// Container port → where it is published on the host.
     #[serde(skip)]
     pub published: BTreeMap<u16, SocketAddr>,
-    /// Its healthcheck's command, which the harness runs itself while it waits for the
-    /// container to be ready (`readiness.rs`); none when it has no healthcheck.
+    /// The command that says it is ready, which the harness runs itself while it waits for
+    /// the container (`readiness.rs`): its `fluxgate.ready` label's, else its healthcheck's;
+    /// none when it has neither.
     #[serde(skip)]
     pub probe: Option<Vec<String>>,
+    /// Whether `probe` is a `fluxgate.ready` label's, which alone decides: the engine saying
+    /// "healthy" is then not enough. A swarm stack's healthcheck must be a liveness check
+    /// (Swarm replaces a task whose healthcheck fails), so readiness is said apart.
+    #[serde(skip)]
+    pub probe_decides: bool,
     /// The swarm node it runs on (a task's); none in a compose project.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
@@ -287,11 +296,14 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
         },
         env: env_of(config),
         published: published_ports(net),
-        probe: config
-            .healthcheck
-            .as_ref()
-            .and_then(|h| h.test.as_deref())
-            .and_then(super::readiness::probe_command),
+        probe: ready_label(labels).or_else(|| {
+            config
+                .healthcheck
+                .as_ref()
+                .and_then(|h| h.test.as_deref())
+                .and_then(super::readiness::probe_command)
+        }),
+        probe_decides: ready_label(labels).is_some(),
         node: labels.get(NODE_LABEL).cloned(),
     })
 }
@@ -352,6 +364,16 @@ fn state_of(st: Option<&ContainerState>) -> State {
         }
         _ => State::Stopped,
     }
+}
+
+/// The command of a container's `fluxgate.ready` label, if it has a non-empty one.
+fn ready_label(labels: &HashMap<String, String>) -> Option<Vec<String>> {
+    let words: Vec<String> = labels
+        .get(READY_LABEL)?
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect();
+    (!words.is_empty()).then_some(words)
 }
 
 /// The container's address on one of its networks: the project's default network first,
@@ -457,6 +479,7 @@ pub(crate) fn container(service: &str, number: u32) -> Container {
         env: BTreeMap::new(),
         published: BTreeMap::new(),
         probe: None,
+        probe_decides: false,
         node: None,
     }
 }
@@ -465,6 +488,21 @@ pub(crate) fn container(service: &str, number: u32) -> Container {
 mod tests {
     use super::container as c;
     use super::*;
+
+    #[test]
+    fn a_ready_label_is_a_command_split_on_spaces() {
+        let labels = |v: &str| HashMap::from([(READY_LABEL.to_owned(), v.to_owned())]);
+        assert_eq!(
+            ready_label(&labels("flux-gate probe  http://127.0.0.1:8080/ready")),
+            Some(vec![
+                "flux-gate".to_owned(),
+                "probe".to_owned(),
+                "http://127.0.0.1:8080/ready".to_owned()
+            ])
+        );
+        assert_eq!(ready_label(&labels("  ")), None);
+        assert_eq!(ready_label(&HashMap::new()), None);
+    }
 
     #[test]
     fn a_swarm_slot_is_its_running_task_else_its_newest() {

@@ -26,6 +26,7 @@ use serde::{Deserialize, Serialize};
 use super::membership::{self, Membership, SwarmError};
 use crate::target::docker::engine::{self, DockerError};
 use crate::target::docker::project::{self, Project, Scope, State, STACK_LABEL};
+use crate::target::docker::readiness;
 
 /// How long a deployed stack may take to serve (13–14 s measured from a fresh deploy here; a
 /// first start initialises PostgreSQL and creates the topic).
@@ -186,12 +187,20 @@ pub async fn wait_serving(
         let tasks = tasks_of(docker, &services).await?;
         rejected_task(&services, &tasks)?;
         let wanted = replicas_wanted(stack, &services);
-        let mut short = match Project::discover(docker, &scope).await {
-            Ok(project) => short_of(&wanted, &project, &live_containers(&tasks)),
-            Err(DockerError::StackNotFound { .. }) => wanted.keys().cloned().collect(),
+        let project = match Project::discover(docker, &scope).await {
+            Ok(project) => Some(project),
+            Err(DockerError::StackNotFound { .. }) => None,
             Err(e) => return Err(e.into()),
         };
+        let live = live_containers(&tasks);
+        let mut short = match &project {
+            Some(p) => short_of(&wanted, p, &live),
+            None => wanted.keys().cloned().collect(),
+        };
         short.extend(jobs_running(stack, &services, &tasks));
+        if let (true, Some(p)) = (short.is_empty(), &project) {
+            short.extend(not_ready(docker, p, &live).await?);
+        }
         if short.is_empty() && !wanted.is_empty() {
             return Ok(());
         }
@@ -356,6 +365,25 @@ fn short_of(
         .collect();
     short.sort();
     short
+}
+
+/// The live containers whose `fluxgate.ready` check does not pass yet, as `instance (not
+/// ready)`: healthy says alive on a stack, and a run must start on a stack that serves.
+async fn not_ready(
+    docker: &Docker,
+    project: &Project,
+    live: &HashSet<String>,
+) -> Result<Vec<String>, SwarmError> {
+    let mut out = Vec::new();
+    for c in project.containers.values() {
+        let Some(cmd) = c.probe.as_ref().filter(|_| c.probe_decides) else {
+            continue;
+        };
+        if live.contains(&c.id) && !readiness::passes(docker, &c.id, cmd).await? {
+            out.push(format!("{} (not ready)", c.instance));
+        }
+    }
+    Ok(out)
 }
 
 /// A task the engine rejected (it never runs: a missing image, an impossible constraint).

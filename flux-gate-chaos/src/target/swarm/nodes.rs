@@ -167,6 +167,7 @@ pub async fn fault(
             Ok(Replacement {
                 container: last,
                 ready_after_ms: u64::try_from(from.elapsed().as_millis()).unwrap_or(u64::MAX),
+                slots: Some(u32::try_from(slots.len()).unwrap_or(u32::MAX)),
             })
         }),
     })
