@@ -549,7 +549,7 @@ async fn swarm_nodes(docker: &Docker, scope: &Scope) -> Result<Vec<SwarmNode>, T
 fn active_ids(nodes: &[SwarmNode]) -> Vec<String> {
     nodes
         .iter()
-        .filter(|n| n.is_active())
+        .filter(|n| n.active)
         .map(|n| n.id.clone())
         .collect()
 }

@@ -29,8 +29,9 @@ const EVERY: Duration = Duration::from_millis(250);
 pub struct SwarmNode {
     pub id: String,
     pub hostname: String,
-    /// `active`, `pause` or `drain`.
-    pub availability: String,
+    /// Whether its availability is `active` (not `drain` or `pause`): a node a restore puts
+    /// back if a fault left it otherwise.
+    pub active: bool,
 }
 
 impl SwarmNode {
@@ -42,16 +43,9 @@ impl SwarmNode {
                 .as_ref()
                 .and_then(|d| d.hostname.clone())
                 .unwrap_or_default(),
-            availability: n
-                .spec
-                .as_ref()
-                .and_then(|s| s.availability)
-                .map_or_else(String::new, |a| a.to_string()),
+            active: n.spec.as_ref().and_then(|s| s.availability)
+                == Some(NodeSpecAvailabilityEnum::ACTIVE),
         }
-    }
-
-    pub fn is_active(&self) -> bool {
-        self.availability == NodeSpecAvailabilityEnum::ACTIVE.to_string()
     }
 }
 
@@ -197,10 +191,7 @@ pub async fn activate_drained(docker: &Docker, ids: &[String]) -> Activated {
             return done;
         }
     };
-    for n in nodes
-        .iter()
-        .filter(|n| ids.contains(&n.id) && !n.is_active())
-    {
+    for n in nodes.iter().filter(|n| ids.contains(&n.id) && !n.active) {
         match set(docker, &n.id, NodeOp::Activate).await {
             Ok(_) => done.hostnames.push(n.hostname.clone()),
             Err(e) => done.errors.push(e.to_string()),
@@ -245,15 +236,15 @@ mod tests {
                 on("ingestion-api", 2, "id-b"),
             ]),
         };
-        let node = |id: &str, hostname: &str, availability: &str| SwarmNode {
+        let node = |id: &str, hostname: &str, active: bool| SwarmNode {
             id: id.into(),
             hostname: hostname.into(),
-            availability: availability.into(),
+            active,
         };
         let nodes = [
-            node("id-a", "a", "active"),
-            node("id-b", "b", "drain"),
-            node("id-c", "c", "active"),
+            node("id-a", "a", true),
+            node("id-b", "b", false),
+            node("id-c", "c", true),
         ];
         let named = names(&nodes, &project);
         let runs: Vec<(&str, Vec<&str>)> = named
@@ -274,9 +265,35 @@ mod tests {
             ]
         );
         assert!(named[1].is("b") && named[1].is("id-b") && !named[1].is("a"));
+    }
+
+    #[test]
+    fn a_node_is_active_only_when_its_spec_says_so() {
+        use bollard::models::{NodeDescription, NodeSpec};
+        let node = |availability: Option<NodeSpecAvailabilityEnum>| Node {
+            id: Some("id-a".into()),
+            description: Some(NodeDescription {
+                hostname: Some("a".into()),
+                ..Default::default()
+            }),
+            spec: availability.map(|a| NodeSpec {
+                availability: Some(a),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let read = |a: Option<NodeSpecAvailabilityEnum>| SwarmNode::of(&node(a));
         assert_eq!(
-            nodes.iter().map(SwarmNode::is_active).collect::<Vec<_>>(),
-            [true, false, true]
+            read(Some(NodeSpecAvailabilityEnum::ACTIVE)),
+            SwarmNode {
+                id: "id-a".into(),
+                hostname: "a".into(),
+                active: true
+            }
         );
+        assert!(!read(Some(NodeSpecAvailabilityEnum::DRAIN)).active);
+        assert!(!read(Some(NodeSpecAvailabilityEnum::PAUSE)).active);
+        // No spec read: not known to be active, so nothing would be "put back" to it.
+        assert!(!read(None).active);
     }
 }
