@@ -330,9 +330,10 @@ pub struct UpArgs {
     /// Swarm: the stack's name.
     #[arg(long, env = "COMPOSE_PROJECT_NAME", default_value = DEFAULT_PROJECT)]
     pub project: String,
-    /// Swarm: the stack file to deploy.
-    #[arg(long, default_value = "docker/swarm/stack.yml")]
-    pub compose_file: PathBuf,
+    /// Swarm: the stack file to deploy; given again, files merged onto it in order, as
+    /// `docker stack deploy -c` does (docker/swarm/placement.yml spreads it over nodes).
+    #[arg(long = "compose-file", default_value = "docker/swarm/stack.yml")]
+    pub compose_files: Vec<PathBuf>,
     /// Swarm: the address a swarm initialised here advertises.
     #[arg(long, default_value = "127.0.0.1")]
     pub advertise_addr: String,

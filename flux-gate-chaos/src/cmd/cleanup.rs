@@ -58,6 +58,13 @@ async fn cleanup_docker(args: &CleanupArgs, scope: &Scope) -> bool {
     let mut healed_all = true;
     for (dir, ledger) in ledgers {
         let healed = guard::heal(&dir, kind).await;
+        if !healed.rejoined.is_empty() {
+            outln!(
+                "{what}: joined {} isolated swarm node(s) to the others again ({})",
+                healed.rejoined.len(),
+                healed.rejoined.join(", ")
+            );
+        }
         if !healed.activated.is_empty() {
             outln!(
                 "{what}: activated {} drained swarm node(s) ({})",

@@ -57,6 +57,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     let mut worst: Option<Verdict> = None;
     let mut interrupted = false;
     let mut outcomes = Vec::new();
+    let mut tally = Vec::new();
     for p in prepared {
         if *interrupt.borrow() {
             interrupted = true;
@@ -67,6 +68,7 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
             break;
         }
         let file = p.path.clone();
+        let name = p.scenario.name.clone();
         let verdict = match run::run(p, &opts, interrupt.clone()).await {
             Ok(outcome) => {
                 print_summary(&outcome.journal, &outcome.judgement, Some(&outcome.report));
@@ -81,6 +83,10 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
             }
         };
         worst = worst.max(Some(verdict));
+        tally.push((name, verdict));
+    }
+    if tally.len() > 1 {
+        outln!("{}", tally_line(&tally));
     }
     write_outputs((args.json.as_deref(), args.junit.as_deref()), &outcomes)?;
     Ok(if interrupted {
@@ -88,6 +94,23 @@ pub async fn run(args: RunArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exi
     } else {
         worst.map_or(Exit::Success, Exit::Verdict)
     })
+}
+
+/// One line for several runs, last, so that the end of a long log says which failed:
+/// `fgchaos: 5 runs: 4 PASS; api-kill FAIL`.
+fn tally_line(tally: &[(String, Verdict)]) -> String {
+    let passed = tally.iter().filter(|(_, v)| *v == Verdict::Pass).count();
+    let others: Vec<String> = tally
+        .iter()
+        .filter(|(_, v)| *v != Verdict::Pass)
+        .map(|(name, v)| format!("{name} {}", v.as_str()))
+        .collect();
+    let mut line = format!("fgchaos: {} runs: {passed} PASS", tally.len());
+    if !others.is_empty() {
+        line.push_str("; ");
+        line.push_str(&others.join(", "));
+    }
+    line
 }
 
 /// `--json` and `--junit`: every judged run, in the files asked for.
@@ -177,5 +200,25 @@ pub async fn choose_target(flag: TargetFlag, project: &str) -> TargetKind {
     } else {
         errln!("fgchaos: target local (no running compose project `{project}`)");
         TargetKind::Local
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_last_line_of_several_runs_names_each_that_did_not_pass() {
+        let tally = [
+            ("worker-crash".to_owned(), Verdict::Pass),
+            ("api-kill".to_owned(), Verdict::Fail),
+            ("db-outage".to_owned(), Verdict::Pass),
+            ("kafka-loss".to_owned(), Verdict::HarnessError),
+        ];
+        assert_eq!(
+            tally_line(&tally),
+            "fgchaos: 4 runs: 2 PASS; api-kill FAIL, kafka-loss HARNESS ERROR"
+        );
+        assert_eq!(tally_line(&tally[..1]), "fgchaos: 1 runs: 1 PASS");
     }
 }

@@ -57,7 +57,7 @@ pub async fn up(args: UpArgs, guardian: Option<PathBuf>) -> anyhow::Result<Exit>
 /// attach to it with `--target swarm`.
 async fn up_swarm(args: &UpArgs) -> anyhow::Result<Exit> {
     let d = fgchaos::target::swarm::deploy::up(
-        &args.compose_file,
+        &args.compose_files,
         &args.project,
         &args.advertise_addr,
         &args.work_dir,
@@ -66,7 +66,11 @@ async fn up_swarm(args: &UpArgs) -> anyhow::Result<Exit> {
     outln!(
         "swarm stack `{}` serves ({}); `fgchaos run --target swarm` attaches to it, `fgchaos down --target swarm` removes it{}",
         d.stack,
-        d.file.display(),
+        d.files
+            .iter()
+            .map(|f| f.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" + "),
         if d.initialised {
             " and leaves the swarm `up` initialised on this engine"
         } else {

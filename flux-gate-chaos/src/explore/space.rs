@@ -410,11 +410,12 @@ fn drawable_actions(r: &Resolved, text: &str, problems: &mut Vec<SpaceProblem>) 
 /// Why `action` cannot be drawn from `r`, if it cannot: it is drawn once with the space's
 /// choices, and what stops it is said in the user's words.
 fn why_not_drawn(action: Action, r: &Resolved) -> Option<String> {
-    if action == Action::Drain {
-        return Some(
-            "`drain` is not drawn: a space names services and links, not swarm nodes; write the drain in a scenario"
-                .into(),
-        );
+    if matches!(action, Action::Drain | Action::Isolate) {
+        return Some(format!(
+            "`{}` is not drawn: a space names services and links, not swarm nodes; write the {} in a scenario",
+            action.as_str(),
+            action.as_str()
+        ));
     }
     if !action.is_drawn() {
         return Some(format!(

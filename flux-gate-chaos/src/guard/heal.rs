@@ -23,6 +23,9 @@ pub struct Healed {
     /// Swarm: nodes a node fault left drained, activated again (hostnames).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub activated: Vec<String>,
+    /// Swarm: nodes an isolation left cut off, joined to the others again (hostnames).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejoined: Vec<String>,
     /// Docker: containers of the project that were paused.
     pub resumed: Vec<String>,
     /// Docker: containers of the project that were stopped (a held-back instance too).
@@ -38,8 +41,8 @@ pub struct Healed {
 /// - docker: every container the attach ledger in `dir` recorded as running is resumed or
 ///   started again (only while it still carries the project's label), every fgchaos toxic on
 ///   the project's proxy removed and every cut link enabled; then the ledger goes;
-/// - swarm: the same from the ledger, except that every node that was active at the attach is
-///   activated again if drained, every paused task of the stack is resumed, and nothing is
+/// - swarm: the same from the ledger, except that every node an isolation cut off is joined to
+///   the others again, every node that was active at the attach is activated again if drained, every paused task of the stack is resumed, and nothing is
 ///   started — Swarm replaces an ended task itself.
 pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
     let mut healed = Healed::default();
@@ -65,6 +68,7 @@ pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
             match repair(&ledger).await {
                 Ok(done) => {
                     healed.activated = done.activated;
+                    healed.rejoined = done.rejoined;
                     healed.resumed = done.resumed;
                     healed.started = done.started;
                     healed.errors = done.errors;

@@ -568,16 +568,9 @@ fn reverses(change: &Change, undo: &Change) -> bool {
                 op: Lifecycle::Resume,
             },
         ) => a == b,
-        (
-            Change::Node {
-                node: a,
-                op: NodeOp::Activate,
-            },
-            Change::Node {
-                node: b,
-                op: NodeOp::Activate,
-            },
-        ) => a == b,
+        (Change::Node { node: a, op: x }, Change::Node { node: b, op: y }) => {
+            a == b && x == y && matches!(x, NodeOp::Activate | NodeOp::Rejoin)
+        }
         _ => false,
     }
 }

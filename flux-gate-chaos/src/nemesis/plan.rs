@@ -382,7 +382,9 @@ mod tests {
                 Action::Timeout | Action::Blackhole | Action::ResetPeer | Action::Down => &["link: kafka"],
                 Action::Partition => &["links: [kafka, api-redis]"],
                 Action::Failover => &["service: redis-primary"],
-                Action::Drain | Action::Activate => &["node: worker-2"],
+                Action::Drain | Action::Activate | Action::Isolate | Action::Rejoin => {
+                    &["node: worker-2"]
+                }
             };
             let mut entries: Vec<String> = base.iter().map(|e| (*e).to_owned()).collect();
             entries.extend(

@@ -319,7 +319,9 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
         .any(|i| matches!(i.apply, Change::Node { .. }))
     {
         needs.push(Need {
-            what: "the swarm manager's API: node availability (drain, active) of the nodes above"
+            what: "the swarm manager's API: node availability (drain, active) of the nodes above; \
+                   for an isolation, the node's own engine: a container on its host network \
+                   (NET_ADMIN) that sets its firewall"
                 .to_owned(),
             granted: format!("{} answers as a swarm manager", probed.engine),
         });

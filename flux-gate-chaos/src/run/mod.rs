@@ -87,8 +87,9 @@ pub enum RunError {
         #[source]
         source: TargetError,
     },
-    #[error("attaching to the compose project: {0}")]
-    Attach(#[source] TargetError),
+    // Not a `#[source]`: the message says it already, and `{:#}` would say it twice.
+    #[error("attaching to the running stack: {0}")]
+    Attach(TargetError),
     #[error("planning the faults: {0}")]
     Plan(#[from] crate::nemesis::plan::PlanError),
     #[error("{0} (--no-guard runs without a guardian)")]

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use super::fault::{is_role, Effect, Fault, Lifecycle, NodeOp, Pick};
+use super::fault::{is_role, Effect, Fault, Lifecycle, Pick};
 use super::parse::Problem;
 use super::validate::{load_duration, Names};
 use super::Scenario;
@@ -103,11 +103,8 @@ fn downs(f: &Fault, names: &Names) -> Option<Vec<Vec<String>>> {
         Effect::Lifecycle {
             op: Lifecycle::Start | Lifecycle::Resume | Lifecycle::Failover,
             ..
-        }
-        | Effect::Node {
-            op: NodeOp::Activate,
-            ..
         } => None,
+        Effect::Node { op, .. } if !op.takes_down() => None,
         Effect::Lifecycle { service, .. } => {
             Some(each(service).into_iter().map(|s| vec![s]).collect())
         }
@@ -141,16 +138,16 @@ fn repaired_at(s: &Scenario, i: usize, after: Duration) -> Option<Duration> {
         ) => n == down,
         (
             Effect::Node {
-                node: Pick::Named(drained),
-                op: NodeOp::Drain,
+                node: Pick::Named(lost),
+                op: taken,
                 ..
             },
             Effect::Node {
                 node: Pick::Named(n),
-                op: NodeOp::Activate,
+                op,
                 ..
             },
-        ) => n == drained,
+        ) => n == lost && taken.undo() == Some(op),
         _ => false,
     };
     s.faults[i + 1..]

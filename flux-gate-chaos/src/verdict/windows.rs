@@ -92,9 +92,13 @@ pub fn fault_spans(
     out
 }
 
-/// `start`, `resume` and `activate` end faults rather than being faults: they have no window.
+/// `start`, `resume`, `activate` and `rejoin` end faults rather than being faults: they have no
+/// window.
 fn ends_faults(action: Action) -> bool {
-    matches!(action, Action::Start | Action::Resume | Action::Activate)
+    matches!(
+        action,
+        Action::Start | Action::Resume | Action::Activate | Action::Rejoin
+    )
 }
 
 /// Baseline, fault windows and recovery for a run whose load lasted `load_ms`.

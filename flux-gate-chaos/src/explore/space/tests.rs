@@ -57,6 +57,8 @@ fn the_default_space_is_everything_the_stack_offers() {
                     | Action::ResetPeer
                     | Action::Drain
                     | Action::Activate
+                    | Action::Isolate
+                    | Action::Rejoin
             )
         })
         .collect();

@@ -81,6 +81,8 @@ impl FaultAction {
             Action::Partition => FaultAction::Partition { on: s.links(a)? },
             Action::Drain => FaultAction::Drain { on: s.node(a)? },
             Action::Activate => FaultAction::Activate { on: s.node(a)? },
+            Action::Isolate => FaultAction::Isolate { on: s.node(a)? },
+            Action::Rejoin => FaultAction::Rejoin { on: s.node(a)? },
         })
     }
 }

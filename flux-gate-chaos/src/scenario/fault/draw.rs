@@ -39,7 +39,12 @@ impl Action {
     /// single-node swarm a drain stops the whole stack — a scenario says it on purpose.
     pub fn is_drawn(self) -> bool {
         match self {
-            Action::Start | Action::Resume | Action::Activate | Action::Drain => false,
+            Action::Start
+            | Action::Resume
+            | Action::Activate
+            | Action::Drain
+            | Action::Isolate
+            | Action::Rejoin => false,
             Action::Kill
             | Action::Stop
             | Action::Restart
@@ -140,7 +145,7 @@ impl FaultAction {
                 on: ServiceTarget::Service(PRIMARY_ROLE.to_owned()),
             },
             Action::Failover => return None,
-            Action::Drain | Action::Activate => return None,
+            Action::Drain | Action::Activate | Action::Isolate | Action::Rejoin => return None,
         })
     }
 
@@ -166,7 +171,9 @@ impl FaultAction {
             | FaultAction::Partition { .. }
             | FaultAction::Failover { .. }
             | FaultAction::Drain { .. }
-            | FaultAction::Activate { .. } => None,
+            | FaultAction::Activate { .. }
+            | FaultAction::Isolate { .. }
+            | FaultAction::Rejoin { .. } => None,
         }
     }
 
@@ -245,7 +252,9 @@ impl FaultAction {
             | FaultAction::Partition { .. }
             | FaultAction::Failover { .. }
             | FaultAction::Drain { .. }
-            | FaultAction::Activate { .. } => Vec::new(),
+            | FaultAction::Activate { .. }
+            | FaultAction::Isolate { .. }
+            | FaultAction::Rejoin { .. } => Vec::new(),
         }
     }
 }

@@ -83,6 +83,16 @@ impl FaultAction {
                 op: NodeOp::Activate,
                 undo: None,
             },
+            FaultAction::Isolate { on } => Effect::Node {
+                node: on.pick(),
+                op: NodeOp::Isolate,
+                undo: Some(NodeOp::Rejoin),
+            },
+            FaultAction::Rejoin { on } => Effect::Node {
+                node: on.pick(),
+                op: NodeOp::Rejoin,
+                undo: None,
+            },
         }
     }
 
@@ -178,14 +188,37 @@ pub enum Effect<'a> {
     },
 }
 
-/// A node fault: the availability a swarm node is set to (`docker node update
-/// --availability`). A drained node runs no task: Swarm stops them and starts them on the
-/// other nodes, if any.
+/// A node fault.
+///
+/// A drain sets the node's availability (`docker node update --availability`): Swarm stops
+/// its tasks and starts them on the other nodes, if any — the orchestrator's own way of taking
+/// a host out. An isolation loses the node: it is cut from the other nodes (their addresses
+/// dropped by the node's own firewall), so the managers stop hearing from it, mark it down and
+/// start its tasks elsewhere, while its tasks go on running cut off — a host that fell off the
+/// network. Activate and rejoin undo them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum NodeOp {
     Drain,
     Activate,
+    Isolate,
+    Rejoin,
+}
+
+impl NodeOp {
+    /// Whether it takes the node's tasks away (what the blast radius counts down).
+    pub fn takes_down(self) -> bool {
+        matches!(self, NodeOp::Drain | NodeOp::Isolate)
+    }
+
+    /// The op that undoes this one, for one that takes the node's tasks away.
+    pub fn undo(self) -> Option<NodeOp> {
+        match self {
+            NodeOp::Drain => Some(NodeOp::Activate),
+            NodeOp::Isolate => Some(NodeOp::Rejoin),
+            NodeOp::Activate | NodeOp::Rejoin => None,
+        }
+    }
 }
 
 /// A lifecycle fault on one service instance.

@@ -150,6 +150,11 @@ pub enum FaultAction {
     Drain { on: NodeTarget },
     /// Swarm: set a drained node's availability back to `active`.
     Activate { on: NodeTarget },
+    /// Swarm: lose a node: cut it from the other nodes; Swarm marks it down and starts its
+    /// tasks on the others.
+    Isolate { on: NodeTarget },
+    /// Swarm: connect an isolated node to the others again.
+    Rejoin { on: NodeTarget },
 }
 
 /// The service a lifecycle fault hits. A service with replicas (`ingestion-api`) means one
@@ -237,6 +242,8 @@ pub enum Action {
     Failover,
     Drain,
     Activate,
+    Isolate,
+    Rejoin,
 }
 
 /// An action's row of the key table: what the file format knows about the action before its
@@ -419,6 +426,22 @@ impl KeyRow {
         needs: &[],
         target: Target::Node,
     };
+
+    const ISOLATE: KeyRow = KeyRow {
+        word: "isolate",
+        doc: "Swarm: lose the node: cut it from the other nodes (the managers mark it down and start its tasks elsewhere; its own tasks run on, cut off); heals by rejoining it.",
+        keys: keys!(Node; Duration),
+        needs: &[],
+        target: Target::Node,
+    };
+
+    const REJOIN: KeyRow = KeyRow {
+        word: "rejoin",
+        doc: "Swarm: connect an isolated node to the other nodes again, and wait until the managers see it ready.",
+        keys: keys!(Node),
+        needs: &[],
+        target: Target::Node,
+    };
 }
 
 /// The key naming what an action hits.
@@ -442,7 +465,7 @@ impl Target {
 }
 
 impl Action {
-    pub const ALL: [Action; 19] = [
+    pub const ALL: [Action; 21] = [
         Action::Kill,
         Action::Stop,
         Action::Start,
@@ -462,6 +485,8 @@ impl Action {
         Action::Failover,
         Action::Drain,
         Action::Activate,
+        Action::Isolate,
+        Action::Rejoin,
     ];
 
     /// The snake_case word of the scenario file.
@@ -491,6 +516,8 @@ impl Action {
             Action::Failover => &KeyRow::FAILOVER,
             Action::Drain => &KeyRow::DRAIN,
             Action::Activate => &KeyRow::ACTIVATE,
+            Action::Isolate => &KeyRow::ISOLATE,
+            Action::Rejoin => &KeyRow::REJOIN,
         }
     }
 
@@ -522,6 +549,8 @@ impl FaultAction {
             FaultAction::Failover { .. } => Action::Failover,
             FaultAction::Drain { .. } => Action::Drain,
             FaultAction::Activate { .. } => Action::Activate,
+            FaultAction::Isolate { .. } => Action::Isolate,
+            FaultAction::Rejoin { .. } => Action::Rejoin,
         }
     }
 
@@ -550,7 +579,10 @@ impl FaultAction {
             | FaultAction::SlowClose { on, .. }
             | FaultAction::Down { on } => On::Link(on),
             FaultAction::Partition { on } => On::Links(on),
-            FaultAction::Drain { on } | FaultAction::Activate { on } => On::Node(on),
+            FaultAction::Drain { on }
+            | FaultAction::Activate { on }
+            | FaultAction::Isolate { on }
+            | FaultAction::Rejoin { on } => On::Node(on),
         }
     }
 
@@ -567,7 +599,9 @@ impl FaultAction {
             | FaultAction::Partition { .. }
             | FaultAction::Failover { .. }
             | FaultAction::Drain { .. }
-            | FaultAction::Activate { .. } => None,
+            | FaultAction::Activate { .. }
+            | FaultAction::Isolate { .. }
+            | FaultAction::Rejoin { .. } => None,
             FaultAction::Latency { toxic, .. }
             | FaultAction::Bandwidth { toxic, .. }
             | FaultAction::Timeout { toxic, .. }

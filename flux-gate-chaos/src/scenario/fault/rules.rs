@@ -6,7 +6,7 @@
 
 use super::keys::Key;
 use super::PRIMARY_ROLE;
-use super::{Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, On, ServiceTarget};
+use super::{Action, Fault, FaultAction, LinkTarget, LinksTarget, NodeTarget, On, ServiceTarget};
 use crate::scenario::parse::Problem;
 use crate::scenario::validate::{unknown, Names};
 
@@ -61,7 +61,9 @@ impl FaultAction {
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. }
             | FaultAction::Drain { .. }
-            | FaultAction::Activate { .. } => {}
+            | FaultAction::Activate { .. }
+            | FaultAction::Isolate { .. }
+            | FaultAction::Rejoin { .. } => {}
         }
         self.validate_names(key, names, v);
     }
@@ -80,6 +82,14 @@ impl FaultAction {
                         "`{}` acts on a swarm node, and this target has none: run it with `--target swarm`",
                         self.as_str()
                     ),
+                );
+                return;
+            }
+            On::Node(_) if self.kind() == Action::Isolate && names.nodes.len() < 2 => {
+                push(
+                    v,
+                    format!("{key}.action"),
+                    "`isolate` cuts a node from the others, and this swarm has one node: drain it, or run on a swarm of several (scripts/swarm-nodes)",
                 );
                 return;
             }
@@ -136,7 +146,7 @@ impl Fault {
             push(
                 v,
                 format!("{key}.action"),
-                "pick faults that heal (kill, stop, pause, drain or a network fault)",
+                "pick faults that heal (kill, stop, pause, drain, isolate or a network fault)",
             );
         }
     }

@@ -40,7 +40,9 @@ impl FaultAction {
             | FaultAction::Down { .. }
             | FaultAction::Partition { .. }
             | FaultAction::Drain { .. }
-            | FaultAction::Activate { .. } => Ok(()),
+            | FaultAction::Activate { .. }
+            | FaultAction::Isolate { .. }
+            | FaultAction::Rejoin { .. } => Ok(()),
             FaultAction::Stop { grace, .. } | FaultAction::Restart { grace, .. } => {
                 opt(m, Key::Grace, grace)
             }

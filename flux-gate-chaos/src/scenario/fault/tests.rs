@@ -331,7 +331,11 @@ fn every_action_refuses_a_key_of_no_action_and_a_key_of_another() {
 fn every_scenario_file_round_trips() {
     let root = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
     let mut seen = 0;
-    for dir in ["scenarios", "flux-gate-chaos/fixtures/mutants/scenarios"] {
+    for dir in [
+        "scenarios",
+        "scenarios/swarm",
+        "flux-gate-chaos/fixtures/mutants/scenarios",
+    ] {
         let Ok(entries) = std::fs::read_dir(format!("{root}/{dir}")) else {
             panic!("no {dir}");
         };
@@ -396,7 +400,7 @@ fn effects() {
         .collect();
     assert_eq!(
         heals,
-        ["start", "restart", "resume", "failover", "activate"]
+        ["start", "restart", "resume", "failover", "activate", "rejoin"]
     );
     let f = fault("{ at: 1s, action: slicer, random: [a, b], average_size: 10, delay: 2ms, stream: upstream, toxicity: 0.25 }");
     let Effect::Toxics { link, toxics } = f.action.effect(3) else {

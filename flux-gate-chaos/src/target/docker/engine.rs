@@ -72,6 +72,18 @@ pub enum DockerError {
         instance: String,
         link: String,
     },
+    #[error(
+        "swarm node `{node}` is up, but fgchaos does not know where its engine answers: only a node's own engine can act on its tasks' containers. Label it with the address, e.g. `docker node update --label-add {label}=tcp://NODE-IP:2375 {node}` (scripts/swarm-nodes does), or drain it"
+    )]
+    NodeEngineUnknown { node: String, label: &'static str },
+    #[error(
+        "swarm node `{node}`'s engine address `{addr}` (its `{label}` label) is not `tcp://IP:PORT`: fgchaos reaches the node's published ports on that IP"
+    )]
+    NodeEngineAddress {
+        node: String,
+        addr: String,
+        label: &'static str,
+    },
     #[error("{what}: {reason}")]
     Api { what: String, reason: String },
 }
@@ -98,13 +110,31 @@ pub async fn connect() -> Result<Docker, DockerError> {
         addr: addr.clone(),
         reason: e.to_string(),
     })?;
+    answering(docker, &addr).await
+}
+
+/// Connects to the engine at `addr` (`tcp://HOST:PORT`, no TLS): a swarm node's own engine
+/// (`fleet.rs`), whatever `DOCKER_HOST` says.
+pub async fn connect_to(addr: &str) -> Result<Docker, DockerError> {
+    let docker = Docker::connect_with_http(addr, DEFAULT_TIMEOUT_S, bollard::API_DEFAULT_VERSION)
+        .map_err(|e| DockerError::NoEngine {
+        addr: addr.to_owned(),
+        reason: e.to_string(),
+    })?;
+    answering(docker, addr).await
+}
+
+/// bollard's own default read timeout for a connection, in seconds.
+const DEFAULT_TIMEOUT_S: u64 = 120;
+
+async fn answering(docker: Docker, addr: &str) -> Result<Docker, DockerError> {
     if let Err(e) = docker.ping().await {
-        return Err(classify(&addr, &e));
+        return Err(classify(addr, &e));
     }
     docker
         .negotiate_version()
         .await
-        .map_err(|e| classify(&addr, &e))
+        .map_err(|e| classify(addr, &e))
 }
 
 /// Whether an engine answers at all (for `--target auto` and the test gate).

@@ -15,8 +15,9 @@ use super::project::Container;
 /// `docker swarm leave` does not remove it.
 pub const NAME: &str = "docker_gwbridge";
 
-/// Gives each container its `docker_gwbridge` address; one not on the bridge (stopped, or not
-/// a task) keeps none.
+/// Gives each container on this engine's `docker_gwbridge` its address there; the others are
+/// left as they are (stopped, not a task, or on another node's engine, whose own bridge has
+/// them).
 pub async fn address_all(docker: &Docker, found: &mut [Container]) -> Result<(), DockerError> {
     let net = docker
         .inspect_network(NAME, None::<InspectNetworkOptions>)
@@ -24,10 +25,13 @@ pub async fn address_all(docker: &Docker, found: &mut [Container]) -> Result<(),
         .map_err(|e| DockerError::api(format!("inspecting the `{NAME}` network"), e))?;
     let endpoints = net.containers.unwrap_or_default();
     for c in found.iter_mut() {
-        c.ip = endpoints
+        if let Some(ip) = endpoints
             .get(&c.id)
             .and_then(|e| e.ipv4_address.as_deref())
-            .and_then(ipv4_of);
+            .and_then(ipv4_of)
+        {
+            c.ip = Some(ip);
+        }
     }
     Ok(())
 }

@@ -9,23 +9,43 @@ use bollard::query_parameters::InspectContainerOptions;
 use bollard::Docker;
 
 use super::engine::DockerError;
+use super::fleet::Fleet;
 use super::project::{from_inspect, Container, Project, Scope, State};
 use crate::target::{Replacement, TargetError};
 
 #[derive(Clone)]
 pub struct Handle {
-    pub docker: Docker,
+    /// Every engine of the scope: a replacement task may start on another node.
+    pub fleet: Fleet,
     /// The compose project or swarm stack it must still belong to.
     pub scope: Scope,
     pub instance: String,
     pub id: String,
+    /// The swarm node the container runs on, whose engine alone can act on it.
+    pub node: Option<String>,
 }
 
 impl Handle {
+    /// `c`, an instance of `scope` found on `fleet`.
+    pub fn of(fleet: &Fleet, scope: &Scope, c: &Container) -> Handle {
+        Handle {
+            fleet: fleet.clone(),
+            scope: scope.clone(),
+            instance: c.instance.clone(),
+            id: c.id.clone(),
+            node: c.node.clone(),
+        }
+    }
+
+    /// The engine that runs the container.
+    pub fn docker(&self) -> &Docker {
+        self.fleet.engine(self.node.as_deref())
+    }
+
     /// Inspects the container afresh, refusing one that is no longer the project's.
     pub async fn inspect(&self) -> Result<Container, TargetError> {
         let c = self
-            .docker
+            .docker()
             .inspect_container(&self.id, None::<InspectContainerOptions>)
             .await
             .map_err(|e| DockerError::api(format!("inspecting {}", self.instance), e))?;
@@ -52,7 +72,7 @@ impl Handle {
         let next = loop {
             // A stack with no task running at all (its node drained, just activated) has no
             // replacement yet either.
-            let project = match Project::discover(&self.docker, &self.scope).await {
+            let project = match Project::discover(&self.fleet, &self.scope).await {
                 Err(DockerError::StackNotFound { .. }) => Project {
                     scope: self.scope.clone(),
                     containers: Default::default(),
@@ -74,10 +94,7 @@ impl Handle {
                 _ => tokio::time::sleep(super::readiness::EVERY).await,
             }
         };
-        let replacement = Handle {
-            id: next.id.clone(),
-            ..self.clone()
-        };
+        let replacement = Handle::of(&self.fleet, &self.scope, &next);
         replacement.wait_healthy(deadline).await?;
         Ok(Replacement {
             container: next.name,
@@ -103,7 +120,7 @@ impl Handle {
                 (State::Running { .. }, None) => true,
                 // Its own check, run now: the engine's next one may be an interval away.
                 (State::Running { .. }, Some(cmd)) => {
-                    super::readiness::passes(&self.docker, &c.id, cmd).await?
+                    super::readiness::passes(self.docker(), &c.id, cmd).await?
                 }
                 _ => false,
             };

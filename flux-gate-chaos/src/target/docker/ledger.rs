@@ -15,7 +15,9 @@ use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
 use super::engine::{self, already_there, DockerError};
+use super::fleet::Fleet;
 use super::project::{from_inspect, Project, Scope, State};
+use crate::target::swarm::isolation::{self, Isolated};
 use crate::target::TargetError;
 
 const FILE: &str = "docker-attach.json";
@@ -32,6 +34,10 @@ pub struct Ledger {
     /// any of them a node fault left drained.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub nodes: Vec<String>,
+    /// On a swarm stack, the nodes an `isolate` cut off and no `rejoin` joined again: a
+    /// repair joins them first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub isolated: Vec<Isolated>,
 }
 
 impl Ledger {
@@ -73,6 +79,8 @@ impl Ledger {
 pub struct Repaired {
     /// Swarm nodes activated again (hostnames).
     pub activated: Vec<String>,
+    /// Swarm nodes joined to the others again (hostnames).
+    pub rejoined: Vec<String>,
     pub resumed: Vec<String>,
     pub started: Vec<String>,
     /// Containers that could not be put back, and why.
@@ -86,11 +94,14 @@ pub struct Repaired {
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
     if let Scope::Stack(_) = ledger.scope {
-        // First: a drained node runs no task to resume.
+        // First: a node cut off or drained runs no task to resume.
+        let (rejoined, cut) = isolation::mend_all(&ledger.isolated).await;
         let activated = crate::target::swarm::nodes::activate_drained(&docker, &ledger.nodes).await;
         let mut done = resume_stack(&docker, &ledger.scope).await?;
         done.activated = activated.hostnames;
-        done.errors.splice(0..0, activated.errors);
+        done.rejoined = rejoined;
+        done.errors
+            .splice(0..0, cut.into_iter().chain(activated.errors));
         return Ok(done);
     }
     let mut done = Repaired::default();
@@ -132,7 +143,16 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
 /// nothing to repair.
 async fn resume_stack(docker: &Docker, scope: &Scope) -> Result<Repaired, DockerError> {
     let mut done = Repaired::default();
-    let project = match Project::discover(docker, scope).await {
+    // Each node's engine pauses its own tasks; one fgchaos cannot reach is named, and the
+    // manager's own tasks are still resumed.
+    let fleet = match Fleet::of_swarm(docker.clone()).await {
+        Ok(fleet) => fleet,
+        Err(e) => {
+            done.errors.push(e.to_string());
+            Fleet::one(docker.clone())
+        }
+    };
+    let project = match Project::discover(&fleet, scope).await {
         Ok(p) => p,
         Err(DockerError::StackNotFound { .. }) => return Ok(done),
         Err(e) => return Err(e),
@@ -141,7 +161,11 @@ async fn resume_stack(docker: &Docker, scope: &Scope) -> Result<Repaired, Docker
         if c.state != State::Paused {
             continue;
         }
-        match docker.unpause_container(&c.id).await {
+        match fleet
+            .engine(c.node.as_deref())
+            .unpause_container(&c.id)
+            .await
+        {
             Err(e) if !already_there(&e) => done
                 .errors
                 .push(DockerError::api(format!("resuming {}", c.name), e).to_string()),

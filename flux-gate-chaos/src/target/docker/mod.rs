@@ -8,6 +8,7 @@
 //! without holding the target ([`handle`]).
 
 pub mod engine;
+pub mod fleet;
 pub mod gwbridge;
 pub mod handle;
 pub mod ledger;

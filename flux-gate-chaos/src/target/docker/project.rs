@@ -14,6 +14,7 @@ use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
 use super::engine::DockerError;
+use super::fleet::Fleet;
 
 pub const PROJECT_LABEL: &str = "com.docker.compose.project";
 pub const SERVICE_LABEL: &str = "com.docker.compose.service";
@@ -22,12 +23,12 @@ pub const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
 /// What `docker stack deploy` labels a stack's task containers with.
 pub const STACK_LABEL: &str = "com.docker.stack.namespace";
 pub const SWARM_SERVICE_LABEL: &str = "com.docker.swarm.service.name";
-/// `<stack>_<service>.<slot>.<task id>`: the slot of a replicated service's task.
 /// The swarm node a task container runs on (its id).
 pub const NODE_LABEL: &str = "com.docker.swarm.node.id";
 /// A container's readiness check, when its healthcheck is only a liveness check: a command,
 /// its words split on spaces (`flux-gate probe http://127.0.0.1:8080/ready`).
 pub const READY_LABEL: &str = "fluxgate.ready";
+/// `<stack>_<service>.<slot>.<task id>`: the slot of a replicated service's task.
 pub const TASK_NAME_LABEL: &str = "com.docker.swarm.task.name";
 
 /// Which containers are the ones fgchaos drives: a compose project's, or a swarm stack's. Never
@@ -103,6 +104,19 @@ pub struct Container {
     pub node: Option<String>,
 }
 
+impl Container {
+    /// Its published ports as reached from fgchaos when its engine is another machine's (a
+    /// swarm node's, at `host`): a port published on every address answers on `host`, not on
+    /// fgchaos's loopback. (One bound to the node's own loopback answers nobody off it.)
+    pub fn publish_on(&mut self, host: IpAddr) {
+        for addr in self.published.values_mut() {
+            if addr.ip().is_loopback() {
+                addr.set_ip(host);
+            }
+        }
+    }
+}
+
 /// What the engine says a container is doing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum State {
@@ -138,35 +152,25 @@ pub struct Project {
 }
 
 impl Project {
-    /// Lists and inspects every container labelled with `scope` (one-off `run` containers
-    /// excluded; on a stack, only each slot's newest task). Containers of other projects are
-    /// never returned, so never touched.
-    pub async fn discover(docker: &Docker, scope: &Scope) -> Result<Project, DockerError> {
-        let list = labelled(docker, scope).await?;
+    /// Lists and inspects every container labelled with `scope`, on every engine of `fleet`
+    /// (one-off `run` containers excluded; on a stack, only each slot's newest task).
+    /// Containers of other projects are never returned, so never touched.
+    pub async fn discover(fleet: &Fleet, scope: &Scope) -> Result<Project, DockerError> {
         let mut found = Vec::new();
-        for summary in list {
-            let Some(id) = summary.id else { continue };
-            let inspected = match docker
-                .inspect_container(&id, None::<InspectContainerOptions>)
-                .await
-            {
-                Ok(c) => c,
-                // Removed between the list and the inspect: Swarm prunes a slot's oldest
-                // exited tasks while it replaces one (seen in `swarm-test`'s db-outage).
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404, ..
-                }) => continue,
-                Err(e) => return Err(DockerError::api(format!("inspecting container {id}"), e)),
-            };
-            if let Some(c) = from_inspect(scope, &inspected) {
-                found.push((created_of(&inspected), c));
+        for (docker, host) in fleet.engines() {
+            let mut on_engine = inspect_labelled(docker, scope).await?;
+            if let Some(host) = host {
+                for (_, c) in on_engine.iter_mut() {
+                    c.publish_on(host);
+                }
             }
+            found.extend(on_engine);
         }
         if !found.iter().any(|(_, c)| c.state != State::Stopped) {
             return Err(match scope {
                 Scope::Compose(project) => DockerError::ProjectNotFound {
                     project: project.clone(),
-                    others: other_projects(docker, project).await,
+                    others: other_projects(fleet.manager(), project).await,
                 },
                 Scope::Stack(stack) => DockerError::StackNotFound {
                     stack: stack.clone(),
@@ -175,7 +179,9 @@ impl Project {
         }
         let mut found = current_per_slot(found);
         if let Scope::Stack(_) = scope {
-            super::gwbridge::address_all(docker, &mut found).await?;
+            for (docker, _) in fleet.engines() {
+                super::gwbridge::address_all(docker, &mut found).await?;
+            }
         }
         Ok(Project {
             scope: scope.clone(),
@@ -226,6 +232,33 @@ impl Project {
     }
 }
 
+/// Every container of `scope` on one engine, inspected, with when it was created.
+async fn inspect_labelled(
+    docker: &Docker,
+    scope: &Scope,
+) -> Result<Vec<(String, Container)>, DockerError> {
+    let mut found = Vec::new();
+    for summary in labelled(docker, scope).await? {
+        let Some(id) = summary.id else { continue };
+        let inspected = match docker
+            .inspect_container(&id, None::<InspectContainerOptions>)
+            .await
+        {
+            Ok(c) => c,
+            // Removed between the list and the inspect: Swarm prunes a slot's oldest
+            // exited tasks while it replaces one (seen in `swarm-test`'s db-outage).
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => continue,
+            Err(e) => return Err(DockerError::api(format!("inspecting container {id}"), e)),
+        };
+        if let Some(c) = from_inspect(scope, &inspected) {
+            found.push((created_of(&inspected), c));
+        }
+    }
+    Ok(found)
+}
+
 /// Every container carrying `scope`'s label, whatever its state (a summary each).
 pub async fn labelled(
     docker: &Docker,
@@ -247,7 +280,7 @@ pub async fn labelled(
 /// Whether an engine answers and `project` has running containers (`--target auto`).
 pub async fn running(project: &str) -> bool {
     match super::engine::connect().await {
-        Ok(docker) => Project::discover(&docker, &Scope::Compose(project.to_owned()))
+        Ok(docker) => Project::discover(&Fleet::one(docker), &Scope::Compose(project.to_owned()))
             .await
             .is_ok(),
         Err(_) => false,

@@ -30,6 +30,10 @@ pub struct DockerSpec {
     /// Longest wait for a started container to report healthy.
     #[serde(default = "default_health_timeout")]
     pub health_timeout: Dur,
+    /// Swarm: the image fgchaos runs on a node to cut it from the others (`isolate`) and join
+    /// it again: it needs `sh` and `iptables`, and must be on every node.
+    #[serde(default = "default_node_tool")]
+    pub node_tool: String,
 }
 
 /// A service and one of its container ports.
@@ -104,6 +108,10 @@ fn default_sentinel_port() -> u16 {
 
 fn default_health_timeout() -> Dur {
     Dur::secs(120)
+}
+
+fn default_node_tool() -> String {
+    "fluxgate/base:bookworm".into()
 }
 
 impl DockerSpec {

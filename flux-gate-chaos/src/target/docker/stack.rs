@@ -22,6 +22,7 @@ use bollard::Docker;
 use futures::StreamExt;
 
 use super::engine::{self, already_there, DockerError};
+use super::fleet::Fleet;
 use super::handle::Handle;
 use super::ledger::Ledger;
 use super::project::{Container, Project, Scope, State};
@@ -30,6 +31,7 @@ use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
 use crate::target::local::template::Vars;
 use crate::target::redis_ha::RedisTopology;
+use crate::target::swarm::isolation::{self, Isolated};
 use crate::target::swarm::nodes::{self, SwarmNode};
 use crate::target::{
     Endpoints, Environment, Lifecycle, LinkEnds, NodeOp, Readiness, Target, TargetError,
@@ -40,7 +42,8 @@ use crate::toxiproxy;
 const HOLD_BACK_GRACE_MS: u64 = 10_000;
 
 pub struct DockerTarget {
-    docker: Docker,
+    /// The engine it was pointed at, and on a swarm of several nodes each node's.
+    fleet: Fleet,
     spec: DockerSpec,
     project: Project,
     endpoints: Endpoints,
@@ -59,6 +62,11 @@ pub struct DockerTarget {
     /// A stack's swarm nodes as they were at the attach: what node faults may name, and the
     /// ones active then are activated again by `restore`. None on a compose project.
     nodes: Vec<SwarmNode>,
+    /// Nodes an `isolate` cut off and no `rejoin` has joined again: `restore` does, and the
+    /// ledger names them for a guardian.
+    isolated: Vec<Isolated>,
+    /// What the attach recorded, rewritten when `isolated` changes.
+    ledger: Ledger,
 }
 
 impl DockerTarget {
@@ -72,15 +80,12 @@ impl DockerTarget {
         scale: &BTreeMap<String, Scale>,
         dir: &Path,
     ) -> Result<Self, TargetError> {
-        let docker = engine::connect().await?;
-        let engine = engine_version(&docker).await?;
-        if let Scope::Stack(_) = scope {
-            crate::target::swarm::membership::require_manager(&docker).await?;
-        }
-        let project = find_project(&docker, &spec, scope, scale).await?;
-        let nodes = swarm_nodes(&docker, scope).await?;
+        let (fleet, engine) = connect(scope).await?;
+        let docker = fleet.manager();
+        let project = find_project(&fleet, &spec, scope, scale).await?;
+        let nodes = swarm_nodes(docker, scope).await?;
         let jobs = match scope {
-            Scope::Stack(stack) => crate::target::swarm::deploy::job_names(&docker, stack).await?,
+            Scope::Stack(stack) => crate::target::swarm::deploy::job_names(docker, stack).await?,
             Scope::Compose(_) => Vec::new(),
         };
         let running = running_instances(&project, &jobs);
@@ -96,13 +101,14 @@ impl DockerTarget {
                 .collect(),
             toxiproxy: None,
             nodes: active_ids(&nodes),
+            isolated: Vec::new(),
         };
         // Written before the health wait, so a harness killed while waiting leaves a ledger
         // too; written again below once the Toxiproxy API is known.
         ledger.write(dir)?;
         let since = time::OffsetDateTime::now_utc().unix_timestamp();
         let mut t = DockerTarget {
-            docker,
+            fleet,
             spec,
             project,
             endpoints: Endpoints::default(),
@@ -113,16 +119,15 @@ impl DockerTarget {
             dir: dir.to_owned(),
             since,
             nodes,
+            isolated: Vec::new(),
+            ledger: ledger.clone(),
         };
         t.stop_held_back().await?;
         let deadline = Instant::now() + t.spec.health_timeout.get();
         t.wait_baseline_healthy(deadline).await?;
         t.read_links(deadline).await?;
-        let ledger = Ledger {
-            toxiproxy: Some(t.endpoints.toxiproxy.clone()),
-            ..ledger
-        };
-        ledger.write(dir)?;
+        t.ledger.toxiproxy = Some(t.endpoints.toxiproxy.clone());
+        t.ledger.write(dir)?;
         Ok(t)
     }
 
@@ -184,7 +189,7 @@ impl DockerTarget {
     /// Swarm replaces it), leaving the endpoints as they are: while a store's container is down
     /// it has no address to build them from.
     async fn rediscover(&mut self) -> Result<(), TargetError> {
-        self.project = Project::discover(&self.docker, &self.project.scope).await?;
+        self.project = Project::discover(&self.fleet, &self.project.scope).await?;
         Ok(())
     }
 
@@ -197,12 +202,11 @@ impl DockerTarget {
 
     /// `instance`'s container, owned: for a wait that must not hold the target.
     fn handle(&self, instance: &str) -> Result<Handle, TargetError> {
-        Ok(Handle {
-            docker: self.docker.clone(),
-            scope: self.project.scope.clone(),
-            instance: instance.to_owned(),
-            id: self.container(instance)?.id.clone(),
-        })
+        Ok(Handle::of(
+            &self.fleet,
+            &self.project.scope,
+            self.container(instance)?,
+        ))
     }
 
     /// Every slot that ran at the attach, by instance and not by container: what a stack must
@@ -211,10 +215,11 @@ impl DockerTarget {
         self.baseline
             .iter()
             .map(|instance| Handle {
-                docker: self.docker.clone(),
+                fleet: self.fleet.clone(),
                 scope: self.project.scope.clone(),
                 instance: instance.clone(),
                 id: String::new(),
+                node: None,
             })
             .collect()
     }
@@ -246,11 +251,17 @@ impl DockerTarget {
         Ok(())
     }
 
+    /// `instance`'s container, checked afresh to be the project's, and the engine it runs on.
+    async fn live(&self, instance: &str) -> Result<(String, Docker), TargetError> {
+        let handle = self.handle(instance)?;
+        let id = handle.inspect().await?.id;
+        Ok((id, handle.docker().clone()))
+    }
+
     /// Starts `instance` without waiting for it to be healthy.
     async fn start_container(&self, instance: &str) -> Result<(), TargetError> {
-        let id = self.inspect(instance).await?.id;
-        match self
-            .docker
+        let (id, docker) = self.live(instance).await?;
+        match docker
             .start_container(&id, None::<StartContainerOptions>)
             .await
         {
@@ -310,9 +321,8 @@ impl DockerTarget {
 
     /// SIGKILL, and wait until the engine sees it stopped (a kill is asynchronous).
     async fn kill(&self, instance: &str) -> Result<(), TargetError> {
-        let id = self.inspect(instance).await?.id;
-        match self
-            .docker
+        let (id, docker) = self.live(instance).await?;
+        match docker
             .kill_container(&id, Some(KillContainerOptions::default()))
             .await
         {
@@ -325,11 +335,11 @@ impl DockerTarget {
 
     /// Pauses (`on`) or resumes `instance`; one already so is left as it is.
     async fn pause(&self, instance: &str, on: bool) -> Result<(), TargetError> {
-        let id = self.inspect(instance).await?.id;
+        let (id, docker) = self.live(instance).await?;
         let (result, what) = if on {
-            (self.docker.pause_container(&id).await, "pausing")
+            (docker.pause_container(&id).await, "pausing")
         } else {
-            (self.docker.unpause_container(&id).await, "resuming")
+            (docker.unpause_container(&id).await, "resuming")
         };
         match result {
             Err(e) if !already_there(&e) => {
@@ -340,11 +350,10 @@ impl DockerTarget {
     }
 
     async fn stop(&self, instance: &str, grace_ms: u64) -> Result<(), TargetError> {
-        let id = self.inspect(instance).await?.id;
+        let (id, docker) = self.live(instance).await?;
         // The engine takes whole seconds; round up so the grace is never shorter than asked.
         let t = grace_ms.div_ceil(1000).min(i32::MAX as u64) as i32;
-        match self
-            .docker
+        match docker
             .stop_container(
                 &id,
                 Some(StopContainerOptions {
@@ -370,7 +379,8 @@ impl DockerTarget {
                 .timestamps(true)
                 .since(i32::try_from(self.since).unwrap_or(0))
                 .build();
-            let mut stream = self.docker.logs(&c.id, Some(opts));
+            let docker = self.fleet.engine(c.node.as_deref());
+            let mut stream = docker.logs(&c.id, Some(opts));
             let mut text = Vec::new();
             while let Some(chunk) = stream.next().await {
                 match chunk {
@@ -388,6 +398,71 @@ impl DockerTarget {
                 tracing::warn!(file = %file.display(), error = %e, "writing a container log");
             }
         }
+    }
+}
+
+impl DockerTarget {
+    /// The node a fault names, as the attach found it (a hostname or an id).
+    fn swarm_node(&self, node: &str) -> Result<SwarmNode, TargetError> {
+        self.nodes
+            .iter()
+            .find(|n| n.id == node || n.hostname == node)
+            .cloned()
+            .ok_or_else(|| TargetError::Setup(format!("the swarm has no node `{node}`")))
+    }
+
+    /// `isolate`: the node cut from the others, recorded first (a guardian joins it again),
+    /// then the wait until the tasks it ran serve elsewhere.
+    async fn isolate_node(
+        &mut self,
+        node: &str,
+        deadline: Instant,
+    ) -> Result<Readiness, TargetError> {
+        let n = self.swarm_node(node)?;
+        let ran_there: Vec<Handle> = self
+            .project
+            .containers
+            .values()
+            .filter(|c| c.node.as_deref() == Some(n.id.as_str()) && c.state != State::Stopped)
+            .map(|c| Handle::of(&self.fleet, &self.project.scope, c))
+            .filter(|h| self.baseline.contains(&h.instance))
+            .collect();
+        if !self.isolated.iter().any(|i| i.id == n.id) {
+            self.isolated.push(Isolated {
+                id: n.id.clone(),
+                hostname: n.hostname.clone(),
+                engine: self.fleet.address(&n.id).map(str::to_owned),
+                image: self.spec.node_tool.clone(),
+            });
+            self.record_isolated()?;
+        }
+        isolation::isolate(
+            &self.fleet,
+            &n,
+            &self.nodes,
+            &self.spec.node_tool,
+            ran_there,
+            deadline,
+        )
+        .await
+    }
+
+    /// `rejoin`: the node's cut removed, then the wait until the managers see it ready.
+    async fn rejoin_node(
+        &mut self,
+        node: &str,
+        deadline: Instant,
+    ) -> Result<Readiness, TargetError> {
+        let n = self.swarm_node(node)?;
+        let readiness = isolation::rejoin(&self.fleet, &n, &self.spec.node_tool, deadline).await?;
+        self.isolated.retain(|i| i.id != n.id);
+        self.record_isolated()?;
+        Ok(readiness)
+    }
+
+    fn record_isolated(&mut self) -> Result<(), TargetError> {
+        self.ledger.isolated = self.isolated.clone();
+        self.ledger.write(&self.dir)
     }
 }
 
@@ -453,6 +528,22 @@ fn endpoints(spec: &DockerSpec, project: &Project) -> Result<Endpoints, DockerEr
     })
 }
 
+/// The engine `DOCKER_HOST` names, checked to be a swarm manager for a stack, with every
+/// node's engine when the swarm has several; and the engine's version, for the run's
+/// environment.
+async fn connect(scope: &Scope) -> Result<(Fleet, String), TargetError> {
+    let docker = engine::connect().await?;
+    let version = engine_version(&docker).await?;
+    let fleet = match scope {
+        Scope::Stack(_) => {
+            crate::target::swarm::membership::require_manager(&docker).await?;
+            Fleet::of_swarm(docker).await?
+        }
+        Scope::Compose(_) => Fleet::one(docker),
+    };
+    Ok((fleet, version))
+}
+
 /// `Docker Engine <version> (API <version>)`, for the run's environment.
 async fn engine_version(docker: &Docker) -> Result<String, TargetError> {
     let version = docker
@@ -469,12 +560,12 @@ async fn engine_version(docker: &Docker) -> Result<String, TargetError> {
 /// The project, once it has every service the harness reads and the services the
 /// scenario's `scale` names, with as many replicas.
 async fn find_project(
-    docker: &Docker,
+    fleet: &Fleet,
     spec: &DockerSpec,
     scope: &Scope,
     scale: &BTreeMap<String, Scale>,
 ) -> Result<Project, TargetError> {
-    let project = Project::discover(docker, scope).await?;
+    let project = Project::discover(fleet, scope).await?;
     check_roles(spec, &project)?;
     super::scale::check(scale, &project)
         .map_err(|p| TargetError::Setup(format!("`{}`: {}", p.key, p.message)))?;
@@ -574,12 +665,8 @@ pub struct Probed {
 /// Reads `scope` without waiting for health, and without changing anything: the names a
 /// scenario may use on it, and what a dry run shows.
 pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetError> {
-    let docker = engine::connect().await?;
-    let engine = engine_version(&docker).await?;
-    if let Scope::Stack(_) = scope {
-        crate::target::swarm::membership::require_manager(&docker).await?;
-    }
-    let project = Project::discover(&docker, scope).await?;
+    let (fleet, engine) = connect(scope).await?;
+    let project = Project::discover(&fleet, scope).await?;
     check_roles(spec, &project)?;
     let ep = endpoints(spec, &project)?;
     let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
@@ -592,7 +679,7 @@ pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetErr
         ep.redis_ha.as_ref(),
         &spec.toxiproxy.service,
     );
-    names.nodes = nodes::names(&swarm_nodes(&docker, scope).await?, &project);
+    names.nodes = nodes::names(&swarm_nodes(fleet.manager(), scope).await?, &project);
     Ok(Probed {
         names,
         project,
@@ -744,7 +831,15 @@ impl Target for DockerTarget {
             return Err(TargetError::NoNodes);
         };
         let deadline = Instant::now() + self.spec.health_timeout.get();
-        nodes::fault(&self.docker, stack, node, op, self.slots(), deadline).await
+        match op {
+            NodeOp::Drain | NodeOp::Activate => {
+                let drain = op == NodeOp::Drain;
+                let manager = self.fleet.manager();
+                nodes::fault(manager, stack, node, drain, self.slots(), deadline).await
+            }
+            NodeOp::Isolate => self.isolate_node(node, deadline).await,
+            NodeOp::Rejoin => self.rejoin_node(node, deadline).await,
+        }
     }
 
     async fn reread(&mut self) -> Result<(), TargetError> {
@@ -774,7 +869,13 @@ impl Target for DockerTarget {
         // harness's wait as the system's recovery time.
         // On a stack an ended task is not started: Swarm's replacement is waited for, once
         // every node that was active at the attach is active again.
-        let activated = nodes::activate_drained(&self.docker, &active_ids(&self.nodes)).await;
+        for n in self.isolated.clone() {
+            let readiness =
+                self.rejoin_node(&n.id, Instant::now() + self.spec.health_timeout.get());
+            readiness.await?.wait().await?;
+        }
+        let activated =
+            nodes::activate_drained(self.fleet.manager(), &active_ids(&self.nodes)).await;
         if !activated.errors.is_empty() {
             return Err(TargetError::Setup(activated.errors.join("; ")));
         }

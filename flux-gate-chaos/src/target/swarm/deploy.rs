@@ -25,6 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::membership::{self, Membership, SwarmError};
 use crate::target::docker::engine::{self, DockerError};
+use crate::target::docker::fleet::Fleet;
 use crate::target::docker::project::{self, Project, Scope, State, STACK_LABEL};
 use crate::target::docker::readiness;
 
@@ -36,7 +37,8 @@ const READY_TIMEOUT: Duration = Duration::from_secs(240);
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     pub stack: String,
-    pub file: PathBuf,
+    /// The stack file, and the overrides merged onto it in order (placement across nodes).
+    pub files: Vec<PathBuf>,
     /// This engine's node id.
     pub node: String,
     /// Whether `up` made this engine a swarm manager (so `down` leaves the swarm).
@@ -74,20 +76,27 @@ impl Deployment {
     }
 }
 
-/// Makes the engine a manager if it is in no swarm, deploys `file` as `stack` from local
-/// images, and waits until every replicated service runs its replicas, healthy. A stack that
-/// never serves is taken away again, and the engine left as it was found.
+/// Makes the engine a manager if it is in no swarm, deploys `files` (a stack file, then its
+/// overrides) as `stack` from local images, and waits until every replicated service runs its
+/// replicas, healthy. A stack that never serves is taken away again, and the engine left as it
+/// was found.
 pub async fn up(
-    file: &Path,
+    files: &[PathBuf],
     stack: &str,
     advertise: &str,
     work_dir: &Path,
 ) -> Result<Deployment, SwarmError> {
-    if !file.is_file() {
+    if let Some(missing) = files.iter().find(|f| !f.is_file()) {
         return Err(SwarmError::Deploy(format!(
-            "no stack file {} (this repository's is docker/swarm/stack.yml)",
-            file.display()
+            "no stack file {} (this repository's is docker/swarm/stack.yml, and \
+             docker/swarm/placement.yml places it on several nodes)",
+            missing.display()
         )));
+    }
+    if files.is_empty() {
+        return Err(SwarmError::Deploy(
+            "no stack file given (this repository's is docker/swarm/stack.yml)".into(),
+        ));
     }
     let docker = engine::connect().await?;
     let membership = membership::manage(&docker, advertise).await?;
@@ -96,7 +105,7 @@ pub async fn up(
     let earlier = Deployment::read(work_dir, stack).filter(|d| d.node == membership.node);
     let deployment = Deployment {
         stack: stack.to_owned(),
-        file: file.to_owned(),
+        files: files.to_vec(),
         node: membership.node.clone(),
         initialised: membership.initialised || earlier.as_ref().is_some_and(|d| d.initialised),
         made_gwbridge: membership.made_gwbridge
@@ -104,11 +113,14 @@ pub async fn up(
     };
     // Written before the deploy: an `up` killed while it waits still leaves what `down` needs.
     let deployed = match deployment.write(work_dir) {
-        Ok(()) => deploy(file, stack).await,
+        Ok(()) => deploy(files, stack).await,
         Err(e) => Err(e),
     };
     let ready = match deployed {
-        Ok(()) => wait_serving(&docker, stack, READY_TIMEOUT).await,
+        Ok(()) => match Fleet::of_swarm(docker.clone()).await {
+            Ok(fleet) => wait_serving(&fleet, stack, READY_TIMEOUT).await,
+            Err(e) => Err(e.into()),
+        },
         Err(e) => Err(e),
     };
     match ready {
@@ -145,14 +157,20 @@ pub async fn down(stack: &str, work_dir: &Path) -> Result<(), SwarmError> {
     removed
 }
 
-/// `docker stack deploy --resolve-image never`: the images are the engine's own (no
+/// `docker stack deploy --resolve-image never`: the images are the engines' own (no
 /// registry), and asking a registry for them would fail.
-async fn deploy(file: &Path, stack: &str) -> Result<(), SwarmError> {
-    let file = file.to_string_lossy();
-    docker_stack(&["deploy", "--resolve-image", "never", "-c", &file, stack])
-        .await
-        .map_err(SwarmError::Deploy)?;
-    tracing::info!(stack, %file, "stack deployed");
+async fn deploy(files: &[PathBuf], stack: &str) -> Result<(), SwarmError> {
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| f.to_string_lossy().into_owned())
+        .collect();
+    let mut args = vec!["deploy", "--resolve-image", "never"];
+    for name in &names {
+        args.extend(["-c", name.as_str()]);
+    }
+    args.push(stack);
+    docker_stack(&args).await.map_err(SwarmError::Deploy)?;
+    tracing::info!(stack, files = %names.join(" + "), "stack deployed");
     Ok(())
 }
 
@@ -174,11 +192,8 @@ async fn docker_stack(args: &[&str]) -> Result<(), String> {
 /// Until every replicated service of `stack` runs as many healthy tasks as it asks for, and
 /// every job has finished. A task the engine rejects (an image not built here) fails at once,
 /// saying which.
-pub async fn wait_serving(
-    docker: &Docker,
-    stack: &str,
-    timeout: Duration,
-) -> Result<(), SwarmError> {
+pub async fn wait_serving(fleet: &Fleet, stack: &str, timeout: Duration) -> Result<(), SwarmError> {
+    let docker = fleet.manager();
     let deadline = Instant::now() + timeout;
     let scope = Scope::Stack(stack.to_owned());
     let mut told = Instant::now();
@@ -187,7 +202,7 @@ pub async fn wait_serving(
         let tasks = tasks_of(docker, &services).await?;
         rejected_task(&services, &tasks)?;
         let wanted = replicas_wanted(stack, &services);
-        let project = match Project::discover(docker, &scope).await {
+        let project = match Project::discover(fleet, &scope).await {
             Ok(project) => Some(project),
             Err(DockerError::StackNotFound { .. }) => None,
             Err(e) => return Err(e.into()),
@@ -199,7 +214,7 @@ pub async fn wait_serving(
         };
         short.extend(jobs_running(stack, &services, &tasks));
         if let (true, Some(p)) = (short.is_empty(), &project) {
-            short.extend(not_ready(docker, p, &live).await?);
+            short.extend(not_ready(fleet, p, &live).await?);
         }
         if short.is_empty() && !wanted.is_empty() {
             return Ok(());
@@ -370,7 +385,7 @@ fn short_of(
 /// The live containers whose `fluxgate.ready` check does not pass yet, as `instance (not
 /// ready)`: healthy says alive on a stack, and a run must start on a stack that serves.
 async fn not_ready(
-    docker: &Docker,
+    fleet: &Fleet,
     project: &Project,
     live: &HashSet<String>,
 ) -> Result<Vec<String>, SwarmError> {
@@ -379,6 +394,7 @@ async fn not_ready(
         let Some(cmd) = c.probe.as_ref().filter(|_| c.probe_decides) else {
             continue;
         };
+        let docker = fleet.engine(c.node.as_deref());
         if live.contains(&c.id) && !readiness::passes(docker, &c.id, cmd).await? {
             out.push(format!("{} (not ready)", c.instance));
         }

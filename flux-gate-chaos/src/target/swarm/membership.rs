@@ -86,6 +86,23 @@ pub enum SwarmError {
         waited_s: u64,
         running: String,
     },
+    #[error(
+        "the {what} of a swarm node's firewall failed (exit {code}): {output}. The image it runs in (`node_tool` of the docker stack file) needs `sh` and `iptables`"
+    )]
+    NodeFirewall {
+        what: String,
+        code: i64,
+        output: String,
+    },
+    #[error(
+        "the swarm's managers did not see node `{node}` {want} within {waited_s} s (they see it {now}). See `docker node ls`"
+    )]
+    NodeNotSeen {
+        node: String,
+        want: String,
+        now: String,
+        waited_s: u64,
+    },
     #[error("recording what `fgchaos up --target swarm` changed, in {0}")]
     Record(String),
     #[error(transparent)]

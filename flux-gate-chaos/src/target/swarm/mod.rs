@@ -2,7 +2,8 @@
 //! services' tasks faulted on their nodes. The engine is made a manager when it is in no swarm,
 //! refused with the reason when it cannot be one, and left as it was found ([`membership`]);
 //! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]); its
-//! nodes are drained and activated by node faults ([`nodes`]).
+//! nodes are drained and activated ([`nodes`]), and lost and joined again ([`isolation`]), by
+//! node faults.
 //!
 //! Attaching and faulting is the docker target's own code on a stack's scope
 //! (`target::docker::project::Scope::Stack`): tasks are containers found by the stack's
@@ -10,6 +11,7 @@
 //! is held in `target::docker::stack`.
 
 pub mod deploy;
+pub mod isolation;
 pub mod membership;
 pub mod nodes;
 

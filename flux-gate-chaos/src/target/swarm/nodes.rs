@@ -6,6 +6,7 @@
 //! upgrade — and on a single node it stops the whole stack.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use bollard::models::{Node, NodeSpecAvailabilityEnum, TaskState};
@@ -14,7 +15,6 @@ use bollard::Docker;
 
 use super::deploy::stack_services;
 use super::membership::SwarmError;
-use crate::scenario::fault::NodeOp;
 use crate::scenario::validate::NodeNames;
 use crate::target::docker::handle::Handle;
 use crate::target::docker::project::Project;
@@ -32,6 +32,8 @@ pub struct SwarmNode {
     /// Whether its availability is `active` (not `drain` or `pause`): a node a restore puts
     /// back if a fault left it otherwise.
     pub active: bool,
+    /// The address the other nodes reach it at: what an isolation cuts.
+    pub addr: Option<IpAddr>,
 }
 
 impl SwarmNode {
@@ -45,6 +47,11 @@ impl SwarmNode {
                 .unwrap_or_default(),
             active: n.spec.as_ref().and_then(|s| s.availability)
                 == Some(NodeSpecAvailabilityEnum::ACTIVE),
+            addr: n
+                .status
+                .as_ref()
+                .and_then(|s| s.addr.as_deref())
+                .and_then(|a| a.parse().ok()),
         }
     }
 }
@@ -58,10 +65,10 @@ pub async fn list(docker: &Docker) -> Result<Vec<SwarmNode>, SwarmError> {
     Ok(nodes.iter().map(SwarmNode::of).collect())
 }
 
-/// Sets `node` (a hostname or an id) to the availability `op` asks for; returns the node as it
+/// Sets `node` (a hostname or an id) to drain or, `active`, to active; returns the node as it
 /// was before. The update names the version it read, so a change made meanwhile by someone
 /// else is refused by the manager rather than overwritten.
-pub async fn set(docker: &Docker, node: &str, op: NodeOp) -> Result<SwarmNode, SwarmError> {
+pub async fn set(docker: &Docker, node: &str, active: bool) -> Result<SwarmNode, SwarmError> {
     let what = format!("updating swarm node `{node}`");
     let found = docker
         .inspect_node(node)
@@ -69,9 +76,10 @@ pub async fn set(docker: &Docker, node: &str, op: NodeOp) -> Result<SwarmNode, S
         .map_err(|e| DockerError::api(format!("inspecting swarm node `{node}`"), e))?;
     let before = SwarmNode::of(&found);
     let mut spec = found.spec.clone().unwrap_or_default();
-    spec.availability = Some(match op {
-        NodeOp::Drain => NodeSpecAvailabilityEnum::DRAIN,
-        NodeOp::Activate => NodeSpecAvailabilityEnum::ACTIVE,
+    spec.availability = Some(if active {
+        NodeSpecAvailabilityEnum::ACTIVE
+    } else {
+        NodeSpecAvailabilityEnum::DRAIN
     });
     let version = found.version.and_then(|v| v.index).unwrap_or_default();
     let version = i64::try_from(version).unwrap_or(i64::MAX);
@@ -83,7 +91,7 @@ pub async fn set(docker: &Docker, node: &str, op: NodeOp) -> Result<SwarmNode, S
         )
         .await
         .map_err(|e| DockerError::api(what, e))?;
-    tracing::info!(node, id = %before.id, ?op, "swarm node availability set");
+    tracing::info!(node, id = %before.id, active, "swarm node availability set");
     Ok(before)
 }
 
@@ -140,30 +148,40 @@ pub async fn fault(
     docker: &Docker,
     stack: &str,
     node: &str,
-    op: NodeOp,
+    drain: bool,
     slots: Vec<Handle>,
     deadline: Instant,
 ) -> Result<Readiness, TargetError> {
-    let before = set(docker, node, op).await?;
-    Ok(match op {
-        NodeOp::Drain => {
-            let (docker, stack) = (docker.clone(), stack.to_owned());
-            Readiness::after(async move {
-                Ok(wait_drained(&docker, &stack, &before.id, deadline).await?)
-            })
-        }
-        NodeOp::Activate => Readiness::replaced(async move {
-            let from = Instant::now();
-            let mut last = String::new();
-            for slot in &slots {
-                last = slot.wait_replaced(None, deadline).await?.container;
-            }
-            Ok(Replacement {
-                container: last,
-                ready_after_ms: u64::try_from(from.elapsed().as_millis()).unwrap_or(u64::MAX),
-                slots: Some(u32::try_from(slots.len()).unwrap_or(u32::MAX)),
-            })
-        }),
+    let before = set(docker, node, !drain).await?;
+    Ok(if drain {
+        let (docker, stack) = (docker.clone(), stack.to_owned());
+        Readiness::after(
+            async move { Ok(wait_drained(&docker, &stack, &before.id, deadline).await?) },
+        )
+    } else {
+        Readiness::replaced(all_replaced(slots, false, Instant::now(), deadline))
+    })
+}
+
+/// Until a task serves in each of `slots`, shown as the reschedule of the slowest, counted
+/// `from` the node fault. `moved`: each slot's task must be another container than the
+/// handle's (its node was lost, and the old task may run on there, cut off); else any task
+/// that serves will do.
+pub async fn all_replaced(
+    slots: Vec<Handle>,
+    moved: bool,
+    from: Instant,
+    deadline: Instant,
+) -> Result<Replacement, TargetError> {
+    let mut last = String::new();
+    for slot in &slots {
+        let ended = moved.then_some(slot.id.as_str());
+        last = slot.wait_replaced(ended, deadline).await?.container;
+    }
+    Ok(Replacement {
+        container: last,
+        ready_after_ms: u64::try_from(from.elapsed().as_millis()).unwrap_or(u64::MAX),
+        slots: Some(u32::try_from(slots.len()).unwrap_or(u32::MAX)),
     })
 }
 
@@ -192,7 +210,7 @@ pub async fn activate_drained(docker: &Docker, ids: &[String]) -> Activated {
         }
     };
     for n in nodes.iter().filter(|n| ids.contains(&n.id) && !n.active) {
-        match set(docker, &n.id, NodeOp::Activate).await {
+        match set(docker, &n.id, true).await {
             Ok(_) => done.hostnames.push(n.hostname.clone()),
             Err(e) => done.errors.push(e.to_string()),
         }
@@ -240,6 +258,7 @@ mod tests {
             id: id.into(),
             hostname: hostname.into(),
             active,
+            addr: None,
         };
         let nodes = [
             node("id-a", "a", true),
@@ -288,7 +307,8 @@ mod tests {
             SwarmNode {
                 id: "id-a".into(),
                 hostname: "a".into(),
-                active: true
+                active: true,
+                addr: None,
             }
         );
         assert!(!read(Some(NodeSpecAvailabilityEnum::DRAIN)).active);
