@@ -2,7 +2,7 @@
 SHELL := bash
 CARGO ?= cargo
 
-.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test swarm-test verify-harness verify-explore bench-explore
+.PHONY: bootstrap build demo chaos test lint unit bench clean docker-images docker-up docker-down docker-test swarm-test swarm-nodes-test verify-harness verify-explore bench-explore
 
 bootstrap:
 	@scripts/bootstrap
@@ -54,6 +54,14 @@ docker-test: build
 ## minutes). The last step of `make test`.
 swarm-test: build
 	scripts/swarm-test
+
+## Opt-in, not in `make test`: a swarm of three node containers on this machine
+## (scripts/swarm-nodes), the stack spread over them (docker/swarm/placement.yml); worker-crash
+## and api-kill, a node lost for 30 s (scenarios/swarm/node-loss.yaml) and a killed run's
+## guardian joining its node again, and a mutant caught; the machine checked to be left as
+## found (about 6 minutes with debug images, docs/swarm.md).
+swarm-nodes-test: build
+	scripts/swarm-nodes-test
 
 ## The mutation suite alone: deliberately broken builds must each fail with the checker named
 ## for their bug, the unbroken build must pass (docs/verdicts.md). `make test` runs it too.

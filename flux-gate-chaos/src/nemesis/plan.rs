@@ -289,6 +289,30 @@ mod tests {
     }
 
     #[test]
+    fn an_isolation_heals_by_rejoining_its_node() {
+        let p = plan(
+            &scenario("faults: [{ at: 2s, action: isolate, node: node-b, duration: 30s }]"),
+            7,
+            &instances,
+        )
+        .unwrap();
+        assert_eq!(
+            (p[0].apply.clone(), p[0].heal.clone(), p[0].heal_at_ms),
+            (
+                Change::Node {
+                    node: "node-b".into(),
+                    op: NodeOp::Isolate
+                },
+                Some(Change::Node {
+                    node: "node-b".into(),
+                    op: NodeOp::Rejoin
+                }),
+                Some(32_000)
+            )
+        );
+    }
+
+    #[test]
     fn toxics_carry_toxiproxy_attributes_and_a_removable_name() {
         let p = plan(&scenario("faults: [{ at: 1s, action: latency, link: api-redis, latency: 100ms, jitter: 5ms }, { at: 2s, action: blackhole, link: api-redis, duration: 3s }]"), 1, &instances).unwrap();
         let Change::AddToxics { toxics, .. } = &p[0].apply else {

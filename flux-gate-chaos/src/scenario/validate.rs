@@ -639,6 +639,53 @@ mod tests {
     }
 
     #[test]
+    fn an_isolation_takes_down_what_its_node_runs_and_needs_another_node() {
+        let on = |names: &Names, text: &str| -> Vec<String> {
+            let text = format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 10s }}\n{text}");
+            validate(&parse_str(&text, "t.yaml").unwrap(), names)
+                .iter()
+                .map(ToString::to_string)
+                .collect()
+        };
+        let node = |hostname: &str, runs: &[&str]| NodeNames {
+            hostname: hostname.into(),
+            id: format!("id-{hostname}"),
+            runs: runs.iter().map(|r| (*r).to_owned()).collect(),
+        };
+        let isolate = "faults:\n  - { at: 1s, action: isolate, node: b, duration: 2s }\n";
+        let single = Names {
+            nodes: vec![node("b", &["redis"])],
+            ..names()
+        };
+        assert_eq!(
+            on(&single, &format!("allow_total_outage: true\n{isolate}")),
+            ["`faults[0].action`: `isolate` cuts a node from the others, and this swarm has one node: drain it, or run on a swarm of several (scripts/swarm-nodes)"]
+        );
+        let two = Names {
+            nodes: vec![
+                node("a", &["ingestion-api#1"]),
+                node("b", &["redis", "ingestion-api#2"]),
+            ],
+            ..names()
+        };
+        let p = on(&two, isolate);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(
+                "`faults[0]`: `isolate` at 1s could take down every instance of `redis`"
+            ),
+            "{p:?}"
+        );
+        // A rejoin ends an isolation without a duration; it takes nothing down itself.
+        let away = Names {
+            nodes: vec![node("a", &["redis"]), node("b", &["ingestion-api#2"])],
+            ..names()
+        };
+        let in_turn = "faults:\n  - { at: 1s, action: isolate, node: b }\n  - { at: 3s, action: rejoin, node: b }\n";
+        assert_eq!(on(&away, in_turn), Vec::<String>::new());
+    }
+
+    #[test]
     fn max_concurrent_faults_caps_what_is_on_at_once() {
         let three = "faults:\n  - { at: 1s, action: latency, link: api-redis, latency: 5ms, duration: 3s }\n  - { at: 2s, action: down, link: kafka, duration: 3s }\n  - { at: 3s, action: kill, service: ingestion-api#1, duration: 1s }\n";
         assert_eq!(
