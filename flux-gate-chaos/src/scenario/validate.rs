@@ -569,20 +569,26 @@ mod tests {
         let _ = problems(huge);
     }
 
-    #[test]
-    fn a_drain_takes_down_what_its_node_runs_and_names_only_nodes_there_are() {
-        let on = |names: &Names, text: &str| -> Vec<String> {
-            let text = format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 10s }}\n{text}");
-            validate(&parse_str(&text, "t.yaml").unwrap(), names)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        };
-        let node = |hostname: &str, runs: &[&str]| NodeNames {
+    /// The problems of a scenario made of `text` on a stack with `names`.
+    fn on(names: &Names, text: &str) -> Vec<String> {
+        let text = format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 10s }}\n{text}");
+        validate(&parse_str(&text, "t.yaml").unwrap(), names)
+            .iter()
+            .map(ToString::to_string)
+            .collect()
+    }
+
+    /// A swarm node `hostname` (id `id-<hostname>`) running `runs`.
+    fn node(hostname: &str, runs: &[&str]) -> NodeNames {
+        NodeNames {
             hostname: hostname.into(),
             id: format!("id-{hostname}"),
             runs: runs.iter().map(|r| (*r).to_owned()).collect(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_drain_takes_down_what_its_node_runs_and_names_only_nodes_there_are() {
         let drain = "faults:\n  - { at: 1s, action: drain, node: a, duration: 2s }\n";
         // Off a swarm there is no node to name.
         assert_eq!(
@@ -640,18 +646,6 @@ mod tests {
 
     #[test]
     fn an_isolation_takes_down_what_its_node_runs_and_needs_another_node() {
-        let on = |names: &Names, text: &str| -> Vec<String> {
-            let text = format!("name: t\nsale: {{ product: p, stock: 10 }}\nload: {{ model: arrival-rate, rate: 10/s, duration: 10s }}\n{text}");
-            validate(&parse_str(&text, "t.yaml").unwrap(), names)
-                .iter()
-                .map(ToString::to_string)
-                .collect()
-        };
-        let node = |hostname: &str, runs: &[&str]| NodeNames {
-            hostname: hostname.into(),
-            id: format!("id-{hostname}"),
-            runs: runs.iter().map(|r| (*r).to_owned()).collect(),
-        };
         let isolate = "faults:\n  - { at: 1s, action: isolate, node: b, duration: 2s }\n";
         let single = Names {
             nodes: vec![node("b", &["redis"])],
