@@ -27,8 +27,6 @@ pub struct Fleet {
     /// Where the manager's published ports answer when it is another machine's engine
     /// (`DOCKER_HOST=tcp://…`); none for this machine's own.
     manager_host: Option<IpAddr>,
-    /// The manager's own node id, on a swarm.
-    local: Option<String>,
     /// The other nodes' engines, by node id.
     remote: BTreeMap<String, NodeEngine>,
 }
@@ -48,7 +46,6 @@ impl Fleet {
         Fleet {
             manager: docker,
             manager_host: remote_host(&engine::address()),
-            local: None,
             remote: BTreeMap::new(),
         }
     }
@@ -96,7 +93,6 @@ impl Fleet {
         Ok(Fleet {
             manager,
             manager_host: remote_host(&engine::address()),
-            local,
             remote,
         })
     }
@@ -126,15 +122,6 @@ impl Fleet {
             .chain(self.remote.values().map(|e| (&e.docker, Some(e.host))))
     }
 
-    /// Whether more than one engine runs the scope's containers.
-    pub fn is_several(&self) -> bool {
-        !self.remote.is_empty()
-    }
-
-    /// The manager's own node id, on a swarm.
-    pub fn local_node(&self) -> Option<&str> {
-        self.local.as_deref()
-    }
 }
 
 impl NodeEngine {
