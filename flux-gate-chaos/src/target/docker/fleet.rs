@@ -121,7 +121,6 @@ impl Fleet {
         std::iter::once((&self.manager, self.manager_host))
             .chain(self.remote.values().map(|e| (&e.docker, Some(e.host))))
     }
-
 }
 
 impl NodeEngine {
