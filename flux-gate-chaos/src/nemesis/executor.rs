@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
-use crate::target::{Endpoints, Lifecycle, NodeOp, Replacement, Target, TargetError};
+use crate::target::{Endpoints, Lifecycle, Replacement, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
@@ -569,7 +569,7 @@ fn reverses(change: &Change, undo: &Change) -> bool {
             },
         ) => a == b,
         (Change::Node { node: a, op: x }, Change::Node { node: b, op: y }) => {
-            a == b && x == y && matches!(x, NodeOp::Activate | NodeOp::Rejoin)
+            a == b && x == y && !x.takes_down()
         }
         _ => false,
     }

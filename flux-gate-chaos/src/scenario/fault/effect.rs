@@ -76,7 +76,7 @@ impl FaultAction {
             FaultAction::Drain { on } => Effect::Node {
                 node: on.pick(),
                 op: NodeOp::Drain,
-                undo: Some(NodeOp::Activate),
+                undo: NodeOp::Drain.undo(),
             },
             FaultAction::Activate { on } => Effect::Node {
                 node: on.pick(),
@@ -86,7 +86,7 @@ impl FaultAction {
             FaultAction::Isolate { on } => Effect::Node {
                 node: on.pick(),
                 op: NodeOp::Isolate,
-                undo: Some(NodeOp::Rejoin),
+                undo: NodeOp::Isolate.undo(),
             },
             FaultAction::Rejoin { on } => Effect::Node {
                 node: on.pick(),
