@@ -34,6 +34,8 @@ pub struct Fleet {
 #[derive(Clone)]
 struct NodeEngine {
     docker: Docker,
+    /// The node's hostname, which orders the nodes ([`Fleet::rank`]).
+    hostname: String,
     /// Its address, as the node's label gives it.
     addr: String,
     /// Where the node's published ports answer: its engine address's host.
@@ -115,6 +117,22 @@ impl Fleet {
         self.remote.get(id).map(|e| e.addr.as_str())
     }
 
+    /// Where node `id` stands among the fleet's nodes, from 1: the manager's own node (and any
+    /// node fgchaos has no engine for) is 1, the others follow by hostname. It numbers a global
+    /// service's tasks, one per node, the same way on every discovery, with the manager's first
+    /// (on `scripts/swarm-nodes`, the node that runs the stores, so `nginx#1` is the entry there).
+    pub fn rank(&self, id: Option<&str>) -> u32 {
+        let Some(own) = id.and_then(|id| self.remote.get(id)) else {
+            return 1;
+        };
+        let before = self
+            .remote
+            .values()
+            .filter(|e| (&e.hostname, &e.addr) < (&own.hostname, &own.addr))
+            .count();
+        u32::try_from(before).map_or(u32::MAX, |b| b.saturating_add(2))
+    }
+
     /// Each engine once, with the host its published ports answer on: `None` for this
     /// machine's own, whose ports are read as they are published (loopback for every address).
     pub fn engines(&self) -> impl Iterator<Item = (&Docker, Option<IpAddr>)> {
@@ -133,6 +151,7 @@ impl NodeEngine {
         let docker = engine::connect_to(addr).await?;
         Ok(NodeEngine {
             docker,
+            hostname: hostname.to_owned(),
             addr: addr.to_owned(),
             host,
         })
@@ -186,5 +205,37 @@ mod tests {
         );
         assert_eq!(remote_host("tcp://127.0.0.1:2375"), None);
         assert_eq!(remote_host("unix:///var/run/docker.sock"), None);
+    }
+
+    #[test]
+    fn nodes_rank_the_managers_first_then_by_hostname() {
+        let docker = |port: u16| {
+            Docker::connect_with_http(
+                &format!("tcp://127.0.0.1:{port}"),
+                1,
+                bollard::API_DEFAULT_VERSION,
+            )
+            .unwrap()
+        };
+        let node = |hostname: &str, port: u16| NodeEngine {
+            docker: docker(port),
+            hostname: hostname.into(),
+            addr: format!("tcp://127.0.0.1:{port}"),
+            host: "127.0.0.1".parse().unwrap(),
+        };
+        // Node ids sort the other way round from hostnames: the rank follows the hostnames.
+        let fleet = Fleet {
+            manager: docker(1),
+            manager_host: None,
+            remote: BTreeMap::from([
+                ("a-id".to_owned(), node("fgnode-3", 3)),
+                ("b-id".to_owned(), node("fgnode-2", 2)),
+            ]),
+        };
+        assert_eq!(fleet.rank(None), 1);
+        assert_eq!(fleet.rank(Some("manager-id")), 1);
+        assert_eq!(fleet.rank(Some("b-id")), 2);
+        assert_eq!(fleet.rank(Some("a-id")), 3);
+        assert_eq!(Fleet::one(docker(1)).rank(Some("a-id")), 1);
     }
 }

@@ -72,8 +72,12 @@ pub struct Container {
     /// `inventory-worker`, or `ingestion-api#2` for a replicated service.
     pub instance: String,
     pub service: String,
-    /// Compose's replica number, or the swarm task's slot (1-based).
+    /// Compose's replica number, or the swarm task's slot (1-based); a global service's task is
+    /// numbered by its node ([`Fleet::rank`]: the manager's node first).
     pub number: u32,
+    /// Whether it is a global service's task: one per node, which Swarm never moves to another.
+    #[serde(skip)]
+    pub global: bool,
     pub id: String,
     pub name: String,
     /// The image as the compose file names it, and the id (digest) it resolved to.
@@ -176,6 +180,9 @@ impl Project {
                     stack: stack.clone(),
                 },
             });
+        }
+        for (_, c) in found.iter_mut().filter(|(_, c)| c.global) {
+            c.number = fleet.rank(c.node.as_deref());
         }
         let mut found = current_per_slot(found);
         if let Scope::Stack(_) = scope {
@@ -304,11 +311,15 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
                 .and_then(|n| n.parse().ok())
                 .unwrap_or(1),
         ),
-        Scope::Stack(stack) => task_slot(stack, labels)?,
+        Scope::Stack(stack) => {
+            let (service, slot) = task_slot(stack, labels)?;
+            (service, slot.unwrap_or(0))
+        }
     };
     let net = c.network_settings.as_ref();
     Some(Container {
         instance: service.clone(),
+        global: matches!(scope, Scope::Stack(_)) && number == 0,
         service,
         number,
         id: c.id.clone().unwrap_or_default(),
@@ -341,9 +352,10 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
     })
 }
 
-/// A swarm task container's service (the stack's prefix taken off) and slot. A global
-/// service's tasks are named by node, not slot: each is slot 1 of its own node.
-fn task_slot(stack: &str, labels: &HashMap<String, String>) -> Option<(String, u32)> {
+/// A swarm task container's service (the stack's prefix taken off) and slot; no slot for a
+/// global service's task, which is named by its node instead (`fg_nginx.<node id>.<task id>`):
+/// [`Project::discover`] numbers it by node.
+fn task_slot(stack: &str, labels: &HashMap<String, String>) -> Option<(String, Option<u32>)> {
     let service = labels
         .get(SWARM_SERVICE_LABEL)?
         .strip_prefix(stack)?
@@ -353,7 +365,7 @@ fn task_slot(stack: &str, labels: &HashMap<String, String>) -> Option<(String, u
         .get(TASK_NAME_LABEL)
         .and_then(|t| t.split('.').nth(1))
         .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+        .filter(|n| *n > 0);
     Some((service, slot))
 }
 
@@ -503,6 +515,7 @@ pub(crate) fn container(service: &str, number: u32) -> Container {
         instance: service.into(),
         service: service.into(),
         number,
+        global: false,
         id: format!("{service}{number}"),
         name: String::new(),
         image: String::new(),
@@ -547,12 +560,12 @@ mod tests {
         };
         assert_eq!(
             task_slot("fg", &labels("fg_ingestion-api", "fg_ingestion-api.2.abc")),
-            Some(("ingestion-api".to_owned(), 2))
+            Some(("ingestion-api".to_owned(), Some(2)))
         );
-        // A global service's task is named by node: slot 1 of its own node.
+        // A global service's task is named by node: it has no slot.
         assert_eq!(
             task_slot("fg", &labels("fg_agent", "fg_agent.nodeid.abc")),
-            Some(("agent".to_owned(), 1))
+            Some(("agent".to_owned(), None))
         );
         assert_eq!(task_slot("fg", &labels("other_redis", "x")), None);
         let task = |id: &str, slot: u32, state: State| Container {

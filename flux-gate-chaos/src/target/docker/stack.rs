@@ -424,6 +424,8 @@ impl DockerTarget {
             .containers
             .values()
             .filter(|c| c.node.as_deref() == Some(n.id.as_str()) && c.state != State::Stopped)
+            // A global service's task is its node's own: Swarm starts no other for it.
+            .filter(|c| !c.global)
             .map(|c| Handle::of(&self.fleet, &self.project.scope, c))
             .filter(|h| self.baseline.contains(&h.instance))
             .collect();

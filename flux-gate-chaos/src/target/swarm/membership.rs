@@ -259,11 +259,13 @@ pub async fn restore(docker: &Docker, membership: Membership) -> Result<(), Swar
 }
 
 /// Removes the gateway bridge a swarm init made. Its last endpoints go a while after the node
-/// leaves (more than 5 s once, after a stack's removal), so "active endpoints" is waited out
-/// for up to 30 s.
+/// leaves (more than 5 s once, after a stack's removal), so "active endpoints" is waited out,
+/// for up to 30 s. Past 10 s the endpoints still listed are stale — once the node has left,
+/// no task container is left to own one (the engine kept `gateway_ingress-sbox` for good
+/// once, and `docker network rm` failed on it by hand too) — and are disconnected by force.
 async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
     let mut last = String::new();
-    for _ in 0..120 {
+    for attempt in 0..120 {
         match docker.remove_network(GWBRIDGE).await {
             Ok(())
             | Err(bollard::errors::Error::DockerResponseServerError {
@@ -271,7 +273,39 @@ async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
             }) => return Ok(()),
             Err(e) => last = e.to_string(),
         }
+        if attempt == 40 {
+            disconnect_stale(docker).await;
+        }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
     Err(SwarmError::Bridge(last))
+}
+
+/// Disconnects by force every endpoint the gateway bridge still lists
+/// (`docker network disconnect --force docker_gwbridge <endpoint>`), each whatever the others did.
+async fn disconnect_stale(docker: &Docker) {
+    let endpoints: Vec<String> = match docker.inspect_network(GWBRIDGE, None).await {
+        Ok(n) => n
+            .containers
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(id, c)| c.name.unwrap_or(id))
+            .collect(),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not list the gateway bridge's endpoints");
+            return;
+        }
+    };
+    for endpoint in endpoints {
+        let request = bollard::models::NetworkDisconnectRequest {
+            container: endpoint.clone(),
+            force: Some(true),
+        };
+        match docker.disconnect_network(GWBRIDGE, request).await {
+            Ok(()) => tracing::warn!(%endpoint, "disconnected a stale endpoint from {GWBRIDGE}"),
+            Err(e) => {
+                tracing::warn!(%endpoint, error = %e, "could not disconnect a stale endpoint from {GWBRIDGE}")
+            }
+        }
+    }
 }
