@@ -29,13 +29,14 @@ pub struct Fleet {
     manager_host: Option<IpAddr>,
     /// The other nodes' engines, by node id.
     remote: BTreeMap<String, NodeEngine>,
+    /// Every other node's hostname by id, those down included: what [`Fleet::rank`] orders by,
+    /// so that a node down at the attach does not renumber the nodes after it.
+    others: BTreeMap<String, String>,
 }
 
 #[derive(Clone)]
 struct NodeEngine {
     docker: Docker,
-    /// The node's hostname, which orders the nodes ([`Fleet::rank`]).
-    hostname: String,
     /// Its address, as the node's label gives it.
     addr: String,
     /// Where the node's published ports answer: its engine address's host.
@@ -49,6 +50,7 @@ impl Fleet {
             manager: docker,
             manager_host: remote_host(&engine::address()),
             remote: BTreeMap::new(),
+            others: BTreeMap::new(),
         }
     }
 
@@ -69,9 +71,10 @@ impl Fleet {
             .await
             .map_err(|e| DockerError::api("listing the swarm's nodes", e))?;
         let mut remote = BTreeMap::new();
+        let mut others = BTreeMap::new();
         for node in &nodes {
             let Some(id) = node.id.clone() else { continue };
-            if Some(&id) == local.as_ref() || !is_up(node) {
+            if Some(&id) == local.as_ref() {
                 continue;
             }
             let hostname = node
@@ -79,6 +82,10 @@ impl Fleet {
                 .as_ref()
                 .and_then(|d| d.hostname.clone())
                 .unwrap_or_else(|| id.clone());
+            others.insert(id.clone(), hostname.clone());
+            if !is_up(node) {
+                continue;
+            }
             let label = node
                 .spec
                 .as_ref()
@@ -96,6 +103,7 @@ impl Fleet {
             manager,
             manager_host: remote_host(&engine::address()),
             remote,
+            others,
         })
     }
 
@@ -117,18 +125,19 @@ impl Fleet {
         self.remote.get(id).map(|e| e.addr.as_str())
     }
 
-    /// Where node `id` stands among the fleet's nodes, from 1: the manager's own node (and any
-    /// node fgchaos has no engine for) is 1, the others follow by hostname. It numbers a global
-    /// service's tasks, one per node, the same way on every discovery, with the manager's first
-    /// (on `scripts/swarm-nodes`, the node that runs the stores, so `nginx#1` is the entry there).
+    /// Where node `id` stands among the swarm's nodes, from 1: the manager's own node (and a
+    /// node the swarm did not list) is 1, every other node follows by hostname, down ones
+    /// counted too. It numbers a global service's tasks, one per node, the same way on every
+    /// discovery, with the manager's first (on `scripts/swarm-nodes`, the node that runs the
+    /// stores, so `nginx#1` is the entry there).
     pub fn rank(&self, id: Option<&str>) -> u32 {
-        let Some(own) = id.and_then(|id| self.remote.get(id)) else {
+        let Some((id, own)) = id.and_then(|id| self.others.get_key_value(id)) else {
             return 1;
         };
         let before = self
-            .remote
-            .values()
-            .filter(|e| (&e.hostname, &e.addr) < (&own.hostname, &own.addr))
+            .others
+            .iter()
+            .filter(|(i, h)| (*h, *i) < (own, id))
             .count();
         u32::try_from(before).map_or(u32::MAX, |b| b.saturating_add(2))
     }
@@ -151,7 +160,6 @@ impl NodeEngine {
         let docker = engine::connect_to(addr).await?;
         Ok(NodeEngine {
             docker,
-            hostname: hostname.to_owned(),
             addr: addr.to_owned(),
             host,
         })
@@ -217,25 +225,28 @@ mod tests {
             )
             .unwrap()
         };
-        let node = |hostname: &str, port: u16| NodeEngine {
+        let node = |port: u16| NodeEngine {
             docker: docker(port),
-            hostname: hostname.into(),
             addr: format!("tcp://127.0.0.1:{port}"),
             host: "127.0.0.1".parse().unwrap(),
         };
         // Node ids sort the other way round from hostnames: the rank follows the hostnames.
+        // fgnode-2 is down (no engine): it still takes its place, so fgnode-3 stays 4th.
         let fleet = Fleet {
             manager: docker(1),
             manager_host: None,
-            remote: BTreeMap::from([
-                ("a-id".to_owned(), node("fgnode-3", 3)),
-                ("b-id".to_owned(), node("fgnode-2", 2)),
+            remote: BTreeMap::from([("a-id".to_owned(), node(3)), ("c-id".to_owned(), node(4))]),
+            others: BTreeMap::from([
+                ("a-id".to_owned(), "fgnode-3".to_owned()),
+                ("b-id".to_owned(), "fgnode-2".to_owned()),
+                ("c-id".to_owned(), "fgnode-1b".to_owned()),
             ]),
         };
         assert_eq!(fleet.rank(None), 1);
         assert_eq!(fleet.rank(Some("manager-id")), 1);
-        assert_eq!(fleet.rank(Some("b-id")), 2);
-        assert_eq!(fleet.rank(Some("a-id")), 3);
+        assert_eq!(fleet.rank(Some("c-id")), 2);
+        assert_eq!(fleet.rank(Some("b-id")), 3);
+        assert_eq!(fleet.rank(Some("a-id")), 4);
         assert_eq!(Fleet::one(docker(1)).rank(Some("a-id")), 1);
     }
 }

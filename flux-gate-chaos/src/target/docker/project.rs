@@ -9,7 +9,9 @@ use bollard::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     ContainerSummary, HealthStatusEnum, NetworkSettings,
 };
-use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
+use bollard::query_parameters::{
+    InspectContainerOptions, ListContainersOptionsBuilder, ListServicesOptionsBuilder,
+};
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +77,8 @@ pub struct Container {
     /// Compose's replica number, or the swarm task's slot (1-based); a global service's task is
     /// numbered by its node ([`Fleet::rank`]: the manager's node first).
     pub number: u32,
-    /// Whether it is a global service's task: one per node, which Swarm never moves to another.
+    /// Whether it is a global service's task: one per node, which Swarm never moves to another
+    /// (set by [`Project::discover`]).
     #[serde(skip)]
     pub global: bool,
     pub id: String,
@@ -181,8 +184,8 @@ impl Project {
                 },
             });
         }
-        for (_, c) in found.iter_mut().filter(|(_, c)| c.global) {
-            c.number = fleet.rank(c.node.as_deref());
+        if let Scope::Stack(stack) = scope {
+            number_by_node(fleet, stack, &mut found).await?;
         }
         let mut found = current_per_slot(found);
         if let Scope::Stack(_) = scope {
@@ -237,6 +240,42 @@ impl Project {
                 have: self.services().join(", "),
             })
     }
+}
+
+/// Numbers the tasks that have no slot: a global service's by its node ([`Fleet::rank`]); a
+/// job's (Swarm names a job's task by node too) as its one instance.
+async fn number_by_node(
+    fleet: &Fleet,
+    stack: &str,
+    found: &mut [(String, Container)],
+) -> Result<(), DockerError> {
+    if !found.iter().any(|(_, c)| c.number == 0) {
+        return Ok(());
+    }
+    let filters = HashMap::from([("label", vec![format!("{STACK_LABEL}={stack}")])]);
+    let services = fleet
+        .manager()
+        .list_services(Some(
+            ListServicesOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .map_err(|e| DockerError::api("listing the stack's services", e))?;
+    let global: Vec<String> = services
+        .iter()
+        .filter_map(|s| s.spec.as_ref())
+        .filter(|spec| spec.mode.as_ref().is_some_and(|m| m.global.is_some()))
+        .filter_map(|spec| spec.name.as_deref()?.strip_prefix(stack)?.strip_prefix('_'))
+        .map(str::to_owned)
+        .collect();
+    for (_, c) in found.iter_mut().filter(|(_, c)| c.number == 0) {
+        c.global = global.contains(&c.service);
+        c.number = if c.global {
+            fleet.rank(c.node.as_deref())
+        } else {
+            1
+        };
+    }
+    Ok(())
 }
 
 /// Every container of `scope` on one engine, inspected, with when it was created.
@@ -319,7 +358,7 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
     let net = c.network_settings.as_ref();
     Some(Container {
         instance: service.clone(),
-        global: matches!(scope, Scope::Stack(_)) && number == 0,
+        global: false,
         service,
         number,
         id: c.id.clone().unwrap_or_default(),
@@ -353,8 +392,8 @@ pub fn from_inspect(scope: &Scope, c: &ContainerInspectResponse) -> Option<Conta
 }
 
 /// A swarm task container's service (the stack's prefix taken off) and slot; no slot for a
-/// global service's task, which is named by its node instead (`fg_nginx.<node id>.<task id>`):
-/// [`Project::discover`] numbers it by node.
+/// task named by its node instead (`fg_nginx.<node id>.<task id>`: a global service's, or a
+/// job's): [`Project::discover`] numbers it.
 fn task_slot(stack: &str, labels: &HashMap<String, String>) -> Option<(String, Option<u32>)> {
     let service = labels
         .get(SWARM_SERVICE_LABEL)?

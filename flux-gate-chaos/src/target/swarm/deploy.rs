@@ -201,7 +201,7 @@ pub async fn wait_serving(fleet: &Fleet, stack: &str, timeout: Duration) -> Resu
         let services = stack_services(docker, stack).await?;
         let tasks = tasks_of(docker, &services).await?;
         rejected_task(&services, &tasks)?;
-        let wanted = replicas_wanted(stack, &services);
+        let wanted = replicas_wanted(stack, &services, &tasks);
         let project = match Project::discover(fleet, &scope).await {
             Ok(project) => Some(project),
             Err(DockerError::StackNotFound { .. }) => None,
@@ -274,16 +274,29 @@ async fn tasks_of(docker: &Docker, services: &[Service]) -> Result<Vec<Task>, Sw
         .map_err(|e| DockerError::api("listing the stack's tasks", e))?)
 }
 
-/// Each replicated service of the stack and its replica count (jobs run once: see
-/// [`jobs_running`]).
-fn replicas_wanted(stack: &str, services: &[Service]) -> HashMap<String, u64> {
+/// Each service of the stack that runs for good and how many tasks it wants: a replicated
+/// one its replica count; a global one a task on every node Swarm means it to run on (its
+/// tasks meant to run, at least one). Jobs run once: see [`jobs_running`].
+fn replicas_wanted(stack: &str, services: &[Service], tasks: &[Task]) -> HashMap<String, u64> {
     services
         .iter()
         .filter_map(|s| {
             let spec = s.spec.as_ref()?;
-            let replicas = spec.mode.as_ref()?.replicated.as_ref()?.replicas?;
+            let mode = spec.mode.as_ref()?;
+            let want = match (&mode.replicated, &mode.global) {
+                (Some(r), _) => u64::try_from(r.replicas?).unwrap_or(0),
+                (None, Some(_)) => {
+                    let meant = tasks
+                        .iter()
+                        .filter(|t| t.service_id == s.id)
+                        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+                        .count();
+                    u64::try_from(meant).unwrap_or(u64::MAX).max(1)
+                }
+                (None, None) => return None,
+            };
             let name = short_name(stack, spec.name.as_deref()?).to_owned();
-            Some((name, u64::try_from(replicas).unwrap_or(0)))
+            Some((name, want))
         })
         .collect()
 }
@@ -642,6 +655,51 @@ mod tests {
             task(TaskState::RUNNING, TaskState::STARTING, "c"),
         ];
         assert_eq!(live_containers(&tasks), HashSet::from(["a".to_owned()]));
+        // A global service wants a task on each node Swarm means it to run on.
+        use bollard::models::{ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated};
+        let service = |id: &str, mode: ServiceSpecMode| Service {
+            id: Some(id.into()),
+            spec: Some(ServiceSpec {
+                name: Some(format!("s_{id}")),
+                mode: Some(mode),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let services = [
+            service(
+                "nginx",
+                ServiceSpecMode {
+                    global: Some(Default::default()),
+                    ..Default::default()
+                },
+            ),
+            service(
+                "api",
+                ServiceSpecMode {
+                    replicated: Some(ServiceSpecModeReplicated { replicas: Some(2) }),
+                    ..Default::default()
+                },
+            ),
+        ];
+        let of = |service: &str, desired| Task {
+            service_id: Some(service.into()),
+            ..task(desired, TaskState::RUNNING, "x")
+        };
+        let tasks = [
+            of("nginx", TaskState::RUNNING),
+            of("nginx", TaskState::RUNNING),
+            of("nginx", TaskState::SHUTDOWN),
+            of("api", TaskState::RUNNING),
+        ];
+        assert_eq!(
+            replicas_wanted("s", &services, &tasks),
+            HashMap::from([("nginx".to_owned(), 2), ("api".to_owned(), 2)])
+        );
+        assert_eq!(
+            replicas_wanted("s", &services, &[]),
+            HashMap::from([("nginx".to_owned(), 1), ("api".to_owned(), 2)])
+        );
         assert_eq!(short_name("s", "s_redis"), "redis");
         assert_eq!(short_name("s", "other"), "other");
     }

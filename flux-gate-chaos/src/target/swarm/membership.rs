@@ -281,15 +281,17 @@ async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
     Err(SwarmError::Bridge(last))
 }
 
-/// Disconnects by force every endpoint the gateway bridge still lists
-/// (`docker network disconnect --force docker_gwbridge <endpoint>`), each whatever the others did.
+/// Disconnects by force every swarm gateway endpoint the bridge still lists
+/// (`docker network disconnect --force docker_gwbridge gateway_…`), each whatever the others
+/// did. Only `gateway_…` endpoints: the ones a swarm makes there.
 async fn disconnect_stale(docker: &Docker) {
     let endpoints: Vec<String> = match docker.inspect_network(GWBRIDGE, None).await {
         Ok(n) => n
             .containers
             .unwrap_or_default()
-            .into_iter()
-            .map(|(id, c)| c.name.unwrap_or(id))
+            .into_values()
+            .filter_map(|c| c.name)
+            .filter(|name| name.starts_with("gateway_"))
             .collect(),
         Err(e) => {
             tracing::warn!(error = %e, "could not list the gateway bridge's endpoints");
