@@ -57,7 +57,7 @@ swarm-test: build
 
 ## Opt-in, not in `make test`: a swarm of three node containers on this machine
 ## (scripts/swarm-nodes), the stack spread over them (docker/swarm/placement.yml); three load
-## generators, one per node, merged into one load; worker-crash,
+## generators, one per node, merged into one load; worker-crash and api-kill,
 ## a node lost for 30 s (scenarios/swarm/node-loss.yaml) and a killed run's guardian joining
 ## its node again, and a mutant caught; the machine checked to be left as found (about 5
 ## minutes with debug images, docs/swarm.md).
