@@ -9,9 +9,7 @@ use bollard::models::{
     ContainerConfig, ContainerInspectResponse, ContainerState, ContainerStateStatusEnum,
     ContainerSummary, HealthStatusEnum, NetworkSettings,
 };
-use bollard::query_parameters::{
-    InspectContainerOptions, ListContainersOptionsBuilder, ListServicesOptionsBuilder,
-};
+use bollard::query_parameters::{InspectContainerOptions, ListContainersOptionsBuilder};
 use bollard::Docker;
 use serde::{Deserialize, Serialize};
 
@@ -75,7 +73,8 @@ pub struct Container {
     pub instance: String,
     pub service: String,
     /// Compose's replica number, or the swarm task's slot (1-based); a global service's task is
-    /// numbered by its node ([`Fleet::rank`]: the manager's node first).
+    /// numbered by its node ([`Fleet::rank`]: the manager's node first). 0 only on a task with
+    /// no slot read alone ([`from_inspect`]), before [`Project::discover`] numbers it.
     pub number: u32,
     /// Whether it is a global service's task: one per node, which Swarm never moves to another
     /// (set by [`Project::discover`]).
@@ -252,21 +251,7 @@ async fn number_by_node(
     if !found.iter().any(|(_, c)| c.number == 0) {
         return Ok(());
     }
-    let filters = HashMap::from([("label", vec![format!("{STACK_LABEL}={stack}")])]);
-    let services = fleet
-        .manager()
-        .list_services(Some(
-            ListServicesOptionsBuilder::new().filters(&filters).build(),
-        ))
-        .await
-        .map_err(|e| DockerError::api("listing the stack's services", e))?;
-    let global: Vec<String> = services
-        .iter()
-        .filter_map(|s| s.spec.as_ref())
-        .filter(|spec| spec.mode.as_ref().is_some_and(|m| m.global.is_some()))
-        .filter_map(|spec| spec.name.as_deref()?.strip_prefix(stack)?.strip_prefix('_'))
-        .map(str::to_owned)
-        .collect();
+    let global = crate::target::swarm::deploy::global_names(fleet.manager(), stack).await?;
     for (_, c) in found.iter_mut().filter(|(_, c)| c.number == 0) {
         c.global = global.contains(&c.service);
         c.number = if c.global {

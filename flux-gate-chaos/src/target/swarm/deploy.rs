@@ -249,14 +249,14 @@ fn stack_filter(stack: &str) -> HashMap<&'static str, Vec<String>> {
 pub(super) async fn stack_services(
     docker: &Docker,
     stack: &str,
-) -> Result<Vec<Service>, SwarmError> {
+) -> Result<Vec<Service>, DockerError> {
     let filters = stack_filter(stack);
-    Ok(docker
+    docker
         .list_services(Some(
             ListServicesOptionsBuilder::new().filters(&filters).build(),
         ))
         .await
-        .map_err(|e| DockerError::api("listing the stack's services", e))?)
+        .map_err(|e| DockerError::api("listing the stack's services", e))
 }
 
 /// Every task of `services`, by one request.
@@ -330,10 +330,26 @@ fn jobs(services: &[Service]) -> impl Iterator<Item = &Service> {
 /// brings back.
 pub async fn job_names(docker: &Docker, stack: &str) -> Result<Vec<String>, SwarmError> {
     let services = stack_services(docker, stack).await?;
-    Ok(jobs(&services)
+    Ok(names(stack, jobs(&services)))
+}
+
+/// The names of `stack`'s global services (a task on every node), without the stack's prefix:
+/// discovery numbers their tasks by node.
+pub async fn global_names(docker: &Docker, stack: &str) -> Result<Vec<String>, DockerError> {
+    let services = stack_services(docker, stack).await?;
+    let global = services.iter().filter(|s| {
+        let mode = s.spec.as_ref().and_then(|sp| sp.mode.as_ref());
+        mode.is_some_and(|m| m.global.is_some())
+    });
+    Ok(names(stack, global))
+}
+
+/// `services`' names, the stack's prefix taken off.
+fn names<'a>(stack: &str, services: impl Iterator<Item = &'a Service>) -> Vec<String> {
+    services
         .filter_map(|s| s.spec.as_ref()?.name.as_deref())
         .map(|name| short_name(stack, name).to_owned())
-        .collect())
+        .collect()
 }
 
 /// A task state from which the task may still run: not yet ended.
