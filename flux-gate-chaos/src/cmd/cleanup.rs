@@ -72,6 +72,13 @@ async fn cleanup_docker(args: &CleanupArgs, scope: &Scope) -> bool {
                 healed.activated.join(", ")
             );
         }
+        if !healed.scaled.is_empty() {
+            outln!(
+                "{what}: set {} scaled swarm service(s) back ({})",
+                healed.scaled.len(),
+                healed.scaled.join(", ")
+            );
+        }
         let touched = [healed.resumed.clone(), healed.started.clone()].concat();
         outln!(
             "{what}: resumed {} and started {} container(s){}",

@@ -417,6 +417,13 @@ fn why_not_drawn(action: Action, r: &Resolved) -> Option<String> {
             action.as_str()
         ));
     }
+    if action == Action::Scale {
+        return Some(
+            "`scale` is not drawn: it changes the stack's shape, which the rest of a drawn \
+             schedule was planned against; write the scale in a scenario"
+                .into(),
+        );
+    }
     if !action.is_drawn() {
         return Some(format!(
             "`{}` only ends a fault; every drawn fault heals by its own `duration`",

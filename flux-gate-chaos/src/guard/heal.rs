@@ -26,6 +26,9 @@ pub struct Healed {
     /// Swarm: nodes an isolation left cut off, joined to the others again (hostnames).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub rejoined: Vec<String>,
+    /// Swarm: services a `scale` fault left changed, set back (`service to N`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scaled: Vec<String>,
     /// Docker: containers of the project that were paused.
     pub resumed: Vec<String>,
     /// Docker: containers of the project that were stopped (a held-back instance too).
@@ -42,8 +45,9 @@ pub struct Healed {
 ///   started again (only while it still carries the project's label), every fgchaos toxic on
 ///   the project's proxy removed and every cut link enabled; then the ledger goes;
 /// - swarm: the same from the ledger, except that every node an isolation cut off is joined to
-///   the others again, every node that was active at the attach is activated again if drained, every paused task of the stack is resumed, and nothing is
-///   started — Swarm replaces an ended task itself.
+///   the others again, every node that was active at the attach is activated again if drained,
+///   every service a `scale` fault changed is set back to its count, every paused task of the
+///   stack is resumed, and nothing is started — Swarm replaces an ended task itself.
 pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
     let mut healed = Healed::default();
     match target {
@@ -69,6 +73,7 @@ pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
                 Ok(done) => {
                     healed.activated = done.activated;
                     healed.rejoined = done.rejoined;
+                    healed.scaled = done.scaled;
                     healed.resumed = done.resumed;
                     healed.started = done.started;
                     healed.errors = done.errors;

@@ -12,7 +12,7 @@ use tokio::sync::{oneshot, watch};
 
 use super::plan::{Change, Injection};
 use crate::scenario::fault::is_role;
-use crate::target::{Endpoints, Lifecycle, Replacement, Target, TargetError};
+use crate::target::{Endpoints, Lifecycle, Readiness, Replacement, Target, TargetError};
 use crate::toxiproxy::{Client, ClientError};
 
 /// Why one apply, heal or undo did not land (the timeline keeps its text).
@@ -56,7 +56,7 @@ fn with_resolved(change: &Change, resolved: Option<&Resolved>) -> Change {
             links: links.iter().map(name).collect(),
             enabled: *enabled,
         },
-        Change::Node { .. } => change.clone(),
+        Change::Node { .. } | Change::Scale { .. } => change.clone(),
     }
 }
 
@@ -66,7 +66,7 @@ fn roles_in(change: &Change) -> (Vec<String>, bool) {
         Change::Lifecycle { instance, .. } => (vec![instance], false),
         Change::AddToxics { link, .. } | Change::RemoveToxics { link, .. } => (vec![link], true),
         Change::SetLinks { links, .. } => (links.iter().collect(), true),
-        Change::Node { .. } => (Vec::new(), false),
+        Change::Node { .. } | Change::Scale { .. } => (Vec::new(), false),
     };
     let roles = names.into_iter().filter(|n| is_role(n)).cloned().collect();
     (roles, links)
@@ -143,6 +143,8 @@ enum Chain {
     Proxy,
     /// A swarm node: its drain and its activate, in order.
     Node(String),
+    /// A swarm service: its scale and its scale back, in order.
+    Service(String),
 }
 
 impl Chain {
@@ -153,6 +155,7 @@ impl Chain {
                 Chain::Proxy
             }
             Change::Node { node, .. } => Chain::Node(node.clone()),
+            Change::Scale { service, .. } => Chain::Service(service.clone()),
         }
     }
 }
@@ -212,9 +215,15 @@ pub struct Executor<'a> {
     endpoints: &'a watch::Sender<Endpoints>,
 }
 
-/// A short human label: `kill inventory-worker`, `latency api-redis`.
+/// A short human label: `kill inventory-worker`, `latency api-redis`, `scale
+/// inventory-worker to 2`.
 pub fn label(f: &Injection) -> String {
-    format!("{} {}", f.action.as_str(), f.target)
+    match &f.apply {
+        Change::Scale { replicas, .. } => {
+            format!("{} {} to {replicas}", f.action.as_str(), f.target)
+        }
+        _ => format!("{} {}", f.action.as_str(), f.target),
+    }
 }
 
 impl<'a> Executor<'a> {
@@ -515,11 +524,11 @@ impl<'a> Executor<'a> {
             }
             Change::Node { node, op } => {
                 let readiness = self.target.lock().await.node(node, *op).await?;
-                let ready = readiness.wait().await;
-                // Drained or back, the stack's tasks moved: read where they are now, also
-                // after a wait that failed.
-                self.reread().await?;
-                Ok(ready?.replacement)
+                self.after_moving(readiness).await
+            }
+            Change::Scale { service, replicas } => {
+                let readiness = self.target.lock().await.scale(service, *replicas).await?;
+                self.after_moving(readiness).await
             }
             Change::AddToxics { link, toxics } => {
                 for t in toxics {
@@ -543,9 +552,19 @@ impl<'a> Executor<'a> {
     }
 }
 
+impl Executor<'_> {
+    /// Waits out a node or scale step, then reads where the stack's tasks are now: drained,
+    /// back or scaled, they moved — also when the wait failed.
+    async fn after_moving(&self, readiness: Readiness) -> Result<Option<Replacement>, ChangeError> {
+        let ready = readiness.wait().await;
+        self.reread().await?;
+        Ok(ready?.replacement)
+    }
+}
+
 /// Whether `change`, having landed, reverses a fault whose undo is `undo`: a start (or
 /// restart) of the instance a kill left down, a resume of the one a pause left stopped, an
-/// activate of the node a drain left drained.
+/// activate of the node a drain left drained, a scale back to the count a scale changed.
 fn reverses(change: &Change, undo: &Change) -> bool {
     match (change, undo) {
         (
@@ -571,6 +590,16 @@ fn reverses(change: &Change, undo: &Change) -> bool {
         (Change::Node { node: a, op: x }, Change::Node { node: b, op: y }) => {
             a == b && x == y && !x.takes_down()
         }
+        (
+            Change::Scale {
+                service: a,
+                replicas: x,
+            },
+            Change::Scale {
+                service: b,
+                replicas: y,
+            },
+        ) => a == b && x == y,
         _ => false,
     }
 }
@@ -648,6 +677,25 @@ mod tests {
                 Chain::Instance("redis".into()),
             ]
         );
+    }
+
+    /// A scale back to the count a scale changed ends that scale; a scale to another count,
+    /// or of another service, does not. A service's scales keep their order on its own chain.
+    #[test]
+    fn a_scale_back_reverses_a_scale_on_its_own_chain() {
+        let scale = |service: &str, replicas| Change::Scale {
+            service: service.into(),
+            replicas,
+        };
+        let undo = scale("inventory-worker", 1);
+        assert!(reverses(&scale("inventory-worker", 1), &undo));
+        assert!(!reverses(&scale("inventory-worker", 2), &undo));
+        assert!(!reverses(&scale("ingestion-api", 1), &undo));
+        assert_eq!(
+            Chain::of(&scale("inventory-worker", 3)),
+            Chain::Service("inventory-worker".into())
+        );
+        assert_eq!(roles_in(&undo), (Vec::new(), false));
     }
 
     /// Roles are found in every kind of change, and replaced there by what they resolved to;

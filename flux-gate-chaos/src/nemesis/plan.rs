@@ -49,6 +49,11 @@ pub enum Change {
         node: String,
         op: NodeOp,
     },
+    /// A swarm service's replica count set (`docker service scale`).
+    Scale {
+        service: String,
+        replicas: u32,
+    },
 }
 
 /// A planned fault: what it does, when, and how it heals.
@@ -56,7 +61,7 @@ pub enum Change {
 pub struct Injection {
     pub id: usize,
     pub action: Action,
-    /// What it hits: an instance, a link, links, or a node.
+    /// What it hits: an instance, a link, links, a node, or a service (`scale`).
     pub target: String,
     pub at_ms: u64,
     pub apply: Change,
@@ -126,19 +131,42 @@ fn expand(
     rng: &mut ChaCha8Rng,
     instances_of: &dyn Fn(&str) -> Vec<String>,
 ) -> Result<Injection, PlanError> {
-    let (target, apply, undo) = match f.action.effect(id) {
+    let Planned {
+        target,
+        apply,
+        undo,
+    } = planned(f.action.effect(id), rng, instances_of)?;
+    let heal = duration.and(undo.clone());
+    Ok(Injection {
+        id,
+        action: f.action.kind(),
+        target,
+        at_ms: ms(at),
+        apply,
+        heal_at_ms: heal.as_ref().and(duration).map(|d| ms(at + d)),
+        heal,
+        undo,
+        expect: f.expect.clone(),
+    })
+}
+
+/// One fault's seeded choices made: what it hits, the change that applies it, and the one
+/// that undoes it (none for a repair).
+struct Planned {
+    target: String,
+    apply: Change,
+    undo: Option<Change>,
+}
+
+/// What `effect` changes, once its seeded choices are made.
+fn planned(
+    effect: Effect<'_>,
+    rng: &mut ChaCha8Rng,
+    instances_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<Planned, PlanError> {
+    let (target, apply, undo) = match effect {
         Effect::Lifecycle { service, op, undo } => {
-            let service = choose(service, rng)?;
-            // A role is resolved by the executor when the fault fires.
-            let instances = if is_role(&service) {
-                vec![service.clone()]
-            } else {
-                instances_of(&service)
-            };
-            if instances.is_empty() {
-                return Err(PlanError::NoSuchService(service));
-            }
-            let instance = instances[rng.random_range(0..instances.len())].clone();
+            let instance = instance(choose(service, rng)?, rng, instances_of)?;
             let undo = undo.map(|op| Change::Lifecycle {
                 instance: instance.clone(),
                 op,
@@ -182,19 +210,47 @@ fn expand(
             });
             (node.clone(), Change::Node { node, op }, undo)
         }
+        Effect::Scale { service, replicas } => {
+            let service = choose(service, rng)?;
+            // Healed by the count it has now, when the run has just attached.
+            let had = instances_of(&service).len();
+            if had == 0 {
+                return Err(PlanError::NoSuchService(service));
+            }
+            let undo = Change::Scale {
+                service: service.clone(),
+                replicas: u32::try_from(had).unwrap_or(u32::MAX),
+            };
+            (
+                service.clone(),
+                Change::Scale { service, replicas },
+                Some(undo),
+            )
+        }
     };
-    let heal = duration.and(undo.clone());
-    Ok(Injection {
-        id,
-        action: f.action.kind(),
+    Ok(Planned {
         target,
-        at_ms: ms(at),
         apply,
-        heal_at_ms: heal.as_ref().and(duration).map(|d| ms(at + d)),
-        heal,
         undo,
-        expect: f.expect.clone(),
     })
+}
+
+/// One instance of `service` drawn from the run's seed; a role stands for itself, resolved by
+/// the executor when the fault fires.
+fn instance(
+    service: String,
+    rng: &mut ChaCha8Rng,
+    instances_of: &dyn Fn(&str) -> Vec<String>,
+) -> Result<String, PlanError> {
+    let instances = if is_role(&service) {
+        vec![service.clone()]
+    } else {
+        instances_of(&service)
+    };
+    if instances.is_empty() {
+        return Err(PlanError::NoSuchService(service));
+    }
+    Ok(instances[rng.random_range(0..instances.len())].clone())
 }
 
 /// The name given, or one of `random` drawn from the run's seed.
@@ -253,6 +309,34 @@ mod tests {
                 instance: "inventory-worker".into(),
                 op: Lifecycle::Start
             })
+        );
+    }
+
+    #[test]
+    fn a_scale_heals_by_setting_back_the_count_the_stack_had() {
+        let p = plan(
+            &scenario("faults: [{ at: 2s, action: scale, service: ingestion-api, replicas: 3, duration: 5s }]"),
+            1,
+            &instances,
+        )
+        .unwrap();
+        let to = |replicas| Change::Scale {
+            service: "ingestion-api".into(),
+            replicas,
+        };
+        assert_eq!(p[0].target, "ingestion-api");
+        assert_eq!(p[0].apply, to(3));
+        assert_eq!(p[0].heal, Some(to(2)), "the stack runs two");
+        assert_eq!(p[0].undo, Some(to(2)));
+        assert_eq!(p[0].heal_at_ms, Some(7000));
+        assert_eq!(
+            crate::nemesis::executor::label(&p[0]),
+            "scale ingestion-api to 3"
+        );
+        let none = scenario("faults: [{ at: 2s, action: scale, random: [\"\"], replicas: 3 }]");
+        assert_eq!(
+            plan(&none, 1, &instances),
+            Err(PlanError::NoSuchService(String::new()))
         );
     }
 
@@ -359,7 +443,7 @@ mod tests {
     }
 
     /// Keys with values good and bad, for faults made up at random.
-    const KEYS: [(&str, [&str; 3]); 20] = [
+    const KEYS: [(&str, [&str; 3]); 21] = [
         ("at", ["2s", "0s", "soon"]),
         ("service", ["redis", "ingestion-api", "ingestion-api#2"]),
         ("link", ["api-redis", "kafka", "[kafka]"]),
@@ -376,6 +460,7 @@ mod tests {
         ("size_variation", ["3", "x", "0"]),
         ("delay", ["1ms", "9999h", "0"]),
         ("bytes", ["10", "1.5", "0"]),
+        ("replicas", ["2", "-1", "99"]),
         ("stream", ["both", "upstream", "sideways"]),
         ("toxicity", ["0.5", "2", ".nan"]),
         ("expect", ["{ p99: \"< 1s\" }", "{ p42: 1 }", "~"]),
@@ -409,6 +494,7 @@ mod tests {
                 Action::Drain | Action::Activate | Action::Isolate | Action::Rejoin => {
                     &["node: worker-2"]
                 }
+                Action::Scale => &["service: ingestion-api", "replicas: 3"],
             };
             let mut entries: Vec<String> = base.iter().map(|e| (*e).to_owned()).collect();
             entries.extend(

@@ -56,6 +56,12 @@ pub enum Touched {
         id: String,
         runs: Vec<String>,
     },
+    /// Swarm: a service a `scale` sets the replica count of, with its tasks now.
+    Service {
+        service: String,
+        stack: String,
+        runs: Vec<String>,
+    },
 }
 
 /// A permission an action needs, and whether it is there.
@@ -73,7 +79,9 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
     match &p.stack {
         StackChoice::Local(spec) => {
             let timeline = plan(s, seed, &|svc| spec.instances_of(svc))?;
-            let (instances, links, _) = acted_on(&timeline);
+            let ActedOn {
+                instances, links, ..
+            } = acted_on(&timeline);
             Ok(DryRun {
                 touched: instances
                     .into_iter()
@@ -92,9 +100,10 @@ pub async fn resolve(p: &Prepared, seed: u64) -> Result<DryRun, RunError> {
         StackChoice::Docker { spec, scope, .. } => {
             let probed = probe(spec, scope).await.map_err(RunError::Attach)?;
             let timeline = plan(s, seed, &|svc| probed.project.instances_of(svc))?;
-            let (instances, links, nodes) = acted_on(&timeline);
-            let (mut touched, links) = on_the_project(&probed, instances, links).await;
-            touched.extend(nodes.into_iter().map(|n| node(&probed, n)));
+            let acted = acted_on(&timeline);
+            let (mut touched, links) = on_the_project(&probed, acted.instances, acted.links).await;
+            touched.extend(acted.nodes.into_iter().map(|n| node(&probed, n)));
+            touched.extend(acted.services.into_iter().map(|s| service(&probed, s)));
             Ok(DryRun {
                 touched,
                 links,
@@ -209,11 +218,18 @@ fn plan(
     Ok(crate::nemesis::plan(s, seed, instances_of)?)
 }
 
-/// The instances, links and nodes the planned faults change, each in order of name.
-fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>, BTreeSet<String>) {
-    let mut instances = BTreeSet::new();
-    let mut links = BTreeSet::new();
-    let mut nodes = BTreeSet::new();
+/// What the planned faults change, each kind in order of name.
+#[derive(Default)]
+struct ActedOn {
+    instances: BTreeSet<String>,
+    links: BTreeSet<String>,
+    nodes: BTreeSet<String>,
+    /// Swarm services a `scale` sets the replica count of.
+    services: BTreeSet<String>,
+}
+
+fn acted_on(timeline: &[Injection]) -> ActedOn {
+    let mut on = ActedOn::default();
     let changes = timeline
         .iter()
         .flat_map(|i| [Some(&i.apply), i.heal.as_ref(), i.undo.as_ref()])
@@ -221,18 +237,30 @@ fn acted_on(timeline: &[Injection]) -> (BTreeSet<String>, BTreeSet<String>, BTre
     for c in changes {
         match c {
             Change::Lifecycle { instance, .. } => {
-                instances.insert(instance.clone());
+                on.instances.insert(instance.clone());
             }
             Change::AddToxics { link, .. } | Change::RemoveToxics { link, .. } => {
-                links.insert(link.clone());
+                on.links.insert(link.clone());
             }
-            Change::SetLinks { links: l, .. } => links.extend(l.iter().cloned()),
+            Change::SetLinks { links: l, .. } => on.links.extend(l.iter().cloned()),
             Change::Node { node, .. } => {
-                nodes.insert(node.clone());
+                on.nodes.insert(node.clone());
+            }
+            Change::Scale { service, .. } => {
+                on.services.insert(service.clone());
             }
         }
     }
-    (instances, links, nodes)
+    on
+}
+
+/// A swarm service a `scale` fault names, with the tasks it runs now.
+fn service(probed: &Probed, service: String) -> Touched {
+    Touched::Service {
+        runs: probed.project.instances_of(&service),
+        stack: probed.project.name().to_owned(),
+        service,
+    }
 }
 
 /// A swarm node a fault names, with what it runs now (validation refused one the swarm has not).
@@ -328,6 +356,17 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
     }
     if timeline
         .iter()
+        .any(|i| matches!(i.apply, Change::Scale { .. }))
+    {
+        needs.push(Need {
+            what: "the swarm manager's API: the replica count of the services above \
+                   (`docker service scale`)"
+                .to_owned(),
+            granted: format!("{} answers as a swarm manager", probed.engine),
+        });
+    }
+    if timeline
+        .iter()
         .any(|i| matches!(i.apply, Change::Lifecycle { .. }))
     {
         needs.push(Need {
@@ -354,7 +393,10 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
 }
 
 fn changes_links(i: &Injection) -> bool {
-    !matches!(i.apply, Change::Lifecycle { .. } | Change::Node { .. })
+    !matches!(
+        i.apply,
+        Change::Lifecycle { .. } | Change::Node { .. } | Change::Scale { .. }
+    )
 }
 
 impl fmt::Display for DryRun {
@@ -445,16 +487,30 @@ impl fmt::Display for Touched {
                 runs.len(),
                 runs.join(", ")
             ),
+            Touched::Service {
+                service,
+                stack,
+                runs,
+            } => write!(
+                f,
+                "service   {service:<18} swarm service {stack}_{service}  runs {} task(s) now: {}",
+                runs.len(),
+                runs.join(", ")
+            ),
         }
     }
 }
 
 /// One line of the timeline: when, what, and when it heals.
 fn step(i: &Injection) -> String {
+    let back = match &i.undo {
+        Some(Change::Scale { replicas, .. }) => format!(" (back to {replicas})"),
+        _ => String::new(),
+    };
     let heal = match (i.heal_at_ms, &i.undo) {
-        (Some(ms), _) => format!("heals at +{}", secs(ms)),
+        (Some(ms), _) => format!("heals at +{}{back}", secs(ms)),
         (None, Some(_)) => {
-            "on until the end of the load unless a later step reverses it".to_owned()
+            format!("on until the end of the load unless a later step reverses it{back}")
         }
         (None, None) => String::new(),
     };

@@ -17,8 +17,8 @@ use super::Scenario;
 
 /// One fault's time on the timeline, and what it may take down: the alternatives the seed
 /// chooses among (one for a fault that names its target), each the services whose instance it
-/// takes down together — one for a kill, every instance on the node for a drain, none for a
-/// link fault.
+/// takes down together — one for a kill, every instance on the node for a drain, the replicas
+/// removed for a scale-down, none for a link fault.
 struct Span {
     key: String,
     label: String,
@@ -117,12 +117,24 @@ fn downs(f: &Fault, names: &Names) -> Option<Vec<Vec<String>>> {
                 .map(|n| n.runs.clone())
                 .collect(),
         ),
+        // A scale-down takes down the replicas it removes, which Swarm picks: each counts as
+        // one the seed could choose. A scale-up takes nothing down.
+        Effect::Scale { service, replicas } => Some(
+            each(service)
+                .into_iter()
+                .map(|s| {
+                    let removed = instances(&s, names).saturating_sub(replicas as usize);
+                    vec![s; removed]
+                })
+                .collect(),
+        ),
         Effect::Toxics { .. } | Effect::Disable { .. } => Some(vec![Vec::new()]),
     }
 }
 
 /// When a later fault repairs what `faults[i]` took down, if one does: a start, restart or
-/// resume of the service it named, an activate of the node it drained.
+/// resume of the service it named, an activate of the node it drained, a later scale of the
+/// service it scaled.
 fn repaired_at(s: &Scenario, i: usize, after: Duration) -> Option<Duration> {
     let repairs = |f: &Fault| match (s.faults[i].action.effect(0), f.action.effect(0)) {
         (
@@ -148,6 +160,17 @@ fn repaired_at(s: &Scenario, i: usize, after: Duration) -> Option<Duration> {
                 ..
             },
         ) => n == lost && taken.undo() == Some(op),
+        // A later scale of the service sets its count anew: a span of its own.
+        (
+            Effect::Scale {
+                service: Pick::Named(scaled),
+                ..
+            },
+            Effect::Scale {
+                service: Pick::Named(n),
+                ..
+            },
+        ) => n == scaled,
         _ => false,
     };
     s.faults[i + 1..]

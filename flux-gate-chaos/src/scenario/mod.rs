@@ -86,13 +86,17 @@ pub struct Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scale {
-    /// Instances `SERVICE#1` … `SERVICE#N` (1–16).
+    /// Instances `SERVICE#1` … `SERVICE#N` (1–[`MAX_REPLICAS`]).
     pub replicas: u32,
     /// How many of them start with the stack (default: all); the others exist, stopped, until
     /// a `start` fault names them (`inventory-worker#4`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started: Option<u32>,
 }
+
+/// The most replicas a service may be given, by `scale:` or by a `scale` fault: enough to
+/// spread work over every core of a large host, few enough that a typo cannot fill it.
+pub const MAX_REPLICAS: u32 = 16;
 
 /// Why `started` of `replicas` instances is out of range (1 to `replicas`), if it is: the
 /// one rule both targets apply to `started`.

@@ -28,6 +28,9 @@ pub struct Names {
     /// Swarm nodes a node fault may name (hostname or id), each with the instances it runs:
     /// what a drain takes down, for the blast radius. Empty off a swarm.
     pub nodes: Vec<NodeNames>,
+    /// Swarm services a `scale` fault may set the replicas of: the stack file's `scalable:`
+    /// that the stack runs as replicated services. Empty off a swarm.
+    pub scalable: Vec<String>,
 }
 
 /// One swarm node as a scenario may name it.
@@ -79,6 +82,7 @@ impl Names {
             redis_ha: redis != RedisNames::Single,
             undrawn: Vec::new(),
             nodes: Vec::new(),
+            scalable: Vec::new(),
         }
     }
 
@@ -481,6 +485,7 @@ mod tests {
             redis_ha: false,
             undrawn: Vec::new(),
             nodes: Vec::new(),
+            scalable: Vec::new(),
         }
     }
 
@@ -677,6 +682,67 @@ mod tests {
         };
         let in_turn = "faults:\n  - { at: 1s, action: isolate, node: b }\n  - { at: 3s, action: rejoin, node: b }\n";
         assert_eq!(on(&away, in_turn), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_scale_names_a_scalable_swarm_service_and_counts_what_it_removes() {
+        let scale = |service: &str, replicas: u32| {
+            format!("faults:\n  - {{ at: 1s, action: scale, service: {service}, replicas: {replicas}, duration: 4s }}\n")
+        };
+        assert_eq!(
+            on(&names(), &scale("ingestion-api", 1)),
+            ["`faults[0].action`: `scale` sets a swarm service's replica count, and this target runs no swarm: run it with `--target swarm` (on local and docker a service's copies are `scale:` with `started:`, and `start` faults)"]
+        );
+        let swarm = Names {
+            nodes: vec![node("a", &["redis", "ingestion-api#1", "ingestion-api#2"])],
+            scalable: vec!["ingestion-api".into(), "inventory-worker".into()],
+            ..names()
+        };
+        assert_eq!(on(&swarm, &scale("ingestion-api", 1)), Vec::<String>::new());
+        assert_eq!(
+            on(&swarm, &scale("inventory-worker", 3)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            on(&swarm, &scale("redis", 2)),
+            ["`faults[0].service`: `redis` cannot be scaled; the stack file's `scalable:` lets a fault scale `ingestion-api`, `inventory-worker` (stateless, replicated services: a second task of a store is a second, empty store)"]
+        );
+        assert_eq!(
+            on(&swarm, &scale("ingestion-api#2", 1)),
+            ["`faults[0].service`: `scale` acts on a whole service: write `ingestion-api`, not one of its tasks"]
+        );
+        let p = on(&swarm, &scale("inventory-worker#1", 2));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("`faults[0].service`: the stack has no service `inventory-worker#1` — did you mean `inventory-worker`?"),
+            "{p:?}"
+        );
+        for bad in [0, 17] {
+            let p = on(&swarm, &scale("ingestion-api", bad));
+            assert!(
+                p[0].starts_with(&format!(
+                    "`faults[0].replicas`: {bad} replicas: give 1 to 16"
+                )),
+                "{p:?}"
+            );
+            // To none, it is also every API down at once.
+            assert_eq!(p.len(), if bad == 0 { 2 } else { 1 }, "{p:?}");
+        }
+        assert_eq!(
+            on(&swarm, &scale("ingestion-apx", 1)),
+            ["`faults[0].service`: the stack has no service `ingestion-apx` — did you mean `ingestion-api`? (known: redis, inventory-worker, ingestion-api, ingestion-api#1, ingestion-api#2)"]
+        );
+        // Scaled to one API of two, a kill of either while it is on may leave none.
+        let both = "faults:\n  - { at: 1s, action: scale, service: ingestion-api, replicas: 1, duration: 4s }\n  - { at: 2s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        let p = on(&swarm, both);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("`faults[1]`: `kill` at 2s could take down every instance of `ingestion-api` (2 of 2)"),
+            "{p:?}"
+        );
+        // A scale-up takes nothing down: beside it, one API of two killed is no outage.
+        let up = "faults:\n  - { at: 1s, action: scale, service: inventory-worker, replicas: 3, duration: 4s }\n  - { at: 2s, action: kill, service: ingestion-api#1, duration: 1s }\n";
+        assert_eq!(on(&swarm, up), Vec::<String>::new());
     }
 
     #[test]

@@ -91,6 +91,8 @@ pub enum TargetError {
     Swarm(#[from] crate::target::swarm::SwarmError),
     #[error("this target runs on no swarm nodes: a node fault needs `--target swarm`")]
     NoNodes,
+    #[error("this target runs no swarm services: a `scale` fault needs `--target swarm`")]
+    NoSwarmServices,
 }
 
 /// What a lifecycle step leaves to wait for once it took effect: the instance it started
@@ -198,6 +200,12 @@ pub trait Target: Send {
     /// swarm stack has nodes.
     async fn node(&mut self, _node: &str, _op: NodeOp) -> Result<Readiness, TargetError> {
         Err(TargetError::NoNodes)
+    }
+    /// Sets a swarm service's replica count; returns once the manager took it, with the wait
+    /// until exactly that many of its tasks serve. Only a swarm stack has services to scale
+    /// (the other targets' copies are `scale:` with `started:`).
+    async fn scale(&mut self, _service: &str, _replicas: u32) -> Result<Readiness, TargetError> {
+        Err(TargetError::NoSwarmServices)
     }
     /// Reads again where everything is, after the stack changed by itself: Swarm replaced a
     /// task (a new container at a new address). Nothing to do where only faults move things.

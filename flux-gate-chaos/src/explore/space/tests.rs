@@ -45,7 +45,7 @@ fn the_default_space_is_everything_the_stack_offers() {
     assert_eq!(r.services, stack.names(false).services);
     assert_eq!(r.links, stack.names(false).links);
     // No Sentinel, embedded proxy: no failover, no reset_peer; start, resume and activate
-    // only heal; a drain is never drawn (a space names no nodes).
+    // only heal; a drain is never drawn (a space names no nodes), nor a scale.
     let expected: Vec<Action> = Action::ALL
         .into_iter()
         .filter(|a| {
@@ -59,6 +59,7 @@ fn the_default_space_is_everything_the_stack_offers() {
                     | Action::Activate
                     | Action::Isolate
                     | Action::Rejoin
+                    | Action::Scale
             )
         })
         .collect();

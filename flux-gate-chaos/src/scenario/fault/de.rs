@@ -83,6 +83,10 @@ impl FaultAction {
             Action::Activate => FaultAction::Activate { on: s.node(a)? },
             Action::Isolate => FaultAction::Isolate { on: s.node(a)? },
             Action::Rejoin => FaultAction::Rejoin { on: s.node(a)? },
+            Action::Scale => FaultAction::Scale {
+                on: s.service(a)?,
+                replicas: need(a, Key::Replicas, s.replicas)?,
+            },
         })
     }
 }
@@ -139,6 +143,7 @@ struct Slots {
     size_variation: Option<u64>,
     delay: Option<Dur>,
     bytes: Option<u64>,
+    replicas: Option<u32>,
     stream: Option<Stream>,
     toxicity: Option<f32>,
     expect: Option<WindowExpect>,
@@ -166,6 +171,7 @@ impl Slots {
             Key::SizeVariation => self.size_variation = map.next_value()?,
             Key::Delay => self.delay = map.next_value()?,
             Key::Bytes => self.bytes = map.next_value()?,
+            Key::Replicas => self.replicas = map.next_value()?,
             Key::Stream => self.stream = map.next_value()?,
             Key::Toxicity => self.toxicity = map.next_value()?,
             Key::Expect => self.expect = map.next_value()?,

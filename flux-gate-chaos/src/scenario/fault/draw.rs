@@ -36,7 +36,9 @@ impl Action {
     /// Whether explore draws this action. `start`, `resume` and `activate` only end faults (a
     /// drawn fault heals through its `duration`), so drawing them alone would add nothing. A
     /// `drain` is not drawn: an explore space names services and links, not nodes, and on a
-    /// single-node swarm a drain stops the whole stack — a scenario says it on purpose.
+    /// single-node swarm a drain stops the whole stack — a scenario says it on purpose. Nor is
+    /// a `scale`: it changes the stack's shape, which the rest of a drawn schedule was planned
+    /// against (a replica it names may be gone).
     pub fn is_drawn(self) -> bool {
         match self {
             Action::Start
@@ -44,7 +46,8 @@ impl Action {
             | Action::Activate
             | Action::Drain
             | Action::Isolate
-            | Action::Rejoin => false,
+            | Action::Rejoin
+            | Action::Scale => false,
             Action::Kill
             | Action::Stop
             | Action::Restart
@@ -145,7 +148,9 @@ impl FaultAction {
                 on: ServiceTarget::Service(PRIMARY_ROLE.to_owned()),
             },
             Action::Failover => return None,
-            Action::Drain | Action::Activate | Action::Isolate | Action::Rejoin => return None,
+            Action::Drain | Action::Activate | Action::Isolate | Action::Rejoin | Action::Scale => {
+                return None
+            }
         })
     }
 
@@ -173,7 +178,8 @@ impl FaultAction {
             | FaultAction::Drain { .. }
             | FaultAction::Activate { .. }
             | FaultAction::Isolate { .. }
-            | FaultAction::Rejoin { .. } => None,
+            | FaultAction::Rejoin { .. }
+            | FaultAction::Scale { .. } => None,
         }
     }
 
@@ -254,7 +260,8 @@ impl FaultAction {
             | FaultAction::Drain { .. }
             | FaultAction::Activate { .. }
             | FaultAction::Isolate { .. }
-            | FaultAction::Rejoin { .. } => Vec::new(),
+            | FaultAction::Rejoin { .. }
+            | FaultAction::Scale { .. } => Vec::new(),
         }
     }
 }

@@ -1,5 +1,5 @@
 //! What an action does to the system, as data: a lifecycle operation on one service instance,
-//! toxics on a link, links cut, or a swarm node drained. Nothing here touches a stack: the nemesis (`fault/plan.rs`)
+//! toxics on a link, links cut, a swarm node drained, or a swarm service scaled. Nothing here touches a stack: the nemesis (`fault/plan.rs`)
 //! makes the seeded choices and turns an [`Effect`] into changes, so what an action does can be
 //! tested without one, and whether a fault heals is read off its effect rather than kept in a
 //! second list.
@@ -93,6 +93,10 @@ impl FaultAction {
                 op: NodeOp::Rejoin,
                 undo: None,
             },
+            FaultAction::Scale { on, replicas } => Effect::Scale {
+                service: on.pick(),
+                replicas: *replicas,
+            },
         }
     }
 
@@ -102,7 +106,8 @@ impl FaultAction {
         match self.effect(0) {
             Effect::Lifecycle { undo, .. } => undo.is_some(),
             Effect::Node { undo, .. } => undo.is_some(),
-            Effect::Toxics { .. } | Effect::Disable { .. } => true,
+            // Scaled back to the count the plan read off the stack.
+            Effect::Toxics { .. } | Effect::Disable { .. } | Effect::Scale { .. } => true,
         }
     }
 }
@@ -186,6 +191,9 @@ pub enum Effect<'a> {
         op: NodeOp,
         undo: Option<NodeOp>,
     },
+    /// A swarm service's replica count set to `replicas`; set back to the count it had when
+    /// the run attached to heal (the plan reads that count off the stack).
+    Scale { service: Pick<'a>, replicas: u32 },
 }
 
 /// A node fault.

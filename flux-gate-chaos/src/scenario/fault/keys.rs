@@ -22,13 +22,14 @@ pub(super) enum Key {
     SizeVariation,
     Delay,
     Bytes,
+    Replicas,
     Stream,
     Toxicity,
     Expect,
 }
 
 impl Key {
-    pub(super) const ALL: [Key; 20] = [
+    pub(super) const ALL: [Key; 21] = [
         Key::At,
         Key::Action,
         Key::Service,
@@ -46,6 +47,7 @@ impl Key {
         Key::SizeVariation,
         Key::Delay,
         Key::Bytes,
+        Key::Replicas,
         Key::Stream,
         Key::Toxicity,
         Key::Expect,
@@ -70,6 +72,7 @@ impl Key {
             Key::SizeVariation => "size_variation",
             Key::Delay => "delay",
             Key::Bytes => "bytes",
+            Key::Replicas => "replicas",
             Key::Stream => "stream",
             Key::Toxicity => "toxicity",
             Key::Expect => "expect",
@@ -99,6 +102,7 @@ impl Key {
             Key::SizeVariation => "16",
             Key::Delay => "500ms",
             Key::Bytes => "1024",
+            Key::Replicas => "2",
             Key::Stream => "both",
             Key::Toxicity => "0.5",
             Key::Expect => "{ p99: \"< 1s\" }",

@@ -155,6 +155,8 @@ pub enum FaultAction {
     Isolate { on: NodeTarget },
     /// Swarm: connect an isolated node to the others again.
     Rejoin { on: NodeTarget },
+    /// Swarm: set a service's replica count to `replicas`; Swarm starts or removes tasks.
+    Scale { on: ServiceTarget, replicas: u32 },
 }
 
 /// The service a lifecycle fault hits. A service with replicas (`ingestion-api`) means one
@@ -244,6 +246,7 @@ pub enum Action {
     Activate,
     Isolate,
     Rejoin,
+    Scale,
 }
 
 /// An action's row of the key table: what the file format knows about the action before its
@@ -442,6 +445,14 @@ impl KeyRow {
         needs: &[],
         target: Target::Node,
     };
+
+    const SCALE: KeyRow = KeyRow {
+        word: "scale",
+        doc: "Swarm: set the service's replica count to `replicas` (1–16), and wait until exactly that many tasks serve; heals by scaling it back to the count it had when the run attached.",
+        keys: keys!(Service; Duration, Replicas),
+        needs: &[Key::Replicas],
+        target: Target::Service,
+    };
 }
 
 /// The key naming what an action hits.
@@ -465,7 +476,7 @@ impl Target {
 }
 
 impl Action {
-    pub const ALL: [Action; 21] = [
+    pub const ALL: [Action; 22] = [
         Action::Kill,
         Action::Stop,
         Action::Start,
@@ -487,6 +498,7 @@ impl Action {
         Action::Activate,
         Action::Isolate,
         Action::Rejoin,
+        Action::Scale,
     ];
 
     /// The snake_case word of the scenario file.
@@ -518,6 +530,7 @@ impl Action {
             Action::Activate => &KeyRow::ACTIVATE,
             Action::Isolate => &KeyRow::ISOLATE,
             Action::Rejoin => &KeyRow::REJOIN,
+            Action::Scale => &KeyRow::SCALE,
         }
     }
 
@@ -551,6 +564,7 @@ impl FaultAction {
             FaultAction::Activate { .. } => Action::Activate,
             FaultAction::Isolate { .. } => Action::Isolate,
             FaultAction::Rejoin { .. } => Action::Rejoin,
+            FaultAction::Scale { .. } => Action::Scale,
         }
     }
 
@@ -568,7 +582,8 @@ impl FaultAction {
             | FaultAction::Restart { on, .. }
             | FaultAction::Pause { on }
             | FaultAction::Resume { on }
-            | FaultAction::Failover { on } => On::Service(on),
+            | FaultAction::Failover { on }
+            | FaultAction::Scale { on, .. } => On::Service(on),
             FaultAction::Latency { on, .. }
             | FaultAction::Bandwidth { on, .. }
             | FaultAction::Timeout { on, .. }
@@ -601,7 +616,8 @@ impl FaultAction {
             | FaultAction::Drain { .. }
             | FaultAction::Activate { .. }
             | FaultAction::Isolate { .. }
-            | FaultAction::Rejoin { .. } => None,
+            | FaultAction::Rejoin { .. }
+            | FaultAction::Scale { .. } => None,
             FaultAction::Latency { toxic, .. }
             | FaultAction::Bandwidth { toxic, .. }
             | FaultAction::Timeout { toxic, .. }

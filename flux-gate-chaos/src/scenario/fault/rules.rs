@@ -45,6 +45,7 @@ impl FaultAction {
                     );
                 }
             }
+            FaultAction::Scale { on, replicas } => scale_rules(key, on, *replicas, names, v),
             FaultAction::Kill { .. }
             | FaultAction::Stop { .. }
             | FaultAction::Start { .. }
@@ -110,6 +111,67 @@ impl FaultAction {
     }
 }
 
+/// A `scale` fault's rules: a swarm stack, a replica count in range, and services the stack
+/// file lets a fault scale. Only its stateless services qualify: a second Redis or PostgreSQL
+/// task would be a second, empty store behind the same name, not a replica, and a second proxy
+/// would hold none of the run's toxics.
+fn scale_rules(key: &str, on: &ServiceTarget, replicas: u32, names: &Names, v: &mut Vec<Problem>) {
+    if names.nodes.is_empty() {
+        push(
+            v,
+            format!("{key}.action"),
+            "`scale` sets a swarm service's replica count, and this target runs no swarm: run it with \
+             `--target swarm` (on local and docker a service's copies are `scale:` with `started:`, \
+             and `start` faults)",
+        );
+        return;
+    }
+    if !(1..=crate::scenario::MAX_REPLICAS).contains(&replicas) {
+        push(
+            v,
+            format!("{key}.replicas"),
+            format!(
+                "{replicas} replicas: give 1 to {} (a service scaled to 0 is a `kill` of every task; \
+                 say that with `kill` and `allow_total_outage`)",
+                crate::scenario::MAX_REPLICAS
+            ),
+        );
+    }
+    for (k, name) in On::Service(on).named() {
+        let whole = name.split('#').next().unwrap_or(name);
+        let known = names.services.iter().any(|s| s == name);
+        // A task the stack does not have is named unknown, with the service suggested.
+        if whole != name && known {
+            push(
+                v,
+                format!("{key}.{k}"),
+                format!("`scale` acts on a whole service: write `{whole}`, not one of its tasks"),
+            );
+        } else if known && !names.scalable.iter().any(|s| s == name) {
+            push(
+                v,
+                format!("{key}.{k}"),
+                format!(
+                    "`{name}` cannot be scaled; the stack file's `scalable:` lets a fault scale {} \
+                     (stateless, replicated services: a second task of a store is a second, empty store)",
+                    listed_or_none(&names.scalable)
+                ),
+            );
+        }
+    }
+}
+
+fn listed_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        return "none".into();
+    }
+    names
+        .iter()
+        .map(|n| format!("`{n}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl Fault {
     /// Every rule this fault breaks against the stack's `names`; `key` is its path
     /// (`faults[2]`). What types already guarantee (keys of the action, required values) was
@@ -146,7 +208,7 @@ impl Fault {
             push(
                 v,
                 format!("{key}.action"),
-                "pick faults that heal (kill, stop, pause, drain, isolate or a network fault)",
+                "pick faults that heal (kill, stop, pause, drain, isolate, scale or a network fault)",
             );
         }
     }

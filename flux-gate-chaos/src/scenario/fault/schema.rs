@@ -101,6 +101,13 @@ impl Key {
                 "`slicer`: delay between pieces; `slow_close`: delay of the close.",
             ),
             Key::Bytes => count("Bytes before the close."),
+            Key::Replicas => json!({
+                "type": "integer",
+                "format": "uint32",
+                "minimum": 1,
+                "maximum": crate::scenario::MAX_REPLICAS,
+                "description": "How many tasks the service runs while the fault is on.",
+            }),
             Key::Stream => described(
                 g.subschema_for::<Stream>(),
                 "Direction (default `downstream`; `timeout` and `blackhole`: `both`).",

@@ -29,7 +29,8 @@ impl Serialize for Fault {
 impl FaultAction {
     /// Writes the action's own keys other than its target, in the order of the old flat
     /// struct (`grace`, `latency`, `jitter`, `rate_kb`, `timeout`, `average_size`,
-    /// `size_variation`, `delay`, `bytes`, `stream`, `toxicity`), so journals read the same.
+    /// `size_variation`, `delay`, `bytes`, `stream`, `toxicity`), so journals read the same;
+    /// `replicas`, which came later, last.
     fn write_keys<M: SerializeMap>(&self, m: &mut M) -> Result<(), M::Error> {
         match self {
             FaultAction::Kill { .. }
@@ -85,6 +86,9 @@ impl FaultAction {
             FaultAction::SlowClose { delay, toxic, .. } => {
                 m.serialize_entry(Key::Delay.as_str(), delay)?;
                 toxic.write(m)
+            }
+            FaultAction::Scale { replicas, .. } => {
+                m.serialize_entry(Key::Replicas.as_str(), replicas)
             }
         }
     }

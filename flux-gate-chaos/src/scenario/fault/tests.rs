@@ -110,6 +110,17 @@ fn a_bad_value_is_placed_at_the_value() {
         shown.contains("invalid type: string \"lots\", expected u64"),
         "{shown}"
     );
+    let (l, c, key, shown) =
+        placed("  - { at: 1s, action: scale, service: inventory-worker, replicas: -1 }\n");
+    assert_eq!(
+        (l, c, key.as_str()),
+        (5, 67, "faults[0].replicas"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("invalid type: integer `-1`, expected u32"),
+        "{shown}"
+    );
     let (l, c, key, shown) = placed("  - { at: 1s, action: down, random: [] }\n");
     assert_eq!((l, c, key.as_str()), (5, 37, "faults[0].random"), "{shown}");
     assert!(
@@ -159,6 +170,14 @@ fn a_missing_key_is_named_at_the_fault() {
         (
             "{ action: drain, service: redis }",
             "`service` does not apply to `drain`; remove it (`drain` takes `at`, `node`, `random`, `duration`, `expect`)",
+        ),
+        (
+            "{ action: scale, service: inventory-worker }",
+            "`scale` needs `replicas`, like `replicas: 2`",
+        ),
+        (
+            "{ action: scale, node: a, replicas: 2 }",
+            "`node` does not apply to `scale`; remove it (`scale` takes `at`, `service`, `random`, `duration`, `replicas`, `expect`)",
         ),
     ] {
         let shown = syntax(&format!("  - {f}\n")).to_string();
@@ -419,6 +438,16 @@ fn effects() {
             links: vec![Pick::Named("a"), Pick::Named("b")]
         }
     );
+    let f =
+        fault("{ at: 1s, action: scale, service: inventory-worker, replicas: 3, duration: 5s }");
+    assert_eq!(
+        f.action.effect(0),
+        Effect::Scale {
+            service: Pick::Named("inventory-worker"),
+            replicas: 3
+        }
+    );
+    assert!(f.action.heals(), "scaled back to the attach's count");
 }
 
 #[test]

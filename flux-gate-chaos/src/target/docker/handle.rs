@@ -79,7 +79,7 @@ impl Handle {
                 },
                 other => other?,
             };
-            match project.containers.get(&self.instance) {
+            match project.get(&self.instance) {
                 Some(c) if Some(c.id.as_str()) != ended && c.state != State::Stopped => {
                     break c.clone()
                 }

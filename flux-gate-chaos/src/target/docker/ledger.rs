@@ -5,9 +5,11 @@
 //! On a swarm stack the ids matter less: a task that ended is replaced by Swarm itself (and a
 //! start of its old container would run a stray copy beside the new task), and a paused task
 //! may be one started after the attach. So a stack's repair resumes every paused task container
-//! of the stack and starts nothing — after activating every node that was active at the attach
-//! and is drained now (a node fault the run did not heal).
+//! of the stack and starts nothing — after joining every node an isolation cut off, activating
+//! every node that was active at the attach and is drained now, and setting every service a
+//! `scale` fault changed back to its count (node and scale faults the run did not heal).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use bollard::query_parameters::{InspectContainerOptions, StartContainerOptions};
@@ -18,6 +20,7 @@ use super::engine::{self, already_there, DockerError};
 use super::fleet::Fleet;
 use super::project::{from_inspect, Project, Scope, State};
 use crate::target::swarm::isolation::{self, Isolated};
+use crate::target::swarm::replicas;
 use crate::target::TargetError;
 
 const FILE: &str = "docker-attach.json";
@@ -38,6 +41,10 @@ pub struct Ledger {
     /// repair joins them first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub isolated: Vec<Isolated>,
+    /// On a swarm stack, the services a `scale` fault changed and no heal set back, each with
+    /// its replica count at attach: a repair sets it back.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub scaled: BTreeMap<String, u32>,
 }
 
 impl Ledger {
@@ -81,6 +88,8 @@ pub struct Repaired {
     pub activated: Vec<String>,
     /// Swarm nodes joined to the others again (hostnames).
     pub rejoined: Vec<String>,
+    /// Swarm services set back to their replica count at attach, as `service to N`.
+    pub scaled: Vec<String>,
     pub resumed: Vec<String>,
     pub started: Vec<String>,
     /// Containers that could not be put back, and why.
@@ -93,15 +102,17 @@ pub struct Repaired {
 /// is an error.
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
-    if let Scope::Stack(_) = ledger.scope {
+    if let Scope::Stack(stack) = &ledger.scope {
         // First: a node cut off or drained runs no task to resume.
         let (rejoined, cut) = isolation::mend_all(&ledger.isolated).await;
         let activated = crate::target::swarm::nodes::activate_drained(&docker, &ledger.nodes).await;
+        let scaled = replicas::scale_back(&docker, stack, &ledger.scaled).await;
         let mut done = resume_stack(&docker, &ledger.scope).await?;
         done.activated = activated.hostnames;
         done.rejoined = rejoined;
-        done.errors
-            .splice(0..0, cut.into_iter().chain(activated.errors));
+        done.scaled = scaled.services;
+        let errors = cut.into_iter().chain(activated.errors).chain(scaled.errors);
+        done.errors.splice(0..0, errors);
         return Ok(done);
     }
     let mut done = Repaired::default();

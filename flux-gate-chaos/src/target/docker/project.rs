@@ -203,6 +203,21 @@ impl Project {
         self.scope.name()
     }
 
+    /// The container of `instance`. A service's only instance is also its first: a stack's
+    /// `inventory-worker` is named `inventory-worker#1` while a `scale` fault gives the service
+    /// more tasks (and the other way round), and a name the run learned before the scale must
+    /// still find it.
+    pub fn get(&self, instance: &str) -> Option<&Container> {
+        if let Some(c) = self.containers.get(instance) {
+            return Some(c);
+        }
+        match instance.strip_suffix("#1") {
+            Some(service) => self.containers.get(service),
+            None if !instance.contains('#') => self.containers.get(&format!("{instance}#1")),
+            None => None,
+        }
+    }
+
     /// Instances of `service` in replica order; `service#N` names itself.
     pub fn instances_of(&self, service: &str) -> Vec<String> {
         if self.containers.contains_key(service) {
@@ -572,6 +587,23 @@ mod tests {
         );
         assert_eq!(ready_label(&labels("  ")), None);
         assert_eq!(ready_label(&HashMap::new()), None);
+    }
+
+    #[test]
+    fn a_services_only_instance_is_also_its_first() {
+        let project = |n: u32| Project {
+            scope: Scope::Stack("fg".into()),
+            containers: name_instances((1..=n).map(|i| c("inventory-worker", i)).collect()),
+        };
+        let one = project(1);
+        assert_eq!(one.get("inventory-worker#1").map(|c| c.number), Some(1));
+        assert_eq!(one.get("inventory-worker").map(|c| c.number), Some(1));
+        assert!(one.get("inventory-worker#2").is_none());
+        let two = project(2);
+        assert_eq!(two.get("inventory-worker").map(|c| c.number), Some(1));
+        assert_eq!(two.get("inventory-worker#2").map(|c| c.number), Some(2));
+        assert!(two.get("inventory-worker#11").is_none());
+        assert!(two.get("redis").is_none());
     }
 
     #[test]

@@ -34,6 +34,11 @@ pub struct DockerSpec {
     /// it again: it needs `sh` and `iptables`, and must be on every node.
     #[serde(default = "default_node_tool")]
     pub node_tool: String,
+    /// Swarm: the services a `scale` fault may set the replica count of — stateless ones
+    /// whose tasks share the work (none when absent: a store's second task would be a second
+    /// store, and only the stack's author knows which are not).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scalable: Vec<String>,
 }
 
 /// A service and one of its container ports.

@@ -33,6 +33,7 @@ use crate::target::local::template::Vars;
 use crate::target::redis_ha::RedisTopology;
 use crate::target::swarm::isolation::{self, Isolated};
 use crate::target::swarm::nodes::{self, SwarmNode};
+use crate::target::swarm::replicas;
 use crate::target::{
     Endpoints, Environment, Lifecycle, LinkEnds, NodeOp, Readiness, Target, TargetError,
 };
@@ -65,7 +66,10 @@ pub struct DockerTarget {
     /// Nodes an `isolate` cut off and no `rejoin` has joined again: `restore` does, and the
     /// ledger names them for a guardian.
     isolated: Vec<Isolated>,
-    /// What the attach recorded, rewritten when `isolated` changes.
+    /// Services a `scale` fault changed and no heal set back, with their replica count at
+    /// the attach: `restore` sets it back, and the ledger names them for a guardian.
+    scaled: BTreeMap<String, u32>,
+    /// What the attach recorded, rewritten when `isolated` or `scaled` changes.
     ledger: Ledger,
 }
 
@@ -102,6 +106,7 @@ impl DockerTarget {
             toxiproxy: None,
             nodes: active_ids(&nodes),
             isolated: Vec::new(),
+            scaled: BTreeMap::new(),
         };
         // Written before the health wait, so a harness killed while waiting leaves a ledger
         // too; written again below once the Toxiproxy API is known.
@@ -120,6 +125,7 @@ impl DockerTarget {
             since,
             nodes,
             isolated: Vec::new(),
+            scaled: BTreeMap::new(),
             ledger: ledger.clone(),
         };
         t.stop_held_back().await?;
@@ -195,7 +201,6 @@ impl DockerTarget {
 
     fn container(&self, instance: &str) -> Result<&Container, TargetError> {
         self.project
-            .containers
             .get(instance)
             .ok_or_else(|| TargetError::NoSuchInstance(instance.to_owned()))
     }
@@ -436,7 +441,7 @@ impl DockerTarget {
                 engine: self.fleet.address(&n.id).map(str::to_owned),
                 image: self.spec.node_tool.clone(),
             });
-            self.record_isolated()?;
+            self.record_changes()?;
         }
         isolation::isolate(
             &self.fleet,
@@ -458,12 +463,56 @@ impl DockerTarget {
         let n = self.swarm_node(node)?;
         let readiness = isolation::rejoin(&self.fleet, &n, &self.spec.node_tool, deadline).await?;
         self.isolated.retain(|i| i.id != n.id);
-        self.record_isolated()?;
+        self.record_changes()?;
         Ok(readiness)
     }
 
-    fn record_isolated(&mut self) -> Result<(), TargetError> {
+    /// `scale`: the service's count at the attach recorded first (a guardian sets it back),
+    /// then the update, then the wait until exactly `replicas` of its tasks serve. A scale
+    /// back to that count takes the service off the record.
+    async fn scale_service(
+        &mut self,
+        stack: &str,
+        service: &str,
+        replicas: u32,
+    ) -> Result<Readiness, TargetError> {
+        let manager = self.fleet.manager().clone();
+        if !self.scaled.contains_key(service) {
+            let had = replicas::count(&manager, stack, service).await?;
+            self.scaled.insert(service.to_owned(), had);
+            self.record_changes()?;
+        }
+        replicas::set(&manager, stack, service, replicas).await?;
+        if self.scaled.get(service) == Some(&replicas) {
+            self.scaled.remove(service);
+            self.record_changes()?;
+        }
+        let (fleet, stack, service) = (self.fleet.clone(), stack.to_owned(), service.to_owned());
+        let deadline = Instant::now() + self.spec.health_timeout.get();
+        Ok(Readiness::after(async move {
+            Ok(replicas::wait(&fleet, &stack, &service, replicas, deadline).await?)
+        }))
+    }
+
+    /// Sets every service a `scale` fault left changed back to its count at the attach, and
+    /// waits until it runs that many serving tasks.
+    async fn scale_back(&mut self, deadline: Instant) -> Result<(), TargetError> {
+        let Scope::Stack(stack) = self.project.scope.clone() else {
+            return Ok(());
+        };
+        for (service, replicas) in self.scaled.clone() {
+            replicas::set(self.fleet.manager(), &stack, &service, replicas).await?;
+            self.scaled.remove(&service);
+            self.record_changes()?;
+            replicas::wait(&self.fleet, &stack, &service, replicas, deadline).await?;
+        }
+        Ok(())
+    }
+
+    /// Writes the nodes cut off and the services scaled now to the ledger.
+    fn record_changes(&mut self) -> Result<(), TargetError> {
         self.ledger.isolated = self.isolated.clone();
+        self.ledger.scaled = self.scaled.clone();
         self.ledger.write(&self.dir)
     }
 }
@@ -682,6 +731,7 @@ pub async fn probe(spec: &DockerSpec, scope: &Scope) -> Result<Probed, TargetErr
         &spec.toxiproxy.service,
     );
     names.nodes = nodes::names(&swarm_nodes(fleet.manager(), scope).await?, &project);
+    names.scalable = scalable(spec, &project);
     Ok(Probed {
         names,
         project,
@@ -761,6 +811,26 @@ fn names(
     names
 }
 
+/// The stack file's `scalable:` services that a swarm stack runs replicated: what a `scale`
+/// fault may name. None on a compose project, and no global service (it has no count).
+fn scalable(spec: &DockerSpec, project: &Project) -> Vec<String> {
+    if !matches!(project.scope, Scope::Stack(_)) {
+        return Vec::new();
+    }
+    spec.scalable
+        .iter()
+        .filter(|service| {
+            let mut tasks = project
+                .containers
+                .values()
+                .filter(|c| &&c.service == service)
+                .peekable();
+            tasks.peek().is_some() && tasks.all(|c| !c.global)
+        })
+        .cloned()
+        .collect()
+}
+
 /// Waits for the Toxiproxy API to answer; returns its version.
 async fn wait_for_proxy(
     proxy: &toxiproxy::Client,
@@ -796,6 +866,7 @@ impl Target for DockerTarget {
             &self.spec.toxiproxy.service,
         );
         names.nodes = nodes::names(&self.nodes, &self.project);
+        names.scalable = scalable(&self.spec, &self.project);
         names
     }
 
@@ -844,6 +915,13 @@ impl Target for DockerTarget {
         }
     }
 
+    async fn scale(&mut self, service: &str, replicas: u32) -> Result<Readiness, TargetError> {
+        let Scope::Stack(stack) = self.project.scope.clone() else {
+            return Err(TargetError::NoSwarmServices);
+        };
+        self.scale_service(&stack, service, replicas).await
+    }
+
     async fn reread(&mut self) -> Result<(), TargetError> {
         // Another store may be down right now (its replacement not started yet), with no
         // address to build the endpoints from: then the ones there were stay, and the next
@@ -870,7 +948,8 @@ impl Target for DockerTarget {
         // the system's business, judged by settle, and waiting for it here would count the
         // harness's wait as the system's recovery time.
         // On a stack an ended task is not started: Swarm's replacement is waited for, once
-        // every node that was active at the attach is active again.
+        // every node that was active at the attach is active again and every service a
+        // `scale` fault changed runs its count again.
         for n in self.isolated.clone() {
             let readiness =
                 self.rejoin_node(&n.id, Instant::now() + self.spec.health_timeout.get());
@@ -882,6 +961,7 @@ impl Target for DockerTarget {
             return Err(TargetError::Setup(activated.errors.join("; ")));
         }
         let deadline = Instant::now() + self.spec.health_timeout.get();
+        self.scale_back(deadline).await?;
         if !activated.hostnames.is_empty() {
             // Until Swarm has started a task in every slot again: none may run yet.
             for slot in self.slots() {

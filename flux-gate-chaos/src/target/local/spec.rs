@@ -467,7 +467,7 @@ fn name_has_no_hash(name: &str) -> Result<(), Problem> {
 }
 
 fn replicas_in_range(name: &str, s: &ServiceSpec) -> Result<(), Problem> {
-    if s.replicas == 0 || s.replicas > 16 {
+    if s.replicas == 0 || s.replicas > crate::scenario::MAX_REPLICAS {
         return Err(broken(
             format!("services.{name}.replicas"),
             "use 1–16 replicas",

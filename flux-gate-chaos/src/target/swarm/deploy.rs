@@ -260,7 +260,10 @@ pub(super) async fn stack_services(
 }
 
 /// Every task of `services`, by one request.
-async fn tasks_of(docker: &Docker, services: &[Service]) -> Result<Vec<Task>, SwarmError> {
+pub(super) async fn tasks_of(
+    docker: &Docker,
+    services: &[Service],
+) -> Result<Vec<Task>, SwarmError> {
     let ids: Vec<String> = services.iter().filter_map(|s| s.id.clone()).collect();
     if ids.is_empty() {
         return Ok(Vec::new());
@@ -370,7 +373,7 @@ fn on_its_way(state: TaskState) -> bool {
 
 /// The containers of the tasks Swarm means to keep running and that run: a container whose
 /// task is being shut down (its node drained a moment ago) still runs, and must not count.
-fn live_containers(tasks: &[Task]) -> HashSet<String> {
+pub(super) fn live_containers(tasks: &[Task]) -> HashSet<String> {
     tasks
         .iter()
         .filter(|t| t.desired_state == Some(TaskState::RUNNING))
@@ -382,7 +385,7 @@ fn live_containers(tasks: &[Task]) -> HashSet<String> {
 
 /// The services with fewer running, healthy tasks than they want, as `name (have/want)`; a
 /// container counts only if it is one of `live` (its task is meant to run).
-fn short_of(
+pub(super) fn short_of(
     wanted: &HashMap<String, u64>,
     project: &Project,
     live: &HashSet<String>,
@@ -413,7 +416,7 @@ fn short_of(
 
 /// The live containers whose `fluxgate.ready` check does not pass yet, as `instance (not
 /// ready)`: healthy says alive on a stack, and a run must start on a stack that serves.
-async fn not_ready(
+pub(super) async fn not_ready(
     fleet: &Fleet,
     project: &Project,
     live: &HashSet<String>,
@@ -432,7 +435,7 @@ async fn not_ready(
 }
 
 /// A task the engine rejected (it never runs: a missing image, an impossible constraint).
-fn rejected_task(services: &[Service], tasks: &[Task]) -> Result<(), SwarmError> {
+pub(super) fn rejected_task(services: &[Service], tasks: &[Task]) -> Result<(), SwarmError> {
     for t in tasks {
         let Some(status) = &t.status else { continue };
         if status.state == Some(TaskState::REJECTED) {

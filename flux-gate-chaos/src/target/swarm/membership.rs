@@ -103,6 +103,21 @@ pub enum SwarmError {
         now: String,
         waited_s: u64,
     },
+    #[error(
+        "swarm service `{service}` runs in {mode} mode: only a replicated service has a replica count to scale"
+    )]
+    NotReplicated { service: String, mode: &'static str },
+    #[error("scaling swarm service `{service}` (`docker service scale`): {reason}")]
+    Scale { service: String, reason: String },
+    #[error(
+        "swarm service `{service}` did not run exactly {replicas} serving task(s) within {waited_s} s: {short}. See `docker service ps {service} --no-trunc`"
+    )]
+    NotScaled {
+        service: String,
+        replicas: u32,
+        waited_s: u64,
+        short: String,
+    },
     #[error("recording what `fgchaos up --target swarm` changed, in {0}")]
     Record(String),
     #[error(transparent)]

@@ -3,7 +3,7 @@
 //! refused with the reason when it cannot be one, and left as it was found ([`membership`]);
 //! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]); its
 //! nodes are drained and activated ([`nodes`]), and lost and joined again ([`isolation`]), by
-//! node faults.
+//! node faults; its services' replica counts are set by `scale` faults ([`replicas`]).
 //!
 //! Attaching and faulting is the docker target's own code on a stack's scope
 //! (`target::docker::project::Scope::Stack`): tasks are containers found by the stack's
@@ -14,6 +14,7 @@ pub mod deploy;
 pub mod isolation;
 pub mod membership;
 pub mod nodes;
+pub mod replicas;
 
 pub use deploy::Deployment;
 pub use membership::{manage, restore, Membership, Standing, SwarmError};
