@@ -340,18 +340,24 @@ impl<'a> Executor<'a> {
         {
             return;
         }
-        let applied = {
+        let (applied, on) = {
             let mut st = self.state();
             let resolved = st.resolved.get(&f.id).cloned();
             let applied = with_resolved(&f.apply, resolved.as_ref());
-            if let Some(u) = &f.undo {
-                st.outstanding
-                    .insert(f.id, (l.clone(), with_resolved(u, resolved.as_ref())));
+            // A fault that is its own undo (a scale to the count it heals to) leaves nothing on.
+            let undo = f
+                .undo
+                .as_ref()
+                .map(|u| with_resolved(u, resolved.as_ref()))
+                .filter(|u| !reverses(&applied, u));
+            let on = undo.is_some();
+            if let Some(u) = undo {
+                st.outstanding.insert(f.id, (l.clone(), u));
             }
-            applied
+            (applied, on)
         };
         self.after_success(&applied);
-        if f.undo.is_some() {
+        if on {
             self.set_active(&l, true);
         }
     }

@@ -67,6 +67,8 @@ pub enum Touched {
 /// A permission an action needs, and whether it is there.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Need {
+    /// Not there: the run would fail when it needs it.
+    pub missing: bool,
     pub what: String,
     /// How it was found granted. (What cannot be granted stops the dry run earlier: an engine
     /// or a proxy that does not answer is an error, exit 2.)
@@ -326,11 +328,13 @@ fn load_of(s: &Scenario) -> String {
 
 fn local_needs(timeline: &[Injection]) -> Vec<Need> {
     let mut needs = vec![Need {
+        missing: false,
         what: "signals to the stack's own process groups".to_owned(),
         granted: "the run starts them, as this user".to_owned(),
     }];
     if timeline.iter().any(changes_links) {
         needs.push(Need {
+            missing: false,
             what: "the fault proxy's API".to_owned(),
             granted: "embedded: started with the stack".to_owned(),
         });
@@ -347,6 +351,7 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
         .any(|i| matches!(i.apply, Change::Node { .. }))
     {
         needs.push(Need {
+            missing: false,
             what: "the swarm manager's API: node availability (drain, active) of the nodes above; \
                    for an isolation, the node's own engine: a container on its host network \
                    (NET_ADMIN) that sets its firewall"
@@ -358,11 +363,21 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
         .iter()
         .any(|i| matches!(i.apply, Change::Scale { .. }))
     {
+        let docker = on_path("docker");
         needs.push(Need {
-            what: "the swarm manager's API: the replica count of the services above \
-                   (`docker service scale`)"
+            missing: docker.is_none(),
+            what: "`docker service scale` of the services above: the docker command line, \
+                   pointed at this engine (`DOCKER_HOST`)"
                 .to_owned(),
-            granted: format!("{} answers as a swarm manager", probed.engine),
+            granted: match docker {
+                Some(at) => format!(
+                    "{} at {}; {} answers as a swarm manager",
+                    at.display(),
+                    crate::target::docker::engine::address(),
+                    probed.engine
+                ),
+                None => "no `docker` on PATH: the scale would fail".to_owned(),
+            },
         });
     }
     if timeline
@@ -370,6 +385,7 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
         .any(|i| matches!(i.apply, Change::Lifecycle { .. }))
     {
         needs.push(Need {
+            missing: false,
             what: "the Docker API: kill, stop, start, pause and unpause of the containers above"
                 .to_owned(),
             granted: format!(
@@ -380,6 +396,7 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
     }
     if timeline.iter().any(changes_links) {
         needs.push(Need {
+            missing: false,
             what: "the fault proxy's API: add and remove toxics, disable and enable links"
                 .to_owned(),
             granted: format!(
@@ -390,6 +407,14 @@ fn docker_needs(timeline: &[Injection], probed: &Probed) -> Vec<Need> {
         });
     }
     needs
+}
+
+/// Where `command` is on `PATH`, if it is.
+fn on_path(command: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(command))
+        .find(|p| p.is_file())
 }
 
 fn changes_links(i: &Injection) -> bool {
@@ -447,7 +472,8 @@ impl fmt::Display for DryRun {
         }
         writeln!(f, "  needs:")?;
         for n in &self.needs {
-            writeln!(f, "    ok       {} — {}", n.what, n.granted)?;
+            let word = if n.missing { "MISSING" } else { "ok" };
+            writeln!(f, "    {word:<8} {} — {}", n.what, n.granted)?;
         }
         Ok(())
     }

@@ -86,7 +86,7 @@ pub struct Scenario {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Scale {
-    /// Instances `SERVICE#1` … `SERVICE#N` (1–[`MAX_REPLICAS`]).
+    /// Instances `SERVICE#1` … `SERVICE#N` (1–16).
     pub replicas: u32,
     /// How many of them start with the stack (default: all); the others exist, stopped, until
     /// a `start` fault names them (`inventory-worker#4`).

@@ -721,7 +721,7 @@ mod tests {
             let p = on(&swarm, &scale("ingestion-api", bad));
             assert!(
                 p[0].starts_with(&format!(
-                    "`faults[0].replicas`: {bad} replicas: give 1 to 16"
+                    "`faults[0].replicas`: {bad} replicas: give 1 to 16 (a service with no task is an outage"
                 )),
                 "{p:?}"
             );
@@ -738,6 +738,14 @@ mod tests {
         assert_eq!(p.len(), 1, "{p:?}");
         assert!(
             p[0].starts_with("`faults[1]`: `kill` at 2s could take down every instance of `ingestion-api` (2 of 2)"),
+            "{p:?}"
+        );
+        // A nemesis does not pick a scale: it changes what the later picks were planned on.
+        let pool = "nemesis: { start: 1s, end: 5s, every: 2s, duration: 1s, pool: [{ action: scale, service: ingestion-api, replicas: 3 }] }\n";
+        let p = on(&swarm, pool);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("`nemesis.pool[0].action`: `scale` changes the stack's shape"),
             "{p:?}"
         );
         // A scale-up takes nothing down: beside it, one API of two killed is no outage.

@@ -131,8 +131,8 @@ fn scale_rules(key: &str, on: &ServiceTarget, replicas: u32, names: &Names, v: &
             v,
             format!("{key}.replicas"),
             format!(
-                "{replicas} replicas: give 1 to {} (a service scaled to 0 is a `kill` of every task; \
-                 say that with `kill` and `allow_total_outage`)",
+                "{replicas} replicas: give 1 to {} (a service with no task is an outage: say it with \
+                 `pause` of each task, or a `drain` of their nodes, and `allow_total_outage`)",
                 crate::scenario::MAX_REPLICAS
             ),
         );
@@ -202,6 +202,14 @@ impl Fault {
                 v,
                 format!("{key}.duration"),
                 "pool entries last `nemesis.duration`; remove `duration`",
+            );
+        }
+        if self.action.kind() == Action::Scale {
+            push(
+                v,
+                format!("{key}.action"),
+                "`scale` changes the stack's shape, which the nemesis's later picks were planned \
+                 against (a replica it names may be gone): write the scale in `faults`",
             );
         }
         if !self.action.heals() {

@@ -66,6 +66,10 @@ impl Key {
                 "When, from the start of the load (required in `faults`, absent in a nemesis pool).",
             ),
             Key::Action => json!({ "const": a.as_str(), "description": a.row().doc }),
+            Key::Service if a == Action::Scale => json!({
+                "type": "string",
+                "description": "The whole swarm service (`inventory-worker`), one the stack file lists as `scalable:`.",
+            }),
             Key::Service => json!({
                 "type": "string",
                 "description": "The service (`ingestion-api` = one replica chosen by the seed, `ingestion-api#2` = that replica).",

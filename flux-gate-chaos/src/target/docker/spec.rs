@@ -131,7 +131,8 @@ impl DockerSpec {
 
     /// The services the harness needs to find in the project (besides the ones faults name),
     /// each with the role this file gives it: the entry, the fault proxy's API, the workers,
-    /// where the admin token is read, and every service a state URL names (`{{ip.SERVICE}}`).
+    /// where the admin token is read, every service a state URL names (`{{ip.SERVICE}}`), and
+    /// every service `scalable:` names.
     pub fn roles(&self) -> Vec<(&str, &'static str)> {
         let mut v = vec![
             (self.entry.service.as_str(), "entry"),
@@ -145,6 +146,8 @@ impl DockerSpec {
         ] {
             v.extend(placeholders(url).into_iter().map(|s| (s, role)));
         }
+        // A name misspelt here would make its service one no fault may scale, silently.
+        v.extend(self.scalable.iter().map(|s| (s.as_str(), "scalable")));
         v
     }
 }
@@ -167,6 +170,8 @@ mod tests {
                 ("ingestion-api", "admin_token"),
                 ("redis", "state.redis"),
                 ("postgres", "state.database"),
+                ("ingestion-api", "scalable"),
+                ("inventory-worker", "scalable"),
             ]
         );
         assert_eq!(placeholders("x {{ip.a#2}}:1 {{ip.b}} {{ip.c"), ["a", "b"]);

@@ -69,6 +69,8 @@ pub struct DockerTarget {
     /// Services a `scale` fault changed and no heal set back, with their replica count at
     /// the attach: `restore` sets it back, and the ledger names them for a guardian.
     scaled: BTreeMap<String, u32>,
+    /// The same services with the count they are set to now: a slot above it runs no task.
+    scaled_now: BTreeMap<String, u32>,
     /// What the attach recorded, rewritten when `isolated` or `scaled` changes.
     ledger: Ledger,
 }
@@ -78,6 +80,10 @@ impl DockerTarget {
     /// scale holds back (the scenario starts them later), waits for the other running
     /// containers to be healthy, and records what it found in
     /// `dir` (so `fgchaos cleanup` can repair after a crash).
+    ///
+    /// A stack is first waited on until every service runs as many serving tasks as it asks
+    /// for: one a crashed run's guardian has just scaled back may not have them all yet, and
+    /// the run's plan reads each service's tasks as the count a `scale` heals to.
     pub async fn attach(
         spec: DockerSpec,
         scope: &Scope,
@@ -85,6 +91,10 @@ impl DockerTarget {
         dir: &Path,
     ) -> Result<Self, TargetError> {
         let (fleet, engine) = connect(scope).await?;
+        if let Scope::Stack(stack) = scope {
+            let timeout = spec.health_timeout.get();
+            crate::target::swarm::deploy::wait_serving(&fleet, stack, timeout).await?;
+        }
         let docker = fleet.manager();
         let project = find_project(&fleet, &spec, scope, scale).await?;
         let nodes = swarm_nodes(docker, scope).await?;
@@ -126,6 +136,7 @@ impl DockerTarget {
             nodes,
             isolated: Vec::new(),
             scaled: BTreeMap::new(),
+            scaled_now: BTreeMap::new(),
             ledger: ledger.clone(),
         };
         t.stop_held_back().await?;
@@ -215,10 +226,12 @@ impl DockerTarget {
     }
 
     /// Every slot that ran at the attach, by instance and not by container: what a stack must
-    /// run again after a node comes back (a drained node's tasks are new containers).
+    /// run again after a node comes back (a drained node's tasks are new containers). A slot a
+    /// scale-down removed runs no task until the scale back, and is not one.
     fn slots(&self) -> Vec<Handle> {
         self.baseline
             .iter()
+            .filter(|instance| slot_runs(instance, &self.scaled_now))
             .map(|instance| Handle {
                 fleet: self.fleet.clone(),
                 scope: self.project.scope.clone(),
@@ -483,8 +496,10 @@ impl DockerTarget {
             self.record_changes()?;
         }
         replicas::set(&manager, stack, service, replicas).await?;
+        self.scaled_now.insert(service.to_owned(), replicas);
         if self.scaled.get(service) == Some(&replicas) {
             self.scaled.remove(service);
+            self.scaled_now.remove(service);
             self.record_changes()?;
         }
         let (fleet, stack, service) = (self.fleet.clone(), stack.to_owned(), service.to_owned());
@@ -494,19 +509,36 @@ impl DockerTarget {
         }))
     }
 
-    /// Sets every service a `scale` fault left changed back to its count at the attach, and
-    /// waits until it runs that many serving tasks.
+    /// Sets every service a `scale` fault left changed back to its count at the attach, then
+    /// waits until each runs that many serving tasks. Each is tried whatever the others did; one
+    /// that could not be set back stays on the ledger, for the guardian.
     async fn scale_back(&mut self, deadline: Instant) -> Result<(), TargetError> {
         let Scope::Stack(stack) = self.project.scope.clone() else {
             return Ok(());
         };
+        let mut errors = Vec::new();
+        let mut set = Vec::new();
         for (service, replicas) in self.scaled.clone() {
-            replicas::set(self.fleet.manager(), &stack, &service, replicas).await?;
-            self.scaled.remove(&service);
-            self.record_changes()?;
-            replicas::wait(&self.fleet, &stack, &service, replicas, deadline).await?;
+            match replicas::set(self.fleet.manager(), &stack, &service, replicas).await {
+                Ok(()) => {
+                    self.scaled.remove(&service);
+                    self.scaled_now.remove(&service);
+                    self.record_changes()?;
+                    set.push((service, replicas));
+                }
+                Err(e) => errors.push(e.to_string()),
+            }
         }
-        Ok(())
+        for (service, replicas) in set {
+            if let Err(e) = replicas::wait(&self.fleet, &stack, &service, replicas, deadline).await
+            {
+                errors.push(e.to_string());
+            }
+        }
+        match errors.is_empty() {
+            true => Ok(()),
+            false => Err(TargetError::Setup(errors.join("; "))),
+        }
     }
 
     /// Writes the nodes cut off and the services scaled now to the ledger.
@@ -515,6 +547,16 @@ impl DockerTarget {
         self.ledger.scaled = self.scaled.clone();
         self.ledger.write(&self.dir)
     }
+}
+
+/// Whether `instance`'s slot is one its service runs now: every slot, but those above the
+/// count a `scale` set (`scaled_now`) — a scale-down removed their tasks.
+fn slot_runs(instance: &str, scaled_now: &BTreeMap<String, u32>) -> bool {
+    let (service, number) = match instance.split_once('#') {
+        Some((service, n)) => (service, n.parse().unwrap_or(1)),
+        None => (instance, 1),
+    };
+    scaled_now.get(service).is_none_or(|now| number <= *now)
 }
 
 /// Where everything is, from the spec and the discovered project.
@@ -1000,6 +1042,16 @@ impl Target for DockerTarget {
         for inst in self.held_back.clone() {
             self.start_container(&inst).await?;
         }
+        // A node still cut off or a service still scaled (its restore failed) stays on the
+        // ledger: the guardian, or `fgchaos cleanup`, puts it back.
+        if !self.isolated.is_empty() || !self.scaled.is_empty() {
+            return Err(TargetError::Setup(format!(
+                "left on the ledger in {} for the guardian and `fgchaos cleanup`: {} node(s) cut off, {} service(s) scaled",
+                self.dir.display(),
+                self.isolated.len(),
+                self.scaled.len()
+            )));
+        }
         Ledger::remove(&self.dir);
         Ok(())
     }
@@ -1036,7 +1088,7 @@ mod tests {
         let e = check_roles(&spec, &project).unwrap_err().to_string();
         assert!(
             e.starts_with(
-                "swarm stack `shop` has no service `ingestion-api` (admin_token), `redis` \
+                "swarm stack `shop` has no service `ingestion-api` (admin_token, scalable), `redis` \
                  (state.redis), `postgres` (state.database): the role(s) the docker stack \
                  file (--stack) gives them (it has: inventory-worker, nginx, toxiproxy)"
             ),
@@ -1046,9 +1098,19 @@ mod tests {
         spec.workers.service = "ingestion-api".into();
         let e = check_roles(&spec, &project).unwrap_err().to_string();
         assert!(
-            e.contains("`ingestion-api` (workers, admin_token), `redis`"),
+            e.contains("`ingestion-api` (workers, admin_token, scalable), `redis`"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn a_slot_above_a_scaled_down_count_runs_no_task() {
+        let now = BTreeMap::from([("ingestion-api".to_owned(), 1)]);
+        assert!(slot_runs("ingestion-api#1", &now));
+        assert!(!slot_runs("ingestion-api#2", &now));
+        assert!(slot_runs("ingestion-api", &now));
+        assert!(slot_runs("redis", &now), "a service no scale changed");
+        assert!(slot_runs("inventory-worker#3", &BTreeMap::new()));
     }
 
     #[test]

@@ -6,11 +6,11 @@
 //! a scale-up. Healing sets the count the run attached to; until then the count is on the
 //! attach ledger, so a guardian or `fgchaos cleanup` sets it back after a crash.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Instant;
 
-use bollard::models::{Service, TaskState};
-use bollard::query_parameters::InspectServiceOptions;
+use bollard::models::{NodeState, Service, TaskState};
+use bollard::query_parameters::{InspectServiceOptions, ListNodesOptions};
 use bollard::Docker;
 
 use super::deploy::{
@@ -33,7 +33,8 @@ pub async fn count(docker: &Docker, stack: &str, service: &str) -> Result<u32, S
     replicated(&found, &full_name(stack, service))
 }
 
-/// Sets `service`'s replica count to `replicas`; returns the count it asked for before.
+/// Sets `service`'s replica count to `replicas`; a global service or a job is refused with
+/// its mode.
 ///
 /// Through `docker service scale`, not the API client: the engine changes a count only as
 /// part of a whole service spec sent back, and bollard's model of that spec drops the task's
@@ -42,17 +43,19 @@ pub async fn count(docker: &Docker, stack: &str, service: &str) -> Result<u32, S
 /// update — every task of the service replaced, an API's DNS name gone for seconds (seen
 /// here: 2,530 orders of a 2 → 1 scale failed). The command line reads and writes the spec in
 /// the engine's own types, names the version it read (a change made meanwhile is refused, not
-/// overwritten), and changes nothing but the count, so no task that stays is restarted.
+/// overwritten), and changes nothing but the count, so no task that stays is restarted. It is
+/// pointed at the engine fgchaos is attached to (`DOCKER_HOST`), whatever its context says.
 pub async fn set(
     docker: &Docker,
     stack: &str,
     service: &str,
     replicas: u32,
-) -> Result<u32, SwarmError> {
+) -> Result<(), SwarmError> {
     let name = full_name(stack, service);
     let before = count(docker, stack, service).await?;
     let to = format!("{name}={replicas}");
     let out = tokio::process::Command::new("docker")
+        .env("DOCKER_HOST", crate::target::docker::engine::address())
         .args(["service", "scale", "--detach", &to])
         .output()
         .await
@@ -67,7 +70,7 @@ pub async fn set(
         });
     }
     tracing::info!(service = %name, before, replicas, "swarm service scaled");
-    Ok(before)
+    Ok(())
 }
 
 async fn inspect(docker: &Docker, stack: &str, service: &str) -> Result<Service, SwarmError> {
@@ -140,11 +143,21 @@ async fn shortfall(
         .filter(|s| s.spec.as_ref().and_then(|sp| sp.name.as_deref()) == Some(name.as_str()))
         .collect();
     let tasks = tasks_of(docker, &services).await?;
-    rejected_task(&services, &tasks)?;
+    // A task rejected long ago (its history) says nothing of this scale.
+    let meant: Vec<_> = tasks
+        .iter()
+        .filter(|t| t.desired_state == Some(TaskState::RUNNING))
+        .cloned()
+        .collect();
+    rejected_task(&services, &meant)?;
+    // A task on a node the managers see down (cut off) runs on there until it rejoins,
+    // whatever Swarm wants of it: not one this wait can see go.
+    let down = down_nodes(docker).await?;
     let mut short: Vec<String> = tasks
         .iter()
         .filter(|t| t.desired_state != Some(TaskState::RUNNING))
         .filter(|t| t.status.as_ref().and_then(|s| s.state) == Some(TaskState::RUNNING))
+        .filter(|t| t.node_id.as_ref().is_none_or(|n| !down.contains(n)))
         .map(|t| format!("task {} still running", t.id.as_deref().unwrap_or("?")))
         .collect();
     let all = Project::discover(fleet, &Scope::Stack(stack.to_owned())).await?;
@@ -171,6 +184,19 @@ async fn shortfall(
         short.extend(not_ready(fleet, &mine, &live).await?);
     }
     Ok(short)
+}
+
+/// The ids of the nodes the managers do not see ready.
+async fn down_nodes(docker: &Docker) -> Result<HashSet<String>, SwarmError> {
+    let nodes = docker
+        .list_nodes(None::<ListNodesOptions>)
+        .await
+        .map_err(|e| DockerError::api("listing the swarm's nodes", e))?;
+    Ok(nodes
+        .into_iter()
+        .filter(|n| n.status.as_ref().and_then(|s| s.state) != Some(NodeState::READY))
+        .filter_map(|n| n.id)
+        .collect())
 }
 
 /// What setting the scaled services back did.
@@ -201,7 +227,7 @@ pub async fn scale_back(
             }
         }
         match set(docker, stack, service, *replicas).await {
-            Ok(_) => done.services.push(format!("{service} to {replicas}")),
+            Ok(()) => done.services.push(format!("{service} to {replicas}")),
             Err(e) => done.errors.push(e.to_string()),
         }
     }
