@@ -66,11 +66,9 @@ pub struct DockerTarget {
     /// Nodes an `isolate` cut off and no `rejoin` has joined again: `restore` does, and the
     /// ledger names them for a guardian.
     isolated: Vec<Isolated>,
-    /// Services a `scale` fault changed and no heal set back, with their replica count at
-    /// the attach: `restore` sets it back, and the ledger names them for a guardian.
-    scaled: BTreeMap<String, u32>,
-    /// The same services with the count they are set to now: a slot above it runs no task.
-    scaled_now: BTreeMap<String, u32>,
+    /// Services a `scale` fault changed and no heal set back: `restore` sets each back to its
+    /// count at the attach, and the ledger names them for a guardian.
+    scaled: BTreeMap<String, Scaled>,
     /// What the attach recorded, rewritten when `isolated` or `scaled` changes.
     ledger: Ledger,
 }
@@ -136,7 +134,6 @@ impl DockerTarget {
             nodes,
             isolated: Vec::new(),
             scaled: BTreeMap::new(),
-            scaled_now: BTreeMap::new(),
             ledger: ledger.clone(),
         };
         t.stop_held_back().await?;
@@ -231,7 +228,7 @@ impl DockerTarget {
     fn slots(&self) -> Vec<Handle> {
         self.baseline
             .iter()
-            .filter(|instance| slot_runs(instance, &self.scaled_now))
+            .filter(|instance| slot_runs(instance, &self.scaled))
             .map(|instance| Handle {
                 fleet: self.fleet.clone(),
                 scope: self.project.scope.clone(),
@@ -492,15 +489,21 @@ impl DockerTarget {
         let manager = self.fleet.manager().clone();
         if !self.scaled.contains_key(service) {
             let had = replicas::count(&manager, stack, service).await?;
-            self.scaled.insert(service.to_owned(), had);
+            let at_attach = Scaled {
+                at_attach: had,
+                now: had,
+            };
+            self.scaled.insert(service.to_owned(), at_attach);
             self.record_changes()?;
         }
         replicas::set(&manager, stack, service, replicas).await?;
-        self.scaled_now.insert(service.to_owned(), replicas);
-        if self.scaled.get(service) == Some(&replicas) {
-            self.scaled.remove(service);
-            self.scaled_now.remove(service);
-            self.record_changes()?;
+        match self.scaled.get_mut(service) {
+            Some(s) if s.at_attach == replicas => {
+                self.scaled.remove(service);
+                self.record_changes()?;
+            }
+            Some(s) => s.now = replicas,
+            None => {}
         }
         let (fleet, stack, service) = (self.fleet.clone(), stack.to_owned(), service.to_owned());
         let deadline = Instant::now() + self.spec.health_timeout.get();
@@ -518,11 +521,11 @@ impl DockerTarget {
         };
         let mut errors = Vec::new();
         let mut set = Vec::new();
-        for (service, replicas) in self.scaled.clone() {
+        for (service, scaled) in self.scaled.clone() {
+            let replicas = scaled.at_attach;
             match replicas::set(self.fleet.manager(), &stack, &service, replicas).await {
                 Ok(()) => {
                     self.scaled.remove(&service);
-                    self.scaled_now.remove(&service);
                     self.record_changes()?;
                     set.push((service, replicas));
                 }
@@ -544,19 +547,29 @@ impl DockerTarget {
     /// Writes the nodes cut off and the services scaled now to the ledger.
     fn record_changes(&mut self) -> Result<(), TargetError> {
         self.ledger.isolated = self.isolated.clone();
-        self.ledger.scaled = self.scaled.clone();
+        self.ledger.scaled = (self.scaled.iter())
+            .map(|(service, s)| (service.clone(), s.at_attach))
+            .collect();
         self.ledger.write(&self.dir)
     }
 }
 
+/// A service a `scale` fault changed: the count it ran at the attach, which `restore` and a
+/// guardian set back, and the count it is set to now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Scaled {
+    at_attach: u32,
+    now: u32,
+}
+
 /// Whether `instance`'s slot is one its service runs now: every slot, but those above the
-/// count a `scale` set (`scaled_now`) — a scale-down removed their tasks.
-fn slot_runs(instance: &str, scaled_now: &BTreeMap<String, u32>) -> bool {
+/// count a `scale` set — a scale-down removed their tasks.
+fn slot_runs(instance: &str, scaled: &BTreeMap<String, Scaled>) -> bool {
     let (service, number) = match instance.split_once('#') {
         Some((service, n)) => (service, n.parse().unwrap_or(1)),
         None => (instance, 1),
     };
-    scaled_now.get(service).is_none_or(|now| number <= *now)
+    scaled.get(service).is_none_or(|s| number <= s.now)
 }
 
 /// Where everything is, from the spec and the discovered project.
@@ -1105,7 +1118,11 @@ mod tests {
 
     #[test]
     fn a_slot_above_a_scaled_down_count_runs_no_task() {
-        let now = BTreeMap::from([("ingestion-api".to_owned(), 1)]);
+        let down = Scaled {
+            at_attach: 2,
+            now: 1,
+        };
+        let now = BTreeMap::from([("ingestion-api".to_owned(), down)]);
         assert!(slot_runs("ingestion-api#1", &now));
         assert!(!slot_runs("ingestion-api#2", &now));
         assert!(slot_runs("ingestion-api", &now));

@@ -66,6 +66,10 @@ pub enum SwarmError {
         "left the swarm, but could not remove the `docker_gwbridge` network its init made: {0}. Remove it by hand (`docker network rm docker_gwbridge`)"
     )]
     Bridge(String),
+    #[error(
+        "left the swarm, but the engine refuses to remove the `docker_gwbridge` network its init made ({0}) while it lists no endpoint on it: its own count of the bridge's endpoints is stale (an engine defect, moby/moby#37018). Nothing of the stack is left. Only a restart of the engine clears the count (`systemctl restart docker`, or however this engine is run); then `docker network rm docker_gwbridge`"
+    )]
+    StaleBridge(String),
     #[error("deploying the stack: {0}")]
     Deploy(String),
     #[error("removing the stack: {0}")]
@@ -278,6 +282,8 @@ pub async fn restore(docker: &Docker, membership: Membership) -> Result<(), Swar
 /// for up to 30 s. Past 10 s the endpoints still listed are stale — once the node has left,
 /// no task container is left to own one (the engine kept `gateway_ingress-sbox` for good
 /// once, and `docker network rm` failed on it by hand too) — and are disconnected by force.
+/// A refusal with no endpoint listed is the engine's stale count, which no API call clears:
+/// it is named as such, with the remedy (decisions §68).
 async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
     let mut last = String::new();
     for attempt in 0..120 {
@@ -293,27 +299,43 @@ async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    Err(SwarmError::Bridge(last))
+    match endpoints(docker).await {
+        Ok(listed) if listed.is_empty() => Err(SwarmError::StaleBridge(last)),
+        Ok(listed) => Err(SwarmError::Bridge(format!(
+            "{last} (it still lists {})",
+            listed.join(", ")
+        ))),
+        Err(e) => Err(SwarmError::Bridge(format!(
+            "{last} (and listing its endpoints failed: {e})"
+        ))),
+    }
+}
+
+/// The names of the endpoints the gateway bridge lists.
+async fn endpoints(docker: &Docker) -> Result<Vec<String>, bollard::errors::Error> {
+    let network = docker.inspect_network(GWBRIDGE, None).await?;
+    Ok(network
+        .containers
+        .unwrap_or_default()
+        .into_values()
+        .filter_map(|c| c.name)
+        .collect())
 }
 
 /// Disconnects by force every swarm gateway endpoint the bridge still lists
 /// (`docker network disconnect --force docker_gwbridge gateway_…`), each whatever the others
 /// did. Only `gateway_…` endpoints: the ones a swarm makes there.
 async fn disconnect_stale(docker: &Docker) {
-    let endpoints: Vec<String> = match docker.inspect_network(GWBRIDGE, None).await {
-        Ok(n) => n
-            .containers
-            .unwrap_or_default()
-            .into_values()
-            .filter_map(|c| c.name)
-            .filter(|name| name.starts_with("gateway_"))
-            .collect(),
+    let stale = match endpoints(docker).await {
+        Ok(listed) => listed
+            .into_iter()
+            .filter(|name| name.starts_with("gateway_")),
         Err(e) => {
             tracing::warn!(error = %e, "could not list the gateway bridge's endpoints");
             return;
         }
     };
-    for endpoint in endpoints {
+    for endpoint in stale {
         let request = bollard::models::NetworkDisconnectRequest {
             container: endpoint.clone(),
             force: Some(true),
