@@ -491,7 +491,7 @@ impl DockerTarget {
             let had = replicas::count(&manager, stack, service).await?;
             let at_attach = Scaled {
                 at_attach: had,
-                now: had,
+                now: None,
             };
             self.scaled.insert(service.to_owned(), at_attach);
             self.record_changes()?;
@@ -502,7 +502,7 @@ impl DockerTarget {
                 self.scaled.remove(service);
                 self.record_changes()?;
             }
-            Some(s) => s.now = replicas,
+            Some(s) => s.now = Some(replicas),
             None => {}
         }
         let (fleet, stack, service) = (self.fleet.clone(), stack.to_owned(), service.to_owned());
@@ -555,11 +555,11 @@ impl DockerTarget {
 }
 
 /// A service a `scale` fault changed: the count it ran at the attach, which `restore` and a
-/// guardian set back, and the count it is set to now.
+/// guardian set back, and the count it is set to now (none until the engine took one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Scaled {
     at_attach: u32,
-    now: u32,
+    now: Option<u32>,
 }
 
 /// Whether `instance`'s slot is one its service runs now: every slot, but those above the
@@ -569,7 +569,7 @@ fn slot_runs(instance: &str, scaled: &BTreeMap<String, Scaled>) -> bool {
         Some((service, n)) => (service, n.parse().unwrap_or(1)),
         None => (instance, 1),
     };
-    scaled.get(service).is_none_or(|s| number <= s.now)
+    (scaled.get(service).and_then(|s| s.now)).is_none_or(|now| number <= now)
 }
 
 /// Where everything is, from the spec and the discovered project.
@@ -1120,7 +1120,7 @@ mod tests {
     fn a_slot_above_a_scaled_down_count_runs_no_task() {
         let down = Scaled {
             at_attach: 2,
-            now: 1,
+            now: Some(1),
         };
         let now = BTreeMap::from([("ingestion-api".to_owned(), down)]);
         assert!(slot_runs("ingestion-api#1", &now));
@@ -1128,6 +1128,15 @@ mod tests {
         assert!(slot_runs("ingestion-api", &now));
         assert!(slot_runs("redis", &now), "a service no scale changed");
         assert!(slot_runs("inventory-worker#3", &BTreeMap::new()));
+        let refused = Scaled {
+            at_attach: 2,
+            now: None,
+        };
+        let refused = BTreeMap::from([("ingestion-api".to_owned(), refused)]);
+        assert!(
+            slot_runs("ingestion-api#2", &refused),
+            "a scale the engine refused removed nothing"
+        );
     }
 
     #[test]

@@ -149,12 +149,23 @@ pub async fn down(stack: &str, work_dir: &Path) -> Result<(), SwarmError> {
     };
     // The swarm `up` made is left even when the stack would not go all the way: leaving a
     // single-node swarm takes its services with it, and an engine left a manager is what the
-    // user would not expect. The first error is still the answer.
-    if let Some(d) = record {
-        membership::restore(&docker, d.membership()).await?;
+    // user would not expect. The stack's error, the first, is still the answer; the record
+    // is kept while the engine is not as found.
+    let Some(d) = record else {
+        return removed;
+    };
+    let restored = membership::restore(&docker, d.membership()).await;
+    if restored.is_ok() {
         let _ = std::fs::remove_file(Deployment::path(work_dir, stack));
     }
-    removed
+    match (removed, restored) {
+        (Err(first), Err(then)) => {
+            tracing::error!(error = %then, "leaving the engine as found failed too");
+            Err(first)
+        }
+        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
+        (Ok(()), Ok(())) => Ok(()),
+    }
 }
 
 /// `docker stack deploy --resolve-image never`: the images are the engines' own (no
