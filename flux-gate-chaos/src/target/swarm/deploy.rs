@@ -158,14 +158,10 @@ pub async fn down(stack: &str, work_dir: &Path) -> Result<(), SwarmError> {
     if restored.is_ok() {
         let _ = std::fs::remove_file(Deployment::path(work_dir, stack));
     }
-    match (removed, restored) {
-        (Err(first), Err(then)) => {
-            tracing::error!(error = %then, "leaving the engine as found failed too");
-            Err(first)
-        }
-        (Err(e), Ok(())) | (Ok(()), Err(e)) => Err(e),
-        (Ok(()), Ok(())) => Ok(()),
+    if let (Err(_), Err(then)) = (&removed, &restored) {
+        tracing::error!(error = %then, "leaving the engine as found failed too");
     }
+    removed.and(restored)
 }
 
 /// `docker stack deploy --resolve-image never`: the images are the engines' own (no

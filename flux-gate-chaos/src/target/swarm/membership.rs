@@ -302,17 +302,20 @@ async fn remove_gwbridge(docker: &Docker) -> Result<(), SwarmError> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
-    match endpoints(docker).await {
+    Err(kept_bridge(last, endpoints(docker).await))
+}
+
+/// Why the bridge was kept, from the engine's last refusal and the endpoints it lists now: a
+/// refusal for active endpoints with none listed is the stale count; anything else is named
+/// as it is.
+fn kept_bridge(last: String, listed: Result<Vec<String>, bollard::errors::Error>) -> SwarmError {
+    match listed {
         Ok(listed) if listed.is_empty() && last.contains("has active endpoints") => {
-            Err(SwarmError::StaleBridge(last))
+            SwarmError::StaleBridge(last)
         }
-        Ok(listed) => Err(SwarmError::Bridge(format!(
-            "{last} (it still lists {})",
-            listed.join(", ")
-        ))),
-        Err(e) => Err(SwarmError::Bridge(format!(
-            "{last} (and listing its endpoints failed: {e})"
-        ))),
+        Ok(listed) if listed.is_empty() => SwarmError::Bridge(last),
+        Ok(listed) => SwarmError::Bridge(format!("{last} (it still lists {})", listed.join(", "))),
+        Err(e) => SwarmError::Bridge(format!("{last} (and listing its endpoints failed: {e})")),
     }
 }
 
@@ -380,5 +383,23 @@ mod tests {
         assert!(stale.contains(refusal), "{stale}");
         let listed = SwarmError::Bridge(format!("{refusal} (it still lists gateway_ab12)"));
         assert!(!listed.to_string().contains("moby/moby#37018"), "{listed}");
+    }
+
+    #[test]
+    fn only_a_refusal_for_active_endpoints_with_none_listed_is_the_stale_count() {
+        let refusal = || "network docker_gwbridge id 59682f has active endpoints".to_owned();
+        assert!(matches!(
+            kept_bridge(refusal(), Ok(vec![])),
+            SwarmError::StaleBridge(_)
+        ));
+        match kept_bridge(refusal(), Ok(vec!["gateway_ab12".into()])) {
+            SwarmError::Bridge(e) => assert!(e.ends_with("(it still lists gateway_ab12)"), "{e}"),
+            other => panic!("an endpoint listed is no stale count: {other}"),
+        }
+        let other_refusal = "error while removing network: driver failed".to_owned();
+        assert!(matches!(
+            kept_bridge(other_refusal, Ok(vec![])),
+            SwarmError::Bridge(_)
+        ));
     }
 }
