@@ -58,24 +58,11 @@ impl Drop for LeaveOnDrop {
     }
 }
 
-fn skip() -> bool {
-    if common::engine_answers() {
-        return false;
-    }
-    assert_ne!(
-        std::env::var("FG_REQUIRE_DOCKER").as_deref(),
-        Ok("1"),
-        "FG_REQUIRE_DOCKER=1 but no Docker engine answers"
-    );
-    eprintln!("skipped: no Docker engine answers (FG_REQUIRE_DOCKER=1 makes this a failure)");
-    true
-}
-
 /// An engine in no swarm is made a manager and left as it was found; a manager found is used
 /// as it is and left a manager (a swarm fgchaos did not make is not its to leave).
 #[tokio::test]
 async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
-    if skip() {
+    if common::engine::skip_without_engine() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().await;
@@ -138,7 +125,7 @@ async fn an_engine_in_no_swarm_is_made_a_manager_and_left_as_found() {
 /// `fgchaos up --target swarm` does).
 #[tokio::test]
 async fn a_run_on_an_engine_in_no_swarm_is_refused_and_changes_nothing() {
-    if skip() {
+    if common::engine::skip_without_engine() {
         return;
     }
     let _one = ONE_AT_A_TIME.lock().await;

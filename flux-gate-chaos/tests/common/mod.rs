@@ -4,6 +4,7 @@
 use std::path::Path;
 
 pub mod builds;
+pub mod engine;
 pub mod explore;
 
 /// Pids of live processes whose working directory is inside `dir` (every service of a local
@@ -64,16 +65,6 @@ pub fn run_dir_in(reports: &Path) -> std::path::PathBuf {
         .collect();
     assert_eq!(dirs.len(), 1, "{dirs:?}");
     dirs[0].clone()
-}
-
-/// Whether a Docker engine answers (`docker version`): the gate of the tests that need one.
-pub fn engine_answers() -> bool {
-    std::process::Command::new("docker")
-        .args(["version", "--format", "{{.Server.Version}}"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
 }
 
 /// A loopback port free a moment ago.
