@@ -72,6 +72,10 @@ pub enum Command {
     /// Serve this machine's clock to generators on other machines (`fgchaos load --clock`),
     /// until Ctrl-C.
     Clock(ClockArgs),
+    /// Be one generator of a run's load, placed by the run on another node (`generators: n` on
+    /// a swarm stack): join its coordinator for a segment, drive that segment from the agreed
+    /// start, and stream the history back as it is made.
+    Join(JoinArgs),
     /// Check scenario files without running anything.
     Validate(ValidateArgs),
     /// List the scenarios of a directory: name, description, faults, duration.
@@ -295,6 +299,19 @@ pub struct MergeArgs {
     /// 5 ms: `load::merge::MAX_SKEW`).
     #[arg(long)]
     pub max_skew: Option<String>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// `host:port` of the run's coordinator.
+    #[arg(long)]
+    pub coordinator: std::net::SocketAddr,
+    /// This generator's segment of the load, `i/n`.
+    #[arg(long)]
+    pub segment: String,
+    /// `host:port` of the entry this generator sends to; loopback only.
+    #[arg(long)]
+    pub entry: std::net::SocketAddr,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -8,7 +8,9 @@ use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+use fgchaos::load::coordinator::Coordinator;
 use fgchaos::load::history::{self, Op};
+use fgchaos::load::{Live, LoadPlan};
 use fgchaos::scenario::Scenario;
 use fgchaos::target::local::{LocalTarget, StackSpec};
 use fgchaos::target::Target;
@@ -258,6 +260,118 @@ async fn segments_of_separate_processes_merge_into_exactly_the_whole_load() {
     assert!(!d.join("bad.jsonl").exists());
 
     drop(clock);
+    st.teardown(false).await.unwrap();
+}
+
+/// A run's coordinator and two `fgchaos join` processes (what a run on a swarm places on its
+/// nodes, decisions §69): each is given the load and the start by the coordinator and streams
+/// its history back as it is made, and their merge is exactly the whole load — the same
+/// attempts one generator makes on the same seed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn generators_that_join_a_coordinator_make_exactly_the_whole_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let mut st = LocalTarget::start(
+        StackSpec::built_in().unwrap(),
+        &d.join("work"),
+        "token",
+        &Default::default(),
+    )
+    .await
+    .unwrap();
+    let ep = st.endpoints().clone();
+    let entry = ep.entry.trim_start_matches("http://").to_owned();
+    let scenario: Scenario = serde_yaml::from_str(
+        "name: s\nsale: { product: joined, stock: 100000 }\nload: { model: arrival-rate, rate: 1/s }\n",
+    )
+    .unwrap();
+    for product in ["joined", "whole"] {
+        fgchaos::run::start_sale(&ep.entry, &ep.admin_token, product, &scenario)
+            .await
+            .unwrap();
+    }
+    let plan = LoadPlan {
+        entry: entry.parse().unwrap(),
+        product: "joined".into(),
+        key_prefix: "join-1".into(),
+        seed: 11,
+        load: serde_yaml::from_str(
+            "{model: arrival-rate, rate: 150/s, duration: 3s, users: 1000000, timeout: 2s, generators: 2}",
+        )
+        .unwrap(),
+        duration: std::time::Duration::from_secs(3),
+        segment: fgchaos::load::Segment::WHOLE,
+    };
+    let live = std::sync::Arc::new(Live::keeping(0));
+    let history_path = d.join("history.jsonl");
+    let coordinator = Coordinator::serve([127, 0, 0, 1].into(), &plan, &history_path, live.clone())
+        .await
+        .unwrap();
+    let join = |segment: &str, entry: &str| {
+        let mut c = fgchaos();
+        c.arg("join")
+            .args(["--coordinator", &coordinator.addr().to_string()])
+            .args(["--segment", segment, "--entry", entry])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        c
+    };
+    // Bad input, before anyone joined: a segment that is none, an entry off loopback, and a
+    // segment of another count (the coordinator says how many make the load).
+    let (code, err) = refused(&mut join("3/2", &entry));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("segment `3/2`"), "{err}");
+    let (_, err) = refused(&mut join("1/2", "10.1.2.3:8080"));
+    assert!(err.contains("only to loopback"), "{err}");
+    let (code, err) = refused(&mut join("1/3", &entry));
+    assert_eq!(code, Some(3), "{err}");
+    assert!(err.contains("this load is made by 2 generators"), "{err}");
+    assert_eq!(coordinator.not_joined().len(), 2);
+
+    let generators: Vec<Killed> = ["1/2", "2/2"]
+        .iter()
+        .map(|s| Killed(join(s, &entry).spawn().unwrap()))
+        .collect();
+    common::wait_until_async(std::time::Duration::from_secs(30), "both joined", || {
+        let missing = coordinator.not_joined();
+        async move {
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{missing:?}"))
+            }
+        }
+    })
+    .await;
+    coordinator.release(std::time::Duration::from_millis(500));
+    let never = tokio::sync::watch::channel(false).1;
+    let summary = coordinator
+        .collect(never, std::time::Duration::from_secs(30))
+        .await
+        .unwrap();
+    for mut g in generators {
+        let (mut out, mut err) = (String::new(), String::new());
+        g.0.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        g.0.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        assert!(g.0.wait().unwrap().success(), "{err}");
+        assert!(out.contains("of load join-1 joined: joined from"), "{out}");
+        assert!(out.contains("ops of segment"), "{out}");
+    }
+    // Counted into the run's live window as they came, and merged: 3 s at 150/s.
+    assert_eq!(summary.totals.ops, 450);
+    assert_eq!(live.sent.load(std::sync::atomic::Ordering::Relaxed), 450);
+    assert_eq!(summary.generators.len(), 2);
+    assert_eq!(summary.generators.iter().map(|g| g.ops).sum::<u64>(), 450);
+    for i in 1..=2 {
+        assert!(d
+            .join(format!("history-{i}-of-2.jsonl.manifest.json"))
+            .exists());
+    }
+    ok(&mut load(&entry, "whole", &d.join("whole.jsonl"), &[]));
+    let merged = history::read(&history_path).unwrap();
+    let whole = history::read(&d.join("whole.jsonl")).unwrap();
+    assert_eq!(merged.len(), 450);
+    assert_eq!(attempts(&merged), attempts(&whole));
     st.teardown(false).await.unwrap();
 }
 

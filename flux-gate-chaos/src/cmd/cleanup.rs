@@ -72,6 +72,13 @@ async fn cleanup_docker(args: &CleanupArgs, scope: &Scope) -> bool {
                 healed.activated.join(", ")
             );
         }
+        if !healed.generators.is_empty() {
+            outln!(
+                "{what}: removed {} service(s) of load generators ({})",
+                healed.generators.len(),
+                healed.generators.join(", ")
+            );
+        }
         if !healed.scaled.is_empty() {
             outln!(
                 "{what}: set {} scaled swarm service(s) back ({})",

@@ -7,6 +7,7 @@ use fgchaos::cli::LoadArgs;
 use fgchaos::load::clock::Clock;
 use fgchaos::load::manifest::Manifest;
 use fgchaos::load::meeting::{drive_segment, Meeting};
+use fgchaos::load::out::Out;
 use fgchaos::load::{LoadPlan, LoadSummary, Segment};
 use fgchaos::scenario::{self, Dur, LoadModel, Rate};
 use tokio::sync::watch;
@@ -32,6 +33,7 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
     }
     let plan = plan(&args, segment)?;
     let never = watch::channel(false).1;
+    let out = Out::File(args.history.clone());
     let (summary, manifest) = match args.start_at {
         Some(ms) => {
             let meeting = Meeting {
@@ -39,12 +41,11 @@ pub async fn load(args: LoadArgs) -> anyhow::Result<Exit> {
                 clock: args.clock.map_or(Clock::Local, Clock::Remote),
             };
             let (summary, manifest) =
-                drive_segment(plan, &args.history, Default::default(), never, &meeting).await?;
+                drive_segment(plan, &out, Default::default(), never, &meeting).await?;
             (summary, Some(manifest))
         }
         None => {
-            let summary =
-                fgchaos::load::drive(plan, &args.history, Default::default(), never).await?;
+            let summary = fgchaos::load::drive(plan, &out, Default::default(), never).await?;
             (summary, None)
         }
     };

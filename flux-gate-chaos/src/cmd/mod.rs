@@ -12,6 +12,7 @@ mod explore;
 mod guard;
 mod halt;
 mod interrupt;
+mod join;
 mod list;
 mod load;
 mod merge;
@@ -77,6 +78,7 @@ pub async fn dispatch(command: Command, no_guard: bool) -> anyhow::Result<Exit> 
         Command::Load(args) => load::load(args).await,
         Command::Merge(args) => merge::merge(&args),
         Command::Clock(args) => clock::clock(&args).await,
+        Command::Join(args) => join::join(&args).await,
         Command::Schema { of } => {
             let schema = if of == "space" {
                 schemars::schema_for!(fgchaos::explore::Space)

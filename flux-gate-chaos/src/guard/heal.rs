@@ -29,6 +29,9 @@ pub struct Healed {
     /// Swarm: services a `scale` fault left changed, set back (`service to N`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scaled: Vec<String>,
+    /// Swarm: the services of load generators a run placed on the nodes, removed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub generators: Vec<String>,
     /// Docker: containers of the project that were paused.
     pub resumed: Vec<String>,
     /// Docker: containers of the project that were stopped (a held-back instance too).
@@ -74,6 +77,7 @@ pub async fn heal(dir: &Path, target: TargetKind) -> Healed {
                     healed.activated = done.activated;
                     healed.rejoined = done.rejoined;
                     healed.scaled = done.scaled;
+                    healed.generators = done.generators;
                     healed.resumed = done.resumed;
                     healed.started = done.started;
                     healed.errors = done.errors;

@@ -124,11 +124,15 @@ pub fn skew_us(start: Reading, end: Reading) -> u64 {
 /// The coordinator's clock: `GET /clock` answers this machine's time in microseconds since the
 /// Unix epoch. Serves until `listener` fails or the future is dropped.
 pub async fn serve(listener: tokio::net::TcpListener) -> std::io::Result<()> {
-    let app = axum::Router::new().route(
+    axum::serve(listener, routes()).await
+}
+
+/// `GET /clock`, for any server that also serves it (a run's coordinator of its generators).
+pub fn routes<S: Clone + Send + Sync + 'static>() -> axum::Router<S> {
+    axum::Router::new().route(
         "/clock",
         axum::routing::get(|| async { now_unix_us().to_string() }),
-    );
-    axum::serve(listener, app).await
+    )
 }
 
 #[cfg(test)]

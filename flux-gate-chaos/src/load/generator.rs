@@ -21,6 +21,7 @@ use hyper_util::rt::TokioIo;
 use tokio::sync::{mpsc, watch};
 
 use super::history::{classify, Op, Outcome, Recorder, SecondStats, Totals};
+use super::out::Out;
 use super::recent::Recent;
 use super::schedule::Schedule;
 use super::segment::Segment;
@@ -62,6 +63,31 @@ impl Live {
             recent: std::sync::Mutex::new(Recent::keeping(keep)),
             keeps: keep > 0,
             ..Live::default()
+        }
+    }
+
+    /// Counts an answer a generator elsewhere heard (its op, come to the coordinator): what
+    /// a generator in this process counts as it sends and records.
+    pub fn observe(&self, op: &Op) {
+        self.sent.fetch_add(1, Ordering::Relaxed);
+        self.count(op);
+        self.remember(op);
+    }
+
+    fn count(&self, op: &Op) {
+        let counter = match op.outcome {
+            Outcome::Ok => &self.ok,
+            Outcome::Fail => &self.fail,
+            Outcome::Info => &self.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn remember(&self, op: &Op) {
+        if self.keeps {
+            if let Ok(mut recent) = self.recent.lock() {
+                recent.add(op);
+            }
         }
     }
 }
@@ -144,15 +170,15 @@ struct Shared {
 /// and hands it to `write_history`.
 pub async fn drive(
     plan: LoadPlan,
-    history: &std::path::Path,
+    history: &Out,
     live: Arc<Live>,
     cancel: watch::Receiver<bool>,
 ) -> Result<LoadSummary, LoadError> {
     let hist_err = |source| LoadError::History {
-        path: history.display().to_string(),
+        path: history.describe(),
         source,
     };
-    let recorder = Recorder::create(history).map_err(hist_err)?;
+    let recorder = history.recorder().map_err(hist_err)?;
     let (tx, rx) = mpsc::unbounded_channel::<Op>();
     let writer = tokio::spawn(write_history(recorder, rx, live.clone()));
 
@@ -201,11 +227,7 @@ async fn write_history(
 ) -> std::io::Result<(Vec<SecondStats>, Totals)> {
     while let Some(op) = ops.recv().await {
         recorder.record(&op)?;
-        if live.keeps {
-            if let Ok(mut recent) = live.recent.lock() {
-                recent.add(&op);
-            }
-        }
+        live.remember(&op);
     }
     recorder.finish()
 }
@@ -388,12 +410,7 @@ async fn send(s: &Shared, conn: &mut Option<Conn>, seq: u64, due: Duration) -> O
 
 /// Counts the op for the progress bar and hands it to [`write_history`].
 fn record(s: &Shared, op: Op) {
-    let counter = match op.outcome {
-        Outcome::Ok => &s.live.ok,
-        Outcome::Fail => &s.live.fail,
-        Outcome::Info => &s.live.info,
-    };
-    counter.fetch_add(1, Ordering::Relaxed);
+    s.live.count(&op);
     let _ = s.ops.send(op);
 }
 

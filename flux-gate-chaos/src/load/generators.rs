@@ -4,7 +4,9 @@
 //!
 //! Here the generators share the run's process and clock; what makes them several is exactly
 //! what makes them several anywhere — disjoint segments, one agreed start, histories merged on
-//! one timeline — so a merged history is judged the same wherever its generators ran.
+//! one timeline — so a merged history is judged the same wherever its generators ran. On a
+//! swarm stack the run places them on the nodes instead ([`super::coordinator`],
+//! `run/placed.rs`), and their histories are merged by [`merge_segments`] all the same.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +17,7 @@ use super::clock::{now_unix_us, Clock};
 use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
 use super::meeting::{drive_segment, Meeting, MeetingError};
 use super::merge::{merge, MergeError, MAX_SKEW};
+use super::out::Out;
 use super::segment::Segment;
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +32,8 @@ pub enum GeneratorsError {
     },
     #[error("merging the generators' histories: {0}")]
     Merge(#[from] MergeError),
+    #[error(transparent)]
+    Placed(#[from] super::coordinator::CoordinatorError),
     #[error("writing the merged history {}: {source}", path.display())]
     Write {
         path: PathBuf,
@@ -52,7 +57,8 @@ pub async fn drive_all(
 ) -> Result<LoadSummary, GeneratorsError> {
     let generators = plan.load.generators;
     if generators <= 1 {
-        return Ok(drive(plan, history, live, cancel).await?);
+        let out = Out::File(history.to_owned());
+        return Ok(drive(plan, &out, live, cancel).await?);
     }
     let meeting = Meeting {
         start_at_unix_us: now_unix_us(),
@@ -70,35 +76,41 @@ pub async fn drive_all(
             &meeting,
         );
         async move {
-            drive_segment(plan, &path, live, cancel, meeting)
+            drive_segment(plan, &Out::File(path.clone()), live, cancel, meeting)
                 .await
-                .map(|(summary, _)| (path, summary))
+                .map(|_| path)
                 .map_err(|source| GeneratorsError::Segment { segment, source })
         }
     });
     // Every generator runs to its end even when another fails: none is left sending unawaited.
-    let done = futures::future::join_all(shares)
+    let paths = futures::future::join_all(shares)
         .await
         .into_iter()
         .collect::<Result<Vec<_>, _>>()?;
-    let paths: Vec<PathBuf> = done.iter().map(|(p, _)| p.clone()).collect();
-    let merged = merge(&paths, MAX_SKEW)?;
+    merge_segments(&paths, history)
+}
+
+/// The run's history from its segments' (each with its manifest beside it), written to
+/// `history`; what the load did, from the manifests — wherever the generators ran.
+pub fn merge_segments(
+    segments: &[PathBuf],
+    history: &Path,
+) -> Result<LoadSummary, GeneratorsError> {
+    let merged = merge(segments, MAX_SKEW)?;
     let (seconds, totals) = merged
         .write(history)
         .map_err(|source| GeneratorsError::Write {
             path: history.to_owned(),
             source,
         })?;
+    let m = &merged.manifests;
     Ok(LoadSummary {
         totals,
         seconds,
-        not_sent: done.iter().map(|(_, s)| s.not_sent).sum(),
-        elapsed_ms: done.iter().map(|(_, s)| s.elapsed_ms).max().unwrap_or(0),
-        generators: merged.manifests.iter().map(|m| m.record()).collect(),
-        started_unix_us: done
-            .iter()
-            .map(|(_, s)| s.started_unix_us)
-            .min()
-            .unwrap_or(0),
+        not_sent: m.iter().map(|m| m.not_sent).sum(),
+        elapsed_ms: m.iter().map(|m| m.elapsed_ms).max().unwrap_or(0),
+        generators: m.iter().map(|m| m.record()).collect(),
+        // On the coordinator's clock, which is this machine's.
+        started_unix_us: m.iter().map(|m| m.started_unix_us).min().unwrap_or(0),
     })
 }

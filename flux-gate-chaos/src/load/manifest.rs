@@ -30,6 +30,12 @@ pub struct Manifest {
     pub clock_at_end: Reading,
     /// Operations in the history.
     pub ops: u64,
+    /// Its tickets still queued when the load's time was up (the system could not keep up).
+    #[serde(default)]
+    pub not_sent: u64,
+    /// How long its load ran, in ms.
+    #[serde(default)]
+    pub elapsed_ms: u64,
 }
 
 /// What a run's journal keeps of each of its generators: enough to see that their histories
@@ -43,6 +49,9 @@ pub struct GeneratorRecord {
     /// How far its place on the coordinator's timeline may be wrong (µs).
     pub skew_us: u64,
     pub clock: String,
+    /// The swarm node it ran on, when the run placed it there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +89,7 @@ impl Manifest {
             late_us: self.late_us(),
             skew_us: self.skew_us(),
             clock: self.clock.clone(),
+            node: None,
         }
     }
 

@@ -4,7 +4,6 @@
 //! ([`super::manifest`]), which is what lets [`super::merge`] put the histories on one
 //! timeline.
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +12,7 @@ use tokio::sync::watch;
 use super::clock::{now_unix_us, Clock, ClockError};
 use super::generator::{drive, Live, LoadError, LoadPlan, LoadSummary};
 use super::manifest::{Manifest, ManifestError};
+use super::out::Out;
 
 /// How late after the agreed start a generator may still start. Its lateness is not hidden — the
 /// merge keeps the schedule's intended times, so every attempt of a late generator shows it as
@@ -37,9 +37,9 @@ pub enum MeetingError {
     Clock(#[from] ClockError),
     #[error("the agreed start passed {0:?} ago (at most {MOST_LATE:?} late is joined): agree on a later one")]
     TooLate(Duration),
-    #[error("the load ran (its history is {}), but the coordinator's clock did not answer at its end, so no manifest was written and the history cannot be merged: {source}", history.display())]
+    #[error("the load ran (its history is {history}), but the coordinator's clock did not answer at its end, so no manifest was written and the history cannot be merged: {source}")]
     NoEndReading {
-        history: std::path::PathBuf,
+        history: String,
         #[source]
         source: ClockError,
     },
@@ -68,10 +68,10 @@ pub fn identity(plan: &LoadPlan) -> String {
 }
 
 /// Drives `plan`'s segment from the agreed start; returns once its history and manifest are
-/// on disk.
+/// written (on disk, or sent to the coordinator).
 pub async fn drive_segment(
     plan: LoadPlan,
-    history: &Path,
+    history: &Out,
     live: Arc<Live>,
     cancel: watch::Receiver<bool>,
     meeting: &Meeting,
@@ -96,7 +96,7 @@ pub async fn drive_segment(
         .read()
         .await
         .map_err(|source| MeetingError::NoEndReading {
-            history: history.to_owned(),
+            history: history.describe(),
             source,
         })?;
     let manifest = Manifest {
@@ -113,7 +113,9 @@ pub async fn drive_segment(
         clock_at_start: at_start,
         clock_at_end: at_end,
         ops: summary.totals.ops,
+        not_sent: summary.not_sent,
+        elapsed_ms: summary.elapsed_ms,
     };
-    manifest.write(history)?;
+    history.manifest(&manifest)?;
     Ok((summary, manifest))
 }

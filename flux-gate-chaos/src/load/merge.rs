@@ -251,6 +251,8 @@ mod tests {
             clock_at_start: Reading::default(),
             clock_at_end: Reading::default(),
             ops: 0,
+            not_sent: 0,
+            elapsed_ms: 0,
         }
     }
 

@@ -3,13 +3,16 @@
 //! coordinator's, and the merge of their histories into one.
 
 pub mod clock;
+pub mod coordinator;
 pub mod generator;
 pub mod generators;
 pub mod history;
 pub mod manifest;
 pub mod meeting;
 pub mod merge;
+pub mod out;
 pub mod recent;
+pub mod remote;
 pub mod schedule;
 pub mod segment;
 

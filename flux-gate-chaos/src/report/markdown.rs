@@ -442,8 +442,12 @@ fn generators(g: &[crate::load::manifest::GeneratorRecord]) -> String {
     let each: Vec<String> = g
         .iter()
         .map(|r| {
+            let on = r
+                .node
+                .as_ref()
+                .map_or(String::new(), |n| format!(" on node {n}"));
             format!(
-                "{}: {} ops, started {} µs late, skew ≤ {} µs ({} clock)",
+                "{}{on}: {} ops, started {} µs late, skew ≤ {} µs ({} clock)",
                 r.segment, r.ops, r.late_us, r.skew_us, r.clock
             )
         })

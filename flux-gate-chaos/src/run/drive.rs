@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 use super::together::Together;
-use super::{now_utc, progress_bar, Run, Times};
+use super::{now_utc, placed, progress_bar, Run, Times};
 use crate::load::{Live, LoadPlan, LoadSummary};
 use crate::model::{Abort, Warmup};
 use crate::nemesis::plan::PlanError;
@@ -19,6 +19,7 @@ use crate::scenario::steady::Hypothesis;
 use crate::scenario::stop::AbortWhen;
 use crate::scenario::{validate, Scenario};
 use crate::stop;
+use crate::target::placement::GeneratorHost;
 use crate::target::{Endpoints, TargetError};
 use crate::toxiproxy;
 
@@ -52,6 +53,8 @@ pub enum DriveError {
     },
     #[error("some faults could not be undone")]
     NotUndone,
+    #[error("the load's generators on the stack's nodes: {0}")]
+    Generators(String),
 }
 
 /// What step 3 returned: the plan, the timeline and the load's summary — kept when the drive
@@ -113,12 +116,18 @@ impl Run {
         halt: watch::Receiver<bool>,
     ) -> Driven {
         let mut driven = Driven::default();
+        let mut placed = None;
         match self
-            .drive_into(&mut driven, progress, interrupt, halt)
+            .drive_into(&mut driven, &mut placed, progress, interrupt, halt)
             .await
         {
             Ok(times) => driven.times = Some(times),
             Err(e) => driven.failure = Some(e),
+        }
+        if let Some(host) = placed {
+            if let Err(e) = placed::remove(host, driven.load.as_mut()).await {
+                driven.failure.get_or_insert(e);
+            }
         }
         driven
     }
@@ -126,41 +135,32 @@ impl Run {
     async fn drive_into(
         &mut self,
         d: &mut Driven,
+        placed: &mut Option<Box<dyn GeneratorHost>>,
         progress: bool,
         interrupt: watch::Receiver<bool>,
         halt: watch::Receiver<bool>,
     ) -> Result<Times, DriveError> {
         let ep = self.target.endpoints().clone();
-        group_at_rest(&ep).await;
-        start_sale(
-            &ep.entry,
-            &ep.admin_token,
-            &self.opened.product,
-            &self.opened.scenario,
-        )
-        .await?;
-        d.faults = {
-            let t = self.target.as_ref();
-            nemesis::plan(&self.opened.scenario, self.opened.seed, &|svc| {
-                t.instances_of(svc)
-            })?
-        };
+        d.faults = self.open_sale(&ep).await?;
         let plan = self.load_plan(&ep)?;
+        let conditions = self.opened.scenario.abort_when.clone();
+        let gate = (!d.faults.is_empty())
+            .then(|| Hypothesis::of(&self.opened.scenario, self.opened.target));
+        let keep = keep_seconds(conditions.as_ref(), gate.as_ref().and(d.faults.first()));
+        let live = Arc::new(Live::keeping(keep));
+        let history = self.out_dir.join(&self.opened.history);
+        let (run_id, target) = (&self.opened.run_id, self.target.as_ref());
+        let coordinator =
+            placed::place(target, run_id, &plan, &history, live.clone(), placed).await?;
         let start = Instant::now();
         d.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         // The target's endpoints as faults and the restore change them (a container started
         // or restarted can come back at another address), for the backlog watch.
         let endpoints = watch::Sender::new(ep.clone());
         self.start_observers(&endpoints, start).await?;
-        let conditions = self.opened.scenario.abort_when.clone();
-        let gate = (!d.faults.is_empty())
-            .then(|| Hypothesis::of(&self.opened.scenario, self.opened.target));
-        let keep = keep_seconds(conditions.as_ref(), gate.as_ref().and(d.faults.first()));
-        let live = Arc::new(Live::keeping(keep));
         let active = Arc::new(Mutex::new(Vec::new()));
         let bar = progress
             .then(|| progress_bar::show(plan.duration, live.clone(), active.clone(), start));
-        let history = self.out_dir.join(&self.opened.history);
         let proxy = toxiproxy::Client::new(ep.toxiproxy.clone());
         let watch = stop::Inputs {
             live: live.clone(),
@@ -173,6 +173,7 @@ impl Run {
             executor: &executor,
             faults: &d.faults,
             plan,
+            coordinator,
             history: &history,
             live,
             conditions,
@@ -202,6 +203,17 @@ impl Run {
             zero: start,
             last_change: start + Duration::from_millis(d.last_change_ms()),
         })
+    }
+
+    /// Starts the sale, and plans the faults on the instances the stack runs now.
+    async fn open_sale(&self, ep: &Endpoints) -> Result<Vec<Injection>, DriveError> {
+        group_at_rest(ep).await;
+        let (product, scenario) = (&self.opened.product, &self.opened.scenario);
+        start_sale(&ep.entry, &ep.admin_token, product, scenario).await?;
+        let t = self.target.as_ref();
+        Ok(nemesis::plan(scenario, self.opened.seed, &|svc| {
+            t.instances_of(svc)
+        })?)
     }
 
     /// The open-model load the scenario asks for, at the stack's entry.

@@ -20,6 +20,7 @@ mod drive;
 pub mod dry_run;
 mod finish;
 pub mod kept;
+pub mod placed;
 pub mod prepare;
 mod progress_bar;
 mod settle;

@@ -13,6 +13,8 @@ use std::time::Instant;
 
 use tokio::sync::watch;
 
+use super::placed;
+use crate::load::coordinator::Coordinator;
 use crate::load::{self, Live, LoadPlan, LoadSummary};
 use crate::model::{Abort, Warmup};
 use crate::nemesis::{Executor, Injection};
@@ -37,6 +39,9 @@ pub struct Together<'a, 'e> {
     pub executor: &'a Executor<'e>,
     pub faults: &'a [Injection],
     pub plan: LoadPlan,
+    /// The coordinator of generators placed on the stack's nodes, which make the load; none
+    /// when the load is made in this process.
+    pub coordinator: Option<Coordinator>,
     pub history: &'a Path,
     pub live: Arc<Live>,
     pub conditions: Option<AbortWhen>,
@@ -66,7 +71,10 @@ impl Together<'_, '_> {
             zero: self.watch.zero,
         };
         let load = async {
-            let r = load::drive_all(self.plan, self.history, self.live, load_stop).await;
+            let r = match self.coordinator {
+                Some(c) => c.collect(load_stop, placed::GRACE).await,
+                None => load::drive_all(self.plan, self.history, self.live, load_stop).await,
+            };
             let _ = load_ended.send(true);
             r
         };

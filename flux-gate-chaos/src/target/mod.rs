@@ -8,6 +8,7 @@
 
 pub mod docker;
 pub mod local;
+pub mod placement;
 pub mod redis_ha;
 pub mod swarm;
 
@@ -219,6 +220,14 @@ pub trait Target: Send {
     async fn teardown(&mut self, keep: bool) -> Result<(), TargetError>;
     /// Directory holding one log file per service, if any.
     fn logs(&self) -> Option<std::path::PathBuf>;
+    /// Where the load's generators run when a run has several (`generators: n`) and the stack
+    /// has nodes of its own to spread them over: a swarm stack's. None: in the run's process.
+    fn generator_host(
+        &self,
+        _run: &str,
+    ) -> Result<Option<Box<dyn placement::GeneratorHost>>, TargetError> {
+        Ok(None)
+    }
     /// Engine, images and containers, for the journal (nothing on the local target).
     fn environment(&self) -> Environment {
         Environment::default()

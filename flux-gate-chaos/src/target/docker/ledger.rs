@@ -90,6 +90,8 @@ pub struct Repaired {
     pub rejoined: Vec<String>,
     /// Swarm services set back to their replica count at attach, as `service to N`.
     pub scaled: Vec<String>,
+    /// Services of load generators a run placed on the nodes, removed.
+    pub generators: Vec<String>,
     pub resumed: Vec<String>,
     pub started: Vec<String>,
     /// Containers that could not be put back, and why.
@@ -103,7 +105,9 @@ pub struct Repaired {
 pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
     let docker = engine::connect().await?;
     if let Scope::Stack(stack) = &ledger.scope {
-        // First: a node cut off or drained runs no task to resume.
+        // First the load: generators sending on, on their own, to a stack being repaired.
+        let generators = remove_generators(&docker, stack).await;
+        // Then: a node cut off or drained runs no task to resume.
         let (rejoined, cut) = isolation::mend_all(&ledger.isolated).await;
         let activated = crate::target::swarm::nodes::activate_drained(&docker, &ledger.nodes).await;
         let scaled = replicas::scale_back(&docker, stack, &ledger.scaled).await;
@@ -111,7 +115,15 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
         done.activated = activated.hostnames;
         done.rejoined = rejoined;
         done.scaled = scaled.services;
-        let errors = cut.into_iter().chain(activated.errors).chain(scaled.errors);
+        let gone_wrong = match generators {
+            Ok(removed) => {
+                done.generators = removed;
+                None
+            }
+            Err(e) => Some(e),
+        };
+        let errors = gone_wrong.into_iter().chain(cut);
+        let errors = errors.chain(activated.errors).chain(scaled.errors);
         done.errors.splice(0..0, errors);
         return Ok(done);
     }
@@ -148,6 +160,16 @@ pub async fn repair(ledger: &Ledger) -> Result<Repaired, DockerError> {
         }
     }
     Ok(done)
+}
+
+/// Removes every generators' service a dead run placed on `stack`'s nodes.
+async fn remove_generators(docker: &Docker, stack: &str) -> Result<Vec<String>, String> {
+    let fleet = Fleet::of_swarm(docker.clone())
+        .await
+        .unwrap_or_else(|_| Fleet::one(docker.clone()));
+    crate::target::swarm::generators::remove_all(&fleet, stack)
+        .await
+        .map_err(|e| e.to_string())
 }
 
 /// Resumes every paused task container of a stack; a stack that has no running task left is

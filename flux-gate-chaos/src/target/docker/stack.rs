@@ -30,7 +30,9 @@ use super::spec::DockerSpec;
 use crate::scenario::validate::{Names, RedisNames};
 use crate::scenario::Scale;
 use crate::target::local::template::Vars;
+use crate::target::placement::GeneratorHost;
 use crate::target::redis_ha::RedisTopology;
+use crate::target::swarm::generators::SwarmGenerators;
 use crate::target::swarm::isolation::{self, Isolated};
 use crate::target::swarm::nodes::{self, SwarmNode};
 use crate::target::swarm::replicas;
@@ -927,6 +929,18 @@ impl Target for DockerTarget {
 
     fn instances_of(&self, service: &str) -> Vec<String> {
         self.project.instances_of(service)
+    }
+
+    fn generator_host(&self, run: &str) -> Result<Option<Box<dyn GeneratorHost>>, TargetError> {
+        let Scope::Stack(stack) = &self.project.scope else {
+            return Ok(None);
+        };
+        // The fault proxy's image is fgchaos's own: the generators run from it.
+        let image = &self.project.first(&self.spec.toxiproxy.service)?.image;
+        let nodes = self.nodes.iter().filter(|n| n.active).count();
+        let nodes = u32::try_from(nodes).unwrap_or(u32::MAX);
+        let host = SwarmGenerators::new(self.fleet.clone(), stack, image, run, nodes);
+        Ok(Some(Box::new(host)))
     }
 
     async fn lifecycle(&mut self, instance: &str, op: Lifecycle) -> Result<Readiness, TargetError> {

@@ -125,6 +125,8 @@ pub enum SwarmError {
         waited_s: u64,
         short: String,
     },
+    #[error("the load's generators on the swarm: {0}")]
+    Generators(String),
     #[error("recording what `fgchaos up --target swarm` changed, in {0}")]
     Record(String),
     #[error(transparent)]

@@ -3,7 +3,8 @@
 //! refused with the reason when it cannot be one, and left as it was found ([`membership`]);
 //! a stack is deployed and taken away by `fgchaos up`/`down --target swarm` ([`deploy`]); its
 //! nodes are drained and activated ([`nodes`]), and lost and joined again ([`isolation`]), by
-//! node faults; its services' replica counts are set by `scale` faults ([`replicas`]).
+//! node faults; its services' replica counts are set by `scale` faults ([`replicas`]); a run's
+//! load generators are spread over its nodes as a service of their own ([`generators`]).
 //!
 //! Attaching and faulting is the docker target's own code on a stack's scope
 //! (`target::docker::project::Scope::Stack`): tasks are containers found by the stack's
@@ -11,6 +12,7 @@
 //! is held in `target::docker::stack`.
 
 pub mod deploy;
+pub mod generators;
 pub mod isolation;
 pub mod membership;
 pub mod nodes;
