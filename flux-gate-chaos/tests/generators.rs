@@ -72,29 +72,34 @@ fn refused(c: &mut Command) -> (Option<i32>, String) {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn segments_of_separate_processes_merge_into_exactly_the_whole_load() {
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let mut st = LocalTarget::start(
+/// The local stack under `dir`, selling each of `products` (100,000 units); and its entry.
+async fn stack_selling(dir: &Path, products: &[&str]) -> (LocalTarget, String) {
+    let st = LocalTarget::start(
         StackSpec::built_in().unwrap(),
-        &d.join("work"),
+        &dir.join("work"),
         "token",
         &Default::default(),
     )
     .await
     .unwrap();
     let ep = st.endpoints().clone();
-    let entry = ep.entry.trim_start_matches("http://").to_owned();
     let scenario: Scenario = serde_yaml::from_str(
-        "name: s\nsale: { product: seg, stock: 100000 }\nload: { model: arrival-rate, rate: 1/s }\n",
+        "name: s\nsale: { product: p, stock: 100000 }\nload: { model: arrival-rate, rate: 1/s }\n",
     )
     .unwrap();
-    for product in ["seg", "whole"] {
+    for product in products {
         fgchaos::run::start_sale(&ep.entry, &ep.admin_token, product, &scenario)
             .await
             .unwrap();
     }
+    (st, ep.entry.trim_start_matches("http://").to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn segments_of_separate_processes_merge_into_exactly_the_whole_load() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (mut st, entry) = stack_selling(d, &["seg", "whole"]).await;
 
     // The coordinator's clock, served by a process of its own (killed however the test ends).
     let mut clock = Killed(
@@ -271,25 +276,7 @@ async fn segments_of_separate_processes_merge_into_exactly_the_whole_load() {
 async fn generators_that_join_a_coordinator_make_exactly_the_whole_load() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let mut st = LocalTarget::start(
-        StackSpec::built_in().unwrap(),
-        &d.join("work"),
-        "token",
-        &Default::default(),
-    )
-    .await
-    .unwrap();
-    let ep = st.endpoints().clone();
-    let entry = ep.entry.trim_start_matches("http://").to_owned();
-    let scenario: Scenario = serde_yaml::from_str(
-        "name: s\nsale: { product: joined, stock: 100000 }\nload: { model: arrival-rate, rate: 1/s }\n",
-    )
-    .unwrap();
-    for product in ["joined", "whole"] {
-        fgchaos::run::start_sale(&ep.entry, &ep.admin_token, product, &scenario)
-            .await
-            .unwrap();
-    }
+    let (mut st, entry) = stack_selling(d, &["joined", "whole"]).await;
     let plan = LoadPlan {
         entry: entry.parse().unwrap(),
         product: "joined".into(),

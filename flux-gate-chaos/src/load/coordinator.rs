@@ -34,6 +34,7 @@ use super::generator::{Live, LoadPlan, LoadSummary};
 use super::generators::{history_of, merge_segments, GeneratorsError};
 use super::history::Op;
 use super::manifest::Manifest;
+use super::out::{ManifestLine, MANIFEST_LINE};
 use super::segment::Segment;
 use crate::scenario::Load;
 
@@ -49,16 +50,6 @@ pub struct Assignment {
     /// The agreed start, on the coordinator's clock (µs since the epoch).
     pub start_at_unix_us: u64,
 }
-
-/// The last line of an upload: `{"manifest": …}`. No op line starts so (an op's first field
-/// is `seq`).
-#[derive(Serialize, Deserialize)]
-pub struct ManifestLine {
-    pub manifest: Manifest,
-}
-
-/// How an upload's manifest line begins.
-pub const MANIFEST_LINE: &[u8] = b"{\"manifest\":";
 
 #[derive(Debug, thiserror::Error)]
 pub enum CoordinatorError {
@@ -97,6 +88,8 @@ struct Shared {
     /// The assignment without its start, until [`Coordinator::release`] names one.
     assignment: Assignment,
     joined: Mutex<BTreeSet<u32>>,
+    /// Segments whose upload began: each segment's history is taken once.
+    uploading: Mutex<BTreeSet<u32>>,
     start: watch::Sender<Start>,
     stop: watch::Sender<bool>,
     history: PathBuf,
@@ -129,6 +122,7 @@ impl Coordinator {
                 start_at_unix_us: 0,
             },
             joined: Mutex::new(BTreeSet::new()),
+            uploading: Mutex::new(BTreeSet::new()),
             start: watch::Sender::new(Start::Pending),
             stop: watch::Sender::new(false),
             history: history.to_owned(),
@@ -197,15 +191,20 @@ impl Coordinator {
             .saturating_add(s.assignment.load.timeout.get().as_micros() as u64);
         let wait = Duration::from_micros(end.saturating_sub(now_unix_us())) + grace;
         let mut done = s.done.subscribe();
-        let all_in = async {
-            let _ = done.wait_for(|d| d.len() as u32 >= s.count).await;
-        };
-        tokio::pin!(all_in);
         let deadline = tokio::time::sleep(wait);
         tokio::pin!(deadline);
         loop {
+            // A segment that failed fails the load at once: the others are stopped (by the
+            // drop), not waited for.
+            if let Some((index, why)) = first_failed(&done.borrow_and_update()) {
+                let segment = Segment::new(index, s.count).unwrap_or(Segment::WHOLE);
+                return Err(CoordinatorError::Segment { segment, why }.into());
+            }
+            if done.borrow().len() as u32 >= s.count {
+                break;
+            }
             tokio::select! {
-                () = &mut all_in => break,
+                _ = done.changed() => {}
                 () = &mut deadline => {
                     let missing = self.missing().iter().map(Segment::to_string).collect::<Vec<_>>();
                     let missing = missing.join(", ");
@@ -214,13 +213,6 @@ impl Coordinator {
                 () = crate::cancel::cancelled(&mut cancel), if !*s.stop.borrow() => {
                     s.stop.send_replace(true);
                 }
-            }
-        }
-        let outcomes = s.done.borrow().clone();
-        for (index, outcome) in outcomes {
-            if let Err(why) = outcome {
-                let segment = Segment::new(index, s.count).unwrap_or(Segment::WHOLE);
-                return Err(CoordinatorError::Segment { segment, why }.into());
             }
         }
         let paths: Vec<PathBuf> = Segment::all(s.count)
@@ -241,8 +233,10 @@ impl Coordinator {
 impl Drop for Coordinator {
     fn drop(&mut self) {
         // Every generator still waiting hears that it is over: a join that the run will never
-        // answer with a start, and a stop. (Aborting the server stops it taking connections;
-        // the ones open are answered by their handlers.)
+        // answer with a start, and a stop. Aborting the server stops it taking connections;
+        // the ones open are served by their own tasks until their generator ends them — an
+        // upload after the stop is its last ops and manifest, written beside a history the run
+        // no longer reads.
         let s = &self.shared;
         s.start.send_if_modified(|start| {
             let pending = *start == Start::Pending;
@@ -254,6 +248,12 @@ impl Drop for Coordinator {
         s.stop.send_replace(true);
         self.server.abort();
     }
+}
+
+/// The first segment whose upload ended without a whole history, and why.
+fn first_failed(done: &BTreeMap<u32, Result<(), String>>) -> Option<(u32, String)> {
+    done.iter()
+        .find_map(|(i, r)| r.as_ref().err().map(|why| (*i, why.clone())))
 }
 
 /// The segment a request names, if it is one of this load's.
@@ -311,6 +311,14 @@ async fn upload(
         Ok(segment) => segment,
         Err(refused) => return refused,
     };
+    if !s.joined.lock().is_ok_and(|j| j.contains(&i)) {
+        let why = format!("segment {segment} has not joined: its history is not this load's");
+        return (StatusCode::CONFLICT, why);
+    }
+    if !s.uploading.lock().is_ok_and(|mut u| u.insert(i)) {
+        let why = format!("segment {segment}'s history is being taken already");
+        return (StatusCode::CONFLICT, why);
+    }
     let path = history_of(&s.history, segment);
     let stored = receive(&s.live, &path, body).await;
     let answer = match &stored {
@@ -330,7 +338,7 @@ async fn upload(
 /// ops, or why the upload is not a whole history.
 async fn receive(live: &Live, path: &Path, body: Body) -> Result<u64, String> {
     let file = std::fs::File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut lines = Lines {
+    let mut lines = Receiving {
         file: std::io::BufWriter::new(file),
         live,
         manifest: None,
@@ -355,14 +363,14 @@ async fn receive(live: &Live, path: &Path, body: Body) -> Result<u64, String> {
 }
 
 /// An upload's lines as they are taken.
-struct Lines<'a> {
+struct Receiving<'a> {
     file: std::io::BufWriter<std::fs::File>,
     live: &'a Live,
     manifest: Option<Manifest>,
     ops: u64,
 }
 
-impl Lines<'_> {
+impl Receiving<'_> {
     fn take(&mut self, line: &[u8]) -> Result<(), String> {
         if self.manifest.is_some() {
             return Err("a line after the manifest".to_owned());
@@ -555,40 +563,58 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_upload_that_is_no_whole_history_is_refused_and_names_its_segment() {
+    async fn an_upload_that_is_no_whole_history_is_refused_and_fails_the_load_at_once() {
+        let line = |seq| serde_json::to_string(&op(seq)).unwrap() + "\n";
+        type Body<'a> = &'a dyn Fn(&Assignment) -> String;
+        let cases: [(Body, &str); 4] = [
+            (&|_| line(0), "the upload ended before its manifest"),
+            (
+                &|a| upload_body(a, "1/2", &[0], 1) + &line(2),
+                "a line after the manifest",
+            ),
+            (
+                &|a| upload_body(a, "1/2", &[0, 2], 5),
+                "its manifest counts 5 ops, its upload held 2",
+            ),
+            (
+                &|_| "{\"seq\":".to_owned(),
+                "the upload ended inside a line",
+            ),
+        ];
+        for (body, why) in cases {
+            let dir = tempfile::tempdir().unwrap();
+            let (c, a) = two_joined(dir.path(), Arc::new(Live::keeping(0))).await;
+            let (status, said) = upload(&c, "1/2", body(&a[0])).await;
+            assert_eq!(status, 400, "{said}");
+            assert!(said.starts_with(why), "{said}");
+            // A segment's history is taken once: a whole one after is refused.
+            let again = upload(&c, "1/2", upload_body(&a[0], "1/2", &[0, 2], 2)).await;
+            assert_eq!(
+                again,
+                (409, "segment 1/2's history is being taken already".into())
+            );
+            // The load fails at once (its end is 3 s away), naming the segment.
+            let since = std::time::Instant::now();
+            let err = c
+                .collect(watch::channel(false).1, Duration::from_secs(5))
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with(&format!("generator 1/2: {why}")), "{err}");
+            assert!(since.elapsed() < Duration::from_secs(1));
+        }
+        // A segment that never joined has no history of this load to give.
         let dir = tempfile::tempdir().unwrap();
-        let (c, a) = two_joined(dir.path(), Arc::new(Live::keeping(0))).await;
-        let no_manifest: String = serde_json::to_string(&op(0)).unwrap() + "\n";
-        let (status, why) = upload(&c, "1/2", no_manifest).await;
-        assert_eq!(status, 400);
-        assert!(
-            why.starts_with("the upload ended before its manifest"),
-            "{why}"
-        );
-        let after =
-            upload_body(&a[1], "2/2", &[1], 1) + &serde_json::to_string(&op(3)).unwrap() + "\n";
-        assert_eq!(
-            upload(&c, "2/2", after).await.1,
-            "a line after the manifest"
-        );
-        let miscounted = upload_body(&a[1], "2/2", &[1, 3], 5);
-        assert_eq!(
-            upload(&c, "2/2", miscounted).await.1,
-            "its manifest counts 5 ops, its upload held 2"
-        );
-        let cut = "{\"seq\":".to_owned();
-        assert_eq!(
-            upload(&c, "2/2", cut).await.1,
-            "the upload ended inside a line"
-        );
-        let err = c
-            .collect(watch::channel(false).1, Duration::from_secs(5))
+        let history = dir.path().join("history.jsonl");
+        let live = Arc::new(Live::keeping(0));
+        let c = Coordinator::serve(IpAddr::from([127, 0, 0, 1]), &plan(2), &history, live)
             .await
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("generator 1/2: the upload ended before its manifest"),
-            "{err}"
+            .unwrap();
+        let (status, said) = upload(&c, "1/2", line(0)).await;
+        assert_eq!(status, 409);
+        assert_eq!(
+            said,
+            "segment 1/2 has not joined: its history is not this load's"
         );
     }
 

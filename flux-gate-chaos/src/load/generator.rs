@@ -217,6 +217,11 @@ pub async fn drive(
     })
 }
 
+/// How often the history's buffer is written out: what a coordinator's live window lags a
+/// placed generator's answers by, at most (decisions §69); ten small writes a second for a
+/// file.
+pub const FLUSH_EVERY: Duration = Duration::from_millis(100);
+
 /// Writes every op to the history as it arrives, and into the live window, until the last
 /// sender is dropped. (One task does both: the window's lock is taken by one writer per
 /// generator.)
@@ -225,9 +230,19 @@ async fn write_history(
     mut ops: mpsc::UnboundedReceiver<Op>,
     live: Arc<Live>,
 ) -> std::io::Result<(Vec<SecondStats>, Totals)> {
-    while let Some(op) = ops.recv().await {
-        recorder.record(&op)?;
-        live.remember(&op);
+    let mut flush = tokio::time::interval(FLUSH_EVERY);
+    flush.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            op = ops.recv() => match op {
+                Some(op) => {
+                    recorder.record(&op)?;
+                    live.remember(&op);
+                }
+                None => break,
+            },
+            _ = flush.tick() => recorder.flush()?,
+        }
     }
     recorder.finish()
 }

@@ -95,15 +95,10 @@ pub struct SecondStats {
 }
 
 /// Writes ops as JSON lines and keeps per-second statistics.
-///
-/// What it wrote is flushed once a second of the load is over (an op done in a later second
-/// than the last flush): a history streamed to a coordinator reaches it within about a second
-/// at any rate, and a file on disk lags the load by no more.
 pub struct Recorder {
     out: std::io::BufWriter<Box<dyn Write + Send>>,
     seconds: BTreeMap<u64, (SecondStats, Histogram<u64>)>,
     total: Totals,
-    flushed_second: u64,
 }
 
 /// Counts over the whole run.
@@ -131,16 +126,18 @@ impl Recorder {
             out: std::io::BufWriter::with_capacity(1 << 20, out),
             seconds: BTreeMap::new(),
             total: Totals::default(),
-            flushed_second: 0,
         }
+    }
+
+    /// Writes out what is buffered: a generator's writer does it every
+    /// [`crate::load::generator::FLUSH_EVERY`], so that a history streamed to a coordinator
+    /// reaches it live.
+    pub fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 
     pub fn record(&mut self, op: &Op) -> std::io::Result<()> {
         let second = op.done_us / 1_000_000;
-        if second > self.flushed_second {
-            self.out.flush()?;
-            self.flushed_second = second;
-        }
         serde_json::to_writer(&mut self.out, op)?;
         self.out.write_all(b"\n")?;
         let (s, h) = self.seconds.entry(second).or_insert_with(|| {

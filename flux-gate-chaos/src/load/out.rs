@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use serde::{Deserialize, Serialize};
+
 use super::history::Recorder;
 use super::manifest::{Manifest, ManifestError};
 use super::remote::Lines;
@@ -40,3 +42,13 @@ impl Out {
         }
     }
 }
+
+/// The last line of an upload: `{"manifest": …}`. No op line starts so (an op's first field
+/// is `seq`).
+#[derive(Serialize, Deserialize)]
+pub struct ManifestLine {
+    pub manifest: Manifest,
+}
+
+/// How an upload's manifest line begins.
+pub const MANIFEST_LINE: &[u8] = b"{\"manifest\":";

@@ -14,11 +14,11 @@ use futures::StreamExt;
 use tokio::sync::watch;
 
 use super::clock::Clock;
-use super::coordinator::{Assignment, ManifestLine};
+use super::coordinator::Assignment;
 use super::generator::LoadPlan;
 use super::manifest::{Manifest, ManifestError};
 use super::meeting::Meeting;
-use super::out::Out;
+use super::out::{ManifestLine, Out};
 use super::segment::Segment;
 
 /// The lines of one upload to the coordinator, as they are written: every clone writes to the
@@ -101,9 +101,11 @@ pub async fn join(
 ) -> Result<Joined, RemoteError> {
     let join_err = |why: String| RemoteError::Join { coordinator, why };
     // No proxy: the coordinator is reached directly, whatever the environment says.
+    // Keepalive: a coordinator whose machine vanished is noticed on a connection held open.
     let client = reqwest::Client::builder()
         .no_proxy()
         .connect_timeout(Duration::from_secs(5))
+        .tcp_keepalive(Duration::from_secs(5))
         .build()
         .map_err(|e| join_err(e.to_string()))?;
     let base = format!("http://{coordinator}");
@@ -133,31 +135,12 @@ pub async fn join(
         clock: Clock::Remote(coordinator),
     };
     let (tx, rx) = mpsc::unbounded::<Bytes>();
-    let body = reqwest::Body::wrap_stream(rx.map(Ok::<Bytes, Infallible>));
-    let upload_req = client.post(format!("{base}/history/{i}/{n}")).body(body);
-    let upload = tokio::spawn(async move {
-        let up_err = |why: String| RemoteError::Upload { coordinator, why };
-        let answer = upload_req.send().await.map_err(|e| up_err(e.to_string()))?;
-        let status = answer.status();
-        let text = answer.text().await.unwrap_or_default();
-        if status.is_success() {
-            Ok(text)
-        } else {
-            Err(up_err(format!("{status}: {text}")))
-        }
-    });
     let (stop_tx, stop) = watch::channel(false);
-    let watcher = tokio::spawn(async move {
-        match client.get(format!("{base}/stop")).send().await {
-            Ok(a) if a.status().is_success() => tracing::info!("the coordinator stopped the load"),
-            Ok(a) => tracing::warn!(
-                "the coordinator answered {} for its stop: stopping the load",
-                a.status()
-            ),
-            Err(e) => tracing::warn!("the coordinator is gone ({e}): stopping the load"),
-        }
-        let _ = stop_tx.send(true);
-    });
+    let stop_tx = std::sync::Arc::new(stop_tx);
+    let body = reqwest::Body::wrap_stream(rx.map(Ok::<Bytes, Infallible>));
+    let request = client.post(format!("{base}/history/{i}/{n}")).body(body);
+    let upload = tokio::spawn(send_upload(request, coordinator, stop_tx.clone()));
+    let watcher = tokio::spawn(watch_stop(client, format!("{base}/stop"), stop_tx));
     Ok(Joined {
         plan,
         meeting,
@@ -168,6 +151,50 @@ pub async fn join(
         watcher,
     })
 }
+
+/// Sends the upload; an upload that ends before the load does (the coordinator refused it or
+/// is gone) stops the load, since nothing it records could reach the run.
+async fn send_upload(
+    request: reqwest::RequestBuilder,
+    coordinator: SocketAddr,
+    stop: std::sync::Arc<watch::Sender<bool>>,
+) -> Result<String, RemoteError> {
+    let up_err = |why: String| RemoteError::Upload { coordinator, why };
+    let answered = match request.send().await {
+        Ok(answer) => {
+            let status = answer.status();
+            let text = answer.text().await.unwrap_or_default();
+            if status.is_success() {
+                Ok(text)
+            } else {
+                Err(up_err(format!("{status}: {text}")))
+            }
+        }
+        Err(e) => Err(up_err(e.to_string())),
+    };
+    stop.send_replace(true);
+    answered
+}
+
+/// Waits for the coordinator's stop; a coordinator that is gone stops the load too.
+async fn watch_stop(
+    client: reqwest::Client,
+    url: String,
+    stop: std::sync::Arc<watch::Sender<bool>>,
+) {
+    match client.get(url).send().await {
+        Ok(a) if a.status().is_success() => tracing::info!("the coordinator stopped the load"),
+        Ok(a) => tracing::warn!(
+            "the coordinator answered {} for its stop: stopping the load",
+            a.status()
+        ),
+        Err(e) => tracing::warn!("the coordinator is gone ({e}): stopping the load"),
+    }
+    stop.send_replace(true);
+}
+
+/// How long the coordinator may take to answer an upload once it ended.
+const ANSWER_WITHIN: Duration = Duration::from_secs(30);
 
 impl Joined {
     /// Ends the upload (the load and its manifest are written) and returns the coordinator's
@@ -182,9 +209,12 @@ impl Joined {
         } = self;
         drop(out);
         watcher.abort();
-        upload.await.map_err(|e| RemoteError::Upload {
-            coordinator,
-            why: e.to_string(),
-        })?
+        let why = |why: String| RemoteError::Upload { coordinator, why };
+        match tokio::time::timeout(ANSWER_WITHIN, upload).await {
+            Ok(answered) => answered.map_err(|e| why(e.to_string()))?,
+            Err(_) => Err(why(format!(
+                "no answer within {ANSWER_WITHIN:?} of its end"
+            ))),
+        }
     }
 }

@@ -149,9 +149,9 @@ impl Run {
         let keep = keep_seconds(conditions.as_ref(), gate.as_ref().and(d.faults.first()));
         let live = Arc::new(Live::keeping(keep));
         let history = self.out_dir.join(&self.opened.history);
-        let (run_id, target) = (&self.opened.run_id, self.target.as_ref());
-        let coordinator =
-            placed::place(target, run_id, &plan, &history, live.clone(), placed).await?;
+        let (run_id, target) = (self.opened.run_id.as_str(), self.target.as_ref());
+        let what = (run_id, &plan, history.as_path());
+        let coordinator = placed::place(target, what, live.clone(), placed, &interrupt).await?;
         let start = Instant::now();
         d.load_zero_unix_ms = (now_utc().unix_timestamp_nanos() / 1_000_000) as u64;
         // The target's endpoints as faults and the restore change them (a container started

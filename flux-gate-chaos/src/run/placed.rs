@@ -7,6 +7,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use tokio::sync::watch;
+
 use super::drive::DriveError;
 use crate::load::clock::now_unix_us;
 use crate::load::coordinator::Coordinator;
@@ -36,11 +38,10 @@ const EVERY: Duration = Duration::from_millis(250);
 /// host is left in `placed` from the moment it started anything, for the drive to remove.
 pub async fn place(
     target: &dyn Target,
-    run_id: &str,
-    plan: &LoadPlan,
-    history: &Path,
+    (run_id, plan, history): (&str, &LoadPlan, &Path),
     live: Arc<Live>,
     placed: &mut Option<Box<dyn GeneratorHost>>,
+    interrupt: &watch::Receiver<bool>,
 ) -> Result<Option<Coordinator>, DriveError> {
     let count = plan.load.generators;
     if count <= 1 {
@@ -65,7 +66,13 @@ pub async fn place(
     host.start(&generators)
         .await
         .map_err(|e| failed(e.to_string()))?;
-    joined(&coordinator, host.as_ref()).await?;
+    let mut interrupt = interrupt.clone();
+    tokio::select! {
+        joined = joined(&coordinator, host.as_ref()) => joined?,
+        () = crate::cancel::cancelled(&mut interrupt) => {
+            return Err(DriveError::Generators("interrupted while they joined".into()));
+        }
+    }
     let start_at = coordinator.release(LEAD);
     tokio::time::sleep(Duration::from_micros(
         start_at.saturating_sub(now_unix_us()),
@@ -93,10 +100,11 @@ async fn joined(coordinator: &Coordinator, host: &dyn GeneratorHost) -> Result<(
         if since.elapsed() > JOIN_WITHIN {
             let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
             return Err(DriveError::Generators(format!(
-                "generator(s) {} did not join the coordinator at {} within {} s",
+                "generator(s) {} did not join the coordinator at {} within {} s; their tasks: {}",
                 missing.join(", "),
                 coordinator.addr(),
-                JOIN_WITHIN.as_secs()
+                JOIN_WITHIN.as_secs(),
+                host.states().await
             )));
         }
         tokio::time::sleep(EVERY).await;

@@ -42,6 +42,9 @@ pub trait GeneratorHost: Send + Sync {
     async fn start(&mut self, generators: &Generators) -> Result<(), TargetError>;
     /// Why a generator will never join, if one ended or was refused already.
     async fn failed(&self) -> Option<String>;
+    /// Each generator's state and the orchestrator's word on it, for a join that timed out
+    /// (a task still pending says why it is not placed).
+    async fn states(&self) -> String;
     /// Where they ran, for the report: each segment's index with its node's hostname.
     async fn placed_on(&self) -> Vec<(u32, String)>;
     /// Removes them; returns once nothing of them is left.

@@ -937,9 +937,7 @@ impl Target for DockerTarget {
         };
         // The fault proxy's image is fgchaos's own: the generators run from it.
         let image = &self.project.first(&self.spec.toxiproxy.service)?.image;
-        let nodes = self.nodes.iter().filter(|n| n.active).count();
-        let nodes = u32::try_from(nodes).unwrap_or(u32::MAX);
-        let host = SwarmGenerators::new(self.fleet.clone(), stack, image, run, nodes);
+        let host = SwarmGenerators::new(self.fleet.clone(), stack, image, run);
         Ok(Some(Box::new(host)))
     }
 

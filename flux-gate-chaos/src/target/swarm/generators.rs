@@ -1,8 +1,9 @@
 //! A run's generators as a Swarm service on the stack's nodes (`generators: n`): `n` replicas of
 //! the stack's own image, each `fgchaos join` of the segment its slot names, on its node's host
 //! network — so its entry is its own node's nginx on loopback, and the coordinator is this
-//! machine. Spread as evenly as the nodes allow (at most `⌈n / nodes⌉` a node: one each when
-//! there are enough), run once (`restart-condition none`: a generator that ended is not run
+//! machine. Spread by Swarm's own scheduler, which puts a service's next task on a node with the
+//! fewest of its tasks — one on each node when there are enough, and no task left pending by a
+//! per-node cap that counted a node that is down — and run once (`restart-condition none`: a generator that ended is not run
 //! again, it would send its segment twice).
 //!
 //! The service carries the label [`LABEL`] with the stack's name, not the stack's namespace: it
@@ -15,8 +16,8 @@ use std::time::{Duration, Instant};
 
 use bollard::models::{
     NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task,
-    TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum, TaskState,
+    TaskSpec, TaskSpecContainerSpec, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskState,
 };
 use bollard::query_parameters::{
     ListContainersOptionsBuilder, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
@@ -44,11 +45,10 @@ pub struct SwarmGenerators {
     /// `<stack>-generators-<the run id's random tail>`: a service name has at most 63
     /// characters, which a run id with a long scenario name would pass.
     name: String,
-    nodes: u32,
 }
 
 impl SwarmGenerators {
-    pub fn new(fleet: Fleet, stack: &str, image: &str, run: &str, nodes: u32) -> SwarmGenerators {
+    pub fn new(fleet: Fleet, stack: &str, image: &str, run: &str) -> SwarmGenerators {
         SwarmGenerators {
             fleet,
             stack: stack.to_owned(),
@@ -57,7 +57,6 @@ impl SwarmGenerators {
                 "{stack}-generators-{}",
                 run.rsplit('-').next().unwrap_or(run)
             ),
-            nodes: nodes.max(1),
         }
     }
 
@@ -83,10 +82,6 @@ impl SwarmGenerators {
                     target: Some("host".into()),
                     ..Default::default()
                 }]),
-                placement: Some(TaskSpecPlacement {
-                    max_replicas: Some(i64::from(g.count.div_ceil(self.nodes))),
-                    ..Default::default()
-                }),
                 ..Default::default()
             }),
             mode: Some(ServiceSpecMode {
@@ -149,6 +144,26 @@ impl GeneratorHost for SwarmGenerators {
                 )
             })
         })
+    }
+
+    async fn states(&self) -> String {
+        match self.tasks().await {
+            Ok(tasks) => tasks
+                .iter()
+                .map(|t| {
+                    let status = t.status.as_ref();
+                    let state = status
+                        .and_then(|s| s.state)
+                        .map_or("?".into(), |s| s.to_string());
+                    let word = status
+                        .and_then(|s| s.err.clone().or_else(|| s.message.clone()))
+                        .unwrap_or_default();
+                    format!("slot {} {state} ({word})", t.slot.unwrap_or(0))
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+            Err(e) => e.to_string(),
+        }
     }
 
     async fn placed_on(&self) -> Vec<(u32, String)> {
@@ -242,15 +257,20 @@ pub async fn remove_all(fleet: &Fleet, stack: &str) -> Result<Vec<String>, Swarm
         ))
         .await
         .map_err(|e| DockerError::api("listing the generators' services", e))?;
-    let mut removed = Vec::new();
+    // Each is tried whatever the one before did; the first error is the answer.
+    let (mut removed, mut first_error) = (Vec::new(), None);
     for name in services
         .iter()
         .filter_map(|s| s.spec.as_ref()?.name.clone())
     {
-        remove_named(fleet, &name).await?;
-        removed.push(name);
+        match remove_named(fleet, &name).await {
+            Ok(()) => removed.push(name),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
     }
-    Ok(removed)
+    first_error.map_or(Ok(removed), Err)
 }
 
 /// This machine's address on the way to the first of `hosts` (another machine's engines): what
@@ -285,40 +305,34 @@ mod tests {
     }
 
     #[test]
-    fn generators_spread_at_most_the_even_share_a_node() {
-        let g = |count| Generators {
-            count,
+    fn each_generator_runs_fgchaos_join_of_its_slot_once_on_its_nodes_network() {
+        let g = Generators {
+            count: 2,
             coordinator: "127.0.0.1:7000".parse().unwrap(),
             entry_port: 8080,
         };
-        let host = |nodes| {
-            SwarmGenerators::new(
-                Fleet::one(Docker::connect_with_local_defaults().unwrap()),
-                "s",
-                "img",
-                "worker-crash-20261207T180000Z-a1b2",
-                nodes,
-            )
-        };
-        let max = |nodes, count| {
-            host(nodes)
-                .spec(&g(count))
-                .task_template
-                .unwrap()
-                .placement
-                .unwrap()
-                .max_replicas
-        };
-        assert_eq!(max(3, 3), Some(1));
-        assert_eq!(max(1, 2), Some(2));
-        assert_eq!(max(2, 3), Some(2));
-        let spec = host(1).spec(&g(2));
+        let fleet = Fleet::one(Docker::connect_with_local_defaults().unwrap());
+        let run = "worker-crash-20261207T180000Z-a1b2";
+        let spec = SwarmGenerators::new(fleet, "s", "img", run).spec(&g);
         assert_eq!(spec.name.as_deref(), Some("s-generators-a1b2"));
-        let c = spec.task_template.unwrap().container_spec.unwrap();
+        assert_eq!(
+            spec.labels.unwrap().get(LABEL).map(String::as_str),
+            Some("s")
+        );
+        let task = spec.task_template.unwrap();
+        let c = task.container_spec.unwrap();
         assert_eq!(
             c.command.unwrap()[2],
             "exec fgchaos join --coordinator 127.0.0.1:7000 --segment \"$SLOT/2\" --entry 127.0.0.1:8080"
         );
         assert_eq!(c.env.unwrap(), ["SLOT={{.Task.Slot}}"]);
+        assert_eq!(c.init, Some(true));
+        assert_eq!(
+            task.restart_policy.unwrap().condition,
+            Some(TaskSpecRestartPolicyConditionEnum::NONE)
+        );
+        assert_eq!(task.networks.unwrap()[0].target.as_deref(), Some("host"));
+        let mode = spec.mode.unwrap().replicated.unwrap();
+        assert_eq!(mode.replicas, Some(2));
     }
 }
