@@ -153,14 +153,14 @@ impl Coordinator {
 
     /// The segments whose generator has not joined yet.
     pub fn not_joined(&self) -> Vec<Segment> {
-        let joined = self
-            .shared
-            .joined
-            .lock()
-            .map(|j| j.clone())
-            .unwrap_or_default();
+        let joined = self.shared.joined.lock().map(|j| j.clone());
+        self.segments_but(|i| joined.as_ref().is_ok_and(|j| j.contains(&i)))
+    }
+
+    /// This load's segments, less those `has` holds (by index).
+    fn segments_but(&self, has: impl Fn(u32) -> bool) -> Vec<Segment> {
         Segment::all(self.shared.count)
-            .filter(|s| !joined.contains(&s.index()))
+            .filter(|s| !has(s.index()))
             .collect()
     }
 
@@ -223,10 +223,8 @@ impl Coordinator {
 
     /// The segments whose upload has not ended.
     fn missing(&self) -> Vec<Segment> {
-        let done = self.shared.done.borrow();
-        Segment::all(self.shared.count)
-            .filter(|s| !done.contains_key(&s.index()))
-            .collect()
+        let done = self.shared.done.borrow().clone();
+        self.segments_but(|i| done.contains_key(&i))
     }
 }
 
